@@ -1,0 +1,51 @@
+import { canonicalEncode, signableProblem } from './encoding';
+import type { SecretIdentity, VaultysId } from './vaultys-id';
+
+/**
+ * Every signature the product makes, other than the Challenger's own (whose
+ * signed bytes carry protocol and service), names its purpose inside the signed
+ * bytes. signChallenge's "VAULTYS_SIGN" prefix is shared by every use
+ * (spec §4.2), so without this tag an intent signature could be replayed as a
+ * result, a delegation or an approval.
+ */
+export const SIGNATURE_CONTEXTS = [
+  'vaultysclaw/intent/v1',
+  'vaultysclaw/result/v1',
+  'vaultysclaw/progress/v1',
+  'vaultysclaw/delegation/v1',
+  'vaultysclaw/revocation-list/v1',
+  'vaultysclaw/approval-request/v1',
+  'vaultysclaw/approval-decision/v1',
+  'vaultysclaw/rpc-request/v1',
+  'vaultysclaw/audit-checkpoint/v1',
+] as const;
+
+export type SignatureContext = (typeof SIGNATURE_CONTEXTS)[number];
+
+/** The exact bytes signed for a tagged body: canonical msgpack of {ctx, body}. */
+export function taggedBytes(ctx: SignatureContext, body: Record<string, unknown>): Uint8Array {
+  if (!SIGNATURE_CONTEXTS.includes(ctx)) throw new TypeError(`unknown signature context ${String(ctx)}`);
+  const problem = signableProblem(body, 'body');
+  if (problem) throw new TypeError(`cannot sign: ${problem}`);
+  return canonicalEncode({ ctx, body });
+}
+
+export function signTagged(signer: SecretIdentity, ctx: SignatureContext, body: Record<string, unknown>): Uint8Array {
+  return signer.signChallenge(taggedBytes(ctx, body));
+}
+
+/** Never throws: an unsignable body or a bad signature is simply "not verified". */
+export function verifyTagged(
+  signer: VaultysId,
+  ctx: SignatureContext,
+  body: Record<string, unknown>,
+  signature: Uint8Array,
+): boolean {
+  let bytes: Uint8Array;
+  try {
+    bytes = taggedBytes(ctx, body);
+  } catch {
+    return false;
+  }
+  return signer.verifyChallenge(bytes, signature);
+}
