@@ -9,3 +9,4 @@ export * from './challenger/certificate';
 export * from './challenger/options';
 export * from './challenger/initiator';
 export * from './challenger/responder';
+export * from './pin';

@@ -1,0 +1,9 @@
+import pino from 'pino';
+
+/** The agent's one logger factory: JSON lines on stderr; keys and secrets are redacted whatever a caller passes. */
+export function createAgentLogger(level = process.env.VAULTYSCLAW_LOG_LEVEL ?? 'info'): pino.Logger {
+  return pino(
+    { level, base: { component: 'agent' }, redact: { paths: ['secret', '*.secret', 'key', '*.key', 'token', '*.token'], censor: '[redacted]' } },
+    pino.destination({ dest: 2, sync: true }),
+  );
+}

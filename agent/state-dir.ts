@@ -1,0 +1,57 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { IdType, SecretIdentity, readKeyFile, writeKeyFile } from '../core/identity';
+
+export const AGENT_KEY_FILE = 'agent.key';
+const PIN_FILE = 'broker-pin.json';
+
+const PinRecord = z.strictObject({
+  brokerDid: z.string().regex(/^did:vaultys:[0-9a-f]{40}$/).nullable(),
+  trustOnFirstUse: z.boolean(),
+  pinnedAt: z.number().int().nullable(),
+});
+export type PinRecord = z.infer<typeof PinRecord>;
+
+export function defaultStateDir(): string {
+  return resolve(process.env.VAULTYSCLAW_AGENT_DIR ?? join(homedir(), '.vaultysclaw', 'agent'));
+}
+
+/** The agent's state directory: its key (0600) and the broker it pins. */
+export class AgentStateDir {
+  constructor(readonly path: string) {}
+
+  create(pin: PinRecord): SecretIdentity {
+    mkdirSync(this.path, { recursive: true, mode: 0o700 });
+    const identity = SecretIdentity.generate(IdType.Machine);
+    writeKeyFile(join(this.path, AGENT_KEY_FILE), identity);
+    this.writePin(pin);
+    return identity;
+  }
+
+  identity(): SecretIdentity {
+    return readKeyFile(join(this.path, AGENT_KEY_FILE));
+  }
+
+  pin(): PinRecord {
+    const file = join(this.path, PIN_FILE);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read the broker pin ${file}: ${(err as Error).message}; run "agent init" first`);
+    }
+    const parsed = PinRecord.safeParse(raw);
+    if (!parsed.success) throw new Error(`the broker pin ${file} is malformed; run "agent init" again`);
+    return parsed.data;
+  }
+
+  /** Atomic, like the key file: a crash never leaves the agent without its pin. */
+  writePin(pin: PinRecord): void {
+    const file = join(this.path, PIN_FILE);
+    const temp = `${file}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(pin, null, 2)}\n`, { mode: 0o600 });
+    renameSync(temp, file);
+  }
+}

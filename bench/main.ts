@@ -1,0 +1,105 @@
+/**
+ * Benchmark entry point: `npm run -s bench [-- --quick] [-- --runs N] [-- --suite NAME]`.
+ * (`-s` keeps npm's own "> vaultysclaw bench" banner off stdout.)
+ *
+ * Prints exactly one JSON document on stdout:
+ *   { machine: {node, cpus, cpuModel}, method: {...}, <suite name>: <suite result>, ... }
+ * Progress goes to stderr. Never part of `npm test`: it takes ~20 s and its
+ * numbers depend on the machine.
+ *
+ * To add a suite (e.g. the broker round trip), write bench/<name>.ts exporting a
+ * Suite (see bench/measure.ts) and add it to SUITES below.
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { identitySuite } from './identity';
+import type { MeasureOptions, Suite } from './measure';
+
+const SUITES: readonly Suite[] = [identitySuite];
+
+const FULL = { runs: 5, runMs: 400, warmupMs: 300 };
+const QUICK = { runs: 3, runMs: 150, warmupMs: 100 };
+
+const USAGE = `usage: node --import tsx bench/main.ts [--quick] [--runs N] [--suite NAME]...
+  --quick       ${QUICK.runs} runs of ${QUICK.runMs} ms after ${QUICK.warmupMs} ms of warm-up per figure (whole thing < 15 s)
+  --runs N      timed runs per figure (default ${FULL.runs}, ${QUICK.runs} with --quick)
+  --suite NAME  run only this suite (repeatable); suites: ${SUITES.map((s) => s.name).join(', ')}`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let values: { quick?: boolean; runs?: string; suite?: string[]; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        quick: { type: 'boolean' },
+        runs: { type: 'string' },
+        suite: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.help) {
+    process.stderr.write(`${USAGE}\n`);
+    return;
+  }
+
+  const base = values.quick ? QUICK : FULL;
+  let runs = base.runs;
+  if (values.runs !== undefined) {
+    runs = Number(values.runs);
+    if (!Number.isInteger(runs) || runs < 1 || runs > 1000) fail(`--runs must be an integer from 1 to 1000, got ${values.runs}`);
+  }
+  const selected = values.suite ?? SUITES.map((s) => s.name);
+  for (const name of selected) if (!SUITES.some((s) => s.name === name)) fail(`unknown suite ${name}`);
+
+  const options: MeasureOptions = {
+    runs,
+    runMs: base.runMs,
+    warmupMs: base.warmupMs,
+    log: (line) => process.stderr.write(`${line}\n`),
+  };
+  const cpuList = cpus();
+  const output: Record<string, unknown> = {
+    machine: { node: process.version, cpus: cpuList.length, cpuModel: cpuList[0]?.model ?? 'unknown' },
+    method: {
+      unit: 'operations per second (ratios are dimensionless)',
+      runs,
+      runMs: options.runMs,
+      warmupMsPerFigure: options.warmupMs,
+      quick: values.quick ?? false,
+      clock: 'process.hrtime.bigint',
+      scheduling: 'warm-up per figure, then runs interleaved round-robin across figures (order rotated each round)',
+      figure: '{median, min, max, spread = (max - min) / median, runs}',
+      ratios: 'computed run by run against the raw Ed25519 ceiling of the same round; compare ratios, not absolute rates',
+    },
+  };
+
+  const started = process.hrtime.bigint();
+  for (const suite of SUITES) {
+    if (!selected.includes(suite.name)) continue;
+    process.stderr.write(`suite ${suite.name}\n`);
+    output[suite.name] = await suite.run(options);
+  }
+  process.stderr.write(`done in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s\n`);
+  process.stdout.write(`${JSON.stringify(output, round, 2)}\n`);
+}
+
+/** Rates to 3 significant digits, which is more than the noise allows anyway. */
+function round(_key: string, value: unknown): unknown {
+  if (typeof value !== 'number' || Number.isInteger(value) || !Number.isFinite(value)) return value;
+  return Number(value.toPrecision(3));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,119 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type pino from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
+import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
+import { AgentSession } from './agent-session';
+
+export interface HubOptions {
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  /** An agent that has not completed its handshake by then is disconnected. */
+  handshakeTimeoutMs?: number;
+  /** Ping interval; a peer that misses one pong is evicted. */
+  heartbeatMs?: number;
+  /** Frames per second allowed per connection before it is closed. */
+  maxFramesPerSecond?: number;
+  createSession: () => AgentSession;
+  log: pino.Logger;
+}
+
+/** The WebSocket hub agents connect to. Every frame is decoded and validated here, at the edge. */
+export class HubServer {
+  readonly #http: HttpServer;
+  readonly #wss: WebSocketServer;
+  #heartbeat?: NodeJS.Timeout;
+
+  constructor(private readonly options: HubOptions) {
+    this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
+    this.#http.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
+    this.#wss = new WebSocketServer({ server: this.#http, maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
+    this.#wss.on('connection', (socket, request) => this.#onConnection(socket, request.socket.remoteAddress ?? 'unknown'));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(this.options.port, this.options.host, () => {
+        this.#http.off('error', reject);
+        resolve();
+      });
+    });
+    const heartbeatMs = this.options.heartbeatMs ?? 30_000;
+    this.#heartbeat = setInterval(() => this.#sweep(), heartbeatMs);
+    this.#heartbeat.unref();
+    return this.#http.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    for (const socket of this.#wss.clients) socket.close(1001, 'broker shutting down');
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  }
+
+  #alive = new WeakMap<WebSocket, boolean>();
+
+  /** Dead-peer eviction: a socket that did not answer the previous ping is terminated. */
+  #sweep(): void {
+    for (const socket of this.#wss.clients) {
+      if (this.#alive.get(socket) === false) {
+        this.options.log.warn({ event: 'hub.evicted' }, 'agent missed a heartbeat; connection terminated');
+        socket.terminate();
+        continue;
+      }
+      this.#alive.set(socket, false);
+      socket.ping();
+    }
+  }
+
+  #onConnection(socket: WebSocket, remote: string): void {
+    const log = this.options.log.child({ remote });
+    const session = this.options.createSession();
+    const maxPerSecond = this.options.maxFramesPerSecond ?? 50;
+    let windowStart = Date.now();
+    let framesInWindow = 0;
+    this.#alive.set(socket, true);
+    socket.on('pong', () => this.#alive.set(socket, true));
+    socket.on('error', (err) => log.warn({ event: 'hub.socket-error', err: err.message }, 'agent socket error'));
+
+    const handshakeTimer = setTimeout(() => {
+      if (!session.did) {
+        log.warn({ event: 'auth.timeout' }, 'agent did not authenticate in time');
+        socket.close(4002, 'handshake timeout');
+      }
+    }, this.options.handshakeTimeoutMs ?? 10_000);
+    socket.on('close', () => clearTimeout(handshakeTimer));
+
+    socket.on('message', (data, isBinary) => {
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        framesInWindow = 0;
+      }
+      if (++framesInWindow > maxPerSecond) {
+        log.warn({ event: 'hub.rate-limited', did: session.did }, 'agent exceeded its frame rate; connection closed');
+        socket.close(4008, 'rate limit');
+        return;
+      }
+      const frame = decodeFrame(AgentFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
+      if (!frame.ok) {
+        log.warn({ event: 'hub.bad-frame', code: frame.code, detail: frame.message, did: session.did }, 'bad frame from agent');
+        send(socket, { type: 'error', code: frame.code, message: frame.message });
+        socket.close(4000, frame.code);
+        return;
+      }
+      for (const event of session.handle(frame.value)) {
+        if (event.kind === 'send') send(socket, event.frame);
+        else if (event.kind === 'close') socket.close(event.code, event.reason);
+      }
+    });
+  }
+}
+
+function send(socket: WebSocket, frame: Record<string, unknown>): void {
+  if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
+}

@@ -1,0 +1,41 @@
+import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { readKeyFile } from '../core/identity';
+import { BROKER_KEY_FILE, loadBrokerIdentity } from './broker-identity';
+import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
+import { runStandalone } from './standalone';
+
+const program = new Command()
+  .name('broker')
+  .description('VaultysClaw broker: the control plane that authenticates agents and routes signed intents')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description('run the broker for a team: agent hub on WebSocket, state in the data directory')
+  .option('--data-dir <dir>', 'data directory (identity, database, logs)', defaultDataDir())
+  .option('--host <host>', 'address the agent hub listens on', DEFAULT_HUB_HOST)
+  .option('--port <port>', 'agent hub port (0 picks a free one)', parsePort, DEFAULT_HUB_PORT)
+  .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
+  .option('--tls-key <file>', 'PEM private key for --tls-cert')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string }) => {
+    if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
+    await runStandalone({ ...o, dataDir: resolve(o.dataDir) });
+  });
+
+program
+  .command('identity')
+  .description("print the broker's DID and fingerprint (creating the identity if there is none)")
+  .option('--data-dir <dir>', 'data directory', defaultDataDir())
+  .option('--json', 'print JSON')
+  .option('--no-create', 'fail instead of creating an identity')
+  .action((o: { dataDir: string; json?: boolean; create: boolean }) => {
+    const identity = o.create ? loadBrokerIdentity(o.dataDir).identity : readKeyFile(join(o.dataDir, BROKER_KEY_FILE));
+    const info = { did: identity.did, fingerprint: identity.id.fingerprint };
+    process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : `DID:         ${info.did}\nfingerprint: ${info.fingerprint}\n`);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`broker: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

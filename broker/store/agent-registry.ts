@@ -1,0 +1,78 @@
+import type { AgentHello } from '../../core/wire/policy';
+import type { RegistrationStatus } from '../../core/wire/hub-messages';
+import type { BrokerDatabase } from './database';
+
+export interface AgentRecord {
+  did: string;
+  idBase64: string;
+  name: string;
+  requested: string[];
+  status: RegistrationStatus;
+  statusReason: string | null;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+interface AgentRow {
+  did: string;
+  id_b64: string;
+  name: string;
+  requested: string;
+  status: RegistrationStatus;
+  status_reason: string | null;
+  first_seen: number;
+  last_seen: number;
+}
+
+function toRecord(row: AgentRow): AgentRecord {
+  return {
+    did: row.did,
+    idBase64: row.id_b64,
+    name: row.name,
+    requested: JSON.parse(row.requested) as string[],
+    status: row.status,
+    statusReason: row.status_reason,
+    firstSeen: row.first_seen,
+    lastSeen: row.last_seen,
+  };
+}
+
+/** Agents known to the broker and their registration state, persisted so a restart loses nothing. */
+export class AgentRegistry {
+  readonly #get;
+  readonly #insert;
+  readonly #seen;
+  readonly #list;
+
+  constructor(private readonly db: BrokerDatabase) {
+    this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
+    this.#insert = db.prepare(
+      `INSERT INTO agents (did, id_b64, name, requested, status, first_seen, last_seen)
+       VALUES (@did, @id_b64, @name, @requested, 'pending', @now, @now)`,
+    );
+    this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested WHERE did = @did');
+    this.#list = db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY first_seen');
+  }
+
+  get(did: string): AgentRecord | undefined {
+    const row = this.#get.get(did);
+    return row ? toRecord(row) : undefined;
+  }
+
+  list(): AgentRecord[] {
+    return this.#list.all().map(toRecord);
+  }
+
+  /**
+   * Records that an agent proved its id: an unknown one becomes a pending
+   * registration; a known one keeps its status (rejection and revocation are sticky).
+   */
+  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): AgentRecord {
+    const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), now };
+    this.db.transaction(() => {
+      if (this.#get.get(did)) this.#seen.run(params);
+      else this.#insert.run(params);
+    })();
+    return this.get(did)!;
+  }
+}

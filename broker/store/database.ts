@@ -1,0 +1,38 @@
+import Database from 'better-sqlite3';
+
+export type BrokerDatabase = Database.Database;
+
+/** Schema migrations, applied in order; `user_version` records how many have run. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE agents (
+     did TEXT PRIMARY KEY,
+     id_b64 TEXT NOT NULL,
+     name TEXT NOT NULL,
+     requested TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','revoked')),
+     status_reason TEXT,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   ) STRICT`,
+];
+
+/** The one place that opens the broker's database. */
+export function openDatabase(path: string): BrokerDatabase {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: BrokerDatabase): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this broker (${MIGRATIONS.length}); upgrade the broker`);
+  }
+  db.transaction(() => {
+    for (let i = current; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}

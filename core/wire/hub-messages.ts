@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/**
+ * Broker ⇄ agent frames: binary WebSocket messages, each one canonical
+ * MessagePack map discriminated by `type`. Parsed once at the edge
+ * (decodeHubFrame); everything past it handles typed values only.
+ */
+export const HUB_PROTOCOL_VERSION = 1;
+/** Challenger protocol and service of agent authentication: a user handshake can never pass for an agent one. */
+export const AGENT_AUTH = { protocol: 'vaultysclaw', service: 'agent-auth/v1' } as const;
+/** A frame larger than this closes the connection (a certificate with a full policy is a few KiB). */
+export const MAX_HUB_FRAME_BYTES = 256 * 1024;
+
+const bin = (max: number) =>
+  z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'must be bytes' }).refine((b) => b.length <= max, {
+    message: `at most ${max} bytes`,
+  });
+const challenge = bin(64 * 1024);
+
+/** Agent → broker. */
+export const AgentFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('auth/init'), v: z.literal(HUB_PROTOCOL_VERSION), challenge }),
+  z.strictObject({ type: z.literal('auth/complete'), challenge }),
+]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
+export type RegistrationStatus = z.infer<typeof RegistrationStatus>;
+
+/** Broker → agent. */
+export const BrokerFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('auth/step1'), challenge }),
+  z.strictObject({ type: z.literal('auth/accepted'), status: RegistrationStatus }),
+  z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+]);
+export type BrokerFrame = z.infer<typeof BrokerFrame>;

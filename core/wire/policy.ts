@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { RegistrationStatus } from './hub-messages';
+
+/** Tools an agent can be granted. */
+export const CAPABILITIES = ['read_file', 'list_files', 'write_file', 'run_command', 'llm_task'] as const;
+export const Capability = z.enum(CAPABILITIES);
+export type Capability = z.infer<typeof Capability>;
+
+/**
+ * The broker's metadata in the agent's certificate (metadata.pk2): the agent
+ * enforces from this signed map only, never from an unsigned message.
+ * Integers only (spec §5.8): times are epoch milliseconds.
+ */
+export const CertifiedPolicy = z.strictObject({
+  status: RegistrationStatus,
+  policyId: z.string().min(1).max(128),
+  policyVersion: z.number().int().nonnegative(),
+  capabilities: z.array(Capability).max(CAPABILITIES.length),
+  approvalRequired: z.array(Capability).max(CAPABILITIES.length),
+  maxTokensPerDay: z.number().int().nonnegative(),
+  maxRequestsPerHour: z.number().int().nonnegative(),
+  policyExpiresAt: z.number().int().nonnegative(),
+});
+export type CertifiedPolicy = z.infer<typeof CertifiedPolicy>;
+
+/** What an agent says about itself in metadata.pk1: a display name and what it asks for. */
+export const AgentHello = z.strictObject({
+  name: z.string().min(1).max(128),
+  requested: z.array(Capability).max(CAPABILITIES.length),
+  agentVersion: z.string().max(64),
+});
+export type AgentHello = z.infer<typeof AgentHello>;

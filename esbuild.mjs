@@ -1,0 +1,56 @@
+// Builds every entry point: the broker and the agent as single runnable Node files,
+// the extension as CommonJS with `vscode` external, the webviews as browser bundles.
+// `node esbuild.mjs --watch` rebuilds on change.
+import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+/** Native modules stay outside the bundle and are loaded from node_modules at run time. */
+const nodeExternals = ['better-sqlite3', 'bufferutil', 'utf-8-validate'];
+
+const common = {
+  bundle: true,
+  sourcemap: true,
+  minify: production,
+  logLevel: 'info',
+  legalComments: 'none',
+};
+
+const targets = [
+  {
+    ...common,
+    entryPoints: { broker: 'broker/main.ts', agent: 'agent/main.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: nodeExternals,
+    banner: { js: '#!/usr/bin/env node' },
+  },
+  {
+    ...common,
+    entryPoints: { extension: 'extension/main.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode', ...nodeExternals],
+  },
+  {
+    ...common,
+    entryPoints: { approval: 'webviews/approval/main.ts' },
+    outdir: 'dist/webviews',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
+].filter((t) => Object.values(t.entryPoints).every((entry) => existsSync(entry)));
+
+if (watch) {
+  for (const t of targets) await (await esbuild.context(t)).watch();
+  console.log('watching for changes…');
+} else {
+  await Promise.all(targets.map((t) => esbuild.build(t)));
+}
