@@ -1,4 +1,4 @@
-import { canonicalEncode, signableProblem } from './encoding';
+import { canonicalEncode, decodeCanonical, signableProblem } from './encoding';
 import type { SecretIdentity, VaultysId } from './vaultys-id';
 
 /**
@@ -48,4 +48,37 @@ export function verifyTagged(
     return false;
   }
   return signer.verifyChallenge(bytes, signature);
+}
+
+/**
+ * A signed object on the wire: the exact tagged bytes and their signature.
+ * The receiver verifies these bytes first and only then decodes them, so no
+ * re-encoding can make it read something other than what was signed.
+ */
+export interface SealedEnvelope {
+  payload: Uint8Array;
+  signature: Uint8Array;
+}
+
+export function seal(signer: SecretIdentity, ctx: SignatureContext, body: Record<string, unknown>): SealedEnvelope {
+  const payload = taggedBytes(ctx, body);
+  return { payload, signature: signer.signChallenge(payload) };
+}
+
+export type OpenFailure = 'bad-signature' | 'malformed' | 'wrong-context';
+export type OpenResult = { ok: true; body: unknown } | { ok: false; reason: OpenFailure; message: string };
+
+/** Verifies an envelope against the expected signer and context; returns the body, still to be schema-checked. */
+export function open(signer: VaultysId, ctx: SignatureContext, envelope: SealedEnvelope): OpenResult {
+  if (!signer.verifyChallenge(envelope.payload, envelope.signature)) {
+    return { ok: false, reason: 'bad-signature', message: `signature does not verify with ${signer.did}` };
+  }
+  const decoded = decodeCanonical(envelope.payload);
+  if (!decoded.ok) return { ok: false, reason: 'malformed', message: decoded.message };
+  const value = decoded.value as { ctx?: unknown; body?: unknown } | null;
+  if (typeof value !== 'object' || value === null || Object.keys(value).join(',') !== 'ctx,body') {
+    return { ok: false, reason: 'malformed', message: 'envelope is not {ctx, body}' };
+  }
+  if (value.ctx !== ctx) return { ok: false, reason: 'wrong-context', message: `signed for ${String(value.ctx)}, not ${ctx}` };
+  return { ok: true, body: value.body };
 }

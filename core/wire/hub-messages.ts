@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Envelope, IntentId } from './common';
 
 /**
  * Broker ⇄ agent frames: binary WebSocket messages, each one canonical
@@ -21,6 +22,8 @@ const challenge = bin(64 * 1024);
 export const AgentFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('auth/init'), v: z.literal(HUB_PROTOCOL_VERSION), challenge }),
   z.strictObject({ type: z.literal('auth/complete'), challenge }),
+  z.strictObject({ type: z.literal('result'), envelope: Envelope }),
+  z.strictObject({ type: z.literal('progress'), envelope: Envelope }),
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -32,5 +35,13 @@ export const BrokerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('auth/step1'), challenge }),
   z.strictObject({ type: z.literal('auth/accepted'), status: RegistrationStatus }),
   z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+  z.strictObject({ type: z.literal('intent'), envelope: Envelope }),
+  /** The agent's result was recorded: it may forget it. */
+  z.strictObject({ type: z.literal('result/ack'), intentId: IntentId }),
+  /**
+   * update_capabilities: the policy changed. The agent answers with a fresh
+   * handshake; nothing changes on its side until the new certificate verifies.
+   */
+  z.strictObject({ type: z.literal('update_capabilities'), policyVersion: z.number().int().nonnegative() }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;

@@ -1,0 +1,59 @@
+import type { IntentBody, RejectionReason } from '../wire/intent';
+import type { CertifiedPolicy } from '../wire/policy';
+
+export const DEFAULT_STALENESS_MS = 5 * 60_000;
+export const DEFAULT_CLOCK_SKEW_MS = 30_000;
+export const HOUR_MS = 60 * 60_000;
+
+/** What the gates read; the caller gathers it (agent: its stores; broker: its own records). */
+export interface GateInputs {
+  now: number;
+  /** The DID of the agent the intent must be addressed to. */
+  agent: string;
+  /** The policy of the current certificate: never an unsigned message. */
+  policy: CertifiedPolicy;
+  stalenessMs: number;
+  clockSkewMs: number;
+  /** Whether this intent id was already processed (agent only; the broker mints fresh ids). */
+  alreadySeen: (id: string) => boolean;
+  tokensUsedToday: number;
+  /** Executed requests in the rolling hour before `now`. */
+  requestsInLastHour: number;
+}
+
+export type GateVerdict = { ok: true } | { ok: false; reason: RejectionReason; message: string };
+
+const refuse = (reason: RejectionReason, message: string): GateVerdict => ({ ok: false, reason, message });
+
+/**
+ * The decision order of architecture.md, after the broker's signature has
+ * been verified and the body parsed: addressed to me → fresh → never seen →
+ * capability in the certificate → policy not expired → daily token budget →
+ * hourly request rate → tool approval. Delegation joins between rate and
+ * approval. One function, so the broker's pre-check and the agent cannot drift.
+ */
+export function checkIntentGates(intent: IntentBody, g: GateInputs): GateVerdict {
+  if (intent.agent !== g.agent) return refuse('wrong-agent', `intent is addressed to ${intent.agent}`);
+  if (intent.issuedAt > g.now + g.clockSkewMs) return refuse('from-future', 'intent was issued in the future (clock skew too large)');
+  if (g.now - intent.issuedAt > g.stalenessMs + g.clockSkewMs) {
+    return refuse('stale', `intent was issued ${Math.round((g.now - intent.issuedAt) / 1000)} s ago; the window is ${g.stalenessMs / 1000} s`);
+  }
+  if (intent.expiresAt + g.clockSkewMs < g.now) return refuse('expired', 'intent has expired');
+  if (g.alreadySeen(intent.id)) return refuse('replay', `intent ${intent.id} was already processed`);
+  if (g.policy.status !== 'approved') return refuse('not-approved', `agent registration is ${g.policy.status}`);
+  if (!g.policy.capabilities.includes(intent.capability)) {
+    return refuse('capability-not-granted', `capability ${intent.capability} is not in the certificate`);
+  }
+  if (g.policy.policyExpiresAt <= g.now) return refuse('policy-expired', 'the certified policy has expired');
+  if (g.tokensUsedToday >= g.policy.maxTokensPerDay) {
+    return refuse('token-budget-exhausted', `daily token budget of ${g.policy.maxTokensPerDay} is used up`);
+  }
+  if (g.requestsInLastHour >= g.policy.maxRequestsPerHour) {
+    return refuse('rate-limited', `${g.requestsInLastHour} requests in the last hour; the limit is ${g.policy.maxRequestsPerHour}`);
+  }
+  // Until reviewers can approve tool calls, a tool that needs approval is refused, never run.
+  if (g.policy.approvalRequired.includes(intent.capability)) {
+    return refuse('approval-required', `${intent.capability} needs a reviewer's approval`);
+  }
+  return { ok: true };
+}

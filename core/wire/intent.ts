@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { Bytes, Did, EpochMs, IntentId } from './common';
+import { Capability } from './policy';
+
+/**
+ * The whole intent, as the broker signs it (ctx vaultysclaw/intent/v1):
+ * every field, parameters and requesting user included (upstream-gaps 1).
+ */
+export const IntentBody = z.strictObject({
+  id: IntentId,
+  agent: Did,
+  capability: Capability,
+  params: z.record(z.string(), z.unknown()),
+  user: Did,
+  /** The delegation certificate authorising the user (its bytes); null until delegation exists for this user. */
+  delegation: Bytes.nullable(),
+  issuedAt: EpochMs,
+  expiresAt: EpochMs,
+});
+export type IntentBody = z.infer<typeof IntentBody>;
+
+/** Why an agent (or the broker, before sending) refuses an intent, one reason per gate. */
+export const RejectionReason = z.enum([
+  'bad-signature',
+  'malformed',
+  'wrong-agent',
+  'stale',
+  'from-future',
+  'expired',
+  'replay',
+  'not-approved',
+  'capability-not-granted',
+  'policy-expired',
+  'token-budget-exhausted',
+  'rate-limited',
+  'delegation-invalid',
+  'approval-required',
+  'bad-params',
+  'path-escape',
+  'agent-offline',
+  'agent-busy',
+]);
+export type RejectionReason = z.infer<typeof RejectionReason>;
+
+export const IntentOutcome = z.enum(['succeeded', 'failed', 'rejected']);
+
+/** The agent's signed answer (ctx vaultysclaw/result/v1), bound to the intent id and to the agent. */
+export const ResultBody = z.strictObject({
+  intentId: IntentId,
+  agent: Did,
+  outcome: IntentOutcome,
+  reason: RejectionReason.nullable(),
+  message: z.string().max(4096),
+  output: z.record(z.string(), z.unknown()).nullable(),
+  finishedAt: EpochMs,
+});
+export type ResultBody = z.infer<typeof ResultBody>;
+
+/** Streamed while a tool runs (ctx vaultysclaw/progress/v1). */
+export const ProgressBody = z.strictObject({
+  intentId: IntentId,
+  agent: Did,
+  seq: z.number().int().nonnegative(),
+  stream: z.enum(['stdout', 'stderr', 'status']),
+  text: z.string().max(64 * 1024),
+  at: EpochMs,
+});
+export type ProgressBody = z.infer<typeof ProgressBody>;
