@@ -1,27 +1,34 @@
 import type pino from 'pino';
 import WebSocket from 'ws';
-import { ChallengeInitiator, type Certificate, type SecretIdentity, type VaultysId } from '../core/identity';
+import { ChallengeInitiator, type SecretIdentity, type VaultysId } from '../core/identity';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
-import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type RegistrationStatus } from '../core/wire/hub-messages';
+import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame, type RegistrationStatus } from '../core/wire/hub-messages';
 import { CertifiedPolicy, type AgentHello } from '../core/wire/policy';
+import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir, PinRecord } from './state-dir';
+
+/** Close code the broker uses when it rejected or revoked this agent. */
+const CLOSE_REVOKED = 4003;
 
 export interface HubClientOptions {
   url: string;
   identity: SecretIdentity;
   state: AgentStateDir;
   hello: AgentHello;
+  runner: IntentRunner;
   log: pino.Logger;
-  /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  onAuthenticated?: (session: { certificate: Certificate; policy: CertifiedPolicy; status: RegistrationStatus }) => void;
+  /** The broker ended this agent's registration: reconnecting would be refused. */
+  onRevoked?: (reason: string) => void;
+  onAuthenticated?: (session: CertifiedSession & { status: RegistrationStatus }) => void;
 }
 
 /**
  * The agent's only connection: outbound to the broker, authenticated by a
  * Challenger handshake in which the agent refuses any broker but the pinned
- * one, and reconnected with exponential backoff and jitter.
+ * one, renewed on update_capabilities, and reconnected with exponential
+ * backoff and jitter.
  */
 export class HubClient {
   #socket?: WebSocket;
@@ -29,6 +36,8 @@ export class HubClient {
   #attempt = 0;
   #retry?: NodeJS.Timeout;
   #pin: PinRecord;
+  /** The policy of the last certificate both sides signed; intents are checked against it alone. */
+  #session?: CertifiedSession;
 
   constructor(private readonly options: HubClientOptions) {
     this.#pin = options.state.pin();
@@ -48,61 +57,96 @@ export class HubClient {
     const { url, log } = this.options;
     const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
     this.#socket = socket;
-    // The policy is read from the broker's metadata before we co-sign it; it only counts once the certificate is complete.
-    let offered: CertifiedPolicy | undefined;
-    let certified: { certificate: Certificate; policy: CertifiedPolicy } | undefined;
-    const initiator = new ChallengeInitiator({
-      identity: this.options.identity,
-      ...AGENT_AUTH,
-      metadata: this.options.hello,
-      acceptResponder: (broker, metadata) => {
-        const trusted = this.#checkPin(broker);
-        if (!trusted.ok) return trusted;
-        const policy = CertifiedPolicy.safeParse(metadata);
-        if (!policy.success) return { ok: false, message: 'the broker certified no valid policy' };
-        offered = policy.data;
-        return { ok: true, value: undefined };
-      },
-    });
+    this.#session = undefined;
+    const send = (frame: AgentFrame) => {
+      if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
+    };
+    let handshake: { initiator: ChallengeInitiator; offered?: CertifiedPolicy } | undefined;
+    const startHandshake = () => {
+      const h: { initiator: ChallengeInitiator; offered?: CertifiedPolicy } = {
+        initiator: new ChallengeInitiator({
+          identity: this.options.identity,
+          ...AGENT_AUTH,
+          metadata: this.options.hello,
+          acceptResponder: (broker, metadata) => {
+            const trusted = this.#checkPin(broker);
+            if (!trusted.ok) return trusted;
+            const policy = CertifiedPolicy.safeParse(metadata);
+            if (!policy.success) return { ok: false, message: 'the broker certified no valid policy' };
+            h.offered = policy.data;
+            return { ok: true, value: undefined };
+          },
+        }),
+      };
+      handshake = h;
+      send({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: h.initiator.init });
+    };
+    const fail = (code: number, reason: string) => socket.close(code, reason.slice(0, 120));
 
     socket.on('open', () => {
       log.info({ event: 'hub.connected', url }, 'connected to broker; authenticating');
-      socket.send(encodeFrame({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: initiator.init }));
+      startHandshake();
     });
     socket.on('message', (data, isBinary) => {
       const frame = decodeFrame(BrokerFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
       if (!frame.ok) {
         log.error({ event: 'hub.bad-frame', code: frame.code, detail: frame.message }, 'bad frame from broker; disconnecting');
-        socket.close(4000, frame.code);
-        return;
+        return fail(4000, frame.code);
       }
       const f = frame.value;
-      if (f.type === 'auth/step1') {
-        const result = initiator.respond(f.challenge);
-        if (!result.ok) {
-          log.error({ event: 'auth.refused', reason: result.reason, detail: result.message }, 'broker handshake refused');
-          socket.close(4001, result.reason);
+      switch (f.type) {
+        case 'auth/step1': {
+          if (!handshake || handshake.initiator.state !== 'init') return fail(4001, 'out-of-order');
+          const result = handshake.initiator.respond(f.challenge);
+          if (!result.ok) {
+            log.error({ event: 'auth.refused', reason: result.reason, detail: result.message }, 'broker handshake refused');
+            return fail(4001, result.reason);
+          }
+          const broker = result.value.certificate.responder;
+          this.#confirmPin(broker);
+          send({ type: 'auth/complete', challenge: result.value.complete });
+          // Only the certificate both sides signed changes what this agent may do.
+          this.#session = { broker, policy: handshake.offered! };
           return;
         }
-        certified = { certificate: result.value.certificate, policy: offered! };
-        this.#confirmPin(result.value.certificate.responder);
-        socket.send(encodeFrame({ type: 'auth/complete', challenge: result.value.complete }));
-      } else if (f.type === 'auth/accepted') {
-        if (!certified || initiator.state !== 'complete') {
-          log.error({ event: 'hub.out-of-order' }, 'broker accepted before the handshake completed; disconnecting');
-          socket.close(4001, 'out-of-order');
+        case 'auth/accepted': {
+          if (!this.#session || handshake?.initiator.state !== 'complete') return fail(4001, 'out-of-order');
+          this.#attempt = 0;
+          const { policy } = this.#session;
+          log.info(
+            { event: 'auth.succeeded', broker: this.#session.broker.did, status: f.status, policyVersion: policy.policyVersion, capabilities: policy.capabilities },
+            `authenticated; registration ${f.status}`,
+          );
+          this.options.runner.attach(send);
+          this.options.onAuthenticated?.({ ...this.#session, status: f.status });
           return;
         }
-        this.#attempt = 0;
-        log.info({ event: 'auth.succeeded', broker: certified.certificate.responder.did, status: f.status }, `authenticated; registration ${f.status}`);
-        this.options.onAuthenticated?.({ ...certified, status: f.status });
-      } else {
-        log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message }, 'broker reported an error');
+        case 'update_capabilities':
+          if (!this.#session) return fail(4001, 'out-of-order');
+          log.info({ event: 'policy.renewing', policyVersion: f.policyVersion }, 'broker changed the policy; renewing the certificate');
+          return startHandshake();
+        case 'intent':
+          if (!this.#session) return fail(4001, 'unauthenticated');
+          void this.options.runner.handle(f.envelope, this.#session).catch((err: unknown) =>
+            log.error({ event: 'intent.crashed', err: (err as Error).message }, 'intent handling failed'),
+          );
+          return;
+        case 'result/ack':
+          return this.options.runner.acknowledge(f.intentId);
+        case 'error':
+          log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message }, 'broker reported an error');
+          return;
       }
     });
     socket.on('error', (err) => log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error'));
     socket.on('close', (code, reason) => {
+      this.#session = undefined;
       if (this.#stopped) return;
+      if (code === CLOSE_REVOKED) {
+        log.error({ event: 'agent.revoked', reason: reason.toString() }, 'the broker ended this agent\'s registration');
+        this.options.onRevoked?.(reason.toString());
+        return;
+      }
       const delay = this.#backoff();
       log.info({ event: 'hub.disconnected', code, reason: reason.toString(), retryInMs: delay }, 'disconnected from broker');
       this.#retry = setTimeout(() => this.#connect(), delay);
@@ -113,7 +157,7 @@ export class HubClient {
   #backoff(): number {
     const min = this.options.minBackoffMs ?? 500;
     const max = this.options.maxBackoffMs ?? 30_000;
-    const ceiling = Math.min(max, min * 2 ** this.#attempt++);
+    const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
     return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
   }
 

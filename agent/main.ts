@@ -3,11 +3,24 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePin } from '../core/identity';
 import { CAPABILITIES, type Capability } from '../core/wire/policy';
+import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { HubClient } from './hub-client';
+import { IntentRunner } from './intent-runner';
+import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
+import { RequestWindow } from './store/request-window';
+import { SeenIntentStore } from './store/seen-intents';
+import { TokenLedger } from './store/token-ledger';
+import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
 const AGENT_VERSION = '0.1.0';
+
+function seconds(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} must be a positive number of seconds`);
+  return Math.round(value * 1000);
+}
 
 const program = new Command()
   .name('agent')
@@ -45,21 +58,56 @@ program
   .option('--workspace <dir>', 'the only directory tools may touch', process.cwd())
   .option('--name <name>', 'display name shown to the broker', process.env.HOSTNAME ?? 'agent')
   .option('--request <capabilities>', `capabilities to ask for (${CAPABILITIES.join(',')})`, 'read_file,list_files')
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string }) => {
+  .option('--staleness <seconds>', 'refuse intents issued longer ago than this', String(DEFAULT_STALENESS_MS / 1000))
+  .option('--clock-skew <seconds>', 'clock difference allowed with the broker', String(DEFAULT_CLOCK_SKEW_MS / 1000))
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string }) => {
     const requested = o.request.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = requested.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
     if (unknown.length) throw new Error(`unknown capabilities: ${unknown.join(', ')}`);
+    const stalenessMs = seconds(o.staleness, '--staleness');
     const state = new AgentStateDir(o.stateDir);
+    const identity = state.identity();
     const log = createAgentLogger();
-    const client = new HubClient({
-      url: o.brokerUrl,
-      identity: state.identity(),
-      state,
-      hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION },
+    const db = openAgentDatabase(join(o.stateDir, AGENT_DATABASE_FILE));
+    const seen = new SeenIntentStore(db);
+    const requests = new RequestWindow(db);
+    const clockSkewMs = seconds(o.clockSkew, '--clock-skew');
+    const prune = () => {
+      const now = Date.now();
+      seen.prune(now - stalenessMs - clockSkewMs);
+      requests.prune(now - HOUR_MS);
+    };
+    prune();
+    setInterval(prune, 60_000).unref();
+    const runner = new IntentRunner({
+      identity,
+      sandbox: new WorkspaceSandbox(o.workspace),
+      seen,
+      requests,
+      tokens: new TokenLedger(db),
+      stalenessMs,
+      clockSkewMs,
       log,
     });
+    const client = new HubClient({
+      url: o.brokerUrl,
+      identity,
+      state,
+      hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION },
+      runner,
+      log,
+      onRevoked: (reason) => {
+        process.stderr.write(`agent: the broker ended this agent's registration (${reason}); not reconnecting\n`);
+        db.close();
+        process.exit(3);
+      },
+    });
+    log.info({ event: 'agent.started', did: identity.did, workspace: o.workspace, url: o.brokerUrl }, 'agent started');
     client.start();
-    const stop = () => client.stop();
+    const stop = () => {
+      client.stop();
+      db.close();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

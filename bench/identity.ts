@@ -18,11 +18,12 @@
  *                            2-field hello as metadata.pk1 and pins the responder's id.
  *   verifyCertificate        verifyCertificate() of that COMPLETE, with protocol/service checked.
  *
- * How: see bench/measure.ts. Each case is warmed up (default 0.3 s), then timed in
- * N runs (default 5) of about 0.4 s each, counting calls between
- * process.hrtime.bigint() readings. Runs of all cases are interleaved
- * round-robin, and each figure reports {median, min, max, spread, runs}.
- * `--quick` uses 3 runs of 0.15 s after 0.1 s of warm-up.
+ * How: see bench/measure.ts. Each case is warmed up (at least 0.3 s and 1000
+ * calls, at most 1.5 s), then timed in N runs (default 5, `--runs N`) of about
+ * 0.4 s each, counting calls between process.hrtime.bigint() readings. Runs of
+ * all cases are interleaved round-robin, and each figure reports
+ * {median, min, max, spread = (max - min) / median, runs}.
+ * `--quick`: 3 runs of 0.15 s after at least 0.1 s / 200 calls of warm-up.
  *
  * Why ratios rather than absolute numbers: the machines this runs on are shared
  * and noisy, and CPUs differ by 2-3x, so "N handshakes/s" cannot be compared

@@ -17,11 +17,11 @@ import type { MeasureOptions, Suite } from './measure';
 
 const SUITES: readonly Suite[] = [identitySuite];
 
-const FULL = { runs: 5, runMs: 400, warmupMs: 300 };
-const QUICK = { runs: 3, runMs: 150, warmupMs: 100 };
+const FULL = { runs: 5, runMs: 400, warmupMs: 300, warmupOps: 1000 };
+const QUICK = { runs: 3, runMs: 150, warmupMs: 100, warmupOps: 200 };
 
 const USAGE = `usage: node --import tsx bench/main.ts [--quick] [--runs N] [--suite NAME]...
-  --quick       ${QUICK.runs} runs of ${QUICK.runMs} ms after ${QUICK.warmupMs} ms of warm-up per figure (whole thing < 15 s)
+  --quick       ${QUICK.runs} runs of ${QUICK.runMs} ms, warm-up ${QUICK.warmupMs} ms / ${QUICK.warmupOps} calls per figure (< 15 s)
   --runs N      timed runs per figure (default ${FULL.runs}, ${QUICK.runs} with --quick)
   --suite NAME  run only this suite (repeatable); suites: ${SUITES.map((s) => s.name).join(', ')}`;
 
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     runs,
     runMs: base.runMs,
     warmupMs: base.warmupMs,
+    warmupOps: base.warmupOps,
     log: (line) => process.stderr.write(`${line}\n`),
   };
   const cpuList = cpus();
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
       unit: 'operations per second (ratios are dimensionless)',
       runs,
       runMs: options.runMs,
-      warmupMsPerFigure: options.warmupMs,
+      warmup: `per figure: at least ${options.warmupMs} ms and ${options.warmupOps} calls, at most ${5 * options.warmupMs} ms`,
       quick: values.quick ?? false,
       clock: 'process.hrtime.bigint',
       scheduling: 'warm-up per figure, then runs interleaved round-robin across figures (order rotated each round)',

@@ -2,9 +2,11 @@
  * Generic throughput measurement, shared by every bench suite.
  *
  * `measure` takes a list of named operations and, for each one:
- *   1. warms it up for `warmupMs` (JIT, caches, lazy key objects), and uses the
- *      warm-up rate to pick a batch size so the clock is read about once per
- *      millisecond rather than once per call;
+ *   1. warms it up (JIT, caches, lazy key objects) for at least `warmupMs` AND
+ *      at least `warmupOps` calls (V8 tiers code up by call counts, not time:
+ *      a 0.7 ms handshake is still speeding up after 300 calls), capped at
+ *      5 x `warmupMs`; the warm-up rate then sets a batch size so the clock is
+ *      read about once per millisecond rather than once per call;
  *   2. times it in `runs` time-boxed runs of about `runMs` each, counting
  *      completed operations between two process.hrtime.bigint() readings.
  *
@@ -31,8 +33,10 @@ export interface MeasureOptions {
   runs: number;
   /** Length of one timed run, in milliseconds. */
   runMs: number;
-  /** Warm-up per case before the first run, in milliseconds. */
+  /** Minimum warm-up per case before the first run, in milliseconds. */
   warmupMs: number;
+  /** Minimum warm-up calls per case (bounded by 5 x warmupMs). */
+  warmupOps: number;
   /** Progress lines (stderr in practice); never stdout. */
   log?: (line: string) => void;
 }
@@ -97,9 +101,16 @@ interface Prepared {
   runs: number[];
 }
 
-/** Calls `op` for about `ms` milliseconds, `batch` calls between clock readings; returns operations per second. */
-async function timeBox(op: Operation, async: boolean, batch: number, ms: number): Promise<number> {
-  const budget = BigInt(Math.max(1, Math.round(ms * 1e6)));
+const toNs = (ms: number): bigint => BigInt(Math.max(1, Math.round(ms * 1e6)));
+
+/**
+ * Calls `op` for about `ms` milliseconds (and at least `minOps` times, unless
+ * `capMs` runs out first), `batch` calls between clock readings; returns
+ * operations per second.
+ */
+async function timeBox(op: Operation, async: boolean, batch: number, ms: number, minOps = 0, capMs = ms): Promise<number> {
+  const budget = toNs(ms);
+  const cap = toNs(Math.max(ms, capMs));
   let ops = 0;
   const start = process.hrtime.bigint();
   let now = start;
@@ -111,12 +122,12 @@ async function timeBox(op: Operation, async: boolean, batch: number, ms: number)
     }
     ops += batch;
     now = process.hrtime.bigint();
-  } while (now - start < budget);
+  } while ((now - start < budget || ops < minOps) && now - start < cap);
   return ops / (Number(now - start) / 1e9);
 }
 
 export async function measure(cases: readonly Case[], options: MeasureOptions): Promise<Record<string, Figure>> {
-  const { runs, runMs, warmupMs } = options;
+  const { runs, runMs, warmupMs, warmupOps } = options;
   const log = options.log ?? (() => {});
   if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`runs must be a positive integer, got ${runs}`);
   const names = new Set<string>();
@@ -131,7 +142,7 @@ export async function measure(cases: readonly Case[], options: MeasureOptions): 
     const first = c.op();
     const async = isThenable(first);
     if (async) sink = await first;
-    const rate = await timeBox(c.op, async, 1, warmupMs);
+    const rate = await timeBox(c.op, async, 1, warmupMs, warmupOps, 5 * warmupMs);
     const batch = Math.max(1, Math.floor(rate / 1000));
     prepared.push({ name: c.name, op: c.op, async, batch, runs: [] });
     log(`  warm-up ${c.name}: ~${Math.round(rate)}/s (batch ${batch})`);

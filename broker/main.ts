@@ -1,9 +1,11 @@
 import { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { readKeyFile } from '../core/identity';
+import { addOperatorCommands } from './cli/commands';
 import { BROKER_KEY_FILE, loadBrokerIdentity } from './broker-identity';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
 import { runStandalone } from './standalone';
+import { runStdio } from './stdio';
 
 const program = new Command()
   .name('broker')
@@ -18,9 +20,11 @@ program
   .option('--port <port>', 'agent hub port (0 picks a free one)', parsePort, DEFAULT_HUB_PORT)
   .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string }) => {
+  .option('--stdio', 'speak JSON-RPC on stdin/stdout (how the VS Code extension starts the broker)')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
-    await runStandalone({ ...o, dataDir: resolve(o.dataDir) });
+    const options = { ...o, dataDir: resolve(o.dataDir) };
+    await (o.stdio ? runStdio(options) : runStandalone(options));
   });
 
 program
@@ -34,6 +38,8 @@ program
     const info = { did: identity.did, fingerprint: identity.id.fingerprint };
     process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : `DID:         ${info.did}\nfingerprint: ${info.fingerprint}\n`);
   });
+
+addOperatorCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`broker: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,14 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { AgentSession } from './hub/agent-session';
-import { HubServer } from './hub/hub-server';
-import { PolicyBook } from './hub/policy-book';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type pino from 'pino';
+import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
+import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
-import { AgentRegistry } from './store/agent-registry';
-import { openDatabase } from './store/database';
+import { listenLocalSocket } from './rpc/local-socket';
 
-export interface StandaloneOptions {
+export interface RunOptions {
   dataDir: string;
   host: string;
   port: number;
@@ -16,40 +14,50 @@ export interface StandaloneOptions {
   tlsKey?: string;
 }
 
-/** Runs the broker for a team: its identity, its database and the agent hub, until a signal stops it. */
-export async function runStandalone(options: StandaloneOptions): Promise<void> {
+export interface RunningBroker {
+  broker: Broker;
+  url: string;
+  log: pino.Logger;
+  stop(): Promise<void>;
+}
+
+/** Opens the broker's state and starts its agent hub and its local operator socket. */
+export async function startBroker(options: RunOptions): Promise<RunningBroker> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { identity, created } = loadBrokerIdentity(options.dataDir);
   const log = createBrokerLogger(options.dataDir);
-  const db = openDatabase(join(options.dataDir, 'broker.db'));
-  const registry = new AgentRegistry(db);
-  const policies = new PolicyBook();
+  const broker = new Broker({ dataDir: options.dataDir, identity, log });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
-  const hub = new HubServer({
-    host: options.host,
-    port: options.port,
-    tls,
-    log,
-    createSession: () => new AgentSession(identity, registry, policies, log),
-  });
-  const address = await hub.listen();
-  const url = `${tls ? 'wss' : 'ws'}://${address.address}:${address.port}`;
+  const url = await broker.startHub({ host: options.host, port: options.port, tls });
+  const operator = loadLocalOperator(options.dataDir);
+  const socket = await listenLocalSocket(options.dataDir, broker, { did: operator.did, role: 'owner' }, log);
   log.info({ event: 'broker.started', did: identity.did, url, createdIdentity: created }, 'broker started');
+  return {
+    broker,
+    url,
+    log,
+    async stop() {
+      log.info({ event: 'broker.stopping' }, 'broker stopping');
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      await broker.close();
+      log.flush();
+    },
+  };
+}
+
+/** Standalone mode for a team: runs until SIGINT or SIGTERM. */
+export async function runStandalone(options: RunOptions): Promise<void> {
+  const running = await startBroker(options);
+  const { identity } = running.broker;
   process.stderr.write(
-    `VaultysClaw broker ${created ? '(new identity) ' : ''}listening on ${url}\n` +
+    `VaultysClaw broker listening on ${running.url}\n` +
       `  DID:         ${identity.did}\n` +
       `  fingerprint: ${identity.id.fingerprint}\n` +
       `  data:        ${options.dataDir}\n`,
   );
-
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ event: 'broker.stopping', signal }, 'broker stopping');
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
-  await hub.close();
-  db.close();
-  log.flush();
+  await running.stop();
 }

@@ -5,7 +5,7 @@ import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
 import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
-import { AgentSession } from './agent-session';
+import type { AgentConnection, FrameSink } from './agent-connection';
 
 export interface HubOptions {
   host: string;
@@ -17,7 +17,7 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** Frames per second allowed per connection before it is closed. */
   maxFramesPerSecond?: number;
-  createSession: () => AgentSession;
+  createConnection: (sink: FrameSink, log: pino.Logger) => AgentConnection;
   log: pino.Logger;
 }
 
@@ -72,7 +72,10 @@ export class HubServer {
 
   #onConnection(socket: WebSocket, remote: string): void {
     const log = this.options.log.child({ remote });
-    const session = this.options.createSession();
+    const session = this.options.createConnection(
+      { send: (frame) => send(socket, frame), close: (code, reason) => socket.close(code, reason) },
+      log,
+    );
     const maxPerSecond = this.options.maxFramesPerSecond ?? 50;
     let windowStart = Date.now();
     let framesInWindow = 0;
@@ -86,7 +89,10 @@ export class HubServer {
         socket.close(4002, 'handshake timeout');
       }
     }, this.options.handshakeTimeoutMs ?? 10_000);
-    socket.on('close', () => clearTimeout(handshakeTimer));
+    socket.on('close', () => {
+      clearTimeout(handshakeTimer);
+      session.onSocketClosed();
+    });
 
     socket.on('message', (data, isBinary) => {
       const now = Date.now();
@@ -106,14 +112,19 @@ export class HubServer {
         socket.close(4000, frame.code);
         return;
       }
-      for (const event of session.handle(frame.value)) {
-        if (event.kind === 'send') send(socket, event.frame);
-        else if (event.kind === 'close') socket.close(event.code, event.reason);
-      }
+      session.handle(frame.value);
     });
   }
 }
 
+/** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 function send(socket: WebSocket, frame: Record<string, unknown>): void {
-  if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
+  if (socket.readyState !== socket.OPEN) return;
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    socket.terminate();
+    return;
+  }
+  socket.send(encodeFrame(frame));
 }

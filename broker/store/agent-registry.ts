@@ -43,6 +43,7 @@ export class AgentRegistry {
   readonly #insert;
   readonly #seen;
   readonly #list;
+  readonly #setStatus;
 
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
@@ -52,6 +53,7 @@ export class AgentRegistry {
     );
     this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested WHERE did = @did');
     this.#list = db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY first_seen');
+    this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
   }
 
   get(did: string): AgentRecord | undefined {
@@ -61,6 +63,10 @@ export class AgentRegistry {
 
   list(): AgentRecord[] {
     return this.#list.all().map(toRecord);
+  }
+
+  setStatus(did: string, status: RegistrationStatus, reason: string | null): void {
+    this.#setStatus.run({ did, status, reason });
   }
 
   /**

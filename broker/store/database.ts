@@ -14,6 +14,36 @@ const MIGRATIONS: readonly string[] = [
      first_seen INTEGER NOT NULL,
      last_seen INTEGER NOT NULL
    ) STRICT`,
+  `CREATE TABLE policies (
+     agent_did TEXT PRIMARY KEY REFERENCES agents(did),
+     version INTEGER NOT NULL,
+     capabilities TEXT NOT NULL,
+     approval_required TEXT NOT NULL,
+     max_tokens_per_day INTEGER NOT NULL,
+     max_requests_per_hour INTEGER NOT NULL,
+     policy_expires_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT`,
+  `CREATE TABLE intents (
+     id TEXT PRIMARY KEY,
+     agent_did TEXT NOT NULL REFERENCES agents(did),
+     capability TEXT NOT NULL,
+     params TEXT NOT NULL,
+     user_did TEXT NOT NULL,
+     state TEXT NOT NULL,
+     outcome TEXT,
+     reason TEXT,
+     rejected_by TEXT,
+     message TEXT,
+     output TEXT,
+     intent_payload BLOB,
+     intent_signature BLOB,
+     result_payload BLOB,
+     result_signature BLOB,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT`,
+  `CREATE INDEX intents_by_agent ON intents(agent_did, created_at)`,
 ];
 
 /** The one place that opens the broker's database. */

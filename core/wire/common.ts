@@ -10,4 +10,4 @@ export const Bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { mess
 export const boundedBytes = (max: number) => Bytes.refine((b) => b.length <= max, { message: `at most ${max} bytes` });
 
 /** A signed object as it travels: the tagged bytes and the signature over them (core/identity seal/open). */
-export const Envelope = z.strictObject({ payload: boundedBytes(192 * 1024), signature: Bytes });
+export const Envelope = z.strictObject({ payload: boundedBytes(1536 * 1024), signature: Bytes });

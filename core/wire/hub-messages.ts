@@ -9,8 +9,8 @@ import { Envelope, IntentId } from './common';
 export const HUB_PROTOCOL_VERSION = 1;
 /** Challenger protocol and service of agent authentication: a user handshake can never pass for an agent one. */
 export const AGENT_AUTH = { protocol: 'vaultysclaw', service: 'agent-auth/v1' } as const;
-/** A frame larger than this closes the connection (a certificate with a full policy is a few KiB). */
-export const MAX_HUB_FRAME_BYTES = 256 * 1024;
+/** A frame larger than this closes the connection: room for a 1 MiB file write or read plus its envelope. */
+export const MAX_HUB_FRAME_BYTES = 2 * 1024 * 1024;
 
 const bin = (max: number) =>
   z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'must be bytes' }).refine((b) => b.length <= max, {

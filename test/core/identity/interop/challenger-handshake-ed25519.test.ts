@@ -73,7 +73,7 @@ function signatureOffset(wire: Uint8Array, key: 'sign1' | 'sign2'): number {
 
 describe('RFC Challenger vector (Ed25519, v1, empty metadata)', () => {
   for (const name of ['alice', 'bob'] as const) {
-    test(`derives ${name}'s secret, id and DID from her entropy, with the type byte of the recorded secret`, () => {
+    test(`derives ${name}'s secret, id and DID from the entropy, with the type byte of the recorded secret`, () => {
       const expected = identities[name];
       const derived = party(name);
       assert.equal(hex(derived.exportSecret()), expected.secretHex);

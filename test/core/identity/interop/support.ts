@@ -42,12 +42,12 @@ export function assertIdentityError(fn: () => unknown, code: IdentityErrorCode, 
 }
 
 /** Asserts a handshake refusal with a reason and a message, and optionally which reason. */
-export function assertRejected<T>(result: HandshakeResult<T>, reason?: HandshakeRejection): void {
-  assert.equal(result.ok, false, 'expected a refusal, got ok');
+export function assertRejected<T>(result: HandshakeResult<T>, reason?: HandshakeRejection, what = 'message'): void {
+  assert.equal(result.ok, false, `expected ${what} to be refused, it was accepted`);
   if (result.ok) return;
   assert.equal(typeof result.reason, 'string');
-  assert.ok(result.message.length > 0, 'a refusal must say why');
-  if (reason !== undefined) assert.equal(result.reason, reason, `wrong reason (message: ${result.message})`);
+  assert.ok(result.message.length > 0, `the refusal of ${what} must say why`);
+  if (reason !== undefined) assert.equal(result.reason, reason, `${what}: wrong reason (message: ${result.message})`);
 }
 
 /** Unwraps an accepted handshake step, failing with the refusal reason otherwise. */

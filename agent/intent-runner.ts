@@ -1,0 +1,123 @@
+import type pino from 'pino';
+import { decodeCanonical, open, seal, type SealedEnvelope, type SecretIdentity, type VaultysId } from '../core/identity';
+import { checkIntentGates, HOUR_MS } from '../core/policy/intent-gates';
+import type { AgentFrame } from '../core/wire/hub-messages';
+import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/intent';
+import type { CertifiedPolicy } from '../core/wire/policy';
+import { ToolCall } from '../core/wire/tools';
+import type { RequestWindow } from './store/request-window';
+import type { SeenIntentStore } from './store/seen-intents';
+import type { TokenLedger } from './store/token-ledger';
+import { runTool } from './tools';
+import type { WorkspaceSandbox } from './tools/sandbox';
+
+/** What the current certificate says: the only source of the broker key and the policy. */
+export interface CertifiedSession {
+  broker: VaultysId;
+  policy: CertifiedPolicy;
+}
+
+export interface IntentRunnerOptions {
+  identity: SecretIdentity;
+  sandbox: WorkspaceSandbox;
+  seen: SeenIntentStore;
+  requests: RequestWindow;
+  tokens: TokenLedger;
+  stalenessMs: number;
+  clockSkewMs: number;
+  log: pino.Logger;
+  now?: () => number;
+}
+
+/**
+ * Verifies and runs intents in the decision order of architecture.md. Every
+ * refusal is a signed result with its reason, and is logged. Results are kept
+ * until the broker acknowledges them, and resent after a reconnect.
+ */
+export class IntentRunner {
+  readonly #unacknowledged = new Map<string, SealedEnvelope>();
+  readonly #now: () => number;
+  #send: (frame: AgentFrame) => void = () => {};
+
+  constructor(private readonly o: IntentRunnerOptions) {
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** Where frames go: the current connection. */
+  attach(send: (frame: AgentFrame) => void): void {
+    this.#send = send;
+    for (const envelope of this.#unacknowledged.values()) send({ type: 'result', envelope });
+  }
+
+  acknowledge(intentId: string): void {
+    this.#unacknowledged.delete(intentId);
+  }
+
+  async handle(envelope: SealedEnvelope, session: CertifiedSession): Promise<void> {
+    const opened = open(session.broker, 'vaultysclaw/intent/v1', envelope);
+    if (!opened.ok) return this.#refuseUntrusted(envelope, opened.reason === 'bad-signature' ? 'bad-signature' : 'malformed', opened.message);
+    const parsed = IntentBody.safeParse(opened.body);
+    if (!parsed.success) return this.#refuseUntrusted(envelope, 'malformed', 'intent does not match its schema');
+    const intent = parsed.data;
+    const now = this.#now();
+    const verdict = checkIntentGates(intent, {
+      now,
+      agent: this.o.identity.did,
+      policy: session.policy,
+      stalenessMs: this.o.stalenessMs,
+      clockSkewMs: this.o.clockSkewMs,
+      // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
+      alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
+      tokensUsedToday: this.o.tokens.usedToday(now),
+      requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
+    });
+    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
+    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
+    if (!call.success) {
+      const issue = call.error.issues[0];
+      return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
+    }
+    // Only executed requests count toward the hourly rate.
+    this.o.requests.record(now);
+    this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');
+    let seq = 0;
+    const outcome = await runTool(call.data, {
+      sandbox: this.o.sandbox,
+      signal: AbortSignal.timeout(intent.capability === 'run_command' ? (call.data.params as { timeoutMs: number }).timeoutMs + 5_000 : 60_000),
+      onProgress: (stream, text) => {
+        const body = { intentId: intent.id, agent: this.o.identity.did, seq: seq++, stream, text, at: this.#now() };
+        this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
+      },
+    });
+    if (outcome.ok) return this.#finish(intent, 'succeeded', null, 'done', outcome.output);
+    if (outcome.reason === 'failed') return this.#finish(intent, 'failed', null, outcome.message, null);
+    return this.#finish(intent, 'rejected', outcome.reason, outcome.message, null);
+  }
+
+  /** A refusal before the intent could be trusted: reported under the id it claims, if it has one. */
+  #refuseUntrusted(envelope: SealedEnvelope, reason: RejectionReason, message: string): void {
+    const decoded = decodeCanonical(envelope.payload);
+    const claimed = decoded.ok ? IntentBody.shape.id.safeParse((decoded.value as { body?: { id?: unknown } })?.body?.id) : undefined;
+    this.o.log.warn({ event: 'intent.refused', reason, detail: message, claimedId: claimed?.success ? claimed.data : null }, 'untrusted intent refused');
+    if (claimed?.success) this.#report({ intentId: claimed.data, outcome: 'rejected', reason, message, output: null });
+  }
+
+  #finish(
+    intent: IntentBody,
+    outcome: ResultBody['outcome'],
+    reason: RejectionReason | null,
+    message: string,
+    output: Record<string, unknown> | null,
+  ): void {
+    const level = outcome === 'succeeded' ? 'info' : 'warn';
+    this.o.log[level]({ event: `intent.${outcome}`, intentId: intent.id, reason, detail: message }, `intent ${outcome}`);
+    this.#report({ intentId: intent.id, outcome, reason, message, output });
+  }
+
+  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output'>): void {
+    const body: ResultBody = { ...r, message: r.message.slice(0, 4000), agent: this.o.identity.did, finishedAt: this.#now() };
+    const envelope = seal(this.o.identity, 'vaultysclaw/result/v1', body);
+    this.#unacknowledged.set(r.intentId, envelope);
+    this.#send({ type: 'result', envelope });
+  }
+}

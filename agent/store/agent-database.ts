@@ -1,0 +1,58 @@
+import Database from 'better-sqlite3';
+
+export type AgentDatabase = Database.Database;
+
+/** The agent's one database file, inside its state directory. */
+export const AGENT_DATABASE_FILE = 'agent.db';
+
+/**
+ * Schema migrations, applied in order; `user_version` records how many have run.
+ * Every table backs a gate of the intent decision order, so a restart must not
+ * reset it: a forgotten seen id re-opens replay, a forgotten request or token
+ * count re-opens the rate limit or the daily budget.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE seen_intents (
+     id TEXT PRIMARY KEY,
+     issued_at INTEGER NOT NULL
+   ) STRICT`,
+  `CREATE INDEX seen_intents_by_issued_at ON seen_intents(issued_at)`,
+  `CREATE TABLE executed_requests (
+     at INTEGER NOT NULL
+   ) STRICT`,
+  `CREATE INDEX executed_requests_by_at ON executed_requests(at)`,
+  `CREATE TABLE token_usage (
+     day TEXT PRIMARY KEY CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+     tokens INTEGER NOT NULL CHECK (tokens >= 0)
+   ) STRICT`,
+];
+
+/**
+ * The one place that opens the agent's database. WAL with synchronous=FULL:
+ * a write has reached the disk when the statement returns, which the seen-id
+ * store relies on (an id is recorded before its intent runs).
+ */
+export function openAgentDatabase(path: string): AgentDatabase {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+function migrate(db: AgentDatabase): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`agent database schema version ${current} is newer than this agent (${MIGRATIONS.length}); upgrade the agent`);
+  }
+  db.transaction(() => {
+    for (let i = current; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}

@@ -1,0 +1,32 @@
+import type { RejectionReason } from '../../core/wire/intent';
+import type { ToolCall } from '../../core/wire/tools';
+import type { WorkspaceSandbox } from './sandbox';
+
+export type ProgressStream = 'stdout' | 'stderr' | 'status';
+
+export interface ToolContext {
+  sandbox: WorkspaceSandbox;
+  /** Streamed to the broker as signed progress; each text stays well under ProgressBody's 64 KiB. */
+  onProgress(stream: ProgressStream, text: string): void;
+  /** Aborting kills a running command and stops further work. */
+  signal: AbortSignal;
+}
+
+/** path-escape and bad-params are wire rejection reasons; failed means the tool ran into the world (no such file, exit refused…). */
+export type ToolFailureReason = Extract<RejectionReason, 'path-escape' | 'bad-params'> | 'failed';
+
+/** Outputs are signed as MessagePack: strings, safe integers, booleans, null, arrays and plain objects only. */
+export type ToolOutcome = { ok: true; output: Record<string, unknown> } | { ok: false; reason: ToolFailureReason; message: string };
+
+/** A refusal a tool states itself, with the reason the caller reports. */
+export class ToolFailure extends Error {
+  constructor(
+    readonly reason: ToolFailureReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ToolFailure';
+  }
+}
+
+export type ToolParams<C extends ToolCall['capability']> = Extract<ToolCall, { capability: C }>['params'];

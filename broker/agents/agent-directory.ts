@@ -1,0 +1,66 @@
+import type { AgentView } from '../../core/rpc/views';
+import type { RegistrationStatus } from '../../core/wire/hub-messages';
+import type { CertifiedPolicy } from '../../core/wire/policy';
+import { HOUR_MS } from '../../core/policy/intent-gates';
+import type { AgentRecord, AgentRegistry } from '../store/agent-registry';
+import type { IntentStore } from '../store/intent-store';
+import type { PolicyStore } from '../store/policy-store';
+import type { OnlineAgents } from './online-agents';
+
+/** Reads agents as clients see them, and composes the policy the broker certifies for each. */
+export class AgentDirectory {
+  constructor(
+    private readonly registry: AgentRegistry,
+    private readonly policies: PolicyStore,
+    private readonly intents: IntentStore,
+    private readonly online: OnlineAgents,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * The policy for the next certificate. An agent that is not approved is
+   * certified with nothing (no capability, zero limits): it may hold a
+   * connection, but runs no tool.
+   */
+  certifiedPolicy(did: string, status: RegistrationStatus): CertifiedPolicy {
+    const stored = status === 'approved' ? this.policies.get(did) : undefined;
+    if (!stored) {
+      return {
+        status,
+        policyId: `none:${did}`,
+        policyVersion: 0,
+        capabilities: [],
+        approvalRequired: [],
+        maxTokensPerDay: 0,
+        maxRequestsPerHour: 0,
+        policyExpiresAt: 0,
+      };
+    }
+    return { status, ...stored };
+  }
+
+  view(record: AgentRecord): AgentView {
+    const now = this.now();
+    return {
+      did: record.did,
+      name: record.name,
+      status: record.status,
+      statusReason: record.statusReason,
+      requested: record.requested,
+      online: this.online.isOnline(record.did),
+      policy: record.status === 'approved' ? this.certifiedPolicy(record.did, record.status) : null,
+      usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: 0 },
+      firstSeen: record.firstSeen,
+      lastSeen: record.lastSeen,
+    };
+  }
+
+  get(did: string): AgentView | undefined {
+    const record = this.registry.get(did);
+    return record ? this.view(record) : undefined;
+  }
+
+  list(filter?: (r: AgentRecord) => boolean): AgentView[] {
+    return this.registry.list().filter(filter ?? (() => true)).map((r) => this.view(r));
+  }
+}

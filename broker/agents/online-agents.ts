@@ -1,0 +1,32 @@
+import type { AgentConnection } from '../hub/agent-connection';
+
+/** Authenticated connections by agent DID. A newer connection of the same agent replaces the older one. */
+export class OnlineAgents {
+  readonly #byDid = new Map<string, AgentConnection>();
+
+  get(did: string): AgentConnection | undefined {
+    return this.#byDid.get(did);
+  }
+
+  isOnline(did: string): boolean {
+    return this.#byDid.has(did);
+  }
+
+  /** Returns the connection it replaced, if any. */
+  add(did: string, connection: AgentConnection): AgentConnection | undefined {
+    const previous = this.#byDid.get(did);
+    this.#byDid.set(did, connection);
+    return previous === connection ? undefined : previous;
+  }
+
+  /** Removes the connection only if it is still the current one for its agent. */
+  remove(did: string, connection: AgentConnection): boolean {
+    if (this.#byDid.get(did) !== connection) return false;
+    this.#byDid.delete(did);
+    return true;
+  }
+
+  get size(): number {
+    return this.#byDid.size;
+  }
+}

@@ -1,0 +1,92 @@
+import type pino from 'pino';
+import type { AgentView, PolicyInput } from '../../core/rpc/views';
+import { PolicyInput as PolicyInputSchema } from '../../core/rpc/views';
+import type { BrokerEventBus } from '../events';
+import { conflict, invalid, notFound } from '../rpc/rpc-failure';
+import type { AgentRegistry } from '../store/agent-registry';
+import type { PolicyStore } from '../store/policy-store';
+import type { AgentDirectory } from './agent-directory';
+import type { OnlineAgents } from './online-agents';
+
+/** Close code an agent sees when the broker ends its registration; it does not reconnect on it. */
+export const CLOSE_REVOKED = 4003;
+
+/** Registration decisions and policy changes, each audited, persisted and pushed to a connected agent. */
+export class RegistrationService {
+  constructor(
+    private readonly registry: AgentRegistry,
+    private readonly policies: PolicyStore,
+    private readonly directory: AgentDirectory,
+    private readonly online: OnlineAgents,
+    private readonly events: BrokerEventBus,
+    private readonly log: pino.Logger,
+    private readonly now: () => number,
+  ) {}
+
+  approve(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
+    const record = this.registry.get(did);
+    if (!record) throw notFound(`agent ${did}`);
+    if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
+    const policy = this.#checkedPolicy(record.requested, input, widen);
+    this.policies.set(did, policy, this.now());
+    this.registry.setStatus(did, 'approved', null);
+    this.log.info({ event: 'registration.approved', actor, did, policy }, 'agent registration approved');
+    return this.#changed(did, 'registrationChanged');
+  }
+
+  reject(actor: string, did: string, reason: string): AgentView {
+    const record = this.registry.get(did);
+    if (!record) throw notFound(`agent ${did}`);
+    if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
+    this.registry.setStatus(did, 'rejected', reason);
+    this.log.info({ event: 'registration.rejected', actor, did, reason }, 'agent registration rejected');
+    this.online.get(did)?.close(CLOSE_REVOKED, 'registration rejected');
+    return this.#changed(did, 'registrationChanged');
+  }
+
+  revoke(actor: string, did: string, reason: string): AgentView {
+    const record = this.registry.get(did);
+    if (!record) throw notFound(`agent ${did}`);
+    if (record.status === 'revoked' || record.status === 'rejected') throw conflict(`agent ${did} is already ${record.status}`);
+    this.registry.setStatus(did, 'revoked', reason);
+    this.log.info({ event: 'agent.revoked', actor, did, reason }, 'agent revoked');
+    this.online.get(did)?.close(CLOSE_REVOKED, 'agent revoked');
+    return this.#changed(did, 'agentChanged');
+  }
+
+  setPolicy(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
+    const record = this.registry.get(did);
+    if (!record) throw notFound(`agent ${did}`);
+    if (record.status !== 'approved') throw conflict(`agent ${did} is ${record.status}; approve it first`);
+    const policy = this.#checkedPolicy(record.requested, input, widen);
+    const stored = this.policies.set(did, policy, this.now());
+    this.log.info({ event: 'policy.updated', actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
+    return this.#changed(did, 'agentChanged');
+  }
+
+  /** At most what the agent asked for, unless the admin widens it explicitly. */
+  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean): Required<PolicyInput> {
+    const policy = PolicyInputSchema.parse(input) as Required<PolicyInput>;
+    const beyond = policy.capabilities.filter((c) => !requested.includes(c));
+    if (beyond.length && !widen) {
+      throw invalid(`the agent did not ask for ${beyond.join(', ')}; pass widen to grant more than it asked for`);
+    }
+    const unknownApproval = policy.approvalRequired.filter((c) => !policy.capabilities.includes(c));
+    if (unknownApproval.length) throw invalid(`approvalRequired names capabilities not granted: ${unknownApproval.join(', ')}`);
+    return policy;
+  }
+
+  /**
+   * Notifies clients and, for a connected agent, sends update_capabilities: it
+   * answers with a fresh handshake, and only the new certificate changes what it may do.
+   */
+  #changed(did: string, event: 'agentChanged' | 'registrationChanged'): AgentView {
+    const view = this.directory.get(did)!;
+    const connection = this.online.get(did);
+    if (connection && view.status === 'approved' && view.policy) {
+      connection.send({ type: 'update_capabilities', policyVersion: view.policy.policyVersion });
+    }
+    this.events.emit(event, view);
+    return view;
+  }
+}

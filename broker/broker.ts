@@ -1,0 +1,108 @@
+import { join } from 'node:path';
+import type pino from 'pino';
+import type { SecretIdentity, VaultysId } from '../core/identity';
+import type { AgentHello } from '../core/wire/policy';
+import { AgentDirectory } from './agents/agent-directory';
+import { OnlineAgents } from './agents/online-agents';
+import { RegistrationService } from './agents/registration-service';
+import { BrokerEventBus } from './events';
+import { AgentConnection, type ConnectionHost } from './hub/agent-connection';
+import { HubServer, type HubOptions } from './hub/hub-server';
+import { IntentRouter } from './intents/intent-router';
+import { AgentRegistry } from './store/agent-registry';
+import { openDatabase, type BrokerDatabase } from './store/database';
+import { IntentStore } from './store/intent-store';
+import { PolicyStore } from './store/policy-store';
+
+export interface BrokerOptions {
+  dataDir: string;
+  identity: SecretIdentity;
+  log: pino.Logger;
+  now?: () => number;
+}
+
+/** The control plane, wired: stores, registry, router, and the host side of every agent connection. */
+export class Broker implements ConnectionHost {
+  readonly events = new BrokerEventBus();
+  readonly online = new OnlineAgents();
+  readonly db: BrokerDatabase;
+  readonly registry: AgentRegistry;
+  readonly directory: AgentDirectory;
+  readonly registrations: RegistrationService;
+  readonly router: IntentRouter;
+  readonly intents: IntentStore;
+  readonly identity: SecretIdentity;
+  readonly log: pino.Logger;
+  readonly now: () => number;
+  #hub?: HubServer;
+
+  constructor(options: BrokerOptions) {
+    this.identity = options.identity;
+    this.log = options.log;
+    this.now = options.now ?? Date.now;
+    this.db = openDatabase(join(options.dataDir, 'broker.db'));
+    this.registry = new AgentRegistry(this.db);
+    const policies = new PolicyStore(this.db);
+    const intents = (this.intents = new IntentStore(this.db));
+    this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now);
+    this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
+    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.events, this.log, this.now);
+    // Intents left in flight by a previous run have no connection to answer on.
+    for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
+  }
+
+  async startHub(options: Omit<HubOptions, 'createConnection' | 'log'>): Promise<string> {
+    this.#hub = new HubServer({
+      ...options,
+      log: this.log,
+      createConnection: (sink, log) => new AgentConnection(this.identity, this, sink, log, this.now),
+    });
+    const address = await this.#hub.listen();
+    return `${options.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    await this.#hub?.close();
+    this.db.close();
+  }
+
+  admit(agent: VaultysId): ReturnType<ConnectionHost['admit']> {
+    const existing = this.registry.get(agent.did);
+    if (existing?.status === 'rejected' || existing?.status === 'revoked') {
+      this.log.warn({ event: 'auth.refused', did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
+      return { ok: false, message: `agent ${agent.did} is ${existing.status}` };
+    }
+    return { ok: true, policy: this.directory.certifiedPolicy(agent.did, existing?.status ?? 'pending') };
+  }
+
+  authenticated(connection: AgentConnection, hello: AgentHello): void {
+    const agent = connection.agent!;
+    const before = this.registry.get(agent.did);
+    const record = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
+    const replaced = this.online.add(agent.did, connection);
+    replaced?.close(4004, 'replaced by a newer connection');
+    connection.send({ type: 'auth/accepted', status: record.status });
+    this.log.info(
+      { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
+      'agent authenticated',
+    );
+    const view = this.directory.view(record);
+    if (!before) {
+      this.log.info({ event: 'registration.pending', did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
+      this.events.emit('registrationChanged', view);
+    }
+    this.events.emit('agentChanged', view);
+  }
+
+  result: ConnectionHost['result'] = (connection, result, envelope) => this.router.onResult(connection, result, envelope);
+  progress: ConnectionHost['progress'] = (connection, progress) => this.router.onProgress(connection, progress);
+
+  closed(connection: AgentConnection): void {
+    const did = connection.did!;
+    if (!this.online.remove(did, connection)) return;
+    this.router.onAgentGone(did);
+    this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
+    const view = this.directory.get(did);
+    if (view) this.events.emit('agentChanged', view);
+  }
+}

@@ -1,0 +1,167 @@
+import type pino from 'pino';
+import { ChallengeResponder, open, type Certificate, type SecretIdentity, type VaultysId } from '../../core/identity';
+import { AGENT_AUTH, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
+import { ProgressBody, ResultBody } from '../../core/wire/intent';
+import { AgentHello, type CertifiedPolicy } from '../../core/wire/policy';
+
+/** What a connection needs from the rest of the broker. */
+export interface ConnectionHost {
+  /** Before signing anything: refuse a rejected or revoked agent, or compose the policy to certify. */
+  admit(agent: VaultysId): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string };
+  authenticated(connection: AgentConnection, hello: AgentHello): void;
+  result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
+  progress(connection: AgentConnection, progress: ProgressBody): void;
+  closed(connection: AgentConnection): void;
+}
+
+export interface FrameSink {
+  send(frame: BrokerFrame): void;
+  close(code: number, reason: string): void;
+}
+
+/**
+ * One agent's connection. Every message after the handshake is attributed to
+ * the DID this connection proved (upstream-gaps 5): ids a message declares
+ * about itself must match it. Every handshake — first or renewal — gets its own
+ * responder, so every connection gets a fresh certificate with the current policy.
+ */
+export class AgentConnection {
+  #responder?: ChallengeResponder;
+  #pendingHello?: AgentHello;
+  #pendingPolicy?: CertifiedPolicy;
+  #agent?: VaultysId;
+  #policy?: CertifiedPolicy;
+  #certificate?: Certificate;
+  #closed = false;
+
+  constructor(
+    private readonly identity: SecretIdentity,
+    private readonly host: ConnectionHost,
+    private readonly sink: FrameSink,
+    readonly log: pino.Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The agent this connection proved, once a handshake has completed. */
+  get agent(): VaultysId | undefined {
+    return this.#agent;
+  }
+
+  get did(): string | undefined {
+    return this.#agent?.did;
+  }
+
+  /** The policy of the last certificate both sides signed on this connection. */
+  get certifiedPolicy(): CertifiedPolicy | undefined {
+    return this.#policy;
+  }
+
+  get certificate(): Certificate | undefined {
+    return this.#certificate;
+  }
+
+  send(frame: BrokerFrame): void {
+    if (!this.#closed) this.sink.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.sink.close(code, reason);
+  }
+
+  /** Called by the hub when the socket is gone. */
+  onSocketClosed(): void {
+    this.#closed = true;
+    if (this.#agent) this.host.closed(this);
+  }
+
+  handle(frame: AgentFrame): void {
+    switch (frame.type) {
+      case 'auth/init':
+        return this.#onInit(frame.challenge);
+      case 'auth/complete':
+        return this.#onComplete(frame.challenge);
+      case 'result':
+        return this.#onResult(frame.envelope);
+      case 'progress':
+        return this.#onProgress(frame.envelope);
+    }
+  }
+
+  #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
+    this.log.warn({ event: 'hub.refused', code, detail: message, did: this.did, ...fields }, 'agent message refused');
+    this.send({ type: 'error', code, message });
+    this.close(4001, code);
+  }
+
+  #onInit(challenge: Uint8Array): void {
+    if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
+    this.#responder = new ChallengeResponder({
+      identity: this.identity,
+      ...AGENT_AUTH,
+      now: this.now,
+      admit: (initiator, metadata) => {
+        const hello = AgentHello.safeParse(metadata);
+        if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
+        if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
+        const decision = this.host.admit(initiator);
+        if (!decision.ok) return decision;
+        this.#pendingHello = hello.data;
+        this.#pendingPolicy = decision.policy;
+        return { ok: true, value: { metadata: decision.policy } };
+      },
+    });
+    const accepted = this.#responder.accept(challenge);
+    if (!accepted.ok) return this.#refuse(accepted.reason, accepted.message, { event: 'auth.refused' });
+    this.send({ type: 'auth/step1', challenge: accepted.value.step1 });
+  }
+
+  #onComplete(challenge: Uint8Array): void {
+    if (!this.#responder) return this.#refuse('out-of-order', 'COMPLETE before INIT');
+    const result = this.#responder.complete(challenge);
+    if (!result.ok) return this.#refuse(result.reason, result.message, { event: 'auth.refused' });
+    // Only now, with both signatures over it, does the new policy replace the old one.
+    this.#certificate = result.value;
+    this.#agent = result.value.initiator;
+    this.#policy = this.#pendingPolicy!;
+    this.host.authenticated(this, this.#pendingHello!);
+  }
+
+  #onResult(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+    const body = this.#openFromAgent('vaultysclaw/result/v1', envelope, ResultBody);
+    if (body) this.host.result(this, body, envelope);
+  }
+
+  #onProgress(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+    const body = this.#openFromAgent('vaultysclaw/progress/v1', envelope, ProgressBody);
+    if (body) this.host.progress(this, body);
+  }
+
+  /** Verified against the key this connection proved, never a key or id the message names. */
+  #openFromAgent<T extends { agent: string }>(
+    ctx: 'vaultysclaw/result/v1' | 'vaultysclaw/progress/v1',
+    envelope: { payload: Uint8Array; signature: Uint8Array },
+    schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  ): T | undefined {
+    if (!this.#agent) {
+      this.#refuse('unauthenticated', 'authenticate before sending results');
+      return undefined;
+    }
+    const opened = open(this.#agent, ctx, envelope);
+    if (!opened.ok) {
+      this.#refuse(opened.reason, opened.message, { event: 'result.refused' });
+      return undefined;
+    }
+    const parsed = schema.safeParse(opened.body);
+    if (!parsed.success) {
+      this.#refuse('bad-schema', `${ctx} body does not match its schema`, { event: 'result.refused' });
+      return undefined;
+    }
+    if (parsed.data.agent !== this.#agent.did) {
+      this.#refuse('impersonation', `message claims agent ${parsed.data.agent}`, { event: 'result.refused', claimed: parsed.data.agent });
+      return undefined;
+    }
+    return parsed.data;
+  }
+}

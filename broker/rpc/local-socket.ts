@@ -1,0 +1,34 @@
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import type pino from 'pino';
+import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import type { Broker } from '../broker';
+import { bindRpc, type RpcCaller } from './rpc-handlers';
+
+export const LOCAL_SOCKET = 'broker.sock';
+
+/**
+ * JSON-RPC for the broker host's own operator (the CLI): a Unix socket in the
+ * data directory, reachable by the data directory's owner only (0700 folder,
+ * 0600 socket). Callers act as the local operator identity.
+ */
+export async function listenLocalSocket(dataDir: string, broker: Broker, caller: RpcCaller, log: pino.Logger): Promise<Server> {
+  const path = join(dataDir, LOCAL_SOCKET);
+  rmSync(path, { force: true });
+  const server = createServer((socket) => {
+    const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    const unbind = bindRpc(connection, broker, caller, log.child({ transport: 'local-socket' }));
+    connection.onClose(() => unbind());
+    connection.onError(([err]) => log.warn({ event: 'rpc.transport-error', err: err.message }, 'local RPC connection error'));
+    socket.on('error', () => connection.dispose());
+    socket.on('close', () => unbind());
+    connection.listen();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { Did, EpochMs, IntentId } from '../wire/common';
+import { RegistrationStatus } from '../wire/hub-messages';
+import { IntentOutcome, RejectionReason } from '../wire/intent';
+import { Capability, CertifiedPolicy } from '../wire/policy';
+
+/** What an admin chooses when approving an agent or changing its policy. */
+export const PolicyInput = z.strictObject({
+  capabilities: z.array(Capability).max(16),
+  approvalRequired: z.array(Capability).max(16).default([]),
+  maxTokensPerDay: z.number().int().nonnegative().max(1e12).default(100_000),
+  maxRequestsPerHour: z.number().int().nonnegative().max(1e9).default(60),
+  /** How long the policy holds from now; the agent refuses intents after that. */
+  validForMs: z.number().int().positive().max(366 * 24 * 60 * 60_000).default(30 * 24 * 60 * 60_000),
+});
+export type PolicyInput = z.input<typeof PolicyInput>;
+
+export const AgentView = z.strictObject({
+  did: Did,
+  name: z.string(),
+  status: RegistrationStatus,
+  statusReason: z.string().nullable(),
+  requested: z.array(z.string()),
+  online: z.boolean(),
+  policy: CertifiedPolicy.nullable(),
+  usage: z.strictObject({ requestsLastHour: z.number().int(), tokensToday: z.number().int() }),
+  firstSeen: EpochMs,
+  lastSeen: EpochMs,
+});
+export type AgentView = z.infer<typeof AgentView>;
+
+export const IntentState = z.enum(['sent', 'running', 'succeeded', 'failed', 'rejected', 'lost-agent']);
+export type IntentState = z.infer<typeof IntentState>;
+export const FINAL_INTENT_STATES: readonly IntentState[] = ['succeeded', 'failed', 'rejected', 'lost-agent'];
+
+export const IntentView = z.strictObject({
+  id: IntentId,
+  agent: Did,
+  capability: Capability,
+  params: z.record(z.string(), z.unknown()),
+  user: Did,
+  state: IntentState,
+  outcome: IntentOutcome.nullable(),
+  reason: RejectionReason.nullable(),
+  /** Who refused: the broker before sending, or the agent. */
+  rejectedBy: z.enum(['broker', 'agent']).nullable(),
+  message: z.string().nullable(),
+  output: z.record(z.string(), z.unknown()).nullable(),
+  createdAt: EpochMs,
+  updatedAt: EpochMs,
+  /** Base64 of the signed intent and result envelopes, for anyone who wants to check them. */
+  signedIntent: z.strictObject({ payload: z.string(), signature: z.string() }).nullable(),
+  signedResult: z.strictObject({ payload: z.string(), signature: z.string() }).nullable(),
+});
+export type IntentView = z.infer<typeof IntentView>;
