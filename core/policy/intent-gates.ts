@@ -31,24 +31,25 @@ const refuse = (reason: RejectionReason, message: string): GateVerdict => ({ ok:
  * capability in the certificate → policy not expired → daily token budget →
  * hourly request rate → tool approval. Delegation joins between rate and
  * approval. One function, so the broker's pre-check and the agent cannot drift.
+ * Comparisons are written so that a NaN anywhere refuses instead of passing.
  */
 export function checkIntentGates(intent: IntentBody, g: GateInputs): GateVerdict {
   if (intent.agent !== g.agent) return refuse('wrong-agent', `intent is addressed to ${intent.agent}`);
-  if (intent.issuedAt > g.now + g.clockSkewMs) return refuse('from-future', 'intent was issued in the future (clock skew too large)');
-  if (g.now - intent.issuedAt > g.stalenessMs + g.clockSkewMs) {
+  if (!(intent.issuedAt <= g.now + g.clockSkewMs)) return refuse('from-future', 'intent was issued in the future (clock skew too large)');
+  if (!(g.now - intent.issuedAt <= g.stalenessMs + g.clockSkewMs)) {
     return refuse('stale', `intent was issued ${Math.round((g.now - intent.issuedAt) / 1000)} s ago; the window is ${g.stalenessMs / 1000} s`);
   }
-  if (intent.expiresAt + g.clockSkewMs < g.now) return refuse('expired', 'intent has expired');
+  if (!(intent.expiresAt + g.clockSkewMs >= g.now)) return refuse('expired', 'intent has expired');
   if (g.alreadySeen(intent.id)) return refuse('replay', `intent ${intent.id} was already processed`);
   if (g.policy.status !== 'approved') return refuse('not-approved', `agent registration is ${g.policy.status}`);
   if (!g.policy.capabilities.includes(intent.capability)) {
     return refuse('capability-not-granted', `capability ${intent.capability} is not in the certificate`);
   }
-  if (g.policy.policyExpiresAt <= g.now) return refuse('policy-expired', 'the certified policy has expired');
-  if (g.tokensUsedToday >= g.policy.maxTokensPerDay) {
+  if (!(g.policy.policyExpiresAt > g.now)) return refuse('policy-expired', 'the certified policy has expired');
+  if (!(g.tokensUsedToday < g.policy.maxTokensPerDay)) {
     return refuse('token-budget-exhausted', `daily token budget of ${g.policy.maxTokensPerDay} is used up`);
   }
-  if (g.requestsInLastHour >= g.policy.maxRequestsPerHour) {
+  if (!(g.requestsInLastHour < g.policy.maxRequestsPerHour)) {
     return refuse('rate-limited', `${g.requestsInLastHour} requests in the last hour; the limit is ${g.policy.maxRequestsPerHour}`);
   }
   // Until reviewers can approve tool calls, a tool that needs approval is refused, never run.
