@@ -1,14 +1,14 @@
 import { lstat, opendir } from 'node:fs/promises';
+import { canonicalEncode } from '../../core/identity';
 import { pathThroughHandle } from './sandbox';
 import type { ToolContext, ToolParams } from './types';
 
 export const LIST_MAX_ENTRIES = 5000;
 /**
- * Names are the unbounded part of a listing (up to 255 bytes each); this budget, with a per-entry
- * allowance for the MessagePack framing, keeps the signed result inside its 192 KiB envelope.
+ * The entries' MessagePack size, counted exactly: the signed result must fit its 192 KiB envelope
+ * (core/wire/common Envelope), and 5000 entries of long names would not.
  */
-export const LIST_MAX_ENCODED_BYTES = 128 * 1024;
-const ENTRY_OVERHEAD_BYTES = 48;
+export const LIST_MAX_ENCODED_BYTES = 160 * 1024;
 /** A directory holding millions of entries must not hold the agent's memory hostage. */
 const LIST_MAX_SCANNED = 100_000;
 
@@ -33,8 +33,7 @@ export async function listFiles(params: ToolParams<'list_files'>, ctx: ToolConte
     const entries: ListedEntry[] = [];
     let budget = LIST_MAX_ENCODED_BYTES;
     for (const name of names) {
-      budget -= Buffer.byteLength(name) + ENTRY_OVERHEAD_BYTES;
-      if (entries.length >= LIST_MAX_ENTRIES || budget < 0) {
+      if (entries.length >= LIST_MAX_ENTRIES) {
         truncated = true;
         break;
       }
@@ -42,7 +41,13 @@ export async function listFiles(params: ToolParams<'list_files'>, ctx: ToolConte
       const stats = await lstat(pathThroughHandle(dir, name)).catch(() => null);
       if (!stats) continue; // removed since it was listed
       const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'other';
-      entries.push({ name, type, size: type === 'file' && Number.isSafeInteger(stats.size) ? stats.size : null });
+      const entry: ListedEntry = { name, type, size: type === 'file' && Number.isSafeInteger(stats.size) ? stats.size : null };
+      budget -= canonicalEncode(entry).length;
+      if (budget < 0) {
+        truncated = true;
+        break;
+      }
+      entries.push(entry);
     }
     return { entries, truncated };
   } finally {
