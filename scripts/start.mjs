@@ -28,9 +28,12 @@ async function freePort(preferred) {
     const found = await new Promise((done) => {
       const server = createServer();
       server.once('error', () => done(null));
-      server.listen(port, '127.0.0.1', () => server.close(() => done(server.address()?.port ?? port)));
+      server.listen(port, '127.0.0.1', () => {
+        const { port: bound } = server.address();
+        server.close(() => done(bound));
+      });
     });
-    if (found !== null) return port === 0 ? found : port;
+    if (found !== null) return found;
   }
   throw new Error('no free port on 127.0.0.1');
 }

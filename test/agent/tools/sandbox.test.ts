@@ -1,12 +1,12 @@
 // Attacks on path confinement (upstream-gaps 16: file tools followed symlinks out of the root). Each attack
 // asserts the exact refusal code and that nothing outside the root changed.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { SandboxError, WorkspaceSandbox, type SandboxErrorCode } from '../../../agent/tools';
-import { makeWorkspace, type Workspace } from './fixtures';
+import { CANARY_TEXT, makeWorkspace, type Workspace } from './fixtures';
 
 async function assertSandboxRefuses(promise: Promise<unknown>, code: SandboxErrorCode): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -146,5 +146,40 @@ describe('verified opens', () => {
   test('refuses a directory opened as a file, and a file opened as a directory', async () => {
     await assertSandboxRefuses(ws.sandbox.openFile('src'), 'is-a-directory');
     await assertSandboxRefuses(ws.sandbox.openDirectory('src/a.txt'), 'not-a-directory');
+  });
+});
+
+describe('check-then-open races', () => {
+  test('attack: a directory swapped for an outside link while files are opened never yields outside content', async () => {
+    mkdirSync(join(ws.root, 'swap'));
+    writeFileSync(join(ws.root, 'swap/canary.txt'), 'inside\n');
+    // Swaps swap/ for a link to the outside directory and back, as fast as the shell can.
+    const swapper = spawn('/bin/sh', ['-c', 'while :; do mv swap swap.real; ln -s ../outside swap; rm swap; mv swap.real swap; done'], {
+      cwd: ws.root,
+      stdio: 'ignore',
+    });
+    const seen = new Map<string, number>();
+    try {
+      for (const deadline = Date.now() + 1500; Date.now() < deadline; ) {
+        let outcome: string;
+        try {
+          const handle = await ws.sandbox.openFile('swap/canary.txt');
+          try {
+            outcome = (await handle.readFile('utf8')) === CANARY_TEXT ? 'read the outside canary' : 'read inside';
+          } finally {
+            await handle.close();
+          }
+        } catch (err) {
+          outcome = err instanceof SandboxError ? err.code : String(err);
+        }
+        seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    assert.equal(seen.get('read the outside canary'), undefined, JSON.stringify([...seen]));
+    assert.ok((seen.get('read inside') ?? 0) > 0, JSON.stringify([...seen]));
+    assert.deepEqual([...seen.keys()].filter((k) => !['read inside', 'path-escape', 'not-found'].includes(k)), []);
+    assert.equal(readFileSync(ws.canary, 'utf8'), CANARY_TEXT);
   });
 });

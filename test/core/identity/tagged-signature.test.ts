@@ -5,15 +5,21 @@ import {
   SIGNATURE_CONTEXTS,
   canonicalEncode,
   encodeChallenge,
+  open,
+  seal,
   signTagged,
   signedBytes,
   taggedBytes,
   verifyCertificate,
   verifyTagged,
+  type OpenFailure,
+  type SealedEnvelope,
   type SignatureContext,
 } from '../../../core/identity';
 import {
   ManualClock,
+  concatBytes,
+  msgpackEncode,
   decoded,
   expectOk,
   identityFrom,
@@ -160,5 +166,53 @@ describe('tagged signatures and Challenger signatures never stand in for each ot
     const content = { version: 1, protocol: m.protocol, service: m.service, timestamp: m.timestamp, pk1: m.pk1.bytes, pk2: m.pk2!.bytes, nonce: m.nonce, metadata: {} };
     assert.ok(run.initiatorIdentity.id.verifyChallenge(signedBytes(m), m.sign1!), 'control: sign1 is valid over U');
     for (const ctx of SIGNATURE_CONTEXTS) assert.equal(verifyTagged(run.initiatorIdentity.id, ctx, content, m.sign1!), false, ctx);
+  });
+});
+
+describe('sealed envelopes (verify the bytes, then decode)', () => {
+  const ctx = 'vaultysclaw/intent/v1';
+  const refusal = (envelope: SealedEnvelope, expectedCtx: SignatureContext = ctx, by = signer.id): OpenFailure => {
+    const result = open(by, expectedCtx, envelope);
+    if (result.ok) assert.fail('the envelope was opened');
+    return result.reason;
+  };
+
+  test('a sealed body opens to the same body under its context and signer', () => {
+    const result = open(signer.id, ctx, seal(signer, ctx, body));
+    assert.ok(result.ok);
+    assert.deepEqual(result.body, body);
+  });
+
+  test('an envelope opened under another context is refused as wrong-context', () => {
+    assert.equal(refusal(seal(signer, ctx, body), 'vaultysclaw/result/v1'), 'wrong-context');
+  });
+
+  test('an envelope with a flipped payload byte, or opened as another signer, is refused as bad-signature', () => {
+    const envelope = seal(signer, ctx, body);
+    const last = envelope.payload.length - 1;
+    const tampered = new Uint8Array(envelope.payload);
+    tampered[last] = tampered[last]! ^ 0x01;
+    assert.equal(refusal({ ...envelope, payload: tampered }), 'bad-signature');
+    assert.equal(refusal(envelope, ctx, identityFrom(5).id), 'bad-signature');
+  });
+
+  test('signed bytes that are not canonical, or not exactly {ctx, body}, are refused as malformed', () => {
+    const sealedBy = (payload: Uint8Array): SealedEnvelope => ({ payload, signature: signer.signChallenge(payload) });
+    const honest = taggedBytes(ctx, { n: 1 });
+    // {ctx, body} with body's integer written as cc 01: same reading, second encoding.
+    const wide = concatBytes(honest.subarray(0, honest.length - 1), [0xcc, 0x01]);
+    assert.equal(honest[honest.length - 1], 0x01);
+    assert.equal(refusal(sealedBy(wide)), 'malformed');
+    assert.equal(refusal(sealedBy(msgpackEncode({ body: { n: 1 }, ctx }))), 'malformed');
+    assert.equal(refusal(sealedBy(msgpackEncode({ ctx, body: { n: 1 }, extra: 1 }))), 'malformed');
+    assert.equal(refusal(sealedBy(concatBytes(honest, [0xc0]))), 'malformed');
+  });
+
+  test('a Challenger U with its valid sign1, presented as an envelope, is refused as malformed', () => {
+    const run = runHonestHandshake();
+    const m = decoded(run.complete);
+    const envelope = { payload: signedBytes(m), signature: m.sign1! };
+    assert.ok(run.initiatorIdentity.id.verifyChallenge(envelope.payload, envelope.signature), 'control: the signature holds');
+    assert.equal(refusal(envelope, ctx, run.initiatorIdentity.id), 'malformed');
   });
 });
