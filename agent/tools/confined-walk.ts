@@ -61,7 +61,18 @@ export async function walkConfined(root: string, rel: string): Promise<ConfinedW
       continue;
     }
     if (++hops > MAX_SYMLINK_HOPS) throw new SandboxError('symlink-loop', `${quoted(rel)}: too many symbolic links`);
-    const target = await readlink(next);
+    let target: string;
+    try {
+      target = await readlink(next);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Replaced since lstat (a race): look at this component again; the hop limit bounds the retries.
+      if (code === 'ENOENT' || code === 'EINVAL') {
+        pending.unshift(name);
+        continue;
+      }
+      throw err;
+    }
     if (isAbsolute(target)) {
       if (!isInside(root, target)) throw escapeError(rel);
       current = root;

@@ -1,5 +1,5 @@
 import { constants, existsSync, realpathSync, statSync } from 'node:fs';
-import { lstat, open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { assertRelativePath, isInside, walkConfined } from './confined-walk';
 import { escapeError, quoted, SandboxError } from './sandbox-error';
@@ -74,11 +74,10 @@ export class WorkspaceSandbox {
     const parentRel = parts.join('/');
     const walk = await walkConfined(this.root, parentRel);
     if (walk.missing.length > 0) throw new SandboxError('not-found', `the parent directory of ${quoted(rel)} does not exist`);
-    const parent = await this.#confirm(walk.real, rel);
-    if (!(await stat(parent)).isDirectory()) throw new SandboxError('not-a-directory', `the parent of ${quoted(rel)} is not a directory`);
-    const target = join(parent, name);
+    const target = join(await this.#confirm(walk.real, rel), name);
     const existing = await lstat(target).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
+      if (err.code === 'ENOTDIR') throw new SandboxError('not-a-directory', `the parent of ${quoted(rel)} is not a directory`);
       throw err;
     });
     if (existing?.isSymbolicLink()) throw escapeError(rel, 'is a symbolic link; writing through links is refused');

@@ -37,7 +37,18 @@ export function decodeCanonical(bytes: Uint8Array): DecodeResult {
   if (!bytesEqual(again, bytes)) {
     return { ok: false, reason: 'non-canonical', message: 'bytes differ from their canonical re-encoding' };
   }
+  // The encoder writes a lone surrogate back as the same invalid bytes, so the round trip alone cannot catch it.
+  if (!wellFormedStrings(value)) return { ok: false, reason: 'non-canonical', message: 'a string is not valid UTF-8' };
   return { ok: true, value };
+}
+
+function wellFormedStrings(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (Array.isArray(value)) return value.every(wellFormedStrings);
+  if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array)) {
+    return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormedStrings(v));
+  }
+  return true;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -53,7 +64,9 @@ const INTEGER_LIKE_KEY = /^(0|[1-9][0-9]*)$/;
  * decode/encode round trip).
  */
 export function signableProblem(value: unknown, path = '$'): string | null {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (value === null || typeof value === 'boolean') return null;
+  // A lone surrogate would be encoded as U+FFFD for long strings: one signature would then vouch for two bodies.
+  if (typeof value === 'string') return value.isWellFormed() ? null : `${path}: string is not well-formed Unicode`;
   if (typeof value === 'number') {
     return Number.isSafeInteger(value) ? null : `${path}: only safe integers may be signed`;
   }
@@ -70,6 +83,8 @@ export function signableProblem(value: unknown, path = '$'): string | null {
     if (proto !== Object.prototype && proto !== null) return `${path}: not a plain map`;
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (INTEGER_LIKE_KEY.test(k)) return `${path}: integer-like key "${k}" would be reordered`;
+      if (k === '__proto__') return `${path}: key "__proto__" cannot be decoded`;
+      if (!k.isWellFormed()) return `${path}: key is not well-formed Unicode`;
       const p = signableProblem(v, `${path}.${k}`);
       if (p) return p;
     }

@@ -8,7 +8,8 @@ export type IdentityErrorCode =
   | 'key-file-unreadable'
   | 'key-file-malformed'
   | 'key-file-permissions'
-  | 'key-file-exists';
+  | 'key-file-exists'
+  | 'key-file-unwritable';
 
 export class IdentityError extends Error {
   constructor(

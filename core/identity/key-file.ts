@@ -12,10 +12,18 @@ import { IdType, SecretIdentity } from './vaultys-id';
 export function writeKeyFile(path: string, identity: SecretIdentity, options: { overwrite?: boolean } = {}): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  let fd: number;
+  try {
+    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (err) {
+    throw new IdentityError('key-file-unwritable', `cannot write a key file in ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
   try {
     writeSync(fd, `${Buffer.from(identity.exportSecret()).toString('base64')}\n`);
     fsyncSync(fd);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new IdentityError('key-file-unwritable', `cannot write key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   } finally {
     closeSync(fd);
   }
@@ -32,7 +40,7 @@ export function writeKeyFile(path: string, identity: SecretIdentity, options: { 
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new IdentityError('key-file-exists', `refusing to overwrite the existing key file ${path}`);
     }
-    throw err;
+    throw new IdentityError('key-file-unwritable', `cannot write key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   syncDirectory(dir);
 }
@@ -74,7 +82,13 @@ export function readKeyFile(path: string): SecretIdentity {
 export function loadOrCreateKeyFile(path: string, type: IdType): { identity: SecretIdentity; created: boolean } {
   if (exists(path)) return { identity: readKeyFile(path), created: false };
   const identity = SecretIdentity.generate(type);
-  writeKeyFile(path, identity);
+  try {
+    writeKeyFile(path, identity);
+  } catch (err) {
+    // Another process created it first: use theirs, so both end up with the same id.
+    if (err instanceof IdentityError && err.code === 'key-file-exists') return { identity: readKeyFile(path), created: false };
+    throw err;
+  }
   return { identity, created: true };
 }
 

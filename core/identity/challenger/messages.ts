@@ -93,7 +93,7 @@ export function decodeChallenge(
   if (input.length === 0) return reject('truncated', 'challenge is empty');
   const decoded = decodeCanonical(input);
   if (!decoded.ok) {
-    if (decoded.reason === 'malformed' && /Insufficient data/i.test(decoded.message)) {
+    if (decoded.reason === 'malformed' && /Insufficient data|outside the bounds/i.test(decoded.message)) {
       return reject('truncated', 'challenge ends before its last field');
     }
     return reject(decoded.reason, decoded.message);

@@ -2,10 +2,12 @@
 // asserts the exact refusal code and that nothing outside the root changed.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { SandboxError, WorkspaceSandbox, type SandboxErrorCode } from '../../../agent/tools';
+import { pathThroughHandle } from '../../../agent/tools/sandbox';
 import { CANARY_TEXT, makeWorkspace, type Workspace } from './fixtures';
 
 async function assertSandboxRefuses(promise: Promise<unknown>, code: SandboxErrorCode): Promise<void> {
@@ -149,37 +151,61 @@ describe('verified opens', () => {
   });
 });
 
-describe('check-then-open races', () => {
-  test('attack: a directory swapped for an outside link while files are opened never yields outside content', async () => {
-    mkdirSync(join(ws.root, 'swap'));
-    writeFileSync(join(ws.root, 'swap/canary.txt'), 'inside\n');
-    // Swaps swap/ for a link to the outside directory and back, as fast as the shell can.
-    const swapper = spawn('/bin/sh', ['-c', 'while :; do mv swap swap.real; ln -s ../outside swap; rm swap; mv swap.real swap; done'], {
-      cwd: ws.root,
-      stdio: 'ignore',
-    });
-    const seen = new Map<string, number>();
-    try {
-      for (const deadline = Date.now() + 1500; Date.now() < deadline; ) {
-        let outcome: string;
-        try {
-          const handle = await ws.sandbox.openFile('swap/canary.txt');
-          try {
-            outcome = (await handle.readFile('utf8')) === CANARY_TEXT ? 'read the outside canary' : 'read inside';
-          } finally {
-            await handle.close();
-          }
-        } catch (err) {
-          outcome = err instanceof SandboxError ? err.code : String(err);
-        }
-        seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
-      }
-    } finally {
-      swapper.kill('SIGKILL');
+/**
+ * Runs `attempt` repeatedly for a bounded time while another process swaps swap/ for a link to the outside
+ * directory and back, as fast as the shell can. Returns how often each outcome came up.
+ */
+async function underSwapRace(attempt: () => Promise<string>): Promise<Map<string, number>> {
+  mkdirSync(join(ws.root, 'swap'));
+  writeFileSync(join(ws.root, 'swap/canary.txt'), 'inside\n');
+  const swapper = spawn('/bin/sh', ['-c', 'while :; do mv swap swap.real; ln -s ../outside swap; rm swap; mv swap.real swap; done'], {
+    cwd: ws.root,
+    stdio: 'ignore',
+  });
+  const seen = new Map<string, number>();
+  try {
+    for (const deadline = Date.now() + 1500; Date.now() < deadline; ) {
+      const outcome = await attempt().catch((err: unknown) => (err instanceof SandboxError ? err.code : String(err)));
+      seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
     }
-    assert.equal(seen.get('read the outside canary'), undefined, JSON.stringify([...seen]));
-    assert.ok((seen.get('read inside') ?? 0) > 0, JSON.stringify([...seen]));
-    assert.deepEqual([...seen.keys()].filter((k) => !['read inside', 'path-escape', 'not-found'].includes(k)), []);
-    assert.equal(readFileSync(ws.canary, 'utf8'), CANARY_TEXT);
+  } finally {
+    swapper.kill('SIGKILL');
+  }
+  return seen;
+}
+
+function assertOnly(seen: Map<string, number>, success: string, allowed: string[]): void {
+  const report = JSON.stringify([...seen]);
+  assert.ok((seen.get(success) ?? 0) > 0, report);
+  assert.deepEqual([...seen.keys()].filter((k) => k !== success && !allowed.includes(k)), [], report);
+}
+
+describe('check-then-open races', () => {
+  test('attack: a directory swapped for an outside link while a file is opened never yields outside content', async () => {
+    const seen = await underSwapRace(async () => {
+      const handle = await ws.sandbox.openFile('swap/canary.txt');
+      try {
+        return (await handle.readFile('utf8')) === CANARY_TEXT ? 'read the outside canary' : 'read inside';
+      } finally {
+        await handle.close();
+      }
+    });
+    assertOnly(seen, 'read inside', ['path-escape', 'not-found', 'not-a-directory']);
+    ws.assertOutsideUntouched();
+  });
+
+  test('attack: a directory swapped for an outside link while a file is written never writes outside', async () => {
+    const seen = await underSwapRace(async () => {
+      const { dir, name } = await ws.sandbox.openParentForCreate('swap/canary.txt');
+      try {
+        await writeFile(pathThroughHandle(dir, name), 'written\n');
+        return 'wrote';
+      } finally {
+        await dir.close();
+      }
+    });
+    // O_DIRECTORY|O_NOFOLLOW on a directory just swapped for a link fails with ENOTDIR: refused as not-a-directory.
+    assertOnly(seen, 'wrote', ['path-escape', 'not-found', 'not-a-directory']);
+    ws.assertOutsideUntouched();
   });
 });

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import type { IntentView } from '../../../core/rpc/views';
+import type { Capability } from '../../../core/wire/policy';
+import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess } from '../../support/processes';
+
+/** Bounded wait for an intent to leave sent/running. */
+export async function finalIntent(broker: BrokerProcess, id: string, timeoutMs = 10_000): Promise<IntentView> {
+  return waitFor(
+    `intent ${id} to finish`,
+    async () => {
+      const view = await broker.client.call('intentsGet', { id });
+      return view.state !== 'sent' && view.state !== 'running' ? view : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Waits until a started agent is online and pending, then approves it and waits for its renewed certificate. */
+export async function approve(broker: BrokerProcess, agent: AgentProcess, capabilities: Capability[] = ['read_file', 'list_files']): Promise<void> {
+  await waitFor(`${agent.did} pending and online`, async () =>
+    (await broker.client.call('registrationsList', {})).find((x) => x.did === agent.did && x.online),
+  );
+  await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities } });
+  await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
+}
+
+export function assertAlive(p: { child: { exitCode: number | null; signalCode: NodeJS.Signals | null } }, what = 'broker'): void {
+  assert.equal(p.child.exitCode, null, `${what} exited`);
+  assert.equal(p.child.signalCode, null, `${what} was killed`);
+}
+
+/** A broker plus one honest agent, approved for list_files: the "still working" probe after every attack. */
+export class Fleet {
+  readonly dirs: string[] = [];
+  readonly agents: AgentProcess[] = [];
+  constructor(
+    readonly broker: BrokerProcess,
+    readonly honest: AgentProcess,
+  ) {}
+
+  static async start(): Promise<Fleet> {
+    const broker = await startBroker();
+    const honest = await startAgent({ brokerUrl: broker.url, brokerDid: broker.did, name: 'honest', request: 'read_file,list_files' });
+    const fleet = new Fleet(broker, honest);
+    fleet.track(honest);
+    await approve(broker, honest);
+    return fleet;
+  }
+
+  track(agent: AgentProcess): AgentProcess {
+    this.agents.push(agent);
+    this.dirs.push(agent.stateDir, agent.workspace);
+    return agent;
+  }
+
+  /** The broker process is alive and an honest agent still gets an intent run end to end. */
+  async assertHealthy(): Promise<void> {
+    assertAlive(this.broker);
+    assertAlive(this.honest, 'honest agent');
+    const sent = await this.broker.client.call('intentsDispatch', { agent: this.honest.did, capability: 'list_files', params: { path: '.' } });
+    assert.equal(sent.state, 'sent', `honest intent refused: ${sent.reason} ${sent.message}`);
+    const done = await finalIntent(this.broker, sent.id);
+    assert.equal(done.state, 'succeeded', `honest intent ended ${done.state} ${done.reason}`);
+  }
+
+  async stop(): Promise<void> {
+    for (const agent of this.agents) await agent.kill().catch(() => undefined);
+    await this.broker.stop().catch(() => this.broker.kill());
+    removeDirs(this.broker.dataDir, ...this.dirs);
+  }
+}
