@@ -73,8 +73,18 @@ function brokerPolicy(agentDid: string): Record<string, unknown> {
 export interface IdentityResult {
   figures: Record<string, Figure>;
   ratios: Record<string, Figure>;
+  definitions: Record<string, string>;
   sizes: Record<string, number>;
 }
+
+const DEFINITIONS: Record<string, string> = {
+  signChallengeVsRawSign: 'signChallenge / rawSign',
+  verifyChallengeVsRawVerify: 'verifyChallenge / rawVerify (KeyObject cached)',
+  verifyChallengeColdVsRawVerify: 'verifyChallengeCold / rawVerify (VaultysId.fromBytes every time)',
+  handshakeVsIdeal: 'handshake / idealHandshake, idealHandshake = 1 / (2/rawSign + 2/rawVerify)',
+  verifyCertificateVsIdeal: 'verifyCertificate / idealVerifyCertificate, idealVerifyCertificate = rawVerify / 2',
+  perRun: 'each ratio is taken run by run (run i against run i of the same round), then summarized',
+};
 
 export async function runIdentity(options: MeasureOptions): Promise<IdentityResult> {
   // Raw ceiling: keys imported once, 32-byte message (the size of a challenge digest).
@@ -181,6 +191,7 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
       handshakeVsIdeal: ratioOf(f('handshake'), idealHandshake),
       verifyCertificateVsIdeal: ratioOf(f('verifyCertificate'), idealCertificate),
     },
+    definitions: DEFINITIONS,
     sizes: {
       messageBytes: MESSAGE_BYTES,
       responderPolicyBytes: canonicalEncode(policy).length,

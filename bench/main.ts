@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       quick: values.quick ?? false,
       clock: 'process.hrtime.bigint',
       scheduling: 'warm-up per figure, then runs interleaved round-robin across figures (order rotated each round)',
-      figure: '{median, min, max, spread = (max - min) / median, runs}',
+      figure: '{median, min, max, spread = (max - min) / median, runs, cpuShare = lowest process CPU time / wall time over the runs}',
       ratios: 'computed run by run against the raw Ed25519 ceiling of the same round; compare ratios, not absolute rates',
     },
   };
@@ -91,13 +91,18 @@ async function main(): Promise<void> {
     output[suite.name] = await suite.run(options);
   }
   process.stderr.write(`done in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s\n`);
-  process.stdout.write(`${JSON.stringify(output, round, 2)}\n`);
+  process.stdout.write(`${compactNumberArrays(JSON.stringify(output, round, 2))}\n`);
 }
 
 /** Rates to 3 significant digits, which is more than the noise allows anyway. */
 function round(_key: string, value: unknown): unknown {
   if (typeof value !== 'number' || Number.isInteger(value) || !Number.isFinite(value)) return value;
   return Number(value.toPrecision(3));
+}
+
+/** Puts arrays of numbers (the per-run values) on one line. */
+function compactNumberArrays(json: string): string {
+  return json.replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_m, body: string) => `[${body.split(/,\s*/).join(', ')}]`);
 }
 
 main().catch((err: unknown) => {

@@ -49,6 +49,13 @@ export interface Figure {
   /** (max - min) / median: above ~0.15 the machine was too noisy to trust small differences. */
   spread: number;
   runs: number[];
+  /**
+   * Lowest share, over the runs, of wall time during which this process was on
+   * a CPU (process.cpuUsage / hrtime). Near 1 (GC threads can push it above)
+   * means the run had the CPU; below ~0.9 a neighbour took it, and that run's
+   * rate is low for reasons unrelated to the code. Absent on ratios.
+   */
+  cpuShare?: number;
 }
 
 /** Keeps results alive so no call can be optimised away. */
@@ -99,6 +106,12 @@ interface Prepared {
   async: boolean;
   batch: number;
   runs: number[];
+  cpuShares: number[];
+}
+
+interface Timed {
+  rate: number;
+  cpuShare: number;
 }
 
 const toNs = (ms: number): bigint => BigInt(Math.max(1, Math.round(ms * 1e6)));
@@ -108,10 +121,11 @@ const toNs = (ms: number): bigint => BigInt(Math.max(1, Math.round(ms * 1e6)));
  * `capMs` runs out first), `batch` calls between clock readings; returns
  * operations per second.
  */
-async function timeBox(op: Operation, async: boolean, batch: number, ms: number, minOps = 0, capMs = ms): Promise<number> {
+async function timeBox(op: Operation, async: boolean, batch: number, ms: number, minOps = 0, capMs = ms): Promise<Timed> {
   const budget = toNs(ms);
   const cap = toNs(Math.max(ms, capMs));
   let ops = 0;
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   let now = start;
   do {
@@ -123,7 +137,9 @@ async function timeBox(op: Operation, async: boolean, batch: number, ms: number,
     ops += batch;
     now = process.hrtime.bigint();
   } while ((now - start < budget || ops < minOps) && now - start < cap);
-  return ops / (Number(now - start) / 1e9);
+  const used = process.cpuUsage(cpu);
+  const seconds = Number(now - start) / 1e9;
+  return { rate: ops / seconds, cpuShare: (used.user + used.system) / 1e6 / seconds };
 }
 
 export async function measure(cases: readonly Case[], options: MeasureOptions): Promise<Record<string, Figure>> {
@@ -142,22 +158,24 @@ export async function measure(cases: readonly Case[], options: MeasureOptions): 
     const first = c.op();
     const async = isThenable(first);
     if (async) sink = await first;
-    const rate = await timeBox(c.op, async, 1, warmupMs, warmupOps, 5 * warmupMs);
+    const { rate } = await timeBox(c.op, async, 1, warmupMs, warmupOps, 5 * warmupMs);
     const batch = Math.max(1, Math.floor(rate / 1000));
-    prepared.push({ name: c.name, op: c.op, async, batch, runs: [] });
+    prepared.push({ name: c.name, op: c.op, async, batch, runs: [], cpuShares: [] });
     log(`  warm-up ${c.name}: ~${Math.round(rate)}/s (batch ${batch})`);
   }
 
   for (let round = 0; round < runs; round++) {
     for (let k = 0; k < prepared.length; k++) {
       const p = prepared[(k + round) % prepared.length]!;
-      p.runs.push(await timeBox(p.op, p.async, p.batch, runMs));
+      const timed = await timeBox(p.op, p.async, p.batch, runMs);
+      p.runs.push(timed.rate);
+      p.cpuShares.push(timed.cpuShare);
     }
     log(`  run ${round + 1}/${runs} done`);
   }
 
   const out: Record<string, Figure> = {};
-  for (const p of prepared) out[p.name] = summarize(p.runs);
+  for (const p of prepared) out[p.name] = { ...summarize(p.runs), cpuShare: Math.min(...p.cpuShares) };
   return out;
 }
 

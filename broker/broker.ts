@@ -13,6 +13,10 @@ import { AgentRegistry } from './store/agent-registry';
 import { openDatabase, type BrokerDatabase } from './store/database';
 import { IntentStore } from './store/intent-store';
 import { PolicyStore } from './store/policy-store';
+import { InvitationStore } from './store/invitation-store';
+import { UserStore } from './store/user-store';
+import { UserService } from './users/user-service';
+import type { BrokerInfo } from '../core/rpc/methods';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -31,10 +35,12 @@ export class Broker implements ConnectionHost {
   readonly registrations: RegistrationService;
   readonly router: IntentRouter;
   readonly intents: IntentStore;
+  readonly users: UserService;
   readonly identity: SecretIdentity;
   readonly log: pino.Logger;
   readonly now: () => number;
   #hub?: HubServer;
+  #hubUrl: string | null = null;
 
   constructor(options: BrokerOptions) {
     this.identity = options.identity;
@@ -46,6 +52,7 @@ export class Broker implements ConnectionHost {
     const intents = (this.intents = new IntentStore(this.db));
     this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now);
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
+    this.users = new UserService(new UserStore(this.db), new InvitationStore(this.db), this.events, this.log, this.now);
     this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.events, this.log, this.now);
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
@@ -58,7 +65,13 @@ export class Broker implements ConnectionHost {
       createConnection: (sink, log) => new AgentConnection(this.identity, this, sink, log, this.now),
     });
     const address = await this.#hub.listen();
-    return `${options.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    this.#hubUrl = `${options.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    return this.#hubUrl;
+  }
+
+  info(): BrokerInfo {
+    const id = this.identity.id;
+    return { did: id.did, fingerprint: id.fingerprint, id: id.toBase64(), hubUrl: this.#hubUrl };
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { AgentView, IntentView } from '../core/rpc/views';
+import type { AgentView, IntentView, UserView } from '../core/rpc/views';
 
 /** What the broker tells its clients; every RPC connection subscribes and forwards these as notifications. */
 export interface BrokerEvents {
   agentChanged: [AgentView];
   registrationChanged: [AgentView];
   intentChanged: [IntentView];
+  userChanged: [UserView];
   intentProgress: [{ intentId: string; seq: number; stream: 'stdout' | 'stderr' | 'status'; text: string }];
 }
 

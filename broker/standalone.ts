@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
-import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
 
@@ -29,8 +28,7 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const broker = new Broker({ dataDir: options.dataDir, identity, log });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls });
-  const operator = loadLocalOperator(options.dataDir);
-  const socket = await listenLocalSocket(options.dataDir, broker, { did: operator.did, role: 'owner' }, log);
+  const socket = await listenLocalSocket(options.dataDir, broker, log);
   log.info({ event: 'broker.started', did: identity.did, url, createdIdentity: created }, 'broker started');
   return {
     broker,

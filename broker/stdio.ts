@@ -1,5 +1,4 @@
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
-import { loadLocalOperator } from './local-operator';
 import { bindRpc } from './rpc/rpc-handlers';
 import { startBroker, type RunOptions } from './standalone';
 
@@ -10,8 +9,7 @@ import { startBroker, type RunOptions } from './standalone';
 export async function runStdio(options: RunOptions): Promise<void> {
   const running = await startBroker(options);
   const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
-  const operator = loadLocalOperator(options.dataDir);
-  const unbind = bindRpc(connection, running.broker, { did: operator.did, role: 'owner' }, running.log.child({ transport: 'stdio' }));
+  const unbind = bindRpc(connection, running.broker, running.log.child({ transport: 'stdio' }));
   connection.onInitialize(() => ({
     capabilities: {},
     serverInfo: { name: 'vaultysclaw-broker', version: '0.1.0' },

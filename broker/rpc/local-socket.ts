@@ -4,21 +4,21 @@ import { join } from 'node:path';
 import type pino from 'pino';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import type { Broker } from '../broker';
-import { bindRpc, type RpcCaller } from './rpc-handlers';
+import { bindRpc } from './rpc-handlers';
 
 export const LOCAL_SOCKET = 'broker.sock';
 
 /**
  * JSON-RPC for the broker host's own operator (the CLI): a Unix socket in the
  * data directory, reachable by the data directory's owner only (0700 folder,
- * 0600 socket). Callers act as the local operator identity.
+ * 0600 socket). Callers still prove a user id like on any other transport.
  */
-export async function listenLocalSocket(dataDir: string, broker: Broker, caller: RpcCaller, log: pino.Logger): Promise<Server> {
+export async function listenLocalSocket(dataDir: string, broker: Broker, log: pino.Logger): Promise<Server> {
   const path = join(dataDir, LOCAL_SOCKET);
   rmSync(path, { force: true });
   const server = createServer((socket) => {
     const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
-    const unbind = bindRpc(connection, broker, caller, log.child({ transport: 'local-socket' }));
+    const unbind = bindRpc(connection, broker, log.child({ transport: 'local-socket' }));
     connection.onClose(() => unbind());
     connection.onError(([err]) => log.warn({ event: 'rpc.transport-error', err: err.message }, 'local RPC connection error'));
     socket.on('error', () => connection.dispose());

@@ -14,3 +14,4 @@ export class RpcFailure extends Error {
 export const notFound = (what: string) => new RpcFailure(RpcErrorCode.NotFound, `${what} not found`);
 export const conflict = (message: string) => new RpcFailure(RpcErrorCode.Conflict, message);
 export const invalid = (message: string) => new RpcFailure(RpcErrorCode.InvalidParams, message);
+export const forbidden = (message: string) => new RpcFailure(RpcErrorCode.Forbidden, message);

@@ -1,11 +1,13 @@
 import type pino from 'pino';
 import { ResponseError } from 'vscode-jsonrpc';
-import { Methods, Notifications, RpcErrorCode, type MethodName, type MethodSpec } from '../../core/rpc/methods';
+import { ChallengeResponder, VaultysId } from '../../core/identity';
+import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, type MethodSpec } from '../../core/rpc/methods';
 import type { Role } from '../../core/rpc/roles';
+import { USER_AUTH, UserHello } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
 import { notFound, RpcFailure } from './rpc-failure';
 
-/** Who is calling: a proven user DID and the role RBAC resolves from it. */
+/** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
 export interface RpcCaller {
   did: string;
   role: Role;
@@ -21,6 +23,13 @@ type Handlers = { [M in MethodName]: (params: ReturnType<(typeof Methods)[M]['pa
 
 function handlers(broker: Broker): Handlers {
   return {
+    brokerInfo: () => broker.info(),
+    usersList: () => broker.users.list(),
+    usersSetRole: (p, c) => broker.users.setRole(c, p.did, p.role),
+    usersRemove: (p, c) => broker.users.remove(c, p.did),
+    invitationsCreate: (p, c) => broker.users.invite(c, p.role, p.validForMs),
+    invitationsList: () => broker.users.listInvitations(),
+    invitationsRevoke: (p, c) => broker.users.revokeInvitation(c, p.id),
     agentsList: () => broker.directory.list(),
     agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
@@ -38,30 +47,86 @@ function throwError(error: Error): never {
   throw error;
 }
 
+function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, raw: unknown): T {
+  const result = schema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new ResponseError(RpcErrorCode.InvalidParams, `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`);
+}
+
 /**
- * Binds every method of the table to a connection: params validated with the
- * method's schema, the caller's role checked against the method's roles before
- * anything runs, refusals audited. Returns a function that unbinds the
- * connection's notifications.
+ * Binds the session handshake and every method of the table to one
+ * connection. Until the caller has proven a user id, nothing but the
+ * handshake answers. Then, at every request, the role is resolved from the
+ * proven DID and checked against the method's roles before anything runs;
+ * refusals are audited. Returns a function that unbinds the connection.
  */
-export function bindRpc(channel: RpcChannel, broker: Broker, caller: RpcCaller, log: pino.Logger): () => void {
+export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): () => void {
+  let caller: string | undefined;
+  let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
+
+  channel.onRequest(SessionMethods.init.method, (raw: unknown) => {
+    if (caller) throw new ResponseError(RpcErrorCode.Conflict, 'this session is already authenticated');
+    const params = parsed(SessionMethods.init.params, raw);
+    const h: { responder: ChallengeResponder; hello?: UserHello } = {
+      responder: new ChallengeResponder({
+        identity: broker.identity,
+        ...USER_AUTH,
+        now: broker.now,
+        admit: (id, metadata) => {
+          const hello = UserHello.safeParse(metadata);
+          if (!hello.success) return { ok: false, message: 'metadata.pk1 is not a user hello' };
+          const admission = broker.users.preview(id, hello.data);
+          if (!admission.ok) return admission;
+          h.hello = hello.data;
+          return { ok: true, value: { metadata: { role: admission.role, brokerName: 'vaultysclaw' } } };
+        },
+      }),
+    };
+    handshake = h;
+    const accepted = h.responder.accept(new Uint8Array(Buffer.from(params.challenge, 'base64')));
+    if (!accepted.ok) {
+      log.warn({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
+      throw new ResponseError(RpcErrorCode.Unauthenticated, `${accepted.reason}: ${accepted.message}`);
+    }
+    return { challenge: Buffer.from(accepted.value.step1).toString('base64') };
+  });
+
+  channel.onRequest(SessionMethods.complete.method, (raw: unknown) => {
+    if (caller) throw new ResponseError(RpcErrorCode.Conflict, 'this session is already authenticated');
+    const params = parsed(SessionMethods.complete.params, raw);
+    if (!handshake?.hello) throw new ResponseError(RpcErrorCode.Unauthenticated, 'out-of-order: no session/init to complete');
+    const result = handshake.responder.complete(new Uint8Array(Buffer.from(params.challenge, 'base64')));
+    if (!result.ok) {
+      log.warn({ event: 'auth.refused', kind: 'user', reason: result.reason, detail: result.message }, 'user handshake refused');
+      throw new ResponseError(RpcErrorCode.Unauthenticated, `${result.reason}: ${result.message}`);
+    }
+    const user: VaultysId = result.value.initiator;
+    const admission = broker.users.enroll(user, handshake.hello);
+    if (!admission.ok) {
+      log.warn({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
+      throw new ResponseError(RpcErrorCode.Unauthenticated, admission.message);
+    }
+    caller = user.did;
+    log.info({ event: 'auth.succeeded', kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
+    return { user: broker.users.list().find((u) => u.did === user.did)! };
+  });
+
   const table = handlers(broker);
   for (const [name, spec] of Object.entries(Methods) as [MethodName, MethodSpec][]) {
     channel.onRequest(spec.method, (raw: unknown) => {
-      if (!spec.roles.includes(caller.role)) {
-        log.warn({ event: 'rpc.forbidden', method: spec.method, did: caller.did, role: caller.role }, 'method refused by RBAC');
-        throw new ResponseError(RpcErrorCode.Forbidden, `role ${caller.role} may not call ${spec.method}`);
+      if (!caller) throw new ResponseError(RpcErrorCode.Unauthenticated, 'prove your identity first (vaultysclaw/session/init)');
+      const role = broker.users.roleOf(caller);
+      if (!role || !spec.roles.includes(role)) {
+        log.warn({ event: 'rpc.forbidden', method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
+        throw new ResponseError(RpcErrorCode.Forbidden, `${role ? `role ${role}` : 'a removed user'} may not call ${spec.method}`);
       }
-      const params = spec.params.safeParse(raw ?? {});
-      if (!params.success) {
-        const issue = params.error.issues[0];
-        throw new ResponseError(RpcErrorCode.InvalidParams, `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`);
-      }
+      const params = parsed(spec.params, raw);
       try {
-        return (table[name] as (p: unknown, c: RpcCaller) => unknown)(params.data, caller);
+        return (table[name] as (p: unknown, c: RpcCaller) => unknown)(params, { did: caller, role });
       } catch (err) {
         if (err instanceof RpcFailure) {
-          log.warn({ event: 'rpc.refused', method: spec.method, did: caller.did, code: err.code, detail: err.message }, 'request refused');
+          log.warn({ event: 'rpc.refused', method: spec.method, did: caller, code: err.code, detail: err.message }, 'request refused');
           throw new ResponseError(err.code, err.message);
         }
         log.error({ event: 'rpc.error', method: spec.method, err: (err as Error).message }, 'request failed');
@@ -69,23 +134,23 @@ export function bindRpc(channel: RpcChannel, broker: Broker, caller: RpcCaller, 
       }
     });
   }
-  // A client that went away mid-notification is not an error worth more than a debug line.
-  const forward = <K extends keyof typeof Notifications>(key: K) => (params: unknown) =>
-    void Promise.resolve(channel.sendNotification(Notifications[key].method, params)).catch((err: Error) =>
+
+  // Notifications go to authenticated sessions only. A client that went away mid-notification is worth a debug line.
+  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown) => (value: never) => {
+    if (!caller || !broker.users.roleOf(caller)) return;
+    void Promise.resolve(channel.sendNotification(Notifications[key].method, wrap(value))).catch((err: Error) =>
       log.debug({ event: 'rpc.notify-failed', err: err.message }, 'notification not delivered'),
     );
-  const onAgent = (agent: unknown) => forward('agentChanged')({ agent });
-  const onRegistration = (agent: unknown) => forward('registrationChanged')({ agent });
-  const onIntent = (intent: unknown) => forward('intentChanged')({ intent });
-  const onProgress = forward('intentProgress');
-  broker.events.on('agentChanged', onAgent);
-  broker.events.on('registrationChanged', onRegistration);
-  broker.events.on('intentChanged', onIntent);
-  broker.events.on('intentProgress', onProgress);
+  };
+  const subscriptions = [
+    ['agentChanged', forward('agentChanged', (agent) => ({ agent }))],
+    ['registrationChanged', forward('registrationChanged', (agent) => ({ agent }))],
+    ['intentChanged', forward('intentChanged', (intent) => ({ intent }))],
+    ['userChanged', forward('userChanged', (user) => ({ user }))],
+    ['intentProgress', forward('intentProgress', (progress) => progress)],
+  ] as const;
+  for (const [event, listener] of subscriptions) broker.events.on(event, listener as never);
   return () => {
-    broker.events.off('agentChanged', onAgent);
-    broker.events.off('registrationChanged', onRegistration);
-    broker.events.off('intentChanged', onIntent);
-    broker.events.off('intentProgress', onProgress);
+    for (const [event, listener] of subscriptions) broker.events.off(event, listener as never);
   };
 }

@@ -44,6 +44,26 @@ const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL
    ) STRICT`,
   `CREATE INDEX intents_by_agent ON intents(agent_did, created_at)`,
+  `CREATE TABLE users (
+     did TEXT PRIMARY KEY,
+     id_b64 TEXT NOT NULL,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL CHECK (role IN ('owner','admin','operator','reviewer','viewer')),
+     invited_by TEXT,
+     removed_at INTEGER,
+     created_at INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   ) STRICT`,
+  `CREATE TABLE invitations (
+     token_hash TEXT PRIMARY KEY,
+     role TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_by TEXT,
+     used_at INTEGER,
+     revoked_at INTEGER
+   ) STRICT`,
 ];
 
 /** The one place that opens the broker's database. */

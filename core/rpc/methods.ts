@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Did, IntentId } from '../wire/common';
 import { Capability } from '../wire/policy';
-import { ADMINS, DISPATCHERS, EVERYONE, type Role } from './roles';
-import { AgentView, IntentView, PolicyInput } from './views';
+import { ADMINS, DISPATCHERS, EVERYONE, Role } from './roles';
+import { AgentView, IntentView, InvitationView, PolicyInput, UserView } from './views';
 
 /**
  * One table for every JSON-RPC request between a client (the extension, the
@@ -26,7 +26,37 @@ const define = <P extends z.ZodType, R extends z.ZodType>(method: string, params
 
 const Reason = z.string().min(1).max(500);
 
+const Base64 = z.string().max(128 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'not base64' });
+
+/**
+ * The session handshake: the only requests answered before the caller has
+ * proven a user id (Challenger v1, user as initiator, broker as responder).
+ */
+export const SessionMethods = {
+  init: { method: 'vaultysclaw/session/init', params: z.strictObject({ challenge: Base64 }), result: z.strictObject({ challenge: Base64 }) },
+  complete: {
+    method: 'vaultysclaw/session/complete',
+    params: z.strictObject({ challenge: Base64 }),
+    result: z.strictObject({ user: UserView }),
+  },
+} as const;
+
+export const BrokerInfo = z.strictObject({ did: Did, fingerprint: z.string(), id: z.string(), hubUrl: z.string().nullable() });
+export type BrokerInfo = z.infer<typeof BrokerInfo>;
+
 export const Methods = {
+  brokerInfo: define('vaultysclaw/broker/info', z.strictObject({}), BrokerInfo, EVERYONE),
+  usersList: define('vaultysclaw/users/list', z.strictObject({}), z.array(UserView), EVERYONE),
+  usersSetRole: define('vaultysclaw/users/setRole', z.strictObject({ did: Did, role: Role }), UserView, ADMINS),
+  usersRemove: define('vaultysclaw/users/remove', z.strictObject({ did: Did }), UserView, ADMINS),
+  invitationsCreate: define(
+    'vaultysclaw/invitations/create',
+    z.strictObject({ role: Role, validForMs: z.number().int().positive().max(30 * 24 * 60 * 60_000).default(7 * 24 * 60 * 60_000) }),
+    z.strictObject({ token: z.string(), invitation: InvitationView }),
+    ADMINS,
+  ),
+  invitationsList: define('vaultysclaw/invitations/list', z.strictObject({}), z.array(InvitationView), ADMINS),
+  invitationsRevoke: define('vaultysclaw/invitations/revoke', z.strictObject({ id: z.string().regex(/^[0-9a-f]{64}$/) }), InvitationView, ADMINS),
   agentsList: define('vaultysclaw/agents/list', z.strictObject({}), z.array(AgentView), EVERYONE),
   agentsGet: define('vaultysclaw/agents/get', z.strictObject({ did: Did }), AgentView, EVERYONE),
   agentsRevoke: define('vaultysclaw/agents/revoke', z.strictObject({ did: Did, reason: Reason }), AgentView, ADMINS),
@@ -68,6 +98,7 @@ export const Notifications = {
   agentChanged: { method: 'vaultysclaw/agents/changed', params: z.strictObject({ agent: AgentView }) },
   registrationChanged: { method: 'vaultysclaw/registrations/changed', params: z.strictObject({ agent: AgentView }) },
   intentChanged: { method: 'vaultysclaw/intents/changed', params: z.strictObject({ intent: IntentView }) },
+  userChanged: { method: 'vaultysclaw/users/changed', params: z.strictObject({ user: UserView }) },
   intentProgress: {
     method: 'vaultysclaw/intents/progress',
     params: z.strictObject({ intentId: IntentId, seq: z.number().int(), stream: z.enum(['stdout', 'stderr', 'status']), text: z.string() }),
@@ -77,6 +108,7 @@ export const Notifications = {
 /** Typed JSON-RPC error codes (application range); the message is for people, the code for programs. */
 export const RpcErrorCode = {
   InvalidParams: -32602,
+  Unauthenticated: -32001,
   NotFound: -32004,
   Forbidden: -32003,
   Conflict: -32009,

@@ -3,6 +3,7 @@ import { Did, EpochMs, IntentId } from '../wire/common';
 import { RegistrationStatus } from '../wire/hub-messages';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
 import { Capability, CertifiedPolicy } from '../wire/policy';
+import { Role } from './roles';
 
 /** What an admin chooses when approving an agent or changing its policy. */
 export const PolicyInput = z.strictObject({
@@ -53,3 +54,26 @@ export const IntentView = z.strictObject({
   signedResult: z.strictObject({ payload: z.string(), signature: z.string() }).nullable(),
 });
 export type IntentView = z.infer<typeof IntentView>;
+
+export const UserView = z.strictObject({
+  did: Did,
+  name: z.string(),
+  role: Role,
+  invitedBy: Did.nullable(),
+  removed: z.boolean(),
+  createdAt: EpochMs,
+  lastSeen: EpochMs,
+});
+export type UserView = z.infer<typeof UserView>;
+
+export const InvitationView = z.strictObject({
+  /** SHA-256 of the token, hex: names the invitation without revealing it. */
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  role: Role,
+  createdBy: Did,
+  createdAt: EpochMs,
+  expiresAt: EpochMs,
+  state: z.enum(['open', 'used', 'revoked', 'expired']),
+  usedBy: Did.nullable(),
+});
+export type InvitationView = z.infer<typeof InvitationView>;

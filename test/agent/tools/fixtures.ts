@@ -41,7 +41,7 @@ export function makeWorkspace(): Workspace {
       assert.equal(readFileSync(canary, 'utf8'), CANARY_TEXT);
     },
     cleanup() {
-      rmSync(base, { recursive: true, force: true });
+      rmSync(base, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

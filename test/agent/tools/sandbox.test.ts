@@ -2,6 +2,7 @@
 // asserts the exact refusal code and that nothing outside the root changed.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -161,7 +162,9 @@ async function underSwapRace(attempt: () => Promise<string>): Promise<Map<string
   const swapper = spawn('/bin/sh', ['-c', 'while :; do mv swap swap.real; ln -s ../outside swap; rm swap; mv swap.real swap; done'], {
     cwd: ws.root,
     stdio: 'ignore',
+    detached: true,
   });
+  const exited = once(swapper, 'exit');
   const seen = new Map<string, number>();
   try {
     for (const deadline = Date.now() + 1500; Date.now() < deadline; ) {
@@ -169,7 +172,9 @@ async function underSwapRace(attempt: () => Promise<string>): Promise<Map<string
       seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
     }
   } finally {
-    swapper.kill('SIGKILL');
+    // The whole group, so no mv or ln is left running into the next test's cleanup.
+    if (swapper.pid !== undefined) process.kill(-swapper.pid, 'SIGKILL');
+    await exited;
   }
   return seen;
 }

@@ -1,0 +1,99 @@
+import type { Role } from '../../core/rpc/roles';
+import type { BrokerDatabase } from './database';
+
+export interface UserRecord {
+  did: string;
+  idBase64: string;
+  name: string;
+  role: Role;
+  invitedBy: string | null;
+  removedAt: number | null;
+  createdAt: number;
+  lastSeen: number;
+}
+
+interface UserRow {
+  did: string;
+  id_b64: string;
+  name: string;
+  role: Role;
+  invited_by: string | null;
+  removed_at: number | null;
+  created_at: number;
+  last_seen: number;
+}
+
+const toRecord = (r: UserRow): UserRecord => ({
+  did: r.did,
+  idBase64: r.id_b64,
+  name: r.name,
+  role: r.role,
+  invitedBy: r.invited_by,
+  removedAt: r.removed_at,
+  createdAt: r.created_at,
+  lastSeen: r.last_seen,
+});
+
+/** Users of the broker: a proven person DID and its role. Removal is kept as a record, never deleted. */
+export class UserStore {
+  readonly #get;
+  readonly #list;
+  readonly #count;
+  readonly #insert;
+  readonly #seen;
+  readonly #setRole;
+  readonly #remove;
+
+  constructor(private readonly db: BrokerDatabase) {
+    this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
+    this.#list = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY created_at');
+    this.#count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM users');
+    this.#insert = db.prepare(
+      `INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (@did, @id, @name, @role, @invitedBy, @now, @now)`,
+    );
+    this.#seen = db.prepare('UPDATE users SET last_seen = @now, name = @name WHERE did = @did');
+    this.#setRole = db.prepare('UPDATE users SET role = @role WHERE did = @did AND removed_at IS NULL');
+    this.#remove = db.prepare('UPDATE users SET removed_at = @now WHERE did = @did AND removed_at IS NULL');
+  }
+
+  get(did: string): UserRecord | undefined {
+    const row = this.#get.get(did);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** The user as RBAC sees them: removed users have no role. */
+  active(did: string): UserRecord | undefined {
+    const user = this.get(did);
+    return user && user.removedAt === null ? user : undefined;
+  }
+
+  list(): UserRecord[] {
+    return this.#list.all().map(toRecord);
+  }
+
+  isEmpty(): boolean {
+    return (this.#count.get()?.n ?? 0) === 0;
+  }
+
+  add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): UserRecord {
+    this.#insert.run({ did: user.did, id: user.idBase64, name: user.name, role: user.role, invitedBy: user.invitedBy, now });
+    return this.get(user.did)!;
+  }
+
+  /** Runs `fn` in one transaction, so "first user becomes owner" cannot be won twice. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  touch(did: string, name: string, now: number): void {
+    this.#seen.run({ did, name, now });
+  }
+
+  setRole(did: string, role: Role): boolean {
+    return this.#setRole.run({ did, role }).changes === 1;
+  }
+
+  remove(did: string, now: number): boolean {
+    return this.#remove.run({ did, now }).changes === 1;
+  }
+}

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { Role } from './roles';
+
+/**
+ * Challenger protocol and service of user authentication: an agent handshake
+ * (service agent-auth/v1) can never pass for a user one, nor the reverse.
+ */
+export const USER_AUTH = { protocol: 'vaultysclaw', service: 'user-auth/v1' } as const;
+
+/** What a user says in metadata.pk1: a display name and, to join, an invitation token. */
+export const UserHello = z.strictObject({
+  name: z.string().min(1).max(128),
+  invitation: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+});
+export type UserHello = z.infer<typeof UserHello>;
+
+/** What the broker certifies in metadata.pk2 of a user session. */
+export const UserGrant = z.strictObject({ role: Role, brokerName: z.string().max(128) });
+export type UserGrant = z.infer<typeof UserGrant>;
