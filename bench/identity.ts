@@ -13,9 +13,12 @@
  *                            what a verifier pays for a peer it has never seen.
  *   handshake                a full Challenger v1 run with fresh ChallengeInitiator and
  *                            ChallengeResponder objects: INIT -> accept (STEP1) -> respond
- *                            (COMPLETE) -> responder complete. The responder's admit() returns a
- *                            realistic 11-field policy as metadata.pk2; the initiator sends a
- *                            2-field hello as metadata.pk1 and pins the responder's id.
+ *                            (COMPLETE) -> responder complete, on the product's protocol and
+ *                            service (AGENT_AUTH). The responder's admit() checks an allow-list
+ *                            and returns the product's real CertifiedPolicy (8 fields, arrays
+ *                            of capabilities: ~0.2 KB) as metadata.pk2; the initiator sends
+ *                            the real AgentHello (3 fields) as metadata.pk1 and pins the
+ *                            responder's id.
  *   verifyCertificate        verifyCertificate() of that COMPLETE, with protocol/service checked.
  *
  * How: see bench/measure.ts. Each case is warmed up (at least 0.3 s and 1000
@@ -47,28 +50,36 @@ import {
   VaultysId,
   verifyCertificate,
 } from '../core/identity';
+import { AGENT_AUTH } from '../core/wire/hub-messages';
+import type { AgentHello, CertifiedPolicy } from '../core/wire/policy';
 import { combine, measure, ratioOf, type Figure, type MeasureOptions, type Suite } from './measure';
 
-const PROTOCOL = 'vaultysclaw';
-const SERVICE = 'broker';
+const { protocol: PROTOCOL, service: SERVICE } = AGENT_AUTH;
 const MESSAGE_BYTES = 200;
 
-/** What a broker would hand an agent at registration: 11 fields, ~0.5 KB of MessagePack. */
-function brokerPolicy(agentDid: string): Record<string, unknown> {
+/**
+ * The product's real metadata shapes (core/wire/policy.ts), filled as for an
+ * approved agent with every capability: what the broker signs into each
+ * agent's certificate. `satisfies` keeps the bench in step with the wire types.
+ */
+function brokerPolicy(): CertifiedPolicy {
   return {
-    policyId: 'pol_7f3a9c2e4b1d',
-    version: 3,
-    agent: agentDid,
-    workspace: '/home/dev/projects/vaultysclaw',
-    allowedTools: ['read_file', 'write_file', 'search', 'run_tests', 'git_diff', 'git_status'],
-    readPaths: ['src/**', 'test/**', 'docs/**', 'package.json', 'tsconfig.json'],
-    writePaths: ['src/**', 'test/**'],
-    network: { allowHosts: ['registry.npmjs.org', 'api.github.com'], allowAll: false },
-    maxRequestsPerMinute: 120,
-    requireApprovalFor: ['git_push', 'delete_file', 'network_write', 'shell'],
-    expiresAt: 1_767_225_600_000,
-  };
+    status: 'approved',
+    policyId: 'policy-7f3a9c2e4b1d8a60',
+    policyVersion: 3,
+    capabilities: ['read_file', 'list_files', 'write_file', 'run_command', 'llm_task'],
+    approvalRequired: ['write_file', 'run_command'],
+    maxTokensPerDay: 2_000_000,
+    maxRequestsPerHour: 600,
+    policyExpiresAt: 1_767_225_600_000,
+  } satisfies CertifiedPolicy;
 }
+
+const AGENT_HELLO = {
+  name: 'build-agent-01',
+  requested: ['read_file', 'list_files', 'write_file', 'run_command', 'llm_task'],
+  agentVersion: '0.1.0',
+} satisfies AgentHello;
 
 export interface IdentityResult {
   figures: Record<string, Figure>;
@@ -100,8 +111,8 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
   const warmId = VaultysId.fromBytes(agentIdBytes);
   if (!warmId.verifyChallenge(message, signature)) throw new Error('signChallenge/verifyChallenge do not agree');
 
-  const policy = brokerPolicy(agent.did);
-  const hello = { agent: 'claude-code', version: '1.4.2' };
+  const policy = brokerPolicy();
+  const hello = AGENT_HELLO;
   const allowed = new Set([agent.did]);
   const brokerId = broker.id;
 

@@ -9,6 +9,7 @@ import { BrokerEventBus } from './events';
 import { AgentConnection, type ConnectionHost } from './hub/agent-connection';
 import { HubServer, type HubOptions } from './hub/hub-server';
 import { IntentRouter } from './intents/intent-router';
+import { acceptWebSocketRpc } from './rpc/websocket-rpc';
 import { AgentRegistry } from './store/agent-registry';
 import { openDatabase, type BrokerDatabase } from './store/database';
 import { IntentStore } from './store/intent-store';
@@ -21,6 +22,8 @@ import type { BrokerInfo } from '../core/rpc/methods';
 export interface BrokerOptions {
   dataDir: string;
   identity: SecretIdentity;
+  /** The DID of the broker host's operator key, admitted as an owner (see UserService). */
+  localOperatorDid?: string;
   log: pino.Logger;
   now?: () => number;
 }
@@ -52,17 +55,18 @@ export class Broker implements ConnectionHost {
     const intents = (this.intents = new IntentStore(this.db));
     this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now);
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
-    this.users = new UserService(new UserStore(this.db), new InvitationStore(this.db), this.events, this.log, this.now);
+    this.users = new UserService(new UserStore(this.db), new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.events, this.log, this.now);
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
   }
 
-  async startHub(options: Omit<HubOptions, 'createConnection' | 'log'>): Promise<string> {
+  async startHub(options: Omit<HubOptions, 'createConnection' | 'acceptRpc' | 'log'>): Promise<string> {
     this.#hub = new HubServer({
       ...options,
       log: this.log,
       createConnection: (sink, log) => new AgentConnection(this.identity, this, sink, log, this.now),
+      acceptRpc: (socket, log) => acceptWebSocketRpc(this, socket, log),
     });
     const address = await this.#hub.listen();
     this.#hubUrl = `${options.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

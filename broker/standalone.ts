@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
+import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
 
@@ -25,7 +26,7 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { identity, created } = loadBrokerIdentity(options.dataDir);
   const log = createBrokerLogger(options.dataDir);
-  const broker = new Broker({ dataDir: options.dataDir, identity, log });
+  const broker = new Broker({ dataDir: options.dataDir, identity, localOperatorDid: loadLocalOperator(options.dataDir).did, log });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls });
   const socket = await listenLocalSocket(options.dataDir, broker, log);

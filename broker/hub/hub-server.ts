@@ -18,6 +18,8 @@ export interface HubOptions {
   /** Frames per second allowed per connection before it is closed. */
   maxFramesPerSecond?: number;
   createConnection: (sink: FrameSink, log: pino.Logger) => AgentConnection;
+  /** JSON-RPC clients (team members' editors) connect on /rpc; agents on any other path. */
+  acceptRpc?: (socket: WebSocket, log: pino.Logger) => void;
   log: pino.Logger;
 }
 
@@ -31,7 +33,11 @@ export class HubServer {
     this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
     this.#http.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
     this.#wss = new WebSocketServer({ server: this.#http, maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
-    this.#wss.on('connection', (socket, request) => this.#onConnection(socket, request.socket.remoteAddress ?? 'unknown'));
+    this.#wss.on('connection', (socket, request) => {
+      const remote = request.socket.remoteAddress ?? 'unknown';
+      if (request.url === '/rpc' && options.acceptRpc) return this.#onRpc(socket, remote);
+      this.#onConnection(socket, remote);
+    });
   }
 
   async listen(): Promise<AddressInfo> {
@@ -68,6 +74,12 @@ export class HubServer {
       this.#alive.set(socket, false);
       socket.ping();
     }
+  }
+
+  #onRpc(socket: WebSocket, remote: string): void {
+    this.#alive.set(socket, true);
+    socket.on('pong', () => this.#alive.set(socket, true));
+    this.options.acceptRpc!(socket, this.options.log.child({ remote, transport: 'websocket' }));
   }
 
   #onConnection(socket: WebSocket, remote: string): void {

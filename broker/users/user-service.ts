@@ -29,6 +29,13 @@ export class UserService {
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
     private readonly now: () => number,
+    /**
+     * The broker host's local operator (operator.key beside broker.key): always
+     * admitted as an owner, since whoever can read that directory holds the
+     * broker's own key anyway. It keeps the host's CLI working however the
+     * first remote user enrolled.
+     */
+    private readonly localOperatorDid: string | null = null,
   ) {}
 
   /** At INIT, before the broker signs: would this id be let in? Nothing is consumed yet. */
@@ -36,7 +43,7 @@ export class UserService {
     if (id.type !== IdType.Person) return { ok: false, message: 'users prove a person id' };
     const user = this.users.get(id.did);
     if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, message: 'this user was removed from the broker' };
-    if (this.users.isEmpty()) return { ok: true, role: 'owner' };
+    if (this.users.isEmpty() || id.did === this.localOperatorDid) return { ok: true, role: 'owner' };
     if (!hello.invitation) return { ok: false, message: 'you are not a user of this broker: ask an admin for an invitation' };
     const invitation = this.invitations.getByHash(hashToken(hello.invitation));
     if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
@@ -57,7 +64,7 @@ export class UserService {
       }
       let role: Role;
       let invitedBy: string | null = null;
-      if (this.users.isEmpty()) {
+      if (this.users.isEmpty() || id.did === this.localOperatorDid) {
         role = 'owner';
       } else {
         const invitation = hello.invitation ? this.invitations.use(hello.invitation, id.did, now) : undefined;
