@@ -133,6 +133,16 @@ export class HubClient {
           return;
         case 'result/ack':
           return this.options.runner.acknowledge(f.intentId);
+        case 'revocations':
+          if (!this.#session) return fail(4001, 'unauthenticated');
+          return this.options.runner.updateRevocations(f.envelope, this.#session);
+        case 'delegation':
+          // Intents carry their own certificate; a pushed one is only noted.
+          log.info({ event: 'delegation.received' }, 'the broker pushed a delegation certificate');
+          return;
+        case 'approval/decision':
+          if (!this.#session) return fail(4001, 'unauthenticated');
+          return this.options.runner.onApprovalDecision(f.bundle, this.#session);
         case 'error':
           log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message }, 'broker reported an error');
           return;

@@ -1,6 +1,9 @@
 import type pino from 'pino';
 import { decodeCanonical, open, seal, type SealedEnvelope, type SecretIdentity, type VaultysId } from '../core/identity';
+import { checkDelegation, NO_REVOCATIONS, readRevocationList, type RevocationState } from '../core/policy/delegation-gate';
 import { checkIntentGates, HOUR_MS } from '../core/policy/intent-gates';
+import type { ApprovalDecisionBundle } from '../core/wire/approval';
+import { ApprovalWaiter } from './approval-waiter';
 import type { AgentFrame } from '../core/wire/hub-messages';
 import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/intent';
 import type { CertifiedPolicy } from '../core/wire/policy';
@@ -37,10 +40,30 @@ export interface IntentRunnerOptions {
 export class IntentRunner {
   readonly #unacknowledged = new Map<string, SealedEnvelope>();
   readonly #now: () => number;
+  readonly #approvals: ApprovalWaiter;
   #send: (frame: AgentFrame) => void = () => {};
+  #revocations: RevocationState = NO_REVOCATIONS;
 
   constructor(private readonly o: IntentRunnerOptions) {
     this.#now = o.now ?? Date.now;
+    this.#approvals = new ApprovalWaiter(o.identity, o.sandbox.root, o.log, this.#now);
+  }
+
+  /** Keeps a pushed revocation list if it verifies and is newer than the one held; an older one is ignored. */
+  updateRevocations(envelope: SealedEnvelope, session: CertifiedSession): void {
+    const list = readRevocationList(session.broker, envelope);
+    if (typeof list === 'string') {
+      this.o.log.warn({ event: 'revocations.refused', detail: list }, 'revocation list refused');
+      return;
+    }
+    if (list.version <= this.#revocations.version) return;
+    this.#revocations = list;
+    this.o.log.info({ event: 'revocations.updated', version: list.version, delegations: list.delegations.size, users: list.users.size }, 'revocation list updated');
+  }
+
+  /** A reviewer's decision, countersigned by the broker, for a tool call waiting here. */
+  onApprovalDecision(bundle: ApprovalDecisionBundle, session: CertifiedSession): void {
+    this.#approvals.decide(bundle, session);
   }
 
   /** Where frames go: the current connection. */
@@ -70,12 +93,20 @@ export class IntentRunner {
       alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
       tokensUsedToday: this.o.tokens.usedToday(now),
       requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
+      delegation: () =>
+        checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
+      approvals: 'pause',
     });
     if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
     const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
       return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
+    }
+    if (session.policy.approvalRequired.includes(intent.capability)) {
+      const approval = await this.#approvals.request(intent, session, this.#send);
+      if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
+      this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
     }
     // Only executed requests count toward the hourly rate.
     this.o.requests.record(now);

@@ -17,6 +17,12 @@ import { PolicyStore } from './store/policy-store';
 import { InvitationStore } from './store/invitation-store';
 import { UserStore } from './store/user-store';
 import { UserService } from './users/user-service';
+import { DelegationService } from './delegation/delegation-service';
+import { GrantStore } from './store/grant-store';
+import { ApprovalService } from './approvals/approval-service';
+import { ApprovalStore } from './store/approval-store';
+
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 import type { BrokerInfo } from '../core/rpc/methods';
 
 export interface BrokerOptions {
@@ -24,6 +30,8 @@ export interface BrokerOptions {
   identity: SecretIdentity;
   /** The DID of the broker host's operator key, admitted as an owner (see UserService). */
   localOperatorDid?: string;
+  /** How long a tool call waits for a reviewer, carried in every agent certificate. */
+  approvalTimeoutMs?: number;
   log: pino.Logger;
   now?: () => number;
 }
@@ -39,6 +47,8 @@ export class Broker implements ConnectionHost {
   readonly router: IntentRouter;
   readonly intents: IntentStore;
   readonly users: UserService;
+  readonly delegations: DelegationService;
+  readonly approvals: ApprovalService;
   readonly identity: SecretIdentity;
   readonly log: pino.Logger;
   readonly now: () => number;
@@ -53,10 +63,16 @@ export class Broker implements ConnectionHost {
     this.registry = new AgentRegistry(this.db);
     const policies = new PolicyStore(this.db);
     const intents = (this.intents = new IntentStore(this.db));
-    this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now);
+    this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now, options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS);
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
-    this.users = new UserService(new UserStore(this.db), new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
-    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.events, this.log, this.now);
+    const userStore = new UserStore(this.db);
+    this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
+    this.delegations = new DelegationService(this.identity, new GrantStore(this.db), userStore, this.online, this.log, this.now);
+    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.delegations, this.events, this.log, this.now);
+    this.approvals = new ApprovalService(this.identity, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now);
+    this.events.on('userChanged', (user) => {
+      if (user.removed) this.delegations.onUserRemoved(user.did);
+    });
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
   }
@@ -79,6 +95,7 @@ export class Broker implements ConnectionHost {
   }
 
   async close(): Promise<void> {
+    this.approvals.close();
     await this.#hub?.close();
     this.db.close();
   }
@@ -99,6 +116,7 @@ export class Broker implements ConnectionHost {
     const replaced = this.online.add(agent.did, connection);
     replaced?.close(4004, 'replaced by a newer connection');
     connection.send({ type: 'auth/accepted', status: record.status });
+    if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.log.info(
       { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
       'agent authenticated',
@@ -113,6 +131,7 @@ export class Broker implements ConnectionHost {
 
   result: ConnectionHost['result'] = (connection, result, envelope) => this.router.onResult(connection, result, envelope);
   progress: ConnectionHost['progress'] = (connection, progress) => this.router.onProgress(connection, progress);
+  approvalRequest: ConnectionHost['approvalRequest'] = (connection, body, envelope) => this.approvals.onRequest(connection, body, envelope);
 
   closed(connection: AgentConnection): void {
     const did = connection.did!;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AgentView, IntentView, UserView } from '../core/rpc/views';
+import type { AgentView, ApprovalView, IntentView, UserView } from '../core/rpc/views';
 
 /** What the broker tells its clients; every RPC connection subscribes and forwards these as notifications. */
 export interface BrokerEvents {
@@ -7,6 +7,7 @@ export interface BrokerEvents {
   registrationChanged: [AgentView];
   intentChanged: [IntentView];
   userChanged: [UserView];
+  approvalChanged: [ApprovalView];
   intentProgress: [{ intentId: string; seq: number; stream: 'stdout' | 'stderr' | 'status'; text: string }];
 }
 

@@ -1,19 +1,61 @@
 import { join } from 'node:path';
 import pino from 'pino';
+import type { SecretIdentity } from '../core/identity';
+import { AUDIT_LOG_FILE } from './audit/chain';
+import { ChainedDestination } from './audit/chained-destination';
+import { AuditCheckpoints, type CheckpointPolicy } from './audit/checkpoints';
 
-/** Paths that must never reach a log line, whatever a caller passes in. */
-const REDACT = ['secret', '*.secret', 'privateKey', '*.privateKey', 'key', '*.key', 'token', '*.token'];
+/** Fields that must never reach a log line, whatever a caller passes in: the one list, redacted up to two levels deep. */
+export const REDACTED_FIELDS = ['secret', 'privateKey', 'key', 'token', 'password', 'invitationToken', 'metadata.invitation'];
+const REDACT = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
+
+const closers = new WeakMap<pino.Logger, () => void>();
 
 /**
  * The broker's one logger factory: JSON lines to stderr (stdout is the
- * JSON-RPC channel under --stdio) and to broker.log in the data directory.
+ * JSON-RPC channel under --stdio) and to the hash-chained audit.log in the
+ * data directory, which the broker's identity checkpoints (broker/audit/).
  */
-export function createBrokerLogger(dataDir: string, level = process.env.VAULTYSCLAW_LOG_LEVEL ?? 'info'): pino.Logger {
-  return pino(
+export function createBrokerLogger(
+  dataDir: string,
+  identity: SecretIdentity,
+  level = process.env.VAULTYSCLAW_LOG_LEVEL ?? 'info',
+  checkpointPolicy?: CheckpointPolicy,
+): pino.Logger {
+  const audit = ChainedDestination.open(join(dataDir, AUDIT_LOG_FILE));
+  const log = pino(
     { level, base: { component: 'broker' }, redact: { paths: REDACT, censor: '[redacted]' } },
+    // Streams filter nothing ('trace'): the logger's level does, and checkpoints log at their own level.
+    // multistream writes them in reverse order of this list: stderr first, so a checkpoint that an
+    // audit.log write triggers comes after the line it covers on both streams.
     pino.multistream([
-      { level: level as pino.Level, stream: pino.destination({ dest: 2, sync: true }) },
-      { level: level as pino.Level, stream: pino.destination({ dest: join(dataDir, 'broker.log'), mkdir: true, sync: false }) },
+      { level: 'trace', stream: audit },
+      { level: 'trace', stream: pino.destination({ dest: 2, sync: true }) },
     ]),
   );
+  const checkpoints = new AuditCheckpoints(audit, identity, log, checkpointPolicy);
+  if (audit.recoveredTornTail) {
+    log.warn({ event: 'audit.recovered', torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');
+  }
+  // The shutdown checkpoint: 'exit' runs after stop() in standalone mode and on process.exit() in stdio mode.
+  const onExit = () => {
+    try {
+      checkpoints.close();
+    } catch (err) {
+      process.stderr.write(`broker: no shutdown checkpoint in ${audit.path}: ${(err as Error).message}\n`);
+    }
+  };
+  process.once('exit', onExit);
+  closers.set(log, () => {
+    process.removeListener('exit', onExit);
+    onExit();
+    audit.close();
+  });
+  return log;
+}
+
+/** Writes the shutdown checkpoint and closes audit.log now rather than at process exit. */
+export function closeBrokerLogger(log: pino.Logger): void {
+  closers.get(log)?.();
+  closers.delete(log);
 }

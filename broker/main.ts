@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { readKeyFile } from '../core/identity';
+import { addAuditCommands } from './audit/audit-command';
 import { addOperatorCommands } from './cli/commands';
 import { BROKER_KEY_FILE, loadBrokerIdentity } from './broker-identity';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
@@ -40,6 +41,7 @@ program
   });
 
 addOperatorCommands(program);
+addAuditCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`broker: ${err instanceof Error ? err.message : String(err)}\n`);

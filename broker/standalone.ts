@@ -25,7 +25,7 @@ export interface RunningBroker {
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { identity, created } = loadBrokerIdentity(options.dataDir);
-  const log = createBrokerLogger(options.dataDir);
+  const log = createBrokerLogger(options.dataDir, identity);
   const broker = new Broker({ dataDir: options.dataDir, identity, localOperatorDid: loadLocalOperator(options.dataDir).did, log });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls });

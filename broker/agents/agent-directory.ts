@@ -15,6 +15,8 @@ export class AgentDirectory {
     private readonly intents: IntentStore,
     private readonly online: OnlineAgents,
     private readonly now: () => number,
+    /** One approval timeout for the whole broker, carried in every certificate. */
+    private readonly approvalTimeoutMs: number,
   ) {}
 
   /**
@@ -34,9 +36,10 @@ export class AgentDirectory {
         maxTokensPerDay: 0,
         maxRequestsPerHour: 0,
         policyExpiresAt: 0,
+        approvalTimeoutMs: this.approvalTimeoutMs,
       };
     }
-    return { status, ...stored };
+    return { status, ...stored, approvalTimeoutMs: this.approvalTimeoutMs };
   }
 
   view(record: AgentRecord): AgentView {

@@ -26,6 +26,10 @@ export class OnlineAgents {
     return true;
   }
 
+  all(): AgentConnection[] {
+    return [...this.#byDid.values()];
+  }
+
   get size(): number {
     return this.#byDid.size;
   }

@@ -11,6 +11,7 @@ export interface ConnectionHost {
   authenticated(connection: AgentConnection, hello: AgentHello): void;
   result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   progress(connection: AgentConnection, progress: ProgressBody): void;
+  approvalRequest(connection: AgentConnection, body: unknown, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   closed(connection: AgentConnection): void;
 }
 
@@ -86,6 +87,8 @@ export class AgentConnection {
         return this.#onResult(frame.envelope);
       case 'progress':
         return this.#onProgress(frame.envelope);
+      case 'approval/request':
+        return this.#onApprovalRequest(frame.envelope);
     }
   }
 
@@ -136,6 +139,13 @@ export class AgentConnection {
   #onProgress(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
     const body = this.#openFromAgent('vaultysclaw/progress/v1', envelope, ProgressBody);
     if (body) this.host.progress(this, body);
+  }
+
+  #onApprovalRequest(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+    if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before asking for approvals');
+    const opened = open(this.#agent, 'vaultysclaw/approval-request/v1', envelope);
+    if (!opened.ok) return this.#refuse(opened.reason, opened.message, { event: 'approval.refused' });
+    this.host.approvalRequest(this, opened.body, envelope);
   }
 
   /** Verified against the key this connection proved, never a key or id the message names. */

@@ -3,7 +3,10 @@ import type pino from 'pino';
 import { seal, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
-import type { IntentBody, ProgressBody, ResultBody } from '../../core/wire/intent';
+import type { IntentBody, ProgressBody, RejectionReason, ResultBody } from '../../core/wire/intent';
+import type { Role } from '../../core/rpc/roles';
+import { checkDelegation } from '../../core/policy/delegation-gate';
+import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability } from '../../core/wire/policy';
 import { ToolCall } from '../../core/wire/tools';
 import type { AgentDirectory } from '../agents/agent-directory';
@@ -31,44 +34,49 @@ export class IntentRouter {
     private readonly directory: AgentDirectory,
     private readonly online: OnlineAgents,
     private readonly intents: IntentStore,
+    private readonly delegations: DelegationService,
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
     private readonly now: () => number,
     private readonly stalenessMs = DEFAULT_STALENESS_MS,
   ) {}
 
-  dispatch(user: string, request: DispatchRequest): IntentView {
+  dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
     const record = this.registry.get(request.agent);
     if (!record) throw notFound(`agent ${request.agent}`);
     const now = this.now();
+    const id = randomBytes(16).toString('hex');
+    const expiresAt = now + this.stalenessMs;
+    const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, expiresAt);
     const intent: IntentBody = {
-      id: randomBytes(16).toString('hex'),
+      id,
       agent: request.agent,
       capability: request.capability,
       params: request.params,
-      user,
-      delegation: null,
+      user: caller.did,
+      // A refused choice never leaves the broker; the placeholder only lets the gates run in their order.
+      delegation: choice.ok ? choice.certificate : { payload: new Uint8Array(), signature: new Uint8Array() },
+      revocationVersion: choice.ok ? choice.revocationVersion : 0,
       issuedAt: now,
-      expiresAt: now + this.stalenessMs,
+      expiresAt,
     };
-    this.log.info({ event: 'intent.submitted', intentId: intent.id, user, agent: intent.agent, capability: intent.capability }, 'intent submitted');
+    this.log.info({ event: 'intent.submitted', intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability }, 'intent submitted');
 
     // Defence in depth: the same gates the agent applies, before anything is signed or sent.
-    const refusal = this.#precheck(intent, record.status);
+    const refusal = this.#precheck(intent, record.status, choice);
     if (refusal) {
-      this.log.warn({ event: 'intent.refused', intentId: intent.id, user, agent: intent.agent, reason: refusal.reason, detail: refusal.message }, 'intent refused by the broker');
+      this.log.warn({ event: 'intent.refused', intentId: id, user: caller.did, agent: intent.agent, reason: refusal.reason, detail: refusal.message }, 'intent refused by the broker');
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
     }
     const connection = this.online.get(intent.agent)!;
     const envelope = seal(this.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
-    this.log.info({ event: 'intent.routed', intentId: intent.id, agent: intent.agent }, 'intent signed and routed');
+    this.log.info({ event: 'intent.routed', intentId: id, agent: intent.agent }, 'intent signed and routed');
     return this.#emit(view);
   }
 
-  #precheck(intent: IntentBody, status: Parameters<AgentDirectory['certifiedPolicy']>[1]) {
-    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
+  #precheck(intent: IntentBody, status: Parameters<AgentDirectory['certifiedPolicy']>[1], choice: DelegationChoice): { reason: RejectionReason; message: string } | undefined {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
       agent: intent.agent,
@@ -78,13 +86,25 @@ export class IntentRouter {
       alreadySeen: () => false,
       tokensUsedToday: 0,
       requestsInLastHour: this.intents.sentSince(intent.agent, intent.issuedAt - HOUR_MS),
+      delegation: () =>
+        choice.ok
+          ? checkDelegation(intent, {
+              broker: this.identity.id,
+              agent: intent.agent,
+              now: intent.issuedAt,
+              clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
+              revocations: this.delegations.revocationState(),
+            })
+          : { ok: false, reason: choice.reason, message: choice.message },
+      approvals: 'pause',
     });
     if (!verdict.ok) return verdict;
+    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
-      return { ok: false as const, reason: 'bad-params' as const, message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+      return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
     }
-    if (!this.online.isOnline(intent.agent)) return { ok: false as const, reason: 'agent-offline' as const, message: 'the agent is not connected' };
+    if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
     return undefined;
   }
 

@@ -30,6 +30,13 @@ function handlers(broker: Broker): Handlers {
     invitationsCreate: (p, c) => broker.users.invite(c, p.role, p.validForMs),
     invitationsList: () => broker.users.listInvitations(),
     invitationsRevoke: (p, c) => broker.users.revokeInvitation(c, p.id),
+    grantsCreate: (p, c) => broker.delegations.grant(c.did, p),
+    grantsList: (p) => broker.delegations.list(p.user),
+    grantsRevoke: (p, c) => broker.delegations.revoke(c.did, p.id),
+    approvalsList: (p) => broker.approvals.list(p.state),
+    approvalsGet: (p) => broker.approvals.get(p.requestId),
+    approvalsDecide: (p, c) =>
+      broker.approvals.decide(c, { payload: new Uint8Array(Buffer.from(p.payload, 'base64')), signature: new Uint8Array(Buffer.from(p.signature, 'base64')) }),
     agentsList: () => broker.directory.list(),
     agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
@@ -37,7 +44,7 @@ function handlers(broker: Broker): Handlers {
     registrationsList: () => broker.directory.list((r) => r.status === 'pending'),
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),
     registrationsReject: (p, c) => broker.registrations.reject(c.did, p.did, p.reason),
-    intentsDispatch: (p, c) => broker.router.dispatch(c.did, p),
+    intentsDispatch: (p, c) => broker.router.dispatch(c, p),
     intentsGet: (p) => broker.intents.get(p.id) ?? throwError(notFound(`intent ${p.id}`)),
     intentsList: (p) => broker.intents.list(p.agent, p.limit),
   };
@@ -147,6 +154,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
     ['registrationChanged', forward('registrationChanged', (agent) => ({ agent }))],
     ['intentChanged', forward('intentChanged', (intent) => ({ intent }))],
     ['userChanged', forward('userChanged', (user) => ({ user }))],
+    ['approvalChanged', forward('approvalChanged', (approval) => ({ approval }))],
     ['intentProgress', forward('intentProgress', (progress) => progress)],
   ] as const;
   for (const [event, listener] of subscriptions) broker.events.on(event, listener as never);

@@ -64,6 +64,45 @@ const MIGRATIONS: readonly string[] = [
      used_at INTEGER,
      revoked_at INTEGER
    ) STRICT`,
+  `CREATE TABLE grants (
+     id TEXT PRIMARY KEY,
+     user_did TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     capabilities TEXT NOT NULL,
+     issued_by TEXT NOT NULL,
+     issued_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     payload BLOB NOT NULL,
+     signature BLOB NOT NULL
+   ) STRICT`,
+  `CREATE INDEX grants_by_user ON grants(user_did)`,
+  `CREATE TABLE revocation_list (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     version INTEGER NOT NULL
+   ) STRICT`,
+  `INSERT INTO revocation_list (singleton, version) VALUES (1, 0)`,
+  `CREATE TABLE approvals (
+     request_id TEXT PRIMARY KEY,
+     intent_id TEXT NOT NULL REFERENCES intents(id),
+     agent_did TEXT NOT NULL,
+     user_did TEXT NOT NULL,
+     capability TEXT NOT NULL,
+     params TEXT NOT NULL,
+     cwd TEXT NOT NULL,
+     requested_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending','approved','rejected','expired')),
+     decided_by TEXT,
+     reason TEXT,
+     decided_at INTEGER,
+     request_payload BLOB NOT NULL,
+     request_signature BLOB NOT NULL,
+     decision_payload BLOB,
+     decision_signature BLOB,
+     countersign_payload BLOB,
+     countersign_signature BLOB
+   ) STRICT`,
 ];
 
 /** The one place that opens the broker's database. */

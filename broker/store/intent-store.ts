@@ -102,7 +102,7 @@ export class IntentStore {
   }
 
   /** Records an intent the broker refused before signing anything (defence in depth); it is final at once. */
-  recordRefused(intent: Omit<IntentBody, 'delegation'>, reason: IntentView['reason'], message: string, now: number): IntentView {
+  recordRefused(intent: IntentBody, reason: IntentView['reason'], message: string, now: number): IntentView {
     this.#insert.run({
       id: intent.id,
       agent: intent.agent,

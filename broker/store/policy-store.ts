@@ -12,7 +12,7 @@ interface PolicyRow {
   policy_expires_at: number;
 }
 
-export type StoredPolicy = Omit<CertifiedPolicy, 'status'>;
+export type StoredPolicy = Omit<CertifiedPolicy, 'status' | 'approvalTimeoutMs'>;
 
 /** The policy an admin set for each agent; its version grows with every change. */
 export class PolicyStore {

@@ -43,6 +43,7 @@ export class UserStore {
   readonly #seen;
   readonly #setRole;
   readonly #remove;
+  readonly #removed;
 
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
@@ -54,6 +55,7 @@ export class UserStore {
     this.#seen = db.prepare('UPDATE users SET last_seen = @now, name = @name WHERE did = @did');
     this.#setRole = db.prepare('UPDATE users SET role = @role WHERE did = @did AND removed_at IS NULL');
     this.#remove = db.prepare('UPDATE users SET removed_at = @now WHERE did = @did AND removed_at IS NULL');
+    this.#removed = db.prepare<[], { did: string }>('SELECT did FROM users WHERE removed_at IS NOT NULL');
   }
 
   get(did: string): UserRecord | undefined {
@@ -91,6 +93,10 @@ export class UserStore {
 
   setRole(did: string, role: Role): boolean {
     return this.#setRole.run({ did, role }).changes === 1;
+  }
+
+  removedDids(): string[] {
+    return this.#removed.all().map((r) => r.did);
   }
 
   remove(did: string, now: number): boolean {

@@ -7,11 +7,9 @@ import {
   type KeyObject,
 } from 'node:crypto';
 
-/** DER prefixes that turn raw 32-byte keys into node:crypto keys (spec, "Raw 32-byte keys"). */
+/** DER prefixes that turn raw 32-byte private keys into node:crypto keys (spec, "Raw 32-byte keys"). */
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
 
 export const KEY_LENGTH = 32;
 export const SIGNATURE_LENGTH = 64;
@@ -25,8 +23,12 @@ export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, rawKey(seed, 'Ed25519 seed')]), format: 'der', type: 'pkcs8' });
 }
 
+/**
+ * Public keys are imported as JWK: with OpenSSL 3.0 a DER import costs about as
+ * much as a verification, a JWK import a tenth of it (bench/identity.ts).
+ */
 export function ed25519PublicKey(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, rawKey(publicKey, 'Ed25519 public key')]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: rawKey(publicKey, 'Ed25519 public key').toString('base64url') }, format: 'jwk' });
 }
 
 export function x25519PrivateKey(secret: Uint8Array): KeyObject {
@@ -34,14 +36,16 @@ export function x25519PrivateKey(secret: Uint8Array): KeyObject {
 }
 
 export function x25519PublicKey(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI, rawKey(publicKey, 'X25519 public key')]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: rawKey(publicKey, 'X25519 public key').toString('base64url') }, format: 'jwk' });
 }
 
-/** The raw public key is the last 32 bytes of the SPKI export. */
+/** The raw 32-byte public key (JWK export: far cheaper than a DER round trip). */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const publicKey = key.type === 'private' ? createPublicKey(key) : key;
-  const der = publicKey.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - KEY_LENGTH));
+  const x = key.export({ format: 'jwk' }).x;
+  if (typeof x !== 'string') throw new TypeError('not an OKP key');
+  const raw = Buffer.from(x, 'base64url');
+  if (raw.length !== KEY_LENGTH) throw new RangeError('unexpected public key length');
+  return new Uint8Array(raw);
 }
 
 /** Pure Ed25519 (RFC 8032), no prehash: spec §4.1. */

@@ -16,6 +16,7 @@ export const SIGNATURE_CONTEXTS = [
   'vaultysclaw/revocation-list/v1',
   'vaultysclaw/approval-request/v1',
   'vaultysclaw/approval-decision/v1',
+  'vaultysclaw/approval-countersign/v1',
   'vaultysclaw/rpc-request/v1',
   'vaultysclaw/audit-checkpoint/v1',
 ] as const;

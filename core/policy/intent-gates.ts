@@ -19,6 +19,13 @@ export interface GateInputs {
   tokensUsedToday: number;
   /** Executed requests in the rolling hour before `now`. */
   requestsInLastHour: number;
+  /** The delegation gate (delegation-gate.ts), run in its place in the order. */
+  delegation: () => GateVerdict;
+  /**
+   * Tools flagged in the certificate need a reviewer. The agent pauses for one
+   * (so this gate passes there); the broker's pre-check has nothing to wait for.
+   */
+  approvals: 'pause' | 'refuse';
 }
 
 export type GateVerdict = { ok: true } | { ok: false; reason: RejectionReason; message: string };
@@ -29,8 +36,8 @@ const refuse = (reason: RejectionReason, message: string): GateVerdict => ({ ok:
  * The decision order of architecture.md, after the broker's signature has
  * been verified and the body parsed: addressed to me → fresh → never seen →
  * capability in the certificate → policy not expired → daily token budget →
- * hourly request rate → tool approval. Delegation joins between rate and
- * approval. One function, so the broker's pre-check and the agent cannot drift.
+ * hourly request rate → user delegation → tool approval. One function, so the
+ * broker's pre-check and the agent cannot drift.
  * Comparisons are written so that a NaN anywhere refuses instead of passing.
  */
 export function checkIntentGates(intent: IntentBody, g: GateInputs): GateVerdict {
@@ -52,8 +59,9 @@ export function checkIntentGates(intent: IntentBody, g: GateInputs): GateVerdict
   if (!(g.requestsInLastHour < g.policy.maxRequestsPerHour)) {
     return refuse('rate-limited', `${g.requestsInLastHour} requests in the last hour; the limit is ${g.policy.maxRequestsPerHour}`);
   }
-  // Until reviewers can approve tool calls, a tool that needs approval is refused, never run.
-  if (g.policy.approvalRequired.includes(intent.capability)) {
+  const delegation = g.delegation();
+  if (!delegation.ok) return delegation;
+  if (g.approvals === 'refuse' && g.policy.approvalRequired.includes(intent.capability)) {
     return refuse('approval-required', `${intent.capability} needs a reviewer's approval`);
   }
   return { ok: true };

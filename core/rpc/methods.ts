@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { Did, IntentId } from '../wire/common';
 import { Capability } from '../wire/policy';
-import { ADMINS, DISPATCHERS, EVERYONE, Role } from './roles';
-import { AgentView, IntentView, InvitationView, PolicyInput, UserView } from './views';
+import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
+import { AgentView, ApprovalView, GrantView, IntentView, InvitationView, PolicyInput, UserView } from './views';
+import { AgentScope } from '../wire/delegation';
 
 /**
  * One table for every JSON-RPC request between a client (the extension, the
@@ -57,6 +58,36 @@ export const Methods = {
   ),
   invitationsList: define('vaultysclaw/invitations/list', z.strictObject({}), z.array(InvitationView), ADMINS),
   invitationsRevoke: define('vaultysclaw/invitations/revoke', z.strictObject({ id: z.string().regex(/^[0-9a-f]{64}$/) }), InvitationView, ADMINS),
+  grantsCreate: define(
+    'vaultysclaw/grants/create',
+    z.strictObject({
+      user: Did,
+      agent: AgentScope,
+      capabilities: z.array(Capability).min(1).max(16),
+      validForMs: z.number().int().positive().max(366 * 24 * 60 * 60_000),
+    }),
+    GrantView,
+    ADMINS,
+  ),
+  grantsList: define('vaultysclaw/grants/list', z.strictObject({ user: Did.optional() }), z.array(GrantView), EVERYONE),
+  grantsRevoke: define('vaultysclaw/grants/revoke', z.strictObject({ id: IntentId }), GrantView, ADMINS),
+  approvalsList: define(
+    'vaultysclaw/approvals/list',
+    z.strictObject({ state: z.enum(['pending', 'approved', 'rejected', 'expired']).optional() }),
+    z.array(ApprovalView),
+    EVERYONE,
+  ),
+  approvalsGet: define('vaultysclaw/approvals/get', z.strictObject({ requestId: IntentId }), ApprovalView, EVERYONE),
+  /**
+   * The decision is signed by the reviewer's own key (ctx vaultysclaw/approval-decision/v1,
+   * body ApprovalDecisionBody): the broker checks and countersigns it, it never signs for the reviewer.
+   */
+  approvalsDecide: define(
+    'vaultysclaw/approvals/decide',
+    z.strictObject({ payload: Base64, signature: Base64 }),
+    ApprovalView,
+    REVIEWERS,
+  ),
   agentsList: define('vaultysclaw/agents/list', z.strictObject({}), z.array(AgentView), EVERYONE),
   agentsGet: define('vaultysclaw/agents/get', z.strictObject({ did: Did }), AgentView, EVERYONE),
   agentsRevoke: define('vaultysclaw/agents/revoke', z.strictObject({ did: Did, reason: Reason }), AgentView, ADMINS),
@@ -98,6 +129,7 @@ export const Notifications = {
   agentChanged: { method: 'vaultysclaw/agents/changed', params: z.strictObject({ agent: AgentView }) },
   registrationChanged: { method: 'vaultysclaw/registrations/changed', params: z.strictObject({ agent: AgentView }) },
   intentChanged: { method: 'vaultysclaw/intents/changed', params: z.strictObject({ intent: IntentView }) },
+  approvalChanged: { method: 'vaultysclaw/approvals/changed', params: z.strictObject({ approval: ApprovalView }) },
   userChanged: { method: 'vaultysclaw/users/changed', params: z.strictObject({ user: UserView }) },
   intentProgress: {
     method: 'vaultysclaw/intents/progress',

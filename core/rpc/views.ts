@@ -77,3 +77,34 @@ export const InvitationView = z.strictObject({
   usedBy: Did.nullable(),
 });
 export type InvitationView = z.infer<typeof InvitationView>;
+
+export const GrantView = z.strictObject({
+  id: IntentId,
+  user: Did,
+  /** An agent DID, or "*" for every agent. */
+  agent: z.string(),
+  capabilities: z.array(Capability),
+  issuedBy: Did,
+  issuedAt: EpochMs,
+  expiresAt: EpochMs,
+  revoked: z.boolean(),
+  certificate: z.strictObject({ payload: z.string(), signature: z.string() }),
+});
+export type GrantView = z.infer<typeof GrantView>;
+
+export const ApprovalView = z.strictObject({
+  requestId: IntentId,
+  intentId: IntentId,
+  agent: Did,
+  user: Did,
+  capability: Capability,
+  params: z.record(z.string(), z.unknown()),
+  cwd: z.string(),
+  requestedAt: EpochMs,
+  expiresAt: EpochMs,
+  state: z.enum(['pending', 'approved', 'rejected', 'expired']),
+  decidedBy: Did.nullable(),
+  reason: z.string().nullable(),
+  decidedAt: EpochMs.nullable(),
+});
+export type ApprovalView = z.infer<typeof ApprovalView>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalDecisionBundle } from './approval';
 import { Envelope, IntentId } from './common';
 
 /**
@@ -24,6 +25,7 @@ export const AgentFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('auth/complete'), challenge }),
   z.strictObject({ type: z.literal('result'), envelope: Envelope }),
   z.strictObject({ type: z.literal('progress'), envelope: Envelope }),
+  z.strictObject({ type: z.literal('approval/request'), envelope: Envelope }),
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -43,5 +45,10 @@ export const BrokerFrame = z.discriminatedUnion('type', [
    * handshake; nothing changes on its side until the new certificate verifies.
    */
   z.strictObject({ type: z.literal('update_capabilities'), policyVersion: z.number().int().nonnegative() }),
+  /** A delegation certificate concerning this agent (or all agents). */
+  z.strictObject({ type: z.literal('delegation'), envelope: Envelope }),
+  /** The current signed revocation list; sent after authentication and on every change. */
+  z.strictObject({ type: z.literal('revocations'), envelope: Envelope }),
+  z.strictObject({ type: z.literal('approval/decision'), bundle: ApprovalDecisionBundle }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;

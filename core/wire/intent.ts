@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Bytes, Did, EpochMs, IntentId } from './common';
+import { Did, Envelope, EpochMs, IntentId } from './common';
 import { Capability } from './policy';
 
 /**
@@ -12,8 +12,10 @@ export const IntentBody = z.strictObject({
   capability: Capability,
   params: z.record(z.string(), z.unknown()),
   user: Did,
-  /** The delegation certificate authorising the user (its bytes); null until delegation exists for this user. */
-  delegation: Bytes.nullable(),
+  /** The broker-signed delegation certificate that authorises this user for this agent and capability. */
+  delegation: Envelope,
+  /** The revocation list version the broker issued this under: an agent holding an older list refuses. */
+  revocationVersion: z.number().int().nonnegative(),
   issuedAt: EpochMs,
   expiresAt: EpochMs,
 });
@@ -33,7 +35,16 @@ export const RejectionReason = z.enum([
   'policy-expired',
   'token-budget-exhausted',
   'rate-limited',
+  'revocation-list-stale',
+  'delegation-missing',
   'delegation-invalid',
+  'delegation-wrong-user',
+  'delegation-wrong-agent',
+  'delegation-capability',
+  'delegation-expired',
+  'delegation-revoked',
+  'approval-rejected',
+  'approval-expired',
   'approval-required',
   'bad-params',
   'path-escape',

@@ -20,6 +20,8 @@ export const CertifiedPolicy = z.strictObject({
   maxTokensPerDay: z.number().int().nonnegative(),
   maxRequestsPerHour: z.number().int().nonnegative(),
   policyExpiresAt: z.number().int().nonnegative(),
+  /** How long a tool call waits for a reviewer; the same for broker and agent, so expiry means rejection on both sides. */
+  approvalTimeoutMs: z.number().int().positive(),
 });
 export type CertifiedPolicy = z.infer<typeof CertifiedPolicy>;
 

@@ -1,0 +1,102 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type pino from 'pino';
+import { open, seal, VaultysId, type SecretIdentity } from '../core/identity';
+import { ApprovalCountersignBody, ApprovalDecisionBody, type ApprovalDecisionBundle, type ApprovalRequestBody } from '../core/wire/approval';
+import type { AgentFrame } from '../core/wire/hub-messages';
+import type { IntentBody, RejectionReason } from '../core/wire/intent';
+import type { CertifiedSession } from './intent-runner';
+
+export type ApprovalOutcome = { ok: true; reviewer: string } | { ok: false; reason: RejectionReason; message: string };
+
+interface Waiting {
+  request: ApprovalRequestBody;
+  settle: (outcome: ApprovalOutcome) => void;
+}
+
+/**
+ * Pauses a tool call that needs a reviewer (seed control 9): sends a signed
+ * request with the full context, then accepts only a decision signed by a
+ * reviewer who is not the requester, countersigned by the pinned broker, for
+ * this very request, before the timeout carried in the certificate. Expiry is
+ * a rejection.
+ */
+export class ApprovalWaiter {
+  readonly #waiting = new Map<string, Waiting>();
+
+  constructor(
+    private readonly identity: SecretIdentity,
+    private readonly workspaceRoot: string,
+    private readonly log: pino.Logger,
+    private readonly now: () => number,
+  ) {}
+
+  request(intent: IntentBody, session: CertifiedSession, send: (frame: AgentFrame) => void): Promise<ApprovalOutcome> {
+    const requestedAt = this.now();
+    const params = intent.params as { cwd?: unknown };
+    const request: ApprovalRequestBody = {
+      requestId: randomBytes(16).toString('hex'),
+      intentId: intent.id,
+      agent: this.identity.did,
+      user: intent.user,
+      capability: intent.capability,
+      params: intent.params,
+      cwd: typeof params.cwd === 'string' ? join(this.workspaceRoot, params.cwd) : this.workspaceRoot,
+      requestedAt,
+      expiresAt: requestedAt + session.policy.approvalTimeoutMs,
+    };
+    return new Promise<ApprovalOutcome>((resolve) => {
+      const timer = setTimeout(() => settle({ ok: false, reason: 'approval-expired', message: 'no reviewer decided before the approval timeout' }), session.policy.approvalTimeoutMs);
+      const settle = (outcome: ApprovalOutcome) => {
+        clearTimeout(timer);
+        this.#waiting.delete(request.requestId);
+        resolve(outcome);
+      };
+      this.#waiting.set(request.requestId, { request, settle });
+      this.log.info({ event: 'approval.requested', intentId: intent.id, requestId: request.requestId, capability: intent.capability }, 'waiting for a reviewer');
+      send({ type: 'approval/request', envelope: seal(this.identity, 'vaultysclaw/approval-request/v1', request) });
+    });
+  }
+
+  decide(bundle: ApprovalDecisionBundle, session: CertifiedSession): void {
+    const verdict = this.#verify(bundle, session);
+    if ('refusal' in verdict) {
+      this.log.warn({ event: 'approval.refused', detail: verdict.refusal }, 'approval decision refused');
+      return;
+    }
+    const { waiting, decision } = verdict;
+    if (decision.decision === 'approve') return waiting.settle({ ok: true, reviewer: decision.reviewer });
+    waiting.settle({ ok: false, reason: 'approval-rejected', message: `rejected by ${decision.reviewer}${decision.reason ? `: ${decision.reason}` : ''}` });
+  }
+
+  #verify(bundle: ApprovalDecisionBundle, session: CertifiedSession): { waiting: Waiting; decision: ApprovalDecisionBody } | { refusal: string } {
+    const counter = open(session.broker, 'vaultysclaw/approval-countersign/v1', bundle.countersignature);
+    if (!counter.ok) return { refusal: `countersignature: ${counter.message}` };
+    const countersign = ApprovalCountersignBody.safeParse(counter.body);
+    if (!countersign.success) return { refusal: 'countersignature does not match its schema' };
+    let reviewer: VaultysId;
+    try {
+      reviewer = VaultysId.fromBytes(bundle.reviewerId);
+    } catch (err) {
+      return { refusal: `reviewer id: ${(err as Error).message}` };
+    }
+    const opened = open(reviewer, 'vaultysclaw/approval-decision/v1', bundle.decision);
+    if (!opened.ok) return { refusal: `decision: ${opened.message}` };
+    const decision = ApprovalDecisionBody.safeParse(opened.body);
+    if (!decision.success) return { refusal: 'decision does not match its schema' };
+    const d = decision.data;
+    const c = countersign.data;
+    if (d.reviewer !== reviewer.did || c.reviewer !== reviewer.did) return { refusal: 'the decision names another reviewer than the key that signed it' };
+    if (c.decisionSha256 !== createHash('sha256').update(bundle.decision.payload).digest('hex')) {
+      return { refusal: 'the countersignature covers another decision' };
+    }
+    if (c.requestId !== d.requestId) return { refusal: 'countersignature and decision name different requests' };
+    const waiting = this.#waiting.get(d.requestId);
+    if (!waiting) return { refusal: `no tool call is waiting for request ${d.requestId}` };
+    const r = waiting.request;
+    if (d.intentId !== r.intentId || d.agent !== r.agent) return { refusal: 'the decision is for another intent or agent' };
+    if (d.reviewer === r.user) return { refusal: 'a user cannot approve a tool call of their own intent' };
+    if (!(this.now() <= r.expiresAt) || !(d.decidedAt <= r.expiresAt)) return { refusal: 'the decision came after the approval timeout' };
+    return { waiting, decision: d };
+  }
+}

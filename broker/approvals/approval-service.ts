@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type pino from 'pino';
+import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import type { Role } from '../../core/rpc/roles';
+import type { ApprovalView } from '../../core/rpc/views';
+import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody } from '../../core/wire/approval';
+import type { OnlineAgents } from '../agents/online-agents';
+import type { BrokerEventBus } from '../events';
+import type { AgentConnection } from '../hub/agent-connection';
+import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
+import type { ApprovalStore } from '../store/approval-store';
+import type { IntentStore } from '../store/intent-store';
+import type { UserService } from '../users/user-service';
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Tool approvals (seed control 9): requests from agents, persisted and shown
+ * to reviewers; decisions signed by the reviewer's own key, checked (role,
+ * not their own intent, not expired) and countersigned by the broker, then
+ * delivered to the waiting agent.
+ */
+export class ApprovalService {
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly identity: SecretIdentity,
+    private readonly approvals: ApprovalStore,
+    private readonly intents: IntentStore,
+    private readonly users: UserService,
+    private readonly online: OnlineAgents,
+    private readonly events: BrokerEventBus,
+    private readonly log: pino.Logger,
+    private readonly now: () => number,
+  ) {
+    this.#sweep = setInterval(() => this.expireDue(), 1000);
+    this.#sweep.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+  }
+
+  /** An agent's signed request, verified against its connection's key by AgentConnection. */
+  onRequest(connection: AgentConnection, body: unknown, envelope: SealedEnvelope): void {
+    const parsed = ApprovalRequestBody.safeParse(body);
+    const refuse = (code: string, message: string) => {
+      this.log.warn({ event: 'approval.refused', did: connection.did, code, detail: message }, 'approval request refused');
+      connection.send({ type: 'error', code, message });
+    };
+    if (!parsed.success) return refuse('bad-schema', 'approval request does not match its schema');
+    const r = parsed.data;
+    if (r.agent !== connection.did) return refuse('impersonation', `approval request claims agent ${r.agent}`);
+    const intent = this.intents.get(r.intentId);
+    // The request must be for an intent in flight on this agent, and ask about exactly that intent's call.
+    if (!intent || intent.agent !== connection.did || (intent.state !== 'sent' && intent.state !== 'running')) {
+      return refuse('unknown-intent', `no intent ${r.intentId} is in flight on this agent`);
+    }
+    if (intent.user !== r.user || intent.capability !== r.capability || !sameJson(intent.params, r.params)) {
+      return refuse('approval-mismatch', 'the approval request does not describe the intent it names');
+    }
+    if (this.approvals.get(r.requestId)) return refuse('replay', `approval request ${r.requestId} already exists`);
+    const view = this.approvals.add(r, envelope);
+    this.log.info({ event: 'approval.requested', requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
+    this.events.emit('approvalChanged', view);
+  }
+
+  decide(caller: { did: string; role: Role }, envelope: SealedEnvelope): ApprovalView {
+    const idBase64 = this.users.idOf(caller.did);
+    if (!idBase64) throw forbidden('unknown user');
+    const opened = open(VaultysId.fromBase64(idBase64), 'vaultysclaw/approval-decision/v1', envelope);
+    if (!opened.ok) {
+      this.log.warn({ event: 'approval.decision-refused', did: caller.did, reason: opened.reason }, 'decision not signed by the caller');
+      throw forbidden(`the decision must be signed by your own key: ${opened.message}`);
+    }
+    const parsed = ApprovalDecisionBody.safeParse(opened.body);
+    if (!parsed.success) throw invalid('the decision does not match its schema');
+    const d = parsed.data;
+    if (d.reviewer !== caller.did) throw forbidden('the decision names another reviewer');
+    const approval = this.approvals.get(d.requestId);
+    if (!approval) throw notFound(`approval request ${d.requestId}`);
+    if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
+    if (approval.user === caller.did) {
+      this.log.warn({ event: 'approval.self-refused', did: caller.did, requestId: d.requestId }, 'self-approval refused');
+      throw forbidden('nobody approves a tool call of their own intent');
+    }
+    const now = this.now();
+    if (approval.state !== 'pending') throw conflict(`approval request ${d.requestId} is already ${approval.state}`);
+    if (!(now < approval.expiresAt) || !(d.decidedAt < approval.expiresAt)) {
+      this.expireDue();
+      throw conflict(`approval request ${d.requestId} has expired`);
+    }
+    const counter: ApprovalCountersignBody = {
+      requestId: d.requestId,
+      reviewer: caller.did,
+      decisionSha256: createHash('sha256').update(envelope.payload).digest('hex'),
+      countersignedAt: now,
+    };
+    const countersignature = seal(this.identity, 'vaultysclaw/approval-countersign/v1', counter);
+    const state = d.decision === 'approve' ? 'approved' : 'rejected';
+    if (!this.approvals.decide(d.requestId, { state, reviewer: caller.did, reason: d.reason, decidedAt: d.decidedAt, decision: envelope, countersignature })) {
+      throw conflict(`approval request ${d.requestId} was decided meanwhile`);
+    }
+    this.log.info({ event: 'approval.decided', requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
+    this.online.get(approval.agent)?.send({ type: 'approval/decision', bundle: { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature } });
+    return this.#changed(d.requestId);
+  }
+
+  get(requestId: string): ApprovalView {
+    return this.approvals.get(requestId) ?? (() => { throw notFound(`approval request ${requestId}`); })();
+  }
+
+  list(state?: ApprovalView['state']): ApprovalView[] {
+    return this.approvals.list(state);
+  }
+
+  /** Expiry is a rejection on both sides: the agent times out on the same deadline. */
+  expireDue(): void {
+    for (const requestId of this.approvals.expireDue(this.now())) {
+      this.log.warn({ event: 'approval.expired', requestId }, 'no reviewer decided in time');
+      this.#changed(requestId);
+    }
+  }
+
+  #changed(requestId: string): ApprovalView {
+    const view = this.approvals.get(requestId)!;
+    this.events.emit('approvalChanged', view);
+    return view;
+  }
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import type pino from 'pino';
+import { seal, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import type { Role } from '../../core/rpc/roles';
+import type { GrantView } from '../../core/rpc/views';
+import type { DelegationBody, RevocationListBody } from '../../core/wire/delegation';
+import type { RejectionReason } from '../../core/wire/intent';
+import type { Capability } from '../../core/wire/policy';
+import type { OnlineAgents } from '../agents/online-agents';
+import type { AgentConnection } from '../hub/agent-connection';
+import { conflict, notFound } from '../rpc/rpc-failure';
+import type { GrantRecord, GrantStore } from '../store/grant-store';
+import type { UserStore } from '../store/user-store';
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+
+const grantView = (g: GrantRecord): GrantView => ({
+  id: g.id,
+  user: g.user,
+  agent: g.agent,
+  capabilities: g.capabilities,
+  issuedBy: g.issuedBy,
+  issuedAt: g.issuedAt,
+  expiresAt: g.expiresAt,
+  revoked: g.revokedAt !== null,
+  certificate: { payload: b64(g.certificate.payload), signature: b64(g.certificate.signature) },
+});
+
+export type DelegationChoice = { ok: true; certificate: SealedEnvelope; revocationVersion: number } | { ok: false; reason: RejectionReason; message: string };
+
+/**
+ * Users never authorise agents directly (seed control 7): the broker checks a
+ * user's role and grant, then signs a delegation certificate the agent
+ * verifies offline. Revocations reach connected agents at once as a signed,
+ * versioned list.
+ */
+export class DelegationService {
+  #list?: { version: number; envelope: SealedEnvelope };
+
+  constructor(
+    private readonly identity: SecretIdentity,
+    private readonly grants: GrantStore,
+    private readonly users: UserStore,
+    private readonly online: OnlineAgents,
+    private readonly log: pino.Logger,
+    private readonly now: () => number,
+  ) {}
+
+  grant(actor: string, request: { user: string; agent: string; capabilities: Capability[]; validForMs: number }): GrantView {
+    if (!this.users.active(request.user)) throw notFound(`user ${request.user}`);
+    const now = this.now();
+    const body: DelegationBody = {
+      id: randomBytes(16).toString('hex'),
+      user: request.user,
+      agent: request.agent,
+      capabilities: [...new Set(request.capabilities)],
+      issuedAt: now,
+      expiresAt: now + request.validForMs,
+    };
+    const certificate = seal(this.identity, 'vaultysclaw/delegation/v1', body);
+    const record = this.grants.add(body, actor, certificate);
+    this.log.info({ event: 'delegation.issued', actor, grant: body.id, user: body.user, agent: body.agent, capabilities: body.capabilities, expiresAt: body.expiresAt }, 'delegation certificate issued');
+    for (const connection of this.#concerned(body.agent)) connection.send({ type: 'delegation', envelope: certificate });
+    return grantView(record);
+  }
+
+  revoke(actor: string, id: string): GrantView {
+    const grant = this.grants.get(id);
+    if (!grant) throw notFound(`grant ${id}`);
+    if (!this.grants.revoke(id, this.now())) throw conflict(`grant ${id} is already revoked`);
+    this.log.info({ event: 'delegation.revoked', actor, grant: id, user: grant.user, agent: grant.agent }, 'grant revoked');
+    this.#publishRevocations();
+    return grantView(this.grants.get(id)!);
+  }
+
+  list(user?: string): GrantView[] {
+    return this.grants.list().filter((g) => !user || g.user === user).map(grantView);
+  }
+
+  /** A removed user's certificates all stop working: the list gets a new version naming them. */
+  onUserRemoved(did: string): void {
+    this.grants.bumpVersion();
+    this.log.info({ event: 'delegation.user-revoked', did }, 'every delegation of a removed user is revoked');
+    this.#publishRevocations();
+  }
+
+  /** The current state of revocations, as an agent would hold it after verifying the list. */
+  revocationState(): { version: number; delegations: Set<string>; users: Set<string> } {
+    return { version: this.grants.version(), delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+  }
+
+  /** A new list version, pushed to every connected agent: a revoked certificate stops working even where others remain. */
+  #publishRevocations(): void {
+    const envelope = this.revocationList();
+    for (const connection of this.online.all()) connection.send({ type: 'revocations', envelope });
+    this.log.info({ event: 'revocations.published', version: this.#list!.version }, 'revocation list published');
+  }
+
+  revocationList(): SealedEnvelope {
+    const version = this.grants.version();
+    if (this.#list?.version !== version) {
+      const body: RevocationListBody = {
+        version,
+        issuedAt: this.now(),
+        delegations: this.grants.revokedIds(this.now()),
+        users: this.users.removedDids(),
+      };
+      this.#list = { version, envelope: seal(this.identity, 'vaultysclaw/revocation-list/v1', body) };
+    }
+    return this.#list.envelope;
+  }
+
+  /** After an agent authenticates: the current list, and every live certificate that concerns it. */
+  sendCurrentState(connection: AgentConnection): void {
+    connection.send({ type: 'revocations', envelope: this.revocationList() });
+    const now = this.now();
+    for (const grant of this.grants.list()) {
+      if (grant.revokedAt === null && grant.expiresAt > now && (grant.agent === '*' || grant.agent === connection.did)) {
+        connection.send({ type: 'delegation', envelope: grant.certificate });
+      }
+    }
+  }
+
+  /**
+   * The certificate an intent carries. Operators need a grant covering this
+   * agent (or all) and this capability; owners and admins are authorised by
+   * their role, so the broker signs them a certificate that lives no longer
+   * than the intent.
+   */
+  delegationFor(user: string, role: Role, agent: string, capability: Capability, intentExpiresAt: number): DelegationChoice {
+    const revocationVersion = this.grants.version();
+    if (role === 'owner' || role === 'admin') {
+      const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities: [capability], issuedAt: this.now(), expiresAt: intentExpiresAt };
+      return { ok: true, certificate: seal(this.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
+    }
+    const grants = this.grants.activeFor(user, this.now());
+    if (grants.length === 0) return { ok: false, reason: 'delegation-missing', message: `user ${user} holds no grant` };
+    const forAgent = grants.filter((g) => g.agent === '*' || g.agent === agent);
+    if (forAgent.length === 0) return { ok: false, reason: 'delegation-wrong-agent', message: `no grant of user ${user} covers agent ${agent}` };
+    const match = forAgent.find((g) => g.capabilities.includes(capability));
+    if (!match) return { ok: false, reason: 'delegation-capability', message: `no grant of user ${user} covers ${capability}` };
+    return { ok: true, certificate: match.certificate, revocationVersion };
+  }
+
+  #concerned(agent: string): AgentConnection[] {
+    if (agent !== '*') return [this.online.get(agent)].filter((c): c is AgentConnection => c !== undefined);
+    return this.online.all();
+  }
+}
+
