@@ -1,5 +1,5 @@
 import type { AgentView } from '../../core/rpc/views';
-import type { RegistrationStatus } from '../../core/wire/hub-messages';
+import type { RegistrationStatus } from '../../core/wire/policy';
 import type { CertifiedPolicy } from '../../core/wire/policy';
 import { HOUR_MS } from '../../core/policy/intent-gates';
 import type { AgentRecord, AgentRegistry } from '../store/agent-registry';

@@ -169,10 +169,11 @@ export function describeReport(path: string, report: AuditLogReport): string {
   if (report.failure) {
     const f = report.failure;
     out.push(`${path}: TAMPERED at line ${f.line}${f.seq === null ? '' : ` (seq ${f.seq})`}: ${f.reason}: ${f.detail}`);
-    out.push(`  lines 1-${f.line - 1} verified: ${report.entries} entries, ${report.checkpoints} checkpoints`);
+    out.push(`  before it: ${report.entries} entries and ${report.checkpoints} checkpoints verified`);
     return `${out.join('\n')}\n`;
   }
-  out.push(`${path}: OK: ${report.lines} lines, ${report.entries} chained entries, ${report.checkpoints} signed checkpoints`);
+  const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  out.push(`${path}: OK: ${count(report.lines, 'line')}, ${count(report.entries, 'chained entry', 'chained entries')}, ${count(report.checkpoints, 'signed checkpoint')}`);
   if (report.checkpoints === 0) {
     out.push('  no checkpoint: the chain is intact but nothing in it is signed, so the whole file could have been rewritten');
   } else if (report.pinned) {
@@ -184,7 +185,7 @@ export function describeReport(path: string, report: AuditLogReport): string {
   if (report.lastCheckpoint) {
     out.push(`  last checkpoint: line ${report.lastCheckpoint.line}, seq ${report.lastCheckpoint.seq} (signs every entry before it)`);
   }
-  out.push(`  ${report.unprotectedEntries} entries after the last checkpoint: chained but unsigned, they could be truncated or rewritten undetected`);
+  out.push(`  ${count(report.unprotectedEntries, 'entry', 'entries')} after the last checkpoint: chained but unsigned, they could be truncated or rewritten undetected`);
   out.push('  a cut back to an earlier checkpoint is only visible against a copy of the latest checkpoint kept elsewhere (stderr/SIEM)');
   for (const t of report.tornFragments) {
     out.push(`  line ${t.line}: ${t.lines} partial line(s), ${t.bytes} bytes, from a crash; unverified, frozen by the record at line ${t.recordLine}`);

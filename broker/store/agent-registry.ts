@@ -1,5 +1,5 @@
 import type { AgentHello } from '../../core/wire/policy';
-import type { RegistrationStatus } from '../../core/wire/hub-messages';
+import type { RegistrationStatus } from '../../core/wire/policy';
 import type { BrokerDatabase } from './database';
 
 export interface AgentRecord {

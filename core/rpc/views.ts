@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Did, EpochMs, IntentId } from '../wire/common';
-import { RegistrationStatus } from '../wire/hub-messages';
+import { RegistrationStatus } from '../wire/policy';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
 import { Capability, CertifiedPolicy } from '../wire/policy';
 import { Role } from './roles';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApprovalDecisionBundle } from './approval';
 import { Envelope, IntentId } from './common';
+import { RegistrationStatus } from './policy';
 
 /**
  * Broker ⇄ agent frames: binary WebSocket messages, each one canonical
@@ -29,8 +30,6 @@ export const AgentFrame = z.discriminatedUnion('type', [
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
-export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
-export type RegistrationStatus = z.infer<typeof RegistrationStatus>;
 
 /** Broker → agent. */
 export const BrokerFrame = z.discriminatedUnion('type', [

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { RegistrationStatus } from './hub-messages';
+
+export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
+export type RegistrationStatus = z.infer<typeof RegistrationStatus>;
 
 /** Tools an agent can be granted. */
 export const CAPABILITIES = ['read_file', 'list_files', 'write_file', 'run_command', 'llm_task'] as const;

@@ -2,7 +2,7 @@
 // streamed as the command runs, sandbox refusals, and the rule that an intent never silently vanishes:
 // offline agents, agents killed mid-command and broker restarts all leave a final, persisted state.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Notifications } from '../../core/rpc/methods';
@@ -32,7 +32,27 @@ class Started {
   async cleanup(): Promise<void> {
     for (const agent of this.agents.splice(0)) await agent.kill().catch(() => undefined);
     for (const broker of this.brokers.splice(0)) await broker.kill().catch(() => undefined);
+    killStrayChildren();
     removeDirs(...this.dirs.splice(0));
+  }
+}
+
+/**
+ * A safety net for what the harness itself can leak (startBroker spawns the broker before its client
+ * connects, and does not kill it when the connection fails): any broker or agent this test process
+ * spawned and still has, killed by its pid.
+ */
+function killStrayChildren(): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (/dist\/(broker|agent)\.js/.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone already, or not ours to read.
+    }
   }
 }
 

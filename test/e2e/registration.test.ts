@@ -2,6 +2,7 @@
 // approval, rejection and revocation as an admin drives them through the broker's JSON-RPC socket;
 // every assertion reads what the processes did (their logs, exit codes, the broker's records).
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { open, readKeyFile, type SealedEnvelope } from '../../core/identity';
@@ -33,7 +34,27 @@ class Started {
   async cleanup(): Promise<void> {
     for (const agent of this.agents.splice(0)) await agent.kill().catch(() => undefined);
     for (const broker of this.brokers.splice(0)) await broker.kill().catch(() => undefined);
+    killStrayChildren();
     removeDirs(...this.dirs.splice(0));
+  }
+}
+
+/**
+ * A safety net for what the harness itself can leak (startBroker spawns the broker before its client
+ * connects, and does not kill it when the connection fails): any broker or agent this test process
+ * spawned and still has, killed by its pid.
+ */
+function killStrayChildren(): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (/dist\/(broker|agent)\.js/.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone already, or not ours to read.
+    }
   }
 }
 

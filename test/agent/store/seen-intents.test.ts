@@ -157,6 +157,7 @@ describe('SeenIntentStore', () => {
         maxTokensPerDay: 1000,
         maxRequestsPerHour: 100,
         policyExpiresAt: NOW + 86_400_000,
+        approvalTimeoutMs: 600_000,
       };
       // Issued from the far past to the furthest future the gate accepts, every 7.5 s and at both edges.
       const offsets = new Set<number>([-WINDOW - 1, -WINDOW, -WINDOW + 1, DEFAULT_CLOCK_SKEW_MS]);
@@ -168,7 +169,8 @@ describe('SeenIntentStore', () => {
           capability: 'read_file',
           params: {},
           user: `did:vaultys:${'2'.repeat(40)}`,
-          delegation: null,
+          delegation: { payload: new Uint8Array(), signature: new Uint8Array() },
+        revocationVersion: 0,
           issuedAt: NOW + off,
           expiresAt: NOW + off + 60 * 60_000,
         }),
@@ -185,6 +187,8 @@ describe('SeenIntentStore', () => {
           alreadySeen: (id) => store.has(id),
           tokensUsedToday: 0,
           requestsInLastHour: 0,
+          delegation: () => ({ ok: true }),
+          approvals: 'refuse',
         });
         const reason = verdict.ok ? 'ok' : verdict.reason;
         if (store.has(intent.id)) assert.equal(reason, 'replay', `kept id issued at now${intent.issuedAt - NOW}`);
@@ -205,7 +209,8 @@ describe('SeenIntentStore', () => {
         capability: 'read_file',
         params: {},
         user: `did:vaultys:${'2'.repeat(40)}`,
-        delegation: null,
+        delegation: { payload: new Uint8Array(), signature: new Uint8Array() },
+        revocationVersion: 0,
         issuedAt: NOW - 1000,
         expiresAt: NOW + 60_000,
       };
@@ -222,10 +227,13 @@ describe('SeenIntentStore', () => {
             maxTokensPerDay: 1000,
             maxRequestsPerHour: 10,
             policyExpiresAt: NOW + 86_400_000,
+            approvalTimeoutMs: 600_000,
           },
           stalenessMs: DEFAULT_STALENESS_MS,
           clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
           alreadySeen: (id) => !store.record(id, intent.issuedAt),
+          delegation: () => ({ ok: true }),
+          approvals: 'refuse',
           tokensUsedToday: 0,
           requestsInLastHour,
         });

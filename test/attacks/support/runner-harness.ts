@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { TokenLedger } from '../../../agent/store/token-ledger';
 import { WorkspaceSandbox } from '../../../agent/tools/sandbox';
 import { IdType, open, seal, SecretIdentity, type SealedEnvelope } from '../../../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS } from '../../../core/policy/intent-gates';
+import { ApprovalRequestBody, type ApprovalDecisionBundle } from '../../../core/wire/approval';
+import type { DelegationBody } from '../../../core/wire/delegation';
 import type { AgentFrame } from '../../../core/wire/hub-messages';
 import { ResultBody, type IntentBody, type RejectionReason } from '../../../core/wire/intent';
 import type { CertifiedPolicy } from '../../../core/wire/policy';
@@ -20,6 +22,7 @@ import type { CertifiedPolicy } from '../../../core/wire/policy';
 export const T0 = Date.UTC(2026, 6, 1, 12, 0, 0);
 export const STALENESS_MS = DEFAULT_STALENESS_MS;
 export const SKEW_MS = DEFAULT_CLOCK_SKEW_MS;
+const HOUR = 60 * 60_000;
 
 export function policy(overrides: Partial<CertifiedPolicy> = {}): CertifiedPolicy {
   return {
@@ -31,6 +34,7 @@ export function policy(overrides: Partial<CertifiedPolicy> = {}): CertifiedPolic
     maxTokensPerDay: 100_000,
     maxRequestsPerHour: 1000,
     policyExpiresAt: T0 + 30 * 24 * 60 * 60_000,
+    approvalTimeoutMs: 60_000,
     ...overrides,
   };
 }
@@ -48,6 +52,7 @@ export class RunnerHarness {
   readonly broker = SecretIdentity.generate(IdType.Machine);
   readonly agent = SecretIdentity.generate(IdType.Machine);
   readonly user = SecretIdentity.generate(IdType.Person);
+  readonly reviewer = SecretIdentity.generate(IdType.Person);
   readonly frames: AgentFrame[] = [];
   readonly logs: Record<string, unknown>[] = [];
   clock = T0;
@@ -83,6 +88,25 @@ export class RunnerHarness {
       now: () => this.clock,
     });
     this.runner.attach((frame) => this.frames.push(frame));
+    // What the broker pushes after every handshake: the current signed revocation list (here: nothing revoked, v0).
+    this.runner.updateRevocations(
+      seal(this.broker, 'vaultysclaw/revocation-list/v1', { version: 0, issuedAt: this.clock, delegations: [], users: [] }),
+      this.session,
+    );
+  }
+
+  /** A broker-signed delegation of `user` to this agent for the capabilities given. */
+  delegation(overrides: Partial<DelegationBody> = {}): SealedEnvelope {
+    const body: DelegationBody = {
+      id: randomBytes(16).toString('hex'),
+      user: this.user.did,
+      agent: this.agent.did,
+      capabilities: ['read_file', 'list_files', 'write_file', 'run_command'],
+      issuedAt: this.clock,
+      expiresAt: this.clock + 24 * HOUR,
+      ...overrides,
+    };
+    return seal(this.broker, 'vaultysclaw/delegation/v1', body);
   }
 
   /** A simulated agent restart: the database is closed and a new runner opens the same file. */
@@ -98,7 +122,8 @@ export class RunnerHarness {
       capability: 'list_files',
       params: { path: '.' },
       user: this.user.did,
-      delegation: null,
+      delegation: this.delegation(),
+      revocationVersion: 0,
       issuedAt: this.clock,
       expiresAt: this.clock + STALENESS_MS,
       ...overrides,
@@ -144,6 +169,36 @@ export class RunnerHarness {
     assert.equal(result.intentId, intentId);
     assert.equal(result.outcome, 'succeeded', `expected success, got ${result.outcome} ${result.reason}: ${result.message}`);
     return result;
+  }
+
+  /** Signed approval requests the runner sent (it pauses on a tool that needs a reviewer). */
+  approvalRequests(): ApprovalRequestBody[] {
+    return this.frames.flatMap((frame) => {
+      if (frame.type !== 'approval/request') return [];
+      const opened = open(this.agent.id, 'vaultysclaw/approval-request/v1', frame.envelope);
+      if (!opened.ok) assert.fail(`approval request does not verify with the agent key: ${opened.reason}`);
+      return [ApprovalRequestBody.parse(opened.body)];
+    });
+  }
+
+  /** A reviewer's decision, countersigned by the broker, as the broker would relay it. */
+  decision(request: ApprovalRequestBody, decision: 'approve' | 'reject', reviewer: SecretIdentity = this.reviewer): ApprovalDecisionBundle {
+    const signed = seal(reviewer, 'vaultysclaw/approval-decision/v1', {
+      requestId: request.requestId,
+      intentId: request.intentId,
+      agent: request.agent,
+      decision,
+      reason: null,
+      reviewer: reviewer.did,
+      decidedAt: this.clock,
+    });
+    const countersignature = seal(this.broker, 'vaultysclaw/approval-countersign/v1', {
+      requestId: request.requestId,
+      reviewer: reviewer.did,
+      decisionSha256: createHash('sha256').update(signed.payload).digest('hex'),
+      countersignedAt: this.clock,
+    });
+    return { decision: signed, reviewerId: reviewer.id.bytes, countersignature };
   }
 
   executedCount(): number {

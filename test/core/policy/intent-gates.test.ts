@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { checkIntentGates, type GateInputs, type GateVerdict } from '../../../core/policy/intent-gates';
 import type { IntentBody, RejectionReason } from '../../../core/wire/intent';
 import { CAPABILITIES, type Capability, type CertifiedPolicy } from '../../../core/wire/policy';
-import { RegistrationStatus } from '../../../core/wire/hub-messages';
+import { RegistrationStatus } from '../../../core/wire/policy';
 
 const ME = `did:vaultys:${'a'.repeat(40)}`;
 const OTHER_AGENT = `did:vaultys:${'b'.repeat(40)}`;
@@ -19,7 +19,8 @@ const intent = (over: Partial<IntentBody> = {}): IntentBody => ({
   capability: 'read_file',
   params: { path: 'README.md' },
   user: USER,
-  delegation: null,
+  delegation: { payload: new Uint8Array(), signature: new Uint8Array() },
+  revocationVersion: 0,
   issuedAt: NOW - 1000,
   expiresAt: NOW + 60_000,
   ...over,
@@ -34,6 +35,7 @@ const policy = (over: Partial<CertifiedPolicy> = {}): CertifiedPolicy => ({
   maxTokensPerDay: 10_000,
   maxRequestsPerHour: 60,
   policyExpiresAt: NOW + 86_400_000,
+  approvalTimeoutMs: 600_000,
   ...over,
 });
 
@@ -46,6 +48,8 @@ const inputs = (over: Partial<GateInputs> = {}): GateInputs => ({
   alreadySeen: () => false,
   tokensUsedToday: 0,
   requestsInLastHour: 0,
+  delegation: () => ({ ok: true }),
+  approvals: 'refuse',
   ...over,
 });
 
@@ -243,11 +247,14 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
         alreadySeen: () => seen,
         tokensUsedToday: r.tokensUsedToday,
         requestsInLastHour: r.requestsInLastHour,
+        delegation: () => ({ ok: true }),
+        approvals: 'refuse',
         policy: policy({
           status: r.status,
           capabilities: r.capabilities,
           approvalRequired: r.approvalRequired,
           policyExpiresAt: NOW + r.policyExpiresOffset,
+          approvalTimeoutMs: 600_000,
           maxTokensPerDay: r.maxTokensPerDay,
           maxRequestsPerHour: r.maxRequestsPerHour,
         }),
