@@ -128,7 +128,7 @@ export class HubClient {
           return startHandshake();
         case 'intent':
           if (!this.#session) return fail(4001, 'unauthenticated');
-          void this.options.runner.handle(f.envelope, this.#session).catch((err: unknown) =>
+          void this.options.runner.handle(f.envelope, this.#session, () => (this.#socket === socket ? this.#session : undefined)).catch((err: unknown) =>
             log.error({ event: 'intent.crashed', err: (err as Error).message }, 'intent handling failed'),
           );
           return;

@@ -1,7 +1,8 @@
 import type pino from 'pino';
 import { decodeCanonical, open, seal, type SealedEnvelope, type SecretIdentity, type VaultysId } from '../core/identity';
 import { checkDelegation, NO_REVOCATIONS, readRevocationList, type RevocationState } from '../core/policy/delegation-gate';
-import { checkIntentGates, HOUR_MS } from '../core/policy/intent-gates';
+import { checkIntentGates, checkPolicyGates, HOUR_MS } from '../core/policy/intent-gates';
+import { ProgressBatcher } from './progress-batcher';
 import type { ApprovalDecisionBundle } from '../core/wire/approval';
 import { ApprovalWaiter } from './approval-waiter';
 import type { AgentFrame } from '../core/wire/hub-messages';
@@ -76,26 +77,21 @@ export class IntentRunner {
     this.#unacknowledged.delete(intentId);
   }
 
-  async handle(envelope: SealedEnvelope, session: CertifiedSession): Promise<void> {
+  /**
+   * `current` gives the session in force at any later moment (the connection
+   * may renew its certificate while a tool call waits for a reviewer).
+   */
+  async handle(envelope: SealedEnvelope, session: CertifiedSession, current: () => CertifiedSession | undefined = () => session): Promise<void> {
     const opened = open(session.broker, 'vaultysclaw/intent/v1', envelope);
     if (!opened.ok) return this.#refuseUntrusted(envelope, opened.reason === 'bad-signature' ? 'bad-signature' : 'malformed', opened.message);
     const parsed = IntentBody.safeParse(opened.body);
     if (!parsed.success) return this.#refuseUntrusted(envelope, 'malformed', 'intent does not match its schema');
     const intent = parsed.data;
-    const now = this.#now();
     const verdict = checkIntentGates(intent, {
-      now,
-      agent: this.o.identity.did,
-      policy: session.policy,
+      ...this.#policyInputs(intent, session),
       stalenessMs: this.o.stalenessMs,
-      clockSkewMs: this.o.clockSkewMs,
       // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
       alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
-      tokensUsedToday: this.o.tokens.usedToday(now),
-      requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
-      delegation: () =>
-        checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
-      approvals: 'pause',
     });
     if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
     const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
@@ -107,22 +103,44 @@ export class IntentRunner {
       const approval = await this.#approvals.request(intent, session, this.#send);
       if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
+      // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
+      const now = current();
+      if (!now) return this.#finish(intent, 'rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
+      const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
+      if (!again.ok) return this.#finish(intent, 'rejected', again.reason, again.message, null);
     }
+    const now = this.#now();
     // Only executed requests count toward the hourly rate.
     this.o.requests.record(now);
     this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');
-    let seq = 0;
+    const progress = new ProgressBatcher((seq, stream, text) => {
+      const body = { intentId: intent.id, agent: this.o.identity.did, seq, stream, text, at: this.#now() };
+      this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
+    });
     const outcome = await runTool(call.data, {
       sandbox: this.o.sandbox,
       signal: AbortSignal.timeout(intent.capability === 'run_command' ? (call.data.params as { timeoutMs: number }).timeoutMs + 5_000 : 60_000),
-      onProgress: (stream, text) => {
-        const body = { intentId: intent.id, agent: this.o.identity.did, seq: seq++, stream, text, at: this.#now() };
-        this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
-      },
+      onProgress: (stream, text) => progress.push(stream, text),
     });
+    progress.flush();
     if (outcome.ok) return this.#finish(intent, 'succeeded', null, 'done', outcome.output);
     if (outcome.reason === 'failed') return this.#finish(intent, 'failed', null, outcome.message, null);
     return this.#finish(intent, 'rejected', outcome.reason, outcome.message, null);
+  }
+
+  #policyInputs(intent: IntentBody, session: CertifiedSession) {
+    const now = this.#now();
+    return {
+      now,
+      agent: this.o.identity.did,
+      policy: session.policy,
+      clockSkewMs: this.o.clockSkewMs,
+      tokensUsedToday: this.o.tokens.usedToday(now),
+      requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
+      delegation: () =>
+        checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
+      approvals: 'pause' as const,
+    };
   }
 
   /** A refusal before the intent could be trusted: reported under the id it claims, if it has one. */

@@ -114,7 +114,11 @@ export class Broker implements ConnectionHost {
     const before = this.registry.get(agent.did);
     const record = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
     const replaced = this.online.add(agent.did, connection);
-    replaced?.close(4004, 'replaced by a newer connection');
+    if (replaced) {
+      // What was sent on the old connection cannot be answered on this one: end it now, not never.
+      this.router.onAgentGone(agent.did);
+      replaced.close(4004, 'replaced by a newer connection');
+    }
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.log.info(

@@ -38,19 +38,17 @@ export function createBrokerLogger(
     log.warn({ event: 'audit.recovered', torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');
   }
   // The shutdown checkpoint: 'exit' runs after stop() in standalone mode and on process.exit() in stdio mode.
-  const onExit = () => {
+  const close = () => {
+    process.removeListener('exit', close);
     try {
       checkpoints.close();
     } catch (err) {
       process.stderr.write(`broker: no shutdown checkpoint in ${audit.path}: ${(err as Error).message}\n`);
     }
-  };
-  process.once('exit', onExit);
-  closers.set(log, () => {
-    process.removeListener('exit', onExit);
-    onExit();
     audit.close();
-  });
+  };
+  process.once('exit', close);
+  closers.set(log, close);
   return log;
 }
 

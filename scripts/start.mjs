@@ -66,6 +66,11 @@ async function main() {
   must(node('agent.js', ['init', '--state-dir', agentDir, '--broker', brokerDid]), 'agent init');
   const agentDid = must(node('agent.js', ['status', '--state-dir', agentDir]), 'agent status').match(/did:vaultys:[0-9a-f]{40}/)[0];
   writeFileSync(join(demo, 'agent-did'), `${agentDid}\n`);
+  // For the README's two-user flow: `source .vaultysclaw/demo/env.sh`.
+  writeFileSync(
+    join(demo, 'env.sh'),
+    `export VAULTYSCLAW_URL=${url}\nexport VAULTYSCLAW_BROKER_DID=${brokerDid}\nexport DEMO_DIR=${demo}\nexport DEMO_AGENT=${agentDid}\nexport DEMO_BROKER_DIR=${brokerDir}\n`,
+  );
   const agent = spawn(
     process.execPath,
     [join(root, 'dist', 'agent.js'), 'start', '--state-dir', agentDir, '--broker-url', url, '--workspace', workspace, '--name', 'local-demo',

@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GENESIS_PREV, TORN_LINE_EVENT, sha256Hex } from './chain';
 import { findResumePoint, type TornRegion } from './resume-point';
+import { WriterLock } from './writer-lock';
 
 /** The chain position the next entry will take. */
 export interface ChainHead {
@@ -37,6 +38,7 @@ export class ChainedDestination {
 
   private constructor(
     readonly path: string,
+    private readonly lock: WriterLock,
     fd: number,
     head: ChainHead,
     /** The fragment a crash left at the end of the file, recorded on open; null if there was none. */
@@ -47,21 +49,29 @@ export class ChainedDestination {
     this.#head = head.head;
   }
 
-  /** Opens (or creates, 0600) the log and resumes its chain after its last complete entry. */
+  /** Opens (or creates, 0600) the log and resumes its chain after its last complete entry. One writer per file. */
   static open(path: string): ChainedDestination {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const fd = openSync(path, 'a+', 0o600);
+    const lock = WriterLock.acquire(path);
+    let fd: number;
+    try {
+      fd = openSync(path, 'a+', 0o600);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     try {
       // The mode only applies on creation; an existing log is tightened too (it records who did what).
       fchmodSync(fd, 0o600);
       const resume = findResumePoint(fd, path);
       const head: ChainHead = resume.last ? { nextSeq: resume.last.seq + 1, head: resume.last.hash } : { nextSeq: 0, head: GENESIS_PREV };
-      const destination = new ChainedDestination(path, fd, head, resume.torn);
+      const destination = new ChainedDestination(path, lock, fd, head, resume.torn);
       if (resume.lastUnterminated) destination.#writeAll('\n');
       if (resume.torn) destination.#recordTornTail(resume.torn);
       return destination;
     } catch (err) {
       closeSync(fd);
+      lock.release();
       throw err;
     }
   }
@@ -120,6 +130,7 @@ export class ChainedDestination {
     closeSync(this.#fd);
     this.#fd = null;
     this.#failure ??= new Error(`${this.path} is closed`);
+    this.lock.release();
   }
 
   #recordTornTail(torn: TornRegion): void {

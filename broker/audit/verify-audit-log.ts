@@ -106,6 +106,9 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
     if (line.kind !== 'entry') {
       const fragments: Classified[] = [line];
       while (input.peek() && input.peek()!.kind !== 'entry') fragments.push(input.take()!);
+      // A crash fragment is never valid JSON (no prefix of a JSON object is one): a JSON line here was put here.
+      const foreign = fragments.find((f) => f.kind === 'not-entry');
+      if (foreign) return fail(foreign.number, null, 'not a chain entry', 'a JSON line without seq and prev: not written by the broker');
       const record = input.peek();
       const bytes = fragments.reduce((n, f) => n + f.bytes.length, 0) + fragments.length - 1;
       report.lines = fragments[fragments.length - 1]!.number;
@@ -114,7 +117,7 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
         break;
       }
       if (record.kind !== 'entry' || !vouches(record.entry, fragments)) {
-        return fail(line.number, null, line.kind === 'not-json' ? 'not JSON' : 'not a chain entry', 'no audit.torn-line record right after it accounts for these bytes');
+        return fail(line.number, null, 'not JSON', 'not a crash fragment either: no audit.torn-line record right after it accounts for these bytes');
       }
       report.tornFragments.push({ line: line.number, lines: fragments.length, bytes, recordLine: record.number });
       vouchedRecordLine = record.number;

@@ -1,9 +1,15 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { resolve } from 'node:path';
+import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } from '../../core/identity';
 import { Notifications } from '../../core/rpc/methods';
+import { Role } from '../../core/rpc/roles';
 import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
+import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { defaultDataDir } from '../config';
-import { LocalBrokerClient } from './local-client';
+import { BrokerClient } from './broker-client';
+
+const DAY_MS = 24 * 60 * 60_000;
 
 const print = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -16,79 +22,143 @@ function capabilities(text: string): Capability[] {
   return list as Capability[];
 }
 
-async function withClient(dataDir: string, run: (client: LocalBrokerClient) => Promise<void>): Promise<void> {
-  const client = await LocalBrokerClient.connect(dataDir);
+function positive(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${what} must be a positive number`);
+  return n;
+}
+
+/** Where and as whom a command connects: the local socket as the host operator, or a team broker as a user. */
+interface Connection {
+  dataDir: string;
+  url?: string;
+  brokerDid?: string;
+  key?: string;
+  name?: string;
+  invitation?: string;
+}
+
+/** Without --key: the broker host's operator on the local socket. With --key: that user, on --url if given, else locally. */
+async function connect(o: Connection): Promise<BrokerClient> {
+  if (!o.key) return BrokerClient.connect(o.dataDir);
+  if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli' });
+  if (!o.brokerDid) throw new Error('--url needs --broker-did: the broker to pin');
+  const brokerDid = parsePin(o.brokerDid);
+  if (!brokerDid) throw new Error(`"${o.brokerDid}" is neither a broker DID nor a fingerprint`);
+  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) });
+}
+
+async function withClient(o: Connection, run: (client: BrokerClient, user: SecretIdentity | undefined) => Promise<void>): Promise<void> {
+  const client = await connect(o);
   // If the broker goes away mid-request, the process must not end quietly with success.
   process.exitCode = 1;
   try {
-    await run(client);
+    await run(client, o.key ? readKeyFile(resolve(o.key)) : undefined);
     if (process.exitCode === 1) process.exitCode = 0;
   } finally {
     client.close();
   }
 }
 
-/** Operator commands that talk to a running broker through its local socket. */
+/** A command that talks to a running broker, with the connection options every such command shares. */
+function clientCommand(program: Command, spec: string, description: string): Command {
+  return program
+    .command(spec)
+    .description(description)
+    .option('--data-dir <dir>', 'data directory of a broker on this host (local socket)', defaultDataDir())
+    .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket').env('VAULTYSCLAW_URL'))
+    .addOption(new Option('--broker-did <did>', 'the broker DID or fingerprint to pin, with --url').env('VAULTYSCLAW_BROKER_DID'))
+    .addOption(new Option('--key <file>', 'your user key file (see "keygen")').env('VAULTYSCLAW_KEY'))
+    .option('--name <name>', 'your display name');
+}
+
+/** Commands that talk to a running broker: administration, dispatch and reviews. */
 export function addOperatorCommands(program: Command): void {
   program
-    .command('agents')
-    .description('list agents and their registration state')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
-    .action((o: { dataDir: string }) => withClient(o.dataDir, async (c) => print(await c.call('agentsList', {}))));
+    .command('keygen <file>')
+    .description('create a user key file (a person VaultysId, mode 0600) and print its DID')
+    .action((file: string) => {
+      const identity = SecretIdentity.generate(IdType.Person);
+      writeKeyFile(resolve(file), identity);
+      process.stdout.write(`${identity.did}\n`);
+    });
 
-  program
-    .command('approve <did>')
-    .description('approve a pending agent with capabilities and limits')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
+  clientCommand(program, 'join', 'prove your key to a broker for the first time, with an invitation')
+    .requiredOption('--invitation <token>', 'the token an admin gave you')
+    .action((o: Connection) => withClient(o, async (c) => print(c.user)));
+
+  clientCommand(program, 'whoami', 'print the broker you reach and the users it knows')
+    .action((o: Connection) => withClient(o, async (c) => print({ broker: await c.call('brokerInfo', {}), users: await c.call('usersList', {}) })));
+
+  clientCommand(program, 'invite', 'create a single-use invitation bound to a role (prints the token once)')
+    .requiredOption('--role <role>', `one of ${Role.options.join(', ')}`)
+    .option('--valid-days <n>', 'how long the invitation holds', '7')
+    .option('--token-only', 'print only the token')
+    .action((o: Connection & { role: string; validDays: string; tokenOnly?: boolean }) =>
+      withClient(o, async (c) => {
+        const created = await c.call('invitationsCreate', { role: Role.parse(o.role), validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS) });
+        if (o.tokenOnly) process.stdout.write(`${created.token}\n`);
+        else print(created);
+      }),
+    );
+
+  clientCommand(program, 'users', 'list users and their roles').action((o: Connection) => withClient(o, async (c) => print(await c.call('usersList', {}))));
+
+  clientCommand(program, 'grant <user>', 'let a user dispatch capabilities on one agent or all (signed delegation certificate)')
+    .requiredOption('--agent <did>', 'an agent DID, or * for every agent')
     .requiredOption('--capabilities <list>', `comma-separated (${CAPABILITIES.join(',')})`)
-    .option('--approval-required <list>', 'capabilities that need a reviewer', '')
-    .option('--max-requests-per-hour <n>', 'hourly request limit', '60')
-    .option('--max-tokens-per-day <n>', 'daily token budget', '100000')
-    .option('--valid-days <n>', 'policy lifetime in days', '30')
-    .option('--widen', 'allow granting more than the agent asked for')
-    .action((did: string, o: Record<string, string | boolean | undefined> & { dataDir: string }) =>
-      withClient(o.dataDir, async (c) =>
-        print(
-          await c.call('registrationsApprove', {
-            did,
-            widen: Boolean(o.widen),
-            policy: {
-              capabilities: capabilities(String(o.capabilities)),
-              approvalRequired: capabilities(String(o.approvalRequired ?? '')),
-              maxRequestsPerHour: Number(o.maxRequestsPerHour),
-              maxTokensPerDay: Number(o.maxTokensPerDay),
-              validForMs: Number(o.validDays) * 24 * 60 * 60_000,
-            },
-          }),
-        ),
+    .option('--valid-days <n>', 'how long the grant holds', '30')
+    .action((user: string, o: Connection & { agent: string; capabilities: string; validDays: string }) =>
+      withClient(o, async (c) =>
+        print(await c.call('grantsCreate', { user, agent: o.agent, capabilities: capabilities(o.capabilities), validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS) })),
       ),
     );
 
-  program
-    .command('reject <did>')
-    .description('reject a pending agent (sticky: it is refused from then on)')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
-    .requiredOption('--reason <text>', 'why, for the audit log')
-    .action((did: string, o: { dataDir: string; reason: string }) =>
-      withClient(o.dataDir, async (c) => print(await c.call('registrationsReject', { did, reason: o.reason }))),
-    );
+  clientCommand(program, 'ungrant <id>', 'revoke a grant at once (pushed to connected agents)').action((id: string, o: Connection) =>
+    withClient(o, async (c) => print(await c.call('grantsRevoke', { id }))),
+  );
 
-  program
-    .command('revoke <did>')
-    .description('revoke an agent at once (sticky)')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
-    .requiredOption('--reason <text>', 'why, for the audit log')
-    .action((did: string, o: { dataDir: string; reason: string }) =>
-      withClient(o.dataDir, async (c) => print(await c.call('agentsRevoke', { did, reason: o.reason }))),
-    );
+  clientCommand(program, 'agents', 'list agents and their registration state').action((o: Connection) =>
+    withClient(o, async (c) => print(await c.call('agentsList', {}))),
+  );
 
-  program
-    .command('dispatch <agent> <capability> [params]')
-    .description('sign and send an intent, wait for the agent\'s signed result and print it (params: JSON object)')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
+  const policyOptions = (command: Command) =>
+    command
+      .requiredOption('--capabilities <list>', `comma-separated (${CAPABILITIES.join(',')})`)
+      .option('--approval-required <list>', 'capabilities that need a reviewer', '')
+      .option('--max-requests-per-hour <n>', 'hourly request limit', '60')
+      .option('--max-tokens-per-day <n>', 'daily token budget', '100000')
+      .option('--valid-days <n>', 'policy lifetime in days', '30')
+      .option('--widen', 'allow granting more than the agent asked for');
+  type PolicyOptions = Connection & { capabilities: string; approvalRequired: string; maxRequestsPerHour: string; maxTokensPerDay: string; validDays: string; widen?: boolean };
+  const policyOf = (o: PolicyOptions) => ({
+    capabilities: capabilities(o.capabilities),
+    approvalRequired: capabilities(o.approvalRequired),
+    maxRequestsPerHour: Number(o.maxRequestsPerHour),
+    maxTokensPerDay: Number(o.maxTokensPerDay),
+    validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
+  });
+
+  policyOptions(clientCommand(program, 'approve <did>', 'approve a pending agent with capabilities and limits')).action((did: string, o: PolicyOptions) =>
+    withClient(o, async (c) => print(await c.call('registrationsApprove', { did, widen: Boolean(o.widen), policy: policyOf(o) }))),
+  );
+
+  policyOptions(clientCommand(program, 'policy <did>', "change an approved agent's policy (it renews its certificate)")).action((did: string, o: PolicyOptions) =>
+    withClient(o, async (c) => print(await c.call('policySet', { did, widen: Boolean(o.widen), policy: policyOf(o) }))),
+  );
+
+  clientCommand(program, 'reject <did>', 'reject a pending agent (sticky: it is refused from then on)')
+    .requiredOption('--reason <text>', 'why, for the audit log')
+    .action((did: string, o: Connection & { reason: string }) => withClient(o, async (c) => print(await c.call('registrationsReject', { did, reason: o.reason }))));
+
+  clientCommand(program, 'revoke <did>', 'revoke an agent at once (sticky)')
+    .requiredOption('--reason <text>', 'why, for the audit log')
+    .action((did: string, o: Connection & { reason: string }) => withClient(o, async (c) => print(await c.call('agentsRevoke', { did, reason: o.reason }))));
+
+  clientCommand(program, 'dispatch <agent> <capability> [params]', "sign and send an intent, wait for the agent's signed result and print it (params: JSON object)")
     .option('--timeout <seconds>', 'how long to wait for the result', '60')
-    .action((agent: string, capability: string, params: string | undefined, o: { dataDir: string; timeout: string }) =>
-      withClient(o.dataDir, async (c) => {
+    .action((agent: string, capability: string, params: string | undefined, o: Connection & { timeout: string }) =>
+      withClient(o, async (c) => {
         let parsed: unknown;
         try {
           parsed = JSON.parse(params ?? '{}');
@@ -109,12 +179,12 @@ export function addOperatorCommands(program: Command): void {
         const result = FINAL_INTENT_STATES.includes(sent.state)
           ? sent
           : (final.get(sent.id) ??
-            (await new Promise<IntentView>((resolve, reject) => {
-              const timer = setTimeout(() => reject(new Error(`no result within ${o.timeout} s; see "intents get ${sent.id}"`)), Number(o.timeout) * 1000);
+            (await new Promise<IntentView>((resolveResult, reject) => {
+              const timer = setTimeout(() => reject(new Error(`no result within ${o.timeout} s; see "intents"`)), positive(o.timeout, '--timeout') * 1000);
               waiter = (v) => {
                 if (v.id !== sent.id) return;
                 clearTimeout(timer);
-                resolve(v);
+                resolveResult(v);
               };
             })));
         print(result);
@@ -122,13 +192,46 @@ export function addOperatorCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('intents')
-    .description('list recent intents')
-    .option('--data-dir <dir>', 'data directory of the running broker', defaultDataDir())
+  clientCommand(program, 'intents', 'list recent intents')
     .option('--agent <did>', 'only this agent')
     .option('--limit <n>', 'how many', '20')
-    .action((o: { dataDir: string; agent?: string; limit: string }) =>
-      withClient(o.dataDir, async (c) => print(await c.call('intentsList', { agent: o.agent, limit: Number(o.limit) }))),
+    .action((o: Connection & { agent?: string; limit: string }) => withClient(o, async (c) => print(await c.call('intentsList', { agent: o.agent, limit: Number(o.limit) }))));
+
+  clientCommand(program, 'approvals', 'list tool calls waiting for (or decided by) reviewers')
+    .option('--state <state>', 'pending, approved, rejected or expired', 'pending')
+    .option('--wait <seconds>', 'wait up to this long until there is at least one')
+    .option('--ids-only', 'print only the request ids, one per line')
+    .action((o: Connection & { state: 'pending' | 'approved' | 'rejected' | 'expired'; wait?: string; idsOnly?: boolean }) =>
+      withClient(o, async (c) => {
+        const deadline = Date.now() + (o.wait ? positive(o.wait, '--wait') * 1000 : 0);
+        let list = await c.call('approvalsList', { state: o.state });
+        while (list.length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          list = await c.call('approvalsList', { state: o.state });
+        }
+        if (o.idsOnly) process.stdout.write(list.map((a) => `${a.requestId}\n`).join(''));
+        else print(list);
+      }),
+    );
+
+  clientCommand(program, 'decide <requestId> <decision>', 'approve or reject a tool call, signed with your own key')
+    .option('--reason <text>', 'why (shown to the requester)')
+    .action((requestId: string, decision: string, o: Connection & { reason?: string }) =>
+      withClient(o, async (c, user) => {
+        if (decision !== 'approve' && decision !== 'reject') throw new Error('decision must be approve or reject');
+        if (!user) throw new Error('a decision is signed with your own key: pass --key');
+        const request = await c.call('approvalsGet', { requestId });
+        const body: ApprovalDecisionBody = {
+          requestId,
+          intentId: request.intentId,
+          agent: request.agent,
+          decision,
+          reason: o.reason ?? null,
+          reviewer: user.did,
+          decidedAt: Date.now(),
+        };
+        const envelope = seal(user, 'vaultysclaw/approval-decision/v1', body);
+        print(await c.call('approvalsDecide', { payload: Buffer.from(envelope.payload).toString('base64'), signature: Buffer.from(envelope.signature).toString('base64') }));
+      }),
     );
 }

@@ -88,7 +88,7 @@ export class HubServer {
       { send: (frame) => send(socket, frame), close: (code, reason) => socket.close(code, reason) },
       log,
     );
-    const maxPerSecond = this.options.maxFramesPerSecond ?? 50;
+    const maxPerSecond = this.options.maxFramesPerSecond ?? 200;
     let windowStart = Date.now();
     let framesInWindow = 0;
     this.#alive.set(socket, true);

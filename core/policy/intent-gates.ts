@@ -48,6 +48,16 @@ export function checkIntentGates(intent: IntentBody, g: GateInputs): GateVerdict
   }
   if (!(intent.expiresAt + g.clockSkewMs >= g.now)) return refuse('expired', 'intent has expired');
   if (g.alreadySeen(intent.id)) return refuse('replay', `intent ${intent.id} was already processed`);
+  return checkPolicyGates(intent, g);
+}
+
+/**
+ * The gates that depend on the current certificate, budgets, rate and
+ * delegation rather than on the intent's own freshness. An agent runs them
+ * again after an approval pause: the policy, the revocation list or the rate
+ * may have changed while the reviewer decided.
+ */
+export function checkPolicyGates(intent: IntentBody, g: Omit<GateInputs, 'alreadySeen' | 'stalenessMs'>): GateVerdict {
   if (g.policy.status !== 'approved') return refuse('not-approved', `agent registration is ${g.policy.status}`);
   if (!g.policy.capabilities.includes(intent.capability)) {
     return refuse('capability-not-granted', `capability ${intent.capability} is not in the certificate`);

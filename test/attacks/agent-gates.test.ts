@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { decodeCanonical, IdType, seal, SecretIdentity } from '../../core/identity';
+import { canonicalEncode, decodeCanonical, IdType, seal, SecretIdentity } from '../../core/identity';
 import { HOUR_MS } from '../../core/policy/intent-gates';
-import { otherByte, uniqueIndexOf, withByte } from './support/bytes';
+import { waitFor } from '../support/processes';
+import { indexesOf, otherByte, uniqueIndexOf, withByte } from './support/bytes';
 import { policy, RunnerHarness, SKEW_MS, STALENESS_MS, T0 } from './support/runner-harness';
 
 let harness: RunnerHarness | undefined;
@@ -24,10 +25,17 @@ afterEach(() => {
 
 const fixstr = (s: string) => new Uint8Array(Buffer.concat([Buffer.from([0xa0 | Buffer.byteLength(s)]), Buffer.from(s)]));
 
-/** Offset of the first byte of the value that follows map key `key` in canonical msgpack. */
-function valueOffset(payload: Uint8Array, key: string): number {
+/**
+ * Offset of the first byte of the value that follows map key `key` in
+ * canonical msgpack, ignoring the nested delegation certificate (whose own
+ * signed bytes repeat several of the intent's keys).
+ */
+function valueOffset(payload: Uint8Array, key: string, nested?: Uint8Array): number {
   const k = fixstr(key);
-  return uniqueIndexOf(payload, k) + k.length;
+  const skip = nested ? { from: uniqueIndexOf(payload, nested), length: nested.length } : { from: -1, length: 0 };
+  const hits = indexesOf(payload, k).filter((at) => at < skip.from || at >= skip.from + skip.length);
+  assert.equal(hits.length, 1, `key ${key} occurs ${hits.length} times outside the nested certificate`);
+  return hits[0]! + k.length;
 }
 
 /** The last byte of a msgpack str or uint64 value starting at `at`. */
@@ -47,20 +55,23 @@ describe('agent gates: Intent tampering in transit (signature mismatch → rejec
     const body = h.intent({ capability: 'write_file', params: { path: target, content: 'pwned', mode: 'create' } });
     const genuine = h.seal(body);
     const p = genuine.payload;
+    const nested = canonicalEncode(body.delegation);
+    const at = (key: string) => valueOffset(p, key, nested);
     const cases: Array<{ field: string; at: number }> = [
-      { field: 'ctx', at: lastByteOfScalar(p, valueOffset(p, 'ctx')) - 1 },
-      { field: 'id', at: lastByteOfScalar(p, valueOffset(p, 'id')) },
-      { field: 'agent', at: lastByteOfScalar(p, valueOffset(p, 'agent')) },
-      { field: 'capability', at: lastByteOfScalar(p, valueOffset(p, 'capability')) },
+      { field: 'ctx', at: lastByteOfScalar(p, at('ctx')) - 1 },
+      { field: 'id', at: lastByteOfScalar(p, at('id')) },
+      { field: 'agent', at: lastByteOfScalar(p, at('agent')) },
+      { field: 'capability', at: lastByteOfScalar(p, at('capability')) },
       { field: 'params', at: uniqueIndexOf(p, target) + target.length - 1 },
-      { field: 'user', at: lastByteOfScalar(p, valueOffset(p, 'user')) },
-      { field: 'delegation', at: valueOffset(p, 'delegation') },
-      { field: 'issuedAt', at: lastByteOfScalar(p, valueOffset(p, 'issuedAt')) },
-      { field: 'expiresAt', at: lastByteOfScalar(p, valueOffset(p, 'expiresAt')) },
+      { field: 'user', at: lastByteOfScalar(p, at('user')) },
+      { field: 'delegation', at: uniqueIndexOf(p, body.delegation.signature) + 10 },
+      { field: 'revocationVersion', at: at('revocationVersion') },
+      { field: 'issuedAt', at: lastByteOfScalar(p, at('issuedAt')) },
+      { field: 'expiresAt', at: lastByteOfScalar(p, at('expiresAt')) },
     ];
-    for (const { field, at } of cases) {
-      // delegation: nil (0xc0) becomes false (0xc2), still a valid encoding.
-      const payload = withByte(p, at, field === 'delegation' ? 0xc2 : otherByte(p[at]!));
+    for (const { field, at: offset } of cases) {
+      // revocationVersion: fixint 0 becomes 1, still a valid encoding.
+      const payload = withByte(p, offset, field === 'revocationVersion' ? 0x01 : otherByte(p[offset]!));
       const decoded = decodeCanonical(payload);
       assert.ok(decoded.ok, `${field}: the flip must keep the payload decodable, so the refusal is about the signature`);
       const tamperedBody = (decoded.value as { body: Record<string, unknown> }).body;
@@ -87,7 +98,7 @@ describe('agent gates: Intent tampering in transit (signature mismatch → rejec
     const body = h.intent({ capability: 'write_file', params: { path: 'undecodable.txt', content: 'x', mode: 'create' } });
     const genuine = h.seal(body);
     // 0xc1 is never a valid MessagePack byte: the payload no longer decodes.
-    const payload = withByte(genuine.payload, valueOffset(genuine.payload, 'delegation'), 0xc1);
+    const payload = withByte(genuine.payload, valueOffset(genuine.payload, 'revocationVersion', canonicalEncode(body.delegation)), 0xc1);
     assert.equal(decodeCanonical(payload).ok, false);
     const results = await h.deliver({ payload, signature: genuine.signature });
     assert.deepEqual(results, [], 'an undecodable intent has no id to answer under');
@@ -215,6 +226,16 @@ describe('agent gates: Compromised agent / Resource limit bypass (limits from th
     await h.expectSucceeded(h.seal(c), c.id);
     const d = h.intent();
     await h.expectRefused(h.seal(d), d.id, 'rate-limited');
+    // A refused intent spent its id: replayed once the window allows one more (b leaves it at T0+70min), it is a replay.
+    h.clock = T0 + 68 * 60_000;
+    const e = h.intent();
+    const held = h.seal(e);
+    await h.expectRefused(held, e.id, 'rate-limited');
+    h.clock = T0 + 70 * 60_000 + 1;
+    await h.expectRefused(held, e.id, 'replay');
+    const f = h.intent();
+    await h.expectSucceeded(h.seal(f), f.id);
+    assert.equal(h.executedCount(), 4);
   });
 
   test('Runaway token spend: once the daily token budget is used (ledger.add) intents are refused as token-budget-exhausted', async () => {
@@ -233,13 +254,100 @@ describe('agent gates: Compromised agent / Resource limit bypass (limits from th
     await h.expectRefused(h.seal(again), again.id, 'token-budget-exhausted');
   });
 
-  test('Tool approval workflow: a tool flagged approval-required is refused as approval-required and not executed', async () => {
-    const h = setup(policy({ capabilities: ['list_files', 'write_file'], approvalRequired: ['write_file'] }));
+  test('Tool approval workflow: a tool flagged in the certificate pauses for a reviewer and does not run; with no decision it is refused as approval-expired at the certified timeout', async () => {
+    const h = setup(policy({ capabilities: ['list_files', 'write_file'], approvalRequired: ['write_file'], approvalTimeoutMs: 300 }));
     const body = h.intent({ capability: 'write_file', params: { path: 'needs-approval.txt', content: 'x', mode: 'create' } });
-    await h.expectRefused(h.seal(body), body.id, 'approval-required');
+    const pending = h.deliver(h.seal(body));
+    await new Promise((r) => setTimeout(r, 50));
+    const [request, ...more] = h.approvalRequests();
+    assert.equal(more.length, 0);
+    assert.equal(request?.intentId, body.id);
+    assert.deepEqual(request?.params, body.params);
+    assert.equal(request?.user, h.user.did);
+    assert.equal(existsSync(join(h.workspace, 'needs-approval.txt')), false, 'nothing runs while waiting');
+    // A decision the requesting user signed, and one countersigned by a key other than the pinned broker's, are both ignored.
+    h.runner.onApprovalDecision(h.decision(request!, 'approve', h.user), h.session);
+    const forged = h.decision(request!, 'approve');
+    forged.countersignature = seal(SecretIdentity.generate(IdType.Machine), 'vaultysclaw/approval-countersign/v1', {
+      requestId: request!.requestId,
+      reviewer: h.reviewer.did,
+      decisionSha256: '0'.repeat(64),
+      countersignedAt: h.clock,
+    });
+    h.runner.onApprovalDecision(forged, h.session);
+    const refusals = h.logs.filter((l) => l.event === 'approval.refused').map((l) => String(l.detail));
+    assert.equal(refusals.length, 2);
+    assert.match(refusals[0]!, /cannot approve a tool call of their own intent/);
+    assert.match(refusals[1]!, /countersignature/);
+    const results = await pending;
+    assert.equal(results.length, 1);
+    assert.equal(results[0]!.outcome, 'rejected');
+    assert.equal(results[0]!.reason, 'approval-expired');
     assert.equal(existsSync(join(h.workspace, 'needs-approval.txt')), false);
     assert.equal(h.executedCount(), 0);
-    const free = h.intent({ capability: 'list_files' });
-    await h.expectSucceeded(h.seal(free), free.id);
+  });
+
+  test('Tool approval workflow: a reviewer\'s signed, broker-countersigned approval lets the paused tool run; a rejection refuses it as approval-rejected', async () => {
+    const h = setup(policy({ capabilities: ['list_files', 'write_file'], approvalRequired: ['write_file'] }));
+    const approved = h.intent({ capability: 'write_file', params: { path: 'approved.txt', content: 'x', mode: 'create' } });
+    const rejected = h.intent({ capability: 'write_file', params: { path: 'rejected.txt', content: 'x', mode: 'create' } });
+    const first = h.deliver(h.seal(approved));
+    const second = h.deliver(h.seal(rejected));
+    await waitFor('two approval requests', () => h.approvalRequests().length === 2, 2000);
+    const [forApproved, forRejected] = h.approvalRequests();
+    h.runner.onApprovalDecision(h.decision(forApproved!, 'approve'), h.session);
+    h.runner.onApprovalDecision(h.decision(forRejected!, 'reject'), h.session);
+    assert.equal((await first)[0]?.outcome, 'succeeded');
+    const [refusal] = await second;
+    assert.equal(refusal?.reason, 'approval-rejected');
+    assert.equal(existsSync(join(h.workspace, 'approved.txt')), true);
+    assert.equal(existsSync(join(h.workspace, 'rejected.txt')), false);
+  });
+
+  test('Expired policy still used: a tool call paused for approval does not run once the certified policy has expired meanwhile', async () => {
+    const h = setup(policy({ capabilities: ['write_file'], approvalRequired: ['write_file'], policyExpiresAt: T0 + 1000 }));
+    const body = h.intent({ capability: 'write_file', params: { path: 'after-expiry.txt', content: 'x', mode: 'create' } });
+    const pending = h.deliver(h.seal(body));
+    await waitFor('the approval request', () => h.approvalRequests().length === 1, 2000);
+    h.clock = T0 + 2000; // the policy expired while the reviewer was deciding
+    h.runner.onApprovalDecision(h.decision(h.approvalRequests()[0]!, 'approve'), h.session);
+    const [result] = await pending;
+    assert.equal(existsSync(join(h.workspace, 'after-expiry.txt')), false, 'executed under an expired policy');
+    assert.equal(result?.outcome, 'rejected');
+    assert.equal(result?.reason, 'policy-expired');
+  });
+
+  test('Stale delegation: a tool call paused for approval does not run once its delegation was revoked meanwhile', async () => {
+    const h = setup(policy({ capabilities: ['write_file'], approvalRequired: ['write_file'] }));
+    const delegation = h.delegation();
+    const body = h.intent({ capability: 'write_file', params: { path: 'after-revocation.txt', content: 'x', mode: 'create' }, delegation });
+    const pending = h.deliver(h.seal(body));
+    await waitFor('the approval request', () => h.approvalRequests().length === 1, 2000);
+    const delegationId = (decodeCanonical(delegation.payload) as { ok: true; value: { body: { id: string } } }).value.body.id;
+    h.runner.updateRevocations(seal(h.broker, 'vaultysclaw/revocation-list/v1', { version: 1, issuedAt: h.clock, delegations: [delegationId], users: [] }), h.session);
+    assert.ok(h.logs.some((l) => l.event === 'revocations.updated' && l.version === 1));
+    h.runner.onApprovalDecision(h.decision(h.approvalRequests()[0]!, 'approve'), h.session);
+    const [result] = await pending;
+    assert.equal(existsSync(join(h.workspace, 'after-revocation.txt')), false, 'executed under a revoked delegation');
+    assert.equal(result?.outcome, 'rejected');
+    assert.equal(result?.reason, 'delegation-revoked');
+  });
+
+  test('Unconstrained request rate: intents paused for approval cannot together run past maxRequestsPerHour', async () => {
+    const h = setup(policy({ capabilities: ['list_files', 'write_file'], approvalRequired: ['write_file'], maxRequestsPerHour: 1 }));
+    const bodies = [0, 1, 2].map((i) => h.intent({ capability: 'write_file', params: { path: `paused-${i}.txt`, content: 'x', mode: 'create' } }));
+    const pending = bodies.map((b) => h.deliver(h.seal(b)));
+    // Each intent is now either waiting for a reviewer or already answered (a fix may refuse at the gate).
+    const answered = () => h.frames.filter((f) => f.type === 'result').length;
+    await waitFor('every intent to wait or be answered', () => h.approvalRequests().length + answered() === 3, 2000);
+    for (const request of h.approvalRequests()) h.runner.onApprovalDecision(h.decision(request, 'approve'), h.session);
+    const outcomes = (await Promise.all(pending)).map((r) => `${r[0]?.outcome}:${r[0]?.reason}`);
+    const ran = bodies.filter((_, i) => existsSync(join(h.workspace, `paused-${i}.txt`))).length;
+    assert.equal(h.executedCount(), ran);
+    assert.deepEqual(
+      { ran, outcomes: outcomes.sort() },
+      { ran: 1, outcomes: ['rejected:rate-limited', 'rejected:rate-limited', 'succeeded:null'] },
+      'the hourly limit of 1 must hold once the approvals arrive',
+    );
   });
 });

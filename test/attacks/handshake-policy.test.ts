@@ -78,7 +78,7 @@ describe('Policy tampering: modification of the co-signed certificate invalidate
   test('Policy tampering: an approved agent rewrites metadata.pk2 (its policy) in C3 and re-signs it → metadata-rewritten; the broker keeps the granted policy', async () => {
     const r = rogue();
     const first = await r.authenticate();
-    await fleet.broker.client.call('registrationsApprove', { did: r.did, policy: { capabilities: ['list_files'], maxRequestsPerHour: 5 } });
+    await fleet.call('registrationsApprove', { did: r.did, policy: { capabilities: ['list_files'], maxRequestsPerHour: 5 } });
     await first.hub.next('update_capabilities');
 
     const hub = await HubSocket.connect(fleet.broker.url);
@@ -93,11 +93,11 @@ describe('Policy tampering: modification of the co-signed certificate invalidate
     hub.send({ type: 'auth/complete', challenge: encodeChallenge(m) });
     await expectRefusal(hub, 'metadata-rewritten');
 
-    const view = await fleet.broker.client.call('agentsGet', { did: r.did });
+    const view = await fleet.call('agentsGet', { did: r.did });
     assert.deepEqual(view.policy?.capabilities, ['list_files']);
     assert.equal(view.policy?.maxRequestsPerHour, 5);
     // The broker still refuses, before signing, what the agent tried to grant itself.
-    const sent = await fleet.broker.client.call('intentsDispatch', { agent: r.did, capability: 'run_command', params: { command: 'id', args: [], cwd: '.', timeoutMs: 1000 } });
+    const sent = await fleet.call('intentsDispatch', { agent: r.did, capability: 'run_command', params: { command: 'id', args: [], cwd: '.', timeoutMs: 1000 } });
     assert.equal(sent.state, 'rejected');
     assert.equal(sent.reason, 'capability-not-granted');
     assert.equal(sent.rejectedBy, 'broker');
@@ -113,7 +113,7 @@ describe('Policy tampering: modification of the co-signed certificate invalidate
     hub.send({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: encode({ ...init, version: 0 }) });
     await expectRefusal(hub, 'unsupported-version');
     assert.equal(succeededFor(r.did), 0);
-    assert.equal((await fleet.broker.client.call('agentsList', {})).some((a) => a.did === r.did), false, 'never registered');
+    assert.equal((await fleet.call('agentsList', {})).some((a) => a.did === r.did), false, 'never registered');
     await fleet.assertHealthy();
   });
 

@@ -25,7 +25,7 @@ let victimId: VaultysId;
 let recorded: { id: string; data: Uint8Array } | undefined;
 
 const dispatch = (capability: 'list_files' | 'write_file', params: Record<string, unknown>) =>
-  fleet.broker.client.call('intentsDispatch', { agent: victim.did, capability, params });
+  fleet.call('intentsDispatch', { agent: victim.did, capability, params });
 
 /** Results the agent sent through the proxy, verified with the agent's key. */
 function agentResults(): ResultBody[] {
@@ -63,9 +63,11 @@ after(async () => {
 
 describe('man in the middle between a real agent and the real broker', () => {
   test('Resource limit bypass: the proxy drops update_capabilities after a widening; the broker sends write_file, the agent refuses capability-not-granted from its certificate', async () => {
+    const updates = proxy.frames('toAgent', 'update_capabilities').length;
+    const renewals = victim.log.lines.filter((l) => l.event === 'policy.renewing').length;
     proxy.hook = (m) => (m.direction === 'toAgent' && m.frame?.type === 'update_capabilities' ? null : undefined);
-    await fleet.broker.client.call('policySet', { did: victim.did, policy: { capabilities: ['read_file', 'list_files', 'write_file'] } });
-    await waitFor('the dropped update_capabilities', () => proxy.frames('toAgent', 'update_capabilities').length === 1);
+    await fleet.call('policySet', { did: victim.did, policy: { capabilities: ['read_file', 'list_files', 'write_file'] } });
+    await waitFor('the dropped update_capabilities', () => proxy.frames('toAgent', 'update_capabilities').length === updates + 1);
 
     const sent = await dispatch('write_file', { path: 'widened.txt', content: 'x', mode: 'create' });
     assert.equal(sent.state, 'sent', 'the broker, holding the new policy, signs and sends');
@@ -74,11 +76,11 @@ describe('man in the middle between a real agent and the real broker', () => {
     assert.equal(done.rejectedBy, 'agent');
     assert.equal(done.reason, 'capability-not-granted');
     assert.equal(existsSync(join(victim.workspace, 'widened.txt')), false);
-    assert.equal(victim.log.find('policy.renewing'), undefined);
+    assert.equal(victim.log.lines.filter((l) => l.event === 'policy.renewing').length, renewals, 'the agent never heard of the new policy');
 
     // Control: once update_capabilities gets through, the renewed certificate allows it (so the refusal above was the certificate's).
     proxy.hook = () => undefined;
-    await fleet.broker.client.call('policySet', { did: victim.did, policy: { capabilities: ['read_file', 'list_files', 'write_file'] } });
+    await fleet.call('policySet', { did: victim.did, policy: { capabilities: ['read_file', 'list_files', 'write_file'] } });
     await victim.log.waitFor('auth.succeeded', (l) => l.policyVersion === 3);
     const allowed = await dispatch('write_file', { path: 'widened.txt', content: 'x', mode: 'create' });
     assert.equal((await finalIntent(fleet.broker, allowed.id)).state, 'succeeded');
@@ -125,7 +127,7 @@ describe('man in the middle between a real agent and the real broker', () => {
     assert.equal(signed.outcome, 'rejected');
     assert.equal(readFileSync(file, 'utf8'), 'changed since');
     // The broker keeps the first, genuine outcome.
-    assert.equal((await fleet.broker.client.call('intentsGet', { id: sent.id })).state, 'succeeded');
+    assert.equal((await fleet.call('intentsGet', { id: sent.id })).state, 'succeeded');
     await fleet.assertHealthy();
   });
 

@@ -29,7 +29,7 @@ async function approvedRogue(name: string): Promise<{ rogue: RogueAgent; hub: Hu
   });
   const { hub, handshake } = await rogue.authenticate();
   brokerId = handshake.certificate.responder;
-  await fleet.broker.client.call('registrationsApprove', { did: rogue.did, policy: { capabilities: ['list_files'] } });
+  await fleet.call('registrationsApprove', { did: rogue.did, policy: { capabilities: ['list_files'] } });
   await hub.next('update_capabilities');
   const renewed = await rogue.authenticate(hub);
   assert.equal(renewed.status, 'approved');
@@ -38,7 +38,7 @@ async function approvedRogue(name: string): Promise<{ rogue: RogueAgent; hub: Hu
 }
 
 async function stateOf(id: string) {
-  return fleet.broker.client.call('intentsGet', { id });
+  return fleet.call('intentsGet', { id });
 }
 
 /** The broker's audited refusal of a message on the result path. */
@@ -52,7 +52,7 @@ before(async () => {
   fleet = await Fleet.start();
   ({ rogue: a, hub: hubA } = await approvedRogue('rogue-a'));
   ({ rogue: b, hub: hubB } = await approvedRogue('rogue-b'));
-  const sent = await fleet.broker.client.call('intentsDispatch', { agent: a.did, capability: 'list_files', params: { path: '.' } });
+  const sent = await fleet.call('intentsDispatch', { agent: a.did, capability: 'list_files', params: { path: '.' } });
   assert.equal(sent.state, 'sent');
   intent = a.openIntent((await hubA.next('intent')).envelope, brokerId);
   assert.equal(intent.id, sent.id);
@@ -75,6 +75,7 @@ describe('result path: forged results and messages claiming another agent', () =
     assert.equal(view.state, 'sent');
     assert.equal(view.signedResult, null);
     assert.equal(hubB.closed, undefined);
+    await fleet.assertHealthy();
   });
 
   test('Agent impersonation: B sends a result whose agent field is A\'s DID (signed by B) → impersonation, B is disconnected', async () => {
@@ -87,6 +88,7 @@ describe('result path: forged results and messages claiming another agent', () =
     assert.equal(line.did, b.did);
     assert.equal(line.claimed, a.did);
     assert.equal((await stateOf(intent.id)).state, 'sent');
+    await fleet.assertHealthy();
   });
 
   test('Agent impersonation: progress claiming A\'s DID (signed by B) → impersonation, and A\'s intent is not marked running', async () => {
@@ -98,6 +100,7 @@ describe('result path: forged results and messages claiming another agent', () =
     assert.deepEqual(await hub.waitClosed(), { code: 4001, reason: 'impersonation' });
     await refusalLogged(mark, 'impersonation');
     assert.equal((await stateOf(intent.id)).state, 'sent');
+    await fleet.assertHealthy();
   });
 
   test('Agent impersonation: a result for A\'s intent signed with a random key → bad-signature, connection closed', async () => {
@@ -109,6 +112,7 @@ describe('result path: forged results and messages claiming another agent', () =
     assert.deepEqual(await hub.waitClosed(), { code: 4001, reason: 'bad-signature' });
     await refusalLogged(mark, 'bad-signature');
     assert.equal((await stateOf(intent.id)).state, 'sent');
+    await fleet.assertHealthy();
   });
 
   test('After the forgeries, A\'s genuine signed result is accepted and the intent succeeds with A\'s output', async () => {

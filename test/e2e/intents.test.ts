@@ -56,6 +56,18 @@ function killStrayChildren(): void {
   }
 }
 
+/**
+ * Bounded, whatever happens: if anything still holds this test process open a few seconds after its
+ * last hook (it happened intermittently with no handle of ours left), say what it is and exit with the
+ * status the runner already set, instead of waiting for the runner's 5-minute file timeout.
+ */
+after(() => {
+  setTimeout(() => {
+    process.stderr.write(`e2e: still alive 5 s after the last hook; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+    process.exit(process.exitCode ?? 0);
+  }, 5000).unref();
+});
+
 const ALL_TOOLS = ['read_file', 'list_files', 'write_file', 'run_command'] as const;
 const CANARY = 'outside the workspace: must never change\n';
 
@@ -226,6 +238,15 @@ describe('intents end to end', () => {
     assert.equal(cwd.reason, 'path-escape', 'a command cannot start outside the workspace either');
 
     assert.equal(readFileSync(canary, 'utf8'), CANARY, 'the canary outside the workspace is untouched');
+  });
+
+  test('parameters that do not match the tool are refused by the broker as bad-params, before anything is signed', async () => {
+    const view = await dispatch(agent, 'write_file', { path: 'x.txt', content: 'hi', mode: 'append' });
+    assert.equal(view.state, 'rejected');
+    assert.equal(view.reason, 'bad-params');
+    assert.equal(view.rejectedBy, 'broker');
+    assert.equal(view.signedIntent, null);
+    finals.set(view.id, view);
   });
 
   test('an intent to an approved agent that is offline is refused by the broker as agent-offline', async () => {

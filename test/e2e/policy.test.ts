@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, test } from 'node:test';
+import { after, afterEach, describe, test } from 'node:test';
 import { RpcErrorCode } from '../../core/rpc/methods';
 import { FINAL_INTENT_STATES, type IntentView, type PolicyInput } from '../../core/rpc/views';
 import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess, type LogTail } from '../support/processes';
@@ -58,6 +58,18 @@ function killStrayChildren(): void {
 
 const started = new Started();
 afterEach(() => started.cleanup());
+
+/**
+ * Bounded, whatever happens: if anything still holds this test process open a few seconds after its
+ * last hook (it happened intermittently with no handle of ours left), say what it is and exit with the
+ * status the runner already set, instead of waiting for the runner's 5-minute file timeout.
+ */
+after(() => {
+  setTimeout(() => {
+    process.stderr.write(`e2e: still alive 5 s after the last hook; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+    process.exit(process.exitCode ?? 0);
+  }, 5000).unref();
+});
 
 const count = (log: LogTail, event: string, match: (l: Record<string, unknown>) => boolean) =>
   log.lines.filter((l) => l.event === event && match(l)).length;

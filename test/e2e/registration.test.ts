@@ -58,6 +58,18 @@ function killStrayChildren(): void {
   }
 }
 
+/**
+ * Bounded, whatever happens: if anything still holds this test process open a few seconds after its
+ * last hook (it happened intermittently with no handle of ours left), say what it is and exit with the
+ * status the runner already set, instead of waiting for the runner's 5-minute file timeout.
+ */
+after(() => {
+  setTimeout(() => {
+    process.stderr.write(`e2e: still alive 5 s after the last hook; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+    process.exit(process.exitCode ?? 0);
+  }, 5000).unref();
+});
+
 const count = (log: LogTail, event: string, match: (l: Record<string, unknown>) => boolean) =>
   log.lines.filter((l) => l.event === event && match(l)).length;
 
@@ -118,6 +130,12 @@ describe('registration of two unknown agents on one broker', () => {
     for (const agent of [approved, refused]) {
       assert.ok(broker.log.find('registration.pending', (l) => l.did === agent.did), `broker audited ${agent.did} as pending`);
     }
+    // A pending agent runs nothing: the broker refuses before signing.
+    const early = await broker.client.call('intentsDispatch', { agent: approved.did, capability: 'read_file', params: { path: 'x' } });
+    assert.equal(early.state, 'rejected');
+    assert.equal(early.rejectedBy, 'broker');
+    assert.equal(early.reason, 'not-approved');
+    assert.equal(early.signedIntent, null);
   });
 
   test('an approved agent renews its certificate with the granted capabilities and answers an intent with a result the broker verified', async () => {

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LocalBrokerClient } from '../../broker/cli/local-client';
+import { BrokerClient } from '../../broker/cli/broker-client';
 
 /**
  * Real broker and agent child processes for end-to-end tests, from the built
@@ -84,7 +84,7 @@ export interface BrokerProcess {
   did: string;
   child: ChildProcess;
   log: LogTail;
-  client: LocalBrokerClient;
+  client: BrokerClient;
   /** SIGTERM and wait. */
   stop(): Promise<void>;
   /** SIGKILL and wait. */
@@ -104,7 +104,7 @@ export async function startBroker(options: { dataDir?: string; port?: number; ar
     if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}:\n${log.raw.join('\n')}`);
     return log.find('broker.started');
   });
-  const client = await LocalBrokerClient.connect(dataDir);
+  const client = await BrokerClient.connect(dataDir);
   const stopWith = async (signal: NodeJS.Signals) => {
     client.close();
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -1,14 +1,28 @@
 import assert from 'node:assert/strict';
+import type { MethodName, ParamsOf, ResultOf } from '../../../core/rpc/methods';
 import type { IntentView } from '../../../core/rpc/views';
 import type { Capability } from '../../../core/wire/policy';
 import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess } from '../../support/processes';
+
+/** Any promise, bounded in time (RPC calls have no timeout of their own). */
+export async function bounded<T>(what: string, promise: Promise<T>, timeoutMs = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Bounded wait for an intent to leave sent/running. */
 export async function finalIntent(broker: BrokerProcess, id: string, timeoutMs = 10_000): Promise<IntentView> {
   return waitFor(
     `intent ${id} to finish`,
     async () => {
-      const view = await broker.client.call('intentsGet', { id });
+      const view = await bounded('intentsGet', broker.client.call('intentsGet', { id }));
       return view.state !== 'sent' && view.state !== 'running' ? view : undefined;
     },
     timeoutMs,
@@ -18,9 +32,9 @@ export async function finalIntent(broker: BrokerProcess, id: string, timeoutMs =
 /** Waits until a started agent is online and pending, then approves it and waits for its renewed certificate. */
 export async function approve(broker: BrokerProcess, agent: AgentProcess, capabilities: Capability[] = ['read_file', 'list_files']): Promise<void> {
   await waitFor(`${agent.did} pending and online`, async () =>
-    (await broker.client.call('registrationsList', {})).find((x) => x.did === agent.did && x.online),
+    (await bounded('registrationsList', broker.client.call('registrationsList', {}))).find((x) => x.did === agent.did && x.online),
   );
-  await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities } });
+  await bounded('registrationsApprove', broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities } }));
   await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
 }
 
@@ -38,13 +52,22 @@ export class Fleet {
     readonly honest: AgentProcess,
   ) {}
 
-  static async start(): Promise<Fleet> {
+  static start(): Promise<Fleet> {
+    return bounded('a broker and an approved honest agent', Fleet.#start(), 30_000);
+  }
+
+  static async #start(): Promise<Fleet> {
     const broker = await startBroker();
     const honest = await startAgent({ brokerUrl: broker.url, brokerDid: broker.did, name: 'honest', request: 'read_file,list_files' });
     const fleet = new Fleet(broker, honest);
     fleet.track(honest);
     await approve(broker, honest);
     return fleet;
+  }
+
+  /** A JSON-RPC call as the broker's owner, bounded in time. */
+  call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    return bounded(name, this.broker.client.call(name, params));
   }
 
   track(agent: AgentProcess): AgentProcess {
@@ -57,7 +80,10 @@ export class Fleet {
   async assertHealthy(): Promise<void> {
     assertAlive(this.broker);
     assertAlive(this.honest, 'honest agent');
-    const sent = await this.broker.client.call('intentsDispatch', { agent: this.honest.did, capability: 'list_files', params: { path: '.' } });
+    const sent = await bounded(
+      'intentsDispatch',
+      this.broker.client.call('intentsDispatch', { agent: this.honest.did, capability: 'list_files', params: { path: '.' } }),
+    );
     assert.equal(sent.state, 'sent', `honest intent refused: ${sent.reason} ${sent.message}`);
     const done = await finalIntent(this.broker, sent.id);
     assert.equal(done.state, 'succeeded', `honest intent ended ${done.state} ${done.reason}`);

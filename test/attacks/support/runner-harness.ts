@@ -10,7 +10,7 @@ import { RequestWindow } from '../../../agent/store/request-window';
 import { SeenIntentStore } from '../../../agent/store/seen-intents';
 import { TokenLedger } from '../../../agent/store/token-ledger';
 import { WorkspaceSandbox } from '../../../agent/tools/sandbox';
-import { IdType, open, seal, SecretIdentity, type SealedEnvelope } from '../../../core/identity';
+import { decodeCanonical, IdType, open, seal, SecretIdentity, type SealedEnvelope } from '../../../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS } from '../../../core/policy/intent-gates';
 import { ApprovalRequestBody, type ApprovalDecisionBundle } from '../../../core/wire/approval';
 import type { DelegationBody } from '../../../core/wire/delegation';
@@ -134,11 +134,20 @@ export class RunnerHarness {
     return seal(signer, 'vaultysclaw/intent/v1', body);
   }
 
-  /** Hands one envelope to the runner and returns the results it sent for it, each verified with the agent's key. */
+  /**
+   * Hands one envelope to the runner and returns the results it sent for it
+   * (those bound to the id the envelope claims, when it decodes), each verified
+   * with the agent's key.
+   */
   async deliver(envelope: SealedEnvelope): Promise<ResultBody[]> {
     const before = this.frames.length;
+    const decoded = decodeCanonical(envelope.payload);
+    const claimed = decoded.ok ? (decoded.value as { body?: { id?: unknown } } | null)?.body?.id : undefined;
     await this.runner.handle(envelope, this.session);
-    return this.frames.slice(before).flatMap((frame) => (frame.type === 'result' ? [this.verifyResult(frame.envelope)] : []));
+    return this.frames
+      .slice(before)
+      .flatMap((frame) => (frame.type === 'result' ? [this.verifyResult(frame.envelope)] : []))
+      .filter((r) => typeof claimed !== 'string' || r.intentId === claimed);
   }
 
   verifyResult(envelope: SealedEnvelope): ResultBody {

@@ -81,7 +81,8 @@ describe('a real broker process', () => {
       const timer = setTimeout(() => reject(new Error(`broker did not start within 15 s:\n${stderr}`)), 15_000);
       child.stderr.on('data', (chunk: string) => {
         stderr += chunk;
-        if (stderr.includes('"event":"broker.started"')) {
+        // The banner, not the broker.started line: it comes right before the SIGTERM handler is installed.
+        if (stderr.includes('VaultysClaw broker listening on')) {
           clearTimeout(timer);
           resolveStarted();
         }
@@ -91,6 +92,8 @@ describe('a real broker process', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       await started;
+      // A signal sent the instant a child's write arrives can beat its just-installed handler (plain Node does this too).
+      await new Promise((r) => setTimeout(r, 200));
     } finally {
       child.kill('SIGTERM');
     }
@@ -108,5 +111,6 @@ describe('a real broker process', () => {
     assert.deepEqual([last.event, last.reason, last.broker], ['audit.checkpoint', 'shutdown', did]);
     const run = cli('audit', 'verify', path, '--broker-did', did);
     assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.equal(existsSync(`${path}.lock`), false, 'a clean stop releases the writer lock');
   });
 });

@@ -1,11 +1,12 @@
 // The writer side: chain fields, resuming an existing file, and what happens to a line a crash tore.
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { GENESIS_PREV, sha256Hex } from '../../../broker/audit/chain';
 import { ChainedDestination } from '../../../broker/audit/chained-destination';
 import { UnchainedTailError } from '../../../broker/audit/resume-point';
+import { AuditLogLockedError } from '../../../broker/audit/writer-lock';
 import { verifyAuditLog } from '../../../broker/audit/verify-audit-log';
 import { TempDirs, TestAuditLog, brokerIdentity, fileLines, parsedLines, writeLines } from './support';
 
@@ -163,5 +164,23 @@ describe('chained destination', () => {
     const destination = ChainedDestination.open(newLogPath());
     destination.close();
     assert.throws(() => destination.write('{"level":30}\n'), /closed/);
+  });
+
+  test('Fork: a second writer on the same audit.log is refused while the first holds it, and admitted after it closes', () => {
+    const path = newLogPath();
+    const first = ChainedDestination.open(path);
+    assert.throws(() => ChainedDestination.open(path), AuditLogLockedError);
+    first.close();
+    assert.equal(existsSync(`${path}.lock`), false, 'close releases the lock');
+    ChainedDestination.open(path).close();
+  });
+
+  test('a lock left by a process that is gone (a crash, a reboot) is taken over', () => {
+    const path = newLogPath();
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    for (const owner of [{ pid: 0x7ffffff0, boot }, { pid: process.ppid, boot: 'another-boot' }, 'torn']) {
+      writeFileSync(`${path}.lock`, typeof owner === 'string' ? owner : JSON.stringify(owner));
+      ChainedDestination.open(path).close();
+    }
   });
 });

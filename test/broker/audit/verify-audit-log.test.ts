@@ -127,6 +127,16 @@ describe('audit log verification', () => {
     );
   });
 
+  test('a JSON line without chain fields at the very end is not taken for a crash fragment', () => {
+    const path = honestLog();
+    const lines = fileLines(path);
+    writeLines(path, [...lines, JSON.stringify({ level: 30, event: 'agent.revoked' })]);
+    assert.deepEqual(
+      { line: verifyAuditLog(path).failure?.line, reason: verifyAuditLog(path).failure?.reason },
+      { line: lines.length + 1, reason: 'not a chain entry' },
+    );
+  });
+
   test('Forgery: a checkpoint re-signed by another key is a bad checkpoint signature, pinned or not', () => {
     const path = honestLog();
     const lines = fileLines(path);
@@ -168,8 +178,7 @@ describe('audit log verification', () => {
   });
 
   test('limit: cutting the unsigned tail after the last checkpoint is not detectable, and the report counts that tail', () => {
-    const path = join(dirs.make(), 'audit.log');
-    writeHonestLog(join(path, '..'), broker, 23);
+    const path = writeHonestLog(dirs.make(), broker, 23);
     const lines = fileLines(path);
     // Drop the shutdown checkpoint and the three events before it: what is left ends at the checkpoint after event 19.
     writeLines(path, lines.slice(0, -4));

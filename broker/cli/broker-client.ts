@@ -1,0 +1,84 @@
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import WebSocket from 'ws';
+import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
+import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
+import { Methods, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
+import { LOCAL_SOCKET } from '../rpc/local-socket';
+import { readKeyFile, type SecretIdentity } from '../../core/identity';
+import type { UserHello } from '../../core/rpc/user-auth';
+import type { UserView } from '../../core/rpc/views';
+import { authenticateUser } from '../../core/rpc/user-session';
+import { BROKER_KEY_FILE } from '../broker-identity';
+import { loadLocalOperator } from '../local-operator';
+
+/** A typed JSON-RPC client of a running broker, for the CLI: on its local socket, or on a team broker's /rpc WebSocket. */
+export class BrokerClient {
+  /** The user this client proved to be, as the broker knows them. */
+  user?: UserView;
+
+  private constructor(
+    readonly connection: MessageConnection,
+    private readonly closeTransport: () => void,
+  ) {}
+
+  /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`. */
+  static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello): Promise<BrokerClient> {
+    const socket = new WebSocket(`${url.replace(/\/+$/, '')}/rpc`, { maxPayload: MAX_HUB_FRAME_BYTES });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', (err) => reject(new Error(`cannot reach the broker at ${url}: ${err.message}`)));
+    });
+    const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
+    return BrokerClient.#authenticate(connection, () => socket.close(1000), brokerDid, user, hello);
+  }
+
+  /**
+   * Connects and proves a user id: by default the broker host's local operator
+   * (operator.key in the data directory, the first user and so the owner of a
+   * fresh broker). The broker is pinned to the key in the same data directory.
+   */
+  static async connect(dataDir: string, user: SecretIdentity = loadLocalOperator(dataDir), hello: UserHello = { name: 'local operator' }): Promise<BrokerClient> {
+    const path = join(dataDir, LOCAL_SOCKET);
+    const socket = connect(path);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `no broker is running with data directory ${dataDir}` : err.message)),
+      );
+    });
+    const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    return BrokerClient.#authenticate(connection, () => socket.destroy(), readKeyFile(join(dataDir, BROKER_KEY_FILE)).did, user, hello);
+  }
+
+  static async #authenticate(
+    connection: MessageConnection,
+    closeTransport: () => void,
+    brokerDid: string,
+    user: SecretIdentity,
+    hello: UserHello,
+  ): Promise<BrokerClient> {
+    connection.listen();
+    const client = new BrokerClient(connection, closeTransport);
+    try {
+      client.user = (await authenticateUser((method, params) => connection.sendRequest(method, params), user, brokerDid, hello)).user;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return client;
+  }
+
+  async call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    const spec = Methods[name];
+    const raw = await this.connection.sendRequest(spec.method, params);
+    // The client validates too: a broker of another version cannot hand it a shape it does not understand.
+    return spec.result.parse(raw) as ResultOf<M>;
+  }
+
+  close(): void {
+    this.connection.dispose();
+    this.closeTransport();
+  }
+}
