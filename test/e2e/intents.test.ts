@@ -2,71 +2,15 @@
 // streamed as the command runs, sandbox refusals, and the rule that an intent never silently vanishes:
 // offline agents, agents killed mid-command and broker restarts all leave a final, persisted state.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Notifications } from '../../core/rpc/methods';
 import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
-import { removeDirs, startAgent, startBroker, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
+import { tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
+import { exitIfHeldOpen, Started } from '../support/started';
 
-/** Everything the suite started, so the hooks can tear it down whatever happened. */
-class Started {
-  readonly agents: AgentProcess[] = [];
-  readonly brokers: BrokerProcess[] = [];
-  readonly dirs: string[] = [];
-
-  async broker(options: Parameters<typeof startBroker>[0] = {}): Promise<BrokerProcess> {
-    const broker = await startBroker(options);
-    this.brokers.push(broker);
-    this.dirs.push(broker.dataDir);
-    return broker;
-  }
-
-  async agent(options: Parameters<typeof startAgent>[0]): Promise<AgentProcess> {
-    const agent = await startAgent(options);
-    this.agents.push(agent);
-    this.dirs.push(agent.stateDir, agent.workspace);
-    return agent;
-  }
-
-  async cleanup(): Promise<void> {
-    for (const agent of this.agents.splice(0)) await agent.kill().catch(() => undefined);
-    for (const broker of this.brokers.splice(0)) await broker.kill().catch(() => undefined);
-    killStrayChildren();
-    removeDirs(...this.dirs.splice(0));
-  }
-}
-
-/**
- * A safety net for what the harness itself can leak (startBroker spawns the broker before its client
- * connects, and does not kill it when the connection fails): any broker or agent this test process
- * spawned and still has, killed by its pid.
- */
-function killStrayChildren(): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      if (/dist\/(broker|agent)\.js/.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) process.kill(Number(entry), 'SIGKILL');
-    } catch {
-      // Gone already, or not ours to read.
-    }
-  }
-}
-
-/**
- * Bounded, whatever happens: if anything still holds this test process open a few seconds after its
- * last hook (it happened intermittently with no handle of ours left), say what it is and exit with the
- * status the runner already set, instead of waiting for the runner's 5-minute file timeout.
- */
-after(() => {
-  setTimeout(() => {
-    process.stderr.write(`e2e: still alive 5 s after the last hook; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
-});
+exitIfHeldOpen();
 
 const ALL_TOOLS = ['read_file', 'list_files', 'write_file', 'run_command'] as const;
 const CANARY = 'outside the workspace: must never change\n';

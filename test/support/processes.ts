@@ -100,11 +100,19 @@ export async function startBroker(options: { dataDir?: string; port?: number; ar
   });
   const log = new LogTail();
   log.attach(child);
-  const started = await waitFor('the broker to start', () => {
-    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}:\n${log.raw.join('\n')}`);
-    return log.find('broker.started');
-  });
-  const client = await BrokerClient.connect(dataDir);
+  let started: Record<string, unknown>;
+  let client: BrokerClient;
+  try {
+    started = await waitFor('the broker to start', () => {
+      if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}:\n${log.raw.join('\n')}`);
+      return log.find('broker.started');
+    });
+    client = await BrokerClient.connect(dataDir);
+  } catch (err) {
+    // Never leak a broker whose client could not connect.
+    child.kill('SIGKILL');
+    throw err;
+  }
   const stopWith = async (signal: NodeJS.Signals) => {
     client.close();
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
