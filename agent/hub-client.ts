@@ -2,14 +2,12 @@ import type pino from 'pino';
 import WebSocket from 'ws';
 import { ChallengeInitiator, type SecretIdentity, type VaultysId } from '../core/identity';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
-import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
+import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
 import type { RegistrationStatus } from '../core/wire/policy';
 import { CertifiedPolicy, type AgentHello } from '../core/wire/policy';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir, PinRecord } from './state-dir';
 
-/** Close code the broker uses when it rejected or revoked this agent. */
-const CLOSE_REVOKED = 4003;
 
 export interface HubClientOptions {
   url: string;
@@ -153,7 +151,7 @@ export class HubClient {
     socket.on('close', (code, reason) => {
       this.#session = undefined;
       if (this.#stopped) return;
-      if (code === CLOSE_REVOKED) {
+      if (code === CLOSE_REGISTRATION_ENDED) {
         log.error({ event: 'agent.revoked', reason: reason.toString() }, 'the broker ended this agent\'s registration');
         this.options.onRevoked?.(reason.toString());
         return;

@@ -104,7 +104,7 @@ export class Broker implements ConnectionHost {
     const existing = this.registry.get(agent.did);
     if (existing?.status === 'rejected' || existing?.status === 'revoked') {
       this.log.warn({ event: 'auth.refused', did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
-      return { ok: false, message: `agent ${agent.did} is ${existing.status}` };
+      return { ok: false, message: `agent ${agent.did} is ${existing.status}`, ended: true };
     }
     return { ok: true, policy: this.directory.certifiedPolicy(agent.did, existing?.status ?? 'pending') };
   }

@@ -1,4 +1,5 @@
 import type pino from 'pino';
+import { CLOSE_REGISTRATION_ENDED } from '../../core/wire/hub-messages';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
 import { PolicyInput as PolicyInputSchema } from '../../core/rpc/views';
 import type { BrokerEventBus } from '../events';
@@ -8,8 +9,6 @@ import type { PolicyStore } from '../store/policy-store';
 import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
 
-/** Close code an agent sees when the broker ends its registration; it does not reconnect on it. */
-export const CLOSE_REVOKED = 4003;
 
 /** Registration decisions and policy changes, each audited, persisted and pushed to a connected agent. */
 export class RegistrationService {
@@ -40,7 +39,7 @@ export class RegistrationService {
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
     this.registry.setStatus(did, 'rejected', reason);
     this.log.info({ event: 'registration.rejected', actor, did, reason }, 'agent registration rejected');
-    this.online.get(did)?.close(CLOSE_REVOKED, 'registration rejected');
+    this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'registration rejected');
     return this.#changed(did, 'registrationChanged');
   }
 
@@ -50,7 +49,7 @@ export class RegistrationService {
     if (record.status === 'revoked' || record.status === 'rejected') throw conflict(`agent ${did} is already ${record.status}`);
     this.registry.setStatus(did, 'revoked', reason);
     this.log.info({ event: 'agent.revoked', actor, did, reason }, 'agent revoked');
-    this.online.get(did)?.close(CLOSE_REVOKED, 'agent revoked');
+    this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'agent revoked');
     return this.#changed(did, 'agentChanged');
   }
 

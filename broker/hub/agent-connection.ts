@@ -1,13 +1,14 @@
 import type pino from 'pino';
 import { ChallengeResponder, open, type Certificate, type SecretIdentity, type VaultysId } from '../../core/identity';
-import { AGENT_AUTH, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
+import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type CertifiedPolicy } from '../../core/wire/policy';
 
 /** What a connection needs from the rest of the broker. */
 export interface ConnectionHost {
   /** Before signing anything: refuse a rejected or revoked agent, or compose the policy to certify. */
-  admit(agent: VaultysId): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string };
+  /** `ended`: the agent's registration is over (rejected or revoked), so it should stop reconnecting. */
+  admit(agent: VaultysId): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
   authenticated(connection: AgentConnection, hello: AgentHello): void;
   result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   progress(connection: AgentConnection, progress: ProgressBody): void;
@@ -34,6 +35,7 @@ export class AgentConnection {
   #policy?: CertifiedPolicy;
   #certificate?: Certificate;
   #closed = false;
+  #registrationEnded = false;
 
   constructor(
     private readonly identity: SecretIdentity,
@@ -95,7 +97,8 @@ export class AgentConnection {
   #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
     this.log.warn({ event: 'hub.refused', code, detail: message, did: this.did, ...fields }, 'agent message refused');
     this.send({ type: 'error', code, message });
-    this.close(4001, code);
+    // 4003 tells a rejected or revoked agent not to come back; anything else it may retry.
+    this.close(this.#registrationEnded ? CLOSE_REGISTRATION_ENDED : 4001, code);
   }
 
   #onInit(challenge: Uint8Array): void {
@@ -109,7 +112,10 @@ export class AgentConnection {
         if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
         if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
         const decision = this.host.admit(initiator);
-        if (!decision.ok) return decision;
+        if (!decision.ok) {
+          this.#registrationEnded = decision.ended === true;
+          return decision;
+        }
         this.#pendingHello = hello.data;
         this.#pendingPolicy = decision.policy;
         return { ok: true, value: { metadata: decision.policy } };

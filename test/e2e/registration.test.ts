@@ -141,10 +141,13 @@ describe('registration of two unknown agents on one broker', () => {
     assert.equal(decided.statusReason, 'unknown machine');
     assert.equal(decided.online, false);
 
-    // Restart it with the same identity: the broker refuses the handshake, and keeps refusing.
+    // Restart it with the same identity: the broker refuses the handshake before signing, and tells it the
+    // registration is over, so it stops instead of retrying for ever.
+    const before = count(broker.log, 'auth.refused', (l) => l.did === refused.did);
     const again = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, stateDir: refused.stateDir, workspace: refused.workspace, name: 'agent-two', request: 'read_file' });
     assert.equal(again.did, refused.did);
-    await waitFor('two refused handshakes of the rejected agent', () => count(broker.log, 'auth.refused', (l) => l.did === refused.did) >= 2, 10_000);
+    assert.equal(await again.exited(10_000), 3, 'the restarted rejected agent is refused and exits with code 3');
+    assert.ok(count(broker.log, 'auth.refused', (l) => l.did === refused.did) > before, 'the broker audited the refusal');
     assert.equal(again.log.find('auth.succeeded'), undefined, 'the rejected agent never authenticates again');
     const still = await broker.client.call('agentsGet', { did: refused.did });
     assert.equal(still.status, 'rejected', 'not re-queued as pending');
