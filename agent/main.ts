@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { secondsOption as seconds } from '../core/cli/arguments';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePin } from '../core/identity';
@@ -16,11 +17,6 @@ import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
 const AGENT_VERSION = '0.1.0';
 
-function seconds(text: string, flag: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} must be a positive number of seconds`);
-  return Math.round(value * 1000);
-}
 
 const program = new Command()
   .name('agent')

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { secondsOption as seconds } from '../core/cli/arguments';
 import { join, resolve } from 'node:path';
 import { readKeyFile } from '../core/identity';
 import { addAuditCommands } from './audit/audit-command';
@@ -7,6 +8,7 @@ import { BROKER_KEY_FILE, loadBrokerIdentity } from './broker-identity';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
 import { runStandalone } from './standalone';
 import { runStdio } from './stdio';
+
 
 const program = new Command()
   .name('broker')
@@ -22,9 +24,16 @@ program
   .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
   .option('--stdio', 'speak JSON-RPC on stdin/stdout (how the VS Code extension starts the broker)')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean }) => {
+  .option('--approval-timeout <seconds>', 'how long a tool call waits for a reviewer (carried in every agent certificate)', '600')
+  .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
-    const options = { ...o, dataDir: resolve(o.dataDir) };
+    const options = {
+      ...o,
+      dataDir: resolve(o.dataDir),
+      approvalTimeoutMs: seconds(o.approvalTimeout, '--approval-timeout'),
+      handshakeTimeoutMs: seconds(o.handshakeTimeout, '--handshake-timeout'),
+    };
     await (o.stdio ? runStdio(options) : runStandalone(options));
   });
 

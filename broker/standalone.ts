@@ -12,6 +12,8 @@ export interface RunOptions {
   port: number;
   tlsCert?: string;
   tlsKey?: string;
+  approvalTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
 }
 
 export interface RunningBroker {
@@ -26,9 +28,15 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { identity, created } = loadBrokerIdentity(options.dataDir);
   const log = createBrokerLogger(options.dataDir, identity);
-  const broker = new Broker({ dataDir: options.dataDir, identity, localOperatorDid: loadLocalOperator(options.dataDir).did, log });
+  const broker = new Broker({
+    dataDir: options.dataDir,
+    identity,
+    localOperatorDid: loadLocalOperator(options.dataDir).did,
+    approvalTimeoutMs: options.approvalTimeoutMs,
+    log,
+  });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
-  const url = await broker.startHub({ host: options.host, port: options.port, tls });
+  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
   log.info({ event: 'broker.started', did: identity.did, url, createdIdentity: created }, 'broker started');
   return {
