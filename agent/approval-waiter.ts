@@ -58,6 +58,16 @@ export class ApprovalWaiter {
     });
   }
 
+  /**
+   * The connection is gone: the broker ends the intents it carried as lost,
+   * so no decision can come for them. Reject rather than leave them hanging.
+   */
+  abandonAll(): void {
+    for (const waiting of [...this.#waiting.values()]) {
+      waiting.settle({ ok: false, reason: 'approval-expired', message: 'the connection to the broker was lost while waiting for the reviewer' });
+    }
+  }
+
   decide(bundle: ApprovalDecisionBundle, session: CertifiedSession): void {
     const verdict = this.#verify(bundle, session);
     if ('refusal' in verdict) {

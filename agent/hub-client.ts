@@ -150,6 +150,7 @@ export class HubClient {
     socket.on('error', (err) => log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error'));
     socket.on('close', (code, reason) => {
       this.#session = undefined;
+      this.options.runner.detach();
       if (this.#stopped) return;
       if (code === CLOSE_REGISTRATION_ENDED) {
         log.error({ event: 'agent.revoked', reason: reason.toString() }, 'the broker ended this agent\'s registration');

@@ -67,6 +67,12 @@ export class IntentRunner {
     this.#approvals.decide(bundle, session);
   }
 
+  /** The connection closed: tool calls waiting for a reviewer there are rejected. */
+  detach(): void {
+    this.#send = () => {};
+    this.#approvals.abandonAll();
+  }
+
   /** Where frames go: the current connection. */
   attach(send: (frame: AgentFrame) => void): void {
     this.#send = send;

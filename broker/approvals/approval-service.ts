@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
@@ -32,6 +33,7 @@ export class ApprovalService {
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
     private readonly now: () => number,
+    private readonly approvalTimeoutMs: number,
   ) {
     this.#sweep = setInterval(() => this.expireDue(), 1000);
     this.#sweep.unref();
@@ -60,6 +62,12 @@ export class ApprovalService {
       return refuse('approval-mismatch', 'the approval request does not describe the intent it names');
     }
     if (this.approvals.get(r.requestId)) return refuse('replay', `approval request ${r.requestId} already exists`);
+    // The timeout is the broker's, carried in the certificate: an agent cannot keep a request open longer.
+    const now = this.now();
+    const limit = now + this.approvalTimeoutMs + DEFAULT_CLOCK_SKEW_MS;
+    if (!(r.expiresAt <= limit) || !(r.requestedAt <= now + DEFAULT_CLOCK_SKEW_MS)) {
+      return refuse('approval-timeout', 'the approval request runs past the timeout carried in the certificate');
+    }
     const view = this.approvals.add(r, envelope);
     this.log.info({ event: 'approval.requested', requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
     this.events.emit('approvalChanged', view);
@@ -86,6 +94,10 @@ export class ApprovalService {
     }
     const now = this.now();
     if (approval.state !== 'pending') throw conflict(`approval request ${d.requestId} is already ${approval.state}`);
+    const intent = this.intents.get(approval.intentId);
+    if (!intent || (intent.state !== 'sent' && intent.state !== 'running')) {
+      throw conflict(`the intent of approval request ${d.requestId} is already ${intent?.state ?? 'gone'}: nothing waits for this decision`);
+    }
     if (!(now < approval.expiresAt) || !(d.decidedAt < approval.expiresAt)) {
       this.expireDue();
       throw conflict(`approval request ${d.requestId} has expired`);

@@ -49,7 +49,14 @@ export class UserService {
     if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
       return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
     }
+    if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
     return { ok: true, role: invitation.role };
+  }
+
+  /** An invitation carries its creator's authority: it dies with their removal or demotion. */
+  #inviterStillMay(invitation: { createdBy: string; role: Role }): boolean {
+    const inviter = this.users.active(invitation.createdBy);
+    return inviter !== undefined && (inviter.did === this.localOperatorDid || mayAssign(inviter.role, invitation.role));
   }
 
   /** At COMPLETE, with the id proven: enrolls a new user (consuming the invitation) or records the visit. */
@@ -67,6 +74,8 @@ export class UserService {
       if (this.users.isEmpty() || id.did === this.localOperatorDid) {
         role = 'owner';
       } else {
+        const pending = hello.invitation ? this.invitations.getByHash(hashToken(hello.invitation)) : undefined;
+        if (pending && !this.#inviterStillMay(pending)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
         const invitation = hello.invitation ? this.invitations.use(hello.invitation, id.did, now) : undefined;
         if (!invitation) return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
         role = invitation.role;
