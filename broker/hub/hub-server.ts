@@ -33,6 +33,8 @@ export class HubServer {
     this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }) : createHttpServer();
     this.#http.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n'));
     this.#wss = new WebSocketServer({ server: this.#http, maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
+    // ws re-emits the HTTP server's errors; listen() reports them (e.g. EADDRINUSE) as a clear failure instead.
+    this.#wss.on('error', () => {});
     this.#wss.on('connection', (socket, request) => {
       const remote = request.socket.remoteAddress ?? 'unknown';
       if (request.url === '/rpc' && options.acceptRpc) return this.#onRpc(socket, remote);

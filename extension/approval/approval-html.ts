@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+
+export function makeNonce(): string {
+  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+}
+
+const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+/**
+ * The approval panel's page: nothing runs but our nonce'd bundle, nothing
+ * loads but from the extension's own webview resources, and no inline style
+ * but the nonce'd block. Colours come from the editor's --vscode-* variables.
+ */
+export function approvalHtml(options: { cspSource: string; nonce: string; scriptUri: string; title: string }): string {
+  const { cspSource, nonce } = options;
+  const csp = [
+    "default-src 'none'",
+    `img-src ${cspSource} data:`,
+    `font-src ${cspSource}`,
+    `style-src ${cspSource} 'nonce-${nonce}'`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>${escapeAttr(options.title)}</title>
+<style nonce="${nonce}">
+  body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 20px 24px; line-height: 1.5; }
+  h1 { font-size: 1.3em; font-weight: 600; margin: 16px 0 4px; }
+  h2 { font-size: 1.05em; font-weight: 600; margin: 20px 0 6px; }
+  .sub { color: var(--vscode-descriptionForeground); margin: 0 0 12px; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+  dt { color: var(--vscode-descriptionForeground); }
+  dd { margin: 0; overflow-wrap: anywhere; }
+  code, pre { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
+  pre { background: var(--vscode-textCodeBlock-background); border: 1px solid var(--vscode-panel-border, transparent); padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0 0; max-height: 60vh; overflow: auto; }
+  .param { margin: 0 0 12px; }
+  .param-name { font-weight: 600; }
+  .banner { padding: 8px 12px; margin: 12px 0; border-left: 3px solid var(--vscode-focusBorder); background: var(--vscode-editorWidget-background); }
+  .banner.error { border-left-color: var(--vscode-errorForeground); color: var(--vscode-errorForeground); }
+  .banner.warn { border-left-color: var(--vscode-editorWarning-foreground); }
+  .banner.ok { border-left-color: var(--vscode-testing-iconPassed, var(--vscode-focusBorder)); }
+  .actions { display: flex; gap: 8px; margin-top: 12px; flex-wrap: wrap; align-items: center; }
+  .state { font-weight: 600; text-transform: uppercase; }
+  label { display: block; margin: 16px 0 4px; }
+  vscode-textarea { width: 100%; }
+  .keys { color: var(--vscode-descriptionForeground); font-size: 0.9em; }
+  [hidden] { display: none !important; }
+</style>
+</head>
+<body>
+<main id="app" aria-live="polite"><p class="sub">Loading the approval request…</p></main>
+<script nonce="${nonce}" src="${escapeAttr(options.scriptUri)}"></script>
+</body>
+</html>`;
+}

@@ -1,0 +1,181 @@
+import { posix } from 'node:path';
+import * as vscode from 'vscode';
+import { DISPATCHERS } from '../../core/rpc/roles';
+import type { ApprovalView } from '../../core/rpc/views';
+import type { ApprovalWebviewState, ExtensionToWebview } from '../../webviews/approval/messages';
+import type { BrokerConnection } from '../connection/broker-connection';
+import type { LiveModel } from '../model/live-model';
+import { approvalHtml, makeNonce } from './approval-html';
+import { sealDecision } from './decision';
+import { ApprovalPanelController, type PanelHost } from './panel-controller';
+
+export const APPROVAL_VIEW_TYPE = 'vaultysclaw.approval';
+const DIFF_SCHEME = 'vaultysclaw-approval';
+
+/** Read-only documents for the diff editor: the proposed content of a write, and what the file holds now. */
+export class ApprovalContentProvider implements vscode.TextDocumentContentProvider {
+  readonly #docs = new Map<string, string>();
+  readonly #changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.#changed.event;
+
+  set(uri: vscode.Uri, content: string): void {
+    this.#docs.set(uri.toString(), content);
+    this.#changed.fire(uri);
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.#docs.get(uri.toString()) ?? '';
+  }
+}
+
+/** Every open approval panel, one per request; each keeps to what the broker says about its request. */
+export class ApprovalPanels implements vscode.Disposable {
+  readonly #panels = new Map<string, { panel: vscode.WebviewPanel; controller: ApprovalPanelController }>();
+  readonly #content = new ApprovalContentProvider();
+  readonly #disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly connection: BrokerConnection,
+    private readonly model: LiveModel,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.#disposables.push(
+      vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, this.#content),
+      model.onDidChange(() => {
+        for (const { controller } of this.#panels.values()) controller.refresh();
+      }),
+      vscode.window.registerWebviewPanelSerializer(APPROVAL_VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state: unknown) => {
+          const requestId = (state as ApprovalWebviewState | undefined)?.requestId;
+          if (typeof requestId !== 'string' || !/^[0-9a-f]{32}$/.test(requestId)) {
+            panel.dispose();
+            return;
+          }
+          this.#adopt(panel, requestId);
+        },
+      }),
+    );
+  }
+
+  get openRequests(): string[] {
+    return [...this.#panels.keys()];
+  }
+
+  async open(requestId: string): Promise<void> {
+    const existing = this.#panels.get(requestId);
+    if (existing) {
+      existing.panel.reveal();
+      return;
+    }
+    if (!this.model.approval(requestId)) {
+      const session = await this.connection.requireSession('open the approval');
+      if (!session) return;
+      this.model.noteApproval(await session.call('approvalsGet', { requestId }));
+    }
+    const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), vscode.ViewColumn.Active, this.#options());
+    this.#adopt(panel, requestId);
+  }
+
+  #options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews')] };
+  }
+
+  #title(requestId: string): string {
+    const a = this.model.approval(requestId);
+    return a ? `Approve ${a.capability}?` : 'VaultysClaw approval';
+  }
+
+  #adopt(panel: vscode.WebviewPanel, requestId: string): void {
+    panel.webview.options = this.#options();
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'extension', 'media', 'vaultysclaw.svg');
+    const nonce = makeNonce();
+    const scriptUri = panel.webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews', 'approval.js'));
+    const post = (message: ExtensionToWebview) => void panel.webview.postMessage(message);
+    const controller = new ApprovalPanelController(requestId, this.#host(requestId, post));
+    this.#panels.set(requestId, { panel, controller });
+    const subs = [
+      panel.webview.onDidReceiveMessage((m: unknown) => void controller.receive(m)),
+      // Without retained context a hidden webview is torn down; it says `ready` again when shown.
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) controller.webviewReset();
+      }),
+    ];
+    panel.onDidDispose(() => {
+      for (const s of subs) s.dispose();
+      this.#panels.delete(requestId);
+    });
+    panel.webview.html = approvalHtml({ cspSource: panel.webview.cspSource, nonce, scriptUri: scriptUri.toString(), title: this.#title(requestId) });
+  }
+
+  #host(requestId: string, post: (message: ExtensionToWebview) => void): PanelHost {
+    const { model, connection } = this;
+    return {
+      post,
+      approval: () => model.approval(requestId),
+      names: { agent: (did) => model.agent(did), user: (did) => model.user(did) },
+      reviewer: () => {
+        const s = connection.session;
+        return s ? { did: s.user.did, name: s.user.name, role: s.role } : undefined;
+      },
+      connected: () => model.connected,
+      now: () => Date.now(),
+      report: (message) => this.log.warn(message),
+      decide: async (approval, decision, reason) => {
+        const session = connection.session;
+        if (!session) throw new Error('the broker is not connected');
+        // Signed here, with the reviewer's key from SecretStorage; the broker only checks and countersigns.
+        const sealed = sealDecision(session.identity, approval, decision, reason);
+        const view = await session.call('approvalsDecide', { payload: sealed.payload, signature: sealed.signature });
+        model.noteApproval(view);
+        this.log.info(`${decision} ${approval.capability} request ${approval.requestId} (intent ${approval.intentId}) as ${session.user.did}`);
+        return view;
+      },
+      openDiff: (approval) => this.#openDiff(approval),
+    };
+  }
+
+  /** Current content vs proposed, in a real diff editor; says plainly when the current content could not be fetched. */
+  async #openDiff(approval: ApprovalView): Promise<string | null> {
+    const path = String(approval.params.path ?? '');
+    const proposed = String(approval.params.content ?? '');
+    const base = `/${approval.requestId}/${posix.basename(path) || 'file'}`;
+    const right = vscode.Uri.from({ scheme: DIFF_SCHEME, path: `${base}`, query: 'proposed' });
+    const left = vscode.Uri.from({ scheme: DIFF_SCHEME, path: `${base}`, query: 'current' });
+    this.#content.set(right, proposed);
+    const current = await this.#currentContent(approval);
+    this.#content.set(left, current.content);
+    const title = `${path}: ${current.label} ↔ proposed`;
+    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    return current.notice;
+  }
+
+  async #currentContent(approval: ApprovalView): Promise<{ content: string; label: string; notice: string | null }> {
+    if (approval.params.mode === 'create') return { content: '', label: 'new file', notice: 'The write creates a new file (it fails if the file exists), so the diff is against an empty document.' };
+    const unavailable = (why: string) => ({ content: '', label: 'current content unavailable', notice: `The current content could not be fetched (${why}), so the diff shows the proposed content against an empty document.` });
+    const session = this.connection.session;
+    const agent = this.model.agent(approval.agent);
+    if (!session) return unavailable('the broker is not connected');
+    if (!DISPATCHERS.includes(session.role)) return unavailable(`your role (${session.role}) cannot dispatch a read_file intent`);
+    if (!agent?.online || !agent.policy?.capabilities.includes('read_file')) return unavailable('the agent is offline or not granted read_file');
+    if (agent.policy.approvalRequired.includes('read_file')) return unavailable('read_file needs a reviewer on this agent');
+    try {
+      // A real, signed and audited read_file intent, as the reviewer: nothing reads the agent's disk another way.
+      const sent = await session.call('intentsDispatch', { agent: approval.agent, capability: 'read_file', params: { path: String(approval.params.path) } });
+      this.model.noteIntent(sent);
+      const final = await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
+      if (final.state !== 'succeeded') return unavailable(`read_file ${final.state}${final.reason ? `: ${final.reason}` : final.message ? `: ${final.message}` : ''}`);
+      const content = final.output?.content;
+      if (typeof content !== 'string') return unavailable('read_file returned no text');
+      const truncated = final.output?.truncated === true;
+      return { content, label: truncated ? 'current (truncated)' : 'current', notice: truncated ? 'The current file is larger than read_file returns; the diff shows its beginning.' : null };
+    } catch (err) {
+      return unavailable((err as Error).message);
+    }
+  }
+
+  dispose(): void {
+    for (const { panel } of this.#panels.values()) panel.dispose();
+    for (const d of this.#disposables.splice(0)) d.dispose();
+  }
+}

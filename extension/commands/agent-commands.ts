@@ -1,0 +1,178 @@
+import * as vscode from 'vscode';
+import type { IntentView } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES } from '../../core/rpc/views';
+import type { Capability } from '../../core/wire/policy';
+import { buildParams, checkAnswer, PARAM_FIELDS } from '../intent-params';
+import { intentOutcome } from '../model/activity-tree';
+import { askPolicy } from './policy-picker';
+import { command, didArgument, pickAgent, type Services } from './services';
+
+/** How long Dispatch Intent waits for the agent's signed result. */
+const DISPATCH_WAIT_MS = 10 * 60_000;
+
+async function askParams(capability: Capability, agentName: string): Promise<Record<string, unknown> | undefined> {
+  const fields = PARAM_FIELDS[capability];
+  const answers: Record<string, string> = {};
+  for (const [i, field] of fields.entries()) {
+    const title = `${capability} on ${agentName} (${i + 1}/${fields.length})`;
+    if (field.choices) {
+      const choice = await vscode.window.showQuickPick([...field.choices], { title, placeHolder: field.prompt, ignoreFocusOut: true });
+      if (choice === undefined) return undefined;
+      answers[field.name] = choice;
+      continue;
+    }
+    if (field.multiline) {
+      const editor = vscode.window.activeTextEditor;
+      const source = await vscode.window.showQuickPick(
+        [
+          ...(editor ? [{ label: '$(file) Content of the active editor', description: editor.document.fileName, value: 'editor' as const }] : []),
+          { label: '$(edit) Type it', value: 'type' as const },
+        ],
+        { title, placeHolder: field.prompt, ignoreFocusOut: true },
+      );
+      if (!source) return undefined;
+      if (source.value === 'editor' && editor) {
+        answers[field.name] = editor.document.getText();
+        continue;
+      }
+    }
+    const value = await vscode.window.showInputBox({
+      title,
+      prompt: field.prompt,
+      placeHolder: field.placeholder,
+      value: field.defaultValue,
+      ignoreFocusOut: true,
+      validateInput: (v) => checkAnswer(capability, field.name, v),
+    });
+    if (value === undefined) return undefined;
+    answers[field.name] = value;
+  }
+  const built = buildParams(capability, answers);
+  if (!built.ok) {
+    void vscode.window.showErrorMessage(`VaultysClaw: ${built.problem}`);
+    return undefined;
+  }
+  return built.params;
+}
+
+export async function showJson(value: unknown | string): Promise<void> {
+  const content = typeof value === 'string' ? value : `${JSON.stringify(value, null, 2)}\n`;
+  const doc = await vscode.workspace.openTextDocument({ language: 'json', content });
+  await vscode.window.showTextDocument(doc, { preview: false });
+}
+
+/**
+ * Sends an intent and waits for its final state, with progress and cancel.
+ * Cancel stops waiting; the broker has no way to call an intent back, so it
+ * says so.
+ */
+export async function dispatchAndWait(services: Services, agent: string, capability: Capability, params: Record<string, unknown>, title: string): Promise<IntentView | undefined> {
+  const session = await services.connection.requireSession('dispatch an intent');
+  if (!session) return undefined;
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+    progress.report({ message: 'signing and sending…' });
+    const sent = await session.call('intentsDispatch', { agent, capability, params });
+    services.model.noteIntent(sent);
+    if (FINAL_INTENT_STATES.includes(sent.state)) return sent;
+    progress.report({ message: `intent ${sent.id.slice(0, 8)} ${sent.state}; waiting for the agent's signed result…` });
+    const abort = new AbortController();
+    const cancel = token.onCancellationRequested(() => abort.abort());
+    const progressSub = services.model.onIntentProgress((p) => {
+      if (p.intentId === sent.id) progress.report({ message: p.text.trim().slice(0, 120) });
+    });
+    try {
+      return await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) {
+        void vscode.window.showInformationMessage(`VaultysClaw: stopped waiting for intent ${sent.id.slice(0, 8)}; it keeps running on the agent, and the Activity view shows how it ends.`);
+        return undefined;
+      }
+      throw err;
+    } finally {
+      cancel.dispose();
+      progressSub.dispose();
+    }
+  });
+}
+
+export function registerAgentCommands(services: Services): vscode.Disposable[] {
+  const { model } = services;
+  return [
+    command(services, 'vaultysclaw.dispatchIntent', async (arg) => {
+      if (!(await services.connection.requireSession('dispatch an intent'))) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'approved' && a.online, 'Dispatch an intent to');
+      if (!agent) return;
+      const granted = agent.policy?.capabilities ?? [];
+      if (granted.length === 0) {
+        void vscode.window.showWarningMessage(`VaultysClaw: ${agent.name} has no capabilities granted.`);
+        return;
+      }
+      const capability = (await vscode.window.showQuickPick(
+        granted.map((c) => ({ label: c, description: agent.policy?.approvalRequired.includes(c) ? 'needs a reviewer' : '' })),
+        { title: `Dispatch to ${agent.name}`, placeHolder: 'Capability' },
+      ))?.label as Capability | undefined;
+      if (!capability) return;
+      const params = await askParams(capability, agent.name);
+      if (!params) return;
+      const final = await dispatchAndWait(services, agent.did, capability, params, `VaultysClaw: ${capability} on ${agent.name}`);
+      if (!final) return;
+      const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
+      if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${agent.name} succeeded.`);
+      else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${agent.name} ${outcome}.`);
+      await showJson({ state: final.state, outcome: final.outcome, reason: final.reason, rejectedBy: final.rejectedBy, message: final.message, output: final.output, intent: { id: final.id, agent: final.agent, capability: final.capability, params: final.params, user: final.user } });
+    }),
+
+    command(services, 'vaultysclaw.approveRegistration', async (arg) => {
+      const session = await services.connection.requireSession('approve a registration');
+      if (!session) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'pending', 'Approve the registration of');
+      if (!agent) return;
+      const choice = await askPolicy(agent, 'Approve');
+      if (!choice) return;
+      const view = await session.call('registrationsApprove', { did: agent.did, policy: choice.policy, widen: choice.widen });
+      model.noteAgent(view);
+      void vscode.window.showInformationMessage(`VaultysClaw: approved ${view.name} with ${view.policy?.capabilities.join(', ') || 'no capabilities'}.`);
+    }),
+
+    command(services, 'vaultysclaw.rejectRegistration', async (arg) => {
+      const session = await services.connection.requireSession('reject a registration');
+      if (!session) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'pending', 'Reject the registration of');
+      if (!agent) return;
+      const reason = await vscode.window.showInputBox({ title: `Reject ${agent.name}`, prompt: 'Why? (recorded in the audit log; rejection is permanent for this agent key)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
+      if (!reason) return;
+      model.noteAgent(await session.call('registrationsReject', { did: agent.did, reason: reason.trim() }));
+    }),
+
+    command(services, 'vaultysclaw.editPolicy', async (arg) => {
+      const session = await services.connection.requireSession('edit a policy');
+      if (!session) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'approved', 'Edit the policy of');
+      if (!agent) return;
+      const choice = await askPolicy(agent, 'Edit policy of');
+      if (!choice) return;
+      const view = await session.call('policySet', { did: agent.did, policy: choice.policy, widen: choice.widen });
+      model.noteAgent(view);
+      void vscode.window.showInformationMessage(`VaultysClaw: ${view.name} now runs under policy v${view.policy?.policyVersion ?? '?'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`);
+    }),
+
+    command(services, 'vaultysclaw.revokeAgent', async (arg) => {
+      const session = await services.connection.requireSession('revoke an agent');
+      if (!session) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'approved' || a.status === 'pending', 'Revoke');
+      if (!agent) return;
+      const reason = await vscode.window.showInputBox({ title: `Revoke ${agent.name}`, prompt: 'Why? (recorded in the audit log)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
+      if (!reason) return;
+      const ok = await vscode.window.showWarningMessage(`Revoke ${agent.name}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
+      if (ok !== 'Revoke') return;
+      model.noteAgent(await session.call('agentsRevoke', { did: agent.did, reason: reason.trim() }));
+    }),
+
+    command(services, 'vaultysclaw.copyDid', async (arg) => {
+      const did = didArgument(arg) ?? (await pickAgent(services, arg, () => true, 'Copy the DID of'))?.did;
+      if (!did) return;
+      await vscode.env.clipboard.writeText(did);
+      void vscode.window.setStatusBarMessage(`VaultysClaw: copied ${did}`, 3000);
+    }),
+  ];
+}

@@ -1,0 +1,60 @@
+import * as vscode from 'vscode';
+import type { AgentView } from '../../core/rpc/views';
+import type { BrokerConnection } from '../connection/broker-connection';
+import { describeRpcError } from '../connection/broker-session';
+import type { LiveModel } from '../model/live-model';
+import { shortDid } from '../model/tree-node';
+
+/** What every command works with. */
+export interface Services {
+  connection: BrokerConnection;
+  model: LiveModel;
+  log: vscode.LogOutputChannel;
+  extensionPath: string;
+}
+
+/** A DID from a command's argument: a tree row (its id is the DID), a DID string, or nothing. */
+export function didArgument(arg: unknown): string | undefined {
+  const id = typeof arg === 'string' ? arg : (arg as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' && /^did:vaultys:[0-9a-f]{40}$/.test(id) ? id : undefined;
+}
+
+/** Runs a command body, turning a broker refusal into a message instead of an exception in the person's face. */
+export function command(services: Services, id: string, body: (...args: unknown[]) => Promise<unknown> | unknown): vscode.Disposable {
+  return vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+    try {
+      return await body(...args);
+    } catch (err) {
+      const message = describeRpcError(err);
+      services.log.error(`${id}: ${message}`);
+      void vscode.window.showErrorMessage(`VaultysClaw: ${message}`);
+      return undefined;
+    }
+  });
+}
+
+/** The agent a command acts on: the one given, else one picked among those that fit. */
+export async function pickAgent(services: Services, arg: unknown, filter: (a: AgentView) => boolean, title: string): Promise<AgentView | undefined> {
+  const did = didArgument(arg);
+  if (did) {
+    const known = services.model.agent(did);
+    if (known) return known;
+    const session = services.connection.session;
+    return session ? session.call('agentsGet', { did }) : undefined;
+  }
+  const candidates = services.model.agents().filter(filter);
+  if (candidates.length === 0) {
+    void vscode.window.showInformationMessage(`VaultysClaw: no agent to ${title.toLowerCase()}.`);
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    candidates.map((a) => ({
+      label: a.name,
+      description: `${shortDid(a.did)} · ${a.status}${a.online ? ' · online' : ''}`,
+      detail: a.policy ? `capabilities: ${a.policy.capabilities.join(', ') || 'none'}` : `asks for: ${a.requested.join(', ') || 'nothing'}`,
+      agent: a,
+    })),
+    { title, placeHolder: 'Choose an agent', matchOnDescription: true, matchOnDetail: true },
+  );
+  return picked?.agent;
+}

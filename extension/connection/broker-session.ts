@@ -1,0 +1,90 @@
+import type { z } from 'zod';
+import type { SecretIdentity } from '../../core/identity';
+import { Methods, Notifications, RpcErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
+import type { Role } from '../../core/rpc/roles';
+import type { UserHello } from '../../core/rpc/user-auth';
+import { authenticateUser } from '../../core/rpc/user-session';
+import type { UserView } from '../../core/rpc/views';
+
+/**
+ * The two things the extension needs from a JSON-RPC channel. A
+ * vscode-languageclient LanguageClient (stdio broker) and a vscode-jsonrpc
+ * MessageConnection (team broker over WebSocket, tests) both fit, so
+ * everything above this line is the same code for both transports.
+ */
+export interface RpcEndpoint {
+  sendRequest(method: string, params: unknown): Promise<unknown>;
+  onNotification(method: string, handler: (params: unknown) => void): { dispose(): void };
+}
+
+export type NotificationName = keyof typeof Notifications;
+export type NotificationParams<K extends NotificationName> = z.infer<(typeof Notifications)[K]['params']>;
+
+/** A JSON-RPC error as the broker sends it: a typed code and a message for people. */
+export function rpcErrorCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** What to tell a person about a failed call; the wire carries no stack traces, and neither does this. */
+export function describeRpcError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  switch (rpcErrorCode(err)) {
+    case RpcErrorCode.Forbidden:
+      return `not allowed: ${message}`;
+    case RpcErrorCode.Unauthenticated:
+      return `not authenticated: ${message}`;
+    case RpcErrorCode.NotFound:
+      return `not found: ${message}`;
+    default:
+      return message;
+  }
+}
+
+/** The broker refused the user because they are not (yet) one of its users: an invitation would help. */
+export function needsInvitation(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /ask an admin for an invitation|invitation is unknown, used, revoked or expired/.test(message);
+}
+
+/**
+ * An authenticated session with a broker: the user has proven their VaultysId
+ * (Challenger v1, broker pinned to `brokerDid`) before any other request.
+ * Calls go through the one method table; params and results are validated on
+ * this side too, and notifications are parsed before any listener sees them.
+ */
+export class BrokerSession {
+  private constructor(
+    private readonly endpoint: RpcEndpoint,
+    readonly brokerDid: string,
+    readonly user: UserView,
+    readonly role: Role,
+    readonly identity: SecretIdentity,
+  ) {}
+
+  static async open(endpoint: RpcEndpoint, identity: SecretIdentity, brokerDid: string, hello: UserHello): Promise<BrokerSession> {
+    const { user, grant } = await authenticateUser((method, params) => endpoint.sendRequest(method, params), identity, brokerDid, hello);
+    return new BrokerSession(endpoint, brokerDid, user, grant.role, identity);
+  }
+
+  async call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    const spec = Methods[name];
+    // Checked here first, so a mistake in the extension reads as one and never reaches the broker.
+    const checked = spec.params.parse(params);
+    const raw = await this.endpoint.sendRequest(spec.method, checked);
+    return spec.result.parse(raw) as ResultOf<M>;
+  }
+
+  /** Listens to one broker notification; a malformed one is reported to `onInvalid`, never handed on. */
+  on<K extends NotificationName>(name: K, listener: (params: NotificationParams<K>) => void, onInvalid?: (message: string) => void): { dispose(): void } {
+    const spec = Notifications[name];
+    return this.endpoint.onNotification(spec.method, (raw) => {
+      const parsed = spec.params.safeParse(raw);
+      if (!parsed.success) {
+        onInvalid?.(`${spec.method}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+        return;
+      }
+      listener(parsed.data as NotificationParams<K>);
+    });
+  }
+}

@@ -1,0 +1,83 @@
+import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
+import WebSocket from 'ws';
+import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
+import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
+import type { SecretIdentity } from '../../core/identity';
+import type { UserHello } from '../../core/rpc/user-auth';
+import { BrokerSession, describeRpcError, needsInvitation, type RpcEndpoint } from './broker-session';
+import { PermanentConnectError, type Connected } from './supervisor';
+
+export interface OpenChannel {
+  endpoint: RpcEndpoint;
+  /** Resolves once, with why, when the channel is gone (whoever closed it). */
+  closed: Promise<string>;
+  close(): void;
+}
+
+/** The team broker's JSON-RPC endpoint: <hub url>/rpc, whatever path the configured URL ends with. */
+export function rpcUrl(hubUrl: string): string {
+  const trimmed = hubUrl.trim().replace(/\/+$/, '');
+  return trimmed.endsWith('/rpc') ? trimmed : `${trimmed}/rpc`;
+}
+
+/** Wraps a vscode-jsonrpc connection (already listening) as an RpcEndpoint. */
+export function connectionEndpoint(connection: MessageConnection): RpcEndpoint {
+  return {
+    sendRequest: (method, params) => connection.sendRequest(method, params) as Promise<unknown>,
+    onNotification: (method, handler) => connection.onNotification(method, handler as (params: unknown) => void),
+  };
+}
+
+/**
+ * Opens JSON-RPC over WebSocket to a team broker (ws:// or wss://). Only the
+ * transport: the caller proves the user's id, pinned to the broker DID,
+ * before it trusts anything that arrives.
+ */
+export async function openTeamBroker(hubUrl: string, timeoutMs = 15_000): Promise<OpenChannel> {
+  const socket = new WebSocket(rpcUrl(hubUrl), { maxPayload: MAX_HUB_FRAME_BYTES, handshakeTimeout: timeoutMs });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', (err) => reject(new Error(`cannot reach the broker at ${hubUrl}: ${err.message}`)));
+  });
+  const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
+  let closedWith: (why: string) => void = () => undefined;
+  const closed = new Promise<string>((resolve) => (closedWith = resolve));
+  socket.on('close', (code, reason) => closedWith(`the connection to ${hubUrl} closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`));
+  socket.on('error', (err) => closedWith(`the connection to ${hubUrl} failed: ${err.message}`));
+  connection.onClose(() => closedWith(`the connection to ${hubUrl} closed`));
+  connection.listen();
+  return {
+    endpoint: connectionEndpoint(connection),
+    closed,
+    close: () => {
+      connection.dispose();
+      socket.close(1000);
+    },
+  };
+}
+
+/**
+ * Attaches to a team broker and proves the user's id, the broker pinned to
+ * `brokerDid`. A broker proving another key, or refusing the user, is a
+ * permanent failure (retrying cannot fix it); an unreachable one is not.
+ */
+export async function connectTeamBroker(hubUrl: string, brokerDid: string, identity: SecretIdentity, hello: UserHello): Promise<Connected> {
+  const channel = await openTeamBroker(hubUrl);
+  let session: BrokerSession;
+  try {
+    session = await BrokerSession.open(channel.endpoint, identity, brokerDid, hello);
+  } catch (err) {
+    channel.close();
+    const message = describeRpcError(err);
+    if (/not the pinned/.test(message)) throw new PermanentConnectError(`${hubUrl} is not the pinned broker: ${message}. Check vaultysclaw.brokerDid with the broker's admin.`, 'openSettings');
+    if (needsInvitation(err)) throw new PermanentConnectError(`${hubUrl} does not know your key yet: ${message}`, 'enterInvitation');
+    if (/removed from the broker/.test(message)) throw new PermanentConnectError(message);
+    throw new Error(`could not authenticate to ${hubUrl}: ${message}`);
+  }
+  return {
+    session,
+    label: hubUrl,
+    closed: channel.closed,
+    close: async () => channel.close(),
+  };
+}

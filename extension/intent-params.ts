@@ -1,0 +1,110 @@
+import { ToolCall } from '../core/wire/tools';
+import type { Capability } from '../core/wire/policy';
+
+/** One parameter the Dispatch Intent command asks for, in order. */
+export interface ParamField {
+  name: string;
+  prompt: string;
+  placeholder?: string;
+  defaultValue?: string;
+  /** A fixed set of answers: shown as a quick pick instead of an input box. */
+  choices?: readonly string[];
+  /** For write_file content: offered from the active editor. */
+  multiline?: boolean;
+}
+
+export const PARAM_FIELDS: Record<Capability, readonly ParamField[]> = {
+  read_file: [{ name: 'path', prompt: 'File to read, relative to the agent\'s workspace', placeholder: 'README.md' }],
+  list_files: [{ name: 'path', prompt: 'Directory to list, relative to the agent\'s workspace', defaultValue: '.' }],
+  write_file: [
+    { name: 'path', prompt: 'File to write, relative to the agent\'s workspace', placeholder: 'notes.txt' },
+    { name: 'content', prompt: 'Content to write', multiline: true },
+    { name: 'mode', prompt: 'If the file exists', choices: ['create', 'overwrite'] },
+  ],
+  run_command: [
+    { name: 'command', prompt: 'Command to run (no shell)', placeholder: 'ls' },
+    { name: 'args', prompt: 'Arguments: a JSON array, or words separated by spaces', placeholder: '["-la"]', defaultValue: '' },
+    { name: 'cwd', prompt: 'Working directory, relative to the workspace', defaultValue: '.' },
+    { name: 'timeoutSeconds', prompt: 'Timeout in seconds', defaultValue: '30' },
+  ],
+  llm_task: [{ name: 'json', prompt: 'Task parameters as a JSON object', placeholder: '{"prompt":"…"}' }],
+};
+
+/** Arguments as typed: a JSON array of strings, or words separated by white space. */
+export function parseArgs(text: string): string[] {
+  const t = text.trim();
+  if (!t) return [];
+  if (t.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(t);
+    } catch {
+      throw new Error('arguments start with "[" but are not a JSON array');
+    }
+    if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new Error('arguments must be a JSON array of strings');
+    return parsed;
+  }
+  return t.split(/\s+/);
+}
+
+/**
+ * Turns the answers into an intent's params, checked against the same
+ * schema the broker and the agent use, so a mistake is caught before anything
+ * is signed. Returns the first problem in words.
+ */
+export function buildParams(capability: Capability, answers: Record<string, string>): { ok: true; params: Record<string, unknown> } | { ok: false; problem: string } {
+  let params: Record<string, unknown>;
+  try {
+    switch (capability) {
+      case 'read_file':
+      case 'list_files':
+        params = { path: answers.path ?? '' };
+        break;
+      case 'write_file':
+        params = { path: answers.path ?? '', content: answers.content ?? '', mode: answers.mode ?? 'create' };
+        break;
+      case 'run_command': {
+        const seconds = Number(answers.timeoutSeconds ?? '30');
+        if (!Number.isFinite(seconds) || seconds <= 0) return { ok: false, problem: 'the timeout must be a positive number of seconds' };
+        params = { command: answers.command ?? '', args: parseArgs(answers.args ?? ''), cwd: answers.cwd || '.', timeoutMs: Math.round(seconds * 1000) };
+        break;
+      }
+      case 'llm_task': {
+        const parsed: unknown = JSON.parse(answers.json ?? '{}');
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, problem: 'the task parameters must be a JSON object' };
+        return { ok: true, params: parsed as Record<string, unknown> };
+      }
+    }
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message };
+  }
+  const checked = ToolCall.safeParse({ capability, params });
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    return { ok: false, problem: `${issue?.path.slice(1).join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { ok: true, params: checked.data.params as Record<string, unknown> };
+}
+
+/** Check one answer as it is typed (input box validateInput); undefined when fine. */
+export function checkAnswer(capability: Capability, field: string, value: string): string | undefined {
+  if (field === 'args') {
+    try {
+      parseArgs(value);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return undefined;
+  }
+  if (field === 'timeoutSeconds') return Number.isFinite(Number(value)) && Number(value) > 0 ? undefined : 'a positive number of seconds';
+  if (field === 'json') {
+    try {
+      const v: unknown = JSON.parse(value);
+      return typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'a JSON object';
+    } catch {
+      return 'not JSON';
+    }
+  }
+  if ((field === 'path' || field === 'command') && !value.trim()) return `${capability} needs a ${field}`;
+  return undefined;
+}

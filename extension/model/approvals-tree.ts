@@ -1,0 +1,46 @@
+import type { AgentView, ApprovalView, UserView } from '../../core/rpc/views';
+import { ago, isoTime, md, shortDid, until, type TreeNode } from './tree-node';
+
+export interface Names {
+  agent(did: string): AgentView | undefined;
+  user(did: string): UserView | undefined;
+}
+
+/** The one-line summary of what a tool call would do: the path, or the command line. */
+export function toolSummary(capability: string, params: Record<string, unknown>): string {
+  if (capability === 'run_command') {
+    const args = Array.isArray(params.args) ? params.args.map(String) : [];
+    return [String(params.command ?? ''), ...args].join(' ').trim();
+  }
+  if (typeof params.path === 'string') return params.path;
+  return JSON.stringify(params).slice(0, 80);
+}
+
+export const OPEN_APPROVAL_COMMAND = 'vaultysclaw.openApproval';
+
+/** The Approvals view: pending tool calls, oldest first (the one closest to timing out on top). */
+export function approvalsTree(approvals: readonly ApprovalView[], names: Names, now: number): TreeNode[] {
+  return approvals
+    .filter((a) => a.state === 'pending')
+    .sort((a, b) => a.requestedAt - b.requestedAt)
+    .map((a) => {
+      const agent = names.agent(a.agent)?.name ?? shortDid(a.agent);
+      const user = names.user(a.user)?.name ?? shortDid(a.user);
+      return {
+        id: `approval:${a.requestId}`,
+        label: `${a.capability} ${toolSummary(a.capability, a.params)}`,
+        description: `${user} · ${ago(a.requestedAt, now)} · on ${agent}`,
+        tooltip: [
+          `**${md(a.capability)}** on ${md(agent)}, asked by ${md(user)}`,
+          '',
+          `Requested ${ago(a.requestedAt, now)} (${isoTime(a.requestedAt)}); times out ${until(a.expiresAt, now)}, which rejects it.`,
+          '',
+          `Working directory: \`${a.cwd.replace(/`/g, "'")}\``,
+        ].join('\n'),
+        contextValue: 'approval.pending',
+        icon: { id: 'shield', color: 'notificationsWarningIcon.foreground' },
+        collapsible: 'none',
+        command: { id: OPEN_APPROVAL_COMMAND, title: 'Open Approval', args: [a.requestId] },
+      } satisfies TreeNode;
+    });
+}

@@ -1,0 +1,28 @@
+import type { LiveModel } from './live-model';
+import type { BrokerState } from '../connection/supervisor';
+
+/** Broker health at a glance: its state, online agents, pending approvals. Click: the Approvals view. */
+export function statusText(state: BrokerState, model: LiveModel): { text: string; tooltip: string; warning: boolean } {
+  switch (state.kind) {
+    case 'connected': {
+      const online = model.agents().filter((a) => a.status === 'approved' && a.online).length;
+      const pendingAgents = model.agents().filter((a) => a.status === 'pending').length;
+      const approvals = model.pendingApprovals().length;
+      return {
+        text: `$(shield) ${online} online${pendingAgents ? ` · $(question) ${pendingAgents}` : ''} · $(bell${approvals ? '-dot' : ''}) ${approvals}`,
+        tooltip: `VaultysClaw: connected to ${state.connection.label} as ${state.connection.session.user.name} (${state.connection.session.role})\n${online} agents online, ${pendingAgents} registrations pending, ${approvals} approvals pending`,
+        warning: approvals > 0,
+      };
+    }
+    case 'connecting':
+      return { text: '$(sync~spin) VaultysClaw', tooltip: `VaultysClaw: connecting to the broker (attempt ${state.attempt})`, warning: false };
+    case 'disconnected':
+      return {
+        text: '$(debug-disconnect) VaultysClaw',
+        tooltip: `VaultysClaw: disconnected — ${state.reason}${state.retryInMs !== null ? `\nretrying in ${Math.round(state.retryInMs / 1000)} s` : '\nRun "VaultysClaw: Restart Broker" to try again'}`,
+        warning: true,
+      };
+    case 'stopped':
+      return { text: '$(circle-slash) VaultysClaw', tooltip: 'VaultysClaw: stopped', warning: false };
+  }
+}

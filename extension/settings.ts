@@ -1,0 +1,52 @@
+import { isAbsolute } from 'node:path';
+import { parsePin } from '../core/identity';
+
+/** The extension's settings as package.json declares them (contributes.configuration), before checking. */
+export interface RawSettings {
+  brokerMode: unknown;
+  brokerUrl: unknown;
+  brokerDid: unknown;
+  nodePath: unknown;
+  dataDir: unknown;
+  hubPort: unknown;
+  stalenessWindow: unknown;
+  userName: unknown;
+}
+
+export type Settings =
+  | { mode: 'local'; nodePath: string; dataDir: string | null; hubPort: number; stalenessMs: number; userName: string | null }
+  | { mode: 'remote'; brokerUrl: string; brokerDid: string; nodePath: string; stalenessMs: number; userName: string | null };
+
+export type SettingsCheck = { ok: true; settings: Settings } | { ok: false; problems: string[] };
+
+const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '');
+
+/** Checks the settings together and says, per setting, what is wrong with them. */
+export function validateSettings(raw: RawSettings): SettingsCheck {
+  const problems: string[] = [];
+  const mode = raw.brokerMode === undefined || raw.brokerMode === null || raw.brokerMode === '' ? 'local' : raw.brokerMode;
+  if (mode !== 'local' && mode !== 'remote') problems.push(`vaultysclaw.brokerMode must be "local" or "remote", not ${JSON.stringify(raw.brokerMode)}.`);
+  const nodePath = text(raw.nodePath);
+  if (nodePath && !isAbsolute(nodePath)) problems.push(`vaultysclaw.nodePath must be an absolute path (or empty to use Node from PATH), not "${nodePath}".`);
+  const stalenessSeconds = raw.stalenessWindow === undefined ? 300 : Number(raw.stalenessWindow);
+  if (!Number.isFinite(stalenessSeconds) || stalenessSeconds <= 0) problems.push('vaultysclaw.stalenessWindow must be a positive number of seconds.');
+  const userName = text(raw.userName) || null;
+  if (userName && userName.length > 128) problems.push('vaultysclaw.userName is longer than 128 characters.');
+  const stalenessMs = Math.round(stalenessSeconds * 1000);
+
+  if (mode === 'remote') {
+    const brokerUrl = text(raw.brokerUrl);
+    const brokerDid = parsePin(text(raw.brokerDid));
+    if (!brokerUrl) problems.push('vaultysclaw.brokerUrl is empty: give the team broker\'s URL (wss://host:port).');
+    else if (!/^wss?:\/\/[^\s/]+/.test(brokerUrl)) problems.push(`vaultysclaw.brokerUrl must start with wss:// (or ws:// on a trusted network), not "${brokerUrl}".`);
+    if (!brokerDid) problems.push('vaultysclaw.brokerDid must be the team broker\'s DID or fingerprint (ask its admin: `broker identity`); the extension refuses any broker that proves another key.');
+    if (problems.length) return { ok: false, problems };
+    return { ok: true, settings: { mode: 'remote', brokerUrl, brokerDid: brokerDid!, nodePath, stalenessMs, userName } };
+  }
+  const dataDir = text(raw.dataDir) || null;
+  if (dataDir && !isAbsolute(dataDir)) problems.push(`vaultysclaw.dataDir must be an absolute path (or empty for the extension's own storage), not "${dataDir}".`);
+  const hubPort = raw.hubPort === undefined ? 8080 : Number(raw.hubPort);
+  if (!Number.isInteger(hubPort) || hubPort < 0 || hubPort > 65535) problems.push('vaultysclaw.hubPort must be a port number from 0 to 65535 (0 picks a free one).');
+  if (problems.length) return { ok: false, problems };
+  return { ok: true, settings: { mode: 'local', nodePath, dataDir, hubPort, stalenessMs, userName } };
+}

@@ -1,0 +1,212 @@
+// The extension's plain modules, no broker needed: settings checks, the enrollment line (run for real),
+// intent parameters, policy choices, broker log lines, the approval page's CSP, user keys, tree text.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { IdType, SecretIdentity } from '../../core/identity';
+import type { AgentView, ApprovalView, IntentView } from '../../core/rpc/views';
+import { approvalHtml, makeNonce } from '../../extension/approval/approval-html';
+import { cannotDecide, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
+import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
+import { describeRpcError, needsInvitation } from '../../extension/connection/broker-session';
+import { rpcUrl } from '../../extension/connection/team-broker';
+import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
+import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
+import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';
+import { intentOutcome } from '../../extension/model/activity-tree';
+import { agentGroup, agentNode, agentsTree } from '../../extension/model/agents-tree';
+import { toolSummary } from '../../extension/model/approvals-tree';
+import { newerIntent } from '../../extension/model/live-model';
+import { ago, md, until } from '../../extension/model/tree-node';
+import { policyFromAnswers, widening } from '../../extension/policy-choice';
+import { validateSettings, type RawSettings } from '../../extension/settings';
+import { removeDirs, ROOT, tempDir } from '../support/processes';
+
+const DID = `did:vaultys:00${'ab'.repeat(19)}`;
+const raw = (over: Partial<RawSettings>): RawSettings => ({
+  brokerMode: 'local', brokerUrl: '', brokerDid: '', nodePath: '', dataDir: '', hubPort: 8080, stalenessWindow: 300, userName: '', ...over,
+});
+
+function agent(over: Partial<AgentView> = {}): AgentView {
+  return {
+    did: DID, name: 'a', status: 'approved', statusReason: null, requested: ['read_file'], online: true,
+    policy: { status: 'approved', policyId: 'p', policyVersion: 2, capabilities: ['read_file'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, policyExpiresAt: Date.now() + 86_400_000 * 3, approvalTimeoutMs: 60_000 },
+    usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
+  };
+}
+
+describe('settings', () => {
+  test('local mode by default, with the hub port and staleness window checked', () => {
+    const ok = validateSettings(raw({ brokerMode: undefined }));
+    assert.ok(ok.ok && ok.settings.mode === 'local' && ok.settings.hubPort === 8080 && ok.settings.stalenessMs === 300_000 && ok.settings.dataDir === null);
+    const bad = validateSettings(raw({ hubPort: 70000, nodePath: 'node', dataDir: 'rel/dir', stalenessWindow: 0 }));
+    assert.ok(!bad.ok);
+    assert.equal(bad.problems.length, 4);
+    assert.match(bad.problems.join(' '), /nodePath must be an absolute path.*stalenessWindow.*dataDir must be an absolute path.*hubPort/);
+  });
+
+  test('remote mode needs a ws(s) URL and a broker DID or fingerprint to pin', () => {
+    const missing = validateSettings(raw({ brokerMode: 'remote' }));
+    assert.ok(!missing.ok);
+    assert.match(missing.problems.join(' '), /brokerUrl is empty.*brokerDid must be/);
+    assert.ok(!validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'https://x', brokerDid: DID })).ok);
+    const fingerprint = DID.slice('did:vaultys:'.length).toUpperCase().match(/.{4}/g)!.join(' ');
+    const ok = validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'wss://broker.example:8080', brokerDid: fingerprint }));
+    assert.ok(ok.ok && ok.settings.mode === 'remote' && ok.settings.brokerDid === DID, 'a fingerprint pins the same DID');
+    assert.ok(!validateSettings(raw({ brokerMode: 'cloud' })).ok);
+  });
+});
+
+describe('enrollment command', () => {
+  test('prints init pinned to the DID and start with the hub URL, and the init line works as printed', () => {
+    const lines = enrollmentCommands({ brokerDid: DID, hubUrl: 'ws://127.0.0.1:8080' });
+    assert.equal(lines.init, `node dist/agent.js init --broker ${DID}`);
+    assert.equal(lines.start, 'node dist/agent.js start --broker-url ws://127.0.0.1:8080');
+    assert.equal(enrollmentCommands({ brokerDid: DID, hubUrl: 'wss://b:1', workspace: '/srv/my build', capabilities: ['read_file', 'list_files'] }).start, "node dist/agent.js start --broker-url wss://b:1 --workspace '/srv/my build' --request read_file,list_files");
+    const state = tempDir('enroll');
+    try {
+      const [cmd, ...args] = lines.init.split(' ');
+      assert.equal(cmd, 'node');
+      const run = spawnSync(process.execPath, [...args, '--state-dir', state], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`pinned:\\s+${DID}`));
+    } finally {
+      removeDirs(state);
+    }
+  });
+
+  test('gives agents a dialable hub URL', () => {
+    assert.equal(agentHubUrl('ws://0.0.0.0:8080', null), 'ws://127.0.0.1:8080');
+    assert.equal(agentHubUrl('ws://127.0.0.1:8080', 'wss://broker.example:8443/'), 'wss://broker.example:8443');
+    assert.equal(agentHubUrl(null, null), null);
+    assert.equal(rpcUrl('wss://b:1/'), 'wss://b:1/rpc');
+    assert.equal(rpcUrl('wss://b:1/rpc'), 'wss://b:1/rpc');
+    assert.equal(shellQuote("it's"), `'it'\\''s'`);
+  });
+});
+
+describe('intent parameters', () => {
+  test('are built and checked against the tool schemas before anything is signed', () => {
+    assert.deepEqual(buildParams('read_file', { path: 'README.md' }), { ok: true, params: { path: 'README.md' } });
+    assert.deepEqual(buildParams('run_command', { command: 'ls', args: '["-la", "a b"]', cwd: '', timeoutSeconds: '5' }), { ok: true, params: { command: 'ls', args: ['-la', 'a b'], cwd: '.', timeoutMs: 5000 } });
+    assert.deepEqual(parseArgs('  -l   -a '), ['-l', '-a']);
+    assert.throws(() => parseArgs('[1,2]'), /JSON array of strings/);
+    const bad = buildParams('write_file', { path: 'x', content: 'y', mode: 'append' });
+    assert.ok(!bad.ok && /mode/.test(bad.problem));
+    assert.ok(!buildParams('run_command', { command: 'ls', args: '', cwd: '.', timeoutSeconds: '-1' }).ok);
+    assert.ok(!buildParams('llm_task', { json: '[1]' }).ok);
+    assert.equal(checkAnswer('read_file', 'path', ' '), 'read_file needs a path');
+    assert.equal(checkAnswer('run_command', 'args', '["ok"]'), undefined);
+  });
+});
+
+describe('policy choices', () => {
+  test('widening is what was not requested; approval-required stays within the grant', () => {
+    assert.deepEqual(widening(['read_file', 'run_command'], ['read_file']), ['run_command']);
+    const built = policyFromAnswers({ capabilities: ['read_file'], approvalRequired: ['read_file', 'write_file'], maxRequestsPerHour: '10', maxTokensPerDay: '0', validDays: '1' });
+    assert.ok(built.ok);
+    assert.deepEqual(built.policy, { capabilities: ['read_file'], approvalRequired: ['read_file'], maxRequestsPerHour: 10, maxTokensPerDay: 0, validForMs: 86_400_000 });
+    const bad = policyFromAnswers({ capabilities: [], approvalRequired: [], maxRequestsPerHour: '1.5', maxTokensPerDay: '0', validDays: '1' });
+    assert.ok(!bad.ok && /requests per hour/.test(bad.problem));
+  });
+});
+
+describe('broker log lines', () => {
+  test('pino levels map to log levels; anything else is an error line kept whole', () => {
+    assert.deepEqual(parseBrokerLogLine('{"level":40,"time":1,"component":"broker","event":"auth.refused","reason":"x","msg":"user handshake refused"}'), { level: 'warn', text: '[auth.refused] user handshake refused {"reason":"x"}' });
+    assert.deepEqual(parseBrokerLogLine('{"level":30,"msg":"hi"}'), { level: 'info', text: 'hi' });
+    assert.deepEqual(parseBrokerLogLine('Error: listen EADDRINUSE'), { level: 'error', text: 'Error: listen EADDRINUSE' });
+    assert.equal(parseBrokerLogLine('   '), undefined);
+    assert.match(lastComplaint(['node:events:502', 'Error: listen EADDRINUSE: address already in use 127.0.0.1:8080', '}']), /hub port is taken: set vaultysclaw\.hubPort/);
+    assert.equal(lastComplaint(['x', 'Error: database is locked', 'Node.js v20']), ' — Error: database is locked');
+    assert.equal(lastComplaint([]), '');
+    const split = new LineSplitter();
+    assert.deepEqual(split.push('a\nb'), ['a']);
+    assert.deepEqual(split.push('c\n'), ['bc']);
+  });
+});
+
+describe('the approval page', () => {
+  test('allows only its nonce\'d script and styles and the webview\'s own resources', () => {
+    const nonce = makeNonce();
+    assert.match(nonce, /^[A-Za-z0-9]{16,}$/);
+    assert.notEqual(nonce, makeNonce());
+    const html = approvalHtml({ cspSource: 'https://csp.example', nonce, scriptUri: 'https://csp.example/approval.js', title: 'Approve "x" <y>' });
+    const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1] ?? '';
+    assert.match(csp, /^default-src 'none'; /);
+    assert.match(csp, new RegExp(`script-src 'nonce-${nonce}'`));
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+    assert.match(html, new RegExp(`<script nonce="${nonce}" src="https://csp.example/approval.js"></script>`));
+    assert.equal((html.match(/<script/g) ?? []).length, 1, 'one script, no inline code');
+    assert.match(html, /<title>Approve &quot;x&quot; &lt;y><\/title>/);
+    assert.match(html, /var\(--vscode-editor-background\)/);
+  });
+
+  test('messages from the webview are checked; decisions are refused when they cannot apply', () => {
+    assert.ok(parseWebviewMessage({ type: 'ready' }).ok);
+    assert.ok(!parseWebviewMessage({ type: 'decide', decision: 'maybe', reason: '' }).ok);
+    assert.ok(!parseWebviewMessage({ type: 'ready', extra: 1 }).ok);
+    assert.ok(!parseWebviewMessage('ready').ok);
+    const approval: ApprovalView = {
+      requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: `did:vaultys:01${'cd'.repeat(19)}`, capability: 'run_command',
+      params: { command: 'rm', args: ['-rf', 'build'] }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000, state: 'pending', decidedBy: null, reason: null, decidedAt: null,
+    };
+    const reviewer = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'r', role: 'reviewer' as const };
+    assert.equal(cannotDecide(approval, reviewer, true, Date.now()), null);
+    assert.match(cannotDecide(approval, reviewer, false, Date.now()) ?? '', /disconnected/);
+    assert.match(cannotDecide(approval, { ...reviewer, role: 'operator' }, true, Date.now()) ?? '', /role \(operator\) cannot decide/);
+    assert.match(cannotDecide(approval, { ...reviewer, did: approval.user }, true, Date.now()) ?? '', /somebody else/);
+    assert.match(cannotDecide({ ...approval, expiresAt: 5 }, reviewer, true, Date.now()) ?? '', /timed out/);
+    assert.match(cannotDecide({ ...approval, state: 'approved' }, reviewer, true, Date.now()) ?? '', /already approved/);
+    assert.equal(toolSummary('run_command', approval.params), 'rm -rf build');
+    const long = 'x'.repeat(200_000);
+    assert.deepEqual(paramsForDisplay({ content: long, n: 3 }), [
+      { name: 'content', text: long, multiline: true },
+      { name: 'n', text: '3', multiline: false },
+    ]);
+  });
+});
+
+describe('user keys', () => {
+  test('round-trip as key-file text, and only person ids are accepted', () => {
+    const id = generateUserIdentity();
+    assert.equal(decodeUserSecret(`${encodeUserSecret(id)}\n`).did, id.did);
+    assert.throws(() => decodeUserSecret(encodeUserSecret(SecretIdentity.generate(IdType.Machine))), /machine id/);
+    assert.throws(() => decodeUserSecret('not a key!'), /not a VaultysClaw user key/);
+    assert.throws(() => decodeUserSecret(Buffer.from('short').toString('base64')), /not a VaultysClaw user key/);
+  });
+});
+
+describe('tree text', () => {
+  test('groups agents by state and escapes the names agents choose for themselves', () => {
+    const now = Date.now();
+    const hostile = agent({ name: '[click](command:vaultysclaw.revokeAgent)', status: 'pending', policy: null });
+    assert.equal(agentGroup(hostile), 'pending');
+    const node = agentNode(hostile, now);
+    assert.ok(!node.tooltip!.includes('[click](command:'), 'no link survives in the tooltip');
+    assert.equal(md('a_b*c'), 'a\\_b\\*c');
+    const tree = agentsTree([agent({ did: `did:vaultys:00${'01'.repeat(19)}`, name: 'b' }), agent({ name: 'a', online: false }), hostile, agent({ did: `did:vaultys:00${'02'.repeat(19)}`, status: 'revoked', statusReason: 'gone' })], now);
+    assert.deepEqual(tree.map((g) => [g.label, g.description]), [['Online', '1'], ['Offline', '1'], ['Pending registration', '1'], ['Revoked', '1']]);
+    assert.equal(ago(now - 90_000, now), '1 min ago');
+    assert.equal(until(now + 3 * 86_400_000, now), 'in 3 d');
+    assert.match(until(now - 7_200_000, now), /^expired 2 h ago$/);
+  });
+
+  test('intents say who refused and why, and newer views win', () => {
+    const base = { id: 'c'.repeat(32), agent: DID, capability: 'read_file', params: {}, user: DID, outcome: null, reason: null, rejectedBy: null, message: null, output: null, createdAt: 1000, updatedAt: 1000, signedIntent: null, signedResult: null } as const;
+    const sent: IntentView = { ...base, state: 'sent' };
+    const rejected: IntentView = { ...base, state: 'rejected', reason: 'capability-not-granted', rejectedBy: 'agent', updatedAt: 1000 };
+    assert.equal(intentOutcome(rejected, 300_000, 2000), 'rejected by agent: capability-not-granted');
+    assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001), 'sent (stale: past the staleness window)');
+    assert.equal(newerIntent(rejected, sent), false, 'a final state is not overwritten by an earlier one at the same time');
+    assert.equal(newerIntent(sent, rejected), true);
+  });
+
+  test('broker errors read as sentences, and invitations are recognised', () => {
+    const err = Object.assign(new Error('role viewer may not call vaultysclaw/intents/dispatch'), { code: -32003 });
+    assert.equal(describeRpcError(err), 'not allowed: role viewer may not call vaultysclaw/intents/dispatch');
+    assert.ok(needsInvitation(new Error('peer-refused: you are not a user of this broker: ask an admin for an invitation')));
+    assert.ok(!needsInvitation(new Error('bad signature')));
+  });
+});
+

@@ -1,0 +1,139 @@
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-textarea/index.js';
+import type { ApprovalPanelState, ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from './messages';
+
+interface VsCodeApi {
+  postMessage(message: WebviewToExtension): void;
+  getState(): ApprovalWebviewState | undefined;
+  setState(state: ApprovalWebviewState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const saved: ApprovalWebviewState = vscode.getState() ?? { requestId: null, reason: '', last: null };
+const app = document.getElementById('app')!;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  // Text only: every value from the request is untrusted and goes in as text, never as markup.
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function custom(tag: string, attrs: Record<string, string> = {}, text = ''): HTMLElement {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+const time = (ms: number) => new Date(ms).toLocaleString();
+
+function relative(ms: number): string {
+  const d = Math.round((ms - Date.now()) / 1000);
+  const abs = Math.abs(d);
+  const span = abs < 60 ? `${abs} s` : abs < 3600 ? `${Math.round(abs / 60)} min` : `${Math.round(abs / 3600)} h`;
+  return d >= 0 ? `in ${span}` : `${span} ago`;
+}
+
+function save(patch: Partial<ApprovalWebviewState>): void {
+  Object.assign(saved, patch);
+  vscode.setState(saved);
+}
+
+// The reason box is created once and kept across renders, so typing (and focus) survive state updates.
+const reasonBox = custom('vscode-textarea', { id: 'reason', rows: '3', placeholder: 'Optional: why (the requester and the audit log see it)', 'aria-label': 'Reason for the decision' }) as HTMLElement & { value: string };
+reasonBox.addEventListener('input', () => save({ reason: reasonBox.value }));
+reasonBox.addEventListener('keydown', (e: KeyboardEvent) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    decide('approve');
+  }
+});
+
+let current: ApprovalPanelState | null = null;
+
+function decide(decision: 'approve' | 'reject'): void {
+  if (!current || current.cannotDecide || current.busy) return;
+  vscode.postMessage({ type: 'decide', decision, reason: reasonBox.value ?? '' });
+}
+
+function banner(kind: 'error' | 'warn' | 'ok' | 'info', text: string): HTMLElement {
+  return el('div', { class: `banner ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
+
+function row(term: string, ...value: (Node | string)[]): Node[] {
+  return [el('dt', {}, term), el('dd', {}, ...value)];
+}
+
+function render(state: ApprovalPanelState): void {
+  current = state;
+  if (saved.requestId !== state.requestId) save({ requestId: state.requestId, reason: '' });
+  save({ last: state });
+  if (reasonBox.value !== saved.reason && document.activeElement !== reasonBox) reasonBox.value = saved.reason;
+
+  const banners: Node[] = [];
+  if (!state.connected) banners.push(banner('warn', 'Disconnected from the broker: this is the request as last seen, not live.'));
+  if (state.error) banners.push(banner('error', state.error));
+  if (state.notice) banners.push(banner('ok', state.notice));
+  if (state.state !== 'pending') {
+    const who = state.decidedBy ? ` by ${state.decidedBy.name} (${state.decidedBy.did})` : '';
+    const when = state.decidedAt ? ` at ${time(state.decidedAt)}` : '';
+    const why = state.decisionReason ? ` — “${state.decisionReason}”` : '';
+    banners.push(banner(state.state === 'approved' ? 'ok' : 'warn', `This request was ${state.state}${who}${when}${why}.`));
+  }
+
+  const params: Node[] = state.params.map((p) =>
+    el('div', { class: 'param' }, el('div', { class: 'param-name' }, p.name), p.multiline ? el('pre', { tabindex: '0', 'aria-label': `parameter ${p.name}` }, p.text) : el('code', {}, p.text)),
+  );
+
+  const approve = custom('vscode-button', { id: 'approve' }, 'Approve');
+  const reject = custom('vscode-button', { id: 'reject', secondary: '' }, 'Reject');
+  const disabled = Boolean(state.cannotDecide) || state.busy;
+  for (const b of [approve, reject]) if (disabled) b.setAttribute('disabled', '');
+  approve.addEventListener('click', () => decide('approve'));
+  reject.addEventListener('click', () => decide('reject'));
+  if (disabled) reasonBox.setAttribute('disabled', '');
+  else reasonBox.removeAttribute('disabled');
+
+  const diff = custom('vscode-button', { id: 'open-diff', secondary: '' }, 'Open Diff: Current ↔ Proposed');
+  diff.addEventListener('click', () => vscode.postMessage({ type: 'openDiff' }));
+
+  app.replaceChildren(
+    el('h1', {}, `${state.capability} ${state.summary}`),
+    el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
+    ...banners,
+    el('h2', {}, 'Request'),
+    el(
+      'dl',
+      {},
+      ...row('Agent', `${state.agent.name} `, el('code', {}, state.agent.did)),
+      ...row('Requested by', `${state.requester.name} `, el('code', {}, state.requester.did)),
+      ...row('Tool', el('code', {}, state.capability)),
+      ...row('Intent', el('code', {}, state.intentId)),
+      ...row('Request', el('code', {}, state.requestId)),
+      ...row('Working directory', el('code', {}, state.cwd)),
+      ...row('Requested', `${time(state.requestedAt)} (${relative(state.requestedAt)})`),
+      ...row('Times out', `${time(state.expiresAt)} (${relative(state.expiresAt)}); a timeout rejects the call`),
+    ),
+    el('h2', {}, 'Parameters (in full)'),
+    ...params,
+    ...(state.canDiff ? [el('div', { class: 'actions' }, diff)] : []),
+    el('h2', {}, 'Decision'),
+    el('p', { class: 'sub' }, `You review as ${state.reviewer.name} (${state.reviewer.role}); your decision is signed with your own key.`),
+    ...(state.cannotDecide ? [banner('info', state.cannotDecide)] : []),
+    el('label', { for: 'reason' }, 'Reason (optional)'),
+    reasonBox,
+    el('div', { class: 'actions' }, approve, reject, el('span', { class: 'keys' }, state.busy ? 'Sending…' : 'Ctrl+Enter in the reason box approves')),
+  );
+}
+
+window.addEventListener('message', (event: MessageEvent<ExtensionToWebview>) => {
+  const message = event.data;
+  if (message?.type === 'state') render(message.state);
+});
+
+// Restore what was on screen while the extension answers, then ask for the live state.
+if (saved.last) render({ ...saved.last, busy: false, notice: null, error: null, cannotDecide: 'Waiting for the extension to send the live state of this request…' });
+vscode.postMessage({ type: 'ready' });
