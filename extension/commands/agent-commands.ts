@@ -55,9 +55,35 @@ async function askParams(capability: Capability, agentName: string): Promise<Rec
   return built.params;
 }
 
-export async function showJson(value: unknown | string): Promise<void> {
+/**
+ * Read-only documents for intents and their results. Opened as untitled
+ * documents they showed as unsaved ("Untitled-1 ●") and asked to be saved
+ * when closed; these are named after the intent and need no saving (Save As
+ * still works).
+ */
+const JSON_SCHEME = 'vaultysclaw-intent';
+const jsonDocuments = new Map<string, string>();
+let jsonChanged: vscode.EventEmitter<vscode.Uri> | undefined;
+
+function registerJsonDocuments(): vscode.Disposable {
+  const changed = new vscode.EventEmitter<vscode.Uri>();
+  jsonChanged = changed;
+  return vscode.Disposable.from(
+    changed,
+    vscode.workspace.registerTextDocumentContentProvider(JSON_SCHEME, { onDidChange: changed.event, provideTextDocumentContent: (uri) => jsonDocuments.get(uri.toString()) ?? '' }),
+    vscode.workspace.onDidCloseTextDocument((doc) => {
+      if (doc.uri.scheme === JSON_SCHEME) jsonDocuments.delete(doc.uri.toString());
+    }),
+  );
+}
+
+/** Shows JSON in a read-only editor titled `name`.json (the same name again shows the new content). */
+export async function showJson(value: unknown | string, name: string): Promise<void> {
   const content = typeof value === 'string' ? value : `${JSON.stringify(value, null, 2)}\n`;
-  const doc = await vscode.workspace.openTextDocument({ language: 'json', content });
+  const uri = vscode.Uri.from({ scheme: JSON_SCHEME, path: `/${name.replace(/[^A-Za-z0-9._-]/g, '-')}.json` });
+  jsonDocuments.set(uri.toString(), content);
+  jsonChanged?.fire(uri);
+  const doc = await vscode.workspace.openTextDocument(uri);
   await vscode.window.showTextDocument(doc, { preview: false });
 }
 
@@ -98,6 +124,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
 export function registerAgentCommands(services: Services): vscode.Disposable[] {
   const { model } = services;
   return [
+    registerJsonDocuments(),
     command(services, 'vaultysclaw.dispatchIntent', async (arg) => {
       if (!(await services.connection.requireSession('dispatch an intent'))) return;
       const agent = await pickAgent(services, arg, (a) => a.status === 'approved' && a.online, 'Dispatch an intent to');
@@ -119,7 +146,10 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
       if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${agent.name} succeeded.`);
       else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${agent.name} ${outcome}.`);
-      await showJson({ state: final.state, outcome: final.outcome, reason: final.reason, rejectedBy: final.rejectedBy, message: final.message, output: final.output, intent: { id: final.id, agent: final.agent, capability: final.capability, params: final.params, user: final.user } });
+      await showJson(
+        { state: final.state, outcome: final.outcome, reason: final.reason, rejectedBy: final.rejectedBy, message: final.message, output: final.output, intent: { id: final.id, agent: final.agent, capability: final.capability, params: final.params, user: final.user } },
+        `${capability} ${final.id.slice(0, 8)} result`,
+      );
     }),
 
     command(services, 'vaultysclaw.approveRegistration', async (arg) => {

@@ -79,7 +79,7 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       if (!session) return;
       const [intent, info] = await Promise.all([session.call('intentsGet', { id }), session.call('brokerInfo', {})]);
       model.noteIntent(intent);
-      await showJson(intentDocument(intent, info.id));
+      await showJson(intentDocument(intent, info.id), `intent ${intent.id.slice(0, 8)}`);
     }),
 
     command(services, 'vaultysclaw.exportUserKey', async () => {

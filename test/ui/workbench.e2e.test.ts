@@ -1,0 +1,560 @@
+// The extension in a real VS Code workbench, driven by a real browser (../shared/design/testing.md, layer 3):
+// the packaged .vsix installed into code-server 4.100.3 (VS Code 1.100.3), the workbench opened in Debian's
+// Chromium through playwright-core, the extension's own local broker, a real agent process, and a second user
+// on the team WebSocket (the CLI). Everything a person does here goes through the UI — the activity bar, tree
+// rows, context menus, the command palette and its pickers, the approval panel's webview — and every step is
+// checked on screen and against the broker's state behind it. Screenshots of each step: test-output/ui/.
+//
+// Needs scripts/code-server/install.sh (code-server in .code-server/, chromium from apt); it fails, not skips,
+// without them. VAULTYSCLAW_CODE_SERVER / VAULTYSCLAW_CHROMIUM override the two paths; VAULTYSCLAW_UI_KEEP=1
+// keeps the run folder (data directories, user data, logs) instead of removing it.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { basename, join } from 'node:path';
+import { test } from 'node:test';
+import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { BrokerClient } from '../../broker/cli/broker-client';
+import { ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
+
+const CODE_SERVER = process.env.VAULTYSCLAW_CODE_SERVER ?? join(ROOT, '.code-server', 'node_modules', '.bin', 'code-server');
+const CHROMIUM = process.env.VAULTYSCLAW_CHROMIUM ?? '/usr/bin/chromium';
+const CODE_SERVER_VERSION = '4.100.3';
+const OUT = join(ROOT, 'test-output', 'ui');
+const DIST = join(ROOT, 'dist');
+const USER_NAME = 'workbench-owner';
+const AGENT_NAME = 'ui-agent';
+const STEP_MS = 30_000;
+
+/** Every process this test starts, stopped by pid (code-server by its process group) whatever happens. */
+const cleanups: (() => Promise<void> | void)[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
+  const r = spawnSync(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });
+  if (r.status !== 0) throw new Error(`${basename(command)} ${args.slice(0, 3).join(' ')} … exited with ${r.status ?? r.signal}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** The broker CLI from dist/, bounded in time. */
+const brokerCli = (...args: string[]) => run(process.execPath, [join(DIST, 'broker.js'), ...args], { timeoutMs: 30_000 });
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const f of readdirSync(dir, { recursive: true })) {
+    const path = join(dir, String(f));
+    if (/\.(ts|css|svg|md)$/.test(path)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The .vsix under test, packaged from dist/ as it is (npm test has just built it; a dev build, source maps
+ * left out by .vscodeignore). When any source is newer than the bundles — the test run on its own after an
+ * edit — dist/ is rebuilt first. `npm run package` is not used: its minified rebuild would rewrite dist/
+ * under the other test files.
+ */
+function packageVsix(into: string): string {
+  const bundles = ['broker.js', 'agent.js', 'extension.js', join('webviews', 'approval.js')].map((f) => join(DIST, f));
+  const built = bundles.every(existsSync) ? Math.min(...bundles.map((f) => statSync(f).mtimeMs)) : 0;
+  const sources = Math.max(...['core', 'broker', 'agent', 'extension', 'webviews'].map((d) => newestMtime(join(ROOT, d))), statSync(join(ROOT, 'package.json')).mtimeMs);
+  if (built < sources) run(process.execPath, ['esbuild.mjs'], { timeoutMs: 120_000 });
+  const vsix = join(into, 'vaultysclaw.vsix');
+  run(process.execPath, [join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-rewrite-relative-links', '--skip-license', '--allow-missing-repository', '--out', vsix], {
+    timeoutMs: 120_000,
+  });
+  return vsix;
+}
+
+function codeServerOrFail(): void {
+  const install = 'run scripts/code-server/install.sh (apt: chromium ripgrep libkrb5-dev; code-server into .code-server/)';
+  if (!existsSync(CODE_SERVER)) assert.fail(`code-server is not installed at ${CODE_SERVER}: ${install}`);
+  if (!existsSync(CHROMIUM)) assert.fail(`Chromium is not installed at ${CHROMIUM}: ${install}`);
+  const version = spawnSync(CODE_SERVER, ['--config', '/dev/null', '--version'], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '';
+  if (!version.split('\n').some((l) => l.startsWith(`${CODE_SERVER_VERSION} `))) assert.fail(`code-server ${CODE_SERVER_VERSION} is needed, found "${version.trim()}": ${install}`);
+}
+
+/** Stops a detached process group: SIGTERM, then SIGKILL if anything in it is still alive after 5 s. */
+async function killGroup(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(-pid, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(-pid, 'SIGKILL');
+}
+
+/** Without a config file of its own, code-server writes a default one (with a password) into ~/.config. */
+function codeServerConfig(runDir: string): string {
+  const config = join(runDir, 'code-server.yaml');
+  if (!existsSync(config)) writeFileSync(config, 'auth: none\n');
+  return config;
+}
+
+interface CodeServer {
+  url: string;
+  child: ChildProcess;
+  output: string[];
+}
+
+async function startCodeServer(o: { runDir: string; userDataDir: string; extensionsDir: string; workspace: string }): Promise<CodeServer> {
+  const port = await freePort();
+  const config = codeServerConfig(o.runDir);
+  const tmp = join(o.runDir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  const env = { ...process.env, TMPDIR: tmp, EXTENSIONS_GALLERY: '{}' };
+  const child = spawn(
+    CODE_SERVER,
+    [
+      '--config', config, '--user-data-dir', o.userDataDir, '--extensions-dir', o.extensionsDir,
+      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
+      o.workspace,
+    ],
+    // Its own process group: the extension host, the extension's broker and the language servers go with it.
+    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  cleanups.push(() => killGroup(child.pid!));
+  const output: string[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => output.push(chunk));
+  }
+  await waitFor(
+    'code-server to listen',
+    () => {
+      if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}:\n${output.join('')}`);
+      return output.join('').includes('HTTP server listening on');
+    },
+    30_000,
+    100,
+  );
+  return { url: `http://127.0.0.1:${port}`, child, output };
+}
+
+/** The run's user settings: the extension runs its own broker (local mode) on a free hub port, data in the run folder. */
+function writeUserSettings(userDataDir: string, s: { dataDir: string; hubPort: number }): void {
+  const settings = {
+    'vaultysclaw.brokerMode': 'local',
+    'vaultysclaw.dataDir': s.dataDir,
+    'vaultysclaw.hubPort': s.hubPort,
+    'vaultysclaw.nodePath': process.execPath,
+    'vaultysclaw.userName': USER_NAME,
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'extensions.ignoreRecommendations': true,
+    'telemetry.telemetryLevel': 'off',
+    'git.enabled': false,
+    'security.workspace.trust.enabled': false,
+  };
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(join(userDataDir, 'User', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
+}
+
+/** Bounded polling of what a locator shows. */
+async function textOf(locator: Locator): Promise<string> {
+  return ((await locator.innerText().catch(() => '')) ?? '').replace(/\u00a0/g, ' ');
+}
+
+async function waitText(what: string, locator: Locator, pattern: RegExp, timeoutMs = STEP_MS): Promise<string> {
+  let last = '';
+  try {
+    return await waitFor(what, async () => {
+      last = await textOf(locator);
+      return pattern.test(last) ? last : undefined;
+    }, timeoutMs, 200);
+  } catch {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${pattern}); it showed:\n${last.slice(0, 1500) || '(nothing)'}`);
+  }
+}
+
+/** The workbench, as a person uses it. */
+class Workbench {
+  constructor(readonly page: Page) {}
+
+  pane(title: string): Locator {
+    return this.page.locator('.pane', { has: this.page.locator(`.pane-header[aria-label="${title} Section"]`) });
+  }
+
+  row(pane: string, text: string | RegExp): Locator {
+    return this.pane(pane).locator('.monaco-list-row', { hasText: text });
+  }
+
+  /** Clicks a tree row, after moving the mouse off any row whose hover tooltip could cover it. */
+  async clickRow(pane: string, text: string, button: 'left' | 'right' = 'left'): Promise<void> {
+    await this.page.mouse.move(900, 880);
+    await this.page.locator('.workbench-hover, .monaco-hover').filter({ visible: true }).first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+    await this.row(pane, text).click({ button });
+  }
+
+  get statusItem(): Locator {
+    return this.page.locator('[id="vaultysclaw.vaultysclaw.vaultysclaw.status"]');
+  }
+
+  async statusLabel(): Promise<string> {
+    return (await this.statusItem.getAttribute('aria-label').catch(() => null)) ?? '';
+  }
+
+  get quickInput(): Locator {
+    return this.page.locator('.quick-input-widget');
+  }
+
+  get quickInputBox(): Locator {
+    return this.quickInput.locator('.quick-input-box input');
+  }
+
+  /** Waits until the quick input shows this title (each picker of a flow has its own). */
+  async picker(title: string | RegExp): Promise<void> {
+    await this.quickInput.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: STEP_MS });
+  }
+
+  /** Types into the open quick pick / input box and accepts. */
+  async answer(text: string | null): Promise<void> {
+    if (text !== null) await this.quickInputBox.fill(text);
+    await this.quickInputBox.press('Enter');
+  }
+
+  /** Picks the row of the open quick pick that shows this text (typed as a filter first). */
+  async choose(label: string): Promise<void> {
+    await this.quickInputBox.fill(label);
+    await this.quickInput.locator('.monaco-list-row.focused', { hasText: label }).waitFor({ state: 'visible', timeout: STEP_MS });
+    await this.quickInputBox.press('Enter');
+  }
+
+  /** Runs an entry of the open context menu: hovered (which focuses it), then Enter (a click right after opening is ignored). */
+  async menuItem(label: string): Promise<void> {
+    const item = this.page.locator('.monaco-menu .action-item', { hasText: label });
+    await item.hover();
+    await this.page.locator('.monaco-menu .action-item.focused', { hasText: label }).waitFor({ state: 'visible', timeout: STEP_MS });
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** F1, the command's title, Enter. */
+  async command(title: string): Promise<void> {
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press('F1');
+    await this.quickInputBox.waitFor({ state: 'visible', timeout: STEP_MS });
+    await this.quickInputBox.fill(`>${title}`);
+    await this.quickInput.locator('.monaco-list-row.focused', { hasText: title }).waitFor({ state: 'visible', timeout: STEP_MS });
+    await this.quickInputBox.press('Enter');
+  }
+
+  async notification(pattern: RegExp): Promise<string> {
+    return waitText(`a notification ${pattern}`, this.page.locator('.notifications-toasts'), pattern);
+  }
+
+  async clearNotifications(): Promise<void> {
+    await this.command('Notifications: Clear All Notifications');
+  }
+
+  /** The approval panel's own document, inside the webview's two iframes. */
+  get webview(): FrameLocator {
+    return this.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  }
+}
+
+test('the extension in a real workbench: registration, dispatch and a reviewed write, through the UI', { timeout: 180_000 }, async () => {
+  codeServerOrFail();
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(join(OUT, 'logs'), { recursive: true });
+
+  const runDir = tempDir('ui');
+  const dataDir = join(runDir, 'broker');
+  const userDataDir = join(runDir, 'user-data');
+  const extensionsDir = join(runDir, 'extensions');
+  const workspace = join(runDir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  writeFileSync(join(workspace, 'hello.txt'), 'hello from the agent workspace\n');
+
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  let stepNo = 0;
+  const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+    stepNo += 1;
+    const file = `${String(stepNo).padStart(2, '0')}-${name}`;
+    const started = Date.now();
+    try {
+      const result = await body();
+      await page?.screenshot({ path: join(OUT, `${file}.png`) });
+      console.log(`  ui step ${file}: ${Date.now() - started} ms`);
+      return result;
+    } catch (err) {
+      await page?.screenshot({ path: join(OUT, `${file}-FAILED.png`) }).catch(() => undefined);
+      throw new Error(`UI step ${stepNo} (${name}) failed: ${(err as Error).message}\nscreenshot: test-output/ui/${file}-FAILED.png; logs: test-output/ui/logs/`);
+    }
+  };
+
+  let server: CodeServer | undefined;
+  const consoleLines: string[] = [];
+  try {
+    const hubPort = await freePort();
+    const packagedAt = Date.now();
+    const vsix = packageVsix(runDir);
+    console.log(`  ui: .vsix packaged in ${Date.now() - packagedAt} ms`);
+    run(CODE_SERVER, ['--config', codeServerConfig(runDir), '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, '--install-extension', vsix], {
+      env: { ...process.env, TMPDIR: runDir, EXTENSIONS_GALLERY: '{}' },
+    });
+    assert.ok(readdirSync(extensionsDir).some((d) => d.startsWith('vaultysclaw.vaultysclaw-')), 'the .vsix installed into the run\'s extensions folder');
+    writeUserSettings(userDataDir, { dataDir, hubPort });
+    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // Its crash-report and cache folders in the run folder, not the home directory.
+      env: { ...process.env, XDG_CONFIG_HOME: join(runDir, 'xdg-config'), XDG_CACHE_HOME: join(runDir, 'xdg-cache') },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    cleanups.push(() => browser?.close());
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    const wb = new Workbench(page);
+
+    await step('workbench', async () => {
+      await page!.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`);
+      await page!.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().waitFor({ state: 'visible', timeout: STEP_MS });
+    });
+
+    // The extension activates on its views, starts its broker with vscode-languageclient and proves the user's key.
+    const owner = await step('broker-connected', async () => {
+      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().click();
+      await waitFor('the status bar to say the broker is connected', async () => /connected to local broker as workbench-owner \(owner\)/.test(await wb.statusLabel()), 60_000, 200);
+      await waitText('the Agents view to offer enrollment', wb.pane('Agents'), /No agents yet/);
+      assert.match(await textOf(wb.statusItem), /0 online/);
+      const users = JSON.parse(brokerCli('users', '--data-dir', dataDir)) as { did: string; name: string; role: string }[];
+      const me = users.find((u) => u.name === USER_NAME);
+      assert.equal(me?.role, 'owner', 'the extension user is the broker\'s first user, hence its owner');
+      return me!;
+    });
+    const broker = await BrokerClient.connect(dataDir);
+    cleanups.push(() => broker.close());
+    const brokerDid = (JSON.parse(brokerCli('identity', '--data-dir', dataDir, '--json')) as { did: string }).did;
+
+    // A real agent process, pinned to that broker's DID, connecting to the hub port the settings chose.
+    let agent!: AgentProcess;
+    await step('registration-pending', async () => {
+      agent = await startAgent({ brokerUrl: `ws://127.0.0.1:${hubPort}`, brokerDid, workspace, name: AGENT_NAME, request: 'read_file,list_files,write_file' });
+      cleanups.push(() => agent.kill());
+      await waitText('the pending registration in the Agents view', wb.pane('Agents'), /Pending registration[\s\S]*ui-agent[\s\S]*asks read_file, list_files, write_file/);
+      assert.equal((await broker.call('agentsGet', { did: agent.did })).status, 'pending');
+      await waitFor('the status bar to count the pending registration', async () => /1 registrations pending/.test(await wb.statusLabel()));
+    });
+
+    await step('approve-pickers', async () => {
+      await wb.clickRow('Agents', AGENT_NAME, 'right');
+      await wb.menuItem('Approve Registration');
+      await wb.picker(`Approve ${AGENT_NAME} (1/5)`);
+      // What it asked for is preselected.
+      for (const c of ['read_file', 'list_files', 'write_file']) {
+        assert.equal(await wb.quickInput.locator('.monaco-list-row', { hasText: c }).getAttribute('aria-checked'), 'true', `${c} is preselected`);
+      }
+    });
+    await step('agent-approved', async () => {
+      await wb.answer(null);
+      await wb.picker(`Approve ${AGENT_NAME} (2/5)`);
+      await wb.answer(null); // nothing needs a reviewer yet
+      for (const n of [3, 4, 5]) {
+        await wb.picker(`Approve ${AGENT_NAME} (${n}/5)`);
+        await wb.answer(null); // the default limits
+      }
+      await wb.notification(/approved ui-agent with read_file, list_files, write_file/);
+      await waitText('the agent under Online', wb.pane('Agents'), /Online[\s\S]*ui-agent/);
+      const view = await broker.call('agentsGet', { did: agent.did });
+      assert.equal(view.status, 'approved');
+      assert.deepEqual([...view.policy!.capabilities].sort(), ['list_files', 'read_file', 'write_file']);
+      assert.deepEqual(view.policy!.approvalRequired, []);
+      await waitFor('the agent to be online with its policy', async () => (await broker.call('agentsGet', { did: agent.did })).online);
+      await waitFor('the status bar to count it online', async () => /1 agents online, 0 registrations pending/.test(await wb.statusLabel()));
+    });
+
+    await step('dispatch-result', async () => {
+      await wb.clearNotifications();
+      await wb.command('VaultysClaw: Dispatch Intent');
+      await wb.picker('Dispatch an intent to');
+      await wb.choose(AGENT_NAME);
+      await wb.picker(`Dispatch to ${AGENT_NAME}`);
+      await wb.choose('read_file');
+      await wb.picker(`read_file on ${AGENT_NAME} (1/1)`);
+      await wb.answer('hello.txt');
+      await wb.notification(/read_file on ui-agent succeeded/);
+      // The progress notification (with its Cancel) ends with the intent.
+      await waitFor('the progress notification to close', async () => !/signing and sending|waiting for the agent/.test(await textOf(page!.locator('.notifications-toasts'))), STEP_MS, 200);
+      // A read-only document named after the intent (not an unsaved "Untitled-1").
+      const resultTab = page!.locator('.tab.active[aria-label^="read_file-"]');
+      await resultTab.waitFor({ state: 'visible', timeout: STEP_MS });
+      assert.match((await resultTab.getAttribute('aria-label')) ?? '', /^read_file-[0-9a-f]{8}-result\.json/);
+      assert.doesNotMatch((await resultTab.getAttribute('class')) ?? '', /\bdirty\b/);
+      const editor = page!.locator('.editor-group-container', { has: resultTab }).locator('.editor-instance .monaco-editor .view-lines');
+      const shown = await waitText('the result in an editor', editor, /"state": "succeeded"[\s\S]*hello from the agent workspace/);
+      assert.match(shown, /"capability": "read_file"/);
+      await waitText('the intent in the Activity view', wb.pane('Activity'), /read_file hello\.txt[\s\S]*succeeded · ui-agent/);
+      const intents = await broker.call('intentsList', { agent: agent.did, limit: 10 });
+      const read = intents.find((i) => i.capability === 'read_file');
+      assert.equal(read?.state, 'succeeded');
+      assert.equal(read?.user, owner.did, 'signed for the workbench user');
+      assert.equal(read?.output?.content, 'hello from the agent workspace\n');
+    });
+
+    // Opening the intent in the Activity view: the signed intent, checked in the extension against the pinned broker id.
+    await step('signed-intent', async () => {
+      await wb.clickRow('Activity', 'read_file hello.txt');
+      const tab = page!.locator('.tab.active[aria-label^="intent-"]');
+      await tab.waitFor({ state: 'visible', timeout: STEP_MS });
+      const editor = page!.locator('.editor-group-container', { has: tab }).locator('.editor-instance .monaco-editor .view-lines');
+      await waitText('the signed intent, verified', editor, /"signedIntent": \{\s*"verified": "signature checked here against the pinned broker id"/);
+    });
+
+    // Edit Agent Policy from the palette: write_file now pauses for a reviewer.
+    await step('policy-picker', async () => {
+      await wb.clearNotifications();
+      await wb.command('VaultysClaw: Edit Agent Policy');
+      await wb.picker('Edit the policy of');
+      await wb.choose(AGENT_NAME);
+      await wb.picker(`Edit policy of ${AGENT_NAME} (1/5)`);
+      await wb.answer(null);
+      await wb.picker(`Edit policy of ${AGENT_NAME} (2/5)`);
+      const writeRow = wb.quickInput.locator('.monaco-list-row', { hasText: 'write_file' });
+      await writeRow.locator('.quick-input-list-checkbox, input[type=checkbox], .monaco-checkbox').first().click();
+      await waitFor('write_file to be ticked', async () => (await writeRow.getAttribute('aria-checked')) === 'true');
+    });
+    await step('policy-needs-approval', async () => {
+      await wb.quickInputBox.press('Enter');
+      for (const n of [3, 4, 5]) {
+        await wb.picker(`Edit policy of ${AGENT_NAME} (${n}/5)`);
+        await wb.answer(null);
+      }
+      await wb.notification(/ui-agent now runs under policy v2/);
+      await waitFor('the broker to hold the new policy', async () => (await broker.call('agentsGet', { did: agent.did })).policy?.approvalRequired.includes('write_file'));
+      // The agent row's details: expand it and read what needs approval.
+      await wb.clickRow('Agents', AGENT_NAME);
+      await waitText('the policy details under the agent', wb.pane('Agents'), /Needs approval\s*write_file/);
+    });
+
+    // A second person: invited as an operator, joined over the team WebSocket with a key of their own (the CLI),
+    // granted write_file on the agent; their write pauses on the agent for a reviewer.
+    const alice = join(runDir, 'alice.key');
+    const aliceDid = brokerCli('keygen', alice).trim();
+    const token = brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim();
+    const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
+    brokerCli('join', ...remote, '--invitation', token);
+    brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
+    const content = 'written by the agent after a review in the workbench\n';
+    const dispatchOut: string[] = [];
+    const dispatch = spawn(
+      process.execPath,
+      [join(DIST, 'broker.js'), 'dispatch', ...remote, agent.did, 'write_file', JSON.stringify({ path: 'reviewed.txt', content, mode: 'create' }), '--timeout', '120'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    cleanups.push(() => {
+      if (dispatch.exitCode === null && dispatch.signalCode === null) dispatch.kill('SIGKILL');
+    });
+    dispatch.stdout!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
+    dispatch.stderr!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
+    const dispatchExit = new Promise<number | null>((resolve) => dispatch.once('exit', (code) => resolve(code)));
+
+    const approval = await step('approval-waiting', async () => {
+      await waitFor('the broker to hold the paused write', async () => {
+        if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
+        return (await broker.call('approvalsList', { state: 'pending' })).length > 0;
+      }, STEP_MS, 200);
+      await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice · [^·]+ · on ui-agent/);
+      await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
+      const pending = await broker.call('approvalsList', { state: 'pending' });
+      assert.equal(pending.length, 1);
+      assert.equal(pending[0]!.user, aliceDid, 'requested by the second user');
+      assert.equal(pending[0]!.agent, agent.did);
+      return pending[0]!;
+    });
+
+    await step('approval-panel', async () => {
+      await wb.clickRow('Approvals', 'write_file reviewed.txt');
+      const panel = wb.webview;
+      await waitText('the approval panel', panel.locator('h1'), /write_file reviewed\.txt/);
+      const body = await waitText('the request in full', panel.locator('#app'), /You review as workbench-owner \(owner\)/);
+      assert.match(body, /Requested by\s*alice/);
+      assert.match(body, new RegExp(approval.requestId));
+      assert.match(body, /written by the agent after a review in the workbench/);
+      assert.match(body, /PENDING/i);
+      assert.ok(existsSync(join(workspace, 'reviewed.txt')) === false, 'nothing is written before the decision');
+    });
+
+    await step('diff', async () => {
+      await wb.webview.locator('#open-diff').click();
+      await page!.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: STEP_MS });
+      await page!.locator('.tab', { hasText: 'reviewed.txt: new file ↔ proposed' }).waitFor({ state: 'visible', timeout: STEP_MS });
+      await waitText('the proposed content in the diff', page!.locator('.monaco-diff-editor').first(), /written by the agent after a review/);
+    });
+
+    await step('approved', async () => {
+      // Back to the panel's tab, then a reason and Approve.
+      await page!.locator('.tab', { hasText: 'Approve write_file?' }).first().click();
+      const panel = wb.webview;
+      await panel.locator('#reason textarea').fill('reviewed in the workbench');
+      await panel.locator('#approve').click();
+      await waitText('the decision in the panel', panel.locator('#app'), /This request was approved by workbench-owner/);
+      const decided = await broker.call('approvalsGet', { requestId: approval.requestId });
+      assert.equal(decided.state, 'approved');
+      assert.equal(decided.decidedBy, owner.did, 'signed with the workbench user\'s key');
+      assert.equal(decided.reason, 'reviewed in the workbench');
+      await waitText('the Approvals view emptied', wb.pane('Approvals'), /No tool calls are waiting for a reviewer/);
+      // The panel's strict CSP (nonce'd script, no inline style but the nonce'd block) blocked nothing of ours.
+      assert.deepEqual(consoleLines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/.test(l)), []);
+      await panel.locator('h1').scrollIntoViewIfNeeded();
+    });
+
+    await step('agent-proceeded', async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([dispatchExit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STEP_MS)))]);
+      clearTimeout(timer);
+      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatchOut.join('')}`);
+      const result = JSON.parse(dispatchOut.join('').slice(dispatchOut.join('').indexOf('{'))) as { state: string; id: string; user: string };
+      assert.equal(result.state, 'succeeded');
+      assert.equal(result.user, aliceDid);
+      assert.equal(readFileSync(join(workspace, 'reviewed.txt'), 'utf8'), content, 'the agent wrote the file in its workspace');
+      assert.equal((await broker.call('intentsGet', { id: result.id })).state, 'succeeded');
+      await waitText('the write in the Activity view', wb.pane('Activity'), /write_file reviewed\.txt[\s\S]*succeeded · ui-agent/);
+      await waitFor('the status bar to count no approvals', async () => /0 approvals pending/.test(await wb.statusLabel()));
+      // The workbench's folder is the agent's workspace: the written file opens from Quick Open.
+      await page!.keyboard.press('Escape');
+      await page!.keyboard.press('Control+P');
+      await wb.quickInputBox.waitFor({ state: 'visible', timeout: STEP_MS });
+      await wb.choose('reviewed.txt');
+      const fileTab = page!.locator('.tab.active[aria-label^="reviewed.txt, "]');
+      await fileTab.waitFor({ state: 'visible', timeout: STEP_MS });
+      const fileEditor = page!.locator('.editor-group-container', { has: fileTab }).locator('.editor-instance .monaco-editor .view-lines');
+      await waitText('the written file in an editor', fileEditor, /written by the agent after a review in the workbench/);
+    });
+  } finally {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    // The extension's logs (client and broker) and code-server's output, for whoever reads a failure.
+    const logs = join(userDataDir, 'logs');
+    if (existsSync(logs)) {
+      for (const f of readdirSync(logs, { recursive: true }).map(String)) {
+        if (f.includes('vaultysclaw.vaultysclaw') && f.endsWith('.log')) copyFileSync(join(logs, f), join(OUT, 'logs', basename(f).replace(/ /g, '-')));
+      }
+    }
+    if (server) writeFileSync(join(OUT, 'logs', 'code-server.log'), server.output.join(''));
+    writeFileSync(join(OUT, 'logs', 'browser-console.log'), `${consoleLines.join('\n')}\n`);
+    if (process.env.VAULTYSCLAW_UI_KEEP) console.log(`  ui run folder kept: ${runDir}`);
+    else rmSync(runDir, { recursive: true, force: true });
+  }
+});
