@@ -4,26 +4,43 @@
  *
  * Prints exactly one JSON document on stdout:
  *   { machine: {node, cpus, cpuModel}, method: {...}, <suite name>: <suite result>, ... }
- * Progress goes to stderr. Never part of `npm test`: it takes ~20 s and its
- * numbers depend on the machine.
+ * Progress goes to stderr. Never part of `npm test`: it takes a few minutes
+ * (under one with --quick) and its numbers depend on the machine.
  *
- * To add a suite (e.g. the broker round trip), write bench/<name>.ts exporting a
- * Suite (see bench/measure.ts) and add it to SUITES below.
+ * Suites: identity (bench/identity.ts, in-process) and broker (bench/broker.ts:
+ * a real broker, a real agent and simulated agents on 127.0.0.1; its method is
+ * written at the top of that file).
+ *
+ * To add a suite, write bench/<name>.ts exporting a Suite (see bench/measure.ts)
+ * and add it to suites() below.
  */
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { brokerSuite, type BrokerBenchOptions } from './broker';
 import { identitySuite } from './identity';
 import type { MeasureOptions, Suite } from './measure';
 
-const SUITES: readonly Suite[] = [identitySuite];
+const SUITE_NAMES = ['identity', 'broker'] as const;
+
+function suites(broker: BrokerBenchOptions): readonly Suite[] {
+  return [identitySuite, brokerSuite(broker)];
+}
 
 const FULL = { runs: 5, runMs: 400, warmupMs: 300, warmupOps: 1000 };
 const QUICK = { runs: 3, runMs: 150, warmupMs: 100, warmupOps: 200 };
 
-const USAGE = `usage: node --import tsx bench/main.ts [--quick] [--runs N] [--suite NAME]...
-  --quick       ${QUICK.runs} runs of ${QUICK.runMs} ms, warm-up ${QUICK.warmupMs} ms / ${QUICK.warmupOps} calls per figure (< 15 s)
+const USAGE = `usage: node --import tsx bench/main.ts [--quick] [--runs N] [--suite NAME]... [broker options]
+  --quick       ${QUICK.runs} runs of ${QUICK.runMs} ms, warm-up ${QUICK.warmupMs} ms / ${QUICK.warmupOps} calls per figure;
+                the broker suite shrinks to 1 000 agents and fewer intents (both suites together < 1 min)
   --runs N      timed runs per figure (default ${FULL.runs}, ${QUICK.runs} with --quick)
-  --suite NAME  run only this suite (repeatable); suites: ${SUITES.map((s) => s.name).join(', ')}`;
+  --suite NAME  run only this suite (repeatable); suites: ${SUITE_NAMES.join(', ')}
+broker suite:
+  --agents N          connection-scale target (default 10000, 1000 with --quick)
+  --sim-processes N   processes holding the simulated agents, 1 to 3 (default 2)
+  --data-root DIR     where the temporary data directories go (default the OS temp dir)
+  --cpu-prof DIR      run the broker under node --cpu-prof, profiles in DIR, summaries per phase in the JSON`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -31,7 +48,16 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<void> {
-  let values: { quick?: boolean; runs?: string; suite?: string[]; help?: boolean };
+  let values: {
+    quick?: boolean;
+    runs?: string;
+    suite?: string[];
+    help?: boolean;
+    agents?: string;
+    'sim-processes'?: string;
+    'data-root'?: string;
+    'cpu-prof'?: string;
+  };
   try {
     ({ values } = parseArgs({
       args: process.argv.slice(2),
@@ -40,6 +66,10 @@ async function main(): Promise<void> {
         runs: { type: 'string' },
         suite: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
+        agents: { type: 'string' },
+        'sim-processes': { type: 'string' },
+        'data-root': { type: 'string' },
+        'cpu-prof': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -58,8 +88,23 @@ async function main(): Promise<void> {
     runs = Number(values.runs);
     if (!Number.isInteger(runs) || runs < 1 || runs > 1000) fail(`--runs must be an integer from 1 to 1000, got ${values.runs}`);
   }
-  const selected = values.suite ?? SUITES.map((s) => s.name);
-  for (const name of selected) if (!SUITES.some((s) => s.name === name)) fail(`unknown suite ${name}`);
+  const selected = values.suite ?? [...SUITE_NAMES];
+  for (const name of selected) if (!(SUITE_NAMES as readonly string[]).includes(name)) fail(`unknown suite ${name}`);
+  const integer = (text: string | undefined, flag: string, min: number, max: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer from ${min} to ${max}, got ${text}`);
+    return n;
+  };
+  const broker: BrokerBenchOptions = {
+    quick: values.quick ?? false,
+    agents: integer(values.agents, '--agents', 100, 100_000),
+    simProcesses: integer(values['sim-processes'], '--sim-processes', 1, 3),
+    dataRoot: values['data-root'] ? resolve(values['data-root']) : undefined,
+    cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
+  };
+  if (broker.cpuProfDir) mkdirSync(broker.cpuProfDir, { recursive: true });
+  const SUITES = suites(broker);
 
   const options: MeasureOptions = {
     runs,
