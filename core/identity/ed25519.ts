@@ -6,6 +6,7 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
+import { IdentityError } from './errors';
 
 /** DER prefixes that turn raw 32-byte private keys into node:crypto keys (spec, "Raw 32-byte keys"). */
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -66,7 +67,14 @@ export function ed25519Verify(publicKey: KeyObject, message: Uint8Array, signatu
   }
 }
 
-/** Raw X25519 output (the "cypher-level" DH of spec §4.6). */
+/**
+ * Raw X25519 output (the "cypher-level" DH of spec §4.6). OpenSSL refuses an all-zero result (RFC 7748 §6.1: the
+ * peer sent a low-order point, so the "secret" would be known to anyone); that refusal becomes a typed error.
+ */
 export function x25519(privateKey: KeyObject, peerPublicKey: KeyObject): Uint8Array {
-  return new Uint8Array(diffieHellman({ privateKey, publicKey: peerPublicKey }));
+  try {
+    return new Uint8Array(diffieHellman({ privateKey, publicKey: peerPublicKey }));
+  } catch {
+    throw new IdentityError('weak-agreement-key', 'the peer\'s X25519 key is a low-order point: no shared secret can be agreed with it');
+  }
 }

@@ -9,7 +9,8 @@ export type IdentityErrorCode =
   | 'key-file-malformed'
   | 'key-file-permissions'
   | 'key-file-exists'
-  | 'key-file-unwritable';
+  | 'key-file-unwritable'
+  | 'weak-agreement-key';
 
 export class IdentityError extends Error {
   constructor(

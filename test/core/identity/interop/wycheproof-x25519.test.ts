@@ -1,10 +1,11 @@
 // C2SP/wycheproof testvectors_v1/x25519_test.json (Apache-2.0) through x25519PrivateKey, x25519PublicKey and x25519
-// from core/identity/ed25519.ts (SecretIdentity.sharedSecret uses them). node/OpenSSL refuses (throws on) an
-// all-zero output, the RFC 7748 §6.1 check: for low-order public keys that is the safe behaviour, so a refusal is
-// accepted exactly where the expected shared secret is all zeros.
+// from core/identity/ed25519.ts (SecretIdentity.sharedSecret uses them). node/OpenSSL refuses an all-zero output,
+// the RFC 7748 §6.1 check, and x25519 reports it as IdentityError 'weak-agreement-key': for low-order public keys
+// that is the safe behaviour, so a refusal is accepted exactly where the expected shared secret is all zeros.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { x25519, x25519PrivateKey, x25519PublicKey } from '../../../../core/identity/ed25519';
+import { IdentityError } from '../../../../core/identity/errors';
 import { hex, readVectors, unhex } from '../../../support/interop';
 import { once } from './support';
 
@@ -67,12 +68,12 @@ describe('Wycheproof X25519 key agreement', () => {
     assert.deepEqual(wrong.map(describeCase), []);
   });
 
-  test('never returns an all-zero shared secret: every such case is refused with an Error', () => {
+  test('never returns an all-zero shared secret: every such case is refused as a weak agreement key', () => {
     const zero = outcomes().filter((o) => isAllZero(o.tc.shared));
     assert.ok(zero.length > 0);
     assert.deepEqual(zero.filter(computed).map(describeCase), []);
     for (const o of zero) {
-      assert.ok(!computed(o) && o.refused instanceof Error, `${describeCase(o)}: refusal is not an Error`);
+      assert.ok(!computed(o) && o.refused instanceof IdentityError && o.refused.code === 'weak-agreement-key', `${describeCase(o)}: refused with ${String(!computed(o) && o.refused)}`);
       assert.ok(o.tc.flags.includes('ZeroSharedSecret'), describeCase(o));
     }
   });
