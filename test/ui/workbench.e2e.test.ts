@@ -351,6 +351,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       }, STEP_MS, 200);
       await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice · [^·]+ · on ui-agent/);
       await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
+      await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
       const pending = await broker.call('approvalsList', { state: 'pending' });
       assert.equal(pending.length, 1);
       assert.equal(pending[0]!.user, aliceDid, 'requested by the second user');
@@ -368,6 +369,22 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       assert.match(body, /written by the agent after a review in the workbench/);
       assert.match(body, /PENDING/i);
       assert.ok(existsSync(join(workspace, 'reviewed.txt')) === false, 'nothing is written before the decision');
+      // The request's age counts on in the panel (a display clock in the webview; nothing polls the broker).
+      const age = panel.locator('[data-relative-to]').first();
+      const first = await textOf(age);
+      assert.match(first, /^\d+ s ago$/);
+      await waitFor('the request age to move on', async () => (await textOf(age)) !== first, 5000, 250);
+    });
+
+    // Hidden behind another editor (its webview torn down) and shown again, the panel keeps the typed reason.
+    await step('panel-restored', async () => {
+      await wb.webview.locator('#reason textarea').fill('typed before hiding the panel');
+      await wb.clickRow('Activity', 'read_file hello.txt');
+      await page!.locator('.tab.active[aria-label^="intent-"]').waitFor({ state: 'visible', timeout: STEP_MS });
+      await page!.locator('.tab', { hasText: 'Approve write_file?' }).first().click();
+      await waitText('the panel shown again', wb.webview.locator('h1'), /write_file reviewed\.txt/);
+      await waitFor('the reason restored', async () => (await wb.webview.locator('#reason textarea').inputValue().catch(() => '')) === 'typed before hiding the panel', STEP_MS, 200);
+      await waitText('the live state again', wb.webview.locator('#app'), /You review as workbench-owner \(owner\)/);
     });
 
     await step('diff', async () => {
