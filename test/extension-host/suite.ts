@@ -254,6 +254,7 @@ export async function run(): Promise<void> {
         });
         try {
           process.kill(pid, 'SIGKILL');
+          await waitFor('the extension to notice the crash', () => seen.some((s) => s.state.kind === 'disconnected'), 30_000, 50);
           await connected();
         } finally {
           sub.dispose();
@@ -268,7 +269,7 @@ export async function run(): Promise<void> {
         assert.ok(retry.at - down.at >= 900, `reconnected after its backoff, not at once (${retry.at - down.at} ms)`);
         for (const s of seen.filter((x) => x.state.kind !== 'connected')) assert.equal(s.rows, 0, `no rows while ${s.state.kind}`);
         const newPid = brokerPid(config.dataDir);
-        assert.ok(newPid && newPid !== pid, 'a new broker process');
+        assert.ok(newPid && newPid !== pid, `a new broker process (${pid} → ${newPid}): ${readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map((e) => { try { return `${e}:${readFileSync(join('/proc', e, 'cmdline'), 'utf8').replace(/\0/g, ' ')}`; } catch { return ''; } }).filter((l) => l.includes('broker')).join('\n')}`);
 
         // Back, the views are rebuilt from the new broker: the agent reconnects on its own, and the approvals are the broker's.
         await waitForRow('the agent online again', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.online', 60_000);

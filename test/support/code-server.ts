@@ -151,7 +151,11 @@ export function launchChromium(runDir: string): Promise<Browser> {
   });
 }
 
-/** The user settings of a run: a quiet workbench plus the given ones. */
+/**
+ * The settings of a run: a quiet workbench plus the given ones. The given ones go in the Machine
+ * (remote) settings too: code-server is a remote workbench, and once the person changes any setting it
+ * drops machine-scoped settings (all of ours but the staleness window) found in the User file.
+ */
 export function writeUserSettings(userDataDir: string, settings: Record<string, unknown>): void {
   const quiet = {
     'workbench.startupEditor': 'none',
@@ -162,8 +166,10 @@ export function writeUserSettings(userDataDir: string, settings: Record<string, 
     'git.enabled': false,
     'security.workspace.trust.enabled': false,
   };
-  mkdirSync(join(userDataDir, 'User'), { recursive: true });
-  writeFileSync(join(userDataDir, 'User', 'settings.json'), `${JSON.stringify({ ...settings, ...quiet }, null, 2)}\n`);
+  for (const [scope, values] of [['User', { ...settings, ...quiet }], ['Machine', settings]] as const) {
+    mkdirSync(join(userDataDir, scope), { recursive: true });
+    writeFileSync(join(userDataDir, scope, 'settings.json'), `${JSON.stringify(values, null, 2)}\n`);
+  }
 }
 
 /** The extension's own logs (client and broker) from a run's user data, for whoever reads a failure. */
