@@ -3,25 +3,16 @@
 // there test/ui/extension-host.e2e.test.ts runs it in code-server). VS Code 1.100.0 by default, the oldest
 // engines.vscode accepts; VAULTYSCLAW_VSCODE_VERSION picks another ("stable", "insiders", "1.101.0" …).
 // The outcome is the suite's results file, and VS Code's exit code must agree with it.
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTests } from '@vscode/test-electron';
-import { freePort, writeUserSettings } from '../support/code-server';
 import { ROOT, tempDir } from '../support/processes';
-import { readResults, RUN_CONFIG_ENV, runSettings, SUITE_ENTRY, verdict, type RunConfig } from './run-config';
+import { prepareRun } from './prepare-run';
+import { readResults, RUN_CONFIG_ENV, SUITE_ENTRY, verdict } from './run-config';
 
 async function main(): Promise<number> {
   const runDir = tempDir('electron');
-  const config: RunConfig = {
-    resultsFile: join(runDir, 'results.json'),
-    dataDir: join(runDir, 'broker'),
-    hubPort: await freePort(),
-    nodePath: process.execPath,
-    workspace: join(runDir, 'workspace'),
-    userDataDir: join(runDir, 'user-data'),
-  };
-  mkdirSync(config.workspace, { recursive: true });
-  writeUserSettings(config.userDataDir, runSettings(config));
+  const config = await prepareRun(runDir);
   try {
     const code = await runTests({
       version: process.env.VAULTYSCLAW_VSCODE_VERSION ?? '1.100.0',

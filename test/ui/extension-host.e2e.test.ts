@@ -10,9 +10,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { codeServerOrFail, copyExtensionLogs, ensureBuilt, freePort, launchChromium, startCodeServer, writeUserSettings, type CodeServer } from '../support/code-server';
+import { codeServerOrFail, copyExtensionLogs, ensureBuilt, launchChromium, startCodeServer, type CodeServer } from '../support/code-server';
 import { ROOT, tempDir } from '../support/processes';
-import { readResults, RUN_CONFIG_ENV, runSettings, SUITE_ENTRY, verdict, type RunConfig } from '../extension-host/run-config';
+import { prepareRun } from '../extension-host/prepare-run';
+import { readResults, RUN_CONFIG_ENV, SUITE_ENTRY, verdict } from '../extension-host/run-config';
 
 const OUT = join(ROOT, 'test-output', 'extension-host');
 const SUITE_MS = 360_000;
@@ -24,16 +25,7 @@ test('the extension-host suite passes inside a real workbench (code-server paylo
   mkdirSync(OUT, { recursive: true });
 
   const runDir = tempDir('ext-host');
-  const config: RunConfig = {
-    resultsFile: join(runDir, 'results.json'),
-    dataDir: join(runDir, 'broker'),
-    hubPort: await freePort(),
-    nodePath: process.execPath,
-    workspace: join(runDir, 'workspace'),
-    userDataDir: join(runDir, 'user-data'),
-  };
-  mkdirSync(config.workspace, { recursive: true });
-  writeUserSettings(config.userDataDir, runSettings(config));
+  const config = await prepareRun(runDir);
 
   let server: CodeServer | undefined;
   let browser: Browser | undefined;
