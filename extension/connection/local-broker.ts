@@ -65,6 +65,7 @@ export function languageClientLauncher(brokerLog: vscode.LogOutputChannel, log: 
     // that started the next broker while the last one still held the hub port would fail on the port.
     const serverOptions: ServerOptions = async () => {
       child = spawn(launch.command, [...launch.args, '--stdio'], { cwd: launch.cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined }, stdio: 'pipe' });
+      child.once('error', (err) => closedWith(`the local broker could not run: ${err.message}`));
       child.once('exit', (code, signal) => closedWith(`the local broker stopped${signal ? ` (${signal})` : code ? ` (exit code ${code})` : ''}${lastComplaint(recent)}`));
       return child;
     };
