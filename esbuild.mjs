@@ -39,6 +39,16 @@ const targets = [
     external: ['vscode', ...nodeExternals],
   },
   {
+    // The extension-host test suite (test/extension-host/), loaded by the workbench as extensionTestsPath.
+    ...common,
+    entryPoints: { 'extension-host-suite': 'test/extension-host/suite.ts' },
+    outdir: 'dist/test',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode', ...nodeExternals],
+  },
+  {
     ...common,
     entryPoints: { approval: 'webviews/approval/main.ts' },
     outdir: 'dist/webviews',

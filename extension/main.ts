@@ -4,19 +4,20 @@ import { registerAdminCommands } from './commands/admin-commands';
 import { registerAgentCommands } from './commands/agent-commands';
 import { registerBrokerCommands } from './commands/broker-commands';
 import { command, type Services } from './commands/services';
-import { BrokerConnection } from './connection/broker-connection';
+import { BrokerConnection, readSettings } from './connection/broker-connection';
 import { UserIdentityStore } from './identity/user-identity-store';
 import { activityTree } from './model/activity-tree';
 import { agentsTree } from './model/agents-tree';
 import { approvalsTree, OPEN_APPROVAL_COMMAND } from './model/approvals-tree';
 import { LiveModel } from './model/live-model';
 import { createStatusBar, updateStatusBar } from './status-bar';
+import { brokerStateSurface, type VaultysClawSurface } from './surface';
 import { NodeTreeProvider } from './views/node-tree-provider';
 
 let connection: BrokerConnection | undefined;
 
 /** Wires the extension together; each part's logic lives in its own module. */
-export function activate(context: vscode.ExtensionContext): void {
+export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
   const log = vscode.window.createOutputChannel('VaultysClaw', { log: true });
   const brokerLog = vscode.window.createOutputChannel('VaultysClaw Broker', { log: true });
   const model = new LiveModel((message) => log.warn(message));
@@ -27,10 +28,14 @@ export function activate(context: vscode.ExtensionContext): void {
   const live = connection;
 
   const names = { agent: (did: string) => model.agent(did), user: (did: string) => model.user(did) };
-  const stalenessMs = () => live.settings?.stalenessMs ?? 300_000;
+  // Display only, so read on each build: a change applies at once, without reconnecting.
+  const stalenessMs = () => {
+    const check = readSettings();
+    return check.ok ? check.settings.stalenessMs : (live.settings?.stalenessMs ?? 300_000);
+  };
   const agents = new NodeTreeProvider(() => (model.connected ? agentsTree(model.agents(), Date.now()) : []));
   const approvals = new NodeTreeProvider(() => (model.connected ? approvalsTree(model.approvals(), names, Date.now()) : []));
-  const activity = new NodeTreeProvider(() => (model.connected ? activityTree(model.intents(), names, stalenessMs(), Date.now()) : []));
+  const activity = new NodeTreeProvider(() => (model.connected ? activityTree(model.intents(), { names, approvals: model.approvals(), users: model.users(), stalenessMs: stalenessMs(), now: Date.now() }) : []));
   const agentsView = vscode.window.createTreeView('vaultysclaw.agents', { treeDataProvider: agents, showCollapseAll: true });
   const approvalsView = vscode.window.createTreeView('vaultysclaw.approvals', { treeDataProvider: approvals });
   const activityView = vscode.window.createTreeView('vaultysclaw.activity', { treeDataProvider: activity });
@@ -42,7 +47,7 @@ export function activate(context: vscode.ExtensionContext): void {
     const all = parts.has('connection');
     if (all || parts.has('agents')) agents.refresh();
     if (all || parts.has('approvals') || parts.has('agents') || parts.has('users')) approvals.refresh();
-    if (all || parts.has('intents') || parts.has('agents') || parts.has('users')) activity.refresh();
+    if (all || parts.has('intents') || parts.has('approvals') || parts.has('agents') || parts.has('users')) activity.refresh();
     const pending = model.pendingApprovals().length;
     approvalsView.badge = pending ? { value: pending, tooltip: `${pending} tool calls waiting for a reviewer` } : undefined;
     const registrations = model.agents().filter((a) => a.status === 'pending').length;
@@ -67,6 +72,9 @@ export function activate(context: vscode.ExtensionContext): void {
       updateStatusBar(status, state, model);
       render(new Set(['connection']));
     }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('vaultysclaw.stalenessWindow')) activity.refresh();
+    }),
     identities.onDidChange(() => {
       void identities.load().then((identity) => {
         if (live.session && live.session.user.did !== identity.did) void live.restart();
@@ -82,6 +90,15 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   render(new Set(['connection']));
   connection.start();
+  return {
+    views: {
+      agents: { provider: agents, view: agentsView },
+      approvals: { provider: approvals, view: approvalsView },
+      activity: { provider: activity, view: activityView },
+    },
+    statusBar: status,
+    ...brokerStateSurface(connection.supervisor),
+  };
 }
 
 /** Stops the broker the extension started (its language client sends shutdown and exit). */

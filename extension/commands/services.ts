@@ -39,9 +39,11 @@ export async function pickAgent(services: Services, arg: unknown, filter: (a: Ag
   if (did) {
     const known = services.model.agent(did);
     if (known) return known;
-    const session = services.connection.session;
+    const session = await services.connection.requireSession('list the agents');
     return session ? session.call('agentsGet', { did }) : undefined;
   }
+  // Without a connection there is no list to pick from: say why, and offer the restart.
+  if (!(await services.connection.requireSession('list the agents'))) return undefined;
   const candidates = services.model.agents().filter(filter);
   if (candidates.length === 0) {
     void vscode.window.showInformationMessage(`VaultysClaw: no agent to ${title.toLowerCase()}.`);

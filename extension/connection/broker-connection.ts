@@ -91,16 +91,20 @@ export class BrokerConnection implements vscode.Disposable {
   /**
    * The live session for a command, or undefined after telling the person the
    * broker is not connected and offering a restart (commands never throw at
-   * them because the broker is down).
+   * them because the broker is down). The command ends at once; the offer
+   * stays in the notification.
    */
   async requireSession(what: string): Promise<BrokerSession | undefined> {
     const session = this.supervisor.session;
     if (session) return session;
     const state = this.supervisor.state;
     const why = state.kind === 'disconnected' ? state.reason : state.kind === 'connecting' ? 'still connecting' : 'stopped';
-    const choice = await vscode.window.showWarningMessage(`VaultysClaw: cannot ${what}: the broker is not connected (${why}).`, 'Restart Broker', 'Show Log');
-    if (choice === 'Restart Broker') void this.restart();
-    if (choice === 'Show Log') this.log.show();
+    const message = `cannot ${what}: the broker is not connected (${why.replace(/\.$/, '')}).`;
+    this.log.warn(message);
+    void vscode.window.showWarningMessage(`VaultysClaw: ${message}`, 'Restart Broker', 'Show Log').then((choice) => {
+      if (choice === 'Restart Broker') void this.restart();
+      if (choice === 'Show Log') this.log.show();
+    });
     return undefined;
   }
 

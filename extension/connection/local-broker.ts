@@ -1,5 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import type * as vscode from 'vscode';
-import { CloseAction, ErrorAction, LanguageClient, RevealOutputChannelOn, State, TransportKind, type ServerOptions } from 'vscode-languageclient/node';
+import { CloseAction, ErrorAction, LanguageClient, RevealOutputChannelOn, State, type ServerOptions } from 'vscode-languageclient/node';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from './broker-log';
 import type { BrokerLaunch, BrokerProcess, LaunchBroker } from './local-session';
 
@@ -34,22 +35,40 @@ function brokerOutput(channel: vscode.LogOutputChannel, recent: string[]): vscod
   };
 }
 
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Waits for the process to exit after its shutdown; one that outstays the bound is killed. */
+async function processGone(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.pid === undefined) return; // never started (spawn failed): nothing to wait for
+  const exit = () => new Promise<void>((resolve) => (exited(child) ? resolve() : child.once('exit', () => resolve())));
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([exit().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+  clearTimeout(timer);
+  if (!late) return;
+  child.kill('SIGKILL');
+  await exit();
+}
+
 /**
- * Launches the broker with vscode-languageclient on stdio (the client adds
- * --stdio and sends initialize with this process id, so the broker also exits
- * if the extension host dies). The client never restarts it by itself: the
- * supervisor does, with backoff and a fresh user handshake.
+ * Launches the broker with vscode-languageclient on stdio (the client sends
+ * initialize with this process id, so the broker also exits if the extension
+ * host dies). The client never restarts it by itself: the supervisor does,
+ * with backoff and a fresh user handshake.
  */
 export function languageClientLauncher(brokerLog: vscode.LogOutputChannel, log: vscode.LogOutputChannel): LaunchBroker {
   return async (launch: BrokerLaunch): Promise<BrokerProcess> => {
     const recent: string[] = [];
-    const executable = {
-      command: launch.command,
-      args: launch.args,
-      transport: TransportKind.stdio,
-      options: { cwd: launch.cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined } },
+    let child: ChildProcess | undefined;
+    // Spawned here rather than by the client, so stopping can wait for the process to be gone: a restart
+    // that started the next broker while the last one still held the hub port would fail on the port.
+    const serverOptions: ServerOptions = async () => {
+      child = spawn(launch.command, [...launch.args, '--stdio'], { cwd: launch.cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined }, stdio: 'pipe' });
+      child.once('error', (err) => closedWith(`the local broker could not run: ${err.message}`));
+      child.once('exit', (code, signal) => closedWith(`the local broker stopped${signal ? ` (${signal})` : code ? ` (exit code ${code})` : ''}${lastComplaint(recent)}`));
+      return child;
     };
-    const serverOptions: ServerOptions = { run: executable, debug: executable };
     let ended = false;
     let resolveClosed: (why: string) => void = () => undefined;
     const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
@@ -93,6 +112,7 @@ export function languageClientLauncher(brokerLog: vscode.LogOutputChannel, log: 
         });
       }
       await client.dispose().catch(() => undefined);
+      if (child) await processGone(child, 5000);
     };
     try {
       await client.start();

@@ -18,7 +18,7 @@ export interface BrokerProcess {
 
 export interface BrokerLaunch {
   command: string;
-  /** Without --stdio: the language client's stdio transport appends it. */
+  /** Without --stdio: the launcher appends it. */
   args: string[];
   cwd: string;
 }

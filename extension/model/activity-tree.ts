@@ -1,4 +1,5 @@
-import type { IntentView } from '../../core/rpc/views';
+import { REVIEWERS } from '../../core/rpc/roles';
+import { FINAL_INTENT_STATES, type ApprovalView, type IntentView, type UserView } from '../../core/rpc/views';
 import { toolSummary, type Names } from './approvals-tree';
 import { ago, isoTime, md, shortDid, type TreeNode } from './tree-node';
 
@@ -13,23 +14,54 @@ const STATE_ICONS: Record<IntentView['state'], TreeNode['icon']> = {
 
 export const SHOW_INTENT_COMMAND = 'vaultysclaw.showIntent';
 
-/** The state as a person reads it: "rejected by agent: capability-not-granted". */
-export function intentOutcome(intent: IntentView, stalenessMs: number, now: number): string {
+/**
+ * Who can decide a paused tool call: owners, admins and reviewers other than
+ * the requester, by name when this session knows the broker's users.
+ */
+export function whoMustAct(approval: ApprovalView, users: readonly UserView[], names: Names): string {
+  const deciders = users
+    .filter((u) => !u.removed && REVIEWERS.includes(u.role) && u.did !== approval.user)
+    .map((u) => u.name)
+    .sort((a, b) => a.localeCompare(b));
+  if (deciders.length > 0) return deciders.length <= 3 ? deciders.join(' or ') : `${deciders.slice(0, 3).join(', ')} or ${deciders.length - 3} more`;
+  const requester = names.user(approval.user)?.name ?? shortDid(approval.user);
+  return `a reviewer, admin or owner other than ${requester}`;
+}
+
+/** The state as a person reads it: "rejected by agent: capability-not-granted", "waiting for approval by bob". */
+export function intentOutcome(intent: IntentView, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
   if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? intent.message ?? 'no reason'}`;
   if (intent.state === 'failed') return `failed${intent.message ? `: ${intent.message}` : ''}`;
+  // The agent holds it, paused on a tool call: not stale, and not moving until somebody decides.
+  if (awaitingApprovalBy !== undefined && !FINAL_INTENT_STATES.includes(intent.state)) return `waiting for approval by ${awaitingApprovalBy}`;
   // An intent not yet running after the staleness window will be refused by the agent as stale.
   if (intent.state === 'sent' && now - intent.createdAt > stalenessMs) return 'sent (stale: past the staleness window)';
   return intent.state;
 }
 
+export interface ActivityContext {
+  names: Names;
+  /** Pending approvals: an intent with one is paused on the agent, waiting for a reviewer. */
+  approvals: readonly ApprovalView[];
+  users: readonly UserView[];
+  stalenessMs: number;
+  now: number;
+}
+
+const AWAITING_ICON: TreeNode['icon'] = { id: 'shield', color: 'notificationsWarningIcon.foreground' };
+
 /** The Activity view: recent intents, newest first. */
-export function activityTree(intents: readonly IntentView[], names: Names, stalenessMs: number, now: number): TreeNode[] {
+export function activityTree(intents: readonly IntentView[], c: ActivityContext): TreeNode[] {
+  const { names, stalenessMs, now } = c;
+  const paused = new Map(c.approvals.filter((a) => a.state === 'pending').map((a) => [a.intentId, a]));
   return [...intents]
     .sort((a, b) => b.createdAt - a.createdAt)
     .map((i) => {
       const agent = names.agent(i.agent)?.name ?? shortDid(i.agent);
       const user = names.user(i.user)?.name ?? shortDid(i.user);
-      const outcome = intentOutcome(i, stalenessMs, now);
+      const pending = paused.get(i.id);
+      const approval = pending && !FINAL_INTENT_STATES.includes(i.state) ? pending : undefined;
+      const outcome = intentOutcome(i, stalenessMs, now, approval && whoMustAct(approval, c.users, names));
       return {
         id: `intent:${i.id}`,
         label: `${i.capability} ${toolSummary(i.capability, i.params)}`,
@@ -39,12 +71,13 @@ export function activityTree(intents: readonly IntentView[], names: Names, stale
           '',
           `State: ${md(outcome)}`,
           '',
+          ...(approval ? [`Paused on the agent before ${md(approval.capability)} ${md(toolSummary(approval.capability, approval.params))}; the Approvals view opens it.`, ''] : []),
           `Created ${isoTime(i.createdAt)}, updated ${isoTime(i.updatedAt)}`,
           '',
           `Intent \`${i.id}\``,
         ].join('\n'),
         contextValue: `intent.${i.state}`,
-        icon: STATE_ICONS[i.state],
+        icon: approval ? AWAITING_ICON : STATE_ICONS[i.state],
         collapsible: 'none',
         command: { id: SHOW_INTENT_COMMAND, title: 'Show Intent', args: [i.id] },
       } satisfies TreeNode;

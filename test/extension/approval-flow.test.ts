@@ -101,6 +101,18 @@ describe('tool approval through the panel logic', () => {
     assert.equal(row.command?.id, OPEN_APPROVAL_COMMAND);
     const requestId = String(row.command?.args[0]);
 
+    // The owner's Activity view says the write waits for a reviewer, and who: bob, not alice who asked.
+    const ownerActivity = () => activityTree(ownerModel.intents(), { names: { agent: (d) => ownerModel.agent(d), user: (d) => ownerModel.user(d) }, approvals: ownerModel.approvals(), users: ownerModel.users(), stalenessMs: 300_000, now: Date.now() });
+    const waitingRow = await waitFor('the paused write in the owner\'s Activity view', () => {
+      const found = ownerActivity().find((n) => n.id === `intent:${sent.id}`);
+      return found && /waiting for approval/.test(found.description ?? '') ? found : undefined;
+    });
+    assert.match(waitingRow.description ?? '', /^waiting for approval by bob · writer · just now$/);
+    assert.equal(waitingRow.icon?.id, 'shield');
+    // Past the staleness window it is still waiting, not stale: the agent holds it.
+    const later = activityTree(ownerModel.intents(), { names: { agent: (d) => ownerModel.agent(d), user: (d) => ownerModel.user(d) }, approvals: ownerModel.approvals(), users: ownerModel.users(), stalenessMs: 1, now: Date.now() + 10 });
+    assert.match(later.find((n) => n.id === `intent:${sent.id}`)?.description ?? '', /^waiting for approval by bob/);
+
     // The owner, who asked, cannot decide their own request.
     const ownerPosted: ExtensionToWebview[] = [];
     await waitFor('the approval at the owner', () => ownerModel.approval(requestId));
@@ -156,8 +168,7 @@ describe('tool approval through the panel logic', () => {
     await waitFor('the agent usage to count the write', () => (ownerModel.agent(agent.did)?.usage.requestsLastHour ?? 0) >= 1);
 
     // The Activity tree says so, and opening the intent checks the broker's signature on it.
-    const activity = activityTree(ownerModel.intents(), { agent: (d) => ownerModel.agent(d), user: (d) => ownerModel.user(d) }, 300_000, Date.now());
-    const intentRow = activity.find((n) => n.id === `intent:${sent.id}`)!;
+    const intentRow = ownerActivity().find((n) => n.id === `intent:${sent.id}`)!;
     assert.equal(intentRow.contextValue, 'intent.succeeded');
     assert.match(intentRow.description ?? '', /^succeeded · writer/);
     const doc = JSON.parse(intentDocument(final, info.id)) as { signedIntent: { verified: string; body: { id: string; params: unknown } }; signedResult: { decoded: { body: { outcome: string } } } };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { IdType, SecretIdentity } from '../../core/identity';
-import type { AgentView, ApprovalView, IntentView } from '../../core/rpc/views';
+import type { AgentView, ApprovalView, IntentView, UserView } from '../../core/rpc/views';
 import { approvalHtml, makeNonce } from '../../extension/approval/approval-html';
 import { cannotDecide, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
@@ -13,7 +13,7 @@ import { rpcUrl } from '../../extension/connection/team-broker';
 import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
 import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';
-import { intentOutcome } from '../../extension/model/activity-tree';
+import { intentOutcome, whoMustAct } from '../../extension/model/activity-tree';
 import { agentGroup, agentNode, agentsTree } from '../../extension/model/agents-tree';
 import { toolSummary } from '../../extension/model/approvals-tree';
 import { newerIntent } from '../../extension/model/live-model';
@@ -198,8 +198,21 @@ describe('tree text', () => {
     const rejected: IntentView = { ...base, state: 'rejected', reason: 'capability-not-granted', rejectedBy: 'agent', updatedAt: 1000 };
     assert.equal(intentOutcome(rejected, 300_000, 2000), 'rejected by agent: capability-not-granted');
     assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001), 'sent (stale: past the staleness window)');
+    assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001, 'bob'), 'waiting for approval by bob', 'a paused intent is held by its agent, not stale');
+    assert.equal(intentOutcome(rejected, 300_000, 2000, 'bob'), 'rejected by agent: capability-not-granted', 'a final state wins over a leftover approval');
     assert.equal(newerIntent(rejected, sent), false, 'a final state is not overwritten by an earlier one at the same time');
     assert.equal(newerIntent(sent, rejected), true);
+  });
+
+  test('who must act on a paused call: reviewers, admins and owners other than the requester', () => {
+    const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
+    const alice = user(1, 'alice', 'operator');
+    const owner = user(2, 'olga', 'owner');
+    const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null } as const;
+    const names = { agent: () => undefined, user: (did: string) => [alice, owner].find((u) => u.did === did) };
+    assert.equal(whoMustAct(approval, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(5, 'dan', 'reviewer', true), user(6, 'vic', 'viewer')], names), 'bob or carol');
+    assert.equal(whoMustAct({ ...approval, user: alice.did }, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(7, 'eve', 'reviewer')], names), 'bob, carol, eve or 1 more');
+    assert.equal(whoMustAct(approval, [], names), 'a reviewer, admin or owner other than olga', 'without the user list, at least who cannot');
   });
 
   test('broker errors read as sentences, and invitations are recognised', () => {

@@ -9,18 +9,17 @@
 // without them. VAULTYSCLAW_CODE_SERVER / VAULTYSCLAW_CHROMIUM override the two paths; VAULTYSCLAW_UI_KEEP=1
 // keeps the run folder (data directories, user data, logs) instead of removing it.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import { type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { BrokerClient } from '../../broker/cli/broker-client';
+import {
+  brokerCli, codeServerOrFail, copyExtensionLogs, ensureBuilt, freePort, installExtension, launchChromium, run, startCodeServer, writeUserSettings, type CodeServer,
+} from '../support/code-server';
 import { ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
 
-const CODE_SERVER = process.env.VAULTYSCLAW_CODE_SERVER ?? join(ROOT, '.code-server', 'node_modules', '.bin', 'code-server');
-const CHROMIUM = process.env.VAULTYSCLAW_CHROMIUM ?? '/usr/bin/chromium';
-const CODE_SERVER_VERSION = '4.100.3';
 const OUT = join(ROOT, 'test-output', 'ui');
 const DIST = join(ROOT, 'dist');
 const USER_NAME = 'workbench-owner';
@@ -30,143 +29,17 @@ const STEP_MS = 30_000;
 /** Every process this test starts, stopped by pid (code-server by its process group) whatever happens. */
 const cleanups: (() => Promise<void> | void)[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
-  const r = spawnSync(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });
-  if (r.status !== 0) throw new Error(`${basename(command)} ${args.slice(0, 3).join(' ')} … exited with ${r.status ?? r.signal}:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
-/** The broker CLI from dist/, bounded in time. */
-const brokerCli = (...args: string[]) => run(process.execPath, [join(DIST, 'broker.js'), ...args], { timeoutMs: 30_000 });
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const f of readdirSync(dir, { recursive: true })) {
-    const path = join(dir, String(f));
-    if (/\.(ts|css|svg|md)$/.test(path)) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
 /**
- * The .vsix under test, packaged from dist/ as it is (npm test has just built it; a dev build, source maps
- * left out by .vscodeignore). When any source is newer than the bundles — the test run on its own after an
- * edit — dist/ is rebuilt first. `npm run package` is not used: its minified rebuild would rewrite dist/
- * under the other test files.
+ * The .vsix under test, packaged from dist/ as it is (a dev build, source maps left out by .vscodeignore).
+ * `npm run package` is not used: its minified rebuild would rewrite dist/ under the other test files.
  */
 function packageVsix(into: string): string {
-  const bundles = ['broker.js', 'agent.js', 'extension.js', join('webviews', 'approval.js')].map((f) => join(DIST, f));
-  const built = bundles.every(existsSync) ? Math.min(...bundles.map((f) => statSync(f).mtimeMs)) : 0;
-  const sources = Math.max(...['core', 'broker', 'agent', 'extension', 'webviews'].map((d) => newestMtime(join(ROOT, d))), statSync(join(ROOT, 'package.json')).mtimeMs);
-  if (built < sources) run(process.execPath, ['esbuild.mjs'], { timeoutMs: 120_000 });
+  ensureBuilt(['broker.js', 'agent.js', 'extension.js', join('webviews', 'approval.js')], ['core', 'broker', 'agent', 'extension', 'webviews']);
   const vsix = join(into, 'vaultysclaw.vsix');
   run(process.execPath, [join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-rewrite-relative-links', '--skip-license', '--allow-missing-repository', '--out', vsix], {
     timeoutMs: 120_000,
   });
   return vsix;
-}
-
-function codeServerOrFail(): void {
-  const install = 'run scripts/code-server/install.sh (apt: chromium ripgrep libkrb5-dev; code-server into .code-server/)';
-  if (!existsSync(CODE_SERVER)) assert.fail(`code-server is not installed at ${CODE_SERVER}: ${install}`);
-  if (!existsSync(CHROMIUM)) assert.fail(`Chromium is not installed at ${CHROMIUM}: ${install}`);
-  const version = spawnSync(CODE_SERVER, ['--config', '/dev/null', '--version'], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '';
-  if (!version.split('\n').some((l) => l.startsWith(`${CODE_SERVER_VERSION} `))) assert.fail(`code-server ${CODE_SERVER_VERSION} is needed, found "${version.trim()}": ${install}`);
-}
-
-/** Stops a detached process group: SIGTERM, then SIGKILL if anything in it is still alive after 5 s. */
-async function killGroup(pid: number): Promise<void> {
-  const alive = () => {
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!alive()) return;
-  process.kill(-pid, 'SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) process.kill(-pid, 'SIGKILL');
-}
-
-/** Without a config file of its own, code-server writes a default one (with a password) into ~/.config. */
-function codeServerConfig(runDir: string): string {
-  const config = join(runDir, 'code-server.yaml');
-  if (!existsSync(config)) writeFileSync(config, 'auth: none\n');
-  return config;
-}
-
-interface CodeServer {
-  url: string;
-  child: ChildProcess;
-  output: string[];
-}
-
-async function startCodeServer(o: { runDir: string; userDataDir: string; extensionsDir: string; workspace: string }): Promise<CodeServer> {
-  const port = await freePort();
-  const config = codeServerConfig(o.runDir);
-  const tmp = join(o.runDir, 'tmp');
-  mkdirSync(tmp, { recursive: true });
-  const env = { ...process.env, TMPDIR: tmp, EXTENSIONS_GALLERY: '{}' };
-  const child = spawn(
-    CODE_SERVER,
-    [
-      '--config', config, '--user-data-dir', o.userDataDir, '--extensions-dir', o.extensionsDir,
-      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-      o.workspace,
-    ],
-    // Its own process group: the extension host, the extension's broker and the language servers go with it.
-    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  cleanups.push(() => killGroup(child.pid!));
-  const output: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => output.push(chunk));
-  }
-  await waitFor(
-    'code-server to listen',
-    () => {
-      if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}:\n${output.join('')}`);
-      return output.join('').includes('HTTP server listening on');
-    },
-    30_000,
-    100,
-  );
-  return { url: `http://127.0.0.1:${port}`, child, output };
-}
-
-/** The run's user settings: the extension runs its own broker (local mode) on a free hub port, data in the run folder. */
-function writeUserSettings(userDataDir: string, s: { dataDir: string; hubPort: number }): void {
-  const settings = {
-    'vaultysclaw.brokerMode': 'local',
-    'vaultysclaw.dataDir': s.dataDir,
-    'vaultysclaw.hubPort': s.hubPort,
-    'vaultysclaw.nodePath': process.execPath,
-    'vaultysclaw.userName': USER_NAME,
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    'workbench.enableExperiments': false,
-    'extensions.ignoreRecommendations': true,
-    'telemetry.telemetryLevel': 'off',
-    'git.enabled': false,
-    'security.workspace.trust.enabled': false,
-  };
-  mkdirSync(join(userDataDir, 'User'), { recursive: true });
-  writeFileSync(join(userDataDir, 'User', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
 }
 
 /** Bounded polling of what a locator shows. */
@@ -309,19 +182,19 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     const packagedAt = Date.now();
     const vsix = packageVsix(runDir);
     console.log(`  ui: .vsix packaged in ${Date.now() - packagedAt} ms`);
-    run(CODE_SERVER, ['--config', codeServerConfig(runDir), '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, '--install-extension', vsix], {
-      env: { ...process.env, TMPDIR: runDir, EXTENSIONS_GALLERY: '{}' },
-    });
+    installExtension({ runDir, userDataDir, extensionsDir, vsix });
     assert.ok(readdirSync(extensionsDir).some((d) => d.startsWith('vaultysclaw.vaultysclaw-')), 'the .vsix installed into the run\'s extensions folder');
-    writeUserSettings(userDataDir, { dataDir, hubPort });
-    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Its crash-report and cache folders in the run folder, not the home directory.
-      env: { ...process.env, XDG_CONFIG_HOME: join(runDir, 'xdg-config'), XDG_CACHE_HOME: join(runDir, 'xdg-cache') },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    writeUserSettings(userDataDir, {
+      'vaultysclaw.brokerMode': 'local',
+      'vaultysclaw.dataDir': dataDir,
+      'vaultysclaw.hubPort': hubPort,
+      'vaultysclaw.nodePath': process.execPath,
+      'vaultysclaw.userName': USER_NAME,
     });
+    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
+    cleanups.push(() => server!.stop());
+
+    browser = await launchChromium(runDir);
     cleanups.push(() => browser?.close());
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
@@ -478,6 +351,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       }, STEP_MS, 200);
       await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice · [^·]+ · on ui-agent/);
       await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
+      await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
       const pending = await broker.call('approvalsList', { state: 'pending' });
       assert.equal(pending.length, 1);
       assert.equal(pending[0]!.user, aliceDid, 'requested by the second user');
@@ -495,6 +369,22 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       assert.match(body, /written by the agent after a review in the workbench/);
       assert.match(body, /PENDING/i);
       assert.ok(existsSync(join(workspace, 'reviewed.txt')) === false, 'nothing is written before the decision');
+      // The request's age counts on in the panel (a display clock in the webview; nothing polls the broker).
+      const age = panel.locator('[data-relative-to]').first();
+      const first = await textOf(age);
+      assert.match(first, /^\d+ s ago$/);
+      await waitFor('the request age to move on', async () => (await textOf(age)) !== first, 5000, 250);
+    });
+
+    // Hidden behind another editor (its webview torn down) and shown again, the panel keeps the typed reason.
+    await step('panel-restored', async () => {
+      await wb.webview.locator('#reason textarea').fill('typed before hiding the panel');
+      await wb.clickRow('Activity', 'read_file hello.txt');
+      await page!.locator('.tab.active[aria-label^="intent-"]').waitFor({ state: 'visible', timeout: STEP_MS });
+      await page!.locator('.tab', { hasText: 'Approve write_file?' }).first().click();
+      await waitText('the panel shown again', wb.webview.locator('h1'), /write_file reviewed\.txt/);
+      await waitFor('the reason restored', async () => (await wb.webview.locator('#reason textarea').inputValue().catch(() => '')) === 'typed before hiding the panel', STEP_MS, 200);
+      await waitText('the live state again', wb.webview.locator('#app'), /You review as workbench-owner \(owner\)/);
     });
 
     await step('diff', async () => {
@@ -546,12 +436,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
   } finally {
     for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     // The extension's logs (client and broker) and code-server's output, for whoever reads a failure.
-    const logs = join(userDataDir, 'logs');
-    if (existsSync(logs)) {
-      for (const f of readdirSync(logs, { recursive: true }).map(String)) {
-        if (f.includes('vaultysclaw.vaultysclaw') && f.endsWith('.log')) copyFileSync(join(logs, f), join(OUT, 'logs', basename(f).replace(/ /g, '-')));
-      }
-    }
+    copyExtensionLogs(userDataDir, join(OUT, 'logs'));
     if (server) writeFileSync(join(OUT, 'logs', 'code-server.log'), server.output.join(''));
     writeFileSync(join(OUT, 'logs', 'browser-console.log'), `${consoleLines.join('\n')}\n`);
     if (process.env.VAULTYSCLAW_UI_KEEP) console.log(`  ui run folder kept: ${runDir}`);

@@ -37,6 +37,16 @@ function relative(ms: number): string {
   return d >= 0 ? `in ${span}` : `${span} ago`;
 }
 
+/** A relative time that stays true while the panel is open: the ticker below rewrites it every second. */
+function since(ms: number): HTMLElement {
+  return el('span', { 'data-relative-to': String(ms) }, relative(ms));
+}
+
+// A display clock only (no broker polling): "2 s ago" keeps counting while the request waits.
+setInterval(() => {
+  document.querySelectorAll<HTMLElement>('[data-relative-to]').forEach((node) => (node.textContent = relative(Number(node.dataset.relativeTo))));
+}, 1000);
+
 function save(patch: Partial<ApprovalWebviewState>): void {
   Object.assign(saved, patch);
   vscode.setState(saved);
@@ -88,7 +98,7 @@ function render(state: ApprovalPanelState): void {
     el('div', { class: 'param' }, el('div', { class: 'param-name' }, p.name), p.multiline ? el('pre', { tabindex: '0', 'aria-label': `parameter ${p.name}` }, p.text) : el('code', {}, p.text)),
   );
 
-  const approve = custom('vscode-button', { id: 'approve' }, 'Approve');
+  const approve = custom('vscode-button', { id: 'approve', 'aria-keyshortcuts': 'Control+Enter' }, 'Approve');
   const reject = custom('vscode-button', { id: 'reject', secondary: '' }, 'Reject');
   const disabled = Boolean(state.cannotDecide) || state.busy;
   for (const b of [approve, reject]) if (disabled) b.setAttribute('disabled', '');
@@ -100,6 +110,8 @@ function render(state: ApprovalPanelState): void {
   const diff = custom('vscode-button', { id: 'open-diff', secondary: '' }, 'Open Diff: Current ↔ Proposed');
   diff.addEventListener('click', () => vscode.postMessage({ type: 'openDiff' }));
 
+  // Rendering replaces the nodes; whoever was on a button by keyboard stays on it.
+  const focused = document.activeElement instanceof HTMLElement && document.activeElement !== reasonBox ? document.activeElement.id : '';
   app.replaceChildren(
     el('h1', {}, `${state.capability} ${state.summary}`),
     el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
@@ -114,8 +126,8 @@ function render(state: ApprovalPanelState): void {
       ...row('Intent', el('code', {}, state.intentId)),
       ...row('Request', el('code', {}, state.requestId)),
       ...row('Working directory', el('code', {}, state.cwd)),
-      ...row('Requested', `${time(state.requestedAt)} (${relative(state.requestedAt)})`),
-      ...row('Times out', `${time(state.expiresAt)} (${relative(state.expiresAt)}); a timeout rejects the call`),
+      ...row('Requested', `${time(state.requestedAt)} (`, since(state.requestedAt), ')'),
+      ...row('Times out', `${time(state.expiresAt)} (`, since(state.expiresAt), '); a timeout rejects the call'),
     ),
     el('h2', {}, 'Parameters (in full)'),
     ...params,
@@ -127,6 +139,7 @@ function render(state: ApprovalPanelState): void {
     reasonBox,
     el('div', { class: 'actions' }, approve, reject, el('span', { class: 'keys' }, state.busy ? 'Sending…' : 'Ctrl+Enter in the reason box approves')),
   );
+  if (focused) document.getElementById(focused)?.focus();
 }
 
 window.addEventListener('message', (event: MessageEvent<ExtensionToWebview>) => {
