@@ -126,7 +126,7 @@ export class IntentRunner {
       return this.#finish(intent, 'rejected', 'model-unavailable', 'this agent has no model configured (agent start --model-url)', null);
     }
     if (session.policy.approvalRequired.includes(intent.capability)) {
-      const approval = await this.#approvals.request(intent, call.data, session, this.#send);
+      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send);
       if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
