@@ -304,6 +304,28 @@ describe('llm_task end to end', () => {
     await waitFor('the agent to abandon the request', () => requestsSince(from)[0]?.abandoned === true);
   });
 
+  test('a policy that puts llm_task itself under approval pauses the whole task, instruction shown, before any model call', async () => {
+    await call(owner, 'policySet', {
+      did: agent.did,
+      policy: { capabilities: ['llm_task', 'read_file', 'write_file', 'run_command'], approvalRequired: ['llm_task', 'write_file'], maxTokensPerDay: 1_000_000, maxRequestsPerHour: 100 },
+    });
+    await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 2);
+    const from = model.requests.length;
+    model.play([answers('Approved and done.', 12)]);
+    // Keys out of the schema's order: the request must still describe the intent exactly as signed.
+    const params = { tools: ['read_file'], instruction: 'Say something' };
+    const sent = await task(owner, agent, params);
+    const approval = await pendingApproval(bob, sent.id, 15_000);
+    assert.equal(approval.capability, 'llm_task');
+    assert.deepEqual(approval.params, params);
+    assert.equal(model.requests.length, from, 'the model is not asked before the reviewer decides');
+    await call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve'));
+    const done = await finalIntent(owner, sent.id, 20_000);
+    assert.equal(done.state, 'succeeded', `${done.reason}: ${done.message}`);
+    assert.equal(done.output?.text, 'Approved and done.');
+    assert.equal(model.requests.length, from + 1);
+  });
+
   test('the model key reaches the model endpoint and nothing else: not the broker, its audit log or database, not a log line', async () => {
     assert.ok(model.requests.some((r) => r.headers.authorization === `Bearer ${MODEL_KEY}`), 'the key was in use all along');
     for (const r of model.requests) assert.ok(!r.raw.includes(MODEL_KEY) && !r.raw.includes(FILE_KEY), 'no request body carries a key');
