@@ -5,6 +5,7 @@ import { open, seal, VaultysId, type SecretIdentity } from '../core/identity';
 import { ApprovalCountersignBody, ApprovalDecisionBody, type ApprovalDecisionBundle, type ApprovalRequestBody } from '../core/wire/approval';
 import type { AgentFrame } from '../core/wire/hub-messages';
 import type { IntentBody, RejectionReason } from '../core/wire/intent';
+import type { Capability } from '../core/wire/policy';
 import type { CertifiedSession } from './intent-runner';
 
 export type ApprovalOutcome = { ok: true; reviewer: string } | { ok: false; reason: RejectionReason; message: string };
@@ -31,29 +32,44 @@ export class ApprovalWaiter {
     private readonly now: () => number,
   ) {}
 
-  request(intent: IntentBody, session: CertifiedSession, send: (frame: AgentFrame) => void): Promise<ApprovalOutcome> {
+  /**
+   * `call` is what the reviewer decides on: the intent's own tool, or a tool an
+   * llm_task's model called, with the model's arguments. `abort` (a task's
+   * deadline) ends the wait as an expiry.
+   */
+  request(
+    intent: IntentBody,
+    call: { capability: Capability; params: Record<string, unknown> },
+    session: CertifiedSession,
+    send: (frame: AgentFrame) => void,
+    abort?: AbortSignal,
+  ): Promise<ApprovalOutcome> {
     const requestedAt = this.now();
-    const params = intent.params as { cwd?: unknown };
+    const params = call.params as { cwd?: unknown };
     const request: ApprovalRequestBody = {
       requestId: randomBytes(16).toString('hex'),
       intentId: intent.id,
       agent: this.identity.did,
       user: intent.user,
-      capability: intent.capability,
-      params: intent.params,
+      capability: call.capability,
+      params: call.params,
       cwd: typeof params.cwd === 'string' ? join(this.workspaceRoot, params.cwd) : this.workspaceRoot,
       requestedAt,
       expiresAt: requestedAt + session.policy.approvalTimeoutMs,
     };
     return new Promise<ApprovalOutcome>((resolve) => {
       const timer = setTimeout(() => settle({ ok: false, reason: 'approval-expired', message: 'no reviewer decided before the approval timeout' }), session.policy.approvalTimeoutMs);
+      const onAbort = () => settle({ ok: false, reason: 'approval-expired', message: 'the task reached its time limit while waiting for the reviewer' });
       const settle = (outcome: ApprovalOutcome) => {
         clearTimeout(timer);
+        abort?.removeEventListener('abort', onAbort);
         this.#waiting.delete(request.requestId);
         resolve(outcome);
       };
+      if (abort?.aborted) return onAbort();
+      abort?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.set(request.requestId, { request, settle });
-      this.log.info({ event: 'approval.requested', intentId: intent.id, requestId: request.requestId, capability: intent.capability }, 'waiting for a reviewer');
+      this.log.info({ event: 'approval.requested', intentId: intent.id, requestId: request.requestId, capability: call.capability }, 'waiting for a reviewer');
       send({ type: 'approval/request', envelope: seal(this.identity, 'vaultysclaw/approval-request/v1', request) });
     });
   }

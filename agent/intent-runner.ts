@@ -8,11 +8,13 @@ import { ApprovalWaiter } from './approval-waiter';
 import type { AgentFrame } from '../core/wire/hub-messages';
 import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/intent';
 import type { CertifiedPolicy } from '../core/wire/policy';
-import { ToolCall } from '../core/wire/tools';
+import { IntentCall, type TokenUsageReport } from '../core/wire/task';
 import type { RequestWindow } from './store/request-window';
 import type { SeenIntentStore } from './store/seen-intents';
 import type { TokenLedger } from './store/token-ledger';
-import { runTool } from './tools';
+import { runTool, toolTimeoutMs } from './tools';
+import type { ModelSettings } from './task/model-settings';
+import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
 
 /** What the current certificate says: the only source of the broker key and the policy. */
@@ -30,6 +32,8 @@ export interface IntentRunnerOptions {
   stalenessMs: number;
   clockSkewMs: number;
   log: pino.Logger;
+  /** The host's model for llm_task; without it the agent refuses tasks. */
+  model?: ModelSettings;
   now?: () => number;
 }
 
@@ -42,12 +46,25 @@ export class IntentRunner {
   readonly #unacknowledged = new Map<string, SealedEnvelope>();
   readonly #now: () => number;
   readonly #approvals: ApprovalWaiter;
+  readonly #tasks?: TaskRunner;
   #send: (frame: AgentFrame) => void = () => {};
   #revocations: RevocationState = NO_REVOCATIONS;
 
   constructor(private readonly o: IntentRunnerOptions) {
     this.#now = o.now ?? Date.now;
     this.#approvals = new ApprovalWaiter(o.identity, o.sandbox.root, o.log, this.#now);
+    if (o.model) {
+      this.#tasks = new TaskRunner({
+        model: o.model,
+        sandbox: o.sandbox,
+        tokens: o.tokens,
+        approvals: this.#approvals,
+        log: o.log,
+        now: this.#now,
+        send: (frame) => this.#send(frame),
+        stepInputs: (session) => this.#stepInputs(session),
+      });
+    }
   }
 
   /** Keeps a pushed revocation list if it verifies and is newer than the one held; an older one is ignored. */
@@ -100,13 +117,16 @@ export class IntentRunner {
       alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
     });
     if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
-    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
+    const call = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
       return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
     }
+    if (call.data.capability === 'llm_task' && !this.#tasks) {
+      return this.#finish(intent, 'rejected', 'model-unavailable', 'this agent has no model configured (agent start --model-url)', null);
+    }
     if (session.policy.approvalRequired.includes(intent.capability)) {
-      const approval = await this.#approvals.request(intent, session, this.#send);
+      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send);
       if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
@@ -119,13 +139,19 @@ export class IntentRunner {
     // Only executed requests count toward the hourly rate.
     this.o.requests.record(now);
     this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');
-    const progress = new ProgressBatcher((seq, stream, text) => {
-      const body = { intentId: intent.id, agent: this.o.identity.did, seq, stream, text, at: this.#now() };
+    const progress = new ProgressBatcher((seq, stream, text, usage) => {
+      const body = { intentId: intent.id, agent: this.o.identity.did, seq, stream, text, at: this.#now(), ...(usage ? { usage } : {}) };
       this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
     });
+    if (call.data.capability === 'llm_task') {
+      const task = await this.#tasks!.run(intent, call.data.params, progress, current);
+      progress.flush();
+      if (task.outcome === 'succeeded') return this.#finish(intent, 'succeeded', null, task.message, task.output, task.usage);
+      return this.#finish(intent, 'failed', task.reason, task.message, task.output, task.usage);
+    }
     const outcome = await runTool(call.data, {
       sandbox: this.o.sandbox,
-      signal: AbortSignal.timeout(intent.capability === 'run_command' ? (call.data.params as { timeoutMs: number }).timeoutMs + 5_000 : 60_000),
+      signal: AbortSignal.timeout(toolTimeoutMs(call.data)),
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();
@@ -135,6 +161,12 @@ export class IntentRunner {
   }
 
   #policyInputs(intent: IntentBody, session: CertifiedSession) {
+    const step = this.#stepInputs(session);
+    return { ...step, requestsInLastHour: this.o.requests.countSince(step.now - HOUR_MS), delegation: () => step.delegation(intent) };
+  }
+
+  /** What the gates read from this agent's stores and the session in force, the hourly rate aside. */
+  #stepInputs(session: CertifiedSession): StepGateInputs {
     const now = this.#now();
     return {
       now,
@@ -142,10 +174,9 @@ export class IntentRunner {
       policy: session.policy,
       clockSkewMs: this.o.clockSkewMs,
       tokensUsedToday: this.o.tokens.usedToday(now),
-      requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
-      delegation: () =>
+      delegation: (intent) =>
         checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
-      approvals: 'pause' as const,
+      approvals: 'pause',
     };
   }
 
@@ -163,13 +194,14 @@ export class IntentRunner {
     reason: RejectionReason | null,
     message: string,
     output: Record<string, unknown> | null,
+    usage: TokenUsageReport[] = [],
   ): void {
     const level = outcome === 'succeeded' ? 'info' : 'warn';
     this.o.log[level]({ event: `intent.${outcome}`, intentId: intent.id, reason, detail: message }, `intent ${outcome}`);
-    this.#report({ intentId: intent.id, outcome, reason, message, output });
+    this.#report({ intentId: intent.id, outcome, reason, message, output, ...(usage.length ? { usage } : {}) });
   }
 
-  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output'>): void {
+  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output' | 'usage'>): void {
     const body: ResultBody = { ...r, message: r.message.slice(0, 4000), agent: this.o.identity.did, finishedAt: this.#now() };
     const envelope = seal(this.o.identity, 'vaultysclaw/result/v1', body);
     this.#unacknowledged.set(r.intentId, envelope);

@@ -11,6 +11,8 @@ import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
 import { RequestWindow } from './store/request-window';
 import { SeenIntentStore } from './store/seen-intents';
 import { TokenLedger } from './store/token-ledger';
+import { MODEL_OPTION_DEFAULTS, modelSettingsFrom, type ModelOptions } from './task/model-settings';
+import { MAX_TASK_STEPS } from '../core/wire/task';
 import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
@@ -56,10 +58,25 @@ program
   .option('--request <capabilities>', `capabilities to ask for (${CAPABILITIES.join(',')})`, 'read_file,list_files')
   .option('--staleness <seconds>', 'refuse intents issued longer ago than this', String(DEFAULT_STALENESS_MS / 1000))
   .option('--clock-skew <seconds>', 'clock difference allowed with the broker', String(DEFAULT_CLOCK_SKEW_MS / 1000))
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string }) => {
+  .option('--model-url <url>', 'llm_task: base URL of an OpenAI-compatible API (up to /chat/completions), e.g. https://api.openai.com/v1')
+  .option('--model <name>', 'llm_task: the model to ask')
+  .option('--model-key-env <variable>', 'llm_task: environment variable holding the API key')
+  .option('--model-key-file <path>', 'llm_task: file holding the API key (mode 0600, outside the workspace)')
+  .option('--model-max-tokens <n>', 'llm_task: completion tokens asked for per model call (less if the daily budget is nearly spent)', MODEL_OPTION_DEFAULTS.modelMaxTokens)
+  .option('--task-max-steps <n>', `llm_task: most model calls per task (at most ${MAX_TASK_STEPS})`, MODEL_OPTION_DEFAULTS.taskMaxSteps)
+  .option('--task-max-seconds <seconds>', 'llm_task: wall-clock limit of a task, reviewer waits included', MODEL_OPTION_DEFAULTS.taskMaxSeconds)
+  .option('--task-max-output <chars>', 'llm_task: longest answer a task returns', MODEL_OPTION_DEFAULTS.taskMaxOutput)
+  .addHelpText(
+    'after',
+    '\nThe model key never leaves this host: it is sent only to --model-url, never logged, never in a result or to the broker.\n' +
+      'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
+  )
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string } & ModelOptions) => {
     const requested = o.request.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = requested.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
     if (unknown.length) throw new Error(`unknown capabilities: ${unknown.join(', ')}`);
+    const model = modelSettingsFrom(o, o.workspace);
+    if (requested.includes('llm_task') && !model) throw new Error('llm_task needs a model: give --model-url and --model');
     const stalenessMs = seconds(o.staleness, '--staleness');
     const state = new AgentStateDir(o.stateDir);
     const identity = state.identity();
@@ -84,6 +101,7 @@ program
       stalenessMs,
       clockSkewMs,
       log,
+      model,
     });
     const client = new HubClient({
       url: o.brokerUrl,
@@ -98,7 +116,10 @@ program
         process.exit(3);
       },
     });
-    log.info({ event: 'agent.started', did: identity.did, workspace: o.workspace, url: o.brokerUrl }, 'agent started');
+    log.info(
+      { event: 'agent.started', did: identity.did, workspace: o.workspace, url: o.brokerUrl, model: model ? { url: model.endpoint.baseUrl, name: model.endpoint.model, limits: model.limits } : null },
+      'agent started',
+    );
     client.start();
     const stop = () => {
       client.stop();

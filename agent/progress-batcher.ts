@@ -1,3 +1,5 @@
+import type { TokenUsageReport } from '../core/wire/task';
+
 type Stream = 'stdout' | 'stderr' | 'status';
 
 /** Longest a chunk of output waits before it is sent, and the most text a progress event carries. */
@@ -14,7 +16,7 @@ export class ProgressBatcher {
   #pending: { stream: Stream; text: string } | undefined;
   #timer?: NodeJS.Timeout;
 
-  constructor(private readonly emit: (seq: number, stream: Stream, text: string) => void) {}
+  constructor(private readonly emit: (seq: number, stream: Stream, text: string, usage?: TokenUsageReport) => void) {}
 
   push(stream: Stream, text: string): void {
     if (this.#pending && this.#pending.stream !== stream) this.flush();
@@ -26,6 +28,12 @@ export class ProgressBatcher {
       if (!this.#pending.text) this.#pending = undefined;
     }
     if (this.#pending && !this.#timer) this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** A task's token usage, in an event of its own, after the text it follows. */
+  usage(report: TokenUsageReport, text: string): void {
+    this.flush();
+    this.emit(this.#seq++, 'status', text, report);
   }
 
   /** Sends what is buffered; called before the result so progress never arrives after it. */

@@ -21,6 +21,7 @@ import { DelegationService } from './delegation/delegation-service';
 import { GrantStore } from './store/grant-store';
 import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
+import { TokenUsageStore } from './store/token-usage-store';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 import type { BrokerInfo } from '../core/rpc/methods';
@@ -64,12 +65,13 @@ export class Broker implements ConnectionHost {
     const policies = new PolicyStore(this.db);
     const intents = (this.intents = new IntentStore(this.db));
     const approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
-    this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now, approvalTimeoutMs);
+    const tokens = new TokenUsageStore(this.db);
+    this.directory = new AgentDirectory(this.registry, policies, intents, tokens, this.online, this.now, approvalTimeoutMs);
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.delegations = new DelegationService(this.identity, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, this.delegations, this.events, this.log, this.now);
+    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now);
     this.approvals = new ApprovalService(this.identity, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
     this.events.on('userChanged', (user) => {
       if (user.removed) this.delegations.onUserRemoved(user.did);

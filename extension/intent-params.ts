@@ -1,4 +1,4 @@
-import { ToolCall } from '../core/wire/tools';
+import { IntentCall, TASK_TOOLS, TaskTool } from '../core/wire/task';
 import type { Capability } from '../core/wire/policy';
 
 /** One parameter the Dispatch Intent command asks for, in order. */
@@ -27,7 +27,11 @@ export const PARAM_FIELDS: Record<Capability, readonly ParamField[]> = {
     { name: 'cwd', prompt: 'Working directory, relative to the workspace', defaultValue: '.' },
     { name: 'timeoutSeconds', prompt: 'Timeout in seconds', defaultValue: '30' },
   ],
-  llm_task: [{ name: 'json', prompt: 'Task parameters as a JSON object', placeholder: '{"prompt":"…"}' }],
+  llm_task: [
+    { name: 'instruction', prompt: 'What the agent\'s model should do', placeholder: 'Summarise README.md into NOTES.md', multiline: true },
+    { name: 'tools', prompt: `Tools the model may call, comma-separated (empty: ${TASK_TOOLS.join(', ')}, as far as the agent is granted them)`, defaultValue: '' },
+    { name: 'maxSteps', prompt: 'Most model calls (empty: the agent host\'s maximum)', defaultValue: '' },
+  ],
 };
 
 /** Arguments as typed: a JSON array of strings, or words separated by white space. */
@@ -46,6 +50,8 @@ export function parseArgs(text: string): string[] {
   }
   return t.split(/\s+/);
 }
+
+const splitList = (text: string) => text.split(',').map((t) => t.trim()).filter(Boolean);
 
 /**
  * Turns the answers into an intent's params, checked against the same
@@ -70,15 +76,16 @@ export function buildParams(capability: Capability, answers: Record<string, stri
         break;
       }
       case 'llm_task': {
-        const parsed: unknown = JSON.parse(answers.json ?? '{}');
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, problem: 'the task parameters must be a JSON object' };
-        return { ok: true, params: parsed as Record<string, unknown> };
+        const tools = splitList(answers.tools ?? '');
+        const maxSteps = (answers.maxSteps ?? '').trim();
+        params = { instruction: answers.instruction ?? '', ...(tools.length ? { tools } : {}), ...(maxSteps ? { maxSteps: Number(maxSteps) } : {}) };
+        break;
       }
     }
   } catch (err) {
     return { ok: false, problem: (err as Error).message };
   }
-  const checked = ToolCall.safeParse({ capability, params });
+  const checked = IntentCall.safeParse({ capability, params });
   if (!checked.success) {
     const issue = checked.error.issues[0];
     return { ok: false, problem: `${issue?.path.slice(1).join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
@@ -97,14 +104,12 @@ export function checkAnswer(capability: Capability, field: string, value: string
     return undefined;
   }
   if (field === 'timeoutSeconds') return Number.isFinite(Number(value)) && Number(value) > 0 ? undefined : 'a positive number of seconds';
-  if (field === 'json') {
-    try {
-      const v: unknown = JSON.parse(value);
-      return typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'a JSON object';
-    } catch {
-      return 'not JSON';
-    }
+  if (field === 'tools') {
+    const unknown = splitList(value).filter((t) => !TaskTool.safeParse(t).success);
+    return unknown.length ? `not a task tool: ${unknown.join(', ')} (choose among ${TASK_TOOLS.join(', ')})` : undefined;
   }
+  if (field === 'maxSteps') return !value.trim() || (Number.isSafeInteger(Number(value)) && Number(value) > 0) ? undefined : 'a positive whole number, or empty';
+  if (field === 'instruction' && !value.trim()) return 'the task needs an instruction';
   if ((field === 'path' || field === 'command') && !value.trim()) return `${capability} needs a ${field}`;
   return undefined;
 }

@@ -5,6 +5,8 @@ import { HOUR_MS } from '../../core/policy/intent-gates';
 import type { AgentRecord, AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { PolicyStore } from '../store/policy-store';
+import type { TokenUsageStore } from '../store/token-usage-store';
+import { utcDay } from '../../core/policy/utc-day';
 import type { OnlineAgents } from './online-agents';
 
 /** Reads agents as clients see them, and composes the policy the broker certifies for each. */
@@ -13,6 +15,7 @@ export class AgentDirectory {
     private readonly registry: AgentRegistry,
     private readonly policies: PolicyStore,
     private readonly intents: IntentStore,
+    private readonly tokens: TokenUsageStore,
     private readonly online: OnlineAgents,
     private readonly now: () => number,
     /** One approval timeout for the whole broker, carried in every certificate. */
@@ -52,10 +55,15 @@ export class AgentDirectory {
       requested: record.requested,
       online: this.online.isOnline(record.did),
       policy: record.status === 'approved' ? this.certifiedPolicy(record.did, record.status) : null,
-      usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: 0 },
+      usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: this.tokensToday(record.did, now) },
       firstSeen: record.firstSeen,
       lastSeen: record.lastSeen,
     };
+  }
+
+  /** The tokens the agent's signed task reports add up to on the UTC day of `now`. */
+  tokensToday(did: string, now: number): number {
+    return this.tokens.usedOn(did, utcDay(now));
   }
 
   get(did: string): AgentView | undefined {

@@ -3,7 +3,9 @@ import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
-import type { ApprovalView } from '../../core/rpc/views';
+import type { ApprovalView, IntentView } from '../../core/rpc/views';
+import { IntentCall, taskTools } from '../../core/wire/task';
+import { ToolCall } from '../../core/wire/tools';
 import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -14,6 +16,17 @@ import type { IntentStore } from '../store/intent-store';
 import type { UserService } from '../users/user-service';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * A request asks about the intent's own call, or, for an llm_task, about a
+ * call its model made: one of the task's tools, with arguments that tool accepts.
+ */
+function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
+  if (intent.capability === r.capability && sameJson(intent.params, r.params)) return true;
+  const task = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
+  if (!task.success || task.data.capability !== 'llm_task') return false;
+  return taskTools(task.data.params).some((tool) => tool === r.capability) && ToolCall.safeParse({ capability: r.capability, params: r.params }).success;
+}
 
 /**
  * Tool approvals (seed control 9): requests from agents, persisted and shown
@@ -58,7 +71,7 @@ export class ApprovalService {
     if (!intent || intent.agent !== connection.did || (intent.state !== 'sent' && intent.state !== 'running')) {
       return refuse('unknown-intent', `no intent ${r.intentId} is in flight on this agent`);
     }
-    if (intent.user !== r.user || intent.capability !== r.capability || !sameJson(intent.params, r.params)) {
+    if (intent.user !== r.user || !describesCall(intent, r)) {
       return refuse('approval-mismatch', 'the approval request does not describe the intent it names');
     }
     if (this.approvals.get(r.requestId)) return refuse('replay', `approval request ${r.requestId} already exists`);

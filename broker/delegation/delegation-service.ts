@@ -125,12 +125,14 @@ export class DelegationService {
    * The certificate an intent carries. Operators need a grant covering this
    * agent (or all) and this capability; owners and admins are authorised by
    * their role, so the broker signs them a certificate that lives no longer
-   * than the intent.
+   * than the intent's work (`until`), covering `alsoFor` too (the tools a task's model calls).
+   * An operator's grant must cover each of those itself, which the agent checks per call.
    */
-  delegationFor(user: string, role: Role, agent: string, capability: Capability, intentExpiresAt: number): DelegationChoice {
+  delegationFor(user: string, role: Role, agent: string, capability: Capability, until: number, alsoFor: readonly Capability[] = []): DelegationChoice {
     const revocationVersion = this.grants.version();
     if (role === 'owner' || role === 'admin') {
-      const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities: [capability], issuedAt: this.now(), expiresAt: intentExpiresAt };
+      const capabilities = [...new Set([capability, ...alsoFor])];
+      const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities, issuedAt: this.now(), expiresAt: until };
       return { ok: true, certificate: seal(this.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
     }
     const grants = this.grants.activeFor(user, this.now());

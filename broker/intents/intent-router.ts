@@ -8,7 +8,7 @@ import type { Role } from '../../core/rpc/roles';
 import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability } from '../../core/wire/policy';
-import { ToolCall } from '../../core/wire/tools';
+import { IntentCall, MAX_TASK_TIME_MS, taskTools, type TokenUsageReport } from '../../core/wire/task';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -16,6 +16,7 @@ import type { AgentConnection } from '../hub/agent-connection';
 import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
+import type { TokenUsageStore } from '../store/token-usage-store';
 
 export interface DispatchRequest {
   agent: string;
@@ -34,6 +35,7 @@ export class IntentRouter {
     private readonly directory: AgentDirectory,
     private readonly online: OnlineAgents,
     private readonly intents: IntentStore,
+    private readonly tokens: TokenUsageStore,
     private readonly delegations: DelegationService,
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
@@ -47,7 +49,11 @@ export class IntentRouter {
     const now = this.now();
     const id = randomBytes(16).toString('hex');
     const expiresAt = now + this.stalenessMs;
-    const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, expiresAt);
+    const call = IntentCall.safeParse({ capability: request.capability, params: request.params });
+    // A task's model calls tools under the task's certificate, for as long as the task may run: one the broker mints covers them too.
+    const task = call.success && call.data.capability === 'llm_task' ? call.data.params : undefined;
+    const until = task ? expiresAt + (task.timeLimitMs ?? MAX_TASK_TIME_MS) : expiresAt;
+    const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, until, task ? taskTools(task) : []);
     const intent: IntentBody = {
       id,
       agent: request.agent,
@@ -63,7 +69,7 @@ export class IntentRouter {
     this.log.info({ event: 'intent.submitted', intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability }, 'intent submitted');
 
     // Defence in depth: the same gates the agent applies, before anything is signed or sent.
-    const refusal = this.#precheck(intent, record.status, choice);
+    const refusal = this.#precheck(intent, record.status, choice, call);
     if (refusal) {
       this.log.warn({ event: 'intent.refused', intentId: id, user: caller.did, agent: intent.agent, reason: refusal.reason, detail: refusal.message }, 'intent refused by the broker');
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
@@ -76,7 +82,12 @@ export class IntentRouter {
     return this.#emit(view);
   }
 
-  #precheck(intent: IntentBody, status: Parameters<AgentDirectory['certifiedPolicy']>[1], choice: DelegationChoice): { reason: RejectionReason; message: string } | undefined {
+  #precheck(
+    intent: IntentBody,
+    status: Parameters<AgentDirectory['certifiedPolicy']>[1],
+    choice: DelegationChoice,
+    call: ReturnType<typeof IntentCall.safeParse>,
+  ): { reason: RejectionReason; message: string } | undefined {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
       agent: intent.agent,
@@ -84,7 +95,7 @@ export class IntentRouter {
       stalenessMs: this.stalenessMs,
       clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
       alreadySeen: () => false,
-      tokensUsedToday: 0,
+      tokensUsedToday: this.directory.tokensToday(intent.agent, intent.issuedAt),
       requestsInLastHour: this.intents.sentSince(intent.agent, intent.issuedAt - HOUR_MS),
       delegation: () =>
         choice.ok
@@ -99,7 +110,6 @@ export class IntentRouter {
       approvals: 'pause',
     });
     if (!verdict.ok) return verdict;
-    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
       return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
@@ -116,6 +126,8 @@ export class IntentRouter {
       connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${result.intentId} was sent to you` });
       return;
     }
+    // Tokens are counted even when the result comes too late to change the intent (lost with its connection).
+    this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
     const recorded = this.intents.recordResult(result, envelope, this.now());
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
@@ -128,7 +140,17 @@ export class IntentRouter {
     const intent = this.intents.get(progress.intentId);
     if (!intent || intent.agent !== connection.did) return;
     if (intent.state === 'sent' && this.intents.markRunning(intent.id, this.now())) this.#emit(this.intents.get(intent.id)!);
+    if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
+  }
+
+  /** What the agent signed about its model tokens; clients see the agent's new daily total. */
+  #recordUsage(agent: string, intentId: string, usage: readonly TokenUsageReport[]): void {
+    if (usage.length === 0) return;
+    for (const report of usage) this.tokens.report(agent, intentId, report);
+    this.log.info({ event: 'tokens.reported', intentId, agent, usage }, 'agent reported model tokens');
+    const view = this.directory.get(agent);
+    if (view) this.events.emit('agentChanged', view);
   }
 
   /** The agent's connection is gone: nothing it had in hand can be answered on it any more. */

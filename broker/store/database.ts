@@ -103,6 +103,15 @@ const MIGRATIONS: readonly string[] = [
      countersign_payload BLOB,
      countersign_signature BLOB
    ) STRICT`,
+  // The tokens each llm_task intent reported, signed, per UTC day: the broker's view of an agent's daily budget.
+  `CREATE TABLE intent_tokens (
+     intent_id TEXT NOT NULL REFERENCES intents(id),
+     day TEXT NOT NULL,
+     agent_did TEXT NOT NULL,
+     tokens INTEGER NOT NULL CHECK (tokens >= 0),
+     PRIMARY KEY (intent_id, day)
+   ) STRICT`,
+  `CREATE INDEX intent_tokens_by_agent_day ON intent_tokens(agent_did, day)`,
 ];
 
 /** The one place that opens the broker's database. */

@@ -4,3 +4,10 @@ export function secondsOption(text: string, flag: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} must be a positive number of seconds`);
   return Math.round(value * 1000);
 }
+
+/** A positive whole number (a count, a size). */
+export function positiveIntegerOption(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${flag} must be a positive whole number`);
+  return value;
+}

@@ -1,5 +1,5 @@
 import type { IntentBody, RejectionReason } from '../wire/intent';
-import type { CertifiedPolicy } from '../wire/policy';
+import type { Capability, CertifiedPolicy } from '../wire/policy';
 
 export const DEFAULT_STALENESS_MS = 5 * 60_000;
 export const DEFAULT_CLOCK_SKEW_MS = 30_000;
@@ -75,4 +75,23 @@ export function checkPolicyGates(intent: IntentBody, g: Omit<GateInputs, 'alread
     return refuse('approval-required', `${intent.capability} needs a reviewer's approval`);
   }
   return { ok: true };
+}
+
+/**
+ * The gates each step of a running llm_task passes: before every model call
+ * (as `llm_task`) and for every tool call the model makes (as that tool), on
+ * the certificate, budget, delegation and revocations in force at that step.
+ * The task was counted once toward the hourly rate when it started; its steps
+ * are bounded by its step limit instead, so they are not counted again here.
+ */
+export function checkTaskStepGates(
+  task: IntentBody,
+  capability: Capability,
+  g: Omit<GateInputs, 'alreadySeen' | 'stalenessMs' | 'requestsInLastHour' | 'delegation'> & {
+    /** Given the step, so the user's delegation must cover the tool the model calls, not only llm_task. */
+    delegation: (step: IntentBody) => GateVerdict;
+  },
+): GateVerdict {
+  const step: IntentBody = { ...task, capability };
+  return checkPolicyGates(step, { ...g, requestsInLastHour: 0, delegation: () => g.delegation(step) });
 }

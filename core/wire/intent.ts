@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Did, Envelope, EpochMs, IntentId } from './common';
 import { Capability } from './policy';
+import { TokenUsageReport } from './task';
 
 /**
  * The whole intent, as the broker signs it (ctx vaultysclaw/intent/v1):
@@ -50,6 +51,11 @@ export const RejectionReason = z.enum([
   'path-escape',
   'agent-offline',
   'agent-busy',
+  // Why a running llm_task stopped, besides the gates it re-checks at each step.
+  'task-step-limit',
+  'task-time-limit',
+  'model-unavailable',
+  'model-malformed-response',
 ]);
 export type RejectionReason = z.infer<typeof RejectionReason>;
 
@@ -64,6 +70,8 @@ export const ResultBody = z.strictObject({
   message: z.string().max(4096),
   output: z.record(z.string(), z.unknown()).nullable(),
   finishedAt: EpochMs,
+  /** An llm_task's model tokens, per UTC day it ran on (at most two days, given MAX_TASK_TIME_MS). */
+  usage: z.array(TokenUsageReport).max(2).optional(),
 });
 export type ResultBody = z.infer<typeof ResultBody>;
 
@@ -75,5 +83,7 @@ export const ProgressBody = z.strictObject({
   stream: z.enum(['stdout', 'stderr', 'status']),
   text: z.string().max(64 * 1024),
   at: EpochMs,
+  /** Sent after each model response of an llm_task: the tokens it has used so far that day. */
+  usage: TokenUsageReport.optional(),
 });
 export type ProgressBody = z.infer<typeof ProgressBody>;

@@ -94,7 +94,17 @@ describe('intent parameters', () => {
     const bad = buildParams('write_file', { path: 'x', content: 'y', mode: 'append' });
     assert.ok(!bad.ok && /mode/.test(bad.problem));
     assert.ok(!buildParams('run_command', { command: 'ls', args: '', cwd: '.', timeoutSeconds: '-1' }).ok);
-    assert.ok(!buildParams('llm_task', { json: '[1]' }).ok);
+    assert.deepEqual(buildParams('llm_task', { instruction: 'List the sources', tools: 'list_files, read_file', maxSteps: '5' }), {
+      ok: true,
+      params: { instruction: 'List the sources', tools: ['list_files', 'read_file'], maxSteps: 5 },
+    });
+    assert.deepEqual(buildParams('llm_task', { instruction: 'Tidy up', tools: '', maxSteps: '' }), { ok: true, params: { instruction: 'Tidy up' } });
+    const blank = buildParams('llm_task', { instruction: '   ', tools: '', maxSteps: '' });
+    assert.ok(!blank.ok && /instruction/.test(blank.problem));
+    const nested = buildParams('llm_task', { instruction: 'x', tools: 'llm_task', maxSteps: '' });
+    assert.ok(!nested.ok && /tools/.test(nested.problem), 'a task cannot start another task');
+    assert.match(checkAnswer('llm_task', 'tools', 'read_file, rm') ?? '', /not a task tool: rm/);
+    assert.equal(checkAnswer('llm_task', 'maxSteps', '0'), 'a positive whole number, or empty');
     assert.equal(checkAnswer('read_file', 'path', ' '), 'read_file needs a path');
     assert.equal(checkAnswer('run_command', 'args', '["ok"]'), undefined);
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { openAgentDatabase } from '../../../agent/store/agent-database';
-import { TokenLedger, utcDay } from '../../../agent/store/token-ledger';
+import { TokenLedger } from '../../../agent/store/token-ledger';
+import { utcDay } from '../../../core/policy/utc-day';
 import { tempDatabasePath } from './support/temp-database';
 
 const LAST_MS_OF_DAY = Date.parse('2025-03-09T23:59:59.999Z');
