@@ -19,6 +19,8 @@ import type { WorkspaceSandbox } from './tools/sandbox';
 export interface CertifiedSession {
   broker: VaultysId;
   policy: CertifiedPolicy;
+  /** The id this broker replaced in a rotation, and until when delegation certificates it signed still count. */
+  formerBroker?: { id: VaultysId; until: number } | null;
 }
 
 export interface IntentRunnerOptions {
@@ -144,7 +146,7 @@ export class IntentRunner {
       tokensUsedToday: this.o.tokens.usedToday(now),
       requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
       delegation: () =>
-        checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
+        checkDelegation(intent, { broker: session.broker, formerBroker: session.formerBroker ?? null, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
       approvals: 'pause' as const,
     };
   }

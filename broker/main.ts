@@ -26,7 +26,8 @@ program
   .option('--stdio', 'speak JSON-RPC on stdin/stdout (how the VS Code extension starts the broker)')
   .option('--approval-timeout <seconds>', 'how long a tool call waits for a reviewer (carried in every agent certificate)', '600')
   .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string }) => {
+  .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; allowRootKey?: boolean }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,

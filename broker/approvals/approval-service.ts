@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import type pino from 'pino';
-import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
 import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
+import type { ActiveIdentity } from '../identity/active-identity';
 import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
@@ -25,7 +26,7 @@ export class ApprovalService {
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
-    private readonly identity: SecretIdentity,
+    private readonly keys: ActiveIdentity,
     private readonly approvals: ApprovalStore,
     private readonly intents: IntentStore,
     private readonly users: UserService,
@@ -108,7 +109,7 @@ export class ApprovalService {
       decisionSha256: createHash('sha256').update(envelope.payload).digest('hex'),
       countersignedAt: now,
     };
-    const countersignature = seal(this.identity, 'vaultysclaw/approval-countersign/v1', counter);
+    const countersignature = seal(this.keys.identity, 'vaultysclaw/approval-countersign/v1', counter);
     const state = d.decision === 'approve' ? 'approved' : 'rejected';
     if (!this.approvals.decide(d.requestId, { state, reviewer: caller.did, reason: d.reason, decidedAt: d.decidedAt, decision: envelope, countersignature })) {
       throw conflict(`approval request ${d.requestId} was decided meanwhile`);
