@@ -34,6 +34,15 @@ export const BrokerRevocationBody = z.strictObject({
 });
 export type BrokerRevocationBody = z.infer<typeof BrokerRevocationBody>;
 
+/** `broker identity --json`: the online id, and the root peers should pin when there is one. */
+export const BrokerIdentitySummary = z.strictObject({
+  did: Did,
+  fingerprint: z.string(),
+  root: z.strictObject({ did: Did, fingerprint: z.string() }).nullable(),
+  certificate: z.strictObject({ serial: z.number().int(), expiresAt: z.string() }).nullable(),
+});
+export type BrokerIdentitySummary = z.infer<typeof BrokerIdentitySummary>;
+
 /**
  * What a broker presents in its handshake metadata so that a peer pinning the
  * root can verify it offline: the root's id, the root's certificate of this
