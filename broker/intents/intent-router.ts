@@ -106,6 +106,10 @@ export class IntentRouter {
       return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
     }
     if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
+    // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
+    if (!this.online.get(intent.agent)!.certificate?.responder.equals(this.keys.identity.id)) {
+      return { reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
+    }
     return undefined;
   }
 
