@@ -159,7 +159,11 @@ export function addIdentityCommands(program: Command): void {
     .command('import <file>')
     .description('take up what the root signed: a rotation certificate, or revocations to relay to agents')
     .option('--data-dir <dir>', 'data directory', defaultDataDir())
-    .action(async (file: string, o: { dataDir: string }) => importAndReport(resolve(o.dataDir), readJsonFile(resolve(file), CertifiedRotation, 'root-signed file')));
+    .option('--revocations-only', "relay the file's revocations without its certificate (on another broker of the same root)")
+    .action(async (file: string, o: { dataDir: string; revocationsOnly?: boolean }) => {
+      const signed = readJsonFile(resolve(file), CertifiedRotation, 'root-signed file');
+      await importAndReport(resolve(o.dataDir), o.revocationsOnly ? { ...signed, certificate: null } : signed);
+    });
 }
 
 async function importAndReport(dataDir: string, signed: CertifiedRotation): Promise<void> {
