@@ -42,13 +42,32 @@ function writeNew(file: string, value: unknown): void {
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
 }
 
-function graceMs(text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) throw new Error('--grace must be zero or a positive number of seconds');
-  return Math.round(value * 1000);
+interface SigningFlags {
+  validFor: string;
+  grace: string;
+  compromised?: boolean;
+  reason?: string;
 }
 
-const reasonOf = (o: { compromised?: boolean; reason?: string }) => (o.compromised ? { reason: o.reason ?? 'key compromised' } : null);
+/** What the root decides when it certifies a rotation, wherever it signs (rotate --root, or certify). */
+function withSigningOptions(command: Command, suffix: string): Command {
+  return command
+    .option('--valid-for <seconds>', `validity of the new certificate${suffix}`, YEAR_S)
+    .option('--grace <seconds>', `how long delegation certificates of the old id stay valid${suffix}`, '3600')
+    .option('--compromised', `the old key is compromised: the root revokes it and its delegations get no grace${suffix}`)
+    .option('--reason <text>', 'reason recorded in the revocation');
+}
+
+function signingOptions(o: SigningFlags): Parameters<typeof certifyRotation>[2] {
+  const grace = Number(o.grace);
+  if (!Number.isFinite(grace) || grace < 0) throw new Error('--grace must be zero or a positive number of seconds');
+  return {
+    now: Date.now(),
+    validForMs: seconds(o.validFor, '--valid-for'),
+    graceMs: Math.round(grace * 1000),
+    compromised: o.compromised ? { reason: o.reason ?? 'key compromised' } : null,
+  };
+}
 
 /** `broker identity …`: what peers pin, the offline root, and rotations of the online id. */
 export function addIdentityCommands(program: Command): void {
@@ -106,17 +125,14 @@ export function addIdentityCommands(program: Command): void {
       );
     });
 
-  identity
+  const rotate = identity
     .command('rotate')
     .description('replace the online broker id with a new one certified by the root; connected agents follow without a restart')
     .option('--data-dir <dir>', 'data directory', defaultDataDir())
     .option('--root <file>', 'the root key, brought back for this command: prepare, certify and take up in one step')
-    .option('--request <file>', 'only prepare: write the request for the root to sign elsewhere ("broker identity certify")')
-    .option('--valid-for <seconds>', 'validity of the new certificate (with --root)', YEAR_S)
-    .option('--grace <seconds>', "how long delegation certificates of the old id stay valid (with --root)", '3600')
-    .option('--compromised', 'the old key is compromised: the root revokes it and its delegations get no grace (with --root)')
-    .option('--reason <text>', 'reason recorded in the revocation')
-    .action(async (o: { dataDir: string; root?: string; request?: string; validFor: string; grace: string; compromised?: boolean; reason?: string }) => {
+    .option('--request <file>', 'only prepare: write the request for the root to sign elsewhere ("broker identity certify")');
+  withSigningOptions(rotate, ' (with --root)')
+    .action(async (o: { dataDir: string; root?: string; request?: string } & SigningFlags) => {
       const dataDir = resolve(o.dataDir);
       if (Boolean(o.root) === Boolean(o.request)) throw new Error('give either --root <file> (rotate now) or --request <file> (sign elsewhere)');
       const request = prepareRotation(dataDir);
@@ -125,32 +141,18 @@ export function addIdentityCommands(program: Command): void {
         process.stdout.write(`new broker id ${VaultysId.fromBase64(request.broker).did} is waiting; have the root sign ${resolve(o.request)} with "broker identity certify", then run "broker identity import"\n`);
         return;
       }
-      const signed = certifyRotation(readKeyFile(resolve(o.root!)), request, {
-        now: Date.now(),
-        validForMs: seconds(o.validFor, '--valid-for'),
-        graceMs: graceMs(o.grace),
-        compromised: reasonOf(o),
-      });
-      await importAndReport(dataDir, signed);
+      await importAndReport(dataDir, certifyRotation(readKeyFile(resolve(o.root!)), request, signingOptions(o)));
     });
 
-  identity
+  const certify = identity
     .command('certify <request>')
     .description('on the machine that holds the root: sign a rotation request')
     .requiredOption('--root <file>', 'the root key')
-    .requiredOption('--out <file>', 'where to write what the root signed (for "broker identity import")')
-    .option('--valid-for <seconds>', 'validity of the new certificate', YEAR_S)
-    .option('--grace <seconds>', 'how long delegation certificates of the old id stay valid', '3600')
-    .option('--compromised', 'the old key is compromised: revoke it, no grace')
-    .option('--reason <text>', 'reason recorded in the revocation')
-    .action((file: string, o: { root: string; out: string; validFor: string; grace: string; compromised?: boolean; reason?: string }) => {
+    .requiredOption('--out <file>', 'where to write what the root signed (for "broker identity import")');
+  withSigningOptions(certify, '')
+    .action((file: string, o: { root: string; out: string } & SigningFlags) => {
       const request = readJsonFile(resolve(file), RotationRequest, 'rotation request');
-      const signed = certifyRotation(readKeyFile(resolve(o.root)), request, {
-        now: Date.now(),
-        validForMs: seconds(o.validFor, '--valid-for'),
-        graceMs: graceMs(o.grace),
-        compromised: reasonOf(o),
-      });
+      const signed = certifyRotation(readKeyFile(resolve(o.root)), request, signingOptions(o));
       writeNew(resolve(o.out), signed);
       process.stdout.write(`certified ${VaultysId.fromBase64(request.broker).did} (serial ${request.serial})${o.compromised ? `, revoked ${request.previous.did}` : ''}: ${resolve(o.out)}\n`);
     });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { BrokerClient } from '../../broker/cli/broker-client';
 import { AUTHORITY_FILE } from '../../broker/identity/authority-file';
@@ -177,7 +177,13 @@ describe('broker identity rotation', () => {
     for (const agent of [online!, offline!]) await approve(broker, agent, ['list_files']);
     await offline!.stop();
 
-    brokerCli('identity', 'rotate', '--data-dir', dataDir, '--root', rootKey, '--compromised', '--reason', 'broker host breached');
+    // Signed where the root lives: the request goes out, the certificate and the revocation come back.
+    const request = join(dirname(rootKey), 'request.json');
+    const signed = join(dirname(rootKey), 'signed.json');
+    brokerCli('identity', 'rotate', '--data-dir', dataDir, '--request', request);
+    assert.equal(identityOf(dataDir).did, oldDid, 'nothing changes before the root has signed');
+    assert.match(brokerCli('identity', 'certify', request, '--root', rootKey, '--out', signed, '--compromised', '--reason', 'broker host breached'), new RegExp(`revoked ${oldDid}`));
+    assert.match(brokerCli('identity', 'import', signed, '--data-dir', dataDir), /taken up by the running broker/);
     const newDid = identityOf(dataDir).did;
     await renewedWith(online!, newDid);
     assert.deepEqual(pinFile(online!).revokedBrokers, { [oldDid]: 'broker host breached' });
