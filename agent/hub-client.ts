@@ -1,16 +1,16 @@
 import type pino from 'pino';
 import WebSocket from 'ws';
-import type { VerifiedChain } from '../core/authority/broker-chain';
-import { acceptBroker, type BrokerAcceptance } from '../core/authority/broker-pin';
-import { ChallengeInitiator, type SecretIdentity, type VaultysId } from '../core/identity';
+import type { BrokerAcceptance } from '../core/authority/broker-pin';
+import { ChallengeInitiator, type SecretIdentity } from '../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../core/policy/intent-gates';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
 import type { RegistrationStatus } from '../core/wire/policy';
 import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
+import { BrokerTrust } from './broker-trust';
 import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from './broker-transport';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
-import type { AgentStateDir, PinRecord } from './state-dir';
+import type { AgentStateDir } from './state-dir';
 
 
 interface Handshake {
@@ -49,12 +49,12 @@ export class HubClient {
   #stopped = false;
   #attempt = 0;
   #retry?: NodeJS.Timeout;
-  #pin: PinRecord;
+  readonly #trust: BrokerTrust;
   /** The policy of the last certificate both sides signed; intents are checked against it alone. */
   #session?: CertifiedSession;
 
   constructor(private readonly options: HubClientOptions) {
-    this.#pin = options.state.pin();
+    this.#trust = new BrokerTrust(options.state, options.log, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
   }
 
   start(): void {
@@ -94,7 +94,7 @@ export class HubClient {
           metadata: this.options.hello,
           acceptResponder: (broker, metadata) => {
             const parsed = AgentCertificateMetadata.safeParse(metadata);
-            const trusted = this.#checkPin(broker, parsed.success ? parsed.data.authority : undefined);
+            const trusted = this.#trust.check(broker, parsed.success ? parsed.data.authority : undefined);
             if (!trusted.ok) return trusted;
             if (!parsed.success) return { ok: false, message: 'the broker certified no valid policy' };
             const { authority: _chain, ...policy } = parsed.data;
@@ -129,9 +129,9 @@ export class HubClient {
             return fail(4001, result.reason);
           }
           const broker = result.value.certificate.responder;
-          this.#confirmPin(broker);
+          this.#trust.confirmFirstUse(broker);
           const chain = handshake.trust!.chain;
-          handshake.migrated = this.#learn(broker, chain, handshake.trust!.migrateTo);
+          handshake.migrated = this.#trust.learn(broker, chain, handshake.trust!.migrateTo);
           send({ type: 'auth/complete', challenge: result.value.complete });
           // Only the certificate both sides signed changes what this agent may do.
           this.#session = { broker, policy: handshake.offered!, formerBroker: chain?.former ?? null };
@@ -209,63 +209,5 @@ export class HubClient {
     const max = this.options.maxBackoffMs ?? 30_000;
     const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
     return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
-  }
-
-  /** The pin decides (core/authority/broker-pin.ts), with what this agent learnt of revocations and rotations before. */
-  #checkPin(broker: VaultysId, authority: AgentCertificateMetadata['authority']): BrokerAcceptance {
-    const pinned = this.#pin.brokerDid;
-    const mismatch = (proved: string) => `broker proved ${proved}, but this agent is pinned to ${pinned ?? 'no broker'}`;
-    if (pinned === null) return this.#pin.trustOnFirstUse ? { ok: true, chain: null, migrateTo: null } : { ok: false, message: mismatch(broker.did) };
-    return acceptBroker(pinned, broker, authority, {
-      now: Date.now(),
-      clockSkewMs: this.options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
-      learnt: {
-        revoked: new Map(Object.entries(this.#pin.revokedBrokers ?? {})),
-        superseded: new Set(this.#pin.supersededBrokers ?? []),
-      },
-      mismatch,
-    });
-  }
-
-  /**
-   * Persists, before co-signing, what a verified chain taught: the root's
-   * revocations and the id this broker superseded (both refused from now on,
-   * whoever presents them), and the move from a broker-id pin to the root.
-   * Returns the root DID when this handshake migrated the pin.
-   */
-  #learn(broker: VaultysId, chain: VerifiedChain | null, migrateTo: string | null): string | null {
-    if (!chain) return null;
-    const known = this.#pin.revokedBrokers ?? {};
-    const revoked = { ...known, ...Object.fromEntries(chain.revoked) };
-    const wasSuperseded = this.#pin.supersededBrokers ?? [];
-    const former = chain.former?.id.did;
-    const superseded = former && !wasSuperseded.includes(former) ? [...wasSuperseded, former] : wasSuperseded;
-    const newly = Object.keys(revoked).length > Object.keys(known).length || superseded !== wasSuperseded;
-    const migrate = migrateTo !== null && this.#pin.brokerDid === broker.did;
-    if (!newly && !migrate) return null;
-    this.#pin = {
-      ...this.#pin,
-      ...(migrate ? { brokerDid: migrateTo, migratedFrom: broker.did, pinnedAt: Date.now() } : {}),
-      revokedBrokers: revoked,
-      supersededBrokers: superseded,
-    };
-    this.options.state.writePin(this.#pin);
-    if (newly) {
-      this.options.log.info({ event: 'authority.learnt', revoked: Object.keys(revoked), superseded }, "recorded the root's revocations and superseded broker ids");
-    }
-    if (!migrate) return null;
-    this.options.log.warn({ event: 'pin.migrated', from: broker.did, root: migrateTo, serial: chain.certificate.serial }, 'this agent now pins the broker root instead of the broker id');
-    return migrateTo;
-  }
-
-  /** Trust on first use: the first broker seen becomes the pin, loudly. */
-  #confirmPin(broker: VaultysId): void {
-    if (this.#pin.brokerDid !== null) return;
-    this.#pin = { brokerDid: broker.did, trustOnFirstUse: false, pinnedAt: Date.now() };
-    this.options.state.writePin(this.#pin);
-    this.options.log.warn(
-      { event: 'pin.tofu', broker: broker.did, fingerprint: broker.fingerprint },
-      'TRUST ON FIRST USE: pinned the broker that answered first; compare its fingerprint with the broker operator',
-    );
   }
 }
