@@ -83,6 +83,8 @@ export class Broker implements ConnectionHost {
     this.events.on('userChanged', (user) => {
       if (user.removed) this.delegations.onUserRemoved(user.did);
     });
+    // A rotation taken up while the broker was stopped: its grants still carry the old id's signature.
+    this.delegations.reissueStale();
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
   }

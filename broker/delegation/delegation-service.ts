@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { seal, type SealedEnvelope } from '../../core/identity';
+import { open, seal, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
 import type { GrantView } from '../../core/rpc/views';
 import type { DelegationBody, RevocationListBody } from '../../core/wire/delegation';
@@ -112,23 +112,26 @@ export class DelegationService {
   }
 
   /**
-   * After a rotation: every live grant's certificate signed again by the new
-   * id, with the same body, so agents need the old id for nothing but the
-   * grace period the root set. Revoked and expired grants keep their old
-   * certificate: nothing will ever accept them again anyway.
+   * After a rotation (while running, or before this start): every live
+   * grant whose certificate the current id did not sign is signed again, same
+   * body, so agents need the old id for nothing but the grace period the root
+   * set. Revoked and expired grants keep their old certificate: nothing will
+   * ever accept them again anyway.
    */
-  reissueAll(): number {
+  reissueStale(): number {
     const now = this.now();
-    const live = this.grants.list().filter((g) => g.revokedAt === null && g.expiresAt > now);
+    const id = this.keys.identity.id;
+    const stale = this.grants.list().filter((g) => g.revokedAt === null && g.expiresAt > now && !open(id, 'vaultysclaw/delegation/v1', g.certificate).ok);
     this.grants.replaceCertificates(
-      live.map((g) => {
+      stale.map((g) => {
         const body: DelegationBody = { id: g.id, user: g.user, agent: g.agent, capabilities: g.capabilities, issuedAt: g.issuedAt, expiresAt: g.expiresAt };
         return { id: g.id, certificate: seal(this.keys.identity, 'vaultysclaw/delegation/v1', body) };
       }),
     );
-    // The cached list is signed by the old id.
+    // A cached list may be signed by the old id.
     this.#list = undefined;
-    return live.length;
+    if (stale.length > 0) this.log.info({ event: 'delegation.reissued', count: stale.length, by: id.did }, 'live delegation certificates re-issued under the current broker id');
+    return stale.length;
   }
 
   /** After an agent authenticates: the current list, and every live certificate that concerns it. */

@@ -2,14 +2,16 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { secondsOption as seconds } from '../../core/cli/arguments';
-import { readKeyFile, VaultysId } from '../../core/identity';
+import { readKeyFile, VaultysId, type SecretIdentity } from '../../core/identity';
 import type { BrokerIdentitySummary } from '../../core/wire/authority';
 import type { BrokerInfo } from '../../core/rpc/methods';
 import { BROKER_KEY_FILE, loadBrokerIdentity } from '../broker-identity';
 import { BrokerClient } from '../cli/broker-client';
 import { defaultDataDir } from '../config';
 import { readAuthority } from './authority-file';
-import { certificateOf } from './identity-service';
+import { certificateOf, recordRotation } from './identity-service';
+import { closeBrokerLogger, createBrokerLogger } from '../log';
+import { loadLocalOperator } from '../local-operator';
 import { createRoot } from './root-setup';
 import { certifyRotation, CertifiedRotation, importRootSigned, prepareRotation, readJsonFile, RotationRequest } from './rotation';
 
@@ -26,6 +28,20 @@ async function runningBroker(dataDir: string): Promise<BrokerClient | null> {
   } catch (err) {
     if (/no broker is running/.test((err as Error).message)) return null;
     throw err;
+  }
+}
+
+/**
+ * No broker runs to hand its audit log over, and the old key is about to be
+ * gone: this command writes the rotation and the old key's hand-over
+ * checkpoint itself (the log's writer lock is free), as the host's operator.
+ */
+function recordStoppedRotation(dataDir: string, from: SecretIdentity): void {
+  const log = createBrokerLogger(dataDir, from);
+  try {
+    recordRotation(log, loadLocalOperator(dataDir).did, from, readKeyFile(join(dataDir, BROKER_KEY_FILE)), readAuthority(dataDir));
+  } finally {
+    closeBrokerLogger(log);
   }
 }
 
@@ -170,6 +186,7 @@ export function addIdentityCommands(program: Command): void {
 
 async function importAndReport(dataDir: string, signed: CertifiedRotation): Promise<void> {
   const client = await runningBroker(dataDir);
+  const before = readKeyFile(join(dataDir, BROKER_KEY_FILE));
   let outcome;
   try {
     outcome = importRootSigned(dataDir, signed);
@@ -177,6 +194,7 @@ async function importAndReport(dataDir: string, signed: CertifiedRotation): Prom
     client?.close();
     throw err;
   }
+  if (!client && outcome.rotatedTo) recordStoppedRotation(dataDir, before);
   const info = await takeUp(client);
   const what = outcome.rotatedTo ? `broker id is now ${outcome.rotatedTo}` : 'broker id unchanged';
   process.stdout.write(`${what}; ${outcome.revocations} revocation(s) added; ${info ? 'taken up by the running broker, connected agents notified' : 'no broker running: taken up at its next start'}\n`);

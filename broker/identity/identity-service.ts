@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type pino from 'pino';
-import { canonicalEncode, bytesEqual, open, readKeyFile, VaultysId } from '../../core/identity';
+import { canonicalEncode, bytesEqual, open, readKeyFile, VaultysId, type SecretIdentity } from '../../core/identity';
 import { BrokerCertificateBody, type BrokerAuthority } from '../../core/wire/authority';
 import type { OnlineAgents } from '../agents/online-agents';
 import { handOverAuditSigner } from '../log';
@@ -48,20 +48,10 @@ export class IdentityService {
     const previous = this.keys.identity;
     const rotated = !next.identity.id.equals(previous.id);
     if (!rotated && sameAuthority(next.authority, this.keys.authority)) return;
-    const certificate = next.authority && certificateOf(next.authority);
-    const chain = { root: certificate?.root ?? null, serial: certificate?.serial ?? null, expiresAt: certificate?.expiresAt ?? null, revocations: next.authority?.revocations.length ?? 0 };
-    if (rotated) {
-      // Logged, then signed by the old key in the hand-over checkpoint: the old key vouches for its successor in the audit chain.
-      this.log.warn({ event: 'identity.rotated', actor, from: previous.did, to: next.identity.did, toId: next.identity.id.toBase64(), ...chain }, 'broker identity rotated');
-      handOverAuditSigner(this.log, next.identity);
-    } else {
-      this.log.info({ event: 'identity.authority-updated', actor, did: previous.did, ...chain }, "the broker's root chain changed");
-    }
+    if (rotated) recordRotation(this.log, actor, previous, next.identity, next.authority);
+    else this.log.info({ event: 'identity.authority-updated', actor, did: previous.did, ...chainFields(next.authority) }, "the broker's root chain changed");
     this.keys.replace(next.identity, next.authority);
-    if (rotated) {
-      const count = this.delegations.reissueAll();
-      this.log.info({ event: 'delegation.reissued', count, by: next.identity.did }, 'live delegation certificates re-issued under the new broker id');
-    }
+    if (rotated) this.delegations.reissueStale();
     const connections = this.online.all();
     for (const connection of connections) connection.send({ type: 'authority/changed' });
     this.log.info({ event: 'identity.announced', agents: connections.length }, 'connected agents told to renew their handshake');
@@ -88,6 +78,21 @@ export class IdentityService {
     if (expired) this.log.error({ event: 'identity.certificate-expired', detail: expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it');
     return { identity, authority };
   }
+}
+
+function chainFields(authority: BrokerAuthority | null) {
+  const certificate = authority && certificateOf(authority);
+  return { root: certificate?.root ?? null, serial: certificate?.serial ?? null, expiresAt: certificate?.expiresAt ?? null, revocations: authority?.revocations.length ?? 0 };
+}
+
+/**
+ * The audit record of a rotation, by the running broker or, when none runs,
+ * by the CLI that imported it: logged, then signed by the old key in the
+ * hand-over checkpoint, so the old key vouches for its successor in the chain.
+ */
+export function recordRotation(log: pino.Logger, actor: string, from: SecretIdentity, to: SecretIdentity, authority: BrokerAuthority | null): void {
+  log.warn({ event: 'identity.rotated', actor, from: from.did, to: to.did, toId: to.id.toBase64(), ...chainFields(authority) }, 'broker identity rotated');
+  handOverAuditSigner(log, to);
 }
 
 function sameAuthority(a: BrokerAuthority | null, b: BrokerAuthority | null): boolean {

@@ -150,6 +150,32 @@ describe('broker identity rotation', () => {
     }
   });
 
+  test('rotation while the broker is stopped: the CLI writes the hand-over to the audit log, the broker re-signs its grants at start, agents follow on reconnect', async () => {
+    const { dataDir, rootKey, root } = brokerWithRoot();
+    const first = await started.broker({ dataDir });
+    const agent = await started.agent({ brokerUrl: first.url, brokerDid: root, request: 'list_files' });
+    await approve(first, agent, ['list_files']);
+    const owner = ownerOf(first);
+    const grant = await call(owner, 'grantsCreate', { user: owner.did, agent: agent.did, capabilities: ['list_files'], validForMs: 60 * 60_000 });
+    const oldDid = first.did;
+    await first.stop();
+
+    assert.match(brokerCli('identity', 'rotate', '--data-dir', dataDir, '--root', rootKey), /no broker running: taken up at its next start/);
+    const newDid = identityOf(dataDir).did;
+    const broker = await started.broker({ dataDir, port: Number(new URL(first.url).port) });
+    assert.equal(broker.did, newDid);
+    assert.equal((await broker.log.waitFor('delegation.reissued')).count, 1);
+    const reissued = (await bounded('grantsList', broker.client.call('grantsList', {}))).find((g) => g.id === grant.id)!;
+    const envelope = { payload: new Uint8Array(Buffer.from(reissued.certificate.payload, 'base64')), signature: new Uint8Array(Buffer.from(reissued.certificate.signature, 'base64')) };
+    assert.ok(open(VaultysId.fromBase64((await bounded('brokerInfo', broker.client.call('brokerInfo', {}))).id), 'vaultysclaw/delegation/v1', envelope).ok);
+
+    await renewedWith(agent, newDid);
+    await listFiles(broker, agent);
+    const report = verifyAuditLog(join(dataDir, 'audit.log'), { brokerDid: oldDid });
+    assert.equal(report.ok, true, JSON.stringify(report.failure));
+    assert.deepEqual(report.rotations.map((r) => [r.from, r.to]), [[oldDid, newDid]]);
+  });
+
   test('downgrade: after a rotation, a broker still holding the old id and its unexpired certificate is refused (superseded)', async () => {
     const { dataDir, rootKey, root } = brokerWithRoot();
     const oldFiles = stealIdentity(dataDir);
