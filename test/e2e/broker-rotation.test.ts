@@ -41,6 +41,22 @@ function brokerWithRoot(validForSeconds?: number): { dataDir: string; rootKey: s
   return { dataDir, rootKey, root: identityOf(dataDir).root!.did };
 }
 
+/** The audit log verifies across the rotation, pinned to the id it started with, and records the one hand-over. */
+function assertAuditHandedOver(dataDir: string, from: string, to: string): void {
+  const report = verifyAuditLog(join(dataDir, 'audit.log'), { brokerDid: from });
+  assert.equal(report.ok, true, JSON.stringify(report.failure));
+  assert.deepEqual(report.rotations.map((r) => [r.from, r.to]), [[from, to]]);
+}
+
+/** A running broker under a root, with one agent pinned to the root and approved for list_files. */
+async function rootedBroker(): Promise<ReturnType<typeof brokerWithRoot> & { broker: BrokerProcess; agent: AgentProcess }> {
+  const chain = brokerWithRoot();
+  const broker = await started.broker({ dataDir: chain.dataDir });
+  const agent = await started.agent({ brokerUrl: broker.url, brokerDid: chain.root, request: 'list_files' });
+  await approve(broker, agent, ['list_files']);
+  return { ...chain, broker, agent };
+}
+
 /** What an attacker who took the broker host before the rotation holds: the old key and its still-valid certificate. */
 function stealIdentity(dataDir: string): string {
   const loot = tempDir('rot-attacker');
@@ -103,17 +119,11 @@ describe('broker identity rotation', () => {
     await listFiles(broker, back);
     assert.deepEqual(pinFile(back).supersededBrokers, [oldDid]);
 
-    // The audit log stays verifiable across the hand-over, pinned to the id it started with.
-    const report = verifyAuditLog(join(dataDir, 'audit.log'), { brokerDid: oldDid });
-    assert.equal(report.ok, true, JSON.stringify(report.failure));
-    assert.deepEqual(report.rotations.map((r) => [r.from, r.to]), [[oldDid, newDid]]);
+    assertAuditHandedOver(dataDir, oldDid, newDid);
   });
 
   test('delegation certificates are re-issued under the new id; users pinning the root follow, users pinning the old id do not', async () => {
-    const { dataDir, rootKey, root } = brokerWithRoot();
-    const broker = await started.broker({ dataDir });
-    const agent = await started.agent({ brokerUrl: broker.url, brokerDid: root, request: 'list_files' });
-    await approve(broker, agent, ['list_files']);
+    const { dataDir, rootKey, root, broker, agent } = await rootedBroker();
     const owner = ownerOf(broker);
     const operator = await joinAs(broker, owner, 'operator', 'op');
     try {
@@ -151,10 +161,7 @@ describe('broker identity rotation', () => {
   });
 
   test('rotation while the broker is stopped: the CLI writes the hand-over to the audit log, the broker re-signs its grants at start, agents follow on reconnect', async () => {
-    const { dataDir, rootKey, root } = brokerWithRoot();
-    const first = await started.broker({ dataDir });
-    const agent = await started.agent({ brokerUrl: first.url, brokerDid: root, request: 'list_files' });
-    await approve(first, agent, ['list_files']);
+    const { dataDir, rootKey, broker: first, agent } = await rootedBroker();
     const owner = ownerOf(first);
     const grant = await call(owner, 'grantsCreate', { user: owner.did, agent: agent.did, capabilities: ['list_files'], validForMs: 60 * 60_000 });
     const oldDid = first.did;
@@ -171,17 +178,12 @@ describe('broker identity rotation', () => {
 
     await renewedWith(agent, newDid);
     await listFiles(broker, agent);
-    const report = verifyAuditLog(join(dataDir, 'audit.log'), { brokerDid: oldDid });
-    assert.equal(report.ok, true, JSON.stringify(report.failure));
-    assert.deepEqual(report.rotations.map((r) => [r.from, r.to]), [[oldDid, newDid]]);
+    assertAuditHandedOver(dataDir, oldDid, newDid);
   });
 
   test('downgrade: after a rotation, a broker still holding the old id and its unexpired certificate is refused (superseded)', async () => {
-    const { dataDir, rootKey, root } = brokerWithRoot();
+    const { dataDir, rootKey, root, broker, agent } = await rootedBroker();
     const oldFiles = stealIdentity(dataDir);
-    const broker = await started.broker({ dataDir });
-    const agent = await started.agent({ brokerUrl: broker.url, brokerDid: root, request: 'list_files' });
-    await approve(broker, agent, ['list_files']);
     const oldDid = broker.did;
     brokerCli('identity', 'rotate', '--data-dir', dataDir, '--root', rootKey);
     await renewedWith(agent, identityOf(dataDir).did);
