@@ -2,8 +2,8 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { certifyBroker, revokeBroker } from '../../core/authority/broker-chain';
-import { IdType, loadOrCreateKeyFile, open, readKeyFile, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
-import { BrokerCertificateBody, BrokerRevocationBody, type BrokerAuthority } from '../../core/wire/authority';
+import { bytesEqual, IdType, loadOrCreateKeyFile, open, readKeyFile, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { BrokerCertificateBody, BrokerRevocationBody, MAX_BROKER_REVOCATIONS, type BrokerAuthority } from '../../core/wire/authority';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import { envelopeText, readAuthority, writeAuthority } from './authority-file';
 import { certificateOf } from './identity-service';
@@ -108,7 +108,11 @@ export function importRootSigned(dataDir: string, signed: CertifiedRotation): Im
     const envelope = envelopeOf(text);
     const opened = open(root, 'vaultysclaw/broker-revocation/v1', envelope);
     if (!opened.ok || !BrokerRevocationBody.safeParse(opened.body).success) throw new Error(`a revocation does not verify with this broker's root ${root.did}`);
-    revocations.push(envelope);
+    // An import run again (after an interruption, or relayed twice) adds nothing twice.
+    if (!revocations.some((r) => bytesEqual(r.payload, envelope.payload))) revocations.push(envelope);
+  }
+  if (revocations.length > MAX_BROKER_REVOCATIONS) {
+    throw new Error(`a broker presents at most ${MAX_BROKER_REVOCATIONS} revocations in its handshake; this would make ${revocations.length}`);
   }
   if (!signed.certificate) {
     writeAuthority(dataDir, { ...authority, revocations });

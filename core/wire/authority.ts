@@ -43,6 +43,9 @@ export const BrokerIdentitySummary = z.strictObject({
 });
 export type BrokerIdentitySummary = z.infer<typeof BrokerIdentitySummary>;
 
+/** Each revocation is ~0.3 KB in the handshake metadata, which must stay well under the 64 KiB message cap. */
+export const MAX_BROKER_REVOCATIONS = 64;
+
 /**
  * What a broker presents in its handshake metadata so that a peer pinning the
  * root can verify it offline: the root's id, the root's certificate of this
@@ -51,6 +54,6 @@ export type BrokerIdentitySummary = z.infer<typeof BrokerIdentitySummary>;
 export const BrokerAuthority = z.strictObject({
   root: IdBytes,
   certificate: Envelope,
-  revocations: z.array(Envelope).max(256),
+  revocations: z.array(Envelope).max(MAX_BROKER_REVOCATIONS),
 });
 export type BrokerAuthority = z.infer<typeof BrokerAuthority>;
