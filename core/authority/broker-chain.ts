@@ -1,8 +1,10 @@
 import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../identity';
 import { BrokerCertificateBody, BrokerRevocationBody, type BrokerAuthority } from '../wire/authority';
 
-/** Root → online broker id: the chain a peer pinning the root checks before it co-signs anything. */
-
+/**
+ * The root's statement that `broker` speaks for it until `expiresAt`: the
+ * chain a peer pinning the root checks before it co-signs anything.
+ */
 export function certifyBroker(
   root: SecretIdentity,
   o: { serial: number; broker: VaultysId; issuedAt: number; expiresAt: number; supersedes: { id: VaultysId; delegationsValidUntil: number } | null },
@@ -18,6 +20,7 @@ export function certifyBroker(
   return seal(root, 'vaultysclaw/broker-certificate/v1', body);
 }
 
+/** The root's word that an online id is no longer its broker, whatever certificate it still holds. */
 export function revokeBroker(root: SecretIdentity, o: { broker: string; reason: string; revokedAt: number }): SealedEnvelope {
   const body: BrokerRevocationBody = { root: root.did, broker: o.broker, reason: o.reason, revokedAt: o.revokedAt };
   return seal(root, 'vaultysclaw/broker-revocation/v1', body);
