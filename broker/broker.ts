@@ -152,6 +152,7 @@ export class Broker implements ConnectionHost {
     }
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
+    this.approvals.onRenewed(connection);
     this.log.info(
       { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
       'agent authenticated',

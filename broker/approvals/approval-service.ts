@@ -4,7 +4,7 @@ import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
-import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody } from '../../core/wire/approval';
+import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
@@ -23,6 +23,8 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
  * delivered to the waiting agent.
  */
 export class ApprovalService {
+  /** Per connection, so a decision held for one that has since dropped goes nowhere (its intents ended as lost-agent). */
+  readonly #held = new WeakMap<AgentConnection, ApprovalDecisionBundle[]>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
@@ -115,8 +117,27 @@ export class ApprovalService {
       throw conflict(`approval request ${d.requestId} was decided meanwhile`);
     }
     this.log.info({ event: 'approval.decided', requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
-    this.online.get(approval.agent)?.send({ type: 'approval/decision', bundle: { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature } });
+    this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
     return this.#changed(d.requestId);
+  }
+
+  /**
+   * A connection that has not renewed its handshake since a rotation would
+   * check the countersignature against the old id and refuse it: the decision
+   * waits for the renewal (onRenewed) instead of being lost.
+   */
+  #deliver(agent: string, bundle: ApprovalDecisionBundle): void {
+    const connection = this.online.get(agent);
+    if (!connection) return;
+    if (connection.certificate?.responder.equals(this.keys.identity.id)) return connection.send({ type: 'approval/decision', bundle });
+    this.#held.set(connection, [...(this.#held.get(connection) ?? []), bundle]);
+  }
+
+  /** The agent proved the current id: decisions held for it go out now. */
+  onRenewed(connection: AgentConnection): void {
+    const held = this.#held.get(connection);
+    this.#held.delete(connection);
+    for (const bundle of held ?? []) connection.send({ type: 'approval/decision', bundle });
   }
 
   get(requestId: string): ApprovalView {

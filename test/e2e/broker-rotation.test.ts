@@ -3,7 +3,7 @@
 // data directory, as an operator would keep it. Attacker brokers run from a copy of the old id's files.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { BrokerClient } from '../../broker/cli/broker-client';
@@ -11,7 +11,7 @@ import { AUTHORITY_FILE } from '../../broker/identity/authority-file';
 import { IdType, open, SecretIdentity, VaultysId } from '../../core/identity';
 import { verifyAuditLog } from '../../broker/audit/verify-audit-log';
 import { approve, bounded, finalIntent } from '../attacks/support/fleet';
-import { auditLines, call, joinAs, ownerOf } from '../attacks/support/team';
+import { approveAgent, assertAgentRefused, assertSucceeded, auditLines, call, decisionParams, finalIntent as finalAs, joinAs, ownerOf, pendingApproval } from '../attacks/support/team';
 import { ROOT, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 
@@ -157,6 +157,39 @@ describe('broker identity rotation', () => {
       await assert.rejects(bounded('old-pinned user', BrokerClient.connectRemote(broker.url, oldId.did, operator.identity, { name: 'op' })), /not the pinned/);
     } finally {
       operator.client.close();
+    }
+  });
+
+  test('a tool call waiting for a reviewer across rotations: after a planned one it completes (grace), after a compromise it is refused (no grace)', async () => {
+    const { dataDir, rootKey, root } = brokerWithRoot();
+    const broker = await started.broker({ dataDir });
+    const agent = await started.agent({ brokerUrl: broker.url, brokerDid: root, request: 'write_file' });
+    const owner = ownerOf(broker);
+    await approveAgent(owner, agent, { capabilities: ['write_file'], approvalRequired: ['write_file'] });
+    const reviewer = await joinAs(broker, owner, 'reviewer', 'rev');
+    const paused = async (path: string) => {
+      const sent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path, content: 'x', mode: 'create' } });
+      return pendingApproval(owner, sent.id);
+    };
+    const rotate = async (...flags: string[]) => {
+      brokerCli('identity', 'rotate', '--data-dir', dataDir, '--root', rootKey, ...flags);
+      await renewedWith(agent, identityOf(dataDir).did);
+    };
+    try {
+      // Signed (intent and its per-intent delegation) by the first id, approved under the second.
+      const planned = await paused('planned.txt');
+      await rotate('--grace', '600');
+      await call(reviewer, 'approvalsDecide', decisionParams(reviewer.identity, planned, 'approve'));
+      assertSucceeded(await finalAs(owner, planned.intentId));
+      assert.equal(readFileSync(join(agent.workspace, 'planned.txt'), 'utf8'), 'x');
+
+      const compromised = await paused('compromised.txt');
+      await rotate('--compromised');
+      await call(reviewer, 'approvalsDecide', decisionParams(reviewer.identity, compromised, 'approve'));
+      assertAgentRefused(await finalAs(owner, compromised.intentId), 'delegation-invalid', /replaced broker id .* grace period is over/);
+      assert.equal(existsSync(join(agent.workspace, 'compromised.txt')), false);
+    } finally {
+      reviewer.client.close();
     }
   });
 
