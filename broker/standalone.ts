@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
-import { checkOwnChain } from './identity/own-chain';
+import { checkOwnChain, reportExpiry } from './identity/own-chain';
 import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
@@ -34,7 +34,7 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   // Before anything is logged or served: a broker whose chain is broken, revoked or next to its root key does not start.
   const chain = authority ? checkOwnChain(options.dataDir, identity, authority, { now: Date.now(), allowRootKey }) : { expired: null };
   const log = createBrokerLogger(options.dataDir, identity);
-  if (chain.expired) log.error({ event: 'identity.certificate-expired', detail: chain.expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it');
+  reportExpiry(log, chain.expired);
   const broker = new Broker({
     dataDir: options.dataDir,
     identity,

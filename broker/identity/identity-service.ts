@@ -9,7 +9,7 @@ import { conflict } from '../rpc/rpc-failure';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import type { ActiveIdentity } from './active-identity';
 import { readAuthority } from './authority-file';
-import { checkOwnChain } from './own-chain';
+import { checkOwnChain, reportExpiry } from './own-chain';
 
 /** The root's certificate of the active id, read back from the chain the broker presents. */
 export function certificateOf(authority: BrokerAuthority): BrokerCertificateBody {
@@ -74,8 +74,7 @@ export class IdentityService {
       if (!identity.id.equals(this.keys.identity.id)) throw new Error('broker.key changed but there is no root certificate for it: a new broker id must be certified by the root');
       return { identity, authority };
     }
-    const { expired } = checkOwnChain(this.dataDir, identity, authority, { now: this.now(), allowRootKey: this.allowRootKey });
-    if (expired) this.log.error({ event: 'identity.certificate-expired', detail: expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it');
+    reportExpiry(this.log, checkOwnChain(this.dataDir, identity, authority, { now: this.now(), allowRootKey: this.allowRootKey }).expired);
     return { identity, authority };
   }
 }

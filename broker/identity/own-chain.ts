@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type pino from 'pino';
 import { NOTHING_LEARNT, verifyBrokerChain } from '../../core/authority/broker-chain';
 import { SecretIdentity, VaultysId } from '../../core/identity';
 import type { BrokerAuthority } from '../../core/wire/authority';
@@ -34,6 +35,13 @@ export function rootKeyFilesIn(dir: string, rootDid: string): string[] {
  * the broker still serves peers pinned to its own DID, and refusing to start
  * would only delay the renewal.
  */
+const AUTHORITY_HINT = "the broker's root certificate cannot be used";
+
+/** Said at start and at every reload, where the operator looks; peers refuse the broker meanwhile. */
+export function reportExpiry(log: pino.Logger, expired: string | null): void {
+  if (expired) log.error({ event: 'identity.certificate-expired', detail: expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it; rotate it');
+}
+
 export function checkOwnChain(
   dataDir: string,
   identity: SecretIdentity,
@@ -51,5 +59,8 @@ export function checkOwnChain(
   const chain = verifyBrokerChain(authority, { pinnedRoot: rootDid, broker: identity.id, now: o.now, clockSkewMs: 0, learnt: NOTHING_LEARNT });
   if (chain.ok) return { expired: null };
   if (chain.reason === 'expired') return { expired: chain.message };
-  throw new Error(`the broker's root certificate cannot be used (${chain.reason}): ${chain.message}`);
+  if (chain.reason === 'other-broker') {
+    throw new Error(`${AUTHORITY_HINT}: the root's certificate is for another id than broker.key (an interrupted rotation? run "broker identity import" again)`);
+  }
+  throw new Error(`${AUTHORITY_HINT} (${chain.reason}): ${chain.message}`);
 }
