@@ -1,13 +1,25 @@
 import type pino from 'pino';
 import WebSocket from 'ws';
-import { ChallengeInitiator, type SecretIdentity, type VaultysId } from '../core/identity';
+import type { BrokerAcceptance } from '../core/authority/broker-pin';
+import { ChallengeInitiator, type SecretIdentity } from '../core/identity';
+import { DEFAULT_CLOCK_SKEW_MS } from '../core/policy/intent-gates';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
 import type { RegistrationStatus } from '../core/wire/policy';
-import { CertifiedPolicy, type AgentHello } from '../core/wire/policy';
+import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
+import { BrokerTrust } from './broker-trust';
+import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from './broker-transport';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
-import type { AgentStateDir, PinRecord } from './state-dir';
+import type { AgentStateDir } from './state-dir';
 
+
+interface Handshake {
+  initiator: ChallengeInitiator;
+  offered?: CertifiedPolicy;
+  trust?: Extract<BrokerAcceptance, { ok: true }>;
+  /** The root this handshake moved the pin to, reported to the broker once authenticated. */
+  migrated?: string | null;
+}
 
 export interface HubClientOptions {
   url: string;
@@ -16,6 +28,9 @@ export interface HubClientOptions {
   hello: AgentHello;
   runner: IntentRunner;
   log: pino.Logger;
+  /** How a wss:// broker's TLS certificate is checked: against this CA (PEM) or by its SHA-256 fingerprint. */
+  tls?: BrokerTls;
+  clockSkewMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** The broker ended this agent's registration: reconnecting would be refused. */
@@ -34,12 +49,12 @@ export class HubClient {
   #stopped = false;
   #attempt = 0;
   #retry?: NodeJS.Timeout;
-  #pin: PinRecord;
+  readonly #trust: BrokerTrust;
   /** The policy of the last certificate both sides signed; intents are checked against it alone. */
   #session?: CertifiedSession;
 
   constructor(private readonly options: HubClientOptions) {
-    this.#pin = options.state.pin();
+    this.#trust = new BrokerTrust(options.state, options.log, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
   }
 
   start(): void {
@@ -54,25 +69,37 @@ export class HubClient {
 
   #connect(): void {
     const { url, log } = this.options;
-    const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
+    const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false, ...tlsClientOptions(this.options.tls) });
     this.#socket = socket;
+    const pin = this.options.tls?.pinSha256;
+    if (pin) {
+      socket.on('upgrade', (response) => {
+        const problem = pinnedCertificateProblem(response, pin);
+        if (!problem) return;
+        log.error({ event: 'tls.refused', reason: 'pin-mismatch', detail: problem }, "the broker's TLS certificate is not the pinned one; disconnecting");
+        // Still CONNECTING: ws then never opens the socket, so no handshake byte leaves this agent.
+        socket.terminate();
+      });
+    }
     this.#session = undefined;
     const send = (frame: AgentFrame) => {
       if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
     };
-    let handshake: { initiator: ChallengeInitiator; offered?: CertifiedPolicy } | undefined;
+    let handshake: Handshake | undefined;
     const startHandshake = () => {
-      const h: { initiator: ChallengeInitiator; offered?: CertifiedPolicy } = {
+      const h: Handshake = {
         initiator: new ChallengeInitiator({
           identity: this.options.identity,
           ...AGENT_AUTH,
           metadata: this.options.hello,
           acceptResponder: (broker, metadata) => {
-            const trusted = this.#checkPin(broker);
+            const parsed = AgentCertificateMetadata.safeParse(metadata);
+            const trusted = this.#trust.check(broker, parsed.success ? parsed.data.authority : undefined);
             if (!trusted.ok) return trusted;
-            const policy = CertifiedPolicy.safeParse(metadata);
-            if (!policy.success) return { ok: false, message: 'the broker certified no valid policy' };
-            h.offered = policy.data;
+            if (!parsed.success) return { ok: false, message: 'the broker certified no valid policy' };
+            const { authority: _chain, ...policy } = parsed.data;
+            h.offered = policy;
+            h.trust = trusted;
             return { ok: true, value: undefined };
           },
         }),
@@ -102,10 +129,12 @@ export class HubClient {
             return fail(4001, result.reason);
           }
           const broker = result.value.certificate.responder;
-          this.#confirmPin(broker);
+          this.#trust.confirmFirstUse(broker);
+          const chain = handshake.trust!.chain;
+          handshake.migrated = this.#trust.learn(broker, chain, handshake.trust!.migrateTo);
           send({ type: 'auth/complete', challenge: result.value.complete });
           // Only the certificate both sides signed changes what this agent may do.
-          this.#session = { broker, policy: handshake.offered! };
+          this.#session = { broker, policy: handshake.offered!, formerBroker: chain?.former ?? null };
           return;
         }
         case 'auth/accepted': {
@@ -117,9 +146,14 @@ export class HubClient {
             `authenticated; registration ${f.status}`,
           );
           this.options.runner.attach(send);
+          if (handshake.migrated) send({ type: 'pin/migrated', root: handshake.migrated });
           this.options.onAuthenticated?.({ ...this.#session, status: f.status });
           return;
         }
+        case 'authority/changed':
+          if (!this.#session) return fail(4001, 'out-of-order');
+          log.info({ event: 'authority.renewing' }, "the broker's identity or its root's revocations changed; renewing the handshake");
+          return startHandshake();
         case 'update_capabilities':
           if (!this.#session) return fail(4001, 'out-of-order');
           log.info({ event: 'policy.renewing', policyVersion: f.policyVersion }, 'broker changed the policy; renewing the certificate');
@@ -147,7 +181,13 @@ export class HubClient {
           return;
       }
     });
-    socket.on('error', (err) => log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error'));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code && /CERT|TLS|SIGNATURE|ISSUER/.test(err.code)) {
+        log.error({ event: 'tls.refused', reason: 'untrusted-certificate', code: err.code, detail: err.message }, "the broker's TLS certificate does not verify; disconnecting");
+      } else {
+        log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error');
+      }
+    });
     socket.on('close', (code, reason) => {
       this.#session = undefined;
       this.options.runner.detach();
@@ -169,22 +209,5 @@ export class HubClient {
     const max = this.options.maxBackoffMs ?? 30_000;
     const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
     return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
-  }
-
-  #checkPin(broker: VaultysId): { ok: true; value: undefined } | { ok: false; message: string } {
-    if (this.#pin.brokerDid === broker.did) return { ok: true, value: undefined };
-    if (this.#pin.brokerDid === null && this.#pin.trustOnFirstUse) return { ok: true, value: undefined };
-    return { ok: false, message: `broker proved ${broker.did}, but this agent is pinned to ${this.#pin.brokerDid ?? 'no broker'}` };
-  }
-
-  /** Trust on first use: the first broker seen becomes the pin, loudly. */
-  #confirmPin(broker: VaultysId): void {
-    if (this.#pin.brokerDid !== null) return;
-    this.#pin = { brokerDid: broker.did, trustOnFirstUse: false, pinnedAt: Date.now() };
-    this.options.state.writePin(this.#pin);
-    this.options.log.warn(
-      { event: 'pin.tofu', broker: broker.did, fingerprint: broker.fingerprint },
-      'TRUST ON FIRST USE: pinned the broker that answered first; compare its fingerprint with the broker operator',
-    );
   }
 }

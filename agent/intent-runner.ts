@@ -21,6 +21,8 @@ import type { WorkspaceSandbox } from './tools/sandbox';
 export interface CertifiedSession {
   broker: VaultysId;
   policy: CertifiedPolicy;
+  /** The id this broker replaced in a rotation, and until when delegation certificates it signed still count. */
+  formerBroker?: { id: VaultysId; until: number } | null;
 }
 
 export interface IntentRunnerOptions {
@@ -175,7 +177,7 @@ export class IntentRunner {
       clockSkewMs: this.o.clockSkewMs,
       tokensUsedToday: this.o.tokens.usedToday(now),
       delegation: (intent) =>
-        checkDelegation(intent, { broker: session.broker, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
+        checkDelegation(intent, { broker: session.broker, formerBroker: session.formerBroker ?? null, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
       approvals: 'pause',
     };
   }

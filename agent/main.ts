@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { secondsOption as seconds } from '../core/cli/arguments';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRootDid } from '../core/authority/broker-pin';
 import { parsePin } from '../core/identity';
+import { brokerUrlProblem, normalizeFingerprint } from './broker-transport';
 import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { HubClient } from './hub-client';
@@ -29,7 +31,7 @@ program
   .command('init')
   .description('create this agent\'s identity and pin the broker it will trust')
   .option('--state-dir <dir>', 'where the agent keeps its key and pin', defaultStateDir())
-  .option('--broker <did-or-fingerprint>', 'the broker DID or fingerprint to pin (from "broker identity")')
+  .option('--broker <did-or-fingerprint>', 'the broker root DID or fingerprint to pin (from "broker identity"); a broker DID for brokers without a root')
   .option('--trust-on-first-use', 'pin whichever broker answers first (unsafe: only on a network you control)')
   .action((o: { stateDir: string; broker?: string; trustOnFirstUse?: boolean }) => {
     const state = new AgentStateDir(o.stateDir);
@@ -45,7 +47,7 @@ program
       process.stderr.write('WARNING: trust on first use: the first broker this agent reaches will be pinned without proof.\n');
     }
     const identity = state.create({ brokerDid, trustOnFirstUse: Boolean(o.trustOnFirstUse) && !brokerDid, pinnedAt: brokerDid ? Date.now() : null });
-    process.stdout.write(`agent DID:   ${identity.did}\nfingerprint: ${identity.id.fingerprint}\npinned:      ${brokerDid ?? '(first broker seen)'}\n`);
+    process.stdout.write(`agent DID:   ${identity.did}\nfingerprint: ${identity.id.fingerprint}\npinned:      ${describePin(brokerDid)}\n`);
   });
 
 program
@@ -66,12 +68,18 @@ program
   .option('--task-max-steps <n>', `llm_task: most model calls per task (at most ${MAX_TASK_STEPS})`, MODEL_OPTION_DEFAULTS.taskMaxSteps)
   .option('--task-max-seconds <seconds>', 'llm_task: wall-clock limit of a task, reviewer waits included', MODEL_OPTION_DEFAULTS.taskMaxSeconds)
   .option('--task-max-output <chars>', 'llm_task: longest answer a task returns', MODEL_OPTION_DEFAULTS.taskMaxOutput)
+  .option('--ca <file>', "PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
+  .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
+  .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
   .addHelpText(
     'after',
     '\nThe model key never leaves this host: it is sent only to --model-url, never logged, never in a result or to the broker.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string } & ModelOptions) => {
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean } & ModelOptions) => {
+    const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs));
+    if (urlProblem) throw new Error(urlProblem);
+    if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
     const requested = o.request.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = requested.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
     if (unknown.length) throw new Error(`unknown capabilities: ${unknown.join(', ')}`);
@@ -110,6 +118,8 @@ program
       hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION },
       runner,
       log,
+      clockSkewMs,
+      tls: o.ca || o.tlsPin ? { ca: o.ca ? readFileSync(o.ca) : undefined, pinSha256: o.tlsPin } : undefined,
       onRevoked: (reason) => {
         process.stderr.write(`agent: the broker ended this agent's registration (${reason}); not reconnecting\n`);
         db.close();
@@ -120,6 +130,9 @@ program
       { event: 'agent.started', did: identity.did, workspace: o.workspace, url: o.brokerUrl, model: model ? { url: model.endpoint.baseUrl, name: model.endpoint.model, limits: model.limits } : null },
       'agent started',
     );
+    if (o.allowPlainWs && new URL(o.brokerUrl).protocol === 'ws:') {
+      log.warn({ event: 'transport.insecure', url: o.brokerUrl }, 'PLAIN ws:// TO A REMOTE HOST: traffic to the broker is not encrypted (--allow-plain-ws)');
+    }
     client.start();
     const stop = () => {
       client.stop();
@@ -137,8 +150,13 @@ program
     const state = new AgentStateDir(o.stateDir);
     const identity = state.identity();
     const pin = state.pin();
-    process.stdout.write(`agent DID:   ${identity.did}\nfingerprint: ${identity.id.fingerprint}\npinned:      ${pin.brokerDid ?? '(trust on first use)'}\n`);
+    process.stdout.write(`agent DID:   ${identity.did}\nfingerprint: ${identity.id.fingerprint}\npinned:      ${pin.brokerDid ? describePin(pin.brokerDid) : '(trust on first use)'}\n`);
   });
+
+function describePin(did: string | null): string {
+  if (!did) return '(first broker seen)';
+  return isRootDid(did) ? `${did} (broker root: any broker id it certifies)` : `${did} (broker id)`;
+}
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`agent: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -7,10 +7,19 @@ import { IdType, SecretIdentity, readKeyFile, writeKeyFile } from '../core/ident
 export const AGENT_KEY_FILE = 'agent.key';
 const PIN_FILE = 'broker-pin.json';
 
+const DidText = z.string().regex(/^did:vaultys:[0-9a-f]{40}$/);
+
 const PinRecord = z.strictObject({
-  brokerDid: z.string().regex(/^did:vaultys:[0-9a-f]{40}$/).nullable(),
+  /** The broker's root (an organization DID) or, for agents enrolled before roots, the broker's own DID. */
+  brokerDid: DidText.nullable(),
   trustOnFirstUse: z.boolean(),
   pinnedAt: z.number().int().nullable(),
+  /** The broker DID this agent pinned before it moved to the root. */
+  migratedFrom: DidText.optional(),
+  /** Online broker ids the root revoked, with its reason: refused even if a broker presents a valid certificate for them. */
+  revokedBrokers: z.record(DidText, z.string()).optional(),
+  /** Online broker ids a rotation replaced: going back to one is a downgrade. */
+  supersededBrokers: z.array(DidText).optional(),
 });
 export type PinRecord = z.infer<typeof PinRecord>;
 

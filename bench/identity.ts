@@ -20,6 +20,10 @@
  *                            AgentHello-shaped map (3 fields) as metadata.pk1 and pins the
  *                            responder's id.
  *   verifyCertificate        verifyCertificate() of that COMPLETE, with protocol/service checked.
+ *   verifyBrokerChain        what an agent pinning the broker's offline root adds to each handshake
+ *                            (core/authority): parse the root's id, verify its certificate of the
+ *                            broker id and one presented revocation, check validity and what it
+ *                            learnt before (2 signatures, both cold ids).
  *
  * How: see bench/measure.ts. Each case is warmed up (at least 0.3 s and 1000
  * calls, at most 1.5 s), then timed in N runs (default 5, `--runs N`) of about
@@ -38,7 +42,8 @@
  *   signChallenge / rawSign, verifyChallenge / rawVerify, verifyChallengeCold / rawVerify;
  *   handshake / ideal, where ideal = 1 / (2/rawSign + 2/rawVerify)
  *     (a handshake signs twice and verifies twice, nothing else is inherent);
- *   verifyCertificate / ideal, where ideal = rawVerify / 2.
+ *   verifyCertificate / ideal, where ideal = rawVerify / 2;
+ *   verifyBrokerChain / ideal, where ideal = rawVerify / 2.
  * A ratio of 1 means the layer costs nothing beyond Ed25519; the rest is our
  * overhead (hashing, MessagePack, zod, KeyObject imports, allocation).
  */
@@ -52,6 +57,7 @@ import {
   VaultysId,
   verifyCertificate,
 } from '../core/identity';
+import { certifyBroker, NOTHING_LEARNT, revokeBroker, verifyBrokerChain } from '../core/authority/broker-chain';
 import { combine, measure, ratioOf, type Figure, type MeasureOptions, type Suite } from './measure';
 
 /** The agent authentication protocol and service (AGENT_AUTH in core/wire/hub-messages.ts). */
@@ -98,6 +104,7 @@ const DEFINITIONS: Record<string, string> = {
   verifyChallengeColdVsRawVerify: 'verifyChallengeCold / rawVerify (VaultysId.fromBytes every time)',
   handshakeVsIdeal: 'handshake / idealHandshake, idealHandshake = 1 / (2/rawSign + 2/rawVerify)',
   verifyCertificateVsIdeal: 'verifyCertificate / idealVerifyCertificate, idealVerifyCertificate = rawVerify / 2',
+  verifyBrokerChainVsIdeal: 'verifyBrokerChain / idealVerifyCertificate (the chain is two signatures too)',
   perRun: 'each ratio is taken run by run (run i against run i of the same round), then summarized',
 };
 
@@ -151,6 +158,21 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
   const certificate = sample.complete;
   if (!verifyCertificate(certificate, { protocol: PROTOCOL, service: SERVICE }).ok) throw new Error('sample certificate does not verify');
 
+  // A root-pinned agent's extra check: the root's certificate of the broker, and one revocation of a former id.
+  const root = SecretIdentity.generate(IdType.Organization);
+  const now = Date.now();
+  const authority = {
+    root: root.id.bytes,
+    certificate: certifyBroker(root, { serial: 2, broker: brokerId, issuedAt: now, expiresAt: now + 86_400_000, supersedes: { id: agent.id, delegationsValidUntil: now } }),
+    revocations: [revokeBroker(root, { broker: agent.did, reason: 'rotated after a compromise', revokedAt: now })],
+  };
+  const chain = () => {
+    const r = verifyBrokerChain(authority, { pinnedRoot: root.did, broker: brokerId, now: Date.now(), clockSkewMs: 30_000, learnt: NOTHING_LEARNT });
+    if (!r.ok) throw new Error(`verifyBrokerChain: ${r.reason}`);
+    return r;
+  };
+  chain();
+
   const figures = await measure(
     [
       { name: 'rawSign', op: () => nodeSign(null, digest, privateKey) },
@@ -183,6 +205,7 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
           return r;
         },
       },
+      { name: 'verifyBrokerChain', op: chain },
     ],
     options,
   );
@@ -205,6 +228,7 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
       verifyChallengeColdVsRawVerify: ratioOf(f('verifyChallengeCold'), rawVerify),
       handshakeVsIdeal: ratioOf(f('handshake'), idealHandshake),
       verifyCertificateVsIdeal: ratioOf(f('verifyCertificate'), idealCertificate),
+      verifyBrokerChainVsIdeal: ratioOf(f('verifyBrokerChain'), idealCertificate),
     },
     definitions: DEFINITIONS,
     sizes: {
@@ -213,6 +237,8 @@ export async function runIdentity(options: MeasureOptions): Promise<IdentityResu
       initBytes: sample.init.length,
       step1Bytes: sample.step1.length,
       completeBytes: sample.complete.length,
+      // What a broker with a root adds to metadata.pk2 (a certificate and one revocation).
+      authorityBytes: canonicalEncode(authority).length,
     },
   };
 }

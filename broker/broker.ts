@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type pino from 'pino';
-import type { SecretIdentity, VaultysId } from '../core/identity';
+import { VaultysId, type SecretIdentity } from '../core/identity';
+import type { BrokerAuthority } from '../core/wire/authority';
 import type { AgentHello } from '../core/wire/policy';
 import { AgentDirectory } from './agents/agent-directory';
 import { OnlineAgents } from './agents/online-agents';
@@ -22,6 +23,8 @@ import { GrantStore } from './store/grant-store';
 import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
 import { TokenUsageStore } from './store/token-usage-store';
+import { ActiveIdentity } from './identity/active-identity';
+import { certificateOf, IdentityService } from './identity/identity-service';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 import type { BrokerInfo } from '../core/rpc/methods';
@@ -29,6 +32,10 @@ import type { BrokerInfo } from '../core/rpc/methods';
 export interface BrokerOptions {
   dataDir: string;
   identity: SecretIdentity;
+  /** The root's chain for `identity`, already checked (broker/identity/own-chain.ts); absent when the broker has no root. */
+  authority?: BrokerAuthority | null;
+  /** A root key in the data directory is tolerated (start --allow-root-key); checked again at every identity reload. */
+  allowRootKey?: boolean;
   /** The DID of the broker host's operator key, admitted as an owner (see UserService). */
   localOperatorDid?: string;
   /** How long a tool call waits for a reviewer, carried in every agent certificate. */
@@ -50,14 +57,15 @@ export class Broker implements ConnectionHost {
   readonly users: UserService;
   readonly delegations: DelegationService;
   readonly approvals: ApprovalService;
-  readonly identity: SecretIdentity;
+  readonly keys: ActiveIdentity;
+  readonly identities: IdentityService;
   readonly log: pino.Logger;
   readonly now: () => number;
   #hub?: HubServer;
   #hubUrl: string | null = null;
 
   constructor(options: BrokerOptions) {
-    this.identity = options.identity;
+    this.keys = new ActiveIdentity(options.identity, options.authority ?? null);
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.db = openDatabase(join(options.dataDir, 'broker.db'));
@@ -70,12 +78,15 @@ export class Broker implements ConnectionHost {
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
-    this.delegations = new DelegationService(this.identity, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.identity, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now);
-    this.approvals = new ApprovalService(this.identity, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
+    this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
+    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now);
+    this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
+    this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
     this.events.on('userChanged', (user) => {
       if (user.removed) this.delegations.onUserRemoved(user.did);
     });
+    // A rotation taken up while the broker was stopped: its grants still carry the old id's signature.
+    this.delegations.reissueStale();
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
   }
@@ -84,7 +95,7 @@ export class Broker implements ConnectionHost {
     this.#hub = new HubServer({
       ...options,
       log: this.log,
-      createConnection: (sink, log) => new AgentConnection(this.identity, this, sink, log, this.now),
+      createConnection: (sink, log) => new AgentConnection(this.keys, this, sink, log, this.now),
       acceptRpc: (socket, log) => acceptWebSocketRpc(this, socket, log),
     });
     const address = await this.#hub.listen();
@@ -92,9 +103,28 @@ export class Broker implements ConnectionHost {
     return this.#hubUrl;
   }
 
+  /** The online id in use now (a rotation replaces it while the broker runs). */
+  get identity(): SecretIdentity {
+    return this.keys.identity;
+  }
+
   info(): BrokerInfo {
     const id = this.identity.id;
-    return { did: id.did, fingerprint: id.fingerprint, id: id.toBase64(), hubUrl: this.#hubUrl };
+    const authority = this.keys.authority;
+    const certificate = authority && certificateOf(authority);
+    return {
+      did: id.did,
+      fingerprint: id.fingerprint,
+      id: id.toBase64(),
+      hubUrl: this.#hubUrl,
+      root: authority && VaultysId.fromBytes(authority.root).did,
+      certificate: certificate && { serial: certificate.serial, expiresAt: certificate.expiresAt },
+    };
+  }
+
+  reloadIdentity(actor: string): BrokerInfo {
+    this.identities.reload(actor);
+    return this.info();
   }
 
   async close(): Promise<void> {
@@ -124,6 +154,7 @@ export class Broker implements ConnectionHost {
     }
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
+    this.approvals.onRenewed(connection);
     this.log.info(
       { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
       'agent authenticated',
@@ -139,6 +170,7 @@ export class Broker implements ConnectionHost {
   result: ConnectionHost['result'] = (connection, result, envelope) => this.router.onResult(connection, result, envelope);
   progress: ConnectionHost['progress'] = (connection, progress) => this.router.onProgress(connection, progress);
   approvalRequest: ConnectionHost['approvalRequest'] = (connection, body, envelope) => this.approvals.onRequest(connection, body, envelope);
+  pinMigrated: ConnectionHost['pinMigrated'] = (connection, root) => this.identities.pinMigrated(connection.did!, root);
 
   closed(connection: AgentConnection): void {
     const did = connection.did!;

@@ -10,6 +10,7 @@ export const REDACTED_FIELDS = ['secret', 'privateKey', 'key', 'token', 'passwor
 const REDACT = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
 
 const closers = new WeakMap<pino.Logger, () => void>();
+const checkpointers = new WeakMap<pino.Logger, AuditCheckpoints>();
 
 /**
  * The broker's one logger factory: JSON lines to stderr (stdout is the
@@ -49,7 +50,13 @@ export function createBrokerLogger(
   };
   process.once('exit', close);
   closers.set(log, close);
+  checkpointers.set(log, checkpoints);
   return log;
+}
+
+/** A broker rotation: the audit log's checkpoints move to the new key (see AuditCheckpoints.handOver). */
+export function handOverAuditSigner(log: pino.Logger, next: SecretIdentity): void {
+  checkpointers.get(log)?.handOver(next);
 }
 
 /** Writes the shutdown checkpoint and closes audit.log now rather than at process exit. */

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import { secondsOption as seconds } from '../core/cli/arguments';
-import { join, resolve } from 'node:path';
-import { readKeyFile } from '../core/identity';
+import { resolve } from 'node:path';
 import { addAuditCommands } from './audit/audit-command';
 import { addOperatorCommands } from './cli/commands';
-import { BROKER_KEY_FILE, loadBrokerIdentity } from './broker-identity';
+import { addIdentityCommands } from './identity/identity-command';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
 import { runStandalone } from './standalone';
 import { runStdio } from './stdio';
@@ -13,7 +12,9 @@ import { runStdio } from './stdio';
 const program = new Command()
   .name('broker')
   .description('VaultysClaw broker: the control plane that authenticates agents and routes signed intents')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // `identity` takes --data-dir and so do its subcommands: each command's options stop at its subcommand.
+  .enablePositionalOptions();
 
 program
   .command('start')
@@ -26,7 +27,8 @@ program
   .option('--stdio', 'speak JSON-RPC on stdin/stdout (how the VS Code extension starts the broker)')
   .option('--approval-timeout <seconds>', 'how long a tool call waits for a reviewer (carried in every agent certificate)', '600')
   .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string }) => {
+  .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; allowRootKey?: boolean }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,
@@ -37,18 +39,7 @@ program
     await (o.stdio ? runStdio(options) : runStandalone(options));
   });
 
-program
-  .command('identity')
-  .description("print the broker's DID and fingerprint (creating the identity if there is none)")
-  .option('--data-dir <dir>', 'data directory', defaultDataDir())
-  .option('--json', 'print JSON')
-  .option('--no-create', 'fail instead of creating an identity')
-  .action((o: { dataDir: string; json?: boolean; create: boolean }) => {
-    const identity = o.create ? loadBrokerIdentity(o.dataDir).identity : readKeyFile(join(o.dataDir, BROKER_KEY_FILE));
-    const info = { did: identity.did, fingerprint: identity.id.fingerprint };
-    process.stdout.write(o.json ? `${JSON.stringify(info)}\n` : `DID:         ${info.did}\nfingerprint: ${info.fingerprint}\n`);
-  });
-
+addIdentityCommands(program);
 addOperatorCommands(program);
 addAuditCommands(program);
 

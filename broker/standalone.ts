@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
+import { checkOwnChain, reportExpiry } from './identity/own-chain';
 import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
@@ -14,6 +15,8 @@ export interface RunOptions {
   tlsKey?: string;
   approvalTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** Run even though the root key lies in the data directory. */
+  allowRootKey?: boolean;
 }
 
 export interface RunningBroker {
@@ -26,11 +29,17 @@ export interface RunningBroker {
 /** Opens the broker's state and starts its agent hub and its local operator socket. */
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const { identity, created } = loadBrokerIdentity(options.dataDir);
+  const { identity, created, authority } = loadBrokerIdentity(options.dataDir);
+  const allowRootKey = options.allowRootKey ?? false;
+  // Before anything is logged or served: a broker whose chain is broken, revoked or next to its root key does not start.
+  const chain = authority ? checkOwnChain(options.dataDir, identity, authority, { now: Date.now(), allowRootKey }) : { expired: null };
   const log = createBrokerLogger(options.dataDir, identity);
+  reportExpiry(log, chain.expired);
   const broker = new Broker({
     dataDir: options.dataDir,
     identity,
+    authority,
+    allowRootKey,
     localOperatorDid: loadLocalOperator(options.dataDir).did,
     approvalTimeoutMs: options.approvalTimeoutMs,
     log,
@@ -38,7 +47,8 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
-  log.info({ event: 'broker.started', did: identity.did, url, createdIdentity: created }, 'broker started');
+  const info = broker.info();
+  log.info({ event: 'broker.started', did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
   return {
     broker,
     url,
@@ -60,6 +70,7 @@ export async function runStandalone(options: RunOptions): Promise<void> {
     `VaultysClaw broker listening on ${running.url}\n` +
       `  DID:         ${identity.did}\n` +
       `  fingerprint: ${identity.id.fingerprint}\n` +
+      (running.broker.keys.authority ? `  root:        ${running.broker.info().root} (what agents and users pin)\n` : '') +
       `  data:        ${options.dataDir}\n`,
   );
   await new Promise<void>((resolve) => {

@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import type pino from 'pino';
-import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { IntentCall, taskTools } from '../../core/wire/task';
 import { ToolCall } from '../../core/wire/tools';
-import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody } from '../../core/wire/approval';
+import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
+import type { ActiveIdentity } from '../identity/active-identity';
 import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
@@ -35,10 +36,12 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
  * delivered to the waiting agent.
  */
 export class ApprovalService {
+  /** Per connection, so a decision held for one that has since dropped goes nowhere (its intents ended as lost-agent). */
+  readonly #held = new WeakMap<AgentConnection, ApprovalDecisionBundle[]>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
-    private readonly identity: SecretIdentity,
+    private readonly keys: ActiveIdentity,
     private readonly approvals: ApprovalStore,
     private readonly intents: IntentStore,
     private readonly users: UserService,
@@ -121,14 +124,33 @@ export class ApprovalService {
       decisionSha256: createHash('sha256').update(envelope.payload).digest('hex'),
       countersignedAt: now,
     };
-    const countersignature = seal(this.identity, 'vaultysclaw/approval-countersign/v1', counter);
+    const countersignature = seal(this.keys.identity, 'vaultysclaw/approval-countersign/v1', counter);
     const state = d.decision === 'approve' ? 'approved' : 'rejected';
     if (!this.approvals.decide(d.requestId, { state, reviewer: caller.did, reason: d.reason, decidedAt: d.decidedAt, decision: envelope, countersignature })) {
       throw conflict(`approval request ${d.requestId} was decided meanwhile`);
     }
     this.log.info({ event: 'approval.decided', requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
-    this.online.get(approval.agent)?.send({ type: 'approval/decision', bundle: { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature } });
+    this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
     return this.#changed(d.requestId);
+  }
+
+  /**
+   * A connection that has not renewed its handshake since a rotation would
+   * check the countersignature against the old id and refuse it: the decision
+   * waits for the renewal (onRenewed) instead of being lost.
+   */
+  #deliver(agent: string, bundle: ApprovalDecisionBundle): void {
+    const connection = this.online.get(agent);
+    if (!connection) return;
+    if (connection.certificate?.responder.equals(this.keys.identity.id)) return connection.send({ type: 'approval/decision', bundle });
+    this.#held.set(connection, [...(this.#held.get(connection) ?? []), bundle]);
+  }
+
+  /** The agent proved the current id: decisions held for it go out now. */
+  onRenewed(connection: AgentConnection): void {
+    const held = this.#held.get(connection);
+    this.#held.delete(connection);
+    for (const bundle of held ?? []) connection.send({ type: 'approval/decision', bundle });
   }
 
   get(requestId: string): ApprovalView {

@@ -14,7 +14,7 @@ export interface CheckpointPolicy {
 
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { everyLines: 100, everyMs: 60_000 };
 
-export type CheckpointReason = 'lines' | 'interval' | 'shutdown';
+export type CheckpointReason = 'lines' | 'interval' | 'shutdown' | 'rotation';
 
 /**
  * The broker's signatures over its own audit chain. A hash chain alone can be
@@ -36,7 +36,7 @@ export class AuditCheckpoints {
 
   constructor(
     private readonly destination: ChainedDestination,
-    private readonly signer: SecretIdentity,
+    private signer: SecretIdentity,
     log: pino.Logger,
     private readonly policy: CheckpointPolicy = DEFAULT_CHECKPOINT_POLICY,
   ) {
@@ -69,6 +69,15 @@ export class AuditCheckpoints {
       },
       'audit checkpoint',
     );
+  }
+
+  /**
+   * A rotation: the outgoing key signs everything so far, the identity.rotated
+   * entry naming its successor included; the new key signs from then on.
+   */
+  handOver(next: SecretIdentity): void {
+    this.checkpoint('rotation');
+    this.signer = next;
   }
 
   /** The shutdown checkpoint, always written, so a cleanly stopped broker's log ends signed. */

@@ -1,5 +1,8 @@
 import { CHECKPOINT_EVENT, GENESIS_PREV, TORN_LINE_EVENT, parseLine, sha256Hex, type ChainEntry } from './chain';
 import { verifyCheckpoint } from './checkpoints';
+
+/** Written by the broker when it takes up a new online id (broker/identity/identity-service.ts). */
+const ROTATION_EVENT = 'identity.rotated';
 import { readLinesForward, type RawLine } from './log-lines';
 
 export type TamperReason = 'edited' | 'deleted or reordered' | 'bad checkpoint signature' | 'not JSON' | 'not a chain entry';
@@ -25,6 +28,8 @@ export interface AuditLogReport {
   /** False when no --broker-did was given: checkpoints were checked against the id the first one states. */
   pinned: boolean;
   lastCheckpoint: { line: number; seq: number } | null;
+  /** Broker rotations: from here on the successor signs, the old key having signed the hand-over. */
+  rotations: { line: number; from: string; to: string }[];
   /** Entries after the last checkpoint: chained but not signed, so they can be truncated or rewritten undetected. */
   unprotectedEntries: number;
   /** Crash fragments, each frozen by the 'audit.torn-line' record that follows it. */
@@ -85,6 +90,7 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
     brokerDid: options.brokerDid ?? null,
     pinned: options.brokerDid !== undefined,
     lastCheckpoint: null,
+    rotations: [],
     unprotectedEntries: 0,
     tornFragments: [],
     unrecordedTail: null,
@@ -100,6 +106,9 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
   let expectedPrev = GENESIS_PREV;
   let previous: { line: number; seq: number } | null = null;
   let vouchedRecordLine = 0;
+  // A rotation: the identity.rotated entry names the successor, and once a checkpoint of the current key covers it, the successor may sign.
+  let announced: { from: string; to: string } | null = null;
+  let successor: string | null = null;
 
   for (let line = input.take(); line; line = input.take()) {
     report.lines = line.number;
@@ -144,9 +153,15 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
       // Without this, deleting a crash fragment would go unnoticed: the record chains past it, not through it.
       return fail(line.number, entry.seq, 'deleted or reordered', 'the partial line this record vouches for is not right before it');
     }
+    const { event, from, to } = entry.fields;
+    if (event === ROTATION_EVENT && typeof from === 'string' && typeof to === 'string') announced = { from, to };
     if (entry.fields.event === CHECKPOINT_EVENT) {
-      const check = verifyCheckpoint(entry, report.brokerDid ?? undefined);
+      // After a hand-over only the successor signs: the replaced key (perhaps stolen) can no longer vouch for anything.
+      const check = verifyCheckpoint(entry, successor ?? report.brokerDid ?? undefined);
       if (!check.ok) return fail(line.number, entry.seq, 'bad checkpoint signature', check.detail);
+      successor = announced?.from === check.did ? announced.to : null;
+      if (successor) report.rotations.push({ line: line.number, from: check.did, to: successor });
+      announced = null;
       report.brokerDid = check.did;
       report.checkpoints += 1;
       report.lastCheckpoint = { line: line.number, seq: entry.seq };
@@ -180,11 +195,12 @@ export function describeReport(path: string, report: AuditLogReport): string {
   if (report.checkpoints === 0) {
     out.push('  no checkpoint: the chain is intact but nothing in it is signed, so the whole file could have been rewritten');
   } else if (report.pinned) {
-    out.push(`  checkpoints signed by ${report.brokerDid} (pinned with --broker-did)`);
+    out.push(`  checkpoints signed by ${report.rotations[0]?.from ?? report.brokerDid} (pinned with --broker-did)`);
   } else {
     out.push(`  checkpoints signed by ${report.brokerDid}: UNPINNED, taken from the file's first checkpoint;`);
     out.push('  pass --broker-did (from `broker identity --no-create`) to refuse a log re-signed with another key');
   }
+  for (const r of report.rotations) out.push(`  line ${r.line}: ${r.from} handed over to ${r.to} (a broker rotation), which signs from there on`);
   if (report.lastCheckpoint) {
     out.push(`  last checkpoint: line ${report.lastCheckpoint.line}, seq ${report.lastCheckpoint.seq} (signs every entry before it)`);
   }

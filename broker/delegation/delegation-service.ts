@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { seal, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { open, seal, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
 import type { GrantView } from '../../core/rpc/views';
 import type { DelegationBody, RevocationListBody } from '../../core/wire/delegation';
@@ -8,6 +8,7 @@ import type { RejectionReason } from '../../core/wire/intent';
 import type { Capability } from '../../core/wire/policy';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { AgentConnection } from '../hub/agent-connection';
+import type { ActiveIdentity } from '../identity/active-identity';
 import { conflict, notFound } from '../rpc/rpc-failure';
 import type { GrantRecord, GrantStore } from '../store/grant-store';
 import type { UserStore } from '../store/user-store';
@@ -38,7 +39,7 @@ export class DelegationService {
   #list?: { version: number; envelope: SealedEnvelope };
 
   constructor(
-    private readonly identity: SecretIdentity,
+    private readonly keys: ActiveIdentity,
     private readonly grants: GrantStore,
     private readonly users: UserStore,
     private readonly online: OnlineAgents,
@@ -57,7 +58,7 @@ export class DelegationService {
       issuedAt: now,
       expiresAt: now + request.validForMs,
     };
-    const certificate = seal(this.identity, 'vaultysclaw/delegation/v1', body);
+    const certificate = seal(this.keys.identity, 'vaultysclaw/delegation/v1', body);
     const record = this.grants.add(body, actor, certificate);
     this.log.info({ event: 'delegation.issued', actor, grant: body.id, user: body.user, agent: body.agent, capabilities: body.capabilities, expiresAt: body.expiresAt }, 'delegation certificate issued');
     for (const connection of this.#concerned(body.agent)) connection.send({ type: 'delegation', envelope: certificate });
@@ -105,9 +106,32 @@ export class DelegationService {
         delegations: this.grants.revokedIds(this.now()),
         users: this.users.removedDids(),
       };
-      this.#list = { version, envelope: seal(this.identity, 'vaultysclaw/revocation-list/v1', body) };
+      this.#list = { version, envelope: seal(this.keys.identity, 'vaultysclaw/revocation-list/v1', body) };
     }
     return this.#list.envelope;
+  }
+
+  /**
+   * After a rotation (while running, or before this start): every live
+   * grant whose certificate the current id did not sign is signed again, same
+   * body, so agents need the old id for nothing but the grace period the root
+   * set. Revoked and expired grants keep their old certificate: nothing will
+   * ever accept them again anyway.
+   */
+  reissueStale(): number {
+    const now = this.now();
+    const id = this.keys.identity.id;
+    const stale = this.grants.list().filter((g) => g.revokedAt === null && g.expiresAt > now && !open(id, 'vaultysclaw/delegation/v1', g.certificate).ok);
+    this.grants.replaceCertificates(
+      stale.map((g) => {
+        const body: DelegationBody = { id: g.id, user: g.user, agent: g.agent, capabilities: g.capabilities, issuedAt: g.issuedAt, expiresAt: g.expiresAt };
+        return { id: g.id, certificate: seal(this.keys.identity, 'vaultysclaw/delegation/v1', body) };
+      }),
+    );
+    // A cached list may be signed by the old id.
+    this.#list = undefined;
+    if (stale.length > 0) this.log.info({ event: 'delegation.reissued', count: stale.length, by: id.did }, 'live delegation certificates re-issued under the current broker id');
+    return stale.length;
   }
 
   /** After an agent authenticates: the current list, and every live certificate that concerns it. */
@@ -133,7 +157,7 @@ export class DelegationService {
     if (role === 'owner' || role === 'admin') {
       const capabilities = [...new Set([capability, ...alsoFor])];
       const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities, issuedAt: this.now(), expiresAt: until };
-      return { ok: true, certificate: seal(this.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
+      return { ok: true, certificate: seal(this.keys.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
     }
     const grants = this.grants.activeFor(user, this.now());
     if (grants.length === 0) return { ok: false, reason: 'delegation-missing', message: `user ${user} holds no grant` };

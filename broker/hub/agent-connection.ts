@@ -1,8 +1,9 @@
 import type pino from 'pino';
-import { ChallengeResponder, open, type Certificate, type SecretIdentity, type VaultysId } from '../../core/identity';
+import { ChallengeResponder, open, type Certificate, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
-import { AgentHello, type CertifiedPolicy } from '../../core/wire/policy';
+import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
+import type { ActiveIdentity } from '../identity/active-identity';
 
 /** What a connection needs from the rest of the broker. */
 export interface ConnectionHost {
@@ -13,6 +14,8 @@ export interface ConnectionHost {
   result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   progress(connection: AgentConnection, progress: ProgressBody): void;
   approvalRequest(connection: AgentConnection, body: unknown, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
+  /** The agent says it now pins `root` instead of this broker's own id. */
+  pinMigrated(connection: AgentConnection, root: string): void;
   closed(connection: AgentConnection): void;
 }
 
@@ -38,7 +41,7 @@ export class AgentConnection {
   #registrationEnded = false;
 
   constructor(
-    private readonly identity: SecretIdentity,
+    private readonly keys: ActiveIdentity,
     private readonly host: ConnectionHost,
     private readonly sink: FrameSink,
     readonly log: pino.Logger,
@@ -91,6 +94,9 @@ export class AgentConnection {
         return this.#onProgress(frame.envelope);
       case 'approval/request':
         return this.#onApprovalRequest(frame.envelope);
+      case 'pin/migrated':
+        if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before reporting a pin');
+        return this.host.pinMigrated(this, frame.root);
     }
   }
 
@@ -104,7 +110,8 @@ export class AgentConnection {
   #onInit(challenge: Uint8Array): void {
     if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
     this.#responder = new ChallengeResponder({
-      identity: this.identity,
+      // Read now, not at connection time: a rotation since then changes who answers.
+      identity: this.keys.identity,
       ...AGENT_AUTH,
       now: this.now,
       admit: (initiator, metadata) => {
@@ -118,7 +125,9 @@ export class AgentConnection {
         }
         this.#pendingHello = hello.data;
         this.#pendingPolicy = decision.policy;
-        return { ok: true, value: { metadata: decision.policy } };
+        const authority = this.keys.authority;
+        const certified: AgentCertificateMetadata = authority ? { ...decision.policy, authority } : decision.policy;
+        return { ok: true, value: { metadata: certified } };
       },
     });
     const accepted = this.#responder.accept(challenge);

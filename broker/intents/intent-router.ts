@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { seal, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { seal, type SealedEnvelope } from '../../core/identity';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
 import type { IntentBody, ProgressBody, RejectionReason, ResultBody } from '../../core/wire/intent';
@@ -13,6 +13,7 @@ import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
+import type { ActiveIdentity } from '../identity/active-identity';
 import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
@@ -30,7 +31,7 @@ export interface DispatchRequest {
  */
 export class IntentRouter {
   constructor(
-    private readonly identity: SecretIdentity,
+    private readonly keys: ActiveIdentity,
     private readonly registry: AgentRegistry,
     private readonly directory: AgentDirectory,
     private readonly online: OnlineAgents,
@@ -75,7 +76,7 @@ export class IntentRouter {
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
     }
     const connection = this.online.get(intent.agent)!;
-    const envelope = seal(this.identity, 'vaultysclaw/intent/v1', intent);
+    const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
     this.log.info({ event: 'intent.routed', intentId: id, agent: intent.agent }, 'intent signed and routed');
@@ -100,7 +101,7 @@ export class IntentRouter {
       delegation: () =>
         choice.ok
           ? checkDelegation(intent, {
-              broker: this.identity.id,
+              broker: this.keys.identity.id,
               agent: intent.agent,
               now: intent.issuedAt,
               clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
@@ -115,6 +116,10 @@ export class IntentRouter {
       return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
     }
     if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
+    // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
+    if (!this.online.get(intent.agent)!.certificate?.responder.equals(this.keys.identity.id)) {
+      return { reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
+    }
     return undefined;
   }
 

@@ -3,7 +3,7 @@ import { ResponseError } from 'vscode-jsonrpc';
 import { ChallengeResponder, VaultysId } from '../../core/identity';
 import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, type MethodSpec } from '../../core/rpc/methods';
 import type { Role } from '../../core/rpc/roles';
-import { USER_AUTH, UserHello } from '../../core/rpc/user-auth';
+import { USER_AUTH, UserHello, type UserGrant } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
 import { notFound, RpcFailure } from './rpc-failure';
 
@@ -24,6 +24,7 @@ type Handlers = { [M in MethodName]: (params: ReturnType<(typeof Methods)[M]['pa
 function handlers(broker: Broker): Handlers {
   return {
     brokerInfo: () => broker.info(),
+    identityReload: (_p, c) => broker.reloadIdentity(c.did),
     usersList: () => broker.users.list(),
     usersSetRole: (p, c) => broker.users.setRole(c, p.did, p.role),
     usersRemove: (p, c) => broker.users.remove(c, p.did),
@@ -75,9 +76,11 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
   channel.onRequest(SessionMethods.init.method, (raw: unknown) => {
     if (caller) throw new ResponseError(RpcErrorCode.Conflict, 'this session is already authenticated');
     const params = parsed(SessionMethods.init.params, raw);
+    // One read of both: the chain presented must be the one of the key that signs.
+    const { identity, authority } = broker.keys;
     const h: { responder: ChallengeResponder; hello?: UserHello } = {
       responder: new ChallengeResponder({
-        identity: broker.identity,
+        identity,
         ...USER_AUTH,
         now: broker.now,
         admit: (id, metadata) => {
@@ -86,7 +89,8 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
           const admission = broker.users.preview(id, hello.data);
           if (!admission.ok) return admission;
           h.hello = hello.data;
-          return { ok: true, value: { metadata: { role: admission.role, brokerName: 'vaultysclaw' } } };
+          const grant: UserGrant = { role: admission.role, brokerName: 'vaultysclaw', ...(authority ? { authority } : {}) };
+          return { ok: true, value: { metadata: grant } };
         },
       }),
     };

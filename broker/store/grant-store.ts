@@ -50,6 +50,7 @@ export class GrantStore {
   readonly #revoked;
   readonly #version;
   readonly #bump;
+  readonly #recertify;
 
   constructor(private readonly db: BrokerDatabase) {
     this.#insert = db.prepare(
@@ -66,6 +67,7 @@ export class GrantStore {
     this.#revoked = db.prepare<[number], { id: string }>('SELECT id FROM grants WHERE revoked_at IS NOT NULL AND expires_at > ?');
     this.#version = db.prepare<[], { version: number }>('SELECT version FROM revocation_list WHERE singleton = 1');
     this.#bump = db.prepare('UPDATE revocation_list SET version = version + 1 WHERE singleton = 1');
+    this.#recertify = db.prepare('UPDATE grants SET payload = @payload, signature = @signature WHERE id = @id');
   }
 
   add(body: DelegationBody, issuedBy: string, certificate: SealedEnvelope): GrantRecord {
@@ -108,6 +110,15 @@ export class GrantStore {
   /** A user was removed: the list changes even though no grant row did. */
   bumpVersion(): void {
     this.#bump.run();
+  }
+
+  /** The same grants, certified again (a broker rotation), all or none. */
+  replaceCertificates(certificates: { id: string; certificate: SealedEnvelope }[]): void {
+    this.db.transaction(() => {
+      for (const { id, certificate } of certificates) {
+        this.#recertify.run({ id, payload: Buffer.from(certificate.payload), signature: Buffer.from(certificate.signature) });
+      }
+    })();
   }
 
   revokedIds(now: number): string[] {

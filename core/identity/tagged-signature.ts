@@ -19,6 +19,8 @@ export const SIGNATURE_CONTEXTS = [
   'vaultysclaw/approval-countersign/v1',
   'vaultysclaw/rpc-request/v1',
   'vaultysclaw/audit-checkpoint/v1',
+  'vaultysclaw/broker-certificate/v1',
+  'vaultysclaw/broker-revocation/v1',
 ] as const;
 
 export type SignatureContext = (typeof SIGNATURE_CONTEXTS)[number];

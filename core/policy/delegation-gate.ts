@@ -22,12 +22,27 @@ const refuse = (reason: Extract<GateVerdict, { ok: false }>['reason'], message: 
  */
 export function checkDelegation(
   intent: IntentBody,
-  g: { broker: VaultysId; agent: string; now: number; clockSkewMs: number; revocations: RevocationState },
+  g: {
+    broker: VaultysId;
+    /** After a rotation: the previous broker id, whose certificates count until the grace period the root set. */
+    formerBroker?: { id: VaultysId; until: number } | null;
+    agent: string;
+    now: number;
+    clockSkewMs: number;
+    revocations: RevocationState;
+  },
 ): GateVerdict {
   if (!(g.revocations.version >= intent.revocationVersion)) {
     return refuse('revocation-list-stale', `intent issued under revocation list v${intent.revocationVersion}; this agent holds v${g.revocations.version}`);
   }
-  const opened = open(g.broker, 'vaultysclaw/delegation/v1', intent.delegation);
+  let opened = open(g.broker, 'vaultysclaw/delegation/v1', intent.delegation);
+  if (!opened.ok && opened.reason === 'bad-signature' && g.formerBroker) {
+    const former = open(g.formerBroker.id, 'vaultysclaw/delegation/v1', intent.delegation);
+    if (former.ok && !(g.now < g.formerBroker.until)) {
+      return refuse('delegation-invalid', `delegation certificate is signed by the replaced broker id ${g.formerBroker.id.did}, whose grace period is over`);
+    }
+    if (former.ok) opened = former;
+  }
   if (!opened.ok) return refuse('delegation-invalid', `delegation certificate: ${opened.message}`);
   const parsed = DelegationBody.safeParse(opened.body);
   if (!parsed.success) return refuse('delegation-invalid', 'delegation certificate does not match its schema');

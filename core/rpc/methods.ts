@@ -42,11 +42,28 @@ export const SessionMethods = {
   },
 } as const;
 
-export const BrokerInfo = z.strictObject({ did: Did, fingerprint: z.string(), id: z.string(), hubUrl: z.string().nullable() });
+export const BrokerInfo = z.strictObject({
+  did: Did,
+  fingerprint: z.string(),
+  id: z.string(),
+  hubUrl: z.string().nullable(),
+  /** The offline root that certifies this broker (what agents and users should pin), or null if it has none. */
+  root: Did.nullable(),
+  /** Serial and expiry of the root's certificate of this broker. */
+  certificate: z.strictObject({ serial: z.number().int(), expiresAt: z.number().int() }).nullable(),
+});
 export type BrokerInfo = z.infer<typeof BrokerInfo>;
 
 export const Methods = {
   brokerInfo: define('vaultysclaw/broker/info', z.strictObject({}), BrokerInfo, EVERYONE),
+  /**
+   * Makes the running broker take up the identity files of its data directory
+   * (after \`broker identity rotate\` or \`create-root\` wrote them): it checks
+   * the root's chain, re-issues delegations under a new id and tells connected
+   * agents. The authority is the root's signature in those files, which only
+   * the host can write; with unchanged files it changes nothing.
+   */
+  identityReload: define('vaultysclaw/identity/reload', z.strictObject({}), BrokerInfo, ADMINS),
   usersList: define('vaultysclaw/users/list', z.strictObject({}), z.array(UserView), EVERYONE),
   usersSetRole: define('vaultysclaw/users/setRole', z.strictObject({ did: Did, role: Role }), UserView, ADMINS),
   usersRemove: define('vaultysclaw/users/remove', z.strictObject({ did: Did }), UserView, ADMINS),

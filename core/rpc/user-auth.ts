@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BrokerAuthority } from '../wire/authority';
 import { Role } from './roles';
 
 /**
@@ -14,6 +15,6 @@ export const UserHello = z.strictObject({
 });
 export type UserHello = z.infer<typeof UserHello>;
 
-/** What the broker certifies in metadata.pk2 of a user session. */
-export const UserGrant = z.strictObject({ role: Role, brokerName: z.string().max(128) });
+/** What the broker certifies in metadata.pk2 of a user session; `authority` lets a user who pins the root verify the broker. */
+export const UserGrant = z.strictObject({ role: Role, brokerName: z.string().max(128), authority: BrokerAuthority.optional() });
 export type UserGrant = z.infer<typeof UserGrant>;

@@ -1,4 +1,7 @@
+import { NOTHING_LEARNT } from '../authority/broker-chain';
+import { acceptBroker, isRootDid } from '../authority/broker-pin';
 import { ChallengeInitiator, type SecretIdentity } from '../identity';
+import { DEFAULT_CLOCK_SKEW_MS } from '../policy/intent-gates';
 import { SessionMethods } from './methods';
 import { USER_AUTH, UserGrant, type UserHello } from './user-auth';
 import type { UserView } from './views';
@@ -8,7 +11,9 @@ export type SendRequest = (method: string, params: unknown) => Promise<unknown>;
 /**
  * The client half of the session handshake (CLI and extension alike): the
  * user initiates, and refuses to co-sign unless the broker proves the pinned
- * DID and certifies a role.
+ * DID — or, when the pin is a root, an id that root currently certifies — and
+ * certifies a role. A user keeps no state between sessions, so unlike an
+ * agent it knows only the revocations the broker presents.
  */
 export async function authenticateUser(
   send: SendRequest,
@@ -22,8 +27,15 @@ export async function authenticateUser(
     ...USER_AUTH,
     metadata: hello,
     acceptResponder: (broker, metadata) => {
-      if (broker.did !== brokerDid) return { ok: false, message: `broker proved ${broker.did}, not the pinned ${brokerDid}` };
       const parsed = UserGrant.safeParse(metadata);
+      const trusted = acceptBroker(brokerDid, broker, parsed.success ? parsed.data.authority : undefined, {
+        now: Date.now(),
+        clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
+        learnt: NOTHING_LEARNT,
+        mismatch: (proved) => `broker proved ${proved}, not the pinned ${brokerDid}`,
+      });
+      // A broken chain is as final as a wrong key: both say "not the pinned" broker, which clients treat as permanent.
+      if (!trusted.ok) return { ok: false, message: isRootDid(brokerDid) ? `${trusted.message}; the broker is not the pinned ${brokerDid}` : trusted.message };
       if (!parsed.success) return { ok: false, message: 'the broker certified no role' };
       grant = parsed.data;
       return { ok: true, value: undefined };

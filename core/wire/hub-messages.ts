@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApprovalDecisionBundle } from './approval';
-import { Envelope, IntentId } from './common';
+import { Did, Envelope, IntentId } from './common';
 import { RegistrationStatus } from './policy';
 
 /**
@@ -29,6 +29,8 @@ export const AgentFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('result'), envelope: Envelope }),
   z.strictObject({ type: z.literal('progress'), envelope: Envelope }),
   z.strictObject({ type: z.literal('approval/request'), envelope: Envelope }),
+  /** This agent now pins the broker's root instead of the broker's own id (audited by the broker). */
+  z.strictObject({ type: z.literal('pin/migrated'), root: Did }),
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -51,5 +53,11 @@ export const BrokerFrame = z.discriminatedUnion('type', [
   /** The current signed revocation list; sent after authentication and on every change. */
   z.strictObject({ type: z.literal('revocations'), envelope: Envelope }),
   z.strictObject({ type: z.literal('approval/decision'), bundle: ApprovalDecisionBundle }),
+  /**
+   * The broker's identity or its root's revocations changed (a rotation, a new
+   * root certificate). Like update_capabilities, only a trigger: the agent
+   * renews its handshake and trusts nothing until the new chain verifies.
+   */
+  z.strictObject({ type: z.literal('authority/changed') }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;

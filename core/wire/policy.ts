@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BrokerAuthority } from './authority';
 
 export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
 export type RegistrationStatus = z.infer<typeof RegistrationStatus>;
@@ -26,6 +27,10 @@ export const CertifiedPolicy = z.strictObject({
   approvalTimeoutMs: z.number().int().positive(),
 });
 export type CertifiedPolicy = z.infer<typeof CertifiedPolicy>;
+
+/** metadata.pk2 of an agent handshake: the policy, and the broker's chain to its root when it has one. */
+export const AgentCertificateMetadata = z.strictObject({ ...CertifiedPolicy.shape, authority: BrokerAuthority.optional() });
+export type AgentCertificateMetadata = z.infer<typeof AgentCertificateMetadata>;
 
 /** What an agent says about itself in metadata.pk1: a display name and what it asks for. */
 export const AgentHello = z.strictObject({

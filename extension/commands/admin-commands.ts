@@ -71,11 +71,12 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
         void vscode.window.showWarningMessage('VaultysClaw: this broker reports no agent hub URL.');
         return;
       }
-      const lines = enrollmentCommands({ brokerDid: info.did, hubUrl: hub, workspace: '<workspace dir>' });
+      // A broker with a root is pinned by its root, so its agents survive rotations of the broker id.
+      const lines = enrollmentCommands({ brokerDid: info.root ?? info.did, hubUrl: hub, workspace: '<workspace dir>' });
       await vscode.env.clipboard.writeText(lines.text);
       await vscode.window.showInformationMessage('Enrollment commands copied to the clipboard.', {
         modal: true,
-        detail: `On the build machine, from the VaultysClaw folder:\n\n${lines.init}\n${lines.start}\n\nThe agent pins this broker (${info.fingerprint}) and appears here as a pending registration.`,
+        detail: `On the build machine, from the VaultysClaw folder:\n\n${lines.init}\n${lines.start}\n\nThe agent pins this broker (${info.root ? `root ${info.root}` : info.fingerprint}) and appears here as a pending registration.`,
       });
     }),
 
@@ -85,7 +86,13 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       const info = await session.call('brokerInfo', {});
       const choice = await vscode.window.showInformationMessage(
         `VaultysClaw broker ${info.did}`,
-        { modal: true, detail: `DID: ${info.did}\nFingerprint: ${info.fingerprint}\nAgent hub: ${info.hubUrl ?? 'none'}\n\nYou: ${session.user.name} (${session.role}), ${session.user.did}` },
+        {
+          modal: true,
+          detail:
+            `DID: ${info.did}\nFingerprint: ${info.fingerprint}\n` +
+            (info.root ? `Root (pin this): ${info.root}\nRoot certificate: serial ${info.certificate?.serial}, expires ${new Date(info.certificate?.expiresAt ?? 0).toISOString()}\n` : '') +
+            `Agent hub: ${info.hubUrl ?? 'none'}\n\nYou: ${session.user.name} (${session.role}), ${session.user.did}`,
+        },
         'Copy DID',
         'Copy Fingerprint',
       );

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
-import { Did } from '../../core/wire/common';
+import { BrokerIdentitySummary } from '../../core/wire/authority';
 
 /** How to run the bundled broker CLI: which Node, and where dist/broker.js is. */
 export interface BrokerCli {
@@ -29,8 +29,7 @@ export function runBrokerCli(cli: BrokerCli, args: string[], timeoutMs = 30_000)
 
 const firstLine = (text: string) => text.trim().split('\n').pop() ?? '';
 
-export const BrokerIdentity = z.strictObject({ did: Did, fingerprint: z.string() });
-export type BrokerIdentity = z.infer<typeof BrokerIdentity>;
+export type BrokerIdentity = BrokerIdentitySummary;
 
 /**
  * The DID the extension pins for the broker it starts itself: read from the
@@ -46,7 +45,7 @@ export async function readBrokerIdentity(cli: BrokerCli, dataDir: string): Promi
   } catch {
     throw new Error(`broker identity printed no JSON: ${run.stdout.slice(0, 200)}`);
   }
-  return BrokerIdentity.parse(parsed);
+  return BrokerIdentitySummary.parse(parsed);
 }
 
 /** The report of `broker audit verify --json` (broker/audit/verify-audit-log.ts), as far as the extension reads it. */

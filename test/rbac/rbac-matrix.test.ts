@@ -82,6 +82,8 @@ interface Case<M extends MethodName> {
 /** Typed over MethodName, so a method added to the table without a case here does not compile. */
 const matrix: { [M in MethodName]: Case<M> } = {
   brokerInfo: { params: async () => ({}), check: (r) => assert.equal(r.did, broker.did) },
+  // The identity files are unchanged, so an allowed reload keeps the same broker id (rotation: test/e2e/broker-rotation).
+  identityReload: { params: async () => ({}), check: (r) => assert.equal(r.did, broker.did) },
   usersList: { params: async () => ({}), check: (r) => assert.ok(Role.options.every((role) => r.some((u) => u.did === member(role).did && u.role === role))) },
   usersSetRole: {
     params: async () => ({ did: (await freshUser('viewer')).did, role: 'reviewer' }),

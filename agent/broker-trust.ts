@@ -1,0 +1,83 @@
+import type pino from 'pino';
+import type { VerifiedChain } from '../core/authority/broker-chain';
+import { acceptBroker, type BrokerAcceptance } from '../core/authority/broker-pin';
+import type { VaultysId } from '../core/identity';
+import type { BrokerAuthority } from '../core/wire/authority';
+import type { AgentStateDir, PinRecord } from './state-dir';
+
+/**
+ * Which broker this agent trusts, and what it has learnt since it was
+ * enrolled: its pin (a root, a broker DID, or trust on first use), the root's
+ * revocations and the broker ids rotations replaced, all kept in the state
+ * directory so that a restart forgets none of them.
+ */
+export class BrokerTrust {
+  #pin: PinRecord;
+
+  constructor(
+    private readonly state: AgentStateDir,
+    private readonly log: pino.Logger,
+    private readonly clockSkewMs: number,
+  ) {
+    this.#pin = state.pin();
+  }
+
+  /** Before co-signing a handshake: the pin decides (core/authority/broker-pin.ts), with everything learnt so far. */
+  check(broker: VaultysId, authority: BrokerAuthority | undefined): BrokerAcceptance {
+    const pinned = this.#pin.brokerDid;
+    const mismatch = (proved: string) => `broker proved ${proved}, but this agent is pinned to ${pinned ?? 'no broker'}`;
+    if (pinned === null) return this.#pin.trustOnFirstUse ? { ok: true, chain: null, migrateTo: null } : { ok: false, message: mismatch(broker.did) };
+    return acceptBroker(pinned, broker, authority, {
+      now: Date.now(),
+      clockSkewMs: this.clockSkewMs,
+      learnt: {
+        revoked: new Map(Object.entries(this.#pin.revokedBrokers ?? {})),
+        superseded: new Set(this.#pin.supersededBrokers ?? []),
+      },
+      mismatch,
+    });
+  }
+
+  /** Trust on first use: the first broker seen becomes the pin, loudly. */
+  confirmFirstUse(broker: VaultysId): void {
+    if (this.#pin.brokerDid !== null) return;
+    this.#save({ brokerDid: broker.did, trustOnFirstUse: false, pinnedAt: Date.now() });
+    this.log.warn(
+      { event: 'pin.tofu', broker: broker.did, fingerprint: broker.fingerprint },
+      'TRUST ON FIRST USE: pinned the broker that answered first; compare its fingerprint with the broker operator',
+    );
+  }
+
+  /**
+   * Persists, before co-signing, what a verified chain taught: the root's
+   * revocations and the id this broker superseded (both refused from now on,
+   * whoever presents them), and the move from a broker-id pin to the root.
+   * Returns the root DID when this handshake migrated the pin.
+   */
+  learn(broker: VaultysId, chain: VerifiedChain | null, migrateTo: string | null): string | null {
+    if (!chain) return null;
+    const known = this.#pin.revokedBrokers ?? {};
+    const revoked = { ...known, ...Object.fromEntries(chain.revoked) };
+    const wasSuperseded = this.#pin.supersededBrokers ?? [];
+    const former = chain.former?.id.did;
+    const superseded = former && !wasSuperseded.includes(former) ? [...wasSuperseded, former] : wasSuperseded;
+    const newly = Object.keys(revoked).length > Object.keys(known).length || superseded !== wasSuperseded;
+    const migrate = migrateTo !== null && this.#pin.brokerDid === broker.did;
+    if (!newly && !migrate) return null;
+    this.#save({
+      ...this.#pin,
+      ...(migrate ? { brokerDid: migrateTo, migratedFrom: broker.did, pinnedAt: Date.now() } : {}),
+      revokedBrokers: revoked,
+      supersededBrokers: superseded,
+    });
+    if (newly) this.log.info({ event: 'authority.learnt', revoked: Object.keys(revoked), superseded }, "recorded the root's revocations and superseded broker ids");
+    if (!migrate) return null;
+    this.log.warn({ event: 'pin.migrated', from: broker.did, root: migrateTo, serial: chain.certificate.serial }, 'this agent now pins the broker root instead of the broker id');
+    return migrateTo;
+  }
+
+  #save(pin: PinRecord): void {
+    this.#pin = pin;
+    this.state.writePin(pin);
+  }
+}
