@@ -51,15 +51,16 @@ function killStrayChildren(): void {
 }
 
 /**
- * Bounded, whatever happens: if anything still holds this test process open a few seconds after its
- * last hook (it happened intermittently with no handle of ours left), say what it is and exit with the
- * status the runner already set, instead of waiting for the runner's 5-minute file timeout.
+ * Bounded, whatever happens: if anything still holds this test process open a while after its last hook
+ * starts (it happened intermittently under load with no handle of ours left), say what it is and exit with
+ * the status the runner already set, instead of waiting for the runner's 5-minute file timeout. The delay
+ * must exceed the file's own teardown, which runs after this hook starts its timer.
  */
-export function exitIfHeldOpen(): void {
+export function exitIfHeldOpen(delayMs = 5000): void {
   after(() => {
     setTimeout(() => {
-    process.stderr.write(`e2e: still alive 5 s after the last hook; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
-    process.exit(process.exitCode ?? 0);
-  }, 5000).unref();
+      process.stderr.write(`test: still alive ${delayMs} ms after the last hook began; active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+      process.exit(process.exitCode ?? 0);
+    }, delayMs).unref();
   });
 }

@@ -3,6 +3,10 @@ import type { MethodName, ParamsOf, ResultOf } from '../../../core/rpc/methods';
 import type { IntentView } from '../../../core/rpc/views';
 import type { Capability } from '../../../core/wire/policy';
 import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess } from '../../support/processes';
+import { exitIfHeldOpen } from '../../support/started';
+
+// Every file that starts a fleet: its teardown (agents, then the broker, each bounded by 10 s) fits in 40 s.
+exitIfHeldOpen(40_000);
 
 /** Any promise, bounded in time (RPC calls have no timeout of their own). */
 export async function bounded<T>(what: string, promise: Promise<T>, timeoutMs = 15_000): Promise<T> {
