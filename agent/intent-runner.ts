@@ -10,6 +10,7 @@ import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/
 import type { CertifiedPolicy } from '../core/wire/policy';
 import { ToolCall } from '../core/wire/tools';
 import type { RequestWindow } from './store/request-window';
+import type { ResultOutbox } from './store/result-outbox';
 import type { SeenIntentStore } from './store/seen-intents';
 import type { TokenLedger } from './store/token-ledger';
 import { runTool } from './tools';
@@ -25,6 +26,7 @@ export interface IntentRunnerOptions {
   identity: SecretIdentity;
   sandbox: WorkspaceSandbox;
   seen: SeenIntentStore;
+  outbox: ResultOutbox;
   requests: RequestWindow;
   tokens: TokenLedger;
   stalenessMs: number;
@@ -35,11 +37,15 @@ export interface IntentRunnerOptions {
 
 /**
  * Verifies and runs intents in the decision order of architecture.md. Every
- * refusal is a signed result with its reason, and is logged. Results are kept
- * until the broker acknowledges them, and resent after a reconnect.
+ * refusal is a signed result with its reason, and is logged. The result of
+ * every intent whose id was claimed is on disk before it is sent, kept until
+ * the broker acknowledges it, and resent after each handshake; refusals of
+ * unclaimed deliveries (untrusted, stale, replayed) are not kept: the broker
+ * resends an unanswered intent and gets the same refusal again.
  */
 export class IntentRunner {
-  readonly #unacknowledged = new Map<string, SealedEnvelope>();
+  /** Intents being handled by this process: a second delivery (the broker resending after a reconnect) waits for the first. */
+  readonly #inHand = new Set<string>();
   readonly #now: () => number;
   readonly #approvals: ApprovalWaiter;
   #send: (frame: AgentFrame) => void = () => {};
@@ -48,6 +54,21 @@ export class IntentRunner {
   constructor(private readonly o: IntentRunnerOptions) {
     this.#now = o.now ?? Date.now;
     this.#approvals = new ApprovalWaiter(o.identity, o.sandbox.root, o.log, this.#now);
+    this.#answerInterrupted();
+  }
+
+  /**
+   * An id claimed by an earlier run of this agent that got no result: it was
+   * stopped (kill -9, power loss) between the claim and the result. It never
+   * runs again (its id is spent), so say so with a signed result instead of
+   * leaving the broker to guess.
+   */
+  #answerInterrupted(): void {
+    for (const intentId of this.o.outbox.unanswered()) {
+      const message = 'the agent stopped while it held this intent; it is not run again and may have run in part';
+      this.o.log.warn({ event: 'intent.interrupted', intentId }, 'intent interrupted by an agent restart');
+      this.#report({ intentId, outcome: 'failed', reason: null, message, output: null }, true);
+    }
   }
 
   /** Keeps a pushed revocation list if it verifies and is newer than the one held; an older one is ignored. */
@@ -76,11 +97,11 @@ export class IntentRunner {
   /** Where frames go: the current connection. */
   attach(send: (frame: AgentFrame) => void): void {
     this.#send = send;
-    for (const envelope of this.#unacknowledged.values()) send({ type: 'result', envelope });
+    for (const envelope of this.o.outbox.all()) send({ type: 'result', envelope });
   }
 
   acknowledge(intentId: string): void {
-    this.#unacknowledged.delete(intentId);
+    this.o.outbox.remove(intentId);
   }
 
   /**
@@ -93,27 +114,43 @@ export class IntentRunner {
     const parsed = IntentBody.safeParse(opened.body);
     if (!parsed.success) return this.#refuseUntrusted(envelope, 'malformed', 'intent does not match its schema');
     const intent = parsed.data;
+    if (this.#inHand.has(intent.id)) {
+      this.o.log.info({ event: 'intent.duplicate', intentId: intent.id }, 'intent already in hand; its result will answer both deliveries');
+      return;
+    }
+    this.#inHand.add(intent.id);
+    try {
+      await this.#run(intent, session, current);
+    } finally {
+      this.#inHand.delete(intent.id);
+    }
+  }
+
+  async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined): Promise<void> {
+    let claimed = false;
     const verdict = checkIntentGates(intent, {
       ...this.#policyInputs(intent, session),
       stalenessMs: this.o.stalenessMs,
       // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
-      alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
+      alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
     });
-    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
+    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null, claimed);
+    const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null) =>
+      this.#finish(intent, outcome, reason, message, output, true);
     const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
-      return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
+      return finish('rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
     }
     if (session.policy.approvalRequired.includes(intent.capability)) {
       const approval = await this.#approvals.request(intent, session, this.#send);
-      if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
+      if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
       const now = current();
-      if (!now) return this.#finish(intent, 'rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
+      if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
-      if (!again.ok) return this.#finish(intent, 'rejected', again.reason, again.message, null);
+      if (!again.ok) return finish('rejected', again.reason, again.message, null);
     }
     const now = this.#now();
     // Only executed requests count toward the hourly rate.
@@ -129,9 +166,9 @@ export class IntentRunner {
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();
-    if (outcome.ok) return this.#finish(intent, 'succeeded', null, 'done', outcome.output);
-    if (outcome.reason === 'failed') return this.#finish(intent, 'failed', null, outcome.message, null);
-    return this.#finish(intent, 'rejected', outcome.reason, outcome.message, null);
+    if (outcome.ok) return finish('succeeded', null, 'done', outcome.output);
+    if (outcome.reason === 'failed') return finish('failed', null, outcome.message, null);
+    return finish('rejected', outcome.reason, outcome.message, null);
   }
 
   #policyInputs(intent: IntentBody, session: CertifiedSession) {
@@ -154,7 +191,7 @@ export class IntentRunner {
     const decoded = decodeCanonical(envelope.payload);
     const claimed = decoded.ok ? IntentBody.shape.id.safeParse((decoded.value as { body?: { id?: unknown } })?.body?.id) : undefined;
     this.o.log.warn({ event: 'intent.refused', reason, detail: message, claimedId: claimed?.success ? claimed.data : null }, 'untrusted intent refused');
-    if (claimed?.success) this.#report({ intentId: claimed.data, outcome: 'rejected', reason, message, output: null });
+    if (claimed?.success) this.#report({ intentId: claimed.data, outcome: 'rejected', reason, message, output: null }, false);
   }
 
   #finish(
@@ -163,16 +200,22 @@ export class IntentRunner {
     reason: RejectionReason | null,
     message: string,
     output: Record<string, unknown> | null,
+    claimed: boolean,
   ): void {
     const level = outcome === 'succeeded' ? 'info' : 'warn';
     this.o.log[level]({ event: `intent.${outcome}`, intentId: intent.id, reason, detail: message }, `intent ${outcome}`);
-    this.#report({ intentId: intent.id, outcome, reason, message, output });
+    this.#report({ intentId: intent.id, outcome, reason, message, output }, claimed);
   }
 
-  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output'>): void {
+  /**
+   * `durable`: only the one result of a claimed id is kept. A refusal of an
+   * unclaimed delivery must never take the place of that result (a replayed
+   * or forged frame naming the id of an intent still in progress).
+   */
+  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output'>, durable: boolean): void {
     const body: ResultBody = { ...r, message: r.message.slice(0, 4000), agent: this.o.identity.did, finishedAt: this.#now() };
     const envelope = seal(this.o.identity, 'vaultysclaw/result/v1', body);
-    this.#unacknowledged.set(r.intentId, envelope);
+    if (durable) this.o.outbox.put(r.intentId, envelope);
     this.#send({ type: 'result', envelope });
   }
 }

@@ -9,6 +9,7 @@ import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
 import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
 import { RequestWindow } from './store/request-window';
+import { ResultOutbox } from './store/result-outbox';
 import { SeenIntentStore } from './store/seen-intents';
 import { TokenLedger } from './store/token-ledger';
 import { WorkspaceSandbox } from './tools/sandbox';
@@ -16,6 +17,20 @@ import { createAgentLogger } from './log';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
 const AGENT_VERSION = '0.1.0';
+
+/**
+ * Test-only: shifts this agent's clock for the intent gates, so the tests can
+ * put broker and agent clocks apart without faketime. Read from the agent's
+ * own environment, never from anything the broker sends.
+ */
+function testClock(): () => number {
+  const raw = process.env.VAULTYSCLAW_TEST_CLOCK_OFFSET_MS;
+  if (raw === undefined || raw === '') return Date.now;
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset)) throw new Error('VAULTYSCLAW_TEST_CLOCK_OFFSET_MS must be an integer number of milliseconds');
+  process.stderr.write(`agent: WARNING: test clock offset of ${offset} ms in force\n`);
+  return () => Date.now() + offset;
+}
 
 
 const program = new Command()
@@ -68,10 +83,11 @@ program
     const seen = new SeenIntentStore(db);
     const requests = new RequestWindow(db);
     const clockSkewMs = seconds(o.clockSkew, '--clock-skew');
+    const now = testClock();
     const prune = () => {
-      const now = Date.now();
-      seen.prune(now - stalenessMs - clockSkewMs);
-      requests.prune(now - HOUR_MS);
+      const at = now();
+      seen.prune(at - stalenessMs - clockSkewMs);
+      requests.prune(at - HOUR_MS);
     };
     prune();
     setInterval(prune, 60_000).unref();
@@ -79,11 +95,13 @@ program
       identity,
       sandbox: new WorkspaceSandbox(o.workspace),
       seen,
+      outbox: new ResultOutbox(db),
       requests,
       tokens: new TokenLedger(db),
       stalenessMs,
       clockSkewMs,
       log,
+      now,
     });
     const client = new HubClient({
       url: o.brokerUrl,

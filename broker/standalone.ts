@@ -14,6 +14,7 @@ export interface RunOptions {
   tlsKey?: string;
   approvalTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  lostAgentGraceMs?: number;
 }
 
 export interface RunningBroker {
@@ -33,6 +34,7 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
     identity,
     localOperatorDid: loadLocalOperator(options.dataDir).did,
     approvalTimeoutMs: options.approvalTimeoutMs,
+    lostAgentGraceMs: options.lostAgentGraceMs,
     log,
   });
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;

@@ -126,7 +126,15 @@ export class HubServer {
         socket.close(4000, frame.code);
         return;
       }
-      session.handle(frame.value);
+      try {
+        session.handle(frame.value);
+      } catch (err) {
+        // A failure of ours (the disk full, the database unwritable) must not take the hub down with it:
+        // this connection ends, nothing was acknowledged, and the agent resends what it kept.
+        log.error({ event: 'hub.internal-error', did: session.did, type: frame.value.type, err: (err as Error).message }, 'could not handle an agent frame');
+        send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' });
+        socket.close(1011, 'internal error');
+      }
     });
   }
 }
