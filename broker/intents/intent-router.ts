@@ -139,7 +139,11 @@ export class IntentRouter {
 
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
-    if (!intent || intent.agent !== connection.did) return;
+    if (!intent || intent.agent !== connection.did) {
+      this.log.warn({ event: 'progress.refused', did: connection.did, intentId: progress.intentId, reason: 'unknown-intent' }, 'progress for an intent this agent never received');
+      connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${progress.intentId} was sent to you` });
+      return;
+    }
     if (intent.state === 'sent' && this.intents.markRunning(intent.id, this.now())) this.#emit(this.intents.get(intent.id)!);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
