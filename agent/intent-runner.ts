@@ -202,9 +202,10 @@ export class IntentRunner {
     output: Record<string, unknown> | null,
     claimed: boolean,
   ): void {
+    this.#report({ intentId: intent.id, outcome, reason, message, output }, claimed);
+    // Logged once the result is kept: an outcome in the log is never one the broker can miss.
     const level = outcome === 'succeeded' ? 'info' : 'warn';
     this.o.log[level]({ event: `intent.${outcome}`, intentId: intent.id, reason, detail: message }, `intent ${outcome}`);
-    this.#report({ intentId: intent.id, outcome, reason, message, output }, claimed);
   }
 
   /**
