@@ -13,6 +13,7 @@ import type { RequestWindow } from './store/request-window';
 import type { ResultOutbox } from './store/result-outbox';
 import type { SeenIntentStore } from './store/seen-intents';
 import type { TokenLedger } from './store/token-ledger';
+import { storageFailure } from '../core/storage/storage-failure';
 import { runTool } from './tools';
 import type { WorkspaceSandbox } from './tools/sandbox';
 
@@ -121,6 +122,11 @@ export class IntentRunner {
     this.#inHand.add(intent.id);
     try {
       await this.#run(intent, session, current);
+    } catch (err) {
+      // Fail closed and say so: the broker gets a signed answer even when the agent's disk cannot take one more row.
+      const cause = storageFailure(err) ?? (err as Error).message;
+      this.o.log.error({ event: 'intent.crashed', intentId: intent.id, err: cause }, 'intent handling failed');
+      this.#report({ intentId: intent.id, outcome: 'failed', reason: null, message: `the agent could not handle this intent: ${cause}`, output: null }, false);
     } finally {
       this.#inHand.delete(intent.id);
     }
@@ -216,7 +222,12 @@ export class IntentRunner {
   #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output'>, durable: boolean): void {
     const body: ResultBody = { ...r, message: r.message.slice(0, 4000), agent: this.o.identity.did, finishedAt: this.#now() };
     const envelope = seal(this.o.identity, 'vaultysclaw/result/v1', body);
-    if (durable) this.o.outbox.put(r.intentId, envelope);
+    try {
+      if (durable) this.o.outbox.put(r.intentId, envelope);
+    } catch (err) {
+      // Sent anyway: a result that cannot be kept (disk full) is better delivered once than not at all.
+      this.o.log.error({ event: 'result.not-kept', intentId: r.intentId, err: storageFailure(err) ?? (err as Error).message }, 'result could not be stored; sending it unkept');
+    }
     this.#send({ type: 'result', envelope });
   }
 }

@@ -14,6 +14,7 @@ import { SeenIntentStore } from './store/seen-intents';
 import { TokenLedger } from './store/token-ledger';
 import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
+import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
 const AGENT_VERSION = '0.1.0';
@@ -79,7 +80,7 @@ program
     const state = new AgentStateDir(o.stateDir);
     const identity = state.identity();
     const log = createAgentLogger();
-    const db = openAgentDatabase(join(o.stateDir, AGENT_DATABASE_FILE));
+    const db = openStateDatabase(o.stateDir);
     const seen = new SeenIntentStore(db);
     const requests = new RequestWindow(db);
     const clockSkewMs = seconds(o.clockSkew, '--clock-skew');
@@ -125,6 +126,17 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+/** A state directory the agent cannot write is one clear error, not "unable to open database file". */
+function openStateDatabase(stateDir: string) {
+  try {
+    return openAgentDatabase(join(stateDir, AGENT_DATABASE_FILE));
+  } catch (err) {
+    const storage = storageFailure(err);
+    if (storage) throw new Error(`cannot use the state directory ${stateDir}: ${storage}; it must be writable by this user, on a disk with free space`);
+    throw err;
+  }
+}
 
 program
   .command('status')

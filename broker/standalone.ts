@@ -5,6 +5,7 @@ import { loadBrokerIdentity } from './broker-identity';
 import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
+import { storageFailure } from '../core/storage/storage-failure';
 
 export interface RunOptions {
   dataDir: string;
@@ -26,17 +27,7 @@ export interface RunningBroker {
 
 /** Opens the broker's state and starts its agent hub and its local operator socket. */
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const { identity, created } = loadBrokerIdentity(options.dataDir);
-  const log = createBrokerLogger(options.dataDir, identity);
-  const broker = new Broker({
-    dataDir: options.dataDir,
-    identity,
-    localOperatorDid: loadLocalOperator(options.dataDir).did,
-    approvalTimeoutMs: options.approvalTimeoutMs,
-    lostAgentGraceMs: options.lostAgentGraceMs,
-    log,
-  });
+  const { identity, created, log, broker } = openDataDir(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
@@ -52,6 +43,28 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
       log.flush();
     },
   };
+}
+
+/** Identity, audit log and database: a data directory the broker cannot write is one clear error, not an errno. */
+function openDataDir(options: RunOptions) {
+  try {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const { identity, created } = loadBrokerIdentity(options.dataDir);
+    const log = createBrokerLogger(options.dataDir, identity);
+    const broker = new Broker({
+      dataDir: options.dataDir,
+      identity,
+      localOperatorDid: loadLocalOperator(options.dataDir).did,
+      approvalTimeoutMs: options.approvalTimeoutMs,
+      lostAgentGraceMs: options.lostAgentGraceMs,
+      log,
+    });
+    return { identity, created, log, broker };
+  } catch (err) {
+    const storage = storageFailure(err);
+    if (storage) throw new Error(`cannot use the data directory ${options.dataDir}: ${storage}; it must be writable by this user, on a disk with free space`);
+    throw err;
+  }
 }
 
 /** Standalone mode for a team: runs until SIGINT or SIGTERM. */
