@@ -16,6 +16,8 @@ export interface HubClientOptions {
   hello: AgentHello;
   runner: IntentRunner;
   log: pino.Logger;
+  /** The agent's clock, for the handshake's liveness check (the intent gates use the same one). */
+  now?: () => number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** The broker ended this agent's registration: reconnecting would be refused. */
@@ -66,6 +68,7 @@ export class HubClient {
         initiator: new ChallengeInitiator({
           identity: this.options.identity,
           ...AGENT_AUTH,
+          now: this.options.now,
           metadata: this.options.hello,
           acceptResponder: (broker, metadata) => {
             const trusted = this.#checkPin(broker);

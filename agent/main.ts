@@ -111,6 +111,7 @@ program
       hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION },
       runner,
       log,
+      now,
       onRevoked: (reason) => {
         process.stderr.write(`agent: the broker ended this agent's registration (${reason}); not reconnecting\n`);
         db.close();

@@ -162,6 +162,7 @@ export async function startAgent(options: {
   name?: string;
   request?: string;
   args?: string[];
+  env?: Record<string, string>;
 }): Promise<AgentProcess> {
   requireBuild();
   const { did, stateDir } = initAgent(options.brokerDid, options.stateDir);
@@ -174,7 +175,7 @@ export async function startAgent(options: {
       '--name', options.name ?? 'test-agent', '--request', options.request ?? 'read_file,list_files,write_file,run_command',
       ...(options.args ?? []),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VAULTYSCLAW_LOG_LEVEL: 'debug' } },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VAULTYSCLAW_LOG_LEVEL: 'debug', ...options.env } },
   );
   const log = new LogTail();
   log.attach(child);
