@@ -187,7 +187,7 @@ export class IntentRouter {
   }
 
   #markLost(did: string): void {
-    const message = `the agent did not come back within ${Math.round(this.lostAgentGraceMs / 1000)} s to answer`;
+    const message = `the agent did not come back within ${this.lostAgentGraceMs / 1000} s to answer`;
     for (const intent of this.intents.inFlight(did)) {
       if (this.intents.markLost(intent.id, message, this.now())) {
         this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: did }, 'intent lost with its agent');
