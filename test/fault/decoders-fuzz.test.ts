@@ -60,23 +60,29 @@ describe('fuzz: hub frames and the handshake, in process', () => {
   const responder = () =>
     new ChallengeResponder({ identity: broker, ...AGENT_AUTH, admit: () => ({ ok: true, value: { metadata: policy() } }) });
 
+  /** A fresh session through INIT, STEP1 and COMPLETE (COMPLETE not yet delivered). */
+  const transcript = () => {
+    const initiator = agentInitiator(agent);
+    const r = responder();
+    const accepted = r.accept(initiator.init);
+    assert.ok(accepted.ok);
+    const responded = initiator.respond(accepted.value.step1);
+    assert.ok(responded.ok);
+    return { initiator, responder: r, step1: accepted.value.step1, complete: responded.value.complete };
+  };
   // One genuine transcript gives the valid samples every mutation starts from.
-  const initiator = agentInitiator(agent);
-  const genuineResponder = responder();
-  const accepted = genuineResponder.accept(initiator.init);
-  assert.ok(accepted.ok);
-  const responded = initiator.respond(accepted.value.step1);
-  assert.ok(responded.ok);
+  const genuine = transcript();
+  const { initiator } = genuine;
   const envelope = seal(agent, 'vaultysclaw/result/v1', { x: 1 });
   const agentFrames = [
     encodeFrame({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: initiator.init }),
-    encodeFrame({ type: 'auth/complete', challenge: responded.value.complete }),
+    encodeFrame({ type: 'auth/complete', challenge: genuine.complete }),
     encodeFrame({ type: 'result', envelope }),
     encodeFrame({ type: 'progress', envelope }),
     encodeFrame({ type: 'approval/request', envelope }),
   ];
   const brokerFrames = [
-    encodeFrame({ type: 'auth/step1', challenge: accepted.value.step1 }),
+    encodeFrame({ type: 'auth/step1', challenge: genuine.step1 }),
     encodeFrame({ type: 'auth/accepted', status: 'approved' }),
     encodeFrame({ type: 'intent', envelope }),
     encodeFrame({ type: 'result/ack', intentId: 'a'.repeat(32) }),
@@ -118,43 +124,46 @@ describe('fuzz: hub frames and the handshake, in process', () => {
     );
   });
 
-  test('handshake, responder after STEP1: only the genuine COMPLETE passes; every other one is refused with a reason', () => {
-    fc.assert(
-      fc.property(hostileBytes([responded.value.complete]), (bytes) => {
-        counter.count('challenger COMPLETE (responder after STEP1)');
+  /** A live session up to the message under test; `deliver` hands it an edited copy of that message. */
+  const liveSessions = [
+    {
+      decoder: 'challenger COMPLETE (responder after STEP1)',
+      title: 'handshake, responder after STEP1: only the genuine COMPLETE passes',
+      sample: genuine.complete,
+      session: () => {
+        const live = transcript();
+        return { live: live.complete, deliver: (bytes: Uint8Array) => live.responder.complete(bytes) };
+      },
+    },
+    {
+      decoder: 'challenger STEP1 (initiator after INIT)',
+      title: 'handshake, initiator after INIT: only the genuine STEP1 is co-signed',
+      sample: genuine.step1,
+      session: () => {
         const init = agentInitiator(agent);
-        const r = responder();
-        const step1 = r.accept(init.init);
+        const step1 = responder().accept(init.init);
         assert.ok(step1.ok);
-        const answer = init.respond(step1.value.step1);
-        assert.ok(answer.ok);
-        // The mutation is applied to this session's own COMPLETE, so only a no-op edit may pass.
-        const mutated = hostileBytesApply(bytes, responded.value.complete, answer.value.complete);
-        const result = r.complete(mutated);
-        counter.outcome('challenger COMPLETE (responder after STEP1)', result.ok ? 'accepted' : result.reason);
-        assert.equal(result.ok, bytesEqual(mutated, answer.value.complete), result.ok ? 'a changed COMPLETE was accepted' : `${result.reason}`);
-        if (!result.ok) assert.ok(result.message.length > 0);
-      }),
-      fuzzParameters(800, 8000),
-    );
-  });
-
-  test('handshake, initiator after INIT: only the genuine STEP1 is co-signed; every other one is refused with a reason', () => {
-    fc.assert(
-      fc.property(hostileBytes([accepted.value.step1]), (bytes) => {
-        counter.count('challenger STEP1 (initiator after INIT)');
-        const init = agentInitiator(agent);
-        const r = responder();
-        const step1 = r.accept(init.init);
-        assert.ok(step1.ok);
-        const mutated = hostileBytesApply(bytes, accepted.value.step1, step1.value.step1);
-        const result = init.respond(mutated);
-        counter.outcome('challenger STEP1 (initiator after INIT)', result.ok ? 'accepted' : result.reason);
-        assert.equal(result.ok, bytesEqual(mutated, step1.value.step1), result.ok ? 'a changed STEP1 was co-signed' : `${result.reason}`);
-      }),
-      fuzzParameters(800, 8000),
-    );
-  });
+        return { live: step1.value.step1, deliver: (bytes: Uint8Array) => init.respond(bytes) };
+      },
+    },
+  ];
+  for (const { decoder, title, sample, session } of liveSessions) {
+    test(`${title}; every other one is refused with a reason`, () => {
+      fc.assert(
+        fc.property(hostileBytes([sample]), (bytes) => {
+          counter.count(decoder);
+          const { live, deliver } = session();
+          // The edit made to the sample is carried over to this session's own message, so only a no-op edit may pass.
+          const mutated = hostileBytesApply(bytes, sample, live);
+          const result = deliver(mutated);
+          counter.outcome(decoder, result.ok ? 'accepted' : result.reason);
+          assert.equal(result.ok, bytesEqual(mutated, live), result.ok ? 'a changed message was accepted' : result.reason);
+          if (!result.ok) assert.ok(result.message.length > 0);
+        }),
+        fuzzParameters(800, 8000),
+      );
+    });
+  }
 });
 
 /**
