@@ -17,6 +17,9 @@ import type { Capability } from '../../core/wire/policy';
 import { waitFor } from '../support/processes';
 import { assertAlive, bounded, finalIntent, Fleet } from '../attacks/support/fleet';
 import { HubSocket, RogueAgent } from '../attacks/support/rogue-agent';
+import { exitIfHeldOpen } from '../support/started';
+
+exitIfHeldOpen();
 
 let fleet: Fleet;
 before(async () => {
@@ -129,6 +132,8 @@ describe('a compromised agent deviates in every way at once; the honest agent is
     assert.equal(fleet.honest.log.find('hub.disconnected'), undefined, 'the honest agent was never disconnected');
     assertAlive(fleet.broker);
     await fleet.assertHealthy();
+    // The silent rogue reads again, so its socket sees the broker's close instead of holding this process open.
+    silent.hub.socket.resume();
     for (const r of [a, b, flooder, silent]) r.hub.close();
   });
 });
