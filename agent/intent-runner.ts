@@ -17,6 +17,9 @@ import { storageFailure } from '../core/storage/storage-failure';
 import { runTool } from './tools';
 import type { WorkspaceSandbox } from './tools/sandbox';
 
+const RESEND_BATCH = 50;
+const RESEND_INTERVAL_MS = 500;
+
 /** What the current certificate says: the only source of the broker key and the policy. */
 export interface CertifiedSession {
   broker: VaultysId;
@@ -95,10 +98,18 @@ export class IntentRunner {
     this.#approvals.abandonAll();
   }
 
-  /** Where frames go: the current connection. */
+  /** Where frames go: the current connection, which gets every kept result again. */
   attach(send: (frame: AgentFrame) => void): void {
     this.#send = send;
-    for (const envelope of this.o.outbox.all()) send({ type: 'result', envelope });
+    this.#resendKept(this.o.outbox.all(), send);
+  }
+
+  /** In batches: the hub cuts off a connection that sends faster than its frame rate (200 a second). */
+  #resendKept(kept: SealedEnvelope[], send: (frame: AgentFrame) => void): void {
+    // The connection changed meanwhile: the next attach resends what is still kept.
+    if (this.#send !== send) return;
+    for (const envelope of kept.splice(0, RESEND_BATCH)) send({ type: 'result', envelope });
+    if (kept.length > 0) setTimeout(() => this.#resendKept(kept, send), RESEND_INTERVAL_MS).unref();
   }
 
   acknowledge(intentId: string): void {
