@@ -31,6 +31,8 @@ export interface HubClientOptions {
   /** How a wss:// broker's TLS certificate is checked: against this CA (PEM) or by its SHA-256 fingerprint. */
   tls?: BrokerTls;
   clockSkewMs?: number;
+  /** The agent's clock, for the handshake's liveness check (the intent gates use the same one). */
+  now?: () => number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** The broker ended this agent's registration: reconnecting would be refused. */
@@ -91,6 +93,7 @@ export class HubClient {
         initiator: new ChallengeInitiator({
           identity: this.options.identity,
           ...AGENT_AUTH,
+          now: this.options.now,
           metadata: this.options.hello,
           acceptResponder: (broker, metadata) => {
             const parsed = AgentCertificateMetadata.safeParse(metadata);

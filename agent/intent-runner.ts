@@ -10,12 +10,17 @@ import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/
 import type { CertifiedPolicy } from '../core/wire/policy';
 import { IntentCall, type TokenUsageReport } from '../core/wire/task';
 import type { RequestWindow } from './store/request-window';
+import type { ResultOutbox } from './store/result-outbox';
 import type { SeenIntentStore } from './store/seen-intents';
 import type { TokenLedger } from './store/token-ledger';
+import { storageFailure } from '../core/storage/storage-failure';
 import { runTool, toolTimeoutMs } from './tools';
 import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
+
+const RESEND_BATCH = 50;
+const RESEND_INTERVAL_MS = 500;
 
 /** What the current certificate says: the only source of the broker key and the policy. */
 export interface CertifiedSession {
@@ -29,6 +34,7 @@ export interface IntentRunnerOptions {
   identity: SecretIdentity;
   sandbox: WorkspaceSandbox;
   seen: SeenIntentStore;
+  outbox: ResultOutbox;
   requests: RequestWindow;
   tokens: TokenLedger;
   stalenessMs: number;
@@ -41,11 +47,15 @@ export interface IntentRunnerOptions {
 
 /**
  * Verifies and runs intents in the decision order of architecture.md. Every
- * refusal is a signed result with its reason, and is logged. Results are kept
- * until the broker acknowledges them, and resent after a reconnect.
+ * refusal is a signed result with its reason, and is logged. The result of
+ * every intent whose id was claimed is on disk before it is sent, kept until
+ * the broker acknowledges it, and resent after each handshake; refusals of
+ * unclaimed deliveries (untrusted, stale, replayed) are not kept: the broker
+ * resends an unanswered intent and gets the same refusal again.
  */
 export class IntentRunner {
-  readonly #unacknowledged = new Map<string, SealedEnvelope>();
+  /** Intents being handled by this process: a second delivery (the broker resending after a reconnect) waits for the first. */
+  readonly #inHand = new Set<string>();
   readonly #now: () => number;
   readonly #approvals: ApprovalWaiter;
   readonly #tasks?: TaskRunner;
@@ -66,6 +76,21 @@ export class IntentRunner {
         send: (frame) => this.#send(frame),
         stepInputs: (session) => this.#stepInputs(session),
       });
+    }
+    this.#answerInterrupted();
+  }
+
+  /**
+   * An id claimed by an earlier run of this agent that got no result: it was
+   * stopped (kill -9, power loss) between the claim and the result. It never
+   * runs again (its id is spent), so say so with a signed result instead of
+   * leaving the broker to guess.
+   */
+  #answerInterrupted(): void {
+    for (const intentId of this.o.outbox.unanswered()) {
+      const message = 'the agent stopped while it held this intent; it is not run again and may have run in part';
+      this.o.log.warn({ event: 'intent.interrupted', intentId }, 'intent interrupted by an agent restart');
+      this.#report({ intentId, outcome: 'failed', reason: null, message, output: null }, true);
     }
   }
 
@@ -92,14 +117,22 @@ export class IntentRunner {
     this.#approvals.abandonAll();
   }
 
-  /** Where frames go: the current connection. */
+  /** Where frames go: the current connection, which gets every kept result again. */
   attach(send: (frame: AgentFrame) => void): void {
     this.#send = send;
-    for (const envelope of this.#unacknowledged.values()) send({ type: 'result', envelope });
+    this.#resendKept(this.o.outbox.all(), send);
+  }
+
+  /** In batches: the hub cuts off a connection that sends faster than its frame rate (200 a second). */
+  #resendKept(kept: SealedEnvelope[], send: (frame: AgentFrame) => void): void {
+    // The connection changed meanwhile: the next attach resends what is still kept.
+    if (this.#send !== send) return;
+    for (const envelope of kept.splice(0, RESEND_BATCH)) send({ type: 'result', envelope });
+    if (kept.length > 0) setTimeout(() => this.#resendKept(kept, send), RESEND_INTERVAL_MS).unref();
   }
 
   acknowledge(intentId: string): void {
-    this.#unacknowledged.delete(intentId);
+    this.o.outbox.remove(intentId);
   }
 
   /**
@@ -112,30 +145,51 @@ export class IntentRunner {
     const parsed = IntentBody.safeParse(opened.body);
     if (!parsed.success) return this.#refuseUntrusted(envelope, 'malformed', 'intent does not match its schema');
     const intent = parsed.data;
+    if (this.#inHand.has(intent.id)) {
+      this.o.log.info({ event: 'intent.duplicate', intentId: intent.id }, 'intent already in hand; its result will answer both deliveries');
+      return;
+    }
+    this.#inHand.add(intent.id);
+    try {
+      await this.#run(intent, session, current);
+    } catch (err) {
+      // Fail closed and say so: the broker gets a signed answer even when the agent's disk cannot take one more row.
+      const cause = storageFailure(err) ?? (err as Error).message;
+      this.o.log.error({ event: 'intent.crashed', intentId: intent.id, err: cause }, 'intent handling failed');
+      this.#report({ intentId: intent.id, outcome: 'failed', reason: null, message: `the agent could not handle this intent: ${cause}`, output: null }, false);
+    } finally {
+      this.#inHand.delete(intent.id);
+    }
+  }
+
+  async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined): Promise<void> {
+    let claimed = false;
     const verdict = checkIntentGates(intent, {
       ...this.#policyInputs(intent, session),
       stalenessMs: this.o.stalenessMs,
       // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
-      alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
+      alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
     });
-    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
+    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null, claimed);
+    const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null, usage: TokenUsageReport[] = []) =>
+      this.#finish(intent, outcome, reason, message, output, true, usage);
     const call = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
     if (!call.success) {
       const issue = call.error.issues[0];
-      return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
+      return finish('rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
     }
     if (call.data.capability === 'llm_task' && !this.#tasks) {
-      return this.#finish(intent, 'rejected', 'model-unavailable', 'this agent has no model configured (agent start --model-url)', null);
+      return finish('rejected', 'model-unavailable', 'this agent has no model configured (agent start --model-url)', null);
     }
     if (session.policy.approvalRequired.includes(intent.capability)) {
       const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send);
-      if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
+      if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
       const now = current();
-      if (!now) return this.#finish(intent, 'rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
+      if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
-      if (!again.ok) return this.#finish(intent, 'rejected', again.reason, again.message, null);
+      if (!again.ok) return finish('rejected', again.reason, again.message, null);
     }
     const now = this.#now();
     // Only executed requests count toward the hourly rate.
@@ -148,8 +202,8 @@ export class IntentRunner {
     if (call.data.capability === 'llm_task') {
       const task = await this.#tasks!.run(intent, call.data.params, progress, current);
       progress.flush();
-      if (task.outcome === 'succeeded') return this.#finish(intent, 'succeeded', null, task.message, task.output, task.usage);
-      return this.#finish(intent, 'failed', task.reason, task.message, task.output, task.usage);
+      if (task.outcome === 'succeeded') return finish('succeeded', null, task.message, task.output, task.usage);
+      return finish('failed', task.reason, task.message, task.output, task.usage);
     }
     const outcome = await runTool(call.data, {
       sandbox: this.o.sandbox,
@@ -157,9 +211,9 @@ export class IntentRunner {
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();
-    if (outcome.ok) return this.#finish(intent, 'succeeded', null, 'done', outcome.output);
-    if (outcome.reason === 'failed') return this.#finish(intent, 'failed', null, outcome.message, null);
-    return this.#finish(intent, 'rejected', outcome.reason, outcome.message, null);
+    if (outcome.ok) return finish('succeeded', null, 'done', outcome.output);
+    if (outcome.reason === 'failed') return finish('failed', null, outcome.message, null);
+    return finish('rejected', outcome.reason, outcome.message, null);
   }
 
   #policyInputs(intent: IntentBody, session: CertifiedSession) {
@@ -187,7 +241,7 @@ export class IntentRunner {
     const decoded = decodeCanonical(envelope.payload);
     const claimed = decoded.ok ? IntentBody.shape.id.safeParse((decoded.value as { body?: { id?: unknown } })?.body?.id) : undefined;
     this.o.log.warn({ event: 'intent.refused', reason, detail: message, claimedId: claimed?.success ? claimed.data : null }, 'untrusted intent refused');
-    if (claimed?.success) this.#report({ intentId: claimed.data, outcome: 'rejected', reason, message, output: null });
+    if (claimed?.success) this.#report({ intentId: claimed.data, outcome: 'rejected', reason, message, output: null }, false);
   }
 
   #finish(
@@ -196,17 +250,29 @@ export class IntentRunner {
     reason: RejectionReason | null,
     message: string,
     output: Record<string, unknown> | null,
+    claimed: boolean,
     usage: TokenUsageReport[] = [],
   ): void {
+    this.#report({ intentId: intent.id, outcome, reason, message, output, ...(usage.length ? { usage } : {}) }, claimed);
+    // Logged once the result is kept: an outcome in the log is never one the broker can miss.
     const level = outcome === 'succeeded' ? 'info' : 'warn';
     this.o.log[level]({ event: `intent.${outcome}`, intentId: intent.id, reason, detail: message }, `intent ${outcome}`);
-    this.#report({ intentId: intent.id, outcome, reason, message, output, ...(usage.length ? { usage } : {}) });
   }
 
-  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output' | 'usage'>): void {
+  /**
+   * `durable`: only the one result of a claimed id is kept. A refusal of an
+   * unclaimed delivery must never take the place of that result (a replayed
+   * or forged frame naming the id of an intent still in progress).
+   */
+  #report(r: Pick<ResultBody, 'intentId' | 'outcome' | 'reason' | 'message' | 'output' | 'usage'>, durable: boolean): void {
     const body: ResultBody = { ...r, message: r.message.slice(0, 4000), agent: this.o.identity.did, finishedAt: this.#now() };
     const envelope = seal(this.o.identity, 'vaultysclaw/result/v1', body);
-    this.#unacknowledged.set(r.intentId, envelope);
+    try {
+      if (durable) this.o.outbox.put(r.intentId, envelope);
+    } catch (err) {
+      // Sent anyway: a result that cannot be kept (disk full) is better delivered once than not at all.
+      this.o.log.error({ event: 'result.not-kept', intentId: r.intentId, err: storageFailure(err) ?? (err as Error).message }, 'result could not be stored; sending it unkept');
+    }
     this.#send({ type: 'result', envelope });
   }
 }

@@ -11,15 +11,31 @@ import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
 import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
 import { RequestWindow } from './store/request-window';
+import { ResultOutbox } from './store/result-outbox';
 import { SeenIntentStore } from './store/seen-intents';
 import { TokenLedger } from './store/token-ledger';
 import { MODEL_OPTION_DEFAULTS, modelSettingsFrom, type ModelOptions } from './task/model-settings';
 import { MAX_TASK_STEPS } from '../core/wire/task';
 import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
+import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
 const AGENT_VERSION = '0.1.0';
+
+/**
+ * Test-only: shifts this agent's clock for the intent gates, so the tests can
+ * put broker and agent clocks apart without faketime. Read from the agent's
+ * own environment, never from anything the broker sends.
+ */
+function testClock(): () => number {
+  const raw = process.env.VAULTYSCLAW_TEST_CLOCK_OFFSET_MS;
+  if (raw === undefined || raw === '') return Date.now;
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset)) throw new Error('VAULTYSCLAW_TEST_CLOCK_OFFSET_MS must be an integer number of milliseconds');
+  process.stderr.write(`agent: WARNING: test clock offset of ${offset} ms in force\n`);
+  return () => Date.now() + offset;
+}
 
 
 const program = new Command()
@@ -89,14 +105,15 @@ program
     const state = new AgentStateDir(o.stateDir);
     const identity = state.identity();
     const log = createAgentLogger();
-    const db = openAgentDatabase(join(o.stateDir, AGENT_DATABASE_FILE));
+    const db = openStateDatabase(o.stateDir);
     const seen = new SeenIntentStore(db);
     const requests = new RequestWindow(db);
     const clockSkewMs = seconds(o.clockSkew, '--clock-skew');
+    const now = testClock();
     const prune = () => {
-      const now = Date.now();
-      seen.prune(now - stalenessMs - clockSkewMs);
-      requests.prune(now - HOUR_MS);
+      const at = now();
+      seen.prune(at - stalenessMs - clockSkewMs);
+      requests.prune(at - HOUR_MS);
     };
     prune();
     setInterval(prune, 60_000).unref();
@@ -104,12 +121,14 @@ program
       identity,
       sandbox: new WorkspaceSandbox(o.workspace),
       seen,
+      outbox: new ResultOutbox(db),
       requests,
       tokens: new TokenLedger(db),
       stalenessMs,
       clockSkewMs,
       log,
       model,
+      now,
     });
     const client = new HubClient({
       url: o.brokerUrl,
@@ -120,6 +139,7 @@ program
       log,
       clockSkewMs,
       tls: o.ca || o.tlsPin ? { ca: o.ca ? readFileSync(o.ca) : undefined, pinSha256: o.tlsPin } : undefined,
+      now,
       onRevoked: (reason) => {
         process.stderr.write(`agent: the broker ended this agent's registration (${reason}); not reconnecting\n`);
         db.close();
@@ -141,6 +161,17 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+/** A state directory the agent cannot write is one clear error, not "unable to open database file". */
+function openStateDatabase(stateDir: string) {
+  try {
+    return openAgentDatabase(join(stateDir, AGENT_DATABASE_FILE));
+  } catch (err) {
+    const storage = storageFailure(err);
+    if (storage) throw new Error(`cannot use the state directory ${stateDir}: ${storage}; it must be writable by this user, on a disk with free space`);
+    throw err;
+  }
+}
 
 program
   .command('status')

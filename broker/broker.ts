@@ -40,6 +40,8 @@ export interface BrokerOptions {
   localOperatorDid?: string;
   /** How long a tool call waits for a reviewer, carried in every agent certificate. */
   approvalTimeoutMs?: number;
+  /** How long a disconnected agent has to come back before its intents in flight end lost-agent. */
+  lostAgentGraceMs?: number;
   log: pino.Logger;
   now?: () => number;
 }
@@ -79,7 +81,7 @@ export class Broker implements ConnectionHost {
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now);
+    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs);
     this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
     this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
     this.events.on('userChanged', (user) => {
@@ -87,7 +89,7 @@ export class Broker implements ConnectionHost {
     });
     // A rotation taken up while the broker was stopped: its grants still carry the old id's signature.
     this.delegations.reissueStale();
-    // Intents left in flight by a previous run have no connection to answer on.
+    // Intents left in flight by a previous run: their agents have the grace period to come back.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
   }
 
@@ -129,6 +131,7 @@ export class Broker implements ConnectionHost {
 
   async close(): Promise<void> {
     this.approvals.close();
+    this.router.close();
     await this.#hub?.close();
     this.db.close();
   }
@@ -146,15 +149,14 @@ export class Broker implements ConnectionHost {
     const agent = connection.agent!;
     const before = this.registry.get(agent.did);
     const record = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
+    const renewal = this.online.get(agent.did) === connection;
     const replaced = this.online.add(agent.did, connection);
-    if (replaced) {
-      // What was sent on the old connection cannot be answered on this one: end it now, not never.
-      this.router.onAgentGone(agent.did);
-      replaced.close(4004, 'replaced by a newer connection');
-    }
+    // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
+    replaced?.close(4004, 'replaced by a newer connection');
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);
+    if (record.status === 'approved' && !renewal) this.router.onAgentBack(connection);
     this.log.info(
       { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
       'agent authenticated',

@@ -34,6 +34,11 @@ export function createBrokerLogger(
       { level: 'trace', stream: pino.destination({ dest: 2, sync: true }) },
     ]),
   );
+  // Fail closed: a broker that can no longer record what it does stops, saying why, rather than act unaudited.
+  audit.onFailure((failure) => {
+    process.stderr.write(`broker: ${failure.message}; stopping: the broker does not act without its audit log\n`);
+    process.exit(70);
+  });
   const checkpoints = new AuditCheckpoints(audit, identity, log, checkpointPolicy);
   if (audit.recoveredTornTail) {
     log.warn({ event: 'audit.recovered', torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');

@@ -28,13 +28,15 @@ program
   .option('--approval-timeout <seconds>', 'how long a tool call waits for a reviewer (carried in every agent certificate)', '600')
   .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
   .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; allowRootKey?: boolean }) => {
+  .option('--lost-agent-grace <seconds>', 'how long a disconnected agent has to come back before its intents in flight end lost-agent', '30')
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; allowRootKey?: boolean }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,
       dataDir: resolve(o.dataDir),
       approvalTimeoutMs: seconds(o.approvalTimeout, '--approval-timeout'),
       handshakeTimeoutMs: seconds(o.handshakeTimeout, '--handshake-timeout'),
+      lostAgentGraceMs: seconds(o.lostAgentGrace, '--lost-agent-grace'),
     };
     await (o.stdio ? runStdio(options) : runStandalone(options));
   });

@@ -6,6 +6,7 @@ import { checkOwnChain, reportExpiry } from './identity/own-chain';
 import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
+import { storageFailure } from '../core/storage/storage-failure';
 
 export interface RunOptions {
   dataDir: string;
@@ -17,6 +18,7 @@ export interface RunOptions {
   handshakeTimeoutMs?: number;
   /** Run even though the root key lies in the data directory. */
   allowRootKey?: boolean;
+  lostAgentGraceMs?: number;
 }
 
 export interface RunningBroker {
@@ -28,22 +30,7 @@ export interface RunningBroker {
 
 /** Opens the broker's state and starts its agent hub and its local operator socket. */
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const { identity, created, authority } = loadBrokerIdentity(options.dataDir);
-  const allowRootKey = options.allowRootKey ?? false;
-  // Before anything is logged or served: a broker whose chain is broken, revoked or next to its root key does not start.
-  const chain = authority ? checkOwnChain(options.dataDir, identity, authority, { now: Date.now(), allowRootKey }) : { expired: null };
-  const log = createBrokerLogger(options.dataDir, identity);
-  reportExpiry(log, chain.expired);
-  const broker = new Broker({
-    dataDir: options.dataDir,
-    identity,
-    authority,
-    allowRootKey,
-    localOperatorDid: loadLocalOperator(options.dataDir).did,
-    approvalTimeoutMs: options.approvalTimeoutMs,
-    log,
-  });
+  const { identity, created, log, broker } = openDataDir(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
@@ -60,6 +47,34 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
       log.flush();
     },
   };
+}
+
+/** Identity, audit log and database: a data directory the broker cannot write is one clear error, not an errno. */
+function openDataDir(options: RunOptions) {
+  try {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const { identity, created, authority } = loadBrokerIdentity(options.dataDir);
+    const allowRootKey = options.allowRootKey ?? false;
+    // Before anything is logged or served: a broker whose chain is broken, revoked or next to its root key does not start.
+    const chain = authority ? checkOwnChain(options.dataDir, identity, authority, { now: Date.now(), allowRootKey }) : { expired: null };
+    const log = createBrokerLogger(options.dataDir, identity);
+    reportExpiry(log, chain.expired);
+    const broker = new Broker({
+      dataDir: options.dataDir,
+      identity,
+      authority,
+      allowRootKey,
+      localOperatorDid: loadLocalOperator(options.dataDir).did,
+      approvalTimeoutMs: options.approvalTimeoutMs,
+      lostAgentGraceMs: options.lostAgentGraceMs,
+      log,
+    });
+    return { identity, created, log, broker };
+  } catch (err) {
+    const storage = storageFailure(err);
+    if (storage) throw new Error(`cannot use the data directory ${options.dataDir}: ${storage}; it must be writable by this user, on a disk with free space`);
+    throw err;
+  }
 }
 
 /** Standalone mode for a team: runs until SIGINT or SIGTERM. */

@@ -25,6 +25,13 @@ const MIGRATIONS: readonly string[] = [
      day TEXT PRIMARY KEY CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
      tokens INTEGER NOT NULL CHECK (tokens >= 0)
    ) STRICT`,
+  // Rows from before this column were answered in memory by an earlier agent: count them as answered.
+  `ALTER TABLE seen_intents ADD COLUMN answered INTEGER NOT NULL DEFAULT 1`,
+  `CREATE TABLE result_outbox (
+     intent_id TEXT PRIMARY KEY,
+     payload BLOB NOT NULL,
+     signature BLOB NOT NULL
+   ) STRICT`,
 ];
 
 /**

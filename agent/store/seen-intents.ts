@@ -12,7 +12,7 @@ export class SeenIntentStore {
 
   constructor(db: AgentDatabase) {
     this.#has = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM seen_intents WHERE id = ?');
-    this.#insert = db.prepare<[string, number]>('INSERT INTO seen_intents (id, issued_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING');
+    this.#insert = db.prepare<[string, number]>('INSERT INTO seen_intents (id, issued_at, answered) VALUES (?, ?, 0) ON CONFLICT (id) DO NOTHING');
     this.#prune = db.prepare<[number]>('DELETE FROM seen_intents WHERE issued_at < ?');
   }
 

@@ -35,6 +35,7 @@ export class ChainedDestination {
   #head: string;
   #failure: Error | null = null;
   readonly #listeners = new Set<(entry: AppendedEntry) => void>();
+  readonly #failureListeners = new Set<(failure: Error) => void>();
 
   private constructor(
     readonly path: string,
@@ -84,6 +85,11 @@ export class ChainedDestination {
   onAppend(listener: (entry: AppendedEntry) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Called once, when a write fails and the log stops taking entries. */
+  onFailure(listener: (failure: Error) => void): void {
+    this.#failureListeners.add(listener);
   }
 
   /** pino's entry point: one JSON line per call (split defensively if it ever hands over several). */
@@ -161,6 +167,7 @@ export class ChainedDestination {
       for (let done = 0; done < buffer.length; ) done += writeSync(this.#fd, buffer, done, buffer.length - done);
     } catch (err) {
       this.#failure = new Error(`audit log write failed, no further entries will be written: ${(err as Error).message}`);
+      for (const listener of this.#failureListeners) listener(this.#failure);
       throw this.#failure;
     }
   }

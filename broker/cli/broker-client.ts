@@ -59,6 +59,8 @@ export class BrokerClient {
     user: SecretIdentity,
     hello: UserHello,
   ): Promise<BrokerClient> {
+    // A broker that dies mid-request must fail the call, not leave it pending forever.
+    connection.onClose(() => connection.dispose());
     connection.listen();
     const client = new BrokerClient(connection, closeTransport);
     try {

@@ -87,7 +87,13 @@ export class HubServer {
   #onConnection(socket: WebSocket, remote: string): void {
     const log = this.options.log.child({ remote });
     const session = this.options.createConnection(
-      { send: (frame) => send(socket, frame), close: (code, reason) => socket.close(code, reason) },
+      {
+        send: (frame) =>
+          send(socket, frame, (buffered) =>
+            log.warn({ event: 'hub.backpressure', did: session.did, buffered }, 'agent stopped reading; connection terminated'),
+          ),
+        close: (code, reason) => socket.close(code, reason),
+      },
       log,
     );
     const maxPerSecond = this.options.maxFramesPerSecond ?? 200;
@@ -122,11 +128,19 @@ export class HubServer {
       const frame = decodeFrame(AgentFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
       if (!frame.ok) {
         log.warn({ event: 'hub.bad-frame', code: frame.code, detail: frame.message, did: session.did }, 'bad frame from agent');
-        send(socket, { type: 'error', code: frame.code, message: frame.message });
+        send(socket, { type: 'error', code: frame.code, message: frame.message }, () => undefined);
         socket.close(4000, frame.code);
         return;
       }
-      session.handle(frame.value);
+      try {
+        session.handle(frame.value);
+      } catch (err) {
+        // A failure of ours (the disk full, the database unwritable) must not take the hub down with it:
+        // this connection ends, nothing was acknowledged, and the agent resends what it kept.
+        log.error({ event: 'hub.internal-error', did: session.did, type: frame.value.type, err: (err as Error).message }, 'could not handle an agent frame');
+        send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' }, () => undefined);
+        socket.close(1011, 'internal error');
+      }
     });
   }
 }
@@ -134,9 +148,10 @@ export class HubServer {
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-function send(socket: WebSocket, frame: Record<string, unknown>): void {
+function send(socket: WebSocket, frame: Record<string, unknown>, onOverflow: (buffered: number) => void): void {
   if (socket.readyState !== socket.OPEN) return;
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    onOverflow(socket.bufferedAmount);
     socket.terminate();
     return;
   }

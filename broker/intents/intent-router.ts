@@ -19,6 +19,10 @@ import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
 
+const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
+
+export const DEFAULT_LOST_AGENT_GRACE_MS = 30_000;
+
 export interface DispatchRequest {
   agent: string;
   capability: Capability;
@@ -30,6 +34,9 @@ export interface DispatchRequest {
  * failed, rejected (with the reason and who refused) or lost-agent.
  */
 export class IntentRouter {
+  /** Agents gone with intents in flight, until they come back or their grace period ends. */
+  readonly #away = new Map<string, NodeJS.Timeout>();
+
   constructor(
     private readonly keys: ActiveIdentity,
     private readonly registry: AgentRegistry,
@@ -41,6 +48,8 @@ export class IntentRouter {
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
     private readonly now: () => number,
+    /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
+    private readonly lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
     private readonly stalenessMs = DEFAULT_STALENESS_MS,
   ) {}
 
@@ -133,17 +142,25 @@ export class IntentRouter {
     }
     // Tokens are counted even when the result comes too late to change the intent (lost with its connection).
     this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
-    const recorded = this.intents.recordResult(result, envelope, this.now());
+    const now = this.now();
+    const recorded = this.intents.recordResult(result, envelope, now);
+    const late = !recorded && this.intents.recordLateResult(result, envelope, now);
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
-    if (!recorded) return;
-    this.log.info({ event: 'intent.result', intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason }, 'signed result recorded');
+    if (!recorded && !late) return;
+    const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
+    if (late) this.log.warn({ event: 'intent.late-result', ...fields }, 'signed result kept for an intent already ended lost-agent');
+    else this.log.info({ event: 'intent.result', ...fields }, 'signed result recorded');
     this.#emit(this.intents.get(result.intentId)!);
   }
 
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
-    if (!intent || intent.agent !== connection.did) return;
+    if (!intent || intent.agent !== connection.did) {
+      this.log.warn({ event: 'progress.refused', did: connection.did, intentId: progress.intentId, reason: 'unknown-intent' }, 'progress for an intent this agent never received');
+      connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${progress.intentId} was sent to you` });
+      return;
+    }
     if (intent.state === 'sent' && this.intents.markRunning(intent.id, this.now())) this.#emit(this.intents.get(intent.id)!);
     if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
@@ -158,10 +175,48 @@ export class IntentRouter {
     if (view) this.events.emit('agentChanged', view);
   }
 
-  /** The agent's connection is gone: nothing it had in hand can be answered on it any more. */
+  /**
+   * The agent's connection is gone (or the broker restarted). Its intents stay
+   * in flight for a grace period: an agent that comes back resends the signed
+   * results it kept and gets its unanswered intents again (onAgentBack). Only
+   * an agent that stays away ends them lost-agent.
+   */
   onAgentGone(did: string): void {
+    if (this.#away.has(did) || this.intents.inFlight(did).length === 0) return;
+    const timer = setTimeout(() => {
+      this.#away.delete(did);
+      if (!this.online.isOnline(did)) this.#markLost(did);
+    }, this.lostAgentGraceMs);
+    timer.unref();
+    this.#away.set(did, timer);
+  }
+
+  /**
+   * A new connection of the agent, authenticated and given the current
+   * revocation list: every intent still in flight goes to it again, signed as
+   * it was. The agent answers each exactly once — from its kept result, its
+   * seen-id store (never a second run), or by running one it never received.
+   */
+  onAgentBack(connection: AgentConnection): void {
+    const did = connection.did!;
+    clearTimeout(this.#away.get(did));
+    this.#away.delete(did);
     for (const intent of this.intents.inFlight(did)) {
-      if (this.intents.markLost(intent.id, 'the agent disconnected before answering', this.now())) {
+      const signed = intent.signedIntent!;
+      connection.send({ type: 'intent', envelope: { payload: fromBase64(signed.payload), signature: fromBase64(signed.signature) } });
+      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did }, 'intent in flight resent after the agent reconnected');
+    }
+  }
+
+  close(): void {
+    for (const timer of this.#away.values()) clearTimeout(timer);
+    this.#away.clear();
+  }
+
+  #markLost(did: string): void {
+    const message = `the agent did not come back within ${this.lostAgentGraceMs / 1000} s to answer`;
+    for (const intent of this.intents.inFlight(did)) {
+      if (this.intents.markLost(intent.id, message, this.now())) {
         this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: did }, 'intent lost with its agent');
         this.#emit(this.intents.get(intent.id)!);
       }

@@ -20,7 +20,11 @@ export async function listenLocalSocket(dataDir: string, broker: Broker, log: pi
     const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
     const unbind = bindRpc(connection, broker, log.child({ transport: 'local-socket' }));
     connection.onClose(() => unbind());
-    connection.onError(([err]) => log.warn({ event: 'rpc.transport-error', err: err.message }, 'local RPC connection error'));
+    // After a framing error the stream cannot be resynchronised: end the connection rather than leave the client hanging.
+    connection.onError(([err]) => {
+      log.warn({ event: 'rpc.transport-error', err: err.message }, 'bad JSON-RPC frame on the local socket; closing');
+      socket.destroy();
+    });
     socket.on('error', () => connection.dispose());
     socket.on('close', () => unbind());
     connection.listen();

@@ -5,6 +5,7 @@ import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, 
 import type { Role } from '../../core/rpc/roles';
 import { USER_AUTH, UserHello, type UserGrant } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
+import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
@@ -141,6 +142,8 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
           throw new ResponseError(err.code, err.message);
         }
         log.error({ event: 'rpc.error', method: spec.method, err: (err as Error).message }, 'request failed');
+        const storage = storageFailure(err);
+        if (storage) throw new ResponseError(RpcErrorCode.Internal, `the broker cannot write its data: ${storage}; the request failed`);
         throw new ResponseError(RpcErrorCode.Internal, 'internal error; see the broker log');
       }
     });

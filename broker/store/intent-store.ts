@@ -47,12 +47,27 @@ function toView(row: IntentRow): IntentView {
   };
 }
 
+function resultColumns(result: ResultBody, envelope: SealedEnvelope, now: number) {
+  return {
+    id: result.intentId,
+    outcome: result.outcome,
+    reason: result.reason,
+    rejectedBy: result.outcome === 'rejected' ? 'agent' : null,
+    message: result.message,
+    output: result.output ? JSON.stringify(result.output) : null,
+    resultPayload: Buffer.from(envelope.payload),
+    resultSignature: Buffer.from(envelope.signature),
+    now,
+  };
+}
+
 /** Every intent and its outcome, persisted from the moment it is signed. */
 export class IntentStore {
   readonly #insert;
   readonly #get;
   readonly #finish;
   readonly #setState;
+  readonly #late;
   readonly #listAll;
   readonly #listAgent;
   readonly #inFlight;
@@ -69,6 +84,11 @@ export class IntentStore {
       `UPDATE intents SET state = @state, outcome = @outcome, reason = @reason, rejected_by = @rejectedBy, message = @message,
          output = @output, result_payload = @resultPayload, result_signature = @resultSignature, updated_at = @now
        WHERE id = @id AND state IN ('sent', 'running')`,
+    );
+    this.#late = db.prepare(
+      `UPDATE intents SET outcome = @outcome, reason = @reason, rejected_by = @rejectedBy, message = @message,
+         output = @output, result_payload = @resultPayload, result_signature = @resultSignature, updated_at = @now
+       WHERE id = @id AND state = 'lost-agent' AND result_payload IS NULL`,
     );
     this.#setState = db.prepare(`UPDATE intents SET state = @state, updated_at = @now WHERE id = @id AND state IN ('sent', 'running')`);
     this.#listAll = db.prepare<[number], IntentRow>('SELECT * FROM intents ORDER BY created_at DESC, rowid DESC LIMIT ?');
@@ -127,20 +147,16 @@ export class IntentStore {
 
   /** Records the agent's verified result. Returns false if the intent was already final (a duplicate). */
   recordResult(result: ResultBody, envelope: SealedEnvelope, now: number): boolean {
-    return (
-      this.#finish.run({
-        id: result.intentId,
-        state: result.outcome,
-        outcome: result.outcome,
-        reason: result.reason,
-        rejectedBy: result.outcome === 'rejected' ? 'agent' : null,
-        message: result.message,
-        output: result.output ? JSON.stringify(result.output) : null,
-        resultPayload: Buffer.from(envelope.payload),
-        resultSignature: Buffer.from(envelope.signature),
-        now,
-      }).changes === 1
-    );
+    return this.#finish.run({ ...resultColumns(result, envelope, now), state: result.outcome }).changes === 1;
+  }
+
+  /**
+   * A verified result for an intent already final as lost-agent (its agent came
+   * back after the grace period): the signed answer is kept and shown, the
+   * state stays the one final state it was given. False if there is nothing to add.
+   */
+  recordLateResult(result: ResultBody, envelope: SealedEnvelope, now: number): boolean {
+    return this.#late.run(resultColumns(result, envelope, now)).changes === 1;
   }
 
   /** Ends an in-flight intent whose agent went away before answering. */

@@ -251,22 +251,21 @@ describe('approval: persistence', () => {
     assert.deepEqual(kept, approval, 'with every field as it was');
     assert.deepEqual(await call(owner, 'approvalsGet', { requestId: approval.requestId }), approval);
 
-    // The intent it paused could not survive its connection: it ended, visibly, as lost-agent.
-    const lost = await finalIntent(owner, intent.id);
-    assert.equal(lost.state, 'lost-agent');
     // The agent comes back to the restarted broker on the same port.
     await waitFor('the agent to reconnect', async () => (await call(owner, 'agentsGet', { did: agent.did })).online, 15_000, 100);
+    // The paused call could not survive its connection: the agent refused it and the broker records that
+    // signed refusal, kept by the agent across the reconnection.
+    const ended = await finalIntent(owner, intent.id);
+    assert.deepEqual([ended.state, ended.reason, ended.rejectedBy], ['rejected', 'approval-expired', 'agent']);
+    assert.ok(ended.signedResult);
     assert.equal(existsSync(path), false, 'the paused write did not run');
 
-    // A reviewer still sees it, but nothing waits for a decision any more: the broker refuses it, and the
-    // agent, whose connection changed, never runs a call the broker already reported as lost.
+    // A reviewer still sees it, but nothing waits for a decision any more: the broker refuses it.
     bob.client.close();
     bob = { ...bob, client: await connectAs(broker, bob.identity, 'bob') };
-    await expectRpcError(call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve')), RpcErrorCode.Conflict, /already lost-agent: nothing waits/);
-    await agent.log.waitFor('intent.rejected', (l) => l.intentId === intent.id);
-    assert.equal(agent.log.find('intent.rejected', (l) => l.intentId === intent.id)?.reason, 'approval-expired');
+    await expectRpcError(call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve')), RpcErrorCode.Conflict, /already rejected: nothing waits/);
     assert.equal(executions(intent.id), 0);
-    assert.equal(existsSync(path), false, 'the write of a lost intent never runs');
-    assert.equal((await call(owner, 'intentsGet', { id: intent.id })).state, 'lost-agent', 'a final state stays final');
+    assert.equal(existsSync(path), false, 'the write of a refused intent never runs');
+    assert.equal((await call(owner, 'intentsGet', { id: intent.id })).state, 'rejected', 'a final state stays final');
   });
 });

@@ -14,6 +14,8 @@ exitIfHeldOpen();
 
 const ALL_TOOLS = ['read_file', 'list_files', 'write_file', 'run_command'] as const;
 const CANARY = 'outside the workspace: must never change\n';
+/** A short grace period: an agent that stays away ends its intents lost-agent within a second. */
+const GRACE = ['--lost-agent-grace', '1'];
 
 describe('intents end to end', () => {
   const started = new Started();
@@ -69,7 +71,7 @@ describe('intents end to end', () => {
     writeFileSync(join(base, 'ws', 'src', 'main.ts'), 'export {};\n');
     canary = join(base, 'outside');
     writeFileSync(canary, CANARY);
-    broker = await started.broker();
+    broker = await started.broker({ args: GRACE });
     agent = await approvedAgent(join(base, 'ws'));
   });
   after(() => started.cleanup());
@@ -206,7 +208,7 @@ describe('intents end to end', () => {
     finals.set(view.id, view);
   });
 
-  test('an agent killed -9 in the middle of a command leaves its intent lost-agent, not pending', async () => {
+  test('an agent killed -9 in the middle of a command, and not restarted, leaves its intent lost-agent once the grace period ends', async () => {
     const doomed = await approvedAgent();
     const dispatched = await dispatch(doomed, 'run_command', { command: 'sleep', args: ['5'], cwd: '.', timeoutMs: 20_000 });
     await waitFor('the command to be running', async () => (await broker.client.call('intentsGet', { id: dispatched.id })).state === 'running');
@@ -217,35 +219,37 @@ describe('intents end to end', () => {
     assert.equal(lost.state, 'lost-agent');
     assert.equal(lost.signedResult, null);
     assert.ok(lost.signedIntent, 'the intent was signed and sent before the agent died');
-    assert.ok(Date.now() - startedAt < 4000, 'the loss is noticed at once, not when the command would have finished');
+    assert.ok(Date.now() - startedAt < 4000, 'the loss is noticed after the grace period, not when the command would have finished');
     assert.ok(broker.log.find('intent.lost', (l) => l.intentId === dispatched.id), 'the loss is audited');
   });
 
-  test('final intent states are persisted: after a broker restart intentsGet returns the same views, and an intent in flight when the broker died ends lost-agent', async () => {
+  test('final intent states are persisted: after a broker restart intentsGet returns the same views, and an intent in flight when the broker died ends with the signed result the agent kept', async () => {
     // One more in flight at the moment the broker is killed.
     const inFlight = await dispatch(agent, 'run_command', { command: 'sleep', args: ['3'], cwd: '.', timeoutMs: 20_000 });
     await waitFor('the command to be running', async () => (await broker.client.call('intentsGet', { id: inFlight.id })).state === 'running');
-    const commandEndsAt = Date.now() + 3000;
     assert.ok(finals.size >= 8, `earlier tests recorded final intents (${finals.size})`);
     const states = new Set([...finals.values()].map((v) => v.state));
     for (const state of ['succeeded', 'failed', 'rejected', 'lost-agent']) assert.ok(states.has(state as IntentView['state']), `an intent ended ${state}`);
 
     const { dataDir, url } = broker;
     await broker.kill();
-    broker = await started.broker({ dataDir, port: Number(new URL(url).port) });
+    broker = await started.broker({ dataDir, port: Number(new URL(url).port), args: ['--lost-agent-grace', '20'] });
 
     for (const [id, before] of finals) {
       assert.deepEqual(await broker.client.call('intentsGet', { id }), before, `intent ${id} (${before.state}) is unchanged`);
     }
-    const orphan = await broker.client.call('intentsGet', { id: inFlight.id });
-    assert.equal(orphan.state, 'lost-agent', 'nothing stays in flight across a broker restart');
     const listed = await broker.client.call('intentsList', { agent: agent.did, limit: 1000 });
     assert.ok(listed.some((v) => v.id === inFlight.id));
 
-    // When the agent reconnects it resends its unacknowledged result; the final state does not change again.
+    // The agent reconnects within the grace period, gets the intent again (it is still running it, so it
+    // does not run it twice) and answers with its signed result; the final state does not change again.
     await waitFor('the agent to reconnect to the restarted broker', async () => (await broker.client.call('agentsGet', { did: agent.did })).online, 15_000);
-    await new Promise((r) => setTimeout(r, Math.max(0, commandEndsAt - Date.now()) + 1000));
-    assert.equal((await broker.client.call('intentsGet', { id: inFlight.id })).state, 'lost-agent', 'a final state is final');
+    const answered = await finalIntent(inFlight.id, 15_000);
+    assert.equal(answered.state, 'succeeded', `${answered.state}: ${answered.message}`);
+    assert.ok(answered.signedResult, 'the signed result reached the restarted broker');
+    assert.equal(agent.log.lines.filter((l) => l.event === 'intent.executing' && l.intentId === inFlight.id).length, 1, 'run once');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(await broker.client.call('intentsGet', { id: inFlight.id }), answered, 'a final state is final');
   });
 });
 
@@ -253,8 +257,8 @@ describe('an agent whose old connection was replaced', () => {
   const started = new Started();
   after(() => started.cleanup());
 
-  test('an intent in flight on a connection replaced by a newer one of the same agent still ends lost-agent when the old connection dies', async () => {
-    const broker = await started.broker();
+  test('an intent in flight on a connection replaced by a newer one of the same agent still ends, answered by the new process, when the old one dies', async () => {
+    const broker = await started.broker({ args: GRACE });
     const first = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did });
     await waitFor('the agent to be a pending, online registration', async () =>
       (await broker.client.call('registrationsList', {})).find((r) => r.did === first.did && r.online),
@@ -290,6 +294,11 @@ describe('an agent whose old connection was replaced', () => {
       const v = await broker.client.call('intentsGet', { id: dispatched.id });
       assert.fail(`${err.message}; the intent is still "${v.state}" with its agent online (${String((await broker.client.call('agentsGet', { did: first.did })).online)})`);
     });
-    assert.equal(view.state, 'lost-agent');
+    // The new process found the intent claimed by the frozen one and unanswered: it reports that with a
+    // signed failure and never runs it a second time.
+    assert.equal(view.state, 'failed', `${view.state}: ${view.message}`);
+    assert.match(view.message ?? '', /stopped while it held this intent/);
+    assert.ok(view.signedResult);
+    assert.equal(second.log.find('intent.executing', (l) => l.intentId === dispatched.id), undefined, 'never run twice');
   });
 });

@@ -14,8 +14,8 @@ describe('openAgentDatabase', () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .all()
         .map((r) => r.name);
-      assert.deepEqual(tables, ['executed_requests', 'seen_intents', 'token_usage']);
-      assert.equal(db.pragma('user_version', { simple: true }), 5);
+      assert.deepEqual(tables, ['executed_requests', 'result_outbox', 'seen_intents', 'token_usage']);
+      assert.equal(db.pragma('user_version', { simple: true }), 7);
     } finally {
       db.close();
     }
@@ -28,7 +28,7 @@ describe('openAgentDatabase', () => {
     first.close();
     const second = openAgentDatabase(path);
     try {
-      assert.equal(second.pragma('user_version', { simple: true }), 5);
+      assert.equal(second.pragma('user_version', { simple: true }), 7);
       assert.deepEqual(second.prepare('SELECT id, issued_at FROM seen_intents').all(), [{ id: 'a'.repeat(32), issued_at: 1 }]);
     } finally {
       second.close();

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { IntentRunner, type CertifiedSession } from '../../../agent/intent-runner';
 import { openAgentDatabase, AGENT_DATABASE_FILE, type AgentDatabase } from '../../../agent/store/agent-database';
 import { RequestWindow } from '../../../agent/store/request-window';
+import { ResultOutbox } from '../../../agent/store/result-outbox';
 import { SeenIntentStore } from '../../../agent/store/seen-intents';
 import { TokenLedger } from '../../../agent/store/token-ledger';
 import { WorkspaceSandbox } from '../../../agent/tools/sandbox';
@@ -80,6 +81,7 @@ export class RunnerHarness {
       identity: this.agent,
       sandbox: new WorkspaceSandbox(this.workspace),
       seen: new SeenIntentStore(this.db),
+      outbox: new ResultOutbox(this.db),
       requests: this.requests,
       tokens: this.tokens,
       stalenessMs: STALENESS_MS,
