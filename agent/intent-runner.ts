@@ -27,6 +27,8 @@ export interface IntentRunnerOptions {
   seen: SeenIntentStore;
   requests: RequestWindow;
   tokens: TokenLedger;
+  /** Runs `fn` as one transaction of the stores' database, on disk when it returns (one fsync for the seen id and the request). */
+  atomically: <T>(fn: () => T) => T;
   stalenessMs: number;
   clockSkewMs: number;
   log: pino.Logger;
@@ -93,19 +95,29 @@ export class IntentRunner {
     const parsed = IntentBody.safeParse(opened.body);
     if (!parsed.success) return this.#refuseUntrusted(envelope, 'malformed', 'intent does not match its schema');
     const intent = parsed.data;
-    const verdict = checkIntentGates(intent, {
-      ...this.#policyInputs(intent, session),
-      stalenessMs: this.o.stalenessMs,
-      // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
-      alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
+    const needsApproval = session.policy.approvalRequired.includes(intent.capability);
+    // The seen id and, for a call that runs at once, the executed request are committed together, before anything runs.
+    const decision = this.o.atomically(() => {
+      const inputs = this.#policyInputs(intent, session);
+      const verdict = checkIntentGates(intent, {
+        ...inputs,
+        stalenessMs: this.o.stalenessMs,
+        // Check and record in one durable step: a replay, even racing, finds it.
+        alreadySeen: (id) => !this.o.seen.record(id, intent.issuedAt),
+      });
+      if (!verdict.ok) return verdict;
+      const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
+      if (!call.success) {
+        const issue = call.error.issues[0];
+        return { ok: false as const, reason: 'bad-params' as const, message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+      }
+      // Only executed requests count toward the hourly rate; one that waits for a reviewer counts when it runs.
+      if (!needsApproval) this.o.requests.record(inputs.now);
+      return { ok: true as const, call: call.data };
     });
-    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null);
-    const call = ToolCall.safeParse({ capability: intent.capability, params: intent.params });
-    if (!call.success) {
-      const issue = call.error.issues[0];
-      return this.#finish(intent, 'rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
-    }
-    if (session.policy.approvalRequired.includes(intent.capability)) {
+    if (!decision.ok) return this.#finish(intent, 'rejected', decision.reason, decision.message, null);
+    const call = decision.call;
+    if (needsApproval) {
       const approval = await this.#approvals.request(intent, session, this.#send);
       if (!approval.ok) return this.#finish(intent, 'rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
@@ -114,18 +126,16 @@ export class IntentRunner {
       if (!now) return this.#finish(intent, 'rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
       if (!again.ok) return this.#finish(intent, 'rejected', again.reason, again.message, null);
+      this.o.requests.record(this.#now());
     }
-    const now = this.#now();
-    // Only executed requests count toward the hourly rate.
-    this.o.requests.record(now);
     this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');
     const progress = new ProgressBatcher((seq, stream, text) => {
       const body = { intentId: intent.id, agent: this.o.identity.did, seq, stream, text, at: this.#now() };
       this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
     });
-    const outcome = await runTool(call.data, {
+    const outcome = await runTool(call, {
       sandbox: this.o.sandbox,
-      signal: AbortSignal.timeout(intent.capability === 'run_command' ? (call.data.params as { timeoutMs: number }).timeoutMs + 5_000 : 60_000),
+      signal: AbortSignal.timeout(intent.capability === 'run_command' ? (call.params as { timeoutMs: number }).timeoutMs + 5_000 : 60_000),
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();

@@ -81,6 +81,7 @@ program
       seen,
       requests,
       tokens: new TokenLedger(db),
+      atomically: (fn) => db.transaction(fn)(),
       stalenessMs,
       clockSkewMs,
       log,

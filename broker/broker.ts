@@ -62,7 +62,7 @@ export class Broker implements ConnectionHost {
     this.db = openDatabase(join(options.dataDir, 'broker.db'));
     this.registry = new AgentRegistry(this.db);
     const policies = new PolicyStore(this.db);
-    const intents = (this.intents = new IntentStore(this.db));
+    const intents = (this.intents = new IntentStore(this.db, this.now()));
     const approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     this.directory = new AgentDirectory(this.registry, policies, intents, this.online, this.now, approvalTimeoutMs);
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);

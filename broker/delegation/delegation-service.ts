@@ -26,7 +26,15 @@ const grantView = (g: GrantRecord): GrantView => ({
   certificate: { payload: b64(g.certificate.payload), signature: b64(g.certificate.signature) },
 });
 
-export type DelegationChoice = { ok: true; certificate: SealedEnvelope; revocationVersion: number } | { ok: false; reason: RejectionReason; message: string };
+export type DelegationChoice =
+  /** `signedHere`: the body of a certificate this process signed and kept in memory, so its signature needs no check. */
+  | { ok: true; certificate: SealedEnvelope; revocationVersion: number; signedHere?: DelegationBody }
+  | { ok: false; reason: RejectionReason; message: string };
+
+/** How long past the intent that asked for it a role certificate lives, so one signature serves the intents of the next minutes. */
+const ROLE_CERTIFICATE_REUSE_MS = 5 * 60_000;
+/** Bound on the role certificates kept (user x agent x capability); past it the cache starts over. */
+const MAX_ROLE_CERTIFICATES = 10_000;
 
 /**
  * Users never authorise agents directly (seed control 7): the broker checks a
@@ -36,6 +44,8 @@ export type DelegationChoice = { ok: true; certificate: SealedEnvelope; revocati
  */
 export class DelegationService {
   #list?: { version: number; envelope: SealedEnvelope };
+  /** Certificates signed for owners and admins, by user, agent and capability. */
+  readonly #roleCertificates = new Map<string, { certificate: SealedEnvelope; body: DelegationBody }>();
 
   constructor(
     private readonly identity: SecretIdentity,
@@ -79,6 +89,7 @@ export class DelegationService {
 
   /** A removed user's certificates all stop working: the list gets a new version naming them. */
   onUserRemoved(did: string): void {
+    this.#roleCertificates.clear();
     this.grants.bumpVersion();
     this.log.info({ event: 'delegation.user-revoked', did }, 'every delegation of a removed user is revoked');
     this.#publishRevocations();
@@ -124,14 +135,29 @@ export class DelegationService {
   /**
    * The certificate an intent carries. Operators need a grant covering this
    * agent (or all) and this capability; owners and admins are authorised by
-   * their role, so the broker signs them a certificate that lives no longer
-   * than the intent.
+   * their role, so the broker signs them a certificate for this agent and
+   * capability only, reused while it outlives the intent (the role is checked
+   * at every request before this is asked; a removed user is on the revocation list).
    */
   delegationFor(user: string, role: Role, agent: string, capability: Capability, intentExpiresAt: number): DelegationChoice {
     const revocationVersion = this.grants.version();
     if (role === 'owner' || role === 'admin') {
-      const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities: [capability], issuedAt: this.now(), expiresAt: intentExpiresAt };
-      return { ok: true, certificate: seal(this.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
+      const key = `${user} ${agent} ${capability}`;
+      let held = this.#roleCertificates.get(key);
+      if (!held || held.body.expiresAt < intentExpiresAt) {
+        const body: DelegationBody = {
+          id: randomBytes(16).toString('hex'),
+          user,
+          agent,
+          capabilities: [capability],
+          issuedAt: this.now(),
+          expiresAt: intentExpiresAt + ROLE_CERTIFICATE_REUSE_MS,
+        };
+        if (this.#roleCertificates.size >= MAX_ROLE_CERTIFICATES) this.#roleCertificates.clear();
+        held = { certificate: seal(this.identity, 'vaultysclaw/delegation/v1', body), body };
+        this.#roleCertificates.set(key, held);
+      }
+      return { ok: true, certificate: held.certificate, revocationVersion, signedHere: held.body };
     }
     const grants = this.grants.activeFor(user, this.now());
     if (grants.length === 0) return { ok: false, reason: 'delegation-missing', message: `user ${user} holds no grant` };

@@ -60,19 +60,20 @@ export class IntentRouter {
       issuedAt: now,
       expiresAt,
     };
-    this.log.info({ event: 'intent.submitted', intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability }, 'intent submitted');
+    // One audit line per submission, its outcome included: intent.routed or intent.refused.
+    const submitted = { intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability };
 
     // Defence in depth: the same gates the agent applies, before anything is signed or sent.
     const refusal = this.#precheck(intent, record.status, choice);
     if (refusal) {
-      this.log.warn({ event: 'intent.refused', intentId: id, user: caller.did, agent: intent.agent, reason: refusal.reason, detail: refusal.message }, 'intent refused by the broker');
+      this.log.warn({ event: 'intent.refused', ...submitted, reason: refusal.reason, detail: refusal.message }, 'intent submitted and refused by the broker');
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
     }
     const connection = this.online.get(intent.agent)!;
     const envelope = seal(this.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
-    this.log.info({ event: 'intent.routed', intentId: id, agent: intent.agent }, 'intent signed and routed');
+    this.log.info({ event: 'intent.routed', ...submitted }, 'intent submitted, signed and routed');
     return this.#emit(view);
   }
 
@@ -94,7 +95,7 @@ export class IntentRouter {
               now: intent.issuedAt,
               clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
               revocations: this.delegations.revocationState(),
-            })
+            }, choice.signedHere)
           : { ok: false, reason: choice.reason, message: choice.message },
       approvals: 'pause',
     });
@@ -121,22 +122,24 @@ export class IntentRouter {
     connection.send({ type: 'result/ack', intentId: result.intentId });
     if (!recorded) return;
     this.log.info({ event: 'intent.result', intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason }, 'signed result recorded');
-    this.#emit(this.intents.get(result.intentId)!);
+    this.#emit(recorded);
   }
 
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
     if (!intent || intent.agent !== connection.did) return;
-    if (intent.state === 'sent' && this.intents.markRunning(intent.id, this.now())) this.#emit(this.intents.get(intent.id)!);
+    const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
+    if (running) this.#emit(running);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
 
   /** The agent's connection is gone: nothing it had in hand can be answered on it any more. */
   onAgentGone(did: string): void {
     for (const intent of this.intents.inFlight(did)) {
-      if (this.intents.markLost(intent.id, 'the agent disconnected before answering', this.now())) {
+      const lost = this.intents.markLost(intent.id, 'the agent disconnected before answering', this.now());
+      if (lost) {
         this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: did }, 'intent lost with its agent');
-        this.#emit(this.intents.get(intent.id)!);
+        this.#emit(lost);
       }
     }
   }

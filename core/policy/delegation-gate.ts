@@ -23,15 +23,20 @@ const refuse = (reason: Extract<GateVerdict, { ok: false }>['reason'], message: 
 export function checkDelegation(
   intent: IntentBody,
   g: { broker: VaultysId; agent: string; now: number; clockSkewMs: number; revocations: RevocationState },
+  /** The certificate's body when the caller is the broker that signed it in this process (never read back from outside): its signature needs no check. */
+  signedHere?: DelegationBody,
 ): GateVerdict {
   if (!(g.revocations.version >= intent.revocationVersion)) {
     return refuse('revocation-list-stale', `intent issued under revocation list v${intent.revocationVersion}; this agent holds v${g.revocations.version}`);
   }
-  const opened = open(g.broker, 'vaultysclaw/delegation/v1', intent.delegation);
-  if (!opened.ok) return refuse('delegation-invalid', `delegation certificate: ${opened.message}`);
-  const parsed = DelegationBody.safeParse(opened.body);
-  if (!parsed.success) return refuse('delegation-invalid', 'delegation certificate does not match its schema');
-  const d = parsed.data;
+  let d = signedHere;
+  if (!d) {
+    const opened = open(g.broker, 'vaultysclaw/delegation/v1', intent.delegation);
+    if (!opened.ok) return refuse('delegation-invalid', `delegation certificate: ${opened.message}`);
+    const parsed = DelegationBody.safeParse(opened.body);
+    if (!parsed.success) return refuse('delegation-invalid', 'delegation certificate does not match its schema');
+    d = parsed.data;
+  }
   if (d.user !== intent.user) return refuse('delegation-wrong-user', `delegation is for ${d.user}, the intent is from ${intent.user}`);
   if (d.agent !== '*' && d.agent !== g.agent) return refuse('delegation-wrong-agent', `delegation is for agent ${d.agent}`);
   if (!d.capabilities.includes(intent.capability)) return refuse('delegation-capability', `delegation does not cover ${intent.capability}`);

@@ -82,6 +82,7 @@ export class RunnerHarness {
       seen: new SeenIntentStore(this.db),
       requests: this.requests,
       tokens: this.tokens,
+      atomically: (fn) => this.db.transaction(fn)(),
       stalenessMs: STALENESS_MS,
       clockSkewMs: SKEW_MS,
       log,
