@@ -6,6 +6,7 @@ import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION
 import type { RegistrationStatus } from '../core/wire/policy';
 import { CertifiedPolicy, type AgentHello } from '../core/wire/policy';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
+import { DEFAULT_RECONNECT, reconnectDelay } from './reconnect-delay';
 import type { AgentStateDir, PinRecord } from './state-dir';
 
 
@@ -157,18 +158,14 @@ export class HubClient {
         this.options.onRevoked?.(reason.toString());
         return;
       }
-      const delay = this.#backoff();
+      const delay = reconnectDelay(this.#attempt++, code, {
+        ...DEFAULT_RECONNECT,
+        minMs: this.options.minBackoffMs ?? DEFAULT_RECONNECT.minMs,
+        maxMs: this.options.maxBackoffMs ?? DEFAULT_RECONNECT.maxMs,
+      });
       log.info({ event: 'hub.disconnected', code, reason: reason.toString(), retryInMs: delay }, 'disconnected from broker');
       this.#retry = setTimeout(() => this.#connect(), delay);
     });
-  }
-
-  /** Exponential backoff with full jitter, so a fleet does not reconnect in lockstep after a broker restart. */
-  #backoff(): number {
-    const min = this.options.minBackoffMs ?? 500;
-    const max = this.options.maxBackoffMs ?? 30_000;
-    const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
-    return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
   }
 
   #checkPin(broker: VaultysId): { ok: true; value: undefined } | { ok: false; message: string } {

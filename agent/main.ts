@@ -7,7 +7,7 @@ import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
-import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
+import { AGENT_DATABASE_FILE, openAgentDatabase, transactionRunner } from './store/agent-database';
 import { RequestWindow } from './store/request-window';
 import { SeenIntentStore } from './store/seen-intents';
 import { TokenLedger } from './store/token-ledger';
@@ -81,7 +81,7 @@ program
       seen,
       requests,
       tokens: new TokenLedger(db),
-      atomically: (fn) => db.transaction(fn)(),
+      atomically: transactionRunner(db),
       stalenessMs,
       clockSkewMs,
       log,

@@ -23,6 +23,8 @@ import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
+/** How often agents' last_seen times kept in memory are written (and at shutdown). */
+const LAST_SEEN_FLUSH_MS = 30_000;
 import type { BrokerInfo } from '../core/rpc/methods';
 
 export interface BrokerOptions {
@@ -54,6 +56,7 @@ export class Broker implements ConnectionHost {
   readonly now: () => number;
   #hub?: HubServer;
   #hubUrl: string | null = null;
+  readonly #flushLastSeen: NodeJS.Timeout;
 
   constructor(options: BrokerOptions) {
     this.identity = options.identity;
@@ -76,6 +79,8 @@ export class Broker implements ConnectionHost {
     });
     // Intents left in flight by a previous run have no connection to answer on.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
+    this.#flushLastSeen = setInterval(() => this.registry.flushLastSeen(), LAST_SEEN_FLUSH_MS);
+    this.#flushLastSeen.unref();
   }
 
   async startHub(options: Omit<HubOptions, 'createConnection' | 'acceptRpc' | 'log'>): Promise<string> {
@@ -98,6 +103,8 @@ export class Broker implements ConnectionHost {
   async close(): Promise<void> {
     this.approvals.close();
     await this.#hub?.close();
+    clearInterval(this.#flushLastSeen);
+    this.registry.flushLastSeen();
     this.db.close();
   }
 

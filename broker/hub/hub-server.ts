@@ -45,7 +45,8 @@ export class HubServer {
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.#http.once('error', reject);
-      this.#http.listen(this.options.port, this.options.host, () => {
+      // A reconnect storm brings thousands of SYNs at once: a short accept queue would drop them into client backoff.
+      this.#http.listen({ port: this.options.port, host: this.options.host, backlog: LISTEN_BACKLOG }, () => {
         this.#http.off('error', reject);
         resolve();
       });
@@ -58,9 +59,11 @@ export class HubServer {
 
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
+    // Stop accepting first: an agent told 1001 then reconnects to a refused port, not to a broker on its way out.
+    const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     for (const socket of this.#wss.clients) socket.close(1001, 'broker shutting down');
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await stopped;
   }
 
   #alive = new WeakMap<WebSocket, boolean>();
@@ -126,10 +129,16 @@ export class HubServer {
         socket.close(4000, frame.code);
         return;
       }
+      // A result the broker asked for (one per intent sent on this connection) is owed, not volunteered: it is
+      // given back, so the limit caps what an agent sends unasked and never how many intents it may answer.
+      if (session.takeOwedResult(frame.value)) framesInWindow--;
       session.handle(frame.value);
     });
   }
 }
+
+/** Above Linux's default net.core.somaxconn (4096 since 5.4), the kernel caps it. */
+const LISTEN_BACKLOG = 4096;
 
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;

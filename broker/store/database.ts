@@ -132,11 +132,12 @@ function migrate(db: BrokerDatabase): void {
 }
 
 /**
- * Runs `fn` as one transaction committed with synchronous=NORMAL: in WAL mode
- * the commit is atomic and survives a crash of the process, but not
- * necessarily a power loss or an OS crash, which may roll back the last
- * relaxed commits (never a FULL one, whose fsync covers the whole WAL before
- * it). For writes whose loss the system already tolerates; the caller says why.
+ * Runs `fn` with its commits (each statement in autocommit, or a transaction
+ * it runs) made with synchronous=NORMAL: in WAL mode such a commit is atomic
+ * and survives a crash of the process, but not necessarily a power loss or an
+ * OS crash, which may roll back the last relaxed commits (never a FULL one,
+ * whose fsync covers the whole WAL before it). For writes whose loss the
+ * system already tolerates; the caller says why.
  */
 export function relaxedWrites(db: BrokerDatabase): <T>(fn: () => T) => T {
   const relax = db.prepare('PRAGMA synchronous = NORMAL');
@@ -144,7 +145,7 @@ export function relaxedWrites(db: BrokerDatabase): <T>(fn: () => T) => T {
   return (fn) => {
     relax.run();
     try {
-      return db.transaction(fn)();
+      return fn();
     } finally {
       restore.run();
     }

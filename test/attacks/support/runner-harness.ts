@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { IntentRunner, type CertifiedSession } from '../../../agent/intent-runner';
-import { openAgentDatabase, AGENT_DATABASE_FILE, type AgentDatabase } from '../../../agent/store/agent-database';
+import { openAgentDatabase, AGENT_DATABASE_FILE, transactionRunner, type AgentDatabase } from '../../../agent/store/agent-database';
 import { RequestWindow } from '../../../agent/store/request-window';
 import { SeenIntentStore } from '../../../agent/store/seen-intents';
 import { TokenLedger } from '../../../agent/store/token-ledger';
@@ -82,7 +82,7 @@ export class RunnerHarness {
       seen: new SeenIntentStore(this.db),
       requests: this.requests,
       tokens: this.tokens,
-      atomically: (fn) => this.db.transaction(fn)(),
+      atomically: transactionRunner(this.db),
       stalenessMs: STALENESS_MS,
       clockSkewMs: SKEW_MS,
       log,

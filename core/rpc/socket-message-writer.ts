@@ -1,0 +1,37 @@
+import type { Socket } from 'node:net';
+import { AbstractMessageWriter, type Message, type MessageWriter } from 'vscode-jsonrpc';
+
+/**
+ * JSON-RPC over a stream socket, each message in one write. vscode-jsonrpc's
+ * SocketMessageWriter writes the header and the body apart and waits for the
+ * first before the second: two syscalls per message, on the broker's one
+ * thread, for every response and notification.
+ */
+export class SocketMessageWriter extends AbstractMessageWriter implements MessageWriter {
+  constructor(private readonly socket: Socket) {
+    super();
+    socket.on('error', (err) => this.fireError(err));
+    socket.on('close', () => this.fireClose());
+  }
+
+  write(message: Message): Promise<void> {
+    const body = Buffer.from(JSON.stringify(message), 'utf8');
+    const frame = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
+    return new Promise((resolve, reject) =>
+      this.socket.write(frame, (err) => {
+        if (!err) return resolve();
+        this.fireError(err, message);
+        reject(err);
+      }),
+    );
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.socket.destroy();
+  }
+}
