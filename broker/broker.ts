@@ -57,6 +57,7 @@ export class Broker implements ConnectionHost {
   #hub?: HubServer;
   #hubUrl: string | null = null;
   readonly #flushLastSeen: NodeJS.Timeout;
+  #closing = false;
 
   constructor(options: BrokerOptions) {
     this.identity = options.identity;
@@ -102,6 +103,7 @@ export class Broker implements ConnectionHost {
 
   async close(): Promise<void> {
     this.approvals.close();
+    this.#closing = true;
     await this.#hub?.close();
     clearInterval(this.#flushLastSeen);
     this.registry.flushLastSeen();
@@ -119,8 +121,7 @@ export class Broker implements ConnectionHost {
 
   authenticated(connection: AgentConnection, hello: AgentHello): void {
     const agent = connection.agent!;
-    const before = this.registry.get(agent.did);
-    const record = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
+    const { record, created } = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
     const replaced = this.online.add(agent.did, connection);
     if (replaced) {
       // What was sent on the old connection cannot be answered on this one: end it now, not never.
@@ -134,7 +135,7 @@ export class Broker implements ConnectionHost {
       'agent authenticated',
     );
     const view = this.directory.view(record);
-    if (!before) {
+    if (created) {
       this.log.info({ event: 'registration.pending', did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
       this.events.emit('registrationChanged', view);
     }
@@ -150,6 +151,8 @@ export class Broker implements ConnectionHost {
     if (!this.online.remove(did, connection)) return;
     this.router.onAgentGone(did);
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
+    // A stopping broker does not notify its clients of every agent it lets go: they lose the broker itself.
+    if (this.#closing) return;
     const view = this.directory.get(did);
     if (view) this.events.emit('agentChanged', view);
   }

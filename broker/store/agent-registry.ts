@@ -97,20 +97,24 @@ export class AgentRegistry {
 
   /**
    * Records that an agent proved its id: an unknown one becomes a pending
-   * registration; a known one keeps its status (rejection and revocation are sticky).
+   * registration (`created`); a known one keeps its status (rejection and
+   * revocation are sticky).
    */
-  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): AgentRecord {
+  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): { record: AgentRecord; created: boolean } {
     const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), now };
     const known = this.#get.get(did);
     if (known && known.name === params.name && known.requested === params.requested) {
       this.#lastSeen.set(did, now);
-      return this.#record(known);
+      return { record: this.#record(known), created: false };
     }
-    this.db.transaction(() => {
-      if (this.#get.get(did)) this.#seen.run(params);
-      else this.#insert.run(params);
-    })();
+    if (known) this.#seen.run(params);
+    else this.#insert.run(params);
     this.#lastSeen.delete(did);
-    return this.get(did)!;
+    return { record: this.get(did)!, created: !known };
+  }
+
+  /** Runs `fn` as one transaction: the writes of one decision cost one commit. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 }

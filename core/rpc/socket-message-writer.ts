@@ -2,12 +2,15 @@ import type { Socket } from 'node:net';
 import { AbstractMessageWriter, type Message, type MessageWriter } from 'vscode-jsonrpc';
 
 /**
- * JSON-RPC over a stream socket, each message in one write. vscode-jsonrpc's
- * SocketMessageWriter writes the header and the body apart and waits for the
- * first before the second: two syscalls per message, on the broker's one
- * thread, for every response and notification.
+ * JSON-RPC over a stream socket, each message in one write, and the
+ * messages of one tick (a response and the notification its change causes)
+ * in one syscall. vscode-jsonrpc's SocketMessageWriter writes the header and
+ * the body apart and waits for the first before the second: two syscalls per
+ * message, on the broker's one thread, for every response and notification.
  */
 export class SocketMessageWriter extends AbstractMessageWriter implements MessageWriter {
+  #corked = false;
+
   constructor(private readonly socket: Socket) {
     super();
     socket.on('error', (err) => this.fireError(err));
@@ -17,6 +20,14 @@ export class SocketMessageWriter extends AbstractMessageWriter implements Messag
   write(message: Message): Promise<void> {
     const body = Buffer.from(JSON.stringify(message), 'utf8');
     const frame = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.socket.uncork();
+      });
+    }
     return new Promise((resolve, reject) =>
       this.socket.write(frame, (err) => {
         if (!err) return resolve();
