@@ -6,6 +6,7 @@ import type { GrantView } from '../../core/rpc/views';
 import type { DelegationBody, RevocationListBody } from '../../core/wire/delegation';
 import type { RejectionReason } from '../../core/wire/intent';
 import type { Capability } from '../../core/wire/policy';
+import type { RevocationState } from '../../core/policy/delegation-gate';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { AgentConnection } from '../hub/agent-connection';
 import { conflict, notFound } from '../rpc/rpc-failure';
@@ -44,6 +45,7 @@ const MAX_ROLE_CERTIFICATES = 10_000;
  */
 export class DelegationService {
   #list?: { version: number; envelope: SealedEnvelope };
+  #revocations?: RevocationState;
   /** Certificates signed for owners and admins, by user, agent and capability. */
   readonly #roleCertificates = new Map<string, { certificate: SealedEnvelope; body: DelegationBody }>();
 
@@ -96,8 +98,14 @@ export class DelegationService {
   }
 
   /** The current state of revocations, as an agent would hold it after verifying the list. */
-  revocationState(): { version: number; delegations: Set<string>; users: Set<string> } {
-    return { version: this.grants.version(), delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+  revocationState(): RevocationState {
+    // Read again only when the list's version moves (a grant revoked, a user removed). Revoked ids that
+    // expire meanwhile stay in the set: an expired certificate is refused on its own anyway.
+    const version = this.grants.version();
+    if (this.#revocations?.version !== version) {
+      this.#revocations = { version, delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+    }
+    return this.#revocations;
   }
 
   /** A new list version, pushed to every connected agent: a revoked certificate stops working even where others remain. */

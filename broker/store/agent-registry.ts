@@ -48,6 +48,8 @@ export class AgentRegistry {
   readonly #relaxed;
   /** last_seen of agents that reconnected unchanged, not written yet: a reconnect storm costs no disk write per agent. */
   readonly #lastSeen = new Map<string, number>();
+  /** Rows read at every handshake and dispatch; each write below drops the agent's entry (never refills it, so a rolled-back write cannot stay cached). */
+  readonly #rows = new Map<string, AgentRow>();
 
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
@@ -60,14 +62,24 @@ export class AgentRegistry {
     this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
     const touch = db.prepare<[number, string]>('UPDATE agents SET last_seen = ? WHERE did = ?');
     this.#touchAll = db.transaction((seen: Map<string, number>) => {
-      for (const [did, at] of seen) touch.run(at, did);
+      for (const [did, at] of seen) {
+        this.#rows.delete(did);
+        touch.run(at, did);
+      }
     });
     this.#relaxed = relaxedWrites(db);
   }
 
   get(did: string): AgentRecord | undefined {
-    const row = this.#get.get(did);
+    const row = this.#row(did);
     return row ? this.#record(row) : undefined;
+  }
+
+  /** Only known agents are kept: asking about unknown ids cannot grow the cache. */
+  #row(did: string): AgentRow | undefined {
+    const row = this.#rows.get(did) ?? this.#get.get(did);
+    if (row) this.#rows.set(did, row);
+    return row;
   }
 
   list(): AgentRecord[] {
@@ -92,6 +104,7 @@ export class AgentRegistry {
   }
 
   setStatus(did: string, status: RegistrationStatus, reason: string | null): void {
+    this.#rows.delete(did);
     this.#setStatus.run({ did, status, reason });
   }
 
@@ -102,11 +115,12 @@ export class AgentRegistry {
    */
   recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): { record: AgentRecord; created: boolean } {
     const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), now };
-    const known = this.#get.get(did);
+    const known = this.#row(did);
     if (known && known.name === params.name && known.requested === params.requested) {
       this.#lastSeen.set(did, now);
       return { record: this.#record(known), created: false };
     }
+    this.#rows.delete(did);
     if (known) this.#seen.run(params);
     else this.#insert.run(params);
     this.#lastSeen.delete(did);
