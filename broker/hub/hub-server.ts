@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { writeBatcher } from '../../core/io/write-batcher';
 import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
 import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
 import type { AgentConnection, FrameSink } from './agent-connection';
@@ -39,7 +39,8 @@ export class HubServer {
     this.#wss.on('connection', (socket, request) => {
       const remote = request.socket.remoteAddress ?? 'unknown';
       if (request.url === '/rpc' && options.acceptRpc) return this.#onRpc(socket, remote);
-      this.#onConnection(socket, tickBatcher(request.socket), remote);
+      // ws corks each frame inside the batch: the frames of one turn of the loop to one agent leave together.
+      this.#onConnection(socket, writeBatcher(request.socket), remote);
     });
   }
 
@@ -146,25 +147,6 @@ export class HubServer {
 
 /** Above Linux's default net.core.somaxconn (4096 since 5.4), the kernel caps it. */
 const LISTEN_BACKLOG = 4096;
-
-/**
- * Corks the connection's TCP socket until the end of the tick at the first
- * frame sent in it, so that the frames of one tick (auth/accepted and the
- * revocation list and certificates that follow it) leave in one syscall; ws
- * corks each frame inside that.
- */
-function tickBatcher(raw: Duplex): () => void {
-  let corked = false;
-  return () => {
-    if (corked) return;
-    corked = true;
-    raw.cork();
-    process.nextTick(() => {
-      corked = false;
-      raw.uncork();
-    });
-  };
-}
 
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;

@@ -1,18 +1,20 @@
 import type { Socket } from 'node:net';
 import { AbstractMessageWriter, type Message, type MessageWriter } from 'vscode-jsonrpc';
+import { writeBatcher } from '../io/write-batcher';
 
 /**
- * JSON-RPC over a stream socket, each message in one write, and the
- * messages of one tick (a response and the notification its change causes)
- * in one syscall. vscode-jsonrpc's SocketMessageWriter writes the header and
- * the body apart and waits for the first before the second: two syscalls per
- * message, on the broker's one thread, for every response and notification.
+ * JSON-RPC over a stream socket, each message in one write, and the messages
+ * of one turn of the event loop in one syscall (writeBatcher).
+ * vscode-jsonrpc's SocketMessageWriter writes the header and the body apart
+ * and waits for the first before the second: two syscalls per message, on
+ * the broker's one thread, for every response and notification.
  */
 export class SocketMessageWriter extends AbstractMessageWriter implements MessageWriter {
-  #corked = false;
+  readonly #batch: () => void;
 
   constructor(private readonly socket: Socket) {
     super();
+    this.#batch = writeBatcher(socket);
     socket.on('error', (err) => this.fireError(err));
     socket.on('close', () => this.fireClose());
   }
@@ -20,14 +22,7 @@ export class SocketMessageWriter extends AbstractMessageWriter implements Messag
   write(message: Message): Promise<void> {
     const body = Buffer.from(JSON.stringify(message), 'utf8');
     const frame = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        this.socket.uncork();
-      });
-    }
+    this.#batch();
     return new Promise((resolve, reject) =>
       this.socket.write(frame, (err) => {
         if (!err) return resolve();
