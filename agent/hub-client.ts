@@ -6,7 +6,7 @@ import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION
 import type { RegistrationStatus } from '../core/wire/policy';
 import { CertifiedPolicy, type AgentHello } from '../core/wire/policy';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
-import { DEFAULT_RECONNECT, reconnectDelay } from './reconnect-delay';
+import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';
 import type { AgentStateDir, PinRecord } from './state-dir';
 
 
@@ -33,7 +33,7 @@ export interface HubClientOptions {
 export class HubClient {
   #socket?: WebSocket;
   #stopped = false;
-  #attempt = 0;
+  readonly #backoff: ReconnectBackoff;
   #retry?: NodeJS.Timeout;
   #pin: PinRecord;
   /** The policy of the last certificate both sides signed; intents are checked against it alone. */
@@ -41,6 +41,11 @@ export class HubClient {
 
   constructor(private readonly options: HubClientOptions) {
     this.#pin = options.state.pin();
+    this.#backoff = new ReconnectBackoff({
+      ...DEFAULT_RECONNECT,
+      minMs: options.minBackoffMs ?? DEFAULT_RECONNECT.minMs,
+      maxMs: options.maxBackoffMs ?? DEFAULT_RECONNECT.maxMs,
+    });
   }
 
   start(): void {
@@ -111,7 +116,7 @@ export class HubClient {
         }
         case 'auth/accepted': {
           if (!this.#session || handshake?.initiator.state !== 'complete') return fail(4001, 'out-of-order');
-          this.#attempt = 0;
+          this.#backoff.reset();
           const { policy } = this.#session;
           log.info(
             { event: 'auth.succeeded', broker: this.#session.broker.did, status: f.status, policyVersion: policy.policyVersion, capabilities: policy.capabilities },
@@ -158,11 +163,7 @@ export class HubClient {
         this.options.onRevoked?.(reason.toString());
         return;
       }
-      const delay = reconnectDelay(this.#attempt++, code, {
-        ...DEFAULT_RECONNECT,
-        minMs: this.options.minBackoffMs ?? DEFAULT_RECONNECT.minMs,
-        maxMs: this.options.maxBackoffMs ?? DEFAULT_RECONNECT.maxMs,
-      });
+      const delay = this.#backoff.next(code);
       log.info({ event: 'hub.disconnected', code, reason: reason.toString(), retryInMs: delay }, 'disconnected from broker');
       this.#retry = setTimeout(() => this.#connect(), delay);
     });

@@ -17,8 +17,9 @@
  *     vaultysclaw/result/v1), kept until the broker acknowledges it and resent
  *     after a reconnect;
  *   - reconnection with HubClient's backoff (agent/reconnect-delay.ts: 500 ms
- *     to 30 s, full jitter, the first retry after a 1001 spread over 2 s,
- *     reset on auth/accepted), never after close code 4003.
+ *     to 30 s, full jitter; after a 1001 the first retry spread over 2 s and
+ *     the next ones at most 4 s apart; reset on auth/accepted), never after
+ *     close code 4003.
  *   Left out: no tool runs (the result says succeeded with an empty listing),
  *   no SQLite stores (seen ids, request window, token ledger), the delegation
  *   certificate inside the intent and the pushed revocation list are not
@@ -40,7 +41,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { reconnectDelay } from '../agent/reconnect-delay';
+import { ReconnectBackoff } from '../agent/reconnect-delay';
 import { ChallengeInitiator, IdType, open, seal, SecretIdentity, type SealedEnvelope, type VaultysId } from '../core/identity';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
@@ -157,7 +158,7 @@ class SimAgent {
   started = false;
   #socket?: WebSocket;
   #stopped = false;
-  #attempt = 0;
+  readonly #backoff = new ReconnectBackoff();
   /** Connection attempts since the last authentication. */
   #tries = 0;
   #retry?: NodeJS.Timeout;
@@ -246,7 +247,7 @@ class SimAgent {
         }
         case 'auth/accepted': {
           if (initiator?.state !== 'complete') return socket.close(4001, 'out-of-order');
-          this.#attempt = 0;
+          this.#backoff.reset();
           if (this.#tries > 0) {
             const key = String(Math.min(this.#tries, 10));
             this.fleet.attempts.set(key, (this.fleet.attempts.get(key) ?? 0) + 1);
@@ -295,7 +296,7 @@ class SimAgent {
         this.fleet.changed();
         return;
       }
-      this.#retry = setTimeout(() => this.#connect(), reconnectDelay(this.#attempt++, code));
+      this.#retry = setTimeout(() => this.#connect(), this.#backoff.next(code));
     });
   }
 
