@@ -89,10 +89,10 @@
  * 6. Reconnect storm: SIGTERM to the broker (it closes every socket with
  *    1001), a new broker on the same data directory and port; every agent
  *    reconnects on its own with HubClient's backoff (agent/reconnect-delay.ts:
- *    after a 1001 the first retry anywhere in 250 ms-2 s, then doubling with
- *    jitter from 500 ms while the port refuses; the old broker stops
- *    accepting before it closes the sockets, the new one listens with a
- *    backlog of 4096). Reported: seconds
+ *    after a 1001 the first retry anywhere in 250 ms-2 s, the next ones at
+ *    most 4 s apart while the port refuses; the old broker stops accepting
+ *    before it closes the sockets, the new one listens with a backlog of
+ *    4096). Reported: seconds
  *    from the new broker listening (and from the SIGTERM) until all are
  *    authenticated again as approved, with percentiles, the close codes and
  *    failed attempts the agents saw, the kernel's listen-queue overflow
