@@ -720,7 +720,7 @@ export async function runBroker(options: MeasureOptions, b: BrokerBenchOptions):
         peakKB: after.hwmKB,
         firstTenth: { intentsPerSecond: tenth / ((first[first.length - 1]!.endedAt - started) / 1000), dispatchResponseP50Ms: p50(first) },
         lastTenth: { intentsPerSecond: tenth / ((last[last.length - 1]!.endedAt - last[0]!.endedAt) / 1000), dispatchResponseP50Ms: p50(last) },
-        note: 'a leak shows as growth in the second half as large as in the first (after warm-up the heap only grows to its working size); a per-intent cost that grows with each agent\'s history shows as a slower last tenth',
+        note: 'a leak shows as growth in the second half as large as in the first (after warm-up the heap only grows to its working size), beyond the ~110 B per intent that the broker\'s hourly window (broker/store/hourly-window.ts) holds for an hour by design; a per-intent cost that grows with each agent\'s history shows as a slower last tenth',
       };
     });
 
