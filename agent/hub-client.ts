@@ -11,6 +11,7 @@ import { BrokerTrust } from './broker-trust';
 import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from './broker-transport';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir } from './state-dir';
+import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';
 
 
 interface Handshake {
@@ -49,7 +50,7 @@ export interface HubClientOptions {
 export class HubClient {
   #socket?: WebSocket;
   #stopped = false;
-  #attempt = 0;
+  readonly #backoff: ReconnectBackoff;
   #retry?: NodeJS.Timeout;
   readonly #trust: BrokerTrust;
   /** The policy of the last certificate both sides signed; intents are checked against it alone. */
@@ -57,6 +58,11 @@ export class HubClient {
 
   constructor(private readonly options: HubClientOptions) {
     this.#trust = new BrokerTrust(options.state, options.log, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
+    this.#backoff = new ReconnectBackoff({
+      ...DEFAULT_RECONNECT,
+      minMs: options.minBackoffMs ?? DEFAULT_RECONNECT.minMs,
+      maxMs: options.maxBackoffMs ?? DEFAULT_RECONNECT.maxMs,
+    });
   }
 
   start(): void {
@@ -142,7 +148,7 @@ export class HubClient {
         }
         case 'auth/accepted': {
           if (!this.#session || handshake?.initiator.state !== 'complete') return fail(4001, 'out-of-order');
-          this.#attempt = 0;
+          this.#backoff.reset();
           const { policy } = this.#session;
           log.info(
             { event: 'auth.succeeded', broker: this.#session.broker.did, status: f.status, policyVersion: policy.policyVersion, capabilities: policy.capabilities },
@@ -200,17 +206,9 @@ export class HubClient {
         this.options.onRevoked?.(reason.toString());
         return;
       }
-      const delay = this.#backoff();
+      const delay = this.#backoff.next(code);
       log.info({ event: 'hub.disconnected', code, reason: reason.toString(), retryInMs: delay }, 'disconnected from broker');
       this.#retry = setTimeout(() => this.#connect(), delay);
     });
-  }
-
-  /** Exponential backoff with full jitter, so a fleet does not reconnect in lockstep after a broker restart. */
-  #backoff(): number {
-    const min = this.options.minBackoffMs ?? 500;
-    const max = this.options.maxBackoffMs ?? 30_000;
-    const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
-    return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
   }
 }

@@ -37,6 +37,8 @@ export interface IntentRunnerOptions {
   outbox: ResultOutbox;
   requests: RequestWindow;
   tokens: TokenLedger;
+  /** Runs `fn` as one transaction of the stores' database, on disk when it returns (one fsync for the seen id and the request). */
+  atomically: <T>(fn: () => T) => T;
   stalenessMs: number;
   clockSkewMs: number;
   log: pino.Logger;
@@ -164,24 +166,34 @@ export class IntentRunner {
 
   async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined): Promise<void> {
     let claimed = false;
-    const verdict = checkIntentGates(intent, {
-      ...this.#policyInputs(intent, session),
-      stalenessMs: this.o.stalenessMs,
-      // Check and record in one durable step, before anything runs: a replay, even racing, finds it.
-      alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
+    const needsApproval = session.policy.approvalRequired.includes(intent.capability);
+    // The seen id and, for a call that runs at once, the executed request are committed together, before anything runs.
+    const decision = this.o.atomically(() => {
+      const inputs = this.#policyInputs(intent, session);
+      const verdict = checkIntentGates(intent, {
+        ...inputs,
+        stalenessMs: this.o.stalenessMs,
+        // Check and record in one durable step: a replay, even racing, finds it.
+        alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
+      });
+      if (!verdict.ok) return verdict;
+      const call = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
+      if (!call.success) {
+        const issue = call.error.issues[0];
+        return { ok: false as const, reason: 'bad-params' as const, message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+      }
+      if (call.data.capability === 'llm_task' && !this.#tasks) {
+        return { ok: false as const, reason: 'model-unavailable' as const, message: 'this agent has no model configured (agent start --model-url)' };
+      }
+      // Only executed requests count toward the hourly rate; one that waits for a reviewer counts when it runs.
+      if (!needsApproval) this.o.requests.record(inputs.now);
+      return { ok: true as const, call: call.data };
     });
-    if (!verdict.ok) return this.#finish(intent, 'rejected', verdict.reason, verdict.message, null, claimed);
+    if (!decision.ok) return this.#finish(intent, 'rejected', decision.reason, decision.message, null, claimed);
     const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null, usage: TokenUsageReport[] = []) =>
       this.#finish(intent, outcome, reason, message, output, true, usage);
-    const call = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
-    if (!call.success) {
-      const issue = call.error.issues[0];
-      return finish('rejected', 'bad-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`, null);
-    }
-    if (call.data.capability === 'llm_task' && !this.#tasks) {
-      return finish('rejected', 'model-unavailable', 'this agent has no model configured (agent start --model-url)', null);
-    }
-    if (session.policy.approvalRequired.includes(intent.capability)) {
+    const call = decision.call;
+    if (needsApproval) {
       const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send);
       if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
@@ -190,24 +202,22 @@ export class IntentRunner {
       if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
       if (!again.ok) return finish('rejected', again.reason, again.message, null);
+      this.o.requests.record(this.#now());
     }
-    const now = this.#now();
-    // Only executed requests count toward the hourly rate.
-    this.o.requests.record(now);
     this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');
     const progress = new ProgressBatcher((seq, stream, text, usage) => {
       const body = { intentId: intent.id, agent: this.o.identity.did, seq, stream, text, at: this.#now(), ...(usage ? { usage } : {}) };
       this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
     });
-    if (call.data.capability === 'llm_task') {
-      const task = await this.#tasks!.run(intent, call.data.params, progress, current);
+    if (call.capability === 'llm_task') {
+      const task = await this.#tasks!.run(intent, call.params, progress, current);
       progress.flush();
       if (task.outcome === 'succeeded') return finish('succeeded', null, task.message, task.output, task.usage);
       return finish('failed', task.reason, task.message, task.output, task.usage);
     }
-    const outcome = await runTool(call.data, {
+    const outcome = await runTool(call, {
       sandbox: this.o.sandbox,
-      signal: AbortSignal.timeout(toolTimeoutMs(call.data)),
+      signal: AbortSignal.timeout(toolTimeoutMs(call)),
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();

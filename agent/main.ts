@@ -9,7 +9,7 @@ import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
-import { AGENT_DATABASE_FILE, openAgentDatabase } from './store/agent-database';
+import { AGENT_DATABASE_FILE, openAgentDatabase, transactionRunner } from './store/agent-database';
 import { RequestWindow } from './store/request-window';
 import { ResultOutbox } from './store/result-outbox';
 import { SeenIntentStore } from './store/seen-intents';
@@ -124,6 +124,7 @@ program
       outbox: new ResultOutbox(db),
       requests,
       tokens: new TokenLedger(db),
+      atomically: transactionRunner(db),
       stalenessMs,
       clockSkewMs,
       log,

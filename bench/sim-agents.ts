@@ -16,8 +16,10 @@
  *     its addressee checked; then a real signed result (seal, ctx
  *     vaultysclaw/result/v1), kept until the broker acknowledges it and resent
  *     after a reconnect;
- *   - reconnection with HubClient's backoff (500 ms to 30 s, full jitter,
- *     reset on auth/accepted), never after close code 4003.
+ *   - reconnection with HubClient's backoff (agent/reconnect-delay.ts: 500 ms
+ *     to 30 s, full jitter; after a 1001 the first retry spread over 2 s and
+ *     the next ones at most 4 s apart; reset on auth/accepted), never after
+ *     close code 4003.
  *   Left out: no tool runs (the result says succeeded with an empty listing),
  *   no SQLite stores (seen ids, request window, token ledger), the delegation
  *   certificate inside the intent and the pushed revocation list are not
@@ -25,12 +27,12 @@
  *   receives exactly the frames a real agent would send.
  *
  * Pacing: the hub closes a connection that sends more than 200 frames in a
- * 1-second window (HubOptions.maxFramesPerSecond, not configurable from the
- * CLI). Each simulated agent therefore paces what it sends with a token
- * bucket (10 frames of burst, refilled at `maxFramesPerSecond`, 185 in the
- * bench), queueing the rest: no 1-second window holds more than 195 frames. A
- * single agent's throughput is capped by design, and bench/broker.ts reports
- * it as such.
+ * 1-second window (HubOptions.maxFramesPerSecond), not counting a result it
+ * owes for an intent sent on that connection. Each simulated agent therefore
+ * paces what it sends unasked (handshake frames, results resent after a
+ * reconnect) with a token bucket (10 frames of burst, refilled at
+ * `maxFramesPerSecond`, 185 in the bench), queueing the rest: no 1-second
+ * window holds more than 195 of them. The answer to an intent goes out at once.
  *
  * Control: the parent sends {id, t, ...} messages over IPC and gets one
  * {id, ...} reply per request (see Request below). Times are wall-clock
@@ -39,6 +41,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { ReconnectBackoff } from '../agent/reconnect-delay';
 import { ChallengeInitiator, IdType, open, seal, SecretIdentity, type SealedEnvelope, type VaultysId } from '../core/identity';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
@@ -155,7 +158,7 @@ class SimAgent {
   started = false;
   #socket?: WebSocket;
   #stopped = false;
-  #attempt = 0;
+  readonly #backoff = new ReconnectBackoff();
   /** Connection attempts since the last authentication. */
   #tries = 0;
   #retry?: NodeJS.Timeout;
@@ -244,7 +247,7 @@ class SimAgent {
         }
         case 'auth/accepted': {
           if (initiator?.state !== 'complete') return socket.close(4001, 'out-of-order');
-          this.#attempt = 0;
+          this.#backoff.reset();
           if (this.#tries > 0) {
             const key = String(Math.min(this.#tries, 10));
             this.fleet.attempts.set(key, (this.fleet.attempts.get(key) ?? 0) + 1);
@@ -293,7 +296,7 @@ class SimAgent {
         this.fleet.changed();
         return;
       }
-      this.#retry = setTimeout(() => this.#connect(), this.#backoff());
+      this.#retry = setTimeout(() => this.#connect(), this.#backoff.next(code));
     });
   }
 
@@ -318,21 +321,14 @@ class SimAgent {
     const result = seal(this.identity, 'vaultysclaw/result/v1', body);
     this.#unacknowledged.set(body.intentId, result);
     this.fleet.resultsSent++;
-    this.#send(socket, { type: 'result', envelope: result });
+    this.#send(socket, { type: 'result', envelope: result }, true);
   }
 
-  /** HubClient's backoff: exponential from 500 ms to 30 s with full jitter. */
-  #backoff(): number {
-    const min = 500;
-    const max = 30_000;
-    const ceiling = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
-    return Math.round(min / 2 + Math.random() * (ceiling - min / 2));
-  }
-
-  #send(socket: WebSocket, frame: AgentFrame): void {
+  /** `owed`: the answer to an intent of this connection, which the hub does not count, so it is not paced. */
+  #send(socket: WebSocket, frame: AgentFrame, owed = false): void {
     if (socket.readyState !== socket.OPEN) return;
     const bytes = encodeFrame(frame);
-    if (this.#queue.length === 0 && this.#take(performance.now())) socket.send(bytes);
+    if (owed || (this.#queue.length === 0 && this.#take(performance.now()))) socket.send(bytes);
     else {
       this.fleet.framesDelayed++;
       this.#queue.push(bytes);

@@ -27,6 +27,8 @@ import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
+/** How often agents' last_seen times kept in memory are written (and at shutdown). */
+const LAST_SEEN_FLUSH_MS = 30_000;
 import type { BrokerInfo } from '../core/rpc/methods';
 
 export interface BrokerOptions {
@@ -65,6 +67,8 @@ export class Broker implements ConnectionHost {
   readonly now: () => number;
   #hub?: HubServer;
   #hubUrl: string | null = null;
+  readonly #flushLastSeen: NodeJS.Timeout;
+  #closing = false;
 
   constructor(options: BrokerOptions) {
     this.keys = new ActiveIdentity(options.identity, options.authority ?? null);
@@ -73,7 +77,7 @@ export class Broker implements ConnectionHost {
     this.db = openDatabase(join(options.dataDir, 'broker.db'));
     this.registry = new AgentRegistry(this.db);
     const policies = new PolicyStore(this.db);
-    const intents = (this.intents = new IntentStore(this.db));
+    const intents = (this.intents = new IntentStore(this.db, this.now()));
     const approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     const tokens = new TokenUsageStore(this.db);
     this.directory = new AgentDirectory(this.registry, policies, intents, tokens, this.online, this.now, approvalTimeoutMs);
@@ -91,6 +95,8 @@ export class Broker implements ConnectionHost {
     this.delegations.reissueStale();
     // Intents left in flight by a previous run: their agents have the grace period to come back.
     for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
+    this.#flushLastSeen = setInterval(() => this.registry.flushLastSeen(), LAST_SEEN_FLUSH_MS);
+    this.#flushLastSeen.unref();
   }
 
   async startHub(options: Omit<HubOptions, 'createConnection' | 'acceptRpc' | 'log'>): Promise<string> {
@@ -131,8 +137,12 @@ export class Broker implements ConnectionHost {
 
   async close(): Promise<void> {
     this.approvals.close();
-    this.router.close();
+    this.#closing = true;
     await this.#hub?.close();
+    // After the hub: closing its sockets starts a grace timer per agent, which must not outlive the database.
+    this.router.close();
+    clearInterval(this.#flushLastSeen);
+    this.registry.flushLastSeen();
     this.db.close();
   }
 
@@ -147,8 +157,7 @@ export class Broker implements ConnectionHost {
 
   authenticated(connection: AgentConnection, hello: AgentHello): void {
     const agent = connection.agent!;
-    const before = this.registry.get(agent.did);
-    const record = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
+    const { record, created } = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
     const renewal = this.online.get(agent.did) === connection;
     const replaced = this.online.add(agent.did, connection);
     // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
@@ -162,7 +171,7 @@ export class Broker implements ConnectionHost {
       'agent authenticated',
     );
     const view = this.directory.view(record);
-    if (!before) {
+    if (created) {
       this.log.info({ event: 'registration.pending', did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
       this.events.emit('registrationChanged', view);
     }
@@ -179,6 +188,8 @@ export class Broker implements ConnectionHost {
     if (!this.online.remove(did, connection)) return;
     this.router.onAgentGone(did);
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
+    // A stopping broker does not notify its clients of every agent it lets go: they lose the broker itself.
+    if (this.#closing) return;
     const view = this.directory.get(did);
     if (view) this.events.emit('agentChanged', view);
   }

@@ -63,3 +63,9 @@ function migrate(db: AgentDatabase): void {
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
 }
+
+/** Runs a function as one transaction of `db` (built once: better-sqlite3 compiles a wrapper per db.transaction call). */
+export function transactionRunner(db: AgentDatabase): <T>(fn: () => T) => T {
+  const run = db.transaction((fn: () => unknown) => fn());
+  return <T>(fn: () => T) => run(fn) as T;
+}

@@ -22,10 +22,11 @@ export class SeenIntentStore {
 
   /**
    * Claims `id`: true if this call recorded it, false if it was already there.
-   * One INSERT … ON CONFLICT DO NOTHING in autocommit, so the check and the
-   * write are one atomic step (two racing deliveries, even from two
-   * processes, cannot both get true) and the row is on disk when this
-   * returns — call it before executing anything.
+   * One INSERT … ON CONFLICT DO NOTHING, so the check and the write are one
+   * atomic step (two racing deliveries, even from two processes, cannot both
+   * get true) and the row is on disk when this returns, or when the caller's
+   * transaction around it commits (IntentRunner's) — either way before
+   * anything executes.
    *
    * The gate can claim at its replay step: `alreadySeen: (id) => !seen.record(id, intent.issuedAt)`
    * (checkIntentGates asks once, and only for a fresh intent addressed to this

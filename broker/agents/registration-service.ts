@@ -27,8 +27,10 @@ export class RegistrationService {
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
     const policy = this.#checkedPolicy(record.requested, input, widen);
-    this.policies.set(did, policy, this.now());
-    this.registry.setStatus(did, 'approved', null);
+    this.registry.transaction(() => {
+      this.policies.set(did, policy, this.now());
+      this.registry.setStatus(did, 'approved', null);
+    });
     this.log.info({ event: 'registration.approved', actor, did, policy }, 'agent registration approved');
     return this.#changed(did, 'registrationChanged');
   }

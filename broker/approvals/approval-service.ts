@@ -142,7 +142,7 @@ export class ApprovalService {
   #deliver(agent: string, bundle: ApprovalDecisionBundle): void {
     const connection = this.online.get(agent);
     if (!connection) return;
-    if (connection.certificate?.responder.equals(this.keys.identity.id)) return connection.send({ type: 'approval/decision', bundle });
+    if (connection.certifiedBy?.equals(this.keys.identity.id)) return connection.send({ type: 'approval/decision', bundle });
     this.#held.set(connection, [...(this.#held.get(connection) ?? []), bundle]);
   }
 

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, SocketMessageReader, type MessageConnection } from 'vscode-jsonrpc/node';
+import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import WebSocket from 'ws';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
 import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';

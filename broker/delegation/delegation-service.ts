@@ -6,6 +6,7 @@ import type { GrantView } from '../../core/rpc/views';
 import type { DelegationBody, RevocationListBody } from '../../core/wire/delegation';
 import type { RejectionReason } from '../../core/wire/intent';
 import type { Capability } from '../../core/wire/policy';
+import type { RevocationState } from '../../core/policy/delegation-gate';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { AgentConnection } from '../hub/agent-connection';
 import type { ActiveIdentity } from '../identity/active-identity';
@@ -27,7 +28,15 @@ const grantView = (g: GrantRecord): GrantView => ({
   certificate: { payload: b64(g.certificate.payload), signature: b64(g.certificate.signature) },
 });
 
-export type DelegationChoice = { ok: true; certificate: SealedEnvelope; revocationVersion: number } | { ok: false; reason: RejectionReason; message: string };
+export type DelegationChoice =
+  /** `signedHere`: the body of a certificate this process signed and kept in memory, so its signature needs no check. */
+  | { ok: true; certificate: SealedEnvelope; revocationVersion: number; signedHere?: DelegationBody }
+  | { ok: false; reason: RejectionReason; message: string };
+
+/** How long past the intent that asked for it a role certificate lives, so one signature serves the intents of the next minutes. */
+const ROLE_CERTIFICATE_REUSE_MS = 5 * 60_000;
+/** Bound on the role certificates kept (user x agent x capability); past it the cache starts over. */
+const MAX_ROLE_CERTIFICATES = 10_000;
 
 /**
  * Users never authorise agents directly (seed control 7): the broker checks a
@@ -37,6 +46,9 @@ export type DelegationChoice = { ok: true; certificate: SealedEnvelope; revocati
  */
 export class DelegationService {
   #list?: { version: number; envelope: SealedEnvelope };
+  #revocations?: RevocationState;
+  /** Certificates signed for owners and admins, by user, agent and capability. */
+  readonly #roleCertificates = new Map<string, { certificate: SealedEnvelope; body: DelegationBody }>();
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -80,14 +92,21 @@ export class DelegationService {
 
   /** A removed user's certificates all stop working: the list gets a new version naming them. */
   onUserRemoved(did: string): void {
+    this.#roleCertificates.clear();
     this.grants.bumpVersion();
     this.log.info({ event: 'delegation.user-revoked', did }, 'every delegation of a removed user is revoked');
     this.#publishRevocations();
   }
 
   /** The current state of revocations, as an agent would hold it after verifying the list. */
-  revocationState(): { version: number; delegations: Set<string>; users: Set<string> } {
-    return { version: this.grants.version(), delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+  revocationState(): RevocationState {
+    // Read again only when the list's version moves (a grant revoked, a user removed). Revoked ids that
+    // expire meanwhile stay in the set: an expired certificate is refused on its own anyway.
+    const version = this.grants.version();
+    if (this.#revocations?.version !== version) {
+      this.#revocations = { version, delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+    }
+    return this.#revocations;
   }
 
   /** A new list version, pushed to every connected agent: a revoked certificate stops working even where others remain. */
@@ -148,16 +167,35 @@ export class DelegationService {
   /**
    * The certificate an intent carries. Operators need a grant covering this
    * agent (or all) and this capability; owners and admins are authorised by
-   * their role, so the broker signs them a certificate that lives no longer
-   * than the intent's work (`until`), covering `alsoFor` too (the tools a task's model calls).
-   * An operator's grant must cover each of those itself, which the agent checks per call.
+   * their role, so the broker signs them a certificate for this agent and
+   * these capabilities only (the intent's, and for a task the tools its model
+   * calls; an operator's grant must cover each of those itself, which the agent
+   * checks per call). It is reused while it outlives the intent's work (`until`):
+   * the role is checked at every request before this is asked, a removed user is
+   * on the revocation list, and the key names the signing id, so a rotation
+   * never hands out a certificate of the replaced id.
    */
   delegationFor(user: string, role: Role, agent: string, capability: Capability, until: number, alsoFor: readonly Capability[] = []): DelegationChoice {
     const revocationVersion = this.grants.version();
     if (role === 'owner' || role === 'admin') {
-      const capabilities = [...new Set([capability, ...alsoFor])];
-      const body: DelegationBody = { id: randomBytes(16).toString('hex'), user, agent, capabilities, issuedAt: this.now(), expiresAt: until };
-      return { ok: true, certificate: seal(this.keys.identity, 'vaultysclaw/delegation/v1', body), revocationVersion };
+      const capabilities = [...new Set([capability, ...alsoFor])].sort();
+      const signer = this.keys.identity;
+      const key = `${signer.did} ${user} ${agent} ${capabilities.join(',')}`;
+      let held = this.#roleCertificates.get(key);
+      if (!held || held.body.expiresAt < until) {
+        const body: DelegationBody = {
+          id: randomBytes(16).toString('hex'),
+          user,
+          agent,
+          capabilities,
+          issuedAt: this.now(),
+          expiresAt: until + ROLE_CERTIFICATE_REUSE_MS,
+        };
+        if (this.#roleCertificates.size >= MAX_ROLE_CERTIFICATES) this.#roleCertificates.clear();
+        held = { certificate: seal(signer, 'vaultysclaw/delegation/v1', body), body };
+        this.#roleCertificates.set(key, held);
+      }
+      return { ok: true, certificate: held.certificate, revocationVersion, signedHere: held.body };
     }
     const grants = this.grants.activeFor(user, this.now());
     if (grants.length === 0) return { ok: false, reason: 'delegation-missing', message: `user ${user} holds no grant` };

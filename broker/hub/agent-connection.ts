@@ -1,5 +1,5 @@
 import type pino from 'pino';
-import { ChallengeResponder, open, type Certificate, type VaultysId } from '../../core/identity';
+import { ChallengeResponder, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
@@ -31,12 +31,15 @@ export interface FrameSink {
  * responder, so every connection gets a fresh certificate with the current policy.
  */
 export class AgentConnection {
+  /** The handshake in progress; dropped once it completes (a connection holds only what later frames need). */
   #responder?: ChallengeResponder;
+  #certifiedBy?: VaultysId;
   #pendingHello?: AgentHello;
   #pendingPolicy?: CertifiedPolicy;
   #agent?: VaultysId;
   #policy?: CertifiedPolicy;
-  #certificate?: Certificate;
+  /** Intents sent on this connection whose result has not come back. */
+  #resultsOwed = 0;
   #closed = false;
   #registrationEnded = false;
 
@@ -62,12 +65,22 @@ export class AgentConnection {
     return this.#policy;
   }
 
-  get certificate(): Certificate | undefined {
-    return this.#certificate;
+  /** The broker id that signed that certificate: after a rotation, the agent trusts the new id once it renews. */
+  get certifiedBy(): VaultysId | undefined {
+    return this.#certifiedBy;
   }
 
   send(frame: BrokerFrame): void {
-    if (!this.#closed) this.sink.send(frame);
+    if (this.#closed) return;
+    if (frame.type === 'intent') this.#resultsOwed++;
+    this.sink.send(frame);
+  }
+
+  /** True for a result frame while this connection owes one: the hub does not count it toward the frame rate. */
+  takeOwedResult(frame: AgentFrame): boolean {
+    if (frame.type !== 'result' || this.#resultsOwed === 0) return false;
+    this.#resultsOwed--;
+    return true;
   }
 
   close(code: number, reason: string): void {
@@ -136,14 +149,17 @@ export class AgentConnection {
   }
 
   #onComplete(challenge: Uint8Array): void {
-    if (!this.#responder) return this.#refuse('out-of-order', 'COMPLETE before INIT');
+    // With no handshake in progress, a COMPLETE after one finished is that one's replay.
+    if (!this.#responder) return this.#agent ? this.#refuse('replay', 'cannot take COMPLETE: the handshake is complete', { event: 'auth.refused' }) : this.#refuse('out-of-order', 'COMPLETE before INIT');
     const result = this.#responder.complete(challenge);
     if (!result.ok) return this.#refuse(result.reason, result.message, { event: 'auth.refused' });
     // Only now, with both signatures over it, does the new policy replace the old one.
-    this.#certificate = result.value;
     this.#agent = result.value.initiator;
+    this.#certifiedBy = result.value.responder;
     this.#policy = this.#pendingPolicy!;
-    this.host.authenticated(this, this.#pendingHello!);
+    const hello = this.#pendingHello!;
+    this.#responder = this.#pendingHello = this.#pendingPolicy = undefined;
+    this.host.authenticated(this, hello);
   }
 
   #onResult(envelope: { payload: Uint8Array; signature: Uint8Array }): void {

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { writeBatcher } from '../../core/io/write-batcher';
 import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
 import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
 import type { AgentConnection, FrameSink } from './agent-connection';
@@ -38,14 +39,16 @@ export class HubServer {
     this.#wss.on('connection', (socket, request) => {
       const remote = request.socket.remoteAddress ?? 'unknown';
       if (request.url === '/rpc' && options.acceptRpc) return this.#onRpc(socket, remote);
-      this.#onConnection(socket, remote);
+      // ws corks each frame inside the batch: the frames of one turn of the loop to one agent leave together.
+      this.#onConnection(socket, writeBatcher(request.socket), remote);
     });
   }
 
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.#http.once('error', reject);
-      this.#http.listen(this.options.port, this.options.host, () => {
+      // A reconnect storm brings thousands of SYNs at once: a short accept queue would drop them into client backoff.
+      this.#http.listen({ port: this.options.port, host: this.options.host, backlog: LISTEN_BACKLOG }, () => {
         this.#http.off('error', reject);
         resolve();
       });
@@ -58,9 +61,11 @@ export class HubServer {
 
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
+    // Stop accepting first: an agent told 1001 then reconnects to a refused port, not to a broker on its way out.
+    const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     for (const socket of this.#wss.clients) socket.close(1001, 'broker shutting down');
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await stopped;
   }
 
   #alive = new WeakMap<WebSocket, boolean>();
@@ -84,14 +89,16 @@ export class HubServer {
     this.options.acceptRpc!(socket, this.options.log.child({ remote, transport: 'websocket' }));
   }
 
-  #onConnection(socket: WebSocket, remote: string): void {
+  #onConnection(socket: WebSocket, batch: () => void, remote: string): void {
     const log = this.options.log.child({ remote });
     const session = this.options.createConnection(
       {
-        send: (frame) =>
+        send: (frame) => {
+          batch();
           send(socket, frame, (buffered) =>
             log.warn({ event: 'hub.backpressure', did: session.did, buffered }, 'agent stopped reading; connection terminated'),
-          ),
+          );
+        },
         close: (code, reason) => socket.close(code, reason),
       },
       log,
@@ -132,6 +139,9 @@ export class HubServer {
         socket.close(4000, frame.code);
         return;
       }
+      // A result the broker asked for (one per intent sent on this connection) is owed, not volunteered: it is
+      // given back, so the limit caps what an agent sends unasked and never how many intents it may answer.
+      if (session.takeOwedResult(frame.value)) framesInWindow--;
       try {
         session.handle(frame.value);
       } catch (err) {
@@ -144,6 +154,9 @@ export class HubServer {
     });
   }
 }
+
+/** Above Linux's default net.core.somaxconn (4096 since 5.4), the kernel caps it. */
+const LISTEN_BACKLOG = 4096;
 
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;

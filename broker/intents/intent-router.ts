@@ -76,19 +76,20 @@ export class IntentRouter {
       issuedAt: now,
       expiresAt,
     };
-    this.log.info({ event: 'intent.submitted', intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability }, 'intent submitted');
+    // One audit line per submission, its outcome included: intent.routed or intent.refused.
+    const submitted = { intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability };
 
     // Defence in depth: the same gates the agent applies, before anything is signed or sent.
     const refusal = this.#precheck(intent, record.status, choice, call);
     if (refusal) {
-      this.log.warn({ event: 'intent.refused', intentId: id, user: caller.did, agent: intent.agent, reason: refusal.reason, detail: refusal.message }, 'intent refused by the broker');
+      this.log.warn({ event: 'intent.refused', ...submitted, reason: refusal.reason, detail: refusal.message }, 'intent submitted and refused by the broker');
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
     }
     const connection = this.online.get(intent.agent)!;
     const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
-    this.log.info({ event: 'intent.routed', intentId: id, agent: intent.agent }, 'intent signed and routed');
+    this.log.info({ event: 'intent.routed', ...submitted }, 'intent submitted, signed and routed');
     return this.#emit(view);
   }
 
@@ -115,7 +116,7 @@ export class IntentRouter {
               now: intent.issuedAt,
               clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
               revocations: this.delegations.revocationState(),
-            })
+            }, choice.signedHere)
           : { ok: false, reason: choice.reason, message: choice.message },
       approvals: 'pause',
     });
@@ -126,7 +127,7 @@ export class IntentRouter {
     }
     if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
     // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
-    if (!this.online.get(intent.agent)!.certificate?.responder.equals(this.keys.identity.id)) {
+    if (!this.online.get(intent.agent)!.certifiedBy?.equals(this.keys.identity.id)) {
       return { reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
     }
     return undefined;
@@ -144,14 +145,15 @@ export class IntentRouter {
     this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
     const now = this.now();
     const recorded = this.intents.recordResult(result, envelope, now);
-    const late = !recorded && this.intents.recordLateResult(result, envelope, now);
+    const late = recorded ? undefined : this.intents.recordLateResult(result, envelope, now);
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
-    if (!recorded && !late) return;
+    const view = recorded ?? late;
+    if (!view) return;
     const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
     if (late) this.log.warn({ event: 'intent.late-result', ...fields }, 'signed result kept for an intent already ended lost-agent');
     else this.log.info({ event: 'intent.result', ...fields }, 'signed result recorded');
-    this.#emit(this.intents.get(result.intentId)!);
+    this.#emit(view);
   }
 
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
@@ -161,7 +163,8 @@ export class IntentRouter {
       connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${progress.intentId} was sent to you` });
       return;
     }
-    if (intent.state === 'sent' && this.intents.markRunning(intent.id, this.now())) this.#emit(this.intents.get(intent.id)!);
+    const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
+    if (running) this.#emit(running);
     if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
@@ -216,9 +219,10 @@ export class IntentRouter {
   #markLost(did: string): void {
     const message = `the agent did not come back within ${this.lostAgentGraceMs / 1000} s to answer`;
     for (const intent of this.intents.inFlight(did)) {
-      if (this.intents.markLost(intent.id, message, this.now())) {
+      const lost = this.intents.markLost(intent.id, message, this.now());
+      if (lost) {
         this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: did }, 'intent lost with its agent');
-        this.#emit(this.intents.get(intent.id)!);
+        this.#emit(lost);
       }
     }
   }

@@ -2,7 +2,8 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type pino from 'pino';
-import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { createMessageConnection, SocketMessageReader } from 'vscode-jsonrpc/node';
+import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import type { Broker } from '../broker';
 import { bindRpc } from './rpc-handlers';
 

@@ -1,6 +1,6 @@
 import type { AgentHello } from '../../core/wire/policy';
 import type { RegistrationStatus } from '../../core/wire/policy';
-import type { BrokerDatabase } from './database';
+import { relaxedWrites, type BrokerDatabase } from './database';
 
 export interface AgentRecord {
   did: string;
@@ -44,6 +44,12 @@ export class AgentRegistry {
   readonly #seen;
   readonly #list;
   readonly #setStatus;
+  readonly #touchAll;
+  readonly #relaxed;
+  /** last_seen of agents that reconnected unchanged, not written yet: a reconnect storm costs no disk write per agent. */
+  readonly #lastSeen = new Map<string, number>();
+  /** Rows read at every handshake and dispatch; each write below drops the agent's entry (never refills it, so a rolled-back write cannot stay cached). */
+  readonly #rows = new Map<string, AgentRow>();
 
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
@@ -54,31 +60,75 @@ export class AgentRegistry {
     this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested WHERE did = @did');
     this.#list = db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY first_seen');
     this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
+    const touch = db.prepare<[number, string]>('UPDATE agents SET last_seen = ? WHERE did = ?');
+    this.#touchAll = db.transaction((seen: Map<string, number>) => {
+      for (const [did, at] of seen) {
+        this.#rows.delete(did);
+        touch.run(at, did);
+      }
+    });
+    this.#relaxed = relaxedWrites(db);
   }
 
   get(did: string): AgentRecord | undefined {
-    const row = this.#get.get(did);
-    return row ? toRecord(row) : undefined;
+    const row = this.#row(did);
+    return row ? this.#record(row) : undefined;
+  }
+
+  /** Only known agents are kept: asking about unknown ids cannot grow the cache. */
+  #row(did: string): AgentRow | undefined {
+    const row = this.#rows.get(did) ?? this.#get.get(did);
+    if (row) this.#rows.set(did, row);
+    return row;
   }
 
   list(): AgentRecord[] {
-    return this.#list.all().map(toRecord);
+    return this.#list.all().map((row) => this.#record(row));
+  }
+
+  /**
+   * Writes the last_seen times kept in memory, in one transaction (the broker
+   * calls it periodically and at shutdown). Relaxed: a time lost with a power
+   * cut only makes an agent look seen a little earlier.
+   */
+  flushLastSeen(): void {
+    if (this.#lastSeen.size === 0) return;
+    this.#relaxed(() => this.#touchAll(this.#lastSeen));
+    this.#lastSeen.clear();
+  }
+
+  #record(row: AgentRow): AgentRecord {
+    const record = toRecord(row);
+    const seen = this.#lastSeen.get(row.did);
+    return seen === undefined ? record : { ...record, lastSeen: Math.max(seen, record.lastSeen) };
   }
 
   setStatus(did: string, status: RegistrationStatus, reason: string | null): void {
+    this.#rows.delete(did);
     this.#setStatus.run({ did, status, reason });
   }
 
   /**
    * Records that an agent proved its id: an unknown one becomes a pending
-   * registration; a known one keeps its status (rejection and revocation are sticky).
+   * registration (`created`); a known one keeps its status (rejection and
+   * revocation are sticky).
    */
-  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): AgentRecord {
+  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): { record: AgentRecord; created: boolean } {
     const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), now };
-    this.db.transaction(() => {
-      if (this.#get.get(did)) this.#seen.run(params);
-      else this.#insert.run(params);
-    })();
-    return this.get(did)!;
+    const known = this.#row(did);
+    if (known && known.name === params.name && known.requested === params.requested) {
+      this.#lastSeen.set(did, now);
+      return { record: this.#record(known), created: false };
+    }
+    this.#rows.delete(did);
+    if (known) this.#seen.run(params);
+    else this.#insert.run(params);
+    this.#lastSeen.delete(did);
+    return { record: this.get(did)!, created: !known };
+  }
+
+  /** Runs `fn` as one transaction: the writes of one decision cost one commit. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 }

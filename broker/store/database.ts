@@ -114,7 +114,12 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX intent_tokens_by_agent_day ON intent_tokens(agent_did, day)`,
 ];
 
-/** The one place that opens the broker's database. */
+/**
+ * The one place that opens the broker's database. WAL with synchronous=FULL:
+ * a commit is on disk when it returns, so a registration decision, a policy, a
+ * user's role, a grant, a revocation or an approval survives a power loss
+ * once acknowledged. Intent bookkeeping opts out, through `relaxedWrites`.
+ */
 export function openDatabase(path: string): BrokerDatabase {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -133,4 +138,25 @@ function migrate(db: BrokerDatabase): void {
     for (let i = current; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
+}
+
+/**
+ * Runs `fn` with its commits (each statement in autocommit, or a transaction
+ * it runs) made with synchronous=NORMAL: in WAL mode such a commit is atomic
+ * and survives a crash of the process, but not necessarily a power loss or an
+ * OS crash, which may roll back the last relaxed commits (never a FULL one,
+ * whose fsync covers the whole WAL before it). For writes whose loss the
+ * system already tolerates; the caller says why.
+ */
+export function relaxedWrites(db: BrokerDatabase): <T>(fn: () => T) => T {
+  const relax = db.prepare('PRAGMA synchronous = NORMAL');
+  const restore = db.prepare('PRAGMA synchronous = FULL');
+  return (fn) => {
+    relax.run();
+    try {
+      return fn();
+    } finally {
+      restore.run();
+    }
+  };
 }

@@ -48,9 +48,11 @@ export class GrantStore {
   readonly #list;
   readonly #revoke;
   readonly #revoked;
-  readonly #version;
+  readonly #readVersion;
   readonly #bump;
   readonly #recertify;
+  /** The revocation list's version, read at every dispatch; the two writers below drop it. */
+  #version?: number;
 
   constructor(private readonly db: BrokerDatabase) {
     this.#insert = db.prepare(
@@ -65,7 +67,7 @@ export class GrantStore {
     this.#revoke = db.prepare('UPDATE grants SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL');
     // Expired certificates are refused on their own; only unexpired revoked ones need listing.
     this.#revoked = db.prepare<[number], { id: string }>('SELECT id FROM grants WHERE revoked_at IS NOT NULL AND expires_at > ?');
-    this.#version = db.prepare<[], { version: number }>('SELECT version FROM revocation_list WHERE singleton = 1');
+    this.#readVersion = db.prepare<[], { version: number }>('SELECT version FROM revocation_list WHERE singleton = 1');
     this.#bump = db.prepare('UPDATE revocation_list SET version = version + 1 WHERE singleton = 1');
     this.#recertify = db.prepare('UPDATE grants SET payload = @payload, signature = @signature WHERE id = @id');
   }
@@ -100,6 +102,7 @@ export class GrantStore {
 
   /** Revokes a grant and moves the revocation list to a new version, in one transaction. */
   revoke(id: string, now: number): boolean {
+    this.#version = undefined;
     return this.db.transaction(() => {
       if (this.#revoke.run({ id, now }).changes !== 1) return false;
       this.#bump.run();
@@ -109,6 +112,7 @@ export class GrantStore {
 
   /** A user was removed: the list changes even though no grant row did. */
   bumpVersion(): void {
+    this.#version = undefined;
     this.#bump.run();
   }
 
@@ -126,6 +130,6 @@ export class GrantStore {
   }
 
   version(): number {
-    return this.#version.get()!.version;
+    return (this.#version ??= this.#readVersion.get()!.version);
   }
 }

@@ -1,7 +1,9 @@
 import type { IntentState, IntentView } from '../../core/rpc/views';
 import type { SealedEnvelope } from '../../core/identity';
 import type { IntentBody, ResultBody } from '../../core/wire/intent';
-import type { BrokerDatabase } from './database';
+import { relaxedWrites, type BrokerDatabase } from './database';
+import { HOUR_MS } from '../../core/policy/intent-gates';
+import { HourlyWindow } from './hourly-window';
 
 interface IntentRow {
   id: string;
@@ -52,7 +54,7 @@ function resultColumns(result: ResultBody, envelope: SealedEnvelope, now: number
     id: result.intentId,
     outcome: result.outcome,
     reason: result.reason,
-    rejectedBy: result.outcome === 'rejected' ? 'agent' : null,
+    rejectedBy: result.outcome === 'rejected' ? ('agent' as const) : null,
     message: result.message,
     output: result.output ? JSON.stringify(result.output) : null,
     resultPayload: Buffer.from(envelope.payload),
@@ -61,7 +63,17 @@ function resultColumns(result: ResultBody, envelope: SealedEnvelope, now: number
   };
 }
 
-/** Every intent and its outcome, persisted from the moment it is signed. */
+/**
+ * Every intent and its outcome, persisted from the moment it is signed.
+ *
+ * Intent rows are committed with relaxed durability (relaxedWrites): a power
+ * loss may drop the last few, which the system already survives. The agent's
+ * seen-id record, durable before it executes anything, is what guarantees an
+ * intent never runs twice (a result for a lost row is refused as unknown-intent);
+ * the agent enforces the hourly rate from its own durable
+ * window. What an admin decides (registrations, policies, users, grants,
+ * revocations, approvals) stays synchronous=FULL.
+ */
 export class IntentStore {
   readonly #insert;
   readonly #get;
@@ -71,9 +83,14 @@ export class IntentStore {
   readonly #listAll;
   readonly #listAgent;
   readonly #inFlight;
-  readonly #executedSince;
+  readonly #recentlyCounted;
+  readonly #relaxed;
+  /** Views of the intents this process sent and that are not final yet: the result path reads them instead of the row. */
+  readonly #open = new Map<string, IntentView>();
+  /** The broker's view of each agent's hourly rate: intents sent and not rejected by the agent. */
+  readonly #window = new HourlyWindow();
 
-  constructor(db: BrokerDatabase) {
+  constructor(db: BrokerDatabase, now: number = Date.now()) {
     this.#insert = db.prepare(
       `INSERT INTO intents (id, agent_did, capability, params, user_did, state, outcome, reason, rejected_by, message,
          intent_payload, intent_signature, created_at, updated_at)
@@ -96,88 +113,87 @@ export class IntentStore {
       'SELECT * FROM intents WHERE agent_did = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
     );
     this.#inFlight = db.prepare<[string], IntentRow>(`SELECT * FROM intents WHERE agent_did = ? AND state IN ('sent', 'running')`);
-    this.#executedSince = db.prepare<[string, number], { n: number }>(
-      `SELECT COUNT(*) AS n FROM intents WHERE agent_did = ? AND created_at > ? AND rejected_by IS NULL`,
+    this.#recentlyCounted = db.prepare<[number], { id: string; agent_did: string; created_at: number }>(
+      `SELECT id, agent_did, created_at FROM intents WHERE created_at > ? AND rejected_by IS NULL ORDER BY created_at, rowid`,
     );
+    this.#relaxed = relaxedWrites(db);
+    for (const row of this.#recentlyCounted.iterate(now - HOUR_MS)) this.#window.add(row.agent_did, row.id, row.created_at);
   }
 
   /** Records an intent the broker signed and is about to send. */
   recordSent(intent: IntentBody, envelope: SealedEnvelope, now: number): IntentView {
-    this.#insert.run({
-      id: intent.id,
-      agent: intent.agent,
-      capability: intent.capability,
-      params: JSON.stringify(intent.params),
-      user: intent.user,
+    const params = JSON.stringify(intent.params);
+    const payload = Buffer.from(envelope.payload);
+    const signature = Buffer.from(envelope.signature);
+    this.#relaxed(() =>
+      this.#insert.run({ ...unset, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, state: 'sent', payload, signature, now }),
+    );
+    this.#window.add(intent.agent, intent.id, now);
+    const view: IntentView = {
+      ...newView(intent, params, now),
       state: 'sent',
-      outcome: null,
-      reason: null,
-      rejectedBy: null,
-      message: null,
-      payload: Buffer.from(envelope.payload),
-      signature: Buffer.from(envelope.signature),
-      now,
-    });
-    return this.get(intent.id)!;
+      signedIntent: { payload: payload.toString('base64'), signature: signature.toString('base64') },
+    };
+    this.#open.set(intent.id, view);
+    return view;
   }
 
   /** Records an intent the broker refused before signing anything (defence in depth); it is final at once. */
   recordRefused(intent: IntentBody, reason: IntentView['reason'], message: string, now: number): IntentView {
-    this.#insert.run({
-      id: intent.id,
-      agent: intent.agent,
-      capability: intent.capability,
-      params: JSON.stringify(intent.params),
-      user: intent.user,
-      state: 'rejected',
-      outcome: 'rejected',
-      reason,
-      rejectedBy: 'broker',
-      message,
-      payload: null,
-      signature: null,
-      now,
-    });
-    return this.get(intent.id)!;
+    const params = JSON.stringify(intent.params);
+    const refused = { state: 'rejected', outcome: 'rejected', reason, rejectedBy: 'broker', message } as const;
+    this.#relaxed(() =>
+      this.#insert.run({ ...unset, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, ...refused, now }),
+    );
+    return { ...newView(intent, params, now), ...refused };
   }
 
-  markRunning(id: string, now: number): boolean {
-    return this.#setState.run({ id, state: 'running', now }).changes === 1;
+  /** The agent reported progress: returns the new view, or undefined if the intent was not waiting to start. */
+  markRunning(id: string, now: number): IntentView | undefined {
+    if (this.#relaxed(() => this.#setState.run({ id, state: 'running', now }).changes) !== 1) return undefined;
+    return this.#update(id, { state: 'running', updatedAt: now }, false);
   }
 
-  /** Records the agent's verified result. Returns false if the intent was already final (a duplicate). */
-  recordResult(result: ResultBody, envelope: SealedEnvelope, now: number): boolean {
-    return this.#finish.run({ ...resultColumns(result, envelope, now), state: result.outcome }).changes === 1;
+  /** Records the agent's verified result. Returns the final view, or undefined if the intent was already final (a duplicate). */
+  recordResult(result: ResultBody, envelope: SealedEnvelope, now: number): IntentView | undefined {
+    const columns = resultColumns(result, envelope, now);
+    if (this.#relaxed(() => this.#finish.run({ ...columns, state: result.outcome }).changes) !== 1) return undefined;
+    return this.#update(
+      result.intentId,
+      {
+        state: result.outcome,
+        outcome: result.outcome,
+        reason: result.reason,
+        rejectedBy: columns.rejectedBy,
+        message: result.message,
+        output: columns.output === null ? null : (JSON.parse(columns.output) as Record<string, unknown>),
+        updatedAt: now,
+        signedResult: { payload: columns.resultPayload.toString('base64'), signature: columns.resultSignature.toString('base64') },
+      },
+      true,
+    );
   }
 
   /**
    * A verified result for an intent already final as lost-agent (its agent came
    * back after the grace period): the signed answer is kept and shown, the
-   * state stays the one final state it was given. False if there is nothing to add.
+   * state stays the one final state it was given. Undefined if there is nothing to add.
    */
-  recordLateResult(result: ResultBody, envelope: SealedEnvelope, now: number): boolean {
-    return this.#late.run(resultColumns(result, envelope, now)).changes === 1;
+  recordLateResult(result: ResultBody, envelope: SealedEnvelope, now: number): IntentView | undefined {
+    return this.#relaxed(() => this.#late.run(resultColumns(result, envelope, now)).changes) === 1 ? this.get(result.intentId) : undefined;
   }
 
-  /** Ends an in-flight intent whose agent went away before answering. */
-  markLost(id: string, message: string, now: number): boolean {
-    return (
-      this.#finish.run({
-        id,
-        state: 'lost-agent',
-        outcome: null,
-        reason: null,
-        rejectedBy: null,
-        message,
-        output: null,
-        resultPayload: null,
-        resultSignature: null,
-        now,
-      }).changes === 1
-    );
+  /** Ends an in-flight intent whose agent went away before answering. Returns the final view, or undefined if it was already final. */
+  markLost(id: string, message: string, now: number): IntentView | undefined {
+    const lost = { state: 'lost-agent', outcome: null, reason: null, rejectedBy: null, message } as const;
+    const changes = this.#relaxed(() => this.#finish.run({ id, ...lost, output: null, resultPayload: null, resultSignature: null, now }).changes);
+    if (changes !== 1) return undefined;
+    return this.#update(id, { ...lost, updatedAt: now }, true);
   }
 
   get(id: string): IntentView | undefined {
+    const open = this.#open.get(id);
+    if (open) return open;
     const row = this.#get.get(id);
     return row ? toView(row) : undefined;
   }
@@ -190,8 +206,42 @@ export class IntentStore {
     return this.#inFlight.all(agent).map(toView);
   }
 
-  /** Intents sent to an agent since a time (the broker's view of the hourly rate). */
+  /** Intents sent to an agent since a time and not refused by it (the broker's view of the hourly rate). */
   sentSince(agent: string, since: number): number {
-    return this.#executedSince.get(agent, since)?.n ?? 0;
+    return this.#window.countSince(agent, since);
   }
+
+  /** The row changed as `change` says: the open view follows it (a row sent by an earlier process is read back). */
+  #update(id: string, change: Partial<IntentView>, final: boolean): IntentView {
+    const open = this.#open.get(id);
+    const view = open ? { ...open, ...change } : this.get(id)!;
+    if (final) this.#open.delete(id);
+    else this.#open.set(id, view);
+    if (view.rejectedBy === 'agent') this.#window.remove(view.agent, id);
+    return view;
+  }
+}
+
+/** Columns a new row leaves empty. */
+const unset = { outcome: null, reason: null, rejectedBy: null, message: null, payload: null, signature: null };
+
+/** The view of a row just inserted, as toView would read it back. */
+function newView(intent: IntentBody, params: string, now: number): IntentView {
+  return {
+    id: intent.id,
+    agent: intent.agent,
+    capability: intent.capability,
+    params: JSON.parse(params) as Record<string, unknown>,
+    user: intent.user,
+    state: 'sent',
+    outcome: null,
+    reason: null,
+    rejectedBy: null,
+    message: null,
+    output: null,
+    createdAt: now,
+    updatedAt: now,
+    signedIntent: null,
+    signedResult: null,
+  };
 }

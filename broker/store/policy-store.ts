@@ -18,6 +18,8 @@ export type StoredPolicy = Omit<CertifiedPolicy, 'status' | 'approvalTimeoutMs'>
 export class PolicyStore {
   readonly #get;
   readonly #upsert;
+  /** Policies read at every handshake and dispatch; set() is the only writer and drops the entry. */
+  readonly #cache = new Map<string, StoredPolicy>();
 
   constructor(db: BrokerDatabase) {
     this.#get = db.prepare<[string], PolicyRow>('SELECT * FROM policies WHERE agent_did = ?');
@@ -30,6 +32,12 @@ export class PolicyStore {
   }
 
   get(did: string): StoredPolicy | undefined {
+    const policy = this.#cache.get(did) ?? this.#read(did);
+    if (policy) this.#cache.set(did, policy);
+    return policy;
+  }
+
+  #read(did: string): StoredPolicy | undefined {
     const row = this.#get.get(did);
     if (!row) return undefined;
     return {
@@ -44,6 +52,8 @@ export class PolicyStore {
   }
 
   set(did: string, input: Required<PolicyInput>, now: number): StoredPolicy {
+    // Dropped, not refilled: the caller's transaction may still roll this write back.
+    this.#cache.delete(did);
     this.#upsert.run({
       did,
       capabilities: JSON.stringify([...new Set(input.capabilities)]),
@@ -53,6 +63,6 @@ export class PolicyStore {
       expires: now + input.validForMs,
       now,
     });
-    return this.get(did)!;
+    return this.#read(did)!;
   }
 }

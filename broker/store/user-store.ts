@@ -44,6 +44,8 @@ export class UserStore {
   readonly #setRole;
   readonly #remove;
   readonly #removed;
+  /** Active users' roles, read at every request for RBAC; every write below keeps it true. */
+  readonly #roles = new Map<string, Role | undefined>();
 
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
@@ -69,6 +71,12 @@ export class UserStore {
     return user && user.removedAt === null ? user : undefined;
   }
 
+  /** The user's role, undefined for an unknown or removed user. */
+  roleOf(did: string): Role | undefined {
+    if (!this.#roles.has(did)) this.#roles.set(did, this.active(did)?.role);
+    return this.#roles.get(did);
+  }
+
   list(): UserRecord[] {
     return this.#list.all().map(toRecord);
   }
@@ -78,13 +86,20 @@ export class UserStore {
   }
 
   add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): UserRecord {
+    this.#roles.delete(user.did);
     this.#insert.run({ did: user.did, id: user.idBase64, name: user.name, role: user.role, invitedBy: user.invitedBy, now });
     return this.get(user.did)!;
   }
 
   /** Runs `fn` in one transaction, so "first user becomes owner" cannot be won twice. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      // A write rolled back: a role read inside the transaction may not hold.
+      this.#roles.clear();
+      throw err;
+    }
   }
 
   touch(did: string, name: string, now: number): void {
@@ -92,6 +107,7 @@ export class UserStore {
   }
 
   setRole(did: string, role: Role): boolean {
+    this.#roles.delete(did);
     return this.#setRole.run({ did, role }).changes === 1;
   }
 
@@ -100,6 +116,7 @@ export class UserStore {
   }
 
   remove(did: string, now: number): boolean {
+    this.#roles.delete(did);
     return this.#remove.run({ did, now }).changes === 1;
   }
 }

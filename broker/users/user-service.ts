@@ -90,7 +90,7 @@ export class UserService {
 
   /** The caller's current role, resolved from the proven DID at every request. */
   roleOf(did: string): Role | undefined {
-    return this.users.active(did)?.role;
+    return this.users.roleOf(did);
   }
 
   idOf(did: string): string | undefined {

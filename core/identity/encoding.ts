@@ -1,4 +1,8 @@
-import { decode, encode, ExtData } from '@msgpack/msgpack';
+import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
+
+/** One encoder and one decoder for the process, with default options (their output is the canonical form); both are re-entrant. */
+const encoder = new Encoder();
+const decoder = new Decoder();
 
 /**
  * Canonical MessagePack, as defined by vaultysid-spec.md §1: exactly what
@@ -6,7 +10,8 @@ import { decode, encode, ExtData } from '@msgpack/msgpack';
  * checked over re-encoded structures, so this encoder's output is protocol.
  */
 export function canonicalEncode(value: unknown): Uint8Array {
-  return encode(value);
+  // A copy of exactly the encoded bytes: encode() would return a view into a fresh 2 KiB buffer, which every kept payload would hold.
+  return encoder.encode(value);
 }
 
 export type DecodeFailure = 'malformed' | 'non-canonical';
@@ -24,13 +29,14 @@ export type DecodeResult =
 export function decodeCanonical(bytes: Uint8Array): DecodeResult {
   let value: unknown;
   try {
-    value = decode(bytes);
+    value = decoder.decode(bytes);
   } catch (err) {
     return { ok: false, reason: 'malformed', message: `not a MessagePack value: ${(err as Error).message}` };
   }
   let again: Uint8Array;
   try {
-    again = encode(value);
+    // Compared at once and dropped: a view into the shared encoder's buffer is enough.
+    again = encoder.encodeSharedRef(value);
   } catch (err) {
     return { ok: false, reason: 'non-canonical', message: `cannot re-encode: ${(err as Error).message}` };
   }

@@ -5,6 +5,7 @@
  * working.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,37 @@ describe('hub robustness: hostile frames fail closed, the broker stays up', () =
     assert.deepEqual(await hub.waitClosed(), { code: 4008, reason: 'rate limit' });
     const line = await waitFor('hub.rate-limited', () => fleet.broker.log.lines.slice(mark).find((l) => l.event === 'hub.rate-limited'));
     assert.equal(line.did, rogue.did);
+    await fleet.assertHealthy();
+  });
+
+  test('Unconstrained request rate (hub): results are exempt only when owed: 500 signed results for intents never sent close the connection with 4008', async () => {
+    const { rogue, hub } = await fleet.approvedRogue('unowed-results');
+    const mark = fleet.broker.log.lines.length;
+    const frames = Array.from({ length: 500 }, () =>
+      encodeFrame({ type: 'result', envelope: rogue.result({ intentId: randomBytes(16).toString('hex'), outcome: 'succeeded', reason: null, message: 'unasked', output: { entries: [] } }) }),
+    );
+    for (const frame of frames) if (hub.socket.readyState === hub.socket.OPEN) hub.sendRaw(frame);
+    assert.deepEqual(await hub.waitClosed(), { code: 4008, reason: 'rate limit' });
+    const line = await waitFor('hub.rate-limited', () => fleet.broker.log.lines.slice(mark).find((l) => l.event === 'hub.rate-limited'));
+    assert.equal(line.did, rogue.did);
+    await fleet.assertHealthy();
+  });
+
+  test('Unconstrained request rate (hub) must not cap an honest answer rate: 300 results sent in one burst for 300 intents the broker sent are all recorded', async () => {
+    const { rogue, hub, handshake } = await fleet.approvedRogue('fast-answers', { capabilities: ['list_files'], maxRequestsPerHour: 10_000 });
+    const sent = [];
+    for (let i = 0; i < 300; i++) sent.push(await fleet.call('intentsDispatch', { agent: rogue.did, capability: 'list_files', params: { path: '.' } }));
+    assert.deepEqual(new Set(sent.map((v) => v.state)), new Set(['sent']));
+    const results = [];
+    for (let i = 0; i < 300; i++) {
+      const intent = rogue.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder);
+      results.push(encodeFrame({ type: 'result', envelope: rogue.result({ intentId: intent.id, outcome: 'succeeded', reason: null, message: 'done', output: { entries: [], truncated: false } }) }));
+    }
+    for (const frame of results) hub.sendRaw(frame);
+    for (const view of sent) assert.equal((await finalIntent(fleet.broker, view.id)).state, 'succeeded');
+    assert.equal(hub.closed, undefined, 'the connection stays open');
+    assert.equal(fleet.broker.log.find('hub.rate-limited', (l) => l.did === rogue.did), undefined);
+    hub.close();
     await fleet.assertHealthy();
   });
 

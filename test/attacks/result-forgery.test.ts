@@ -20,20 +20,9 @@ let hubB: HubSocket;
 let brokerId: VaultysId;
 let intent: IntentBody;
 
-/** Authenticates, gets approved for list_files, and renews its certificate on update_capabilities like an honest agent. */
 async function approvedRogue(name: string): Promise<{ rogue: RogueAgent; hub: HubSocket }> {
-  const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), fleet.broker.url, fleet.broker.did, {
-    name,
-    requested: ['list_files'],
-    agentVersion: '0.0.0-rogue',
-  });
-  const { hub, handshake } = await rogue.authenticate();
+  const { rogue, hub, handshake } = await fleet.approvedRogue(name);
   brokerId = handshake.certificate.responder;
-  await fleet.call('registrationsApprove', { did: rogue.did, policy: { capabilities: ['list_files'] } });
-  await hub.next('update_capabilities');
-  const renewed = await rogue.authenticate(hub);
-  assert.equal(renewed.status, 'approved');
-  assert.deepEqual(renewed.handshake.policy.capabilities, ['list_files']);
   return { rogue, hub };
 }
 

@@ -118,6 +118,31 @@ describe('policy changes', () => {
     assert.equal(third.rejectedBy, 'broker');
   });
 
+  test('the broker keeps its hourly count and agents\' last_seen across its own restarts: the third request is still refused rate-limited by the broker', async () => {
+    const { broker, agent } = await approvedAgent({ capabilities: ['list_files'], maxRequestsPerHour: 2 }, 'list_files');
+    for (let i = 0; i < 2; i++) assert.equal((await run(broker, agent, 'list_files', { path: '.' })).state, 'succeeded');
+    const restartBroker = (from: BrokerProcess) => started.broker({ dataDir: from.dataDir, port: Number(new URL(from.url).port) });
+    const online = (b: BrokerProcess, did: string) => waitFor(`${did} online`, async () => (await b.client.call('agentsGet', { did })).online, 15_000);
+
+    await broker.stop();
+    const second = await restartBroker(broker);
+    await online(second, agent.did);
+    // The reconnect changed only last_seen: held in memory, written at the latest when the broker stops.
+    const seen = (await second.client.call('agentsGet', { did: agent.did })).lastSeen;
+    await agent.kill();
+    await waitFor('the agent offline', async () => !(await second.client.call('agentsGet', { did: agent.did })).online);
+    await second.stop();
+
+    const third = await restartBroker(second);
+    const view = await third.client.call('agentsGet', { did: agent.did });
+    assert.equal(view.lastSeen, seen, 'the last_seen of the reconnect was written at shutdown');
+    assert.equal(view.usage.requestsLastHour, 2, 'the hourly window is rebuilt from the intents table');
+    const back = await started.agent({ brokerUrl: third.url, brokerDid: third.did, stateDir: agent.stateDir, workspace: agent.workspace, request: 'list_files' });
+    await online(third, back.did);
+    const refused = await run(third, back, 'list_files', { path: '.' });
+    assert.deepEqual({ state: refused.state, reason: refused.reason, by: refused.rejectedBy }, { state: 'rejected', reason: 'rate-limited', by: 'broker' });
+  });
+
   test('approving a capability the agent did not ask for fails without widen and succeeds with widen: true', async () => {
     const broker = await started.broker();
     const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, request: 'read_file,list_files' });

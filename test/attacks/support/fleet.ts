@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { IdType, SecretIdentity } from '../../../core/identity';
 import type { MethodName, ParamsOf, ResultOf } from '../../../core/rpc/methods';
-import type { IntentView } from '../../../core/rpc/views';
+import type { IntentView, PolicyInput } from '../../../core/rpc/views';
 import type { Capability } from '../../../core/wire/policy';
 import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess } from '../../support/processes';
 import { exitIfHeldOpen } from '../../support/started';
 
 // Every file that starts a fleet: its teardown (agents, then the broker, each bounded by 10 s) fits in 40 s.
 exitIfHeldOpen(40_000);
+import { RogueAgent, type Handshake, type HubSocket } from './rogue-agent';
 
 /** Any promise, bounded in time (RPC calls have no timeout of their own). */
 export async function bounded<T>(what: string, promise: Promise<T>, timeoutMs = 15_000): Promise<T> {
@@ -72,6 +74,22 @@ export class Fleet {
   /** A JSON-RPC call as the broker's owner, bounded in time. */
   call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
     return bounded(name, this.broker.client.call(name, params));
+  }
+
+  /** A rogue agent that authenticates, gets approved with `policy`, and renews its certificate on update_capabilities like an honest agent. */
+  async approvedRogue(name: string, policy: PolicyInput = { capabilities: ['list_files'] }): Promise<{ rogue: RogueAgent; hub: HubSocket; handshake: Handshake }> {
+    const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), this.broker.url, this.broker.did, {
+      name,
+      requested: policy.capabilities,
+      agentVersion: '0.0.0-rogue',
+    });
+    const { hub } = await rogue.authenticate();
+    await this.call('registrationsApprove', { did: rogue.did, policy });
+    await hub.next('update_capabilities');
+    const renewed = await rogue.authenticate(hub);
+    assert.equal(renewed.status, 'approved');
+    assert.deepEqual(renewed.handshake.policy.capabilities, policy.capabilities);
+    return { rogue, hub, handshake: renewed.handshake };
   }
 
   track(agent: AgentProcess): AgentProcess {

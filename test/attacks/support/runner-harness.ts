@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { IntentRunner, type CertifiedSession } from '../../../agent/intent-runner';
-import { openAgentDatabase, AGENT_DATABASE_FILE, type AgentDatabase } from '../../../agent/store/agent-database';
+import { openAgentDatabase, AGENT_DATABASE_FILE, transactionRunner, type AgentDatabase } from '../../../agent/store/agent-database';
 import { RequestWindow } from '../../../agent/store/request-window';
 import { ResultOutbox } from '../../../agent/store/result-outbox';
 import { SeenIntentStore } from '../../../agent/store/seen-intents';
@@ -84,6 +84,7 @@ export class RunnerHarness {
       outbox: new ResultOutbox(this.db),
       requests: this.requests,
       tokens: this.tokens,
+      atomically: transactionRunner(this.db),
       stalenessMs: STALENESS_MS,
       clockSkewMs: SKEW_MS,
       log,
