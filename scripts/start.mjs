@@ -4,7 +4,7 @@
 // `--smoke` stops after the first result (used by the test suite).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -21,21 +21,6 @@ const node = (script, args, options = {}) => spawnSync(process.execPath, [join(r
 function must(result, what) {
   if (result.status !== 0) throw new Error(`${what} failed:\n${result.stderr || result.stdout}`);
   return result.stdout;
-}
-
-async function freePort(preferred) {
-  for (const port of [preferred, 0]) {
-    const found = await new Promise((done) => {
-      const server = createServer();
-      server.once('error', () => done(null));
-      server.listen(port, '127.0.0.1', () => {
-        const { port: bound } = server.address();
-        server.close(() => done(bound));
-      });
-    });
-    if (found !== null) return found;
-  }
-  throw new Error('no free port on 127.0.0.1');
 }
 
 function stopAll() {

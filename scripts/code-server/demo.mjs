@@ -11,7 +11,7 @@
 // `--smoke` checks that the workbench answers and the agent runs, then stops (for CI or a quick check).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -36,21 +36,6 @@ function must(result, what) {
   return result.stdout;
 }
 const node = (args, what) => must(spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180_000 }), what);
-
-async function freePort(preferred) {
-  for (const port of [preferred, 0]) {
-    const found = await new Promise((done) => {
-      const server = createServer();
-      server.once('error', () => done(null));
-      server.listen(port, '127.0.0.1', () => {
-        const { port: bound } = server.address();
-        server.close(() => done(bound));
-      });
-    });
-    if (found !== null) return found;
-  }
-  throw new Error('no free port on 127.0.0.1');
-}
 
 /** code-server runs in its own process group (its extension host, the extension's broker, language servers). */
 function stopAll() {
