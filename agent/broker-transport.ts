@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ClientOptions } from 'ws';
 
@@ -8,31 +7,6 @@ export interface BrokerTls {
   ca?: Buffer;
   /** SHA-256 fingerprint of the broker's own certificate (hex, colons optional): that certificate and no other. */
   pinSha256?: string;
-}
-
-function isLoopback(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
-}
-
-/**
- * Why the agent will not use this broker URL, or null. Plain ws:// leaves the
- * hub's traffic readable and its metadata (which agent, when, what it may do)
- * open to anyone on the path: allowed to a loopback address, elsewhere only
- * when the operator says so explicitly.
- */
-export function brokerUrlProblem(url: string, allowPlainRemote: boolean): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `"${url}" is not a URL`;
-  }
-  if (parsed.protocol === 'wss:') return null;
-  if (parsed.protocol !== 'ws:') return `the broker URL must be wss:// (or ws:// to a loopback address), not ${parsed.protocol}//`;
-  if (isLoopback(parsed.hostname) || allowPlainRemote) return null;
-  return `refusing plain ws:// to ${parsed.hostname}, which is not a loopback address: use wss://, or pass --allow-plain-ws if the network itself is trusted`;
 }
 
 export function normalizeFingerprint(text: string): string | null {

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRootDid } from '../core/authority/broker-pin';
 import { parsePin } from '../core/identity';
-import { brokerUrlProblem, normalizeFingerprint } from './broker-transport';
+import { normalizeFingerprint } from './broker-transport';
+import { brokerUrlProblem } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { HubClient } from './hub-client';
@@ -93,7 +94,7 @@ program
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
   .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean } & ModelOptions) => {
-    const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs));
+    const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
     if (urlProblem) throw new Error(urlProblem);
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
     const requested = o.request.split(',').map((c) => c.trim()).filter(Boolean);

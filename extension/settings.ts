@@ -1,11 +1,13 @@
 import { isAbsolute } from 'node:path';
 import { parsePin } from '../core/identity';
+import { brokerUrlProblem } from '../core/wire/broker-url';
 
 /** The extension's settings as package.json declares them (contributes.configuration), before checking. */
 export interface RawSettings {
   brokerMode: unknown;
   brokerUrl: unknown;
   brokerDid: unknown;
+  allowPlainWs: unknown;
   nodePath: unknown;
   dataDir: unknown;
   hubPort: unknown;
@@ -38,7 +40,10 @@ export function validateSettings(raw: RawSettings): SettingsCheck {
     const brokerUrl = text(raw.brokerUrl);
     const brokerDid = parsePin(text(raw.brokerDid));
     if (!brokerUrl) problems.push('vaultysclaw.brokerUrl is empty: give the team broker\'s URL (wss://host:port).');
-    else if (!/^wss?:\/\/[^\s/]+/.test(brokerUrl)) problems.push(`vaultysclaw.brokerUrl must start with wss:// (or ws:// on a trusted network), not "${brokerUrl}".`);
+    else {
+      const urlProblem = brokerUrlProblem(brokerUrl, raw.allowPlainWs === true, 'turn on vaultysclaw.allowPlainWs');
+      if (urlProblem) problems.push(`vaultysclaw.brokerUrl: ${urlProblem}.`);
+    }
     if (!brokerDid) problems.push('vaultysclaw.brokerDid must be the team broker\'s DID or fingerprint (ask its admin: `broker identity`); the extension refuses any broker that proves another key.');
     if (problems.length) return { ok: false, problems };
     return { ok: true, settings: { mode: 'remote', brokerUrl, brokerDid: brokerDid!, nodePath, stalenessMs, userName } };

@@ -5,6 +5,7 @@ import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
+import { brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
@@ -33,6 +34,7 @@ interface Connection {
   dataDir: string;
   url?: string;
   brokerDid?: string;
+  allowPlainWs?: boolean;
   key?: string;
   name?: string;
   invitation?: string;
@@ -43,6 +45,8 @@ async function connect(o: Connection): Promise<BrokerClient> {
   if (!o.key) return BrokerClient.connect(o.dataDir);
   if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli' });
   if (!o.brokerDid) throw new Error('--url needs --broker-did: the broker to pin');
+  const urlProblem = brokerUrlProblem(o.url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
+  if (urlProblem) throw new Error(urlProblem);
   const brokerDid = parsePin(o.brokerDid);
   if (!brokerDid) throw new Error(`"${o.brokerDid}" is neither a broker DID nor a fingerprint`);
   return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) });
@@ -68,6 +72,7 @@ function clientCommand(program: Command, spec: string, description: string): Com
     .option('--data-dir <dir>', 'data directory of a broker on this host (local socket)', defaultDataDir())
     .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket').env('VAULTYSCLAW_URL'))
     .addOption(new Option('--broker-did <did>', 'the broker DID or fingerprint to pin, with --url').env('VAULTYSCLAW_BROKER_DID'))
+    .option('--allow-plain-ws', 'allow --url ws:// (unencrypted) to a host that is not a loopback address')
     .addOption(new Option('--key <file>', 'your user key file (see "keygen")').env('VAULTYSCLAW_KEY'))
     .option('--name <name>', 'your display name');
 }

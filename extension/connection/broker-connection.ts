@@ -19,6 +19,7 @@ export function readSettings(): ReturnType<typeof validateSettings> {
     brokerMode: c.get('brokerMode'),
     brokerUrl: c.get('brokerUrl'),
     brokerDid: c.get('brokerDid'),
+    allowPlainWs: c.get('allowPlainWs'),
     nodePath: c.get('nodePath'),
     dataDir: c.get('dataDir'),
     hubPort: c.get('hubPort'),
@@ -28,7 +29,7 @@ export function readSettings(): ReturnType<typeof validateSettings> {
 }
 
 /** Settings whose change means a different broker (or a different way to reach it). */
-export const CONNECTION_SETTINGS = ['brokerMode', 'brokerUrl', 'brokerDid', 'nodePath', 'dataDir', 'hubPort', 'userName'].map((s) => `vaultysclaw.${s}`);
+export const CONNECTION_SETTINGS = ['brokerMode', 'brokerUrl', 'brokerDid', 'allowPlainWs', 'nodePath', 'dataDir', 'hubPort', 'userName'].map((s) => `vaultysclaw.${s}`);
 
 /**
  * The extension's one connection to a broker, local or team: the supervisor

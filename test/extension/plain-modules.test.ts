@@ -24,7 +24,7 @@ import { removeDirs, ROOT, tempDir } from '../support/processes';
 
 const DID = `did:vaultys:00${'ab'.repeat(19)}`;
 const raw = (over: Partial<RawSettings>): RawSettings => ({
-  brokerMode: 'local', brokerUrl: '', brokerDid: '', nodePath: '', dataDir: '', hubPort: 8080, stalenessWindow: 300, userName: '', ...over,
+  brokerMode: 'local', brokerUrl: '', brokerDid: '', allowPlainWs: false, nodePath: '', dataDir: '', hubPort: 8080, stalenessWindow: 300, userName: '', ...over,
 });
 
 function agent(over: Partial<AgentView> = {}): AgentView {
@@ -54,6 +54,14 @@ describe('settings', () => {
     const ok = validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'wss://broker.example:8080', brokerDid: fingerprint }));
     assert.ok(ok.ok && ok.settings.mode === 'remote' && ok.settings.brokerDid === DID, 'a fingerprint pins the same DID');
     assert.ok(!validateSettings(raw({ brokerMode: 'cloud' })).ok);
+  });
+
+  test('remote mode refuses plain ws:// to a host that is not loopback unless allowPlainWs is on', () => {
+    const plain = validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'ws://10.0.0.7:8080', brokerDid: DID }));
+    assert.ok(!plain.ok);
+    assert.match(plain.problems.join(' '), /brokerUrl: refusing plain ws:\/\/ to 10\.0\.0\.7.*vaultysclaw\.allowPlainWs/);
+    assert.ok(validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'ws://10.0.0.7:8080', brokerDid: DID, allowPlainWs: true })).ok);
+    assert.ok(validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'ws://127.0.0.1:8080', brokerDid: DID })).ok, 'loopback stays allowed');
   });
 });
 
