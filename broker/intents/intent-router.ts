@@ -232,7 +232,7 @@ export class IntentRouter {
   close(): void {
     for (const timer of this.#away.values()) clearTimeout(timer);
     this.#away.clear();
-    for (const did of [...this.#deadlines.keys()]) this.onAgentGone(did);
+    for (const timers of this.#deadlines.values()) for (const timer of timers.values()) clearTimeout(timer);
     this.#deadlines.clear();
   }
 
