@@ -193,7 +193,8 @@ export class Broker implements ConnectionHost {
 
   closed(connection: AgentConnection): void {
     const did = connection.did!;
-    this.approvals.onConnectionClosed(connection);
+    // A stopping broker keeps them pending, as a killed one does: they survive the restart, and the agent's signed refusal ends them.
+    if (!this.#closing) this.approvals.onConnectionClosed(connection);
     if (!this.online.remove(did, connection)) return;
     this.router.onAgentGone(did);
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');

@@ -179,6 +179,8 @@ export class ApprovalService {
   }
 
   #cancel(requestId: string, why: string): void {
+    // One already past its timeout expired as such (the agent gave up on the same deadline): that is what is audited.
+    if (!(this.now() < (this.approvals.get(requestId)?.expiresAt ?? 0))) return this.expireDue();
     if (!this.approvals.cancel(requestId, `cancelled: ${why}`, this.now())) return;
     const view = this.#changed(requestId);
     this.log.warn({ event: 'approval.cancelled', requestId, intentId: view.intentId, agent: view.agent, detail: why }, 'approval request ended: nothing waits for it');

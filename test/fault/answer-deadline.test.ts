@@ -13,11 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { randomBytes } from 'node:crypto';
-import { seal } from '../../core/identity';
 import { Notifications } from '../../core/rpc/methods';
 import { ApprovalView, type IntentView } from '../../core/rpc/views';
-import type { ApprovalRequestBody } from '../../core/wire/approval';
 import { approve, finalIntent, Fleet } from '../attacks/support/fleet';
 import type { HubSocket, RogueAgent } from '../attacks/support/rogue-agent';
 import { startAgent, waitFor } from '../support/processes';
@@ -97,20 +94,8 @@ describe('an approval nobody waits for any more', () => {
   async function pausedCall(name: string): Promise<{ rogue: RogueAgent; hub: HubSocket; intent: IntentView; requestId: string }> {
     const { rogue, hub, handshake } = await fleet.approvedRogue(name, { capabilities: ['run_command'], approvalRequired: ['run_command'] });
     const intent = await dispatch(rogue.did, command(1000));
-    const body = rogue.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder);
-    const now = Date.now();
-    const request: ApprovalRequestBody = {
-      requestId: randomBytes(16).toString('hex'),
-      intentId: body.id,
-      agent: rogue.did,
-      user: body.user,
-      capability: body.capability,
-      params: body.params,
-      cwd: '/workspace',
-      requestedAt: now,
-      expiresAt: now + handshake.policy.approvalTimeoutMs,
-    };
-    hub.send({ type: 'approval/request', envelope: seal(rogue.identity, 'vaultysclaw/approval-request/v1', request) });
+    const request = rogue.approvalRequest(rogue.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder), handshake.policy);
+    hub.send({ type: 'approval/request', envelope: request.envelope });
     await waitFor('the request pending', async () => (await fleet.call('approvalsList', { state: 'pending' })).some((a) => a.requestId === request.requestId));
     return { rogue, hub, intent, requestId: request.requestId };
   }
