@@ -186,7 +186,8 @@ export class HubClient {
           if (!this.#session) return fail(4001, 'unauthenticated');
           return this.options.runner.onApprovalDecision(f.bundle, this.#session);
         case 'error':
-          log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message }, 'broker reported an error');
+          log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message, intentId: f.intentId }, 'broker reported an error');
+          if (f.code === 'unknown-intent' && f.intentId) this.options.runner.forgetRefused(f.intentId);
           return;
       }
     });

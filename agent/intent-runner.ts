@@ -14,7 +14,8 @@ import type { ResultOutbox } from './store/result-outbox';
 import type { SeenIntentStore } from './store/seen-intents';
 import type { TokenLedger } from './store/token-ledger';
 import { storageFailure } from '../core/storage/storage-failure';
-import { runTool, toolTimeoutMs } from './tools';
+import { runTool } from './tools';
+import { toolTimeoutMs } from '../core/policy/answer-deadline';
 import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
@@ -135,6 +136,19 @@ export class IntentRunner {
 
   acknowledge(intentId: string): void {
     this.o.outbox.remove(intentId);
+  }
+
+  /**
+   * The broker has no record of this intent (its database was reset or lost
+   * the row): a kept result for it would be resent at every handshake for
+   * ever. Dropping it on the broker's word gives a compromised broker no new
+   * power: results are for the broker alone, and it can already make the
+   * agent forget any of them by acknowledging it (result/ack).
+   */
+  forgetRefused(intentId: string): void {
+    if (!this.o.outbox.get(intentId)) return;
+    this.o.outbox.remove(intentId);
+    this.o.log.warn({ event: 'result.dropped', intentId, reason: 'unknown-intent' }, 'the broker does not know this intent; its kept result is dropped');
   }
 
   /**

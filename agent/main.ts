@@ -22,7 +22,8 @@ import { createAgentLogger } from './log';
 import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 
-const AGENT_VERSION = '0.1.0';
+/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId). */
+const AGENT_VERSION = '0.2.0';
 
 /**
  * Test-only: shifts this agent's clock for the intent gates, so the tests can

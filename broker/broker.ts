@@ -30,6 +30,7 @@ export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 /** How often agents' last_seen times kept in memory are written (and at shutdown). */
 const LAST_SEEN_FLUSH_MS = 30_000;
 import type { BrokerInfo } from '../core/rpc/methods';
+import { FINAL_INTENT_STATES } from '../core/rpc/views';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -44,6 +45,10 @@ export interface BrokerOptions {
   approvalTimeoutMs?: number;
   /** How long a disconnected agent has to come back before its intents in flight end lost-agent. */
   lostAgentGraceMs?: number;
+  /** How long an intent the broker signs stays fresh (its expiresAt). */
+  stalenessMs?: number;
+  /** How long past what an intent may legitimately take an online agent may answer before it ends lost-agent. */
+  answerMarginMs?: number;
   log: pino.Logger;
   now?: () => number;
 }
@@ -85,9 +90,12 @@ export class Broker implements ConnectionHost {
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs);
+    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
     this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
     this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
+    this.events.on('intentChanged', (intent) => {
+      if (FINAL_INTENT_STATES.includes(intent.state)) this.approvals.onIntentFinal(intent);
+    });
     this.events.on('userChanged', (user) => {
       if (user.removed) this.delegations.onUserRemoved(user.did);
     });
@@ -185,6 +193,8 @@ export class Broker implements ConnectionHost {
 
   closed(connection: AgentConnection): void {
     const did = connection.did!;
+    // A stopping broker keeps them pending, as a killed one does: they survive the restart, and the agent's signed refusal ends them.
+    if (!this.#closing) this.approvals.onConnectionClosed(connection);
     if (!this.online.remove(did, connection)) return;
     this.router.onAgentGone(did);
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');

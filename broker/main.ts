@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { secondsOption as seconds } from '../core/cli/arguments';
+import { DEFAULT_ANSWER_MARGIN_MS } from '../core/policy/answer-deadline';
+import { DEFAULT_STALENESS_MS } from '../core/policy/intent-gates';
 import { resolve } from 'node:path';
 import { addAuditCommands } from './audit/audit-command';
 import { addOperatorCommands } from './cli/commands';
@@ -29,7 +31,9 @@ program
   .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
   .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
   .option('--lost-agent-grace <seconds>', 'how long a disconnected agent has to come back before its intents in flight end lost-agent', '30')
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; allowRootKey?: boolean }) => {
+  .option('--staleness <seconds>', 'how long an intent stays fresh after it is signed (agents refuse it after that)', String(DEFAULT_STALENESS_MS / 1000))
+  .option('--answer-margin <seconds>', 'how long past what an intent may take (expiry, reviewer wait, run time) an online agent may answer before it ends lost-agent', String(DEFAULT_ANSWER_MARGIN_MS / 1000))
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; staleness: string; answerMargin: string; allowRootKey?: boolean }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,
@@ -37,6 +41,8 @@ program
       approvalTimeoutMs: seconds(o.approvalTimeout, '--approval-timeout'),
       handshakeTimeoutMs: seconds(o.handshakeTimeout, '--handshake-timeout'),
       lostAgentGraceMs: seconds(o.lostAgentGrace, '--lost-agent-grace'),
+      stalenessMs: seconds(o.staleness, '--staleness'),
+      answerMarginMs: seconds(o.answerMargin, '--answer-margin'),
     };
     await (o.stdio ? runStdio(options) : runStandalone(options));
   });

@@ -19,6 +19,8 @@ export interface RunOptions {
   /** Run even though the root key lies in the data directory. */
   allowRootKey?: boolean;
   lostAgentGraceMs?: number;
+  stalenessMs?: number;
+  answerMarginMs?: number;
 }
 
 export interface RunningBroker {
@@ -67,6 +69,8 @@ function openDataDir(options: RunOptions) {
       localOperatorDid: loadLocalOperator(options.dataDir).did,
       approvalTimeoutMs: options.approvalTimeoutMs,
       lostAgentGraceMs: options.lostAgentGraceMs,
+      stalenessMs: options.stalenessMs,
+      answerMarginMs: options.answerMarginMs,
       log,
     });
     return { identity, created, log, broker };

@@ -48,11 +48,6 @@ function failureOf(capability: string, err: unknown): ToolOutcome & { ok: false 
   return { ok: false, reason: 'failed', message: `${capability} failed (${typeof code === 'string' ? code : 'internal error'})` };
 }
 
-/** How long a tool may run before it is aborted: a command's own timeout plus a grace to report it, a minute for the rest. */
-export function toolTimeoutMs(call: ToolCall): number {
-  return call.capability === 'run_command' ? call.params.timeoutMs + 5_000 : 60_000;
-}
-
 /**
  * Runs one tool call, already parsed at the wire edge and cleared by the agent's gates, inside the
  * sandbox. Never throws: every refusal comes back as a reason the agent can sign and the broker audit.

@@ -38,6 +38,8 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
 export class ApprovalService {
   /** Per connection, so a decision held for one that has since dropped goes nowhere (its intents ended as lost-agent). */
   readonly #held = new WeakMap<AgentConnection, ApprovalDecisionBundle[]>();
+  /** The requests each connection made: its agent rejects them itself when that connection closes (ApprovalWaiter.abandonAll). */
+  readonly #askedOn = new WeakMap<AgentConnection, Set<string>>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
@@ -85,6 +87,7 @@ export class ApprovalService {
       return refuse('approval-timeout', 'the approval request runs past the timeout carried in the certificate');
     }
     const view = this.approvals.add(r, envelope);
+    this.#askedOn.set(connection, (this.#askedOn.get(connection) ?? new Set()).add(r.requestId));
     this.log.info({ event: 'approval.requested', requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
     this.events.emit('approvalChanged', view);
   }
@@ -159,6 +162,28 @@ export class ApprovalService {
 
   list(state?: ApprovalView['state']): ApprovalView[] {
     return this.approvals.list(state);
+  }
+
+  /**
+   * The intent ended (a result, lost-agent): no tool call of it waits for a
+   * reviewer any more, so its pending requests end now instead of at their timeout.
+   */
+  onIntentFinal(intent: IntentView): void {
+    for (const requestId of this.approvals.pendingFor(intent.id)) this.#cancel(requestId, `its intent ended ${intent.state}`);
+  }
+
+  /** The agent dropped the calls it was holding for a reviewer when this connection closed. */
+  onConnectionClosed(connection: AgentConnection): void {
+    for (const requestId of this.#askedOn.get(connection) ?? []) this.#cancel(requestId, 'the agent dropped the tool call when its connection closed');
+    this.#askedOn.delete(connection);
+  }
+
+  #cancel(requestId: string, why: string): void {
+    // One already past its timeout expired as such (the agent gave up on the same deadline): that is what is audited.
+    if (!(this.now() < (this.approvals.get(requestId)?.expiresAt ?? 0))) return this.expireDue();
+    if (!this.approvals.cancel(requestId, `cancelled: ${why}`, this.now())) return;
+    const view = this.#changed(requestId);
+    this.log.warn({ event: 'approval.cancelled', requestId, intentId: view.intentId, agent: view.agent, detail: why }, 'approval request ended: nothing waits for it');
   }
 
   /** Expiry is a rejection on both sides: the agent times out on the same deadline. */

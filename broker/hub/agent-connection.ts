@@ -38,6 +38,7 @@ export class AgentConnection {
   #pendingPolicy?: CertifiedPolicy;
   #agent?: VaultysId;
   #policy?: CertifiedPolicy;
+  #agentVersion?: string;
   /** Intents sent on this connection whose result has not come back. */
   #resultsOwed = 0;
   #closed = false;
@@ -63,6 +64,11 @@ export class AgentConnection {
   /** The policy of the last certificate both sides signed on this connection. */
   get certifiedPolicy(): CertifiedPolicy | undefined {
     return this.#policy;
+  }
+
+  /** What the agent said it runs, in its last certified hello: only decides which frames it can read. */
+  get agentVersion(): string | undefined {
+    return this.#agentVersion;
   }
 
   /** The broker id that signed that certificate: after a rotation, the agent trusts the new id once it renews. */
@@ -158,6 +164,7 @@ export class AgentConnection {
     this.#certifiedBy = result.value.responder;
     this.#policy = this.#pendingPolicy!;
     const hello = this.#pendingHello!;
+    this.#agentVersion = hello.agentVersion;
     this.#responder = this.#pendingHello = this.#pendingPolicy = undefined;
     this.host.authenticated(this, hello);
   }

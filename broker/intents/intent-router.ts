@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { seal, type SealedEnvelope } from '../../core/identity';
+import { decodeCanonical, seal, type SealedEnvelope } from '../../core/identity';
+import { answerDeadline, DEFAULT_ANSWER_MARGIN_MS } from '../../core/policy/answer-deadline';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
-import type { IntentBody, ProgressBody, RejectionReason, ResultBody } from '../../core/wire/intent';
+import { IntentBody, type ProgressBody, type RejectionReason, type ResultBody } from '../../core/wire/intent';
 import type { Role } from '../../core/rpc/roles';
 import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
-import type { Capability } from '../../core/wire/policy';
+import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
 import { IntentCall, MAX_TASK_TIME_MS, taskTools, type TokenUsageReport } from '../../core/wire/task';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
+import { readsRefusedIntentId } from '../../core/wire/hub-messages';
 import type { ActiveIdentity } from '../identity/active-identity';
 import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
@@ -36,6 +38,8 @@ export interface DispatchRequest {
 export class IntentRouter {
   /** Agents gone with intents in flight, until they come back or their grace period ends. */
   readonly #away = new Map<string, NodeJS.Timeout>();
+  /** Per online agent, the answer deadline of each intent it holds (see answerDeadline). */
+  readonly #deadlines = new Map<string, Map<string, NodeJS.Timeout>>();
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -51,6 +55,8 @@ export class IntentRouter {
     /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
     private readonly lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
     private readonly stalenessMs = DEFAULT_STALENESS_MS,
+    /** How long past what an intent may legitimately take its agent may still answer before it ends lost-agent. */
+    private readonly answerMarginMs = DEFAULT_ANSWER_MARGIN_MS,
   ) {}
 
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
@@ -89,6 +95,7 @@ export class IntentRouter {
     const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
+    this.#arm(intent, connection.certifiedPolicy!, 0);
     this.log.info({ event: 'intent.routed', ...submitted }, 'intent submitted, signed and routed');
     return this.#emit(view);
   }
@@ -136,11 +143,7 @@ export class IntentRouter {
   /** A result verified against the connection's key (by AgentConnection); here it must match an intent sent to that agent. */
   onResult(connection: AgentConnection, result: ResultBody, envelope: SealedEnvelope): void {
     const intent = this.intents.get(result.intentId);
-    if (!intent || intent.agent !== connection.did) {
-      this.log.warn({ event: 'result.refused', did: connection.did, intentId: result.intentId, reason: 'unknown-intent' }, 'result for an intent this agent never received');
-      connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${result.intentId} was sent to you` });
-      return;
-    }
+    if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'result', result.intentId);
     // Tokens are counted even when the result comes too late to change the intent (lost with its connection).
     this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
     const now = this.now();
@@ -149,6 +152,7 @@ export class IntentRouter {
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
     const view = recorded ?? late;
+    if (recorded) this.#disarm(intent.agent, intent.id);
     if (!view) return;
     const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
     if (late) this.log.warn({ event: 'intent.late-result', ...fields }, 'signed result kept for an intent already ended lost-agent');
@@ -158,15 +162,22 @@ export class IntentRouter {
 
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
-    if (!intent || intent.agent !== connection.did) {
-      this.log.warn({ event: 'progress.refused', did: connection.did, intentId: progress.intentId, reason: 'unknown-intent' }, 'progress for an intent this agent never received');
-      connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${progress.intentId} was sent to you` });
-      return;
-    }
+    if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'progress', progress.intentId);
     const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
     if (running) this.#emit(running);
     if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
+  }
+
+  /**
+   * Definitive: no intent of that id was ever sent to this agent (or its row
+   * was lost with the database). Naming the intent lets the agent stop
+   * resending a result kept for it.
+   */
+  #refuseUnknown(connection: AgentConnection, what: 'result' | 'progress', intentId: string): void {
+    this.log.warn({ event: `${what}.refused`, did: connection.did, intentId, reason: 'unknown-intent' }, `${what} for an intent this agent never received`);
+    const named = readsRefusedIntentId(connection.agentVersion) ? { intentId } : {};
+    connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${intentId} was sent to you`, ...named });
   }
 
   /** What the agent signed about its model tokens; clients see the agent's new daily total. */
@@ -185,6 +196,9 @@ export class IntentRouter {
    * an agent that stays away ends them lost-agent.
    */
   onAgentGone(did: string): void {
+    // Away, the grace period decides: an agent cannot answer while it has no connection.
+    for (const timer of this.#deadlines.get(did)?.values() ?? []) clearTimeout(timer);
+    this.#deadlines.delete(did);
     if (this.#away.has(did) || this.intents.inFlight(did).length === 0) return;
     const timer = setTimeout(() => {
       this.#away.delete(did);
@@ -206,7 +220,11 @@ export class IntentRouter {
     this.#away.delete(did);
     for (const intent of this.intents.inFlight(did)) {
       const signed = intent.signedIntent!;
-      connection.send({ type: 'intent', envelope: { payload: fromBase64(signed.payload), signature: fromBase64(signed.signature) } });
+      const envelope = { payload: fromBase64(signed.payload), signature: fromBase64(signed.signature) };
+      connection.send({ type: 'intent', envelope });
+      // At least a margin from now: a deadline that passed while the agent was away leaves it time to send the result it kept.
+      const body = sentBody(envelope);
+      if (body) this.#arm(body, connection.certifiedPolicy!, this.now() + this.answerMarginMs);
       this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did }, 'intent in flight resent after the agent reconnected');
     }
   }
@@ -214,6 +232,37 @@ export class IntentRouter {
   close(): void {
     for (const timer of this.#away.values()) clearTimeout(timer);
     this.#away.clear();
+    for (const timers of this.#deadlines.values()) for (const timer of timers.values()) clearTimeout(timer);
+    this.#deadlines.clear();
+  }
+
+  /**
+   * An online agent that holds an intent past what it may legitimately take
+   * (hung, or compromised and silent) would keep it, and its user, waiting
+   * for ever: past its answer deadline the intent ends lost-agent. A signed
+   * result that comes later still is kept as a late result.
+   */
+  #arm(intent: IntentBody, policy: CertifiedPolicy, notBefore: number): void {
+    const deadline = Math.max(answerDeadline(intent, policy, this.answerMarginMs), notBefore);
+    const timers = this.#deadlines.get(intent.agent) ?? new Map<string, NodeJS.Timeout>();
+    clearTimeout(timers.get(intent.id));
+    const timer = setTimeout(() => {
+      this.#disarm(intent.agent, intent.id);
+      const lost = this.intents.markLost(intent.id, `the agent did not answer in time (by ${new Date(deadline).toISOString()})`, this.now());
+      if (!lost) return;
+      this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: intent.agent, reason: 'answer-deadline', deadline }, 'the agent did not answer in time');
+      this.#emit(lost);
+    }, Math.max(0, deadline - this.now()));
+    timer.unref();
+    timers.set(intent.id, timer);
+    this.#deadlines.set(intent.agent, timers);
+  }
+
+  #disarm(agent: string, intentId: string): void {
+    const timers = this.#deadlines.get(agent);
+    clearTimeout(timers?.get(intentId));
+    timers?.delete(intentId);
+    if (timers?.size === 0) this.#deadlines.delete(agent);
   }
 
   #markLost(did: string): void {
@@ -231,4 +280,11 @@ export class IntentRouter {
     this.events.emit('intentChanged', view);
     return view;
   }
+}
+
+/** The body of an intent this broker signed and stored: its expiry and call are what its answer deadline reads. */
+function sentBody(envelope: SealedEnvelope): IntentBody | undefined {
+  const decoded = decodeCanonical(envelope.payload);
+  const parsed = decoded.ok ? IntentBody.safeParse((decoded.value as { body?: unknown } | null)?.body) : undefined;
+  return parsed?.success ? parsed.data : undefined;
 }

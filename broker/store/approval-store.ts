@@ -44,6 +44,8 @@ export class ApprovalStore {
   readonly #decide;
   readonly #expire;
   readonly #due;
+  readonly #cancel;
+  readonly #pendingFor;
 
   constructor(db: BrokerDatabase) {
     this.#insert = db.prepare(
@@ -62,6 +64,8 @@ export class ApprovalStore {
     );
     this.#expire = db.prepare(`UPDATE approvals SET state = 'expired' WHERE request_id = ? AND state = 'pending'`);
     this.#due = db.prepare<[number], { request_id: string }>(`SELECT request_id FROM approvals WHERE state = 'pending' AND expires_at <= ?`);
+    this.#cancel = db.prepare(`UPDATE approvals SET state = 'expired', reason = @reason, decided_at = @now WHERE request_id = @requestId AND state = 'pending'`);
+    this.#pendingFor = db.prepare<[string], { request_id: string }>(`SELECT request_id FROM approvals WHERE intent_id = ? AND state = 'pending'`);
   }
 
   add(request: ApprovalRequestBody, envelope: SealedEnvelope): ApprovalView {
@@ -100,6 +104,19 @@ export class ApprovalStore {
         counterSignature: Buffer.from(d.countersignature.signature),
       }).changes === 1
     );
+  }
+
+  /** The pending requests of one intent. */
+  pendingFor(intentId: string): string[] {
+    return this.#pendingFor.all(intentId).map((r) => r.request_id);
+  }
+
+  /**
+   * Ends a pending request nobody waits for any more, before its deadline: it
+   * expires (a rejection, as a timeout is), with why. False if it was not pending.
+   */
+  cancel(requestId: string, reason: string, now: number): boolean {
+    return this.#cancel.run({ requestId, reason, now }).changes === 1;
   }
 
   /** Marks every pending request past its deadline as expired; returns their ids. */

@@ -39,7 +39,13 @@ export type AgentFrame = z.infer<typeof AgentFrame>;
 export const BrokerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('auth/step1'), challenge }),
   z.strictObject({ type: z.literal('auth/accepted'), status: RegistrationStatus }),
-  z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+  z.strictObject({
+    type: z.literal('error'),
+    code: z.string().max(64),
+    message: z.string().max(1024),
+    /** The intent a refusal is about; sent only to agents that read it (namesRefusedIntent). */
+    intentId: IntentId.optional(),
+  }),
   z.strictObject({ type: z.literal('intent'), envelope: Envelope }),
   /** The agent's result was recorded: it may forget it. */
   z.strictObject({ type: z.literal('result/ack'), intentId: IntentId }),
@@ -61,3 +67,14 @@ export const BrokerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('authority/changed') }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;
+
+/** The first agent version whose decoder accepts an `error` frame's intentId (strict schemas refuse unknown keys). */
+const REFUSAL_INTENT_ID_SINCE = [0, 2, 0];
+
+/** Whether an agent that says it runs `agentVersion` reads an `error` frame's intentId; an older one would drop the connection over it. */
+export function readsRefusedIntentId(agentVersion: string | undefined): boolean {
+  const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);
+  if (!parts) return false;
+  const at = parts.findIndex((n, i) => n !== REFUSAL_INTENT_ID_SINCE[i]);
+  return at < 0 || parts[at]! > REFUSAL_INTENT_ID_SINCE[at]!;
+}

@@ -260,10 +260,12 @@ describe('approval: persistence', () => {
     assert.ok(ended.signedResult);
     assert.equal(existsSync(path), false, 'the paused write did not run');
 
-    // A reviewer still sees it, but nothing waits for a decision any more: the broker refuses it.
+    // Nothing waits for a decision any more: the request ended with its intent, and the broker refuses a decision.
+    const cancelled = await call(owner, 'approvalsGet', { requestId: approval.requestId });
+    assert.deepEqual([cancelled.state, cancelled.reason], ['expired', 'cancelled: its intent ended rejected']);
     bob.client.close();
     bob = { ...bob, client: await connectAs(broker, bob.identity, 'bob') };
-    await expectRpcError(call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve')), RpcErrorCode.Conflict, /already rejected: nothing waits/);
+    await expectRpcError(call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve')), RpcErrorCode.Conflict, /is already expired/);
     assert.equal(executions(intent.id), 0);
     assert.equal(existsSync(path), false, 'the write of a refused intent never runs');
     assert.equal((await call(owner, 'intentsGet', { id: intent.id })).state, 'rejected', 'a final state stays final');

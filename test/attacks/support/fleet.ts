@@ -58,12 +58,12 @@ export class Fleet {
     readonly honest: AgentProcess,
   ) {}
 
-  static start(): Promise<Fleet> {
-    return bounded('a broker and an approved honest agent', Fleet.#start(), 30_000);
+  static start(brokerArgs: string[] = []): Promise<Fleet> {
+    return bounded('a broker and an approved honest agent', Fleet.#start(brokerArgs), 30_000);
   }
 
-  static async #start(): Promise<Fleet> {
-    const broker = await startBroker();
+  static async #start(brokerArgs: string[]): Promise<Fleet> {
+    const broker = await startBroker({ args: brokerArgs });
     const honest = await startAgent({ brokerUrl: broker.url, brokerDid: broker.did, name: 'honest', request: 'read_file,list_files' });
     const fleet = new Fleet(broker, honest);
     fleet.track(honest);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { ChallengeInitiator, open, seal, type Certificate, type SealedEnvelope, type SecretIdentity } from '../../../core/identity';
 import { decodeFrame, encodeFrame } from '../../../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES } from '../../../core/wire/hub-messages';
+import type { ApprovalRequestBody } from '../../../core/wire/approval';
 import { IntentBody, type ResultBody } from '../../../core/wire/intent';
 import { CertifiedPolicy, type AgentHello } from '../../../core/wire/policy';
 import { waitFor } from '../../support/processes';
@@ -139,6 +141,23 @@ export class RogueAgent {
 
   result(body: Omit<ResultBody, 'agent' | 'finishedAt'> & Partial<Pick<ResultBody, 'agent' | 'finishedAt'>>, signer: SecretIdentity = this.identity): SealedEnvelope {
     return seal(signer, 'vaultysclaw/result/v1', { agent: this.did, finishedAt: Date.now(), ...body });
+  }
+
+  /** A signed request for a reviewer on `intent`'s own call, as an honest agent sends before running a tool that needs one. */
+  approvalRequest(intent: IntentBody, policy: CertifiedPolicy): { requestId: string; envelope: SealedEnvelope } {
+    const requestedAt = Date.now();
+    const body: ApprovalRequestBody = {
+      requestId: randomBytes(16).toString('hex'),
+      intentId: intent.id,
+      agent: this.did,
+      user: intent.user,
+      capability: intent.capability,
+      params: intent.params,
+      cwd: '/workspace',
+      requestedAt,
+      expiresAt: requestedAt + policy.approvalTimeoutMs,
+    };
+    return { requestId: body.requestId, envelope: seal(this.identity, 'vaultysclaw/approval-request/v1', body) };
   }
 
   /** Verifies an intent frame the broker sent us, as an honest agent would. */
