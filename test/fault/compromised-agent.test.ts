@@ -9,14 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { IdType, seal, SecretIdentity } from '../../core/identity';
+import { seal } from '../../core/identity';
 import { encodeFrame } from '../../core/wire/frame-codec';
 import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
 import { MAX_WRITE_BYTES } from '../../core/wire/tools';
-import type { Capability } from '../../core/wire/policy';
 import { waitFor } from '../support/processes';
 import { assertAlive, bounded, finalIntent, Fleet } from '../attacks/support/fleet';
-import { HubSocket, RogueAgent } from '../attacks/support/rogue-agent';
+import { HubSocket } from '../attacks/support/rogue-agent';
 import { exitIfHeldOpen } from '../support/started';
 
 exitIfHeldOpen();
@@ -30,15 +29,6 @@ after(async () => {
 });
 
 /** An approved rogue, renewed on update_capabilities like an honest agent, so the broker sends it intents. */
-async function approvedRogue(name: string, capabilities: Capability[]): Promise<{ rogue: RogueAgent; hub: HubSocket }> {
-  const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), fleet.broker.url, fleet.broker.did, { name, requested: capabilities, agentVersion: '0-rogue' });
-  const { hub } = await rogue.authenticate();
-  await fleet.call('registrationsApprove', { did: rogue.did, policy: { capabilities, maxRequestsPerHour: 1000 } });
-  await hub.next('update_capabilities');
-  assert.equal((await rogue.authenticate(hub)).status, 'approved');
-  return { rogue, hub };
-}
-
 /** The broker's audit line for `event` after `mark`, with the fields given. */
 function audited(mark: number, event: string, fields: Record<string, unknown> = {}) {
   return waitFor(`audit ${event} ${JSON.stringify(fields)}`, () =>
@@ -49,10 +39,10 @@ function audited(mark: number, event: string, fields: Record<string, unknown> = 
 describe('a compromised agent deviates in every way at once; the honest agent is unaffected', () => {
   test('each deviation is refused and audited with its reason, while every intent of the honest agent succeeds', async () => {
     const [a, b, flooder, silent] = await Promise.all([
-      approvedRogue('rogue-a', ['list_files']),
-      approvedRogue('rogue-b', ['list_files']),
-      approvedRogue('rogue-flood', ['list_files']),
-      approvedRogue('rogue-silent', ['write_file']),
+      fleet.approvedRogue('rogue-a', { capabilities: ['list_files'], maxRequestsPerHour: 1000 }),
+      fleet.approvedRogue('rogue-b', { capabilities: ['list_files'], maxRequestsPerHour: 1000 }),
+      fleet.approvedRogue('rogue-flood', { capabilities: ['list_files'], maxRequestsPerHour: 1000 }),
+      fleet.approvedRogue('rogue-silent', { capabilities: ['write_file'], maxRequestsPerHour: 1000 }),
     ]);
     const mark = fleet.broker.log.lines.length;
 
