@@ -8,7 +8,7 @@ import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION
 import type { RegistrationStatus } from '../core/wire/policy';
 import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
 import { BrokerTrust } from './broker-trust';
-import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from './broker-transport';
+import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from '../core/wire/broker-tls';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir } from './state-dir';
 import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRootDid } from '../core/authority/broker-pin';
 import { parsePin } from '../core/identity';
-import { normalizeFingerprint } from './broker-transport';
+import { normalizeFingerprint } from '../core/wire/broker-tls';
 import { brokerUrlProblem } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';

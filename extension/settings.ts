@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { parsePin } from '../core/identity';
+import { normalizeFingerprint } from '../core/wire/broker-tls';
 import { brokerUrlProblem } from '../core/wire/broker-url';
 
 /** The extension's settings as package.json declares them (contributes.configuration), before checking. */
@@ -8,6 +9,8 @@ export interface RawSettings {
   brokerUrl: unknown;
   brokerDid: unknown;
   allowPlainWs: unknown;
+  brokerCaFile: unknown;
+  brokerTlsPin: unknown;
   nodePath: unknown;
   dataDir: unknown;
   hubPort: unknown;
@@ -17,7 +20,13 @@ export interface RawSettings {
 
 export type Settings =
   | { mode: 'local'; nodePath: string; dataDir: string | null; hubPort: number; stalenessMs: number; userName: string | null }
-  | { mode: 'remote'; brokerUrl: string; brokerDid: string; nodePath: string; stalenessMs: number; userName: string | null };
+  | { mode: 'remote'; brokerUrl: string; brokerDid: string; tls: RemoteTls | null; nodePath: string; stalenessMs: number; userName: string | null };
+
+/** How the team broker's TLS certificate is checked, beyond the system's CAs. */
+export interface RemoteTls {
+  caFile: string | null;
+  pinSha256: string | null;
+}
 
 export type SettingsCheck = { ok: true; settings: Settings } | { ok: false; problems: string[] };
 
@@ -44,9 +53,15 @@ export function validateSettings(raw: RawSettings): SettingsCheck {
       const urlProblem = brokerUrlProblem(brokerUrl, raw.allowPlainWs === true, 'turn on vaultysclaw.allowPlainWs');
       if (urlProblem) problems.push(`vaultysclaw.brokerUrl: ${urlProblem}.`);
     }
+    const caFile = text(raw.brokerCaFile) || null;
+    if (caFile && !isAbsolute(caFile)) problems.push(`vaultysclaw.brokerCaFile must be an absolute path to a PEM file (or empty for the system's CAs), not "${caFile}".`);
+    const pinText = text(raw.brokerTlsPin);
+    const pinSha256 = pinText ? normalizeFingerprint(pinText) : null;
+    if (pinText && !pinSha256) problems.push('vaultysclaw.brokerTlsPin must be the SHA-256 fingerprint of the broker\'s TLS certificate (64 hex digits, colons allowed).');
     if (!brokerDid) problems.push('vaultysclaw.brokerDid must be the team broker\'s DID or fingerprint (ask its admin: `broker identity`); the extension refuses any broker that proves another key.');
     if (problems.length) return { ok: false, problems };
-    return { ok: true, settings: { mode: 'remote', brokerUrl, brokerDid: brokerDid!, nodePath, stalenessMs, userName } };
+    const tls = caFile || pinSha256 ? { caFile, pinSha256 } : null;
+    return { ok: true, settings: { mode: 'remote', brokerUrl, brokerDid: brokerDid!, tls, nodePath, stalenessMs, userName } };
   }
   const dataDir = text(raw.dataDir) || null;
   if (dataDir && !isAbsolute(dataDir)) problems.push(`vaultysclaw.dataDir must be an absolute path (or empty for the extension's own storage), not "${dataDir}".`);

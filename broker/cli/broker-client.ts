@@ -2,9 +2,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createMessageConnection, SocketMessageReader, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
-import WebSocket from 'ws';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
-import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
+import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
 import { Methods, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
 import { LOCAL_SOCKET } from '../rpc/local-socket';
 import { readKeyFile, type SecretIdentity } from '../../core/identity';
@@ -24,13 +23,9 @@ export class BrokerClient {
     private readonly closeTransport: () => void,
   ) {}
 
-  /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`. */
-  static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello): Promise<BrokerClient> {
-    const socket = new WebSocket(`${url.replace(/\/+$/, '')}/rpc`, { maxPayload: MAX_HUB_FRAME_BYTES });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', resolve);
-      socket.once('error', (err) => reject(new Error(`cannot reach the broker at ${url}: ${err.message}`)));
-    });
+  /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`; its TLS checked as `tls` says. */
+  static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<BrokerClient> {
+    const socket = await openBrokerWebSocket(`${url.replace(/\/+$/, '')}/rpc`, tls);
     const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
     return BrokerClient.#authenticate(connection, () => socket.close(1000), brokerDid, user, hello);
   }

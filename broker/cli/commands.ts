@@ -1,10 +1,12 @@
 import { Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } from '../../core/identity';
 import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
+import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { defaultDataDir } from '../config';
@@ -35,6 +37,8 @@ interface Connection {
   url?: string;
   brokerDid?: string;
   allowPlainWs?: boolean;
+  ca?: string;
+  tlsPin?: string;
   key?: string;
   name?: string;
   invitation?: string;
@@ -47,9 +51,11 @@ async function connect(o: Connection): Promise<BrokerClient> {
   if (!o.brokerDid) throw new Error('--url needs --broker-did: the broker to pin');
   const urlProblem = brokerUrlProblem(o.url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
   if (urlProblem) throw new Error(urlProblem);
+  if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
+  const tls = o.ca || o.tlsPin ? { ca: o.ca ? readFileSync(resolve(o.ca)) : undefined, pinSha256: o.tlsPin } : undefined;
   const brokerDid = parsePin(o.brokerDid);
   if (!brokerDid) throw new Error(`"${o.brokerDid}" is neither a broker DID nor a fingerprint`);
-  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) });
+  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) }, tls);
 }
 
 async function withClient(o: Connection, run: (client: BrokerClient, user: SecretIdentity | undefined) => Promise<void>): Promise<void> {
@@ -73,6 +79,8 @@ function clientCommand(program: Command, spec: string, description: string): Com
     .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket').env('VAULTYSCLAW_URL'))
     .addOption(new Option('--broker-did <did>', 'the broker DID or fingerprint to pin, with --url').env('VAULTYSCLAW_BROKER_DID'))
     .option('--allow-plain-ws', 'allow --url ws:// (unencrypted) to a host that is not a loopback address')
+    .option('--ca <file>', "with --url wss://: PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
+    .option('--tls-pin <sha256>', "with --url wss://: SHA-256 fingerprint of the broker's TLS certificate; accept that one only (it may be self-signed)")
     .addOption(new Option('--key <file>', 'your user key file (see "keygen")').env('VAULTYSCLAW_KEY'))
     .option('--name <name>', 'your display name');
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -5,7 +6,8 @@ import { ADMINS, DISPATCHERS, REVIEWERS } from '../../core/rpc/roles';
 import type { UserHello } from '../../core/rpc/user-auth';
 import type { UserIdentityStore } from '../identity/user-identity-store';
 import type { LiveModel } from '../model/live-model';
-import { validateSettings, type Settings } from '../settings';
+import type { BrokerTls } from '../../core/wire/broker-tls';
+import { validateSettings, type RemoteTls, type Settings } from '../settings';
 import type { BrokerCli } from './broker-cli';
 import type { BrokerSession } from './broker-session';
 import { languageClientLauncher } from './local-broker';
@@ -20,6 +22,8 @@ export function readSettings(): ReturnType<typeof validateSettings> {
     brokerUrl: c.get('brokerUrl'),
     brokerDid: c.get('brokerDid'),
     allowPlainWs: c.get('allowPlainWs'),
+    brokerCaFile: c.get('brokerCaFile'),
+    brokerTlsPin: c.get('brokerTlsPin'),
     nodePath: c.get('nodePath'),
     dataDir: c.get('dataDir'),
     hubPort: c.get('hubPort'),
@@ -29,7 +33,7 @@ export function readSettings(): ReturnType<typeof validateSettings> {
 }
 
 /** Settings whose change means a different broker (or a different way to reach it). */
-export const CONNECTION_SETTINGS = ['brokerMode', 'brokerUrl', 'brokerDid', 'allowPlainWs', 'nodePath', 'dataDir', 'hubPort', 'userName'].map((s) => `vaultysclaw.${s}`);
+export const CONNECTION_SETTINGS = ['brokerMode', 'brokerUrl', 'brokerDid', 'allowPlainWs', 'brokerCaFile', 'brokerTlsPin', 'nodePath', 'dataDir', 'hubPort', 'userName'].map((s) => `vaultysclaw.${s}`);
 
 /**
  * The extension's one connection to a broker, local or team: the supervisor
@@ -125,7 +129,7 @@ export class BrokerConnection implements vscode.Disposable {
       const invitation = this.#invitation;
       this.#invitation = undefined;
       this.log.info(`attaching to the team broker ${settings.brokerUrl}, pinned to ${settings.brokerDid}`);
-      return connectTeamBroker(settings.brokerUrl, settings.brokerDid, identity, invitation ? { ...hello, invitation } : hello);
+      return connectTeamBroker(settings.brokerUrl, settings.brokerDid, identity, invitation ? { ...hello, invitation } : hello, remoteTls(settings.tls));
     }
     const dataDir = this.dataDirFor(settings);
     const connected: LocalConnected = await connectLocalBroker({
@@ -210,4 +214,18 @@ function safeUserName(): string {
   } catch {
     return 'user';
   }
+}
+
+/** The CA file is read at each connection, so a renewed bundle needs no reload; an unreadable one is a settings problem. */
+function remoteTls(tls: RemoteTls | null): BrokerTls | undefined {
+  if (!tls) return undefined;
+  let ca: Buffer | undefined;
+  if (tls.caFile) {
+    try {
+      ca = readFileSync(tls.caFile);
+    } catch (err) {
+      throw new PermanentConnectError(`cannot read vaultysclaw.brokerCaFile ${tls.caFile}: ${(err as Error).message}`, 'openSettings');
+    }
+  }
+  return { ca, pinSha256: tls.pinSha256 ?? undefined };
 }

@@ -1,7 +1,6 @@
 import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
-import WebSocket from 'ws';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
-import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
+import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
 import type { SecretIdentity } from '../../core/identity';
 import type { UserHello } from '../../core/rpc/user-auth';
 import { BrokerSession, describeRpcError, needsInvitation, type RpcEndpoint } from './broker-session';
@@ -33,12 +32,8 @@ export function connectionEndpoint(connection: MessageConnection): RpcEndpoint {
  * transport: the caller proves the user's id, pinned to the broker DID,
  * before it trusts anything that arrives.
  */
-export async function openTeamBroker(hubUrl: string, timeoutMs = 15_000): Promise<OpenChannel> {
-  const socket = new WebSocket(rpcUrl(hubUrl), { maxPayload: MAX_HUB_FRAME_BYTES, handshakeTimeout: timeoutMs });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', (err) => reject(new Error(`cannot reach the broker at ${hubUrl}: ${err.message}`)));
-  });
+export async function openTeamBroker(hubUrl: string, tls?: BrokerTls, timeoutMs = 15_000): Promise<OpenChannel> {
+  const socket = await openBrokerWebSocket(rpcUrl(hubUrl), tls, timeoutMs);
   const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
   let closedWith: (why: string) => void = () => undefined;
   const closed = new Promise<string>((resolve) => (closedWith = resolve));
@@ -61,8 +56,12 @@ export async function openTeamBroker(hubUrl: string, timeoutMs = 15_000): Promis
  * `brokerDid`. A broker proving another key, or refusing the user, is a
  * permanent failure (retrying cannot fix it); an unreachable one is not.
  */
-export async function connectTeamBroker(hubUrl: string, brokerDid: string, identity: SecretIdentity, hello: UserHello): Promise<Connected> {
-  const channel = await openTeamBroker(hubUrl);
+export async function connectTeamBroker(hubUrl: string, brokerDid: string, identity: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<Connected> {
+  const channel = await openTeamBroker(hubUrl, tls).catch((err: Error) => {
+    // A certificate that does not verify, or is not the pinned one, stays so on every retry.
+    if (tls && /certificate/i.test(err.message)) throw new PermanentConnectError(`${hubUrl}: ${err.message}. Check vaultysclaw.brokerCaFile / vaultysclaw.brokerTlsPin with the broker's admin.`, 'openSettings');
+    throw err;
+  });
   let session: BrokerSession;
   try {
     session = await BrokerSession.open(channel.endpoint, identity, brokerDid, hello);

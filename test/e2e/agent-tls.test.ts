@@ -1,6 +1,6 @@
-// Issue 9, the TLS side: an agent checks the broker's wss:// certificate against a configured CA or a pinned
-// fingerprint before it sends a byte of its handshake, and will not speak plain ws:// to a remote host unless
-// told to. Real broker (https server with a certificate made here by openssl) and agent processes.
+// Issue 9, the TLS side: an agent, and a team member's CLI, check the broker's wss:// certificate against a
+// configured CA or a pinned fingerprint before they send a byte of their handshake, and will not speak plain
+// ws:// to a remote host unless told to. Real broker (https server with a certificate made here by openssl) and agent processes.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -91,5 +91,34 @@ describe('agent TLS verification', () => {
     const warning = await allowed.log.waitFor('transport.insecure');
     assert.equal(warning.url, plainUrl);
     assert.equal(allowed.child.exitCode, null);
+  });
+});
+
+describe('a team member\'s CLI checks the broker\'s TLS certificate too', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  test('--ca and --tls-pin decide, before the user handshake, which certificate is accepted', () => {
+    const key = join(pki, 'member.key');
+    assert.equal(cli('keygen', key).status, 0);
+    const invite = cli('invite', '--data-dir', broker.dataDir, '--role', 'viewer', '--token-only');
+    assert.equal(invite.status, 0, invite.stderr);
+    const remote = ['--key', key, '--url', broker.url, '--broker-did', broker.did];
+
+    const joined = cli('join', ...remote, '--invitation', invite.stdout.trim(), '--ca', join(pki, 'ca.pem'));
+    assert.equal(joined.status, 0, joined.stderr);
+    const listed = cli('agents', ...remote, '--ca', join(pki, 'ca.pem'));
+    assert.equal(listed.status, 0, listed.stderr);
+
+    for (const args of [['--ca', join(pki, 'other-ca.pem')], []]) {
+      const refused = cli('agents', ...remote, ...args);
+      assert.equal(refused.status, 1, `${args.join(' ')}: ${refused.stdout}`);
+      assert.match(refused.stderr, /cannot reach the broker at wss:.*certificate/i);
+    }
+    const wrong = fingerprint().replace(/^../, (b) => (b === 'AA' ? 'BB' : 'AA'));
+    const mismatch = cli('agents', ...remote, '--tls-pin', wrong);
+    assert.equal(mismatch.status, 1);
+    assert.match(mismatch.stderr, new RegExp(`presented a TLS certificate with SHA-256 ${fingerprint().replace(/:/g, '')}, not the pinned`));
+    const pinned = cli('agents', ...remote, '--tls-pin', fingerprint());
+    assert.equal(pinned.status, 0, pinned.stderr);
   });
 });

@@ -24,7 +24,7 @@ import { removeDirs, ROOT, tempDir } from '../support/processes';
 
 const DID = `did:vaultys:00${'ab'.repeat(19)}`;
 const raw = (over: Partial<RawSettings>): RawSettings => ({
-  brokerMode: 'local', brokerUrl: '', brokerDid: '', allowPlainWs: false, nodePath: '', dataDir: '', hubPort: 8080, stalenessWindow: 300, userName: '', ...over,
+  brokerMode: 'local', brokerUrl: '', brokerDid: '', allowPlainWs: false, brokerCaFile: '', brokerTlsPin: '', nodePath: '', dataDir: '', hubPort: 8080, stalenessWindow: 300, userName: '', ...over,
 });
 
 function agent(over: Partial<AgentView> = {}): AgentView {
@@ -62,6 +62,19 @@ describe('settings', () => {
     assert.match(plain.problems.join(' '), /brokerUrl: refusing plain ws:\/\/ to 10\.0\.0\.7.*vaultysclaw\.allowPlainWs/);
     assert.ok(validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'ws://10.0.0.7:8080', brokerDid: DID, allowPlainWs: true })).ok);
     assert.ok(validateSettings(raw({ brokerMode: 'remote', brokerUrl: 'ws://127.0.0.1:8080', brokerDid: DID })).ok, 'loopback stays allowed');
+  });
+
+  test('remote mode checks the TLS settings: an absolute CA file, a SHA-256 pin normalised', () => {
+    const remote = { brokerMode: 'remote', brokerUrl: 'wss://broker.example:8443', brokerDid: DID };
+    const bad = validateSettings(raw({ ...remote, brokerCaFile: 'ca.pem', brokerTlsPin: 'ab:cd' }));
+    assert.ok(!bad.ok);
+    assert.match(bad.problems.join(' '), /brokerCaFile must be an absolute path.*brokerTlsPin must be the SHA-256 fingerprint/);
+    const pin = 'ab:'.repeat(31) + 'ab';
+    const ok = validateSettings(raw({ ...remote, brokerCaFile: '/etc/team-ca.pem', brokerTlsPin: pin }));
+    assert.ok(ok.ok && ok.settings.mode === 'remote');
+    assert.deepEqual(ok.settings.tls, { caFile: '/etc/team-ca.pem', pinSha256: 'AB'.repeat(32) });
+    const none = validateSettings(raw(remote));
+    assert.ok(none.ok && none.settings.mode === 'remote' && none.settings.tls === null, 'no TLS settings: the system CAs');
   });
 });
 

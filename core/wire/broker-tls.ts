@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { ClientOptions } from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
+import { MAX_HUB_FRAME_BYTES } from './hub-messages';
 
 export interface BrokerTls {
   /** PEM CA bundle the broker's certificate must chain to (instead of the system's). */
@@ -31,4 +32,26 @@ export function pinnedCertificateProblem(response: IncomingMessage, pinSha256: s
   const got = presented ? normalizeFingerprint(presented) : null;
   if (got === normalizeFingerprint(pinSha256)) return null;
   return `the broker presented a TLS certificate with SHA-256 ${got ?? '(none)'}, not the pinned ${normalizeFingerprint(pinSha256)}`;
+}
+
+/**
+ * A client WebSocket to a broker (agent hub or /rpc), open and with its TLS checked: the CA or the pin
+ * of `tls` decides before any byte of ours is sent; a refusal says which check failed.
+ */
+export async function openBrokerWebSocket(url: string, tls: BrokerTls | undefined, timeoutMs = 15_000): Promise<WebSocket> {
+  const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, handshakeTimeout: timeoutMs, ...tlsClientOptions(tls) });
+  let refused: string | null = null;
+  const pin = tls?.pinSha256;
+  if (pin) {
+    socket.on('upgrade', (response) => {
+      refused = pinnedCertificateProblem(response, pin);
+      // Still CONNECTING: ws never opens the socket, so nothing of ours is sent.
+      if (refused) socket.terminate();
+    });
+  }
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', (err) => reject(new Error(refused ?? `cannot reach the broker at ${url}: ${err.message}`)));
+  });
+  return socket;
 }
