@@ -57,7 +57,7 @@ export interface IntentRunnerOptions {
  * resends an unanswered intent and gets the same refusal again.
  */
 export class IntentRunner {
-  /** Intents being handled by this process: a second delivery (the broker resending after a reconnect) waits for the first. */
+  /** Intents being handled by this process: a second delivery (the broker resending after a reconnect) is ignored, the first one's result answers both. */
   readonly #inHand = new Set<string>();
   readonly #now: () => number;
   readonly #approvals: ApprovalWaiter;

@@ -102,7 +102,7 @@ export class Broker implements ConnectionHost {
     // A rotation taken up while the broker was stopped: its grants still carry the old id's signature.
     this.delegations.reissueStale();
     // Intents left in flight by a previous run: their agents have the grace period to come back.
-    for (const agent of this.registry.list()) this.router.onAgentGone(agent.did);
+    for (const did of intents.agentsWithIntentsInFlight()) this.router.onAgentGone(did);
     this.#flushLastSeen = setInterval(() => this.registry.flushLastSeen(), LAST_SEEN_FLUSH_MS);
     this.#flushLastSeen.unref();
   }
@@ -147,7 +147,6 @@ export class Broker implements ConnectionHost {
     this.approvals.close();
     this.#closing = true;
     await this.#hub?.close();
-    // After the hub: closing its sockets starts a grace timer per agent, which must not outlive the database.
     this.router.close();
     clearInterval(this.#flushLastSeen);
     this.registry.flushLastSeen();
@@ -193,13 +192,13 @@ export class Broker implements ConnectionHost {
 
   closed(connection: AgentConnection): void {
     const did = connection.did!;
-    // A stopping broker keeps them pending, as a killed one does: they survive the restart, and the agent's signed refusal ends them.
+    // A stopping broker leaves approvals and intents in flight as a killed one would: the next start takes them up
+    // again (pending approvals stay pending, intents get the grace period), and its clients lose the broker itself.
     if (!this.#closing) this.approvals.onConnectionClosed(connection);
     if (!this.online.remove(did, connection)) return;
-    this.router.onAgentGone(did);
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
-    // A stopping broker does not notify its clients of every agent it lets go: they lose the broker itself.
     if (this.#closing) return;
+    this.router.onAgentGone(did);
     const view = this.directory.get(did);
     if (view) this.events.emit('agentChanged', view);
   }

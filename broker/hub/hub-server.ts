@@ -135,7 +135,7 @@ export class HubServer {
       const frame = decodeFrame(AgentFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
       if (!frame.ok) {
         log.warn({ event: 'hub.bad-frame', code: frame.code, detail: frame.message, did: session.did }, 'bad frame from agent');
-        send(socket, { type: 'error', code: frame.code, message: frame.message }, () => undefined);
+        send(socket, { type: 'error', code: frame.code, message: frame.message });
         socket.close(4000, frame.code);
         return;
       }
@@ -148,7 +148,7 @@ export class HubServer {
         // A failure of ours (the disk full, the database unwritable) must not take the hub down with it:
         // this connection ends, nothing was acknowledged, and the agent resends what it kept.
         log.error({ event: 'hub.internal-error', did: session.did, type: frame.value.type, err: (err as Error).message }, 'could not handle an agent frame');
-        send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' }, () => undefined);
+        send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' });
         socket.close(1011, 'internal error');
       }
     });
@@ -161,10 +161,10 @@ const LISTEN_BACKLOG = 4096;
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-function send(socket: WebSocket, frame: Record<string, unknown>, onOverflow: (buffered: number) => void): void {
+function send(socket: WebSocket, frame: Record<string, unknown>, onOverflow?: (buffered: number) => void): void {
   if (socket.readyState !== socket.OPEN) return;
   if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-    onOverflow(socket.bufferedAmount);
+    onOverflow?.(socket.bufferedAmount);
     socket.terminate();
     return;
   }

@@ -112,6 +112,10 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (intent_id, day)
    ) STRICT`,
   `CREATE INDEX intent_tokens_by_agent_day ON intent_tokens(agent_did, day)`,
+  // Every intent that ends asks for its pending approvals (ApprovalStore.pendingFor): a lookup, not a scan of all past approvals.
+  `CREATE INDEX approvals_pending_by_intent ON approvals(intent_id) WHERE state = 'pending'`,
+  // An agent's handshake and disconnect ask for its intents in flight (IntentStore.inFlight): not a scan of its whole history.
+  `CREATE INDEX intents_in_flight ON intents(agent_did) WHERE state IN ('sent', 'running')`,
 ];
 
 /**

@@ -83,6 +83,7 @@ export class IntentStore {
   readonly #listAll;
   readonly #listAgent;
   readonly #inFlight;
+  readonly #agentsInFlight;
   readonly #recentlyCounted;
   readonly #relaxed;
   /** Views of the intents this process sent and that are not final yet: the result path reads them instead of the row. */
@@ -113,6 +114,7 @@ export class IntentStore {
       'SELECT * FROM intents WHERE agent_did = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
     );
     this.#inFlight = db.prepare<[string], IntentRow>(`SELECT * FROM intents WHERE agent_did = ? AND state IN ('sent', 'running')`);
+    this.#agentsInFlight = db.prepare<[], { agent_did: string }>(`SELECT DISTINCT agent_did FROM intents WHERE state IN ('sent', 'running')`);
     this.#recentlyCounted = db.prepare<[number], { id: string; agent_did: string; created_at: number }>(
       `SELECT id, agent_did, created_at FROM intents WHERE created_at > ? AND rejected_by IS NULL ORDER BY created_at, rowid`,
     );
@@ -204,6 +206,11 @@ export class IntentStore {
 
   inFlight(agent: string): IntentView[] {
     return this.#inFlight.all(agent).map(toView);
+  }
+
+  /** The agents holding an intent not final yet: at start, one query instead of one per registered agent. */
+  agentsWithIntentsInFlight(): string[] {
+    return this.#agentsInFlight.all().map((r) => r.agent_did);
   }
 
   /** Intents sent to an agent since a time and not refused by it (the broker's view of the hourly rate). */
