@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { BUDGETS } from '../../core/budgets';
 import { writeBatcher } from '../../core/io/write-batcher';
 import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
 import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
@@ -103,7 +104,7 @@ export class HubServer {
       },
       log,
     );
-    const maxPerSecond = this.options.maxFramesPerSecond ?? 200;
+    const maxPerSecond = this.options.maxFramesPerSecond ?? BUDGETS.hubFramesPerSecond.limit;
     let windowStart = Date.now();
     let framesInWindow = 0;
     this.#alive.set(socket, true);
@@ -115,7 +116,7 @@ export class HubServer {
         log.warn({ event: 'auth.timeout' }, 'agent did not authenticate in time');
         socket.close(4002, 'handshake timeout');
       }
-    }, this.options.handshakeTimeoutMs ?? 10_000);
+    }, this.options.handshakeTimeoutMs ?? BUDGETS.agentHandshakeMs.limit);
     socket.on('close', () => {
       clearTimeout(handshakeTimer);
       session.onSocketClosed();
@@ -159,7 +160,7 @@ export class HubServer {
 const LISTEN_BACKLOG = 4096;
 
 /** Backpressure: a peer that stops reading is cut off rather than buffered without bound. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const MAX_BUFFERED_BYTES = BUDGETS.peerBufferedBytes.limit;
 
 function send(socket: WebSocket, frame: Record<string, unknown>, onOverflow?: (buffered: number) => void): void {
   if (socket.readyState !== socket.OPEN) return;

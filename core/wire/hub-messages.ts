@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
 import { ApprovalDecisionBundle } from './approval';
 import { Did, Envelope, IntentId } from './common';
 import { RegistrationStatus } from './policy';
@@ -14,13 +15,13 @@ export const AGENT_AUTH = { protocol: 'vaultysclaw', service: 'agent-auth/v1' } 
 /** WebSocket close code meaning "this agent's registration was rejected or revoked": it must not reconnect. */
 export const CLOSE_REGISTRATION_ENDED = 4003;
 /** A frame larger than this closes the connection: room for a 1 MiB file write or read plus its envelope. */
-export const MAX_HUB_FRAME_BYTES = 2 * 1024 * 1024;
+export const MAX_HUB_FRAME_BYTES = BUDGETS.hubFrameBytes.limit;
 
 const bin = (max: number) =>
   z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'must be bytes' }).refine((b) => b.length <= max, {
     message: `at most ${max} bytes`,
   });
-const challenge = bin(64 * 1024);
+const challenge = bin(BUDGETS.challengeMessageBytes.limit);
 
 /** Agent → broker. */
 export const AgentFrame = z.discriminatedUnion('type', [
