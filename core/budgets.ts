@@ -27,7 +27,7 @@ export const BUDGETS = {
     what: 'one broker ⇄ agent WebSocket frame, either direction (room for a 1 MiB write plus its envelope)',
     limit: 2 * MiB,
     unit: 'bytes',
-    enforcedAt: 'broker/hub/hub-server.ts (ws maxPayload), agent/hub-client.ts, core/wire/frame-codec.ts',
+    enforcedAt: 'broker/hub/hub-server.ts (ws maxPayload), agent/hub-client.ts',
   },
   hubFramesPerSecond: {
     who: ['agent', 'pending-agent', 'stranger'],
@@ -55,7 +55,7 @@ export const BUDGETS = {
     what: 'one Challenger handshake message',
     limit: 64 * KiB,
     unit: 'bytes',
-    enforcedAt: 'core/wire/hub-messages.ts, core/identity/challenger/messages.ts',
+    enforcedAt: 'core/wire/hub-messages.ts',
   },
 } as const satisfies Record<string, Budget>;
 

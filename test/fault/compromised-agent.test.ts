@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { BUDGETS } from '../../core/budgets';
 import { seal } from '../../core/identity';
 import { encodeFrame } from '../../core/wire/frame-codec';
 import { MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
@@ -107,7 +108,7 @@ describe('a compromised agent deviates in every way at once; the honest agent is
           await fleet.call('intentsDispatch', { agent: silent.rogue.did, capability: 'write_file', params: { path: `big-${i}.txt`, content, mode: 'create' } });
         }
         const cut = await audited(mark, 'hub.backpressure', { did: silent.rogue.did });
-        assert.ok(Number(cut.buffered) > 4 * 1024 * 1024, `cut off at ${String(cut.buffered)} bytes buffered`);
+        assert.ok(Number(cut.buffered) > BUDGETS.peerBufferedBytes.limit, `cut off at ${String(cut.buffered)} bytes buffered`);
         await waitFor('the silent rogue to be offline', async () => !(await fleet.call('agentsGet', { did: silent.rogue.did })).online);
       })(),
     ];

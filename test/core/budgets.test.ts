@@ -1,0 +1,51 @@
+/**
+ * The budgets table is only worth something if every row is enforced and attacked. This checks the table's shape
+ * and that each row is exercised from test/: some test file names `BUDGETS.<row>` (the convention is a test at the
+ * bound and one at the bound + 1 that reads the limit from the table, so changing a limit moves its tests with it).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { BUDGETS, type Budget } from '../../core/budgets';
+import { ROOT } from '../support/processes';
+
+const rows = Object.entries(BUDGETS) as [string, Budget][];
+
+function testSources(): { file: string; text: string }[] {
+  return readdirSync(join(ROOT, 'test'), { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('budgets.test.ts'))
+    .map((f) => ({ file: f, text: readFileSync(join(ROOT, 'test', f), 'utf8') }));
+}
+
+describe('core/budgets.ts', () => {
+  test('every row states who controls the input, a positive whole limit, its unit and where it is enforced', () => {
+    assert.ok(rows.length > 0);
+    for (const [name, row] of rows) {
+      assert.ok(row.who.length > 0, `${name}: no adversary`);
+      assert.ok(Number.isSafeInteger(row.limit) && row.limit > 0, `${name}: limit ${row.limit}`);
+      assert.ok(row.what.length > 10, `${name}: say what is bounded`);
+      assert.ok(row.enforcedAt.length > 0, `${name}: say where it is enforced`);
+    }
+  });
+
+  test('every row is exercised by a test that reads its limit from the table', () => {
+    const sources = testSources();
+    const untested = rows
+      .map(([name]) => name)
+      .filter((name) => !sources.some(({ text }) => new RegExp(`BUDGETS\\.${name}\\b`).test(text)));
+    assert.deepEqual(untested, [], `rows no test names as BUDGETS.<row>: ${untested.join(', ')}`);
+  });
+
+  test('every file a row names as its enforcement point exists and reads the table', () => {
+    for (const [name, row] of rows) {
+      const files = row.enforcedAt.match(/[\w./-]+\.ts/g) ?? [];
+      assert.ok(files.length > 0, `${name}: enforcedAt names no file`);
+      for (const file of files) {
+        const text = readFileSync(join(ROOT, file), 'utf8');
+        assert.ok(/BUDGETS|MAX_HUB_FRAME_BYTES|budgets'/.test(text), `${name}: ${file} does not read core/budgets.ts`);
+      }
+    }
+  });
+});
