@@ -20,7 +20,6 @@ import { MAX_TASK_STEPS } from '../core/wire/task';
 import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
 import { storageFailure } from '../core/storage/storage-failure';
-import { keepNewFilesPrivate } from '../core/storage/private-files';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 import { workspaceLayoutProblem } from './workspace-layout';
 
@@ -41,8 +40,6 @@ function testClock(): () => number {
   return () => Date.now() + offset;
 }
 
-
-keepNewFilesPrivate();
 
 const program = new Command()
   .name('agent')

@@ -9,10 +9,7 @@ import { addIdentityCommands } from './identity/identity-command';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
 import { runStandalone } from './standalone';
 import { runStdio } from './stdio';
-import { keepNewFilesPrivate } from '../core/storage/private-files';
 
-
-keepNewFilesPrivate();
 
 const program = new Command()
   .name('broker')

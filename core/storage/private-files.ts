@@ -1,15 +1,6 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 
 /**
- * Files this process creates from now on are its user's only (0600, directories 0700), whatever the
- * umask it inherited: SQLite creates a database 0644 less the umask, and its -wal and -shm take the
- * database's mode. Called once by each entry point; a library must not change a process-wide setting.
- */
-export function keepNewFilesPrivate(): void {
-  process.umask(0o077);
-}
-
-/**
  * Creates `dir` (0700) if missing, then refuses it if another user may enter, list or write it: a
  * directory others can traverse exposes any file in it created with looser modes (an older version's
  * database, a copied key), and one others can write lets them swap its files. `what` names it for the operator.
