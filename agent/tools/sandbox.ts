@@ -67,7 +67,8 @@ export class WorkspaceSandbox {
       throw new SandboxError('invalid-root', 'the sandbox needs /proc (Linux) to verify what it opened');
     }
     this.root = real;
-    this.#agentState = options.agentState ? statSync(options.agentState) : null;
+    const state = options.agentState ? statSync(options.agentState) : null;
+    this.#agentState = state && { dev: state.dev, ino: state.ino };
   }
 
   /** The real path of an existing entry inside the root (links inside the root are followed). */
