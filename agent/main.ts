@@ -21,6 +21,7 @@ import { WorkspaceSandbox } from './tools/sandbox';
 import { createAgentLogger } from './log';
 import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
+import { workspaceLayoutProblem } from './workspace-layout';
 
 /** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId). */
 const AGENT_VERSION = '0.2.0';
@@ -51,9 +52,14 @@ program
   .option('--state-dir <dir>', 'where the agent keeps its key and pin', defaultStateDir())
   .option('--broker <did-or-fingerprint>', 'the broker root DID or fingerprint to pin (from "broker identity"); a broker DID for brokers without a root')
   .option('--trust-on-first-use', 'pin whichever broker answers first (unsafe: only on a network you control)')
-  .action((o: { stateDir: string; broker?: string; trustOnFirstUse?: boolean }) => {
+  .option('--workspace <dir>', 'the workspace "agent start" will serve: refused now if it would contain the state directory')
+  .action((o: { stateDir: string; broker?: string; trustOnFirstUse?: boolean; workspace?: string }) => {
     const state = new AgentStateDir(o.stateDir);
     if (existsSync(join(o.stateDir, AGENT_KEY_FILE))) throw new Error(`${o.stateDir} already holds an agent identity`);
+    const layout = workspaceLayoutProblem(o.workspace ?? process.cwd(), o.stateDir);
+    if (layout && o.workspace) throw new Error(layout);
+    // Without --workspace, start defaults to its current directory: say now that this one will be refused.
+    if (layout) process.stderr.write(`WARNING: "agent start" from this directory will refuse to run: ${layout}.\n`);
     let brokerDid: string | null = null;
     if (o.broker) {
       brokerDid = parsePin(o.broker);
@@ -91,7 +97,9 @@ program
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
   .addHelpText(
     'after',
-    '\nThe model key never leaves this host: it is sent only to --model-url, never logged, never in a result or to the broker.\n' +
+    '\nThe model key is sent only to --model-url, never logged, never in a result or to the broker; but a command run_command\n' +
+      'starts can read it (from /proc/<agent pid>/environ or the key file), and the agent key by its absolute path:\n' +
+      'run_command is not confined to the workspace, so grant it only to users you would trust with both keys.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
   .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean } & ModelOptions) => {
@@ -106,6 +114,9 @@ program
     const stalenessMs = seconds(o.staleness, '--staleness');
     const state = new AgentStateDir(o.stateDir);
     const identity = state.identity();
+    state.checkPrivate();
+    const layout = workspaceLayoutProblem(o.workspace, o.stateDir);
+    if (layout) throw new Error(layout);
     const log = createAgentLogger();
     const db = openStateDatabase(o.stateDir);
     const seen = new SeenIntentStore(db);
@@ -121,7 +132,7 @@ program
     setInterval(prune, 60_000).unref();
     const runner = new IntentRunner({
       identity,
-      sandbox: new WorkspaceSandbox(o.workspace),
+      sandbox: new WorkspaceSandbox(o.workspace, { agentState: o.stateDir }),
       seen,
       outbox: new ResultOutbox(db),
       requests,

@@ -1,11 +1,13 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { IdType, SecretIdentity, readKeyFile, writeKeyFile } from '../core/identity';
+import { ensurePrivateDirectory, sharedDirectoryProblem } from '../core/storage/private-files';
 
 export const AGENT_KEY_FILE = 'agent.key';
-const PIN_FILE = 'broker-pin.json';
+export const PIN_FILE = 'broker-pin.json';
+const WHAT = 'agent state directory';
 
 const DidText = z.string().regex(/^did:vaultys:[0-9a-f]{40}$/);
 
@@ -32,11 +34,17 @@ export class AgentStateDir {
   constructor(readonly path: string) {}
 
   create(pin: PinRecord): SecretIdentity {
-    mkdirSync(this.path, { recursive: true, mode: 0o700 });
+    ensurePrivateDirectory(this.path, WHAT);
     const identity = SecretIdentity.generate(IdType.Machine);
     writeKeyFile(join(this.path, AGENT_KEY_FILE), identity);
     this.writePin(pin);
     return identity;
+  }
+
+  /** Refuses a state directory other users may enter or write: they could read a database an earlier version left 0644, or swap the pin. */
+  checkPrivate(): void {
+    const problem = sharedDirectoryProblem(this.path, WHAT);
+    if (problem) throw new Error(problem);
   }
 
   identity(): SecretIdentity {

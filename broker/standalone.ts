@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type pino from 'pino';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
@@ -7,6 +7,7 @@ import { loadLocalOperator } from './local-operator';
 import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
 import { storageFailure } from '../core/storage/storage-failure';
+import { ensurePrivateDirectory } from '../core/storage/private-files';
 
 export interface RunOptions {
   dataDir: string;
@@ -54,7 +55,8 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
 /** Identity, audit log and database: a data directory the broker cannot write is one clear error, not an errno. */
 function openDataDir(options: RunOptions) {
   try {
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    // Other users must not read the database (every intent's parameters and output) or swap the broker's files.
+    ensurePrivateDirectory(options.dataDir, 'data directory');
     const { identity, created, authority } = loadBrokerIdentity(options.dataDir);
     const allowRootKey = options.allowRootKey ?? false;
     // Before anything is logged or served: a broker whose chain is broken, revoked or next to its root key does not start.

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { makeDatabaseFilesPrivate } from '../../core/storage/private-files';
 
 export type AgentDatabase = Database.Database;
 
@@ -40,6 +41,7 @@ const MIGRATIONS: readonly string[] = [
  * store relies on (an id is recorded before its intent runs).
  */
 export function openAgentDatabase(path: string): AgentDatabase {
+  makeDatabaseFilesPrivate(path);
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');

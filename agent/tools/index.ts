@@ -34,8 +34,11 @@ function dispatch(call: ToolCall, ctx: ToolContext): Promise<Record<string, unkn
   }
 }
 
+/** Reaching the agent's state or a file shared through a hard link is an escape like any other: audited as one. */
+const ESCAPES: ReadonlySet<SandboxError['code']> = new Set(['path-escape', 'agent-state', 'hard-link']);
+
 function reasonOf(err: SandboxError): ToolFailureReason {
-  if (err.code === 'path-escape') return 'path-escape';
+  if (ESCAPES.has(err.code)) return 'path-escape';
   if (err.code === 'invalid-path') return 'bad-params';
   return 'failed';
 }

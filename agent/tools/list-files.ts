@@ -12,8 +12,13 @@ export const LIST_MAX_ENCODED_BYTES = 160 * 1024;
 /** A directory holding millions of entries must not hold the agent's memory hostage. */
 const LIST_MAX_SCANNED = 100_000;
 
-export type ListedEntry = { name: string; type: 'file' | 'directory' | 'symlink' | 'other'; size: number | null };
-/** Entries sorted by name (code unit order, independent of locale); `size` only for regular files. */
+/**
+ * `hardLinked`: a regular file with more than one name, which read_file and write_file refuse. It is
+ * listed (its name is this directory's), flagged so the refusal is no surprise, and without a size: the
+ * size belongs to content that may live outside the workspace.
+ */
+export type ListedEntry = { name: string; type: 'file' | 'directory' | 'symlink' | 'other'; size: number | null; hardLinked?: true };
+/** Entries sorted by name (code unit order, independent of locale); `size` only for regular files with one name. */
 export type ListFilesOutput = { entries: ListedEntry[]; truncated: boolean };
 
 export async function listFiles(params: ToolParams<'list_files'>, ctx: ToolContext): Promise<ListFilesOutput> {
@@ -41,7 +46,10 @@ export async function listFiles(params: ToolParams<'list_files'>, ctx: ToolConte
       const stats = await lstat(pathThroughHandle(dir, name)).catch(() => null);
       if (!stats) continue; // removed since it was listed
       const type = stats.isSymbolicLink() ? 'symlink' : stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'other';
-      const entry: ListedEntry = { name, type, size: type === 'file' && Number.isSafeInteger(stats.size) ? stats.size : null };
+      const hardLinked = type === 'file' && stats.nlink > 1;
+      const entry: ListedEntry = hardLinked
+        ? { name, type, size: null, hardLinked: true }
+        : { name, type, size: type === 'file' && Number.isSafeInteger(stats.size) ? stats.size : null };
       budget -= canonicalEncode(entry).length;
       if (budget < 0) {
         truncated = true;

@@ -7,7 +7,11 @@ export type SandboxErrorCode =
   | 'is-a-directory'
   | 'not-a-file'
   | 'symlink-loop'
-  | 'invalid-root';
+  | 'invalid-root'
+  /** The path reaches the agent's own state directory (its key, its pin), whatever the layout. */
+  | 'agent-state'
+  /** A regular file with more than one name: the other may lie outside the workspace. */
+  | 'hard-link';
 
 export class SandboxError extends Error {
   constructor(

@@ -1,5 +1,5 @@
 import { constants, existsSync, realpathSync, statSync } from 'node:fs';
-import { lstat, open, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { assertRelativePath, isInside, walkConfined } from './confined-walk';
 import { escapeError, quoted, SandboxError } from './sandbox-error';
@@ -27,6 +27,20 @@ export function cwdThroughHandle(dir: FileHandle): string {
   return descriptorPath(dir, process.pid);
 }
 
+export interface SandboxOptions {
+  /** The agent's state directory: refused to every tool, however it is reached (see #refuseAgentState). */
+  agentState?: string;
+}
+
+/** A file with another name may share its content with anything on the same file system, outside the root included. */
+function hardLinkError(rel: string, links: number): SandboxError {
+  return new SandboxError('hard-link', `${quoted(rel)} has ${links} names (hard links), and another one may lie outside the workspace; refused`);
+}
+
+function agentStateError(rel: string): SandboxError {
+  return new SandboxError('agent-state', `${quoted(rel)} is in the agent's state directory (its key and broker pin); refused`);
+}
+
 /**
  * Confines every path a tool touches to one workspace root. Paths are resolved component by component
  * (confined-walk), then checked again by the kernel's realpath; files and directories are opened with
@@ -36,8 +50,10 @@ export function cwdThroughHandle(dir: FileHandle): string {
 export class WorkspaceSandbox {
   /** The root's real path: every check compares against it, so it must not itself contain links. */
   readonly root: string;
+  /** The state directory's inode: a link, a bind mount or a layout check missed cannot change it. */
+  readonly #agentState: { dev: number; ino: number } | null;
 
-  constructor(root: string) {
+  constructor(root: string, options: SandboxOptions = {}) {
     let real: string;
     try {
       real = realpathSync(root);
@@ -51,6 +67,8 @@ export class WorkspaceSandbox {
       throw new SandboxError('invalid-root', 'the sandbox needs /proc (Linux) to verify what it opened');
     }
     this.root = real;
+    const state = options.agentState ? statSync(options.agentState) : null;
+    this.#agentState = state && { dev: state.dev, ino: state.ino };
   }
 
   /** The real path of an existing entry inside the root (links inside the root are followed). */
@@ -83,6 +101,7 @@ export class WorkspaceSandbox {
     if (existing?.isSymbolicLink()) throw escapeError(rel, 'is a symbolic link; writing through links is refused');
     if (existing?.isDirectory()) throw new SandboxError('is-a-directory', `${quoted(rel)} is a directory`);
     if (existing && !existing.isFile()) throw new SandboxError('not-a-file', `${quoted(rel)} is not a regular file`);
+    if (existing && existing.nlink > 1) throw hardLinkError(rel, existing.nlink);
     return target;
   }
 
@@ -99,6 +118,8 @@ export class WorkspaceSandbox {
       const stats = await handle.stat();
       if (stats.isDirectory()) throw new SandboxError('is-a-directory', `${quoted(rel)} is a directory`);
       if (!stats.isFile()) throw new SandboxError('not-a-file', `${quoted(rel)} is not a regular file`);
+      // Checked on the open descriptor: the link count of the file actually read.
+      if (stats.nlink > 1) throw hardLinkError(rel, stats.nlink);
       return handle;
     } catch (err) {
       await handle.close();
@@ -131,6 +152,22 @@ export class WorkspaceSandbox {
     return real;
   }
 
+  /**
+   * The agent's key and pin are out of every tool's reach even in a layout `agent start` would refuse: the
+   * opened entry and each directory above it up to the root are compared, by device and inode, with the state
+   * directory, so neither its path, a link to it nor a bind mount of it (or of a parent) gets a tool inside.
+   */
+  async #refuseAgentState(handle: FileHandle, opened: string, rel: string): Promise<void> {
+    const state = this.#agentState;
+    if (!state) return;
+    const same = (s: { dev: number; ino: number }) => s.dev === state.dev && s.ino === state.ino;
+    if (same(await handle.stat())) throw agentStateError(rel);
+    for (let dir = dirname(opened); isInside(this.root, dir); dir = dirname(dir)) {
+      if (same(await stat(dir))) throw agentStateError(rel);
+      if (dir === this.root) break;
+    }
+  }
+
   async #openVerified(real: string, flags: number, rel: string): Promise<FileHandle> {
     let handle: FileHandle;
     try {
@@ -147,6 +184,7 @@ export class WorkspaceSandbox {
       // A directory above the final component may have been swapped for a link; the descriptor cannot lie.
       const opened = await readlink(descriptorPath(handle));
       if (!isInside(this.root, opened)) throw escapeError(rel, 'was redirected outside the workspace root while being opened');
+      await this.#refuseAgentState(handle, opened, rel);
       return handle;
     } catch (err) {
       await handle.close();

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { makeDatabaseFilesPrivate } from '../../core/storage/private-files';
 
 export type BrokerDatabase = Database.Database;
 
@@ -123,8 +124,10 @@ const MIGRATIONS: readonly string[] = [
  * a commit is on disk when it returns, so a registration decision, a policy, a
  * user's role, a grant, a revocation or an approval survives a power loss
  * once acknowledged. Intent bookkeeping opts out, through `relaxedWrites`.
+ * Its files are 0600: they hold every intent's parameters and output.
  */
 export function openDatabase(path: string): BrokerDatabase {
+  makeDatabaseFilesPrivate(path);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');

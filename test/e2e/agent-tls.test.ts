@@ -72,12 +72,14 @@ describe('agent TLS verification', () => {
 
   test('plain ws:// to a non-loopback host is refused at start; with --allow-plain-ws it runs, loudly', async () => {
     const stateDir = tempDir('tls-agent');
-    started.dirs.push(stateDir);
+    // Apart from the state: the agent refuses a workspace that holds its key.
+    const workspace = tempDir('tls-workspace');
+    started.dirs.push(stateDir, workspace);
     const agentJs = join(ROOT, 'dist', 'agent.js');
     const init = spawnSync(process.execPath, [agentJs, 'init', '--state-dir', stateDir, '--broker', broker.did], { encoding: 'utf8' });
     assert.equal(init.status, 0, init.stderr);
     // 192.0.2.1: TEST-NET-1, never a real host.
-    const run = (url: string) => spawnSync(process.execPath, [agentJs, 'start', '--state-dir', stateDir, '--broker-url', url, '--workspace', stateDir], { encoding: 'utf8', timeout: 20_000 });
+    const run = (url: string) => spawnSync(process.execPath, [agentJs, 'start', '--state-dir', stateDir, '--broker-url', url, '--workspace', workspace], { encoding: 'utf8', timeout: 20_000 });
     const refused = run('ws://192.0.2.1:8080');
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /refusing plain ws:\/\/ to 192\.0\.2\.1, which is not a loopback address/);
@@ -87,7 +89,7 @@ describe('agent TLS verification', () => {
     // packet leaves the machine (the broker there speaks TLS, so the plain connection fails and is retried).
     const plainUrl = `ws://0.0.0.0:${new URL(broker.url).port}`;
     assert.match(run(plainUrl).stderr, /refusing plain ws:\/\/ to 0\.0\.0\.0/);
-    const allowed = await started.agent({ brokerUrl: plainUrl, brokerDid: broker.did, stateDir, workspace: stateDir, args: ['--allow-plain-ws'] });
+    const allowed = await started.agent({ brokerUrl: plainUrl, brokerDid: broker.did, stateDir, workspace, args: ['--allow-plain-ws'] });
     const warning = await allowed.log.waitFor('transport.insecure');
     assert.equal(warning.url, plainUrl);
     assert.equal(allowed.child.exitCode, null);

@@ -102,7 +102,7 @@ describe('the local broker connection', () => {
   test('a broker crash empties the model at once, and the supervisor restarts it with backoff', async () => {
     const dataDir = join(tempDir('ext-crash'), 'broker');
     dirs.push(dirname(dataDir));
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const identity = generateUserIdentity();
     const model = new LiveModel();
     const states: BrokerState[] = [];

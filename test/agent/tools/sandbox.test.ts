@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -149,6 +149,29 @@ describe('verified opens', () => {
   test('refuses a directory opened as a file, and a file opened as a directory', async () => {
     await assertSandboxRefuses(ws.sandbox.openFile('src'), 'is-a-directory');
     await assertSandboxRefuses(ws.sandbox.openDirectory('src/a.txt'), 'not-a-directory');
+  });
+
+  test('attack: a hard link to an outside file is refused as hard-link, to open and to replace', async () => {
+    linkSync(ws.canary, join(ws.root, 'canary-hardlink'));
+    await assertSandboxRefuses(ws.sandbox.openFile('canary-hardlink'), 'hard-link');
+    await assertSandboxRefuses(ws.sandbox.openParentForCreate('canary-hardlink'), 'hard-link');
+  });
+
+  test("attack: every open inside the agent's state directory is refused as agent-state, the directory itself included", async () => {
+    const state = join(ws.root, 'home/.vaultysclaw/agent');
+    mkdirSync(join(state, 'sub'), { recursive: true });
+    writeFileSync(join(state, 'sub/deep.txt'), 'x');
+    const sandbox = new WorkspaceSandbox(ws.root, { agentState: state });
+    await assertSandboxRefuses(sandbox.openDirectory('home/.vaultysclaw/agent'), 'agent-state');
+    await assertSandboxRefuses(sandbox.openFile('home/.vaultysclaw/agent/sub/deep.txt'), 'agent-state');
+    await assertSandboxRefuses(sandbox.openParentForCreate('home/.vaultysclaw/agent/new.txt'), 'agent-state');
+    await (await sandbox.openDirectory('home/.vaultysclaw')).close();
+  });
+
+  test('a workspace that is the state directory confines to nothing: every open is refused', async () => {
+    const sandbox = new WorkspaceSandbox(ws.root, { agentState: ws.root });
+    await assertSandboxRefuses(sandbox.openDirectory('.'), 'agent-state');
+    await assertSandboxRefuses(sandbox.openFile('src/a.txt'), 'agent-state');
   });
 });
 

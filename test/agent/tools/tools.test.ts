@@ -1,12 +1,13 @@
 // The four tools through runTool, as the agent calls them: real files in a temp workspace, real child
 // processes. Attacks name their threat and assert the exact refusal reason.
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { ToolCall } from '../../../core/wire/tools';
-import { runTool, type ListFilesOutput, type ReadFileOutput, type RunCommandOutput, type WriteFileOutput } from '../../../agent/tools';
+import { runTool, WorkspaceSandbox, type ListFilesOutput, type ReadFileOutput, type RunCommandOutput, type WriteFileOutput } from '../../../agent/tools';
+import { AgentStateDir } from '../../../agent/state-dir';
 import { LIST_MAX_ENTRIES } from '../../../agent/tools/list-files';
 import { READ_FILE_MAX_BYTES } from '../../../agent/tools/read-file';
 import { COMMAND_OUTPUT_MAX_BYTES } from '../../../agent/tools/run-command';
@@ -300,5 +301,75 @@ describe('run_command', () => {
 
   test('a NUL byte in an argument is refused as bad-params', async () => {
     assertRefused((await run(command('/bin/echo', ['a\0b']))).outcome, 'bad-params');
+  });
+});
+
+describe('attack: hard links to files outside the workspace (issue 13, finding 14)', () => {
+  beforeEach(() => linkSync(ws.canary, join(ws.root, 'canary-hardlink')));
+
+  test('read_file refuses a hard link to an outside file, naming the reason', async () => {
+    assertRefused(await read('canary-hardlink'), 'path-escape', /has 2 names \(hard links\)/);
+  });
+
+  test('write_file refuses it in both modes; the outside file keeps its content and its second name', async () => {
+    assertRefused(await write('canary-hardlink', 'pwned', 'overwrite'), 'path-escape', /hard links/);
+    assertRefused(await write('canary-hardlink', 'pwned', 'create'), 'path-escape', /hard links/);
+    assert.equal(statSync(ws.canary).nlink, 2);
+    ws.assertOutsideUntouched();
+  });
+
+  test('list_files shows it, flagged and without the size of content that may lie outside', async () => {
+    const { entries } = assertSucceeded(await list('.')) as ListFilesOutput;
+    assert.deepEqual(entries.find((e) => e.name === 'canary-hardlink'), { name: 'canary-hardlink', type: 'file', size: null, hardLinked: true });
+    assert.deepEqual(entries.find((e) => e.name === 'src'), { name: 'src', type: 'directory', size: null }, 'directories are not flagged');
+  });
+});
+
+describe("attack: the agent's state directory inside its workspace (issue 13, finding 6: the sandbox's own line)", () => {
+  let stateDir: string;
+  let sandbox: WorkspaceSandbox;
+  const tool = (c: ToolCall) => runTool(c, recordingContext(sandbox).ctx);
+  beforeEach(() => {
+    // The default layout of an agent started from $HOME: the workspace holds ~/.vaultysclaw/agent.
+    stateDir = join(ws.root, '.vaultysclaw', 'agent');
+    new AgentStateDir(stateDir).create({ brokerDid: null, trustOnFirstUse: true, pinnedAt: null });
+    sandbox = new WorkspaceSandbox(ws.root, { agentState: stateDir });
+  });
+
+  test('read_file of agent.key is refused, directly, through a link inside the workspace, and by a path that climbs back in', async () => {
+    symlinkSync('.vaultysclaw/agent', join(ws.root, 'state-link'));
+    for (const path of ['.vaultysclaw/agent/agent.key', 'state-link/agent.key', 'src/../.vaultysclaw/./agent/agent.key']) {
+      assertRefused(await tool({ capability: 'read_file', params: { path } }), 'path-escape', /agent's state directory/);
+    }
+  });
+
+  test('write_file cannot rewrite the broker pin or add a file beside it', async () => {
+    const pin = readFileSync(join(stateDir, 'broker-pin.json'), 'utf8');
+    for (const mode of ['overwrite', 'create'] as const) {
+      const path = mode === 'create' ? '.vaultysclaw/agent/planted.json' : '.vaultysclaw/agent/broker-pin.json';
+      assertRefused(await tool({ capability: 'write_file', params: { path, content: '{}', mode } }), 'path-escape', /agent's state directory/);
+    }
+    assert.equal(readFileSync(join(stateDir, 'broker-pin.json'), 'utf8'), pin);
+    assert.deepEqual(readdirSync(stateDir).sort(), ['agent.key', 'broker-pin.json']);
+  });
+
+  test('list_files refuses the state directory but lists its parent; run_command refuses it as cwd', async () => {
+    assertRefused(await tool({ capability: 'list_files', params: { path: '.vaultysclaw/agent' } }), 'path-escape', /agent's state directory/);
+    const { entries } = assertSucceeded(await tool({ capability: 'list_files', params: { path: '.vaultysclaw' } })) as ListFilesOutput;
+    assert.deepEqual(entries.map((e) => e.name), ['agent']);
+    assertRefused(await tool(command('/bin/cat', ['agent.key'], { cwd: '.vaultysclaw/agent' })), 'path-escape', /agent's state directory/);
+  });
+
+  test('the rest of the workspace is served as before', async () => {
+    assert.equal((assertSucceeded(await tool({ capability: 'read_file', params: { path: 'src/a.txt' } })) as ReadFileOutput).content, 'héllo\n');
+    assertSucceeded(await tool({ capability: 'write_file', params: { path: '.vaultysclaw/notes.txt', content: 'ok', mode: 'create' } }));
+  });
+
+  test('a hard link to agent.key from a workspace outside the state directory is refused', async () => {
+    const outsideState = join(ws.outside, 'state');
+    new AgentStateDir(outsideState).create({ brokerDid: null, trustOnFirstUse: true, pinnedAt: null });
+    linkSync(join(outsideState, 'agent.key'), join(ws.root, 'key-hardlink'));
+    const separate = new WorkspaceSandbox(ws.root, { agentState: outsideState });
+    assertRefused(await runTool({ capability: 'read_file', params: { path: 'key-hardlink' } }, recordingContext(separate).ctx), 'path-escape', /hard links/);
   });
 });
