@@ -236,7 +236,7 @@ describe('tree text', () => {
   });
 
   test('who must act on a paused call: reviewers, admins and owners other than the requester', () => {
-    const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
+    const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, roleSetBy: null, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
     const alice = user(1, 'alice', 'operator');
     const owner = user(2, 'olga', 'owner');
     const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null } as const;

@@ -1,0 +1,46 @@
+/**
+ * How text a hostile party chose (user and agent names, paths, commands, reasons) is shown to a person who
+ * decides on it: the extension's trees, the approval webview and the CLI all go through these functions, so
+ * a name cannot hide, reorder or fake what a reviewer reads (issue 13, finding 11).
+ */
+
+/**
+ * Controls (C0, C1, DEL), format characters (bidi overrides and isolates such as U+202E, zero-width spaces
+ * and joiners, U+FEFF), line and paragraph separators and lone surrogates: each is invisible or rearranges
+ * the text around it.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const INVISIBLE_BUT_LINE_BREAKS = /(?![\n\t])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+const codePoint = (c: string) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`;
+
+/**
+ * The text with every invisible or reordering character shown as ⟨U+XXXX⟩. `lineBreaks` keeps line feeds
+ * and tabs as they are, for multi-line blocks (a file's content) where they are the layout, not a trick.
+ */
+export function visibleText(text: string, options: { lineBreaks?: boolean } = {}): string {
+  return text.replace(options.lineBreaks ? INVISIBLE_BUT_LINE_BREAKS : INVISIBLE, codePoint);
+}
+
+/** The first 16 hex digits of a VaultysId's fingerprint (the DID's hex, in groups of four): enough to tell look-alikes apart. */
+export function shortFingerprint(did: string): string {
+  const hex = did.replace(/^did:vaultys:/, '').toUpperCase();
+  return (hex.slice(0, 16).match(/.{1,4}/g) ?? [hex]).join(' ');
+}
+
+/**
+ * A name as a decision depends on it: made visible, with the short fingerprint of whom it names, so two
+ * parties with the same or homoglyph names ("alice" and "аlice" with a Cyrillic a) never read alike.
+ */
+export function displayName(name: string, did: string): string {
+  return `${visibleText(name)} (${shortFingerprint(did)})`;
+}
+
+/**
+ * What two names must not share to both be in use: compatibility-normalised (NFKC folds full-width and
+ * styled letters), without invisible characters, whitespace collapsed, case folded. Cross-script homoglyphs
+ * stay distinct here; the fingerprint beside every displayed name is what tells them apart.
+ */
+export function nameKey(name: string): string {
+  return name.normalize('NFKC').replace(INVISIBLE, '').replace(/\s+/gu, ' ').trim().toLowerCase();
+}
