@@ -91,7 +91,10 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
         now: broker.now,
         admit: (id, metadata) => {
           const hello = UserHello.safeParse(metadata);
-          if (!hello.success) return { ok: false, message: 'metadata.pk1 is not a user hello' };
+          if (!hello.success) {
+            const issue = hello.error.issues[0];
+            return { ok: false, message: `metadata.pk1 is not a user hello: ${issue?.path.join('.') || 'hello'}: ${issue?.message ?? 'invalid'}` };
+          }
           const admission = broker.users.preview(id, hello.data, origin);
           if (!admission.ok) return admission;
           h.hello = hello.data;

@@ -22,6 +22,17 @@ export function visibleText(text: string, options: { lineBreaks?: boolean } = {}
   return text.replace(options.lineBreaks ? INVISIBLE_BUT_LINE_BREAKS : INVISIBLE, codePoint);
 }
 
+/**
+ * A value as JSON for a terminal: the same JSON (it parses back to the same value), with every invisible or
+ * reordering character written as a \u escape, so a name with U+202E cannot reorder what the CLI prints.
+ */
+export function terminalJson(value: unknown): string {
+  // Line feeds outside strings are the layout; inside strings JSON.stringify has escaped them (and C0, lone surrogates) already.
+  return JSON.stringify(value, null, 2).replace(INVISIBLE_BUT_LINE_BREAKS, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
 /** The first 16 hex digits of a VaultysId's fingerprint (the DID's hex, in groups of four): enough to tell look-alikes apart. */
 export function shortFingerprint(did: string): string {
   const hex = did.replace(/^did:vaultys:/, '').toUpperCase();

@@ -1,3 +1,4 @@
+import { visibleText } from '../../core/text/untrusted-text';
 import type { LiveModel } from './live-model';
 import type { BrokerState } from '../connection/supervisor';
 
@@ -10,7 +11,7 @@ export function statusText(state: BrokerState, model: LiveModel): { text: string
       const approvals = model.pendingApprovals().length;
       return {
         text: `$(shield) ${online} online${pendingAgents ? ` · $(question) ${pendingAgents}` : ''} · $(bell${approvals ? '-dot' : ''}) ${approvals}`,
-        tooltip: `VaultysClaw: connected to ${state.connection.label} as ${state.connection.session.user.name} (${state.connection.session.role})\n${online} agents online, ${pendingAgents} registrations pending, ${approvals} approvals pending`,
+        tooltip: `VaultysClaw: connected to ${state.connection.label} as ${visibleText(state.connection.session.user.name)} (${state.connection.session.role})\n${online} agents online, ${pendingAgents} registrations pending, ${approvals} approvals pending`,
         warning: approvals > 0,
       };
     }

@@ -349,7 +349,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
         if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
         return (await broker.call('approvalsList', { state: 'pending' })).length > 0;
       }, STEP_MS, 200);
-      await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice · [^·]+ · on ui-agent/);
+      await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice \([0-9A-F ]{19}\) · [^·]+ · on ui-agent \([0-9A-F ]{19}\)/);
       await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
       await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
       const pending = await broker.call('approvalsList', { state: 'pending' });
