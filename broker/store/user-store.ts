@@ -6,7 +6,7 @@ export interface UserRecord {
   idBase64: string;
   name: string;
   role: Role;
-  /** Who last changed the role (null: it is the one the user joined with). */
+  /** Who last changed the role or removed the user (null: the role they joined with). */
   roleSetBy: string | null;
   invitedBy: string | null;
   removedAt: number | null;
@@ -65,7 +65,7 @@ export class UserStore {
     this.#seen = db.prepare('UPDATE users SET last_seen = @now WHERE did = @did');
     this.#rename = db.prepare('UPDATE users SET name = @name WHERE did = @did AND removed_at IS NULL');
     this.#setRole = db.prepare('UPDATE users SET role = @role, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
-    this.#remove = db.prepare('UPDATE users SET removed_at = @now WHERE did = @did AND removed_at IS NULL');
+    this.#remove = db.prepare('UPDATE users SET removed_at = @now, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
     this.#removed = db.prepare<[], { did: string }>('SELECT did FROM users WHERE removed_at IS NOT NULL');
   }
 
@@ -134,8 +134,8 @@ export class UserStore {
     return this.#removed.all().map((r) => r.did);
   }
 
-  remove(did: string, now: number): boolean {
+  remove(did: string, now: number, by: string): boolean {
     this.#roles.delete(did);
-    return this.#remove.run({ did, now }).changes === 1;
+    return this.#remove.run({ did, now, by }).changes === 1;
   }
 }

@@ -171,7 +171,7 @@ export class UserService {
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did) throw forbidden('nobody removes themselves');
     if (!this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot remove a ${target.role}`);
-    this.users.remove(did, this.now());
+    this.users.remove(did, this.now(), actor.did);
     this.log.info({ event: 'user.removed', actor: actor.did, did }, 'user removed');
     return this.#changed(did);
   }

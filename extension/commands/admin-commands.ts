@@ -57,7 +57,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
         `Invitation for a ${role} copied to the clipboard.`,
         {
           modal: true,
-          detail: `${created.token}\n\nIt works once, until ${new Date(created.invitation.expiresAt).toLocaleString()}. Give it to the user privately; they join with "VaultysClaw: Join Team Broker with Invitation" (or the CLI's join --invitation). It is shown only now.`,
+          detail: `${created.token}\n\nIt works once, until ${new Date(created.invitation.expiresAt).toLocaleString()}. Give it to the user privately; they join with "VaultysClaw: Join Team Broker with Invitation" (or the CLI's join --invitation-file -). It is shown only now.`,
         },
       );
     }),

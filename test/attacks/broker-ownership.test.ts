@@ -89,6 +89,7 @@ describe('the host operator can demote and remove any owner', () => {
       await expectRpcError(call(squat, 'invitationsList', {}), RpcErrorCode.Forbidden, /role viewer may not call/, 'the demotion applies at the next request');
       const removed = await call(operator, 'usersRemove', { did: ownerKey.did });
       assert.equal(removed.removed, true);
+      assert.equal(removed.roleSetBy, operator.did, 'and who removed them');
       assert.equal(loadLocalOperator(broker.dataDir).did, operator.did);
     } finally {
       squatter?.close();

@@ -9,6 +9,7 @@ import { approvalHtml, makeNonce } from '../../extension/approval/approval-html'
 import { cannotDecide, panelState, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
 import { describeRpcError, needsInvitation } from '../../extension/connection/broker-session';
+import { notOwnerMessage, roleChangeMessage } from '../../extension/connection/role-change';
 import { rpcUrl } from '../../extension/connection/team-broker';
 import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
@@ -286,6 +287,18 @@ describe('tree text', () => {
     assert.equal(panel.agent.name, 'bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD)');
     assert.equal(panel.cwd, '/w⟨U+2066⟩');
     assert.deepEqual(panel.params.find((p) => p.name === 'content')?.text, 'line\nnext⟨U+001B⟩[2J⟨U+0085⟩', 'line breaks stay the layout of a file');
+  });
+
+  test('a change of the user\'s own standing is told, with the new role and who set it; nothing is said when nothing changed', () => {
+    const me: UserView = { did: DID, name: 'dev', role: 'admin', roleSetBy: `did:vaultys:01${'11'.repeat(19)}`, invitedBy: null, removed: false, createdAt: 0, lastSeen: 0 };
+    assert.deepEqual(roleChangeMessage('team', { role: 'owner', removed: false }, me, 'olga (0111 1111 1111 1111)'), {
+      warning: true,
+      text: 'VaultysClaw: your role on team is now admin (was owner), by olga (0111 1111 1111 1111). What you can do changes at once.',
+    });
+    assert.equal(roleChangeMessage('team', { role: 'viewer', removed: false }, me, undefined)?.warning, false, 'a promotion is news, not a warning');
+    assert.equal(roleChangeMessage('team', { role: 'admin', removed: false }, me, undefined), undefined);
+    assert.match(roleChangeMessage('team', { role: 'admin', removed: false }, { ...me, removed: true }, 'olga')!.text, /you were removed from team, by olga/);
+    assert.equal(notOwnerMessage('owner', [], DID, '/d'), undefined);
   });
 
   test('broker errors read as sentences, and invitations are recognised', () => {
