@@ -130,7 +130,8 @@ export class BrokerConnection implements vscode.Disposable {
     this.#settings = settings;
     void vscode.commands.executeCommand('setContext', 'vaultysclaw.local', settings.mode === 'local');
     const identity = await this.identities.load();
-    const hello: UserHello = { name: settings.userName ?? `${safeUserName()}@${hostname()}`.slice(0, 128) };
+    // Within the broker's name budget (BUDGETS.userNameBytes) whatever the login and host names are: 64 UTF-16 units are at most 256 bytes.
+    const hello: UserHello = { name: settings.userName ?? `${safeUserName()}@${hostname()}`.slice(0, 64) };
     if (settings.mode === 'remote') {
       const invitation = this.#invitation;
       this.#invitation = undefined;

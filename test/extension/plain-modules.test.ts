@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { BUDGETS } from '../../core/budgets';
 import { IdType, SecretIdentity } from '../../core/identity';
 import type { AgentView, ApprovalView, IntentView, UserView } from '../../core/rpc/views';
 import { approvalHtml, makeNonce } from '../../extension/approval/approval-html';
@@ -37,6 +38,15 @@ function agent(over: Partial<AgentView> = {}): AgentView {
 }
 
 describe('settings', () => {
+  test('vaultysclaw.userName is checked against the broker\'s name budget (BUDGETS.userNameBytes) before it is sent', () => {
+    const atBound = 'é'.repeat(BUDGETS.userNameBytes.limit / 2);
+    assert.equal(validateSettings(raw({ userName: atBound })).ok, true);
+    const over = validateSettings(raw({ userName: `${atBound}x` }));
+    assert.ok(!over.ok && over.problems.some((p) => /vaultysclaw\.userName: a name is at most 256 bytes of UTF-8/.test(p)), JSON.stringify(over));
+    const invisible = validateSettings(raw({ userName: '\u200B\u202E' }));
+    assert.ok(!invisible.ok && invisible.problems.some((p) => /needs a visible character/.test(p)));
+  });
+
   test('local mode by default, with the hub port and staleness window checked', () => {
     const ok = validateSettings(raw({ brokerMode: undefined }));
     assert.ok(ok.ok && ok.settings.mode === 'local' && ok.settings.hubPort === 8080 && ok.settings.stalenessMs === 300_000 && ok.settings.dataDir === null);

@@ -328,7 +328,10 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     const aliceDid = brokerCli('keygen', alice).trim();
     const token = brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim();
     const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
-    brokerCli('join', ...remote, '--invitation', token);
+    // The token from a file, never the command line (where any local user reads it).
+    const tokenFile = join(runDir, 'alice.invitation');
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    brokerCli('join', ...remote, '--invitation-file', tokenFile);
     brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
     const content = 'written by the agent after a review in the workbench\n';
     const dispatchOut: string[] = [];
