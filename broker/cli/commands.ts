@@ -10,7 +10,7 @@ import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
-import { terminalJson } from '../../core/text/untrusted-text';
+import { visibleJson } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
 
@@ -18,7 +18,7 @@ const DAY_MS = 24 * 60 * 60_000;
 
 // Names, paths and outputs in what the CLI prints are others' text: invisible characters come out escaped.
 const print = (value: unknown): void => {
-  process.stdout.write(`${terminalJson(value)}\n`);
+  process.stdout.write(`${visibleJson(value)}\n`);
 };
 
 function capabilities(text: string): Capability[] {

@@ -23,12 +23,13 @@ export function visibleText(text: string, options: { lineBreaks?: boolean } = {}
 }
 
 /**
- * A value as JSON for a terminal: the same JSON (it parses back to the same value), with every invisible or
- * reordering character written as a \u escape, so a name with U+202E cannot reorder what the CLI prints.
+ * A value as pretty JSON for a person (the CLI's output, a document in the editor): the same JSON (it parses
+ * back to the same value), with every invisible or reordering character written as a \u escape, so a name
+ * with U+202E cannot reorder what is shown.
  */
-export function terminalJson(value: unknown): string {
+export function visibleJson(value: unknown, replacer?: (key: string, value: unknown) => unknown): string {
   // Line feeds outside strings are the layout; inside strings JSON.stringify has escaped them (and C0, lone surrogates) already.
-  return JSON.stringify(value, null, 2).replace(INVISIBLE_BUT_LINE_BREAKS, (c) =>
+  return JSON.stringify(value, replacer, 2).replace(INVISIBLE_BUT_LINE_BREAKS, (c) =>
     Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }

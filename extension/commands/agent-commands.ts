@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { visibleText } from '../../core/text/untrusted-text';
+import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import type { IntentView } from '../../core/rpc/views';
 import { FINAL_INTENT_STATES } from '../../core/rpc/views';
 import type { Capability } from '../../core/wire/policy';
@@ -80,7 +80,7 @@ function registerJsonDocuments(): vscode.Disposable {
 
 /** Shows JSON in a read-only editor titled `name`.json (the same name again shows the new content). */
 export async function showJson(value: unknown | string, name: string): Promise<void> {
-  const content = typeof value === 'string' ? value : `${JSON.stringify(value, null, 2)}\n`;
+  const content = typeof value === 'string' ? value : `${visibleJson(value)}\n`;
   const uri = vscode.Uri.from({ scheme: JSON_SCHEME, path: `/${name.replace(/[^A-Za-z0-9._-]/g, '-')}.json` });
   jsonDocuments.set(uri.toString(), content);
   jsonChanged?.fire(uri);

@@ -2,7 +2,7 @@
 // U+202E (right-to-left override), U+200B (zero-width space), C0 and C1 controls, homoglyph names.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { displayName, nameKey, shortFingerprint, terminalJson, visibleText } from '../../../core/text/untrusted-text';
+import { displayName, nameKey, shortFingerprint, visibleJson, visibleText } from '../../../core/text/untrusted-text';
 
 const DID = 'did:vaultys:01ef9619f63dc5ccd6ef573d9b110df356a59506';
 
@@ -50,10 +50,10 @@ describe('names', () => {
   });
 });
 
-describe('terminalJson', () => {
+describe('visibleJson', () => {
   test('escapes what JSON.stringify leaves raw (U+202E, U+200B, C1), and parses back to the same value', () => {
     const value = { name: 'mallory\u202Eecila', note: 'a\u200Bb\x85', lines: 'x\ny', emoji: '🙂' };
-    const text = terminalJson(value);
+    const text = visibleJson(value);
     assert.doesNotMatch(text, /[\u202E\u200B\x85]/u);
     assert.match(text, /mallory\\u202eecila/);
     assert.deepEqual(JSON.parse(text), value);
