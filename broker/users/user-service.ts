@@ -58,34 +58,33 @@ export class UserService {
     if (id.type !== IdType.Person) return { ok: false, message: 'users prove a person id' };
     const user = this.users.get(id.did);
     if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, message: 'this user was removed from the broker' };
-    const newcomer = this.#newcomer(id.did, hello, origin);
-    if (!newcomer.ok) return newcomer;
-    if (newcomer.as === 'owner') return { ok: true, role: 'owner' };
-    const invitation = this.invitations.getByHash(hashToken(hello.invitation!));
-    if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
-      return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
-    }
-    if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
-    return { ok: true, role: invitation.role };
+    const admission = this.#admitNewcomer(id.did, hello, origin);
+    return admission.ok ? { ok: true, role: admission.role } : admission;
   }
 
   /**
-   * What a DID the broker does not know yet may become before its invitation is looked at: the owner (the
-   * host operator; a host principal on a broker without users), refused (a network peer on such a broker,
-   * no invitation, a name in use), or whatever its invitation says.
+   * What a DID the broker does not know yet becomes, in this order: the host operator, owner; a principal of
+   * the host on a broker nobody but the operator has joined, the first owner; anyone else needs a valid
+   * invitation, and a network peer on a broker with no user at all is refused outright. The name is checked
+   * last, so only the holder of a valid invitation learns whether a name is taken.
    */
-  #newcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; as: 'owner' | 'invited' } | { ok: false; message: string } {
-    if (did === this.localOperatorDid) return { ok: true, as: 'owner' };
-    // A principal of the host on a broker nobody but the host operator has joined: the first owner (the editor that started it).
+  #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; role: Role; invitation?: InvitationRecord } | { ok: false; message: string } {
+    if (did === this.localOperatorDid) return { ok: true, role: 'owner' };
     const firstOwner = origin === 'host' && !this.users.hasUsersBesides(this.localOperatorDid);
+    let invitation: InvitationRecord | undefined;
     if (!firstOwner) {
       if (!this.users.hasUsersBesides(null)) return { ok: false, message: NO_OWNER_YET };
       if (!hello.invitation) return { ok: false, message: 'you are not a user of this broker: ask an admin for an invitation' };
+      invitation = this.invitations.getByHash(hashToken(hello.invitation));
+      if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
+        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
+      }
+      if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
     }
     if (this.#nameHolder(hello.name, did)) {
       return { ok: false, message: `the name ${JSON.stringify(visibleText(hello.name))} is taken on this broker: join with another name` };
     }
-    return { ok: true, as: firstOwner ? 'owner' : 'invited' };
+    return invitation ? { ok: true, role: invitation.role, invitation } : { ok: true, role: 'owner' };
   }
 
   /** Another user whose name reads the same (see nameKey), removed users included: their name stays theirs in the audit trail. */
@@ -116,18 +115,14 @@ export class UserService {
         this.users.touch(id.did, now);
         return { ok: true, role: known.role };
       }
-      const newcomer = this.#newcomer(id.did, hello, origin);
-      if (!newcomer.ok) return newcomer;
-      let role: Role = 'owner';
-      let invitedBy: string | null = null;
-      if (newcomer.as === 'invited') {
-        const pending = this.invitations.getByHash(hashToken(hello.invitation!));
-        if (pending && !this.#inviterStillMay(pending)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
-        const invitation = this.invitations.use(hello.invitation!, id.did, now);
-        if (!invitation) return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
-        role = invitation.role;
-        invitedBy = invitation.createdBy;
+      const admission = this.#admitNewcomer(id.did, hello, origin);
+      if (!admission.ok) return admission;
+      // Consumed in the same transaction as the user is added: single use holds against concurrent joins.
+      if (admission.invitation && !this.invitations.use(hello.invitation!, id.did, now)) {
+        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
       }
+      const { role } = admission;
+      const invitedBy = admission.invitation?.createdBy ?? null;
       // The host operator is never locked out of its own broker by a name: it takes its fingerprint beside it.
       const name = this.#nameHolder(hello.name, id.did) ? displayName(hello.name, id.did) : hello.name;
       const user = this.users.add({ did: id.did, idBase64: id.toBase64(), name, role, invitedBy }, now);

@@ -61,6 +61,11 @@ describe('Name spoofing: a name is set once, at enrolment', () => {
     });
   }
 
+  test('a stranger without a valid invitation does not learn whether a name is taken', async () => {
+    await expectRpcError(connectAttempt(broker, SecretIdentity.generate(IdType.Person), 'alice'), RpcErrorCode.Unauthenticated, /ask an admin for an invitation/);
+    await expectRpcError(connectAttempt(broker, SecretIdentity.generate(IdType.Person), 'alice', 'A'.repeat(43)), RpcErrorCode.Unauthenticated, /the invitation is unknown, used, revoked or expired/);
+  });
+
   test('a homoglyph name (Cyrillic а) enrols, and is told apart by its DID wherever it is shown', async () => {
     const twin = await joinAs(broker, owner, 'viewer', '\u0430lice');
     try {
