@@ -119,8 +119,8 @@ const MIGRATIONS: readonly string[] = [
   // Who last set a user's role: a demoted user is told by whom (issue 13, finding 2).
   `ALTER TABLE users ADD COLUMN role_set_by TEXT`,
   // Names are what reviewers read: one user per name. Brokers from before renamed at every login, so a
-  // duplicate left over keeps the first holder's name and the others get their DID's head appended.
-  `UPDATE users SET name = name || ' (' || substr(did, 13, 8) || ')' WHERE rowid NOT IN (SELECT MIN(rowid) FROM users GROUP BY name)`,
+  // duplicate left over keeps the first holder's name and the others get their fingerprint's head beside it.
+  `UPDATE users SET name = name || ' (' || upper(substr(did, 13, 4)) || ' ' || upper(substr(did, 17, 4)) || ')' WHERE rowid NOT IN (SELECT MIN(rowid) FROM users GROUP BY name)`,
   `CREATE UNIQUE INDEX users_by_name ON users(name)`,
 ];
 
