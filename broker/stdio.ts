@@ -9,7 +9,7 @@ import { startBroker, type RunOptions } from './standalone';
 export async function runStdio(options: RunOptions): Promise<void> {
   const running = await startBroker(options);
   const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
-  const unbind = bindRpc(connection, running.broker, running.log.child({ transport: 'stdio' }));
+  const unbind = bindRpc(connection, running.broker, running.log.child({ transport: 'stdio' }), 'host');
   connection.onInitialize(() => ({
     capabilities: {},
     serverInfo: { name: 'vaultysclaw-broker', version: '0.1.0' },

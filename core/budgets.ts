@@ -57,6 +57,13 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'core/wire/hub-messages.ts',
   },
+  userNameBytes: {
+    who: ['user', 'stranger'],
+    what: 'the name a user gives at enrolment (UTF-8), shown to reviewers with a fingerprint',
+    limit: 256,
+    unit: 'bytes',
+    enforcedAt: 'core/rpc/user-auth.ts (UserHello, usersRename)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -1,5 +1,6 @@
 import { decodeCanonical, open, VaultysId } from '../core/identity';
 import type { IntentView } from '../core/rpc/views';
+import { visibleJson } from '../core/text/untrusted-text';
 
 const bytesAsBase64 = (_key: string, value: unknown) => (value instanceof Uint8Array ? { base64: Buffer.from(value).toString('base64') } : value);
 
@@ -27,7 +28,8 @@ export function intentDocument(intent: IntentView, brokerIdBase64: string | null
   if (signedResult) {
     resultPart = { verified: "checked by the broker against the agent's connection key", ...decoded(signedResult), base64: signedResult };
   }
-  return `${JSON.stringify({ intent: view, signedIntent: intentPart, signedResult: resultPart }, bytesAsBase64, 2)}\n`;
+  // Params, outputs and messages are others' text: invisible and reordering characters come out as \u escapes.
+  return `${visibleJson({ intent: view, signedIntent: intentPart, signedResult: resultPart }, bytesAsBase64)}\n`;
 }
 
 function decoded(e: { payload: string; signature: string }): Record<string, unknown> {

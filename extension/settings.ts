@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { parsePin } from '../core/identity';
 import { normalizeFingerprint } from '../core/wire/broker-tls';
 import { brokerUrlProblem } from '../core/wire/broker-url';
+import { UserName } from '../core/rpc/user-auth';
 
 /** The extension's settings as package.json declares them (contributes.configuration), before checking. */
 export interface RawSettings {
@@ -42,7 +43,8 @@ export function validateSettings(raw: RawSettings): SettingsCheck {
   const stalenessSeconds = raw.stalenessWindow === undefined ? 300 : Number(raw.stalenessWindow);
   if (!Number.isFinite(stalenessSeconds) || stalenessSeconds <= 0) problems.push('vaultysclaw.stalenessWindow must be a positive number of seconds.');
   const userName = text(raw.userName) || null;
-  if (userName && userName.length > 128) problems.push('vaultysclaw.userName is longer than 128 characters.');
+  const nameCheck = userName ? UserName.safeParse(userName) : undefined;
+  if (nameCheck && !nameCheck.success) problems.push(`vaultysclaw.userName: ${nameCheck.error.issues[0]?.message ?? 'invalid'}.`);
   const stalenessMs = Math.round(stalenessSeconds * 1000);
 
   if (mode === 'remote') {

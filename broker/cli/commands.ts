@@ -4,18 +4,21 @@ import { resolve } from 'node:path';
 import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } from '../../core/identity';
 import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
+import { UserHello } from '../../core/rpc/user-auth';
 import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
+import { visibleJson } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
 
 const DAY_MS = 24 * 60 * 60_000;
 
+// Names, paths and outputs in what the CLI prints are others' text: invisible characters come out escaped.
 const print = (value: unknown): void => {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${visibleJson(value)}\n`);
 };
 
 function capabilities(text: string): Capability[] {
@@ -23,6 +26,23 @@ function capabilities(text: string): Capability[] {
   const unknown = list.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
   if (unknown.length) throw new Error(`unknown capabilities: ${unknown.join(', ')} (known: ${CAPABILITIES.join(', ')})`);
   return list as Capability[];
+}
+
+/**
+ * The invitation token, from a file or stdin (`-`). Never from argv: a command line is readable by every
+ * local user (ps, /proc/<pid>/cmdline) for as long as the command runs, and the token makes its holder a user.
+ */
+function readInvitation(source: string): string {
+  let text: string;
+  try {
+    text = source === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(source), 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the invitation from ${source === '-' ? 'stdin' : source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  // The message never repeats what was read: it may be a secret pasted in the wrong place.
+  if (!UserHello.shape.invitation.safeParse(token).success) throw new Error('the invitation must be the 43-character token "invite" printed, alone');
+  return token;
 }
 
 function positive(text: string, what: string): number {
@@ -47,7 +67,8 @@ interface Connection {
 /** Without --key: the broker host's operator on the local socket. With --key: that user, on --url if given, else locally. */
 async function connect(o: Connection): Promise<BrokerClient> {
   if (!o.key) return BrokerClient.connect(o.dataDir);
-  if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli' });
+  const hello = { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) };
+  if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), hello);
   if (!o.brokerDid) throw new Error('--url needs --broker-did: the broker to pin');
   const urlProblem = brokerUrlProblem(o.url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
   if (urlProblem) throw new Error(urlProblem);
@@ -55,7 +76,7 @@ async function connect(o: Connection): Promise<BrokerClient> {
   const tls = o.ca || o.tlsPin ? { ca: o.ca ? readFileSync(resolve(o.ca)) : undefined, pinSha256: o.tlsPin } : undefined;
   const brokerDid = parsePin(o.brokerDid);
   if (!brokerDid) throw new Error(`"${o.brokerDid}" is neither a broker DID nor a fingerprint`);
-  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) }, tls);
+  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), hello, tls);
 }
 
 async function withClient(o: Connection, run: (client: BrokerClient, user: SecretIdentity | undefined) => Promise<void>): Promise<void> {
@@ -97,8 +118,8 @@ export function addOperatorCommands(program: Command): void {
     });
 
   clientCommand(program, 'join', 'prove your key to a broker for the first time, with an invitation')
-    .requiredOption('--invitation <token>', 'the token an admin gave you')
-    .action((o: Connection) => withClient(o, async (c) => print(c.user)));
+    .requiredOption('--invitation-file <file>', 'a file holding the token an admin gave you, or - to read it from stdin (never on the command line, which every local user can read)')
+    .action((o: Connection & { invitationFile: string }) => withClient({ ...o, invitation: readInvitation(o.invitationFile) }, async (c) => print(c.user)));
 
   clientCommand(program, 'whoami', 'print the broker you reach and the users it knows')
     .action((o: Connection) => withClient(o, async (c) => print({ broker: await c.call('brokerInfo', {}), users: await c.call('usersList', {}) })));
@@ -116,6 +137,18 @@ export function addOperatorCommands(program: Command): void {
     );
 
   clientCommand(program, 'users', 'list users and their roles').action((o: Connection) => withClient(o, async (c) => print(await c.call('usersList', {}))));
+
+  clientCommand(program, 'set-role <did> <role>', "change a user's role (the host operator, without --key, may demote an owner)").action((did: string, role: string, o: Connection) =>
+    withClient(o, async (c) => print(await c.call('usersSetRole', { did, role: Role.parse(role) }))),
+  );
+
+  clientCommand(program, 'remove-user <did>', 'remove a user at once (the host operator, without --key, may remove an owner)').action((did: string, o: Connection) =>
+    withClient(o, async (c) => print(await c.call('usersRemove', { did }))),
+  );
+
+  clientCommand(program, 'rename-user <did> <name>', "change a user's name (names are set once at joining; only an admin renames)").action((did: string, name: string, o: Connection) =>
+    withClient(o, async (c) => print(await c.call('usersRename', { did, name }))),
+  );
 
   clientCommand(program, 'grant <user>', 'let a user dispatch capabilities on one agent or all (signed delegation certificate)')
     .requiredOption('--agent <did>', 'an agent DID, or * for every agent')

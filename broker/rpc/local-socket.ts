@@ -19,7 +19,7 @@ export async function listenLocalSocket(dataDir: string, broker: Broker, log: pi
   rmSync(path, { force: true });
   const server = createServer((socket) => {
     const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
-    const unbind = bindRpc(connection, broker, log.child({ transport: 'local-socket' }));
+    const unbind = bindRpc(connection, broker, log.child({ transport: 'local-socket' }), 'host');
     connection.onClose(() => unbind());
     // After a framing error the stream cannot be resynchronised: end the connection rather than leave the client hanging.
     connection.onError(([err]) => {

@@ -5,6 +5,7 @@ import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, 
 import type { Role } from '../../core/rpc/roles';
 import { USER_AUTH, UserHello, type UserGrant } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
+import type { RpcOrigin } from '../users/user-service';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
 
@@ -49,6 +50,7 @@ function handlers(broker: Broker): Handlers {
     intentsDispatch: (p, c) => broker.router.dispatch(c, p),
     intentsGet: (p) => broker.intents.get(p.id) ?? throwError(notFound(`intent ${p.id}`)),
     intentsList: (p) => broker.intents.list(p.agent, p.limit),
+    usersRename: (p, c) => broker.users.rename(c, p.did, p.name),
   };
 }
 
@@ -68,9 +70,12 @@ function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } |
  * connection. Until the caller has proven a user id, nothing but the
  * handshake answers. Then, at every request, the role is resolved from the
  * proven DID and checked against the method's roles before anything runs;
- * refusals are audited. Returns a function that unbinds the connection.
+ * refusals are audited. `origin` says whether the channel is the broker host's
+ * own (local socket, stdio: a first owner may enrol there) or the network
+ * (the default, so a transport that forgets to say is never trusted).
+ * Returns a function that unbinds the connection.
  */
-export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): () => void {
+export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, origin: RpcOrigin = 'network'): () => void {
   let caller: string | undefined;
   let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
 
@@ -86,8 +91,11 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
         now: broker.now,
         admit: (id, metadata) => {
           const hello = UserHello.safeParse(metadata);
-          if (!hello.success) return { ok: false, message: 'metadata.pk1 is not a user hello' };
-          const admission = broker.users.preview(id, hello.data);
+          if (!hello.success) {
+            const issue = hello.error.issues[0];
+            return { ok: false, message: `metadata.pk1 is not a user hello: ${issue?.path.join('.') || 'hello'}: ${issue?.message ?? 'invalid'}` };
+          }
+          const admission = broker.users.preview(id, hello.data, origin);
           if (!admission.ok) return admission;
           h.hello = hello.data;
           const grant: UserGrant = { role: admission.role, brokerName: 'vaultysclaw', ...(authority ? { authority } : {}) };
@@ -114,7 +122,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger): 
       throw new ResponseError(RpcErrorCode.Unauthenticated, `${result.reason}: ${result.message}`);
     }
     const user: VaultysId = result.value.initiator;
-    const admission = broker.users.enroll(user, handshake.hello);
+    const admission = broker.users.enroll(user, handshake.hello, origin);
     if (!admission.ok) {
       log.warn({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
       throw new ResponseError(RpcErrorCode.Unauthenticated, admission.message);

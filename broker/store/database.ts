@@ -117,6 +117,12 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX approvals_pending_by_intent ON approvals(intent_id) WHERE state = 'pending'`,
   // An agent's handshake and disconnect ask for its intents in flight (IntentStore.inFlight): not a scan of its whole history.
   `CREATE INDEX intents_in_flight ON intents(agent_did) WHERE state IN ('sent', 'running')`,
+  // Who last set a user's role: a demoted user is told by whom (issue 13, finding 2).
+  `ALTER TABLE users ADD COLUMN role_set_by TEXT`,
+  // Names are what reviewers read: one user per name. Brokers from before renamed at every login, so a
+  // duplicate left over keeps the first holder's name and the others get their fingerprint's head beside it.
+  `UPDATE users SET name = name || ' (' || upper(substr(did, 13, 4)) || ' ' || upper(substr(did, 17, 4)) || ')' WHERE rowid NOT IN (SELECT MIN(rowid) FROM users GROUP BY name)`,
+  `CREATE UNIQUE INDEX users_by_name ON users(name)`,
 ];
 
 /**

@@ -6,6 +6,8 @@ export interface UserRecord {
   idBase64: string;
   name: string;
   role: Role;
+  /** Who last changed the role or removed the user (null: the role they joined with). */
+  roleSetBy: string | null;
   invitedBy: string | null;
   removedAt: number | null;
   createdAt: number;
@@ -17,6 +19,7 @@ interface UserRow {
   id_b64: string;
   name: string;
   role: Role;
+  role_set_by: string | null;
   invited_by: string | null;
   removed_at: number | null;
   created_at: number;
@@ -28,6 +31,7 @@ const toRecord = (r: UserRow): UserRecord => ({
   idBase64: r.id_b64,
   name: r.name,
   role: r.role,
+  roleSetBy: r.role_set_by,
   invitedBy: r.invited_by,
   removedAt: r.removed_at,
   createdAt: r.created_at,
@@ -38,9 +42,11 @@ const toRecord = (r: UserRow): UserRecord => ({
 export class UserStore {
   readonly #get;
   readonly #list;
-  readonly #count;
+  readonly #others;
+  readonly #byName;
   readonly #insert;
   readonly #seen;
+  readonly #rename;
   readonly #setRole;
   readonly #remove;
   readonly #removed;
@@ -50,13 +56,16 @@ export class UserStore {
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
     this.#list = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY created_at');
-    this.#count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM users');
+    this.#others = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM users WHERE did != ?');
+    this.#byName = db.prepare<[], { did: string; name: string }>('SELECT did, name FROM users');
     this.#insert = db.prepare(
       `INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (@did, @id, @name, @role, @invitedBy, @now, @now)`,
     );
-    this.#seen = db.prepare('UPDATE users SET last_seen = @now, name = @name WHERE did = @did');
-    this.#setRole = db.prepare('UPDATE users SET role = @role WHERE did = @did AND removed_at IS NULL');
-    this.#remove = db.prepare('UPDATE users SET removed_at = @now WHERE did = @did AND removed_at IS NULL');
+    // A name is set once, at enrolment: a login only records the visit (issue 13, finding 11).
+    this.#seen = db.prepare('UPDATE users SET last_seen = @now WHERE did = @did');
+    this.#rename = db.prepare('UPDATE users SET name = @name WHERE did = @did AND removed_at IS NULL');
+    this.#setRole = db.prepare('UPDATE users SET role = @role, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
+    this.#remove = db.prepare('UPDATE users SET removed_at = @now, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
     this.#removed = db.prepare<[], { did: string }>('SELECT did FROM users WHERE removed_at IS NOT NULL');
   }
 
@@ -81,8 +90,14 @@ export class UserStore {
     return this.#list.all().map(toRecord);
   }
 
-  isEmpty(): boolean {
-    return (this.#count.get()?.n ?? 0) === 0;
+  /** Whether anyone but `did` (the host operator; null: nobody) was ever a user of the broker. */
+  hasUsersBesides(did: string | null): boolean {
+    return (this.#others.get(did ?? '')?.n ?? 0) > 0;
+  }
+
+  /** Every user's DID and name, removed ones included (a removed user's name stays theirs, for the audit trail). */
+  names(): { did: string; name: string }[] {
+    return this.#byName.all();
   }
 
   add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): UserRecord {
@@ -102,21 +117,25 @@ export class UserStore {
     }
   }
 
-  touch(did: string, name: string, now: number): void {
-    this.#seen.run({ did, name, now });
+  touch(did: string, now: number): void {
+    this.#seen.run({ did, now });
   }
 
-  setRole(did: string, role: Role): boolean {
+  rename(did: string, name: string): boolean {
+    return this.#rename.run({ did, name }).changes === 1;
+  }
+
+  setRole(did: string, role: Role, by: string): boolean {
     this.#roles.delete(did);
-    return this.#setRole.run({ did, role }).changes === 1;
+    return this.#setRole.run({ did, role, by }).changes === 1;
   }
 
   removedDids(): string[] {
     return this.#removed.all().map((r) => r.did);
   }
 
-  remove(did: string, now: number): boolean {
+  remove(did: string, now: number, by: string): boolean {
     this.#roles.delete(did);
-    return this.#remove.run({ did, now }).changes === 1;
+    return this.#remove.run({ did, now, by }).changes === 1;
   }
 }

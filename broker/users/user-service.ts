@@ -8,20 +8,35 @@ import type { BrokerEventBus } from '../events';
 import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import { hashToken, type InvitationRecord, type InvitationStore } from '../store/invitation-store';
 import type { UserRecord, UserStore } from '../store/user-store';
+import { displayName, nameKey, visibleText } from '../../core/text/untrusted-text';
 
 export type Admission = { ok: true; role: Role } | { ok: false; message: string };
+
+/**
+ * Where a session comes from: `host` is the broker host itself (its owner-only local socket, or the stdio of
+ * the editor that started the broker), `network` is the hub's /rpc endpoint, open to anyone who reaches the port.
+ */
+export type RpcOrigin = 'host' | 'network';
 
 const userView = (u: UserRecord): UserView => ({
   did: u.did,
   name: u.name,
   role: u.role,
+  roleSetBy: u.roleSetBy,
   invitedBy: u.invitedBy,
   removed: u.removedAt !== null,
   createdAt: u.createdAt,
   lastSeen: u.lastSeen,
 });
 
-/** Users, their roles and invitations. The first user of a fresh broker becomes its owner; others need an invitation. */
+const NO_OWNER_YET =
+  'this broker has no owner yet: its first owner is enrolled on the broker host (its local socket, or the editor that started it), never over the network';
+
+/**
+ * Users, their roles and invitations. The first owner of a fresh broker is a principal of its host (the
+ * operator key, or the first user proven over the local socket or stdio), never whoever reaches the network
+ * port first; others need an invitation. Names are set once, unique, and changed only by an admin.
+ */
 export class UserService {
   constructor(
     private readonly users: UserStore,
@@ -33,24 +48,49 @@ export class UserService {
      * The broker host's local operator (operator.key beside broker.key): always
      * admitted as an owner, since whoever can read that directory holds the
      * broker's own key anyway. It keeps the host's CLI working however the
-     * first remote user enrolled.
+     * first remote user enrolled, and it may demote or remove any owner.
      */
     private readonly localOperatorDid: string | null = null,
   ) {}
 
   /** At INIT, before the broker signs: would this id be let in? Nothing is consumed yet. */
-  preview(id: VaultysId, hello: UserHello): Admission {
+  preview(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {
     if (id.type !== IdType.Person) return { ok: false, message: 'users prove a person id' };
     const user = this.users.get(id.did);
     if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, message: 'this user was removed from the broker' };
-    if (this.users.isEmpty() || id.did === this.localOperatorDid) return { ok: true, role: 'owner' };
-    if (!hello.invitation) return { ok: false, message: 'you are not a user of this broker: ask an admin for an invitation' };
-    const invitation = this.invitations.getByHash(hashToken(hello.invitation));
-    if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
-      return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
+    const admission = this.#admitNewcomer(id.did, hello, origin);
+    return admission.ok ? { ok: true, role: admission.role } : admission;
+  }
+
+  /**
+   * What a DID the broker does not know yet becomes, in this order: the host operator, owner; a principal of
+   * the host on a broker nobody but the operator has joined, the first owner; anyone else needs a valid
+   * invitation, and a network peer on a broker with no user at all is refused outright. The name is checked
+   * last, so only the holder of a valid invitation learns whether a name is taken.
+   */
+  #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; role: Role; invitation?: InvitationRecord } | { ok: false; message: string } {
+    if (did === this.localOperatorDid) return { ok: true, role: 'owner' };
+    const firstOwner = origin === 'host' && !this.users.hasUsersBesides(this.localOperatorDid);
+    let invitation: InvitationRecord | undefined;
+    if (!firstOwner) {
+      if (!this.users.hasUsersBesides(null)) return { ok: false, message: NO_OWNER_YET };
+      if (!hello.invitation) return { ok: false, message: 'you are not a user of this broker: ask an admin for an invitation' };
+      invitation = this.invitations.getByHash(hashToken(hello.invitation));
+      if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
+        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
+      }
+      if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
     }
-    if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
-    return { ok: true, role: invitation.role };
+    if (this.#nameHolder(hello.name, did)) {
+      return { ok: false, message: `the name ${JSON.stringify(visibleText(hello.name))} is taken on this broker: join with another name` };
+    }
+    return invitation ? { ok: true, role: invitation.role, invitation } : { ok: true, role: 'owner' };
+  }
+
+  /** Another user whose name reads the same (see nameKey), removed users included: their name stays theirs in the audit trail. */
+  #nameHolder(name: string, did: string): string | undefined {
+    const key = nameKey(name);
+    return this.users.names().find((u) => u.did !== did && nameKey(u.name) === key)?.did;
   }
 
   /** An invitation carries its creator's authority: it dies with their removal or demotion. */
@@ -59,30 +99,37 @@ export class UserService {
     return inviter !== undefined && (inviter.did === this.localOperatorDid || mayAssign(inviter.role, invitation.role));
   }
 
+  /** Authority over users of `target`'s role: the host operator over anyone, others by rank. */
+  #mayManage(actor: { did: string; role: Role }, target: Role): boolean {
+    return actor.did === this.localOperatorDid || mayManage(actor.role, target);
+  }
+
   /** At COMPLETE, with the id proven: enrolls a new user (consuming the invitation) or records the visit. */
-  enroll(id: VaultysId, hello: UserHello): Admission {
+  enroll(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {
     const now = this.now();
     return this.users.transaction((): Admission => {
       const known = this.users.get(id.did);
       if (known) {
         if (known.removedAt !== null) return { ok: false, message: 'this user was removed from the broker' };
-        this.users.touch(id.did, hello.name, now);
+        // The name is the one given at enrolment: a login cannot take another user's (an admin renames).
+        this.users.touch(id.did, now);
         return { ok: true, role: known.role };
       }
-      let role: Role;
-      let invitedBy: string | null = null;
-      if (this.users.isEmpty() || id.did === this.localOperatorDid) {
-        role = 'owner';
-      } else {
-        const pending = hello.invitation ? this.invitations.getByHash(hashToken(hello.invitation)) : undefined;
-        if (pending && !this.#inviterStillMay(pending)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
-        const invitation = hello.invitation ? this.invitations.use(hello.invitation, id.did, now) : undefined;
-        if (!invitation) return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
-        role = invitation.role;
-        invitedBy = invitation.createdBy;
+      const admission = this.#admitNewcomer(id.did, hello, origin);
+      if (!admission.ok) return admission;
+      // Consumed in the same transaction as the user is added: single use holds against concurrent joins.
+      if (admission.invitation && !this.invitations.use(hello.invitation!, id.did, now)) {
+        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
       }
-      const user = this.users.add({ did: id.did, idBase64: id.toBase64(), name: hello.name, role, invitedBy }, now);
-      this.log.info({ event: 'user.enrolled', did: user.did, role, invitedBy }, role === 'owner' ? 'first user enrolled as owner' : 'user joined by invitation');
+      const { role } = admission;
+      const invitedBy = admission.invitation?.createdBy ?? null;
+      // The host operator is never locked out of its own broker by a name: it takes its fingerprint beside it.
+      const name = this.#nameHolder(hello.name, id.did) ? displayName(hello.name, id.did) : hello.name;
+      const user = this.users.add({ did: id.did, idBase64: id.toBase64(), name, role, invitedBy }, now);
+      this.log.info(
+        { event: 'user.enrolled', did: user.did, role, invitedBy, origin },
+        role === 'owner' ? 'a principal of the broker host enrolled as owner' : 'user joined by invitation',
+      );
       this.events.emit('userChanged', userView(user));
       return { ok: true, role };
     });
@@ -101,14 +148,15 @@ export class UserService {
     return this.users.list().map(userView);
   }
 
+  /** The host operator may demote anyone, an owner too (one who should not be is not for ever); others only act below their own rank. */
   setRole(actor: { did: string; role: Role }, did: string, role: Role): UserView {
     const target = this.users.active(did);
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did) throw forbidden('nobody changes their own role');
-    if (!mayManage(actor.role, target.role) || !mayAssign(actor.role, role)) {
+    if (!this.#mayManage(actor, target.role) || !mayAssign(actor.role, role)) {
       throw forbidden(`a ${actor.role} cannot make a ${target.role} into a ${role}`);
     }
-    this.users.setRole(did, role);
+    this.users.setRole(did, role, actor.did);
     this.log.info({ event: 'user.role-changed', actor: actor.did, did, from: target.role, to: role }, 'user role changed');
     return this.#changed(did);
   }
@@ -117,8 +165,8 @@ export class UserService {
     const target = this.users.active(did);
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did) throw forbidden('nobody removes themselves');
-    if (!mayManage(actor.role, target.role)) throw forbidden(`a ${actor.role} cannot remove a ${target.role}`);
-    this.users.remove(did, this.now());
+    if (!this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot remove a ${target.role}`);
+    this.users.remove(did, this.now(), actor.did);
     this.log.info({ event: 'user.removed', actor: actor.did, did }, 'user removed');
     return this.#changed(did);
   }
@@ -138,11 +186,30 @@ export class UserService {
     return this.invitations.list().map((r) => this.#invitationView(r));
   }
 
-  revokeInvitation(actor: { did: string }, id: string): InvitationView {
-    if (!this.invitations.revoke(id, this.now())) {
-      if (!this.invitations.getByHash(id)) throw notFound(`invitation ${id}`);
-      throw conflict('the invitation was already used or revoked');
+  /** Names are set once; an admin renames a user they may manage (to the same rules: unique, bounded, visible). */
+  rename(actor: { did: string; role: Role }, did: string, name: string): UserView {
+    const target = this.users.active(did);
+    if (!target) throw notFound(`user ${did}`);
+    if (did === actor.did && actor.did !== this.localOperatorDid) throw forbidden('nobody renames themselves: ask another admin');
+    if (did !== actor.did && !this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot rename a ${target.role}`);
+    if (this.#nameHolder(name, did)) throw conflict(`the name ${JSON.stringify(visibleText(name))} is taken on this broker`);
+    this.users.rename(did, name);
+    this.log.info({ event: 'user.renamed', actor: actor.did, did, from: target.name, to: name }, 'user renamed');
+    return this.#changed(did);
+  }
+
+  /**
+   * Only the invitation's creator, or someone with authority over the creator's role, revokes it: an admin
+   * cannot cancel the owner's invitations (issue 13, finding 14a).
+   */
+  revokeInvitation(actor: { did: string; role: Role }, id: string): InvitationView {
+    const invitation = this.invitations.getByHash(id);
+    if (!invitation) throw notFound(`invitation ${id}`);
+    if (invitation.createdBy !== actor.did) {
+      const creatorRole = this.users.get(invitation.createdBy)?.role ?? 'owner';
+      if (!this.#mayManage(actor, creatorRole)) throw forbidden(`only its creator, or someone who may manage a ${creatorRole}, revokes this invitation`);
     }
+    if (!this.invitations.revoke(id, this.now())) throw conflict('the invitation was already used or revoked');
     this.log.info({ event: 'invitation.revoked', actor: actor.did, invitation: id }, 'invitation revoked');
     return this.#invitationView(this.invitations.getByHash(id)!);
   }

@@ -4,6 +4,7 @@ import { Capability } from '../wire/policy';
 import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
 import { AgentView, ApprovalView, GrantView, IntentView, InvitationView, PolicyInput, UserView } from './views';
 import { AgentScope } from '../wire/delegation';
+import { UserName } from './user-auth';
 
 /**
  * One table for every JSON-RPC request between a client (the extension, the
@@ -135,6 +136,8 @@ export const Methods = {
     z.array(IntentView),
     EVERYONE,
   ),
+  // Names are set once at enrolment; only an admin changes one (issue 13, finding 11).
+  usersRename: define('vaultysclaw/users/rename', z.strictObject({ did: Did, name: UserName }), UserView, ADMINS),
 } satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof Methods;

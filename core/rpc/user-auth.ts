@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
+import { nameKey } from '../text/untrusted-text';
 import { BrokerAuthority } from '../wire/authority';
 import { Role } from './roles';
 
@@ -8,9 +10,17 @@ import { Role } from './roles';
  */
 export const USER_AUTH = { protocol: 'vaultysclaw', service: 'user-auth/v1' } as const;
 
-/** What a user says in metadata.pk1: a display name and, to join, an invitation token. */
+/** A user's name: bounded in bytes (what the wire and the database hold), and more than invisible characters. */
+export const UserName = z
+  .string()
+  .refine((name) => new TextEncoder().encode(name).length <= BUDGETS.userNameBytes.limit, {
+    message: `a name is at most ${BUDGETS.userNameBytes.limit} bytes of UTF-8`,
+  })
+  .refine((name) => nameKey(name).length > 0, { message: 'a name needs a visible character' });
+
+/** What a user says in metadata.pk1: a display name (kept from the first login only) and, to join, an invitation token. */
 export const UserHello = z.strictObject({
-  name: z.string().min(1).max(128),
+  name: UserName,
   invitation: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
 });
 export type UserHello = z.infer<typeof UserHello>;

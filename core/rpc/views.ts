@@ -59,6 +59,8 @@ export const UserView = z.strictObject({
   did: Did,
   name: z.string(),
   role: Role,
+  /** Who last changed the role or removed the user (null: the role they joined with), so a demoted user learns by whom. */
+  roleSetBy: Did.nullable(),
   invitedBy: Did.nullable(),
   removed: z.boolean(),
   createdAt: EpochMs,

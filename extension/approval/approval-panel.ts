@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import * as vscode from 'vscode';
+import { visibleText } from '../../core/text/untrusted-text';
 import { DISPATCHERS } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
 import type { ApprovalWebviewState, ExtensionToWebview } from '../../webviews/approval/messages';
@@ -145,7 +146,7 @@ export class ApprovalPanels implements vscode.Disposable {
     this.#content.set(right, proposed);
     const current = await this.#currentContent(approval);
     this.#content.set(left, current.content);
-    const title = `${path}: ${current.label} ↔ proposed`;
+    const title = `${visibleText(path)}: ${current.label} ↔ proposed`;
     await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true, viewColumn: vscode.ViewColumn.Beside });
     return current.notice;
   }
@@ -164,7 +165,7 @@ export class ApprovalPanels implements vscode.Disposable {
       const sent = await session.call('intentsDispatch', { agent: approval.agent, capability: 'read_file', params: { path: String(approval.params.path) } });
       this.model.noteIntent(sent);
       const final = await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
-      if (final.state !== 'succeeded') return unavailable(`read_file ${final.state}${final.reason ? `: ${final.reason}` : final.message ? `: ${final.message}` : ''}`);
+      if (final.state !== 'succeeded') return unavailable(`read_file ${final.state}${final.reason ? `: ${final.reason}` : final.message ? `: ${visibleText(final.message)}` : ''}`);
       const content = final.output?.content;
       if (typeof content !== 'string') return unavailable('read_file returned no text');
       const truncated = final.output?.truncated === true;

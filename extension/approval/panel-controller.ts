@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { REVIEWERS, type Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
 import type { ApprovalPanelState, ExtensionToWebview, WebviewToExtension } from '../../webviews/approval/messages';
+import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
 
 /** What the webview may send, checked before anything reads it: the webview is an edge like any other. */
@@ -19,8 +20,8 @@ export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewT
 
 export function paramsForDisplay(params: Record<string, unknown>): ApprovalPanelState['params'] {
   return Object.entries(params).map(([name, value]) => {
-    const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
-    return { name, text, multiline: text.includes('\n') || text.length > 80 };
+    const text = visibleText(typeof value === 'string' ? value : JSON.stringify(value, null, 2), { lineBreaks: true });
+    return { name: visibleText(name), text, multiline: text.includes('\n') || text.length > 80 };
   });
 }
 
@@ -44,18 +45,22 @@ export function panelState(
   approval: ApprovalView,
   context: { names: Names; reviewer: Reviewer; connected: boolean; busy: boolean; error: string | null; notice: string | null; now: number },
 ): ApprovalPanelState {
-  const name = (did: string, kind: 'agent' | 'user') => (kind === 'agent' ? context.names.agent(did)?.name : context.names.user(did)?.name) ?? did;
+  // A decision depends on these names: each is shown with its fingerprint, invisible characters made visible.
+  const name = (did: string, kind: 'agent' | 'user') => {
+    const known = kind === 'agent' ? context.names.agent(did)?.name : context.names.user(did)?.name;
+    return known === undefined ? did : displayName(known, did);
+  };
   return {
     requestId: approval.requestId,
     intentId: approval.intentId,
     capability: approval.capability,
     summary: toolSummary(approval.capability, approval.params),
-    cwd: approval.cwd,
+    cwd: visibleText(approval.cwd),
     requestedAt: approval.requestedAt,
     expiresAt: approval.expiresAt,
     state: approval.state,
     decidedBy: approval.decidedBy ? { did: approval.decidedBy, name: name(approval.decidedBy, 'user') } : null,
-    decisionReason: approval.reason,
+    decisionReason: approval.reason === null ? null : visibleText(approval.reason),
     decidedAt: approval.decidedAt,
     agent: { did: approval.agent, name: name(approval.agent, 'agent') },
     requester: { did: approval.user, name: name(approval.user, 'user') },

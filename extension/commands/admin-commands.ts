@@ -4,6 +4,7 @@ import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { agentHubUrl, enrollmentCommands } from '../enrollment';
 import { checkDays } from '../policy-choice';
 import { shortDid } from '../model/tree-node';
+import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { command, didArgument, type Services } from './services';
 
 const DAY_MS = 24 * 60 * 60_000;
@@ -16,7 +17,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       if (!session) return;
       const users = (await session.call('usersList', {})).filter((u) => !u.removed);
       const user = await vscode.window.showQuickPick(
-        users.map((u) => ({ label: u.name, description: `${u.role} · ${shortDid(u.did)}`, did: u.did })),
+        users.map((u) => ({ label: visibleText(u.name), description: `${u.role} · ${shortFingerprint(u.did)}`, did: u.did })),
         { title: 'Grant a delegation (1/4)', placeHolder: 'Which user may dispatch?', matchOnDescription: true },
       );
       if (!user) return;
@@ -25,7 +26,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       const agent = preset
         ? { did: preset }
         : await vscode.window.showQuickPick(
-            [{ label: '$(globe) Every agent', description: '*', did: '*' }, ...agents.map((a) => ({ label: a.name, description: shortDid(a.did), did: a.did }))],
+            [{ label: '$(globe) Every agent', description: '*', did: '*' }, ...agents.map((a) => ({ label: visibleText(a.name), description: shortFingerprint(a.did), did: a.did }))],
             { title: 'Grant a delegation (2/4)', placeHolder: 'On which agent?' },
           );
       if (!agent) return;
@@ -56,7 +57,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
         `Invitation for a ${role} copied to the clipboard.`,
         {
           modal: true,
-          detail: `${created.token}\n\nIt works once, until ${new Date(created.invitation.expiresAt).toLocaleString()}. Give it to the user privately; they join with "VaultysClaw: Join Team Broker with Invitation" (or the CLI's join --invitation). It is shown only now.`,
+          detail: `${created.token}\n\nIt works once, until ${new Date(created.invitation.expiresAt).toLocaleString()}. Give it to the user privately; they join with "VaultysClaw: Join Team Broker with Invitation" (or the CLI's join --invitation-file -). It is shown only now.`,
         },
       );
     }),
@@ -91,7 +92,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
           detail:
             `DID: ${info.did}\nFingerprint: ${info.fingerprint}\n` +
             (info.root ? `Root (pin this): ${info.root}\nRoot certificate: serial ${info.certificate?.serial}, expires ${new Date(info.certificate?.expiresAt ?? 0).toISOString()}\n` : '') +
-            `Agent hub: ${info.hubUrl ?? 'none'}\n\nYou: ${session.user.name} (${session.role}), ${session.user.did}`,
+            `Agent hub: ${info.hubUrl ?? 'none'}\n\nYou: ${visibleText(session.user.name)} (${session.role}), ${session.user.did}`,
         },
         'Copy DID',
         'Copy Fingerprint',

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import type { IntentView } from '../../core/rpc/views';
 import { FINAL_INTENT_STATES } from '../../core/rpc/views';
 import type { Capability } from '../../core/wire/policy';
@@ -79,7 +80,7 @@ function registerJsonDocuments(): vscode.Disposable {
 
 /** Shows JSON in a read-only editor titled `name`.json (the same name again shows the new content). */
 export async function showJson(value: unknown | string, name: string): Promise<void> {
-  const content = typeof value === 'string' ? value : `${JSON.stringify(value, null, 2)}\n`;
+  const content = typeof value === 'string' ? value : `${visibleJson(value)}\n`;
   const uri = vscode.Uri.from({ scheme: JSON_SCHEME, path: `/${name.replace(/[^A-Za-z0-9._-]/g, '-')}.json` });
   jsonDocuments.set(uri.toString(), content);
   jsonChanged?.fire(uri);
@@ -131,21 +132,21 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!agent) return;
       const granted = agent.policy?.capabilities ?? [];
       if (granted.length === 0) {
-        void vscode.window.showWarningMessage(`VaultysClaw: ${agent.name} has no capabilities granted.`);
+        void vscode.window.showWarningMessage(`VaultysClaw: ${visibleText(agent.name)} has no capabilities granted.`);
         return;
       }
       const capability = (await vscode.window.showQuickPick(
         granted.map((c) => ({ label: c, description: agent.policy?.approvalRequired.includes(c) ? 'needs a reviewer' : '' })),
-        { title: `Dispatch to ${agent.name}`, placeHolder: 'Capability' },
+        { title: `Dispatch to ${visibleText(agent.name)}`, placeHolder: 'Capability' },
       ))?.label as Capability | undefined;
       if (!capability) return;
-      const params = await askParams(capability, agent.name);
+      const params = await askParams(capability, visibleText(agent.name));
       if (!params) return;
-      const final = await dispatchAndWait(services, agent.did, capability, params, `VaultysClaw: ${capability} on ${agent.name}`);
+      const final = await dispatchAndWait(services, agent.did, capability, params, `VaultysClaw: ${capability} on ${visibleText(agent.name)}`);
       if (!final) return;
       const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
-      if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${agent.name} succeeded.`);
-      else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${agent.name} ${outcome}.`);
+      if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`);
+      else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`);
       await showJson(
         { state: final.state, outcome: final.outcome, reason: final.reason, rejectedBy: final.rejectedBy, message: final.message, output: final.output, intent: { id: final.id, agent: final.agent, capability: final.capability, params: final.params, user: final.user } },
         `${capability} ${final.id.slice(0, 8)} result`,
@@ -161,7 +162,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!choice) return;
       const view = await session.call('registrationsApprove', { did: agent.did, policy: choice.policy, widen: choice.widen });
       model.noteAgent(view);
-      void vscode.window.showInformationMessage(`VaultysClaw: approved ${view.name} with ${view.policy?.capabilities.join(', ') || 'no capabilities'}.`);
+      void vscode.window.showInformationMessage(`VaultysClaw: approved ${visibleText(view.name)} with ${view.policy?.capabilities.join(', ') || 'no capabilities'}.`);
     }),
 
     command(services, 'vaultysclaw.rejectRegistration', async (arg) => {
@@ -169,7 +170,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!session) return;
       const agent = await pickAgent(services, arg, (a) => a.status === 'pending', 'Reject the registration of');
       if (!agent) return;
-      const reason = await vscode.window.showInputBox({ title: `Reject ${agent.name}`, prompt: 'Why? (recorded in the audit log; rejection is permanent for this agent key)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
+      const reason = await vscode.window.showInputBox({ title: `Reject ${visibleText(agent.name)}`, prompt: 'Why? (recorded in the audit log; rejection is permanent for this agent key)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
       if (!reason) return;
       model.noteAgent(await session.call('registrationsReject', { did: agent.did, reason: reason.trim() }));
     }),
@@ -183,7 +184,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!choice) return;
       const view = await session.call('policySet', { did: agent.did, policy: choice.policy, widen: choice.widen });
       model.noteAgent(view);
-      void vscode.window.showInformationMessage(`VaultysClaw: ${view.name} now runs under policy v${view.policy?.policyVersion ?? '?'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`);
+      void vscode.window.showInformationMessage(`VaultysClaw: ${visibleText(view.name)} now runs under policy v${view.policy?.policyVersion ?? '?'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`);
     }),
 
     command(services, 'vaultysclaw.revokeAgent', async (arg) => {
@@ -191,9 +192,9 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!session) return;
       const agent = await pickAgent(services, arg, (a) => a.status === 'approved' || a.status === 'pending', 'Revoke');
       if (!agent) return;
-      const reason = await vscode.window.showInputBox({ title: `Revoke ${agent.name}`, prompt: 'Why? (recorded in the audit log)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
+      const reason = await vscode.window.showInputBox({ title: `Revoke ${visibleText(agent.name)}`, prompt: 'Why? (recorded in the audit log)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
       if (!reason) return;
-      const ok = await vscode.window.showWarningMessage(`Revoke ${agent.name}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
+      const ok = await vscode.window.showWarningMessage(`Revoke ${visibleText(agent.name)}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
       if (ok !== 'Revoke') return;
       model.noteAgent(await session.call('agentsRevoke', { did: agent.did, reason: reason.trim() }));
     }),

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { visibleText } from '../../core/text/untrusted-text';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { checkCount, checkDays, initialCapabilities, policyFromAnswers, widening } from '../policy-choice';
@@ -10,7 +11,7 @@ import { checkCount, checkDays, initialCapabilities, policyFromAnswers, widening
  */
 export async function askPolicy(agent: AgentView, verb: string): Promise<{ policy: PolicyInput; widen: boolean } | undefined> {
   const steps = 5;
-  const title = (n: number) => `${verb} ${agent.name} (${n}/${steps})`;
+  const title = (n: number) => `${verb} ${visibleText(agent.name)} (${n}/${steps})`;
   const initial = initialCapabilities(agent);
   const caps = await vscode.window.showQuickPick(
     CAPABILITIES.map((c) => ({
@@ -48,7 +49,7 @@ export async function askPolicy(agent: AgentView, verb: string): Promise<{ polic
   const wider = widening(capabilities, agent.requested);
   if (wider.length) {
     const ok = await vscode.window.showWarningMessage(
-      `Grant ${agent.name} ${wider.join(', ')}, which it did not ask for?`,
+      `Grant ${visibleText(agent.name)} ${wider.join(', ')}, which it did not ask for?`,
       { modal: true, detail: 'An agent is normally granted at most what it requested. Widening is recorded in the audit log.' },
       'Grant Anyway',
     );

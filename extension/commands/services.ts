@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
+import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import type { AgentView } from '../../core/rpc/views';
 import type { BrokerConnection } from '../connection/broker-connection';
 import { describeRpcError } from '../connection/broker-session';
 import type { LiveModel } from '../model/live-model';
-import { shortDid } from '../model/tree-node';
 
 /** What every command works with. */
 export interface Services {
@@ -51,8 +51,8 @@ export async function pickAgent(services: Services, arg: unknown, filter: (a: Ag
   }
   const picked = await vscode.window.showQuickPick(
     candidates.map((a) => ({
-      label: a.name,
-      description: `${shortDid(a.did)} · ${a.status}${a.online ? ' · online' : ''}`,
+      label: visibleText(a.name),
+      description: `${shortFingerprint(a.did)} · ${a.status}${a.online ? ' · online' : ''}`,
       detail: a.policy ? `capabilities: ${a.policy.capabilities.join(', ') || 'none'}` : `asks for: ${a.requested.join(', ') || 'nothing'}`,
       agent: a,
     })),

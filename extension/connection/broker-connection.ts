@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { ADMINS, DISPATCHERS, REVIEWERS } from '../../core/rpc/roles';
+import { ADMINS, DISPATCHERS, REVIEWERS, type Role } from '../../core/rpc/roles';
+import type { UserView } from '../../core/rpc/views';
 import type { UserHello } from '../../core/rpc/user-auth';
 import type { UserIdentityStore } from '../identity/user-identity-store';
 import type { LiveModel } from '../model/live-model';
@@ -12,7 +13,8 @@ import type { BrokerCli } from './broker-cli';
 import type { BrokerSession } from './broker-session';
 import { languageClientLauncher } from './local-broker';
 import { connectLocalBroker, type LocalConnected } from './local-session';
-import { BrokerSupervisor, PermanentConnectError, type BrokerState } from './supervisor';
+import { notOwnerMessage, roleChangeMessage, roleSetter, watchOwnStanding, type StandingMessage } from './role-change';
+import { BrokerSupervisor, PermanentConnectError, type BrokerState, type Connected } from './supervisor';
 import { connectTeamBroker } from './team-broker';
 
 export function readSettings(): ReturnType<typeof validateSettings> {
@@ -47,6 +49,10 @@ export class BrokerConnection implements vscode.Disposable {
   #invitation: string | undefined;
   #disposables: vscode.Disposable[] = [];
   #wasConnected = false;
+  /** This session's watch on its own user (users/changed), replaced at each connection. */
+  #selfWatch: vscode.Disposable | undefined;
+  /** How each broker last saw this user, so a demotion between two sessions is reported too. */
+  readonly #lastStanding = new Map<string, Pick<UserView, 'role' | 'removed'>>();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -124,7 +130,8 @@ export class BrokerConnection implements vscode.Disposable {
     this.#settings = settings;
     void vscode.commands.executeCommand('setContext', 'vaultysclaw.local', settings.mode === 'local');
     const identity = await this.identities.load();
-    const hello: UserHello = { name: settings.userName ?? `${safeUserName()}@${hostname()}`.slice(0, 128) };
+    // Within the broker's name budget (BUDGETS.userNameBytes) whatever the login and host names are: 64 UTF-16 units are at most 256 bytes.
+    const hello: UserHello = { name: settings.userName ?? `${safeUserName()}@${hostname()}`.slice(0, 64) };
     if (settings.mode === 'remote') {
       const invitation = this.#invitation;
       this.#invitation = undefined;
@@ -150,16 +157,14 @@ export class BrokerConnection implements vscode.Disposable {
     const session = state.kind === 'connected' ? state.connection.session : undefined;
     void vscode.commands.executeCommand('setContext', 'vaultysclaw.brokerState', state.kind);
     void vscode.commands.executeCommand('setContext', 'vaultysclaw.connected', Boolean(session));
-    if (session) {
-      void vscode.commands.executeCommand('setContext', 'vaultysclaw.role', session.role);
-      void vscode.commands.executeCommand('setContext', 'vaultysclaw.canAdmin', ADMINS.includes(session.role));
-      void vscode.commands.executeCommand('setContext', 'vaultysclaw.canDispatch', DISPATCHERS.includes(session.role));
-      void vscode.commands.executeCommand('setContext', 'vaultysclaw.canReview', REVIEWERS.includes(session.role));
-    }
+    this.#selfWatch?.dispose();
+    this.#selfWatch = undefined;
+    if (session) this.#roleContext(session.role);
     switch (state.kind) {
       case 'connected':
         this.log.info(`connected to ${state.connection.label} as ${session!.user.did} (${session!.role})`);
         this.#wasConnected = true;
+        this.#watchStanding(state.connection);
         this.model.attach(state.connection.session).catch((err: unknown) => {
           this.log.error(`could not load the broker's state: ${(err as Error).message}`);
           if (this.supervisor.session === state.connection.session) this.model.detach(`could not load the broker's state: ${(err as Error).message}`);
@@ -183,6 +188,46 @@ export class BrokerConnection implements vscode.Disposable {
     }
   }
 
+  #roleContext(role: Role | undefined): void {
+    void vscode.commands.executeCommand('setContext', 'vaultysclaw.role', role);
+    void vscode.commands.executeCommand('setContext', 'vaultysclaw.canAdmin', role !== undefined && ADMINS.includes(role));
+    void vscode.commands.executeCommand('setContext', 'vaultysclaw.canDispatch', role !== undefined && DISPATCHERS.includes(role));
+    void vscode.commands.executeCommand('setContext', 'vaultysclaw.canReview', role !== undefined && REVIEWERS.includes(role));
+  }
+
+  /**
+   * The person hears of every change to their own standing (issue 13, finding 2): at connection, a role
+   * below the one this broker gave them last time or, on the broker the editor started, anything but owner;
+   * then every users/changed about them, with the new role and who set it. The status bar follows.
+   */
+  #watchStanding(connection: Connected): void {
+    const session = connection.session;
+    const key = `${session.brokerDid} ${session.user.did}`;
+    const report = (message: StandingMessage | undefined) => {
+      if (!message) return;
+      this.log[message.warning ? 'warn' : 'info'](message.text);
+      void (message.warning ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(message.text);
+    };
+    const nameOf = (did: string) => this.model.user(did)?.name;
+    const last = this.#lastStanding.get(key);
+    if (last) report(roleChangeMessage(connection.label, last, session.user, roleSetter(session.user, nameOf)));
+    this.#lastStanding.set(key, session.user);
+    if (connection.expectedRole === 'owner' && session.role !== 'owner') {
+      void session.call('usersList', {}).then(
+        (users) => {
+          const text = notOwnerMessage(session.role, users, session.user.did, this.#local?.dataDir);
+          if (text) report({ warning: true, text });
+        },
+        (err: unknown) => this.log.warn(`could not list the local broker's owners: ${(err as Error).message}`),
+      );
+    }
+    this.#selfWatch = watchOwnStanding(session, connection.label, nameOf, (message, user) => {
+      this.#lastStanding.set(key, user);
+      if (this.supervisor.session === session) this.#roleContext(user.removed ? undefined : user.role);
+      report(message);
+    });
+  }
+
   async #reportGaveUp(state: BrokerState & { kind: 'disconnected' }): Promise<void> {
     const actions = ['Restart Broker', 'Show Log'];
     if (state.remedy === 'openSettings') actions.unshift('Open Settings');
@@ -203,6 +248,7 @@ export class BrokerConnection implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.#selfWatch?.dispose();
     for (const d of this.#disposables.splice(0)) d.dispose();
     void this.supervisor.stop();
   }

@@ -54,17 +54,44 @@ export function needsInvitation(err: unknown): boolean {
  * this side too, and notifications are parsed before any listener sees them.
  */
 export class BrokerSession {
+  #self: UserView;
+  readonly #listeners = new Map<NotificationName, Set<{ listener: (params: unknown) => void; onInvalid?: (message: string) => void }>>();
+
   private constructor(
     private readonly endpoint: RpcEndpoint,
     readonly brokerDid: string,
-    readonly user: UserView,
-    readonly role: Role,
+    user: UserView,
+    /** The role the broker certified at the handshake. */
+    readonly grantedRole: Role,
     readonly identity: SecretIdentity,
-  ) {}
+  ) {
+    this.#self = { ...user, role: grantedRole };
+  }
 
   static async open(endpoint: RpcEndpoint, identity: SecretIdentity, brokerDid: string, hello: UserHello): Promise<BrokerSession> {
     const { user, grant } = await authenticateUser((method, params) => endpoint.sendRequest(method, params), identity, brokerDid, hello);
     return new BrokerSession(endpoint, brokerDid, user, grant.role, identity);
+  }
+
+  /** This user as the broker last described them: at the handshake, then in users/changed. */
+  get user(): UserView {
+    return this.#self;
+  }
+
+  /** The role the broker resolves this user's requests with now (menus and the status bar follow it). */
+  get role(): Role {
+    return this.#self.role;
+  }
+
+  /**
+   * Takes the broker's word about this session's user. Returns how they stood before when their role or
+   * standing changed, so the caller can tell the person (a demotion is never taken silently).
+   */
+  noteSelf(view: UserView): UserView | undefined {
+    if (view.did !== this.#self.did) return undefined;
+    const before = this.#self;
+    this.#self = view;
+    return before.role !== view.role || before.removed !== view.removed ? before : undefined;
   }
 
   async call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
@@ -75,16 +102,28 @@ export class BrokerSession {
     return spec.result.parse(raw) as ResultOf<M>;
   }
 
-  /** Listens to one broker notification; a malformed one is reported to `onInvalid`, never handed on. */
+  /**
+   * Listens to one broker notification; a malformed one is reported to `onInvalid`, never handed on. A
+   * JSON-RPC connection keeps one handler per method, so the session registers it once and hands each
+   * notification to every listener (the model and the watch on this user's own standing both hear users/changed).
+   */
   on<K extends NotificationName>(name: K, listener: (params: NotificationParams<K>) => void, onInvalid?: (message: string) => void): { dispose(): void } {
-    const spec = Notifications[name];
-    return this.endpoint.onNotification(spec.method, (raw) => {
-      const parsed = spec.params.safeParse(raw);
-      if (!parsed.success) {
-        onInvalid?.(`${spec.method}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-        return;
-      }
-      listener(parsed.data as NotificationParams<K>);
-    });
+    const entry = { listener: listener as (params: unknown) => void, onInvalid };
+    let listeners = this.#listeners.get(name);
+    if (!listeners) {
+      const spec = Notifications[name];
+      const all = new Set<typeof entry>();
+      listeners = all;
+      this.#listeners.set(name, all);
+      this.endpoint.onNotification(spec.method, (raw) => {
+        const parsed = spec.params.safeParse(raw);
+        for (const l of [...all]) {
+          if (parsed.success) l.listener(parsed.data);
+          else l.onInvalid?.(`${spec.method}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+        }
+      });
+    }
+    listeners.add(entry);
+    return { dispose: () => listeners.delete(entry) };
   }
 }

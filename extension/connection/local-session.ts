@@ -104,5 +104,5 @@ export async function connectLocalBroker(o: LocalSessionOptions): Promise<LocalC
     throw new Error(`could not authenticate to the local broker: ${message}`);
   }
   o.log('info', `authenticated to the local broker as ${session.user.name} (${session.user.did}), role ${session.role}`);
-  return { session, label: 'local broker', closed: broker.closed, close: () => broker.stop(), cli, dataDir: o.dataDir };
+  return { session, label: 'local broker', closed: broker.closed, close: () => broker.stop(), cli, dataDir: o.dataDir, expectedRole: 'owner' };
 }

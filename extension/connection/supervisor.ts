@@ -1,3 +1,4 @@
+import type { Role } from '../../core/rpc/roles';
 import type { BrokerSession } from './broker-session';
 
 /** A live, authenticated connection to a broker, as a connector hands it over. */
@@ -8,6 +9,8 @@ export interface Connected {
   /** Resolves once, with why, when the connection (or the broker process) is gone. */
   closed: Promise<string>;
   close(): Promise<void>;
+  /** The role this user must hold here (owner of the broker the editor started): anything less is reported, never accepted silently. */
+  expectedRole?: Role;
 }
 
 export type Connector = () => Promise<Connected>;

@@ -1,7 +1,8 @@
 import { REVIEWERS } from '../../core/rpc/roles';
 import { FINAL_INTENT_STATES, type ApprovalView, type IntentView, type UserView } from '../../core/rpc/views';
 import { toolSummary, type Names } from './approvals-tree';
-import { ago, isoTime, md, shortDid, type TreeNode } from './tree-node';
+import { visibleText } from '../../core/text/untrusted-text';
+import { ago, isoTime, md, who, type TreeNode } from './tree-node';
 
 const STATE_ICONS: Record<IntentView['state'], TreeNode['icon']> = {
   sent: { id: 'arrow-right' },
@@ -21,17 +22,18 @@ export const SHOW_INTENT_COMMAND = 'vaultysclaw.showIntent';
 export function whoMustAct(approval: ApprovalView, users: readonly UserView[], names: Names): string {
   const deciders = users
     .filter((u) => !u.removed && REVIEWERS.includes(u.role) && u.did !== approval.user)
-    .map((u) => u.name)
+    .map((u) => visibleText(u.name))
     .sort((a, b) => a.localeCompare(b));
   if (deciders.length > 0) return deciders.length <= 3 ? deciders.join(' or ') : `${deciders.slice(0, 3).join(', ')} or ${deciders.length - 3} more`;
-  const requester = names.user(approval.user)?.name ?? shortDid(approval.user);
+  const requester = who(names.user(approval.user)?.name, approval.user);
   return `a reviewer, admin or owner other than ${requester}`;
 }
 
 /** The state as a person reads it: "rejected by agent: capability-not-granted", "waiting for approval by bob". */
 export function intentOutcome(intent: IntentView, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
-  if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? intent.message ?? 'no reason'}`;
-  if (intent.state === 'failed') return `failed${intent.message ? `: ${intent.message}` : ''}`;
+  // The message is the agent's words: shown, never able to hide or reorder the row around it.
+  if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? visibleText(intent.message ?? 'no reason')}`;
+  if (intent.state === 'failed') return `failed${intent.message ? `: ${visibleText(intent.message)}` : ''}`;
   // The agent holds it, paused on a tool call: not stale, and not moving until somebody decides.
   if (awaitingApprovalBy !== undefined && !FINAL_INTENT_STATES.includes(intent.state)) return `waiting for approval by ${awaitingApprovalBy}`;
   // An intent not yet running after the staleness window will be refused by the agent as stale.
@@ -57,8 +59,8 @@ export function activityTree(intents: readonly IntentView[], c: ActivityContext)
   return [...intents]
     .sort((a, b) => b.createdAt - a.createdAt)
     .map((i) => {
-      const agent = names.agent(i.agent)?.name ?? shortDid(i.agent);
-      const user = names.user(i.user)?.name ?? shortDid(i.user);
+      const agent = who(names.agent(i.agent)?.name, i.agent);
+      const user = who(names.user(i.user)?.name, i.user);
       const pending = paused.get(i.id);
       const approval = pending && !FINAL_INTENT_STATES.includes(i.state) ? pending : undefined;
       const outcome = intentOutcome(i, stalenessMs, now, approval && whoMustAct(approval, c.users, names));

@@ -1,5 +1,6 @@
 import type { AgentView } from '../../core/rpc/views';
-import { ago, isoTime, md, shortDid, until, type TreeNode } from './tree-node';
+import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
+import { ago, isoTime, md, until, type TreeNode } from './tree-node';
 
 export type AgentGroup = 'online' | 'offline' | 'pending' | 'revoked' | 'rejected';
 
@@ -52,7 +53,7 @@ export function agentDetails(agent: AgentView, now: number): TreeNode[] {
       detail(id('version'), 'Policy', `v${p.policyVersion}`, 'versions'),
     );
   }
-  if (agent.statusReason) rows.push(detail(id('reason'), 'Reason', agent.statusReason, 'comment'));
+  if (agent.statusReason) rows.push(detail(id('reason'), 'Reason', visibleText(agent.statusReason), 'comment'));
   rows.push(detail(id('seen'), agent.online ? 'Connected' : 'Last seen', `${ago(agent.lastSeen, now)} (${isoTime(agent.lastSeen)})`, 'clock'));
   return rows;
 }
@@ -60,7 +61,7 @@ export function agentDetails(agent: AgentView, now: number): TreeNode[] {
 export function agentTooltip(agent: AgentView, now: number): string {
   const p = agent.policy;
   const lines = [
-    `**${md(agent.name)}** — ${agentGroup(agent)}`,
+    `**${md(visibleText(agent.name))}** — ${agentGroup(agent)}`,
     '',
     `DID: \`${agent.did}\``,
     '',
@@ -80,22 +81,24 @@ export function agentTooltip(agent: AgentView, now: number): string {
       `Policy v${p.policyVersion} expires ${until(p.policyExpiresAt, now)}`,
     );
   }
-  if (agent.statusReason) lines.push('', `Reason: ${md(agent.statusReason)}`);
+  if (agent.statusReason) lines.push('', `Reason: ${md(visibleText(agent.statusReason))}`);
   lines.push('', `${agent.online ? 'Connected, seen' : 'Last seen'} ${ago(agent.lastSeen, now)}`);
   return lines.join('\n');
 }
 
 export function agentNode(agent: AgentView, now: number): TreeNode {
   const group = agentGroup(agent);
+  // The name is the agent's own choice: every row carries its fingerprint, so a look-alike registration is visible.
+  const fingerprint = shortFingerprint(agent.did);
   const description =
     group === 'pending'
-      ? `${agent.online ? 'online' : 'offline'} · asks ${agent.requested.join(', ') || 'nothing'}`
+      ? `${fingerprint} · ${agent.online ? 'online' : 'offline'} · asks ${agent.requested.join(', ') || 'nothing'}`
       : group === 'online' || group === 'offline'
-        ? `${shortDid(agent.did)} · ${agent.usage.requestsLastHour}/${agent.policy?.maxRequestsPerHour ?? 0} req/h`
-        : shortDid(agent.did);
+        ? `${fingerprint} · ${agent.usage.requestsLastHour}/${agent.policy?.maxRequestsPerHour ?? 0} req/h`
+        : fingerprint;
   return {
     id: agent.did,
-    label: agent.name,
+    label: visibleText(agent.name),
     description,
     tooltip: agentTooltip(agent, now),
     contextValue: agentContextValue(agent),

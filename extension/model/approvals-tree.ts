@@ -1,19 +1,20 @@
 import type { AgentView, ApprovalView, UserView } from '../../core/rpc/views';
-import { ago, isoTime, md, shortDid, until, type TreeNode } from './tree-node';
+import { visibleText } from '../../core/text/untrusted-text';
+import { ago, isoTime, md, until, who, type TreeNode } from './tree-node';
 
 export interface Names {
   agent(did: string): AgentView | undefined;
   user(did: string): UserView | undefined;
 }
 
-/** The one-line summary of what a tool call would do: the path, or the command line. */
+/** The one-line summary of what a tool call would do: the path, or the command line, with invisible characters shown. */
 export function toolSummary(capability: string, params: Record<string, unknown>): string {
   if (capability === 'run_command') {
     const args = Array.isArray(params.args) ? params.args.map(String) : [];
-    return [String(params.command ?? ''), ...args].join(' ').trim();
+    return visibleText([String(params.command ?? ''), ...args].join(' ').trim());
   }
-  if (typeof params.path === 'string') return params.path;
-  return JSON.stringify(params).slice(0, 80);
+  if (typeof params.path === 'string') return visibleText(params.path);
+  return visibleText(JSON.stringify(params).slice(0, 80));
 }
 
 export const OPEN_APPROVAL_COMMAND = 'vaultysclaw.openApproval';
@@ -24,8 +25,8 @@ export function approvalsTree(approvals: readonly ApprovalView[], names: Names, 
     .filter((a) => a.state === 'pending')
     .sort((a, b) => a.requestedAt - b.requestedAt)
     .map((a) => {
-      const agent = names.agent(a.agent)?.name ?? shortDid(a.agent);
-      const user = names.user(a.user)?.name ?? shortDid(a.user);
+      const agent = who(names.agent(a.agent)?.name, a.agent);
+      const user = who(names.user(a.user)?.name, a.user);
       return {
         id: `approval:${a.requestId}`,
         label: `${a.capability} ${toolSummary(a.capability, a.params)}`,
@@ -35,7 +36,7 @@ export function approvalsTree(approvals: readonly ApprovalView[], names: Names, 
           '',
           `Requested ${ago(a.requestedAt, now)} (${isoTime(a.requestedAt)}); times out ${until(a.expiresAt, now)}, which rejects it.`,
           '',
-          `Working directory: \`${a.cwd.replace(/`/g, "'")}\``,
+          `Working directory: \`${visibleText(a.cwd).replace(/`/g, "'")}\``,
         ].join('\n'),
         contextValue: 'approval.pending',
         icon: { id: 'shield', color: 'notificationsWarningIcon.foreground' },

@@ -43,6 +43,16 @@ export function until(then: number, now: number): string {
   return `in ${Math.floor(d / DAY)} d`;
 }
 
+import { displayName } from '../../core/text/untrusted-text';
+
+/**
+ * Who a DID is, as a row shows it: a known name made visible with its short fingerprint (two parties with
+ * look-alike names never read alike), else the shortened DID.
+ */
+export function who(name: string | undefined, did: string): string {
+  return name === undefined ? shortDid(did) : displayName(name, did);
+}
+
 /** did:vaultys:0123…cdef, for rows where the full DID would not fit (tooltips keep it whole). */
 export function shortDid(did: string): string {
   const hex = did.replace(/^did:vaultys:/, '');

@@ -106,7 +106,8 @@ describe('a team member\'s CLI checks the broker\'s TLS certificate too', () => 
     assert.equal(invite.status, 0, invite.stderr);
     const remote = ['--key', key, '--url', broker.url, '--broker-did', broker.did];
 
-    const joined = cli('join', ...remote, '--invitation', invite.stdout.trim(), '--ca', join(pki, 'ca.pem'));
+    // The token through stdin: on a command line any local user could read it.
+    const joined = spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), 'join', ...remote, '--invitation-file', '-', '--ca', join(pki, 'ca.pem')], { encoding: 'utf8', timeout: 30_000, input: invite.stdout });
     assert.equal(joined.status, 0, joined.stderr);
     const listed = cli('agents', ...remote, '--ca', join(pki, 'ca.pem'));
     assert.equal(listed.status, 0, listed.stderr);

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { BrokerClient } from '../../broker/cli/broker-client';
+import { shortFingerprint } from '../../core/text/untrusted-text';
 import type { TreeNode } from '../../extension/model/tree-node';
 import type { BrokerStateSummary, VaultysClawSurface, ViewSurface } from '../../extension/surface';
 import { startAgent, waitFor, type AgentProcess } from '../support/processes';
@@ -171,7 +172,8 @@ export async function run(): Promise<void> {
         agents.push(agent);
 
         const pending = await waitForRow('the pending registration', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.pending');
-        assert.match(pending.text, new RegExp(`^${AGENT_NAME} — online · asks read_file, write_file$`));
+        // Every agent row carries the agent's short fingerprint, so a look-alike registration is visible.
+        assert.equal(pending.text, `${AGENT_NAME} — ${shortFingerprint(agent.did)} · online · asks read_file, write_file`);
         assert.equal((await shown(surface.views.agents))[0]!.text, 'Pending registration — 1');
         assert.equal(surface.views.agents.view.badge?.value, 1);
         await waitFor('the status bar to count the registration', () => /· \$\(question\) 1 ·/.test(surface.statusBar.text));
@@ -190,7 +192,8 @@ export async function run(): Promise<void> {
         const write = await withBroker(config, (b) => b.call('intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'paused.txt', content: 'not yet\n', mode: 'create' } }));
         pausedIntent = write.id;
         const approval = await waitForRow('the paused write in the Approvals view', surface.views.approvals, (r) => r.node.contextValue === 'approval.pending');
-        assert.match(approval.text, /^write_file paused\.txt — local operator · just now · on host-agent$/);
+        const operatorDid = (await withBroker(config, (b) => b.call('usersList', {}))).find((u) => u.name === 'local operator')!.did;
+        assert.equal(approval.text, `write_file paused.txt — local operator (${shortFingerprint(operatorDid)}) · just now · on host-agent (${shortFingerprint(agent.did)})`);
         assert.equal(surface.views.approvals.view.badge?.value, 1);
         await waitFor('the status bar to count the approval', () => /\$\(bell-dot\) 1$/.test(surface.statusBar.text));
         const waiting = await waitForRow('the write in the Activity view', surface.views.activity, (r) => r.node.id === `intent:${write.id}`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { open, VaultysId } from '../../core/identity';
+import { shortFingerprint } from '../../core/text/untrusted-text';
 import { ApprovalDecisionBody } from '../../core/wire/approval';
 import type { ExtensionToWebview } from '../../webviews/approval/messages';
 import { sealDecision } from '../../extension/approval/decision';
@@ -97,7 +98,8 @@ describe('tool approval through the panel logic', () => {
     const row = rows[0]!;
     assert.equal(row.label, 'write_file reviewed.txt');
     assert.equal(row.contextValue, 'approval.pending');
-    assert.match(row.description ?? '', /^alice · just now · on writer$/);
+    // Names a decision depends on carry their fingerprint: a look-alike requester or agent reads differently.
+    assert.equal(row.description, `alice (${shortFingerprint(owner.session.user.did)}) · just now · on writer (${shortFingerprint(agent.did)})`);
     assert.equal(row.command?.id, OPEN_APPROVAL_COMMAND);
     const requestId = String(row.command?.args[0]);
 
@@ -107,7 +109,7 @@ describe('tool approval through the panel logic', () => {
       const found = ownerActivity().find((n) => n.id === `intent:${sent.id}`);
       return found && /waiting for approval/.test(found.description ?? '') ? found : undefined;
     });
-    assert.match(waitingRow.description ?? '', /^waiting for approval by bob · writer · just now$/);
+    assert.equal(waitingRow.description, `waiting for approval by bob · writer (${shortFingerprint(agent.did)}) · just now`);
     assert.equal(waitingRow.icon?.id, 'shield');
     // Past the staleness window it is still waiting, not stale: the agent holds it.
     const later = activityTree(ownerModel.intents(), { names: { agent: (d) => ownerModel.agent(d), user: (d) => ownerModel.user(d) }, approvals: ownerModel.approvals(), users: ownerModel.users(), stalenessMs: 1, now: Date.now() + 10 });
@@ -136,8 +138,8 @@ describe('tool approval through the panel logic', () => {
     await panel.receive({ type: 'ready' });
     const state = lastState(posted)!;
     assert.equal(state.requestId, requestId);
-    assert.equal(state.agent.name, 'writer');
-    assert.equal(state.requester.name, 'alice');
+    assert.equal(state.agent.name, `writer (${shortFingerprint(agent.did)})`);
+    assert.equal(state.requester.name, `alice (${shortFingerprint(owner.session.user.did)})`);
     assert.equal(state.requester.did, owner.session.user.did);
     assert.equal(state.capability, 'write_file');
     assert.deepEqual(

@@ -5,14 +5,18 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { describeAuditVerdict, readBrokerIdentity, verifyAuditLogFile } from '../../extension/connection/broker-cli';
+import { BrokerClient } from '../../broker/cli/broker-client';
+import { IdType, SecretIdentity } from '../../core/identity';
+import { shortFingerprint } from '../../core/text/untrusted-text';
+import { describeAuditVerdict, readBrokerIdentity, runBrokerCli, verifyAuditLogFile } from '../../extension/connection/broker-cli';
+import { notOwnerMessage, watchOwnStanding } from '../../extension/connection/role-change';
 import { findOnPath, majorOf, NodeNotFoundError, resolveNode } from '../../extension/connection/node-runtime';
 import { backoffDelay, BrokerSupervisor, PermanentConnectError, type BrokerState } from '../../extension/connection/supervisor';
 import { generateUserIdentity } from '../../extension/identity/user-key';
 import { agentsTree } from '../../extension/model/agents-tree';
 import { LiveModel } from '../../extension/model/live-model';
 import { statusText } from '../../extension/model/status-summary';
-import { connectLocalBroker, portIsFree } from '../../extension/connection/local-session';
+import { connectLocalBroker, portIsFree, type LaunchBroker } from '../../extension/connection/local-session';
 import { createServer } from 'node:net';
 import { removeDirs, ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
 import { connectLocal } from './support/local';
@@ -97,6 +101,64 @@ describe('the local broker connection', () => {
     const again = await connectLocal({ launched, dataDir: first.dataDir, identity: first.identity });
     assert.equal(again.session.role, 'owner', 'the first key is still the owner');
     await again.close();
+  });
+
+  test('Owner race: a local process that reaches the hub\'s /rpc before the editor is refused; the editor\'s user is the owner', async () => {
+    const stranger = SecretIdentity.generate(IdType.Person);
+    let strangerGot = '';
+    // The race as it was lost: the broker listens, and a local process completes a user handshake on the
+    // hub's /rpc before the editor's own handshake on stdio.
+    const racing: LaunchBroker = async (launch) => {
+      const broker = await stdioLauncher(launched)(launch);
+      const started = await launched.at(-1)!.log.waitFor('broker.started');
+      strangerGot = await BrokerClient.connectRemote(String(started.url), String(started.did), stranger, { name: 'owner' }).then(
+        (client) => {
+          client.close();
+          return `admitted as ${client.user?.role}`;
+        },
+        (err: Error) => err.message,
+      );
+      return broker;
+    };
+    const dataDir = join(tempDir('ext-race'), 'broker');
+    dirs.push(dirname(dataDir));
+    const local = await connectLocalBroker({ extensionPath: ROOT, nodePathSetting: process.execPath, dataDir, hubPort: 0, identity: generateUserIdentity(), hello: { name: 'developer' }, launch: racing, log: () => undefined });
+    try {
+      assert.match(strangerGot, /no owner yet: its first owner is enrolled on the broker host/);
+      assert.equal(local.session.role, 'owner', 'the developer owns the broker the editor started');
+      assert.equal(local.expectedRole, 'owner');
+      const users = await local.session.call('usersList', {});
+      assert.deepEqual(users.map((u) => [u.name, u.role]), [['developer', 'owner']], 'the stranger never became a user');
+    } finally {
+      await local.close();
+    }
+  });
+
+  test('a demotion by the host operator is never silent: the session follows it, the message names the role and who set it, the status bar shows it', async () => {
+    const local = await connectLocal({ launched, name: 'dev' });
+    dirs.push(dirname(local.dataDir));
+    const model = new LiveModel();
+    await model.attach(local.session);
+    const messages: string[] = [];
+    const watch = watchOwnStanding(local.session, local.label, (did) => model.user(did)?.name, (message) => messages.push(`${message.warning ? 'warning' : 'info'}: ${message.text}`));
+    try {
+      const state: BrokerState = { kind: 'connected', connection: local, since: Date.now() };
+      assert.doesNotMatch(statusText(state, model).text, /warning/);
+      const run = await runBrokerCli(local.cli, ['set-role', local.session.user.did, 'admin', '--data-dir', local.dataDir]);
+      assert.equal(run.code, 0, run.stderr);
+      const operator = await waitFor('the host operator in the model', () => model.users().find((u) => u.name === 'local operator'));
+      const text = await waitFor('the demotion message', () => messages[0]);
+      assert.equal(text, `warning: VaultysClaw: your role on local broker is now admin (was owner), by local operator (${shortFingerprint(operator.did)}). What you can do changes at once.`);
+      assert.equal(local.session.role, 'admin', 'menus follow the broker, not the handshake');
+      await waitFor('the status bar to show the demotion', () => /· \$\(warning\) admin$/.test(statusText(state, model).text));
+      assert.equal(statusText(state, model).warning, true);
+      assert.match(statusText(state, model).tooltip, /Your role changed: you are admin, not owner/);
+      assert.match(notOwnerMessage('admin', model.users(), local.session.user.did, local.dataDir) ?? '', /you are admin, not its owner; it is owned by local operator \([0-9A-F ]{19}\)/);
+    } finally {
+      watch.dispose();
+      model.detach('test over');
+      await local.close();
+    }
   });
 
   test('a broker crash empties the model at once, and the supervisor restarts it with backoff', async () => {

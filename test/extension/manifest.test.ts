@@ -83,6 +83,31 @@ describe('package.json contributes', () => {
     }
   });
 
+  // Threat: a cloned repository's .vscode/settings.json turns on full JSON-RPC tracing (issue 13, finding 13):
+  // an undeclared setting has no scope, so a workspace may set it, and `<id>.trace.server` made
+  // vscode-languageclient write every intent and output into the log. Every setting the code reads is
+  // declared with an explicit scope; all are machine-scoped but the display-only ones named here.
+  test('every setting the extension reads, vscode-languageclient\'s <id>.trace.server included, is declared with a scope; security-relevant ones machine', () => {
+    const read = new Set<string>();
+    const sections = [...code.matchAll(/(?:const|let) (\w+) = vscode\.workspace\.getConfiguration\('([\w.]+)'\)/g)];
+    assert.equal(sections.length, [...code.matchAll(/getConfiguration\(/g)].length, 'every configuration read is a named section object this test follows');
+    for (const [, variable, section] of sections) {
+      for (const g of code.matchAll(new RegExp(`\\b${variable}\\.get(?:<[^>]*>)?\\('([\\w.]+)'`, 'g'))) read.add(`${section}.${g[1]}`);
+    }
+    for (const m of code.matchAll(/affectsConfiguration\('(vaultysclaw\.[\w.]+)'\)/g)) read.add(m[1]!);
+    // vscode-languageclient reads `<client id>.trace.server` from the configuration by itself.
+    for (const m of code.matchAll(/new LanguageClient\('([\w.-]+)'/g)) read.add(`${m[1]}.trace.server`);
+    assert.ok(read.has('vaultysclaw.brokerMode') && read.has('vaultysclaw.trace.server') && read.size >= 12, [...read].join(', '));
+    const DISPLAY_ONLY = new Set(['vaultysclaw.stalenessWindow']);
+    const declared = pkg.contributes.configuration.properties;
+    for (const key of read) {
+      const scope = declared[key]?.scope;
+      assert.ok(scope, `${key} is read by the extension but not declared with a scope in package.json`);
+      if (!DISPLAY_ONLY.has(key)) assert.equal(scope, 'machine', `${key} must be machine-scoped: a workspace must not set it`);
+    }
+    for (const key of Object.keys(declared)) assert.ok(read.has(key), `${key} is declared but never read`);
+  });
+
   test('the walkthrough media exist and the package keeps them, the bundles and the native SQLite module', () => {
     const ignore = readFileSync(join(ROOT, '.vscodeignore'), 'utf8');
     for (const w of pkg.contributes.walkthroughs) for (const s of w.steps) assert.ok(s.media.markdown && existsSync(join(ROOT, s.media.markdown)), s.media.markdown);

@@ -3,19 +3,21 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { BUDGETS } from '../../core/budgets';
 import { IdType, SecretIdentity } from '../../core/identity';
 import type { AgentView, ApprovalView, IntentView, UserView } from '../../core/rpc/views';
 import { approvalHtml, makeNonce } from '../../extension/approval/approval-html';
-import { cannotDecide, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
+import { cannotDecide, panelState, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
 import { describeRpcError, needsInvitation } from '../../extension/connection/broker-session';
+import { notOwnerMessage, roleChangeMessage } from '../../extension/connection/role-change';
 import { rpcUrl } from '../../extension/connection/team-broker';
 import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
 import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';
-import { intentOutcome, whoMustAct } from '../../extension/model/activity-tree';
+import { activityTree, intentOutcome, whoMustAct } from '../../extension/model/activity-tree';
 import { agentGroup, agentNode, agentsTree } from '../../extension/model/agents-tree';
-import { toolSummary } from '../../extension/model/approvals-tree';
+import { approvalsTree, toolSummary } from '../../extension/model/approvals-tree';
 import { newerIntent } from '../../extension/model/live-model';
 import { ago, md, until } from '../../extension/model/tree-node';
 import { policyFromAnswers, widening } from '../../extension/policy-choice';
@@ -36,6 +38,15 @@ function agent(over: Partial<AgentView> = {}): AgentView {
 }
 
 describe('settings', () => {
+  test('vaultysclaw.userName is checked against the broker\'s name budget (BUDGETS.userNameBytes) before it is sent', () => {
+    const atBound = 'é'.repeat(BUDGETS.userNameBytes.limit / 2);
+    assert.equal(validateSettings(raw({ userName: atBound })).ok, true);
+    const over = validateSettings(raw({ userName: `${atBound}x` }));
+    assert.ok(!over.ok && over.problems.some((p) => /vaultysclaw\.userName: a name is at most 256 bytes of UTF-8/.test(p)), JSON.stringify(over));
+    const invisible = validateSettings(raw({ userName: '\u200B\u202E' }));
+    assert.ok(!invisible.ok && invisible.problems.some((p) => /needs a visible character/.test(p)));
+  });
+
   test('local mode by default, with the hub port and staleness window checked', () => {
     const ok = validateSettings(raw({ brokerMode: undefined }));
     assert.ok(ok.ok && ok.settings.mode === 'local' && ok.settings.hubPort === 8080 && ok.settings.stalenessMs === 300_000 && ok.settings.dataDir === null);
@@ -236,14 +247,68 @@ describe('tree text', () => {
   });
 
   test('who must act on a paused call: reviewers, admins and owners other than the requester', () => {
-    const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
+    const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, roleSetBy: null, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
     const alice = user(1, 'alice', 'operator');
     const owner = user(2, 'olga', 'owner');
     const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null } as const;
     const names = { agent: () => undefined, user: (did: string) => [alice, owner].find((u) => u.did === did) };
     assert.equal(whoMustAct(approval, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(5, 'dan', 'reviewer', true), user(6, 'vic', 'viewer')], names), 'bob or carol');
     assert.equal(whoMustAct({ ...approval, user: alice.did }, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(7, 'eve', 'reviewer')], names), 'bob, carol, eve or 1 more');
-    assert.equal(whoMustAct(approval, [], names), 'a reviewer, admin or owner other than olga', 'without the user list, at least who cannot');
+    assert.equal(whoMustAct(approval, [], names), 'a reviewer, admin or owner other than olga (2222 2222 2222 2222)', 'without the user list, at least who cannot');
+  });
+
+  test('Spoofed names: U+202E, U+200B and C0/C1 controls are shown, and every name a decision depends on carries its fingerprint', () => {
+    const now = Date.now();
+    const twinDid = `did:vaultys:00${'cd'.repeat(19)}`;
+    const realAgent = agent({ name: 'build-1', status: 'pending', policy: null });
+    const lookAlike = agent({ did: twinDid, name: 'bui\u200Bld-1', status: 'pending', policy: null });
+    const requester: UserView = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'mallory\u202Eecila', role: 'operator', roleSetBy: null, invitedBy: null, removed: false, createdAt: 0, lastSeen: 0 };
+    const names = { agent: (did: string) => [realAgent, lookAlike].find((a) => a.did === did), user: (did: string) => (did === requester.did ? requester : undefined) };
+    const approval: ApprovalView = {
+      requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: twinDid, user: requester.did, capability: 'write_file',
+      params: { path: 'notes\u202Etxt.sh', content: 'line\nnext\x1b[2J\x85' }, cwd: '/w\u2066', requestedAt: now, expiresAt: now + 60_000,
+      state: 'pending', decidedBy: null, reason: null, decidedAt: null,
+    };
+    const [row] = approvalsTree([approval], names, now);
+    assert.equal(row!.label, 'write_file notes⟨U+202E⟩txt.sh');
+    assert.equal(row!.description, 'mallory⟨U+202E⟩ecila (01EF EFEF EFEF EFEF) · just now · on bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD)');
+    assert.doesNotMatch(JSON.stringify(row), /[\u202E\u200B\u2066]/u, 'nothing invisible reaches the row or its tooltip');
+
+    const intent: IntentView = {
+      id: 'b'.repeat(32), agent: twinDid, capability: 'write_file', params: approval.params, user: requester.did, state: 'failed', outcome: null, reason: null,
+      rejectedBy: null, message: 'done\u202E', output: null, createdAt: now, updatedAt: now, signedIntent: null, signedResult: null,
+    };
+    const [activity] = activityTree([intent], { names, approvals: [], users: [requester], stalenessMs: 300_000, now });
+    assert.equal(activity!.description, 'failed: done⟨U+202E⟩ · bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD) · just now');
+    assert.ok(activity!.tooltip!.includes(`by ${md('mallory⟨U+202E⟩ecila (01EF EFEF EFEF EFEF)')}`), activity!.tooltip);
+
+    const pending = agentsTree([realAgent, lookAlike], now)[0]!.children!;
+    assert.deepEqual(
+      pending.map((n) => [n.label, n.description]),
+      [
+        ['build-1', '00AB ABAB ABAB ABAB · online · asks read_file'],
+        ['bui⟨U+200B⟩ld-1', '00CD CDCD CDCD CDCD · online · asks read_file'],
+      ],
+      'two look-alike registrations read differently, each with its fingerprint',
+    );
+
+    const panel = panelState(approval, { names, reviewer: { did: DID, name: 'rev', role: 'reviewer' }, connected: true, busy: false, error: null, notice: null, now });
+    assert.equal(panel.requester.name, 'mallory⟨U+202E⟩ecila (01EF EFEF EFEF EFEF)');
+    assert.equal(panel.agent.name, 'bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD)');
+    assert.equal(panel.cwd, '/w⟨U+2066⟩');
+    assert.deepEqual(panel.params.find((p) => p.name === 'content')?.text, 'line\nnext⟨U+001B⟩[2J⟨U+0085⟩', 'line breaks stay the layout of a file');
+  });
+
+  test('a change of the user\'s own standing is told, with the new role and who set it; nothing is said when nothing changed', () => {
+    const me: UserView = { did: DID, name: 'dev', role: 'admin', roleSetBy: `did:vaultys:01${'11'.repeat(19)}`, invitedBy: null, removed: false, createdAt: 0, lastSeen: 0 };
+    assert.deepEqual(roleChangeMessage('team', { role: 'owner', removed: false }, me, 'olga (0111 1111 1111 1111)'), {
+      warning: true,
+      text: 'VaultysClaw: your role on team is now admin (was owner), by olga (0111 1111 1111 1111). What you can do changes at once.',
+    });
+    assert.equal(roleChangeMessage('team', { role: 'viewer', removed: false }, me, undefined)?.warning, false, 'a promotion is news, not a warning');
+    assert.equal(roleChangeMessage('team', { role: 'admin', removed: false }, me, undefined), undefined);
+    assert.match(roleChangeMessage('team', { role: 'admin', removed: false }, { ...me, removed: true }, 'olga')!.text, /you were removed from team, by olga/);
+    assert.equal(notOwnerMessage('owner', [], DID, '/d'), undefined);
   });
 
   test('broker errors read as sentences, and invitations are recognised', () => {

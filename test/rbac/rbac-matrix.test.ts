@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IdType, SecretIdentity } from '../../core/identity';
 import { Methods, RpcErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
-import { Role } from '../../core/rpc/roles';
+import { ADMINS, Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -90,6 +90,13 @@ const matrix: { [M in MethodName]: Case<M> } = {
     check: (r) => assert.equal(r.role, 'reviewer'),
   },
   usersRemove: { params: async () => ({ did: (await freshUser('viewer')).did }), check: (r) => assert.equal(r.removed, true) },
+  usersRename: {
+    params: async () => {
+      const target = await freshUser('viewer');
+      return { did: target.did, name: `${target.name}-renamed` };
+    },
+    check: (r) => assert.match(r.name, /-renamed$/),
+  },
   invitationsCreate: {
     params: async () => ({ role: 'viewer' }),
     check: (r, c) => {
@@ -100,8 +107,12 @@ const matrix: { [M in MethodName]: Case<M> } = {
   },
   invitationsList: { params: async () => ({}), check: (r) => assert.ok(r.some((i) => i.id === fixture.invitationId)) },
   invitationsRevoke: {
-    params: async () => ({ id: (await call(owner(), 'invitationsCreate', { role: 'viewer' })).invitation.id }),
-    check: (r) => assert.equal(r.state, 'revoked'),
+    // An invitation is revoked by its creator (or above): allowed callers revoke their own, the others are refused by role first.
+    params: async (c) => ({ id: (await call(ADMINS.includes(c.role) ? c : owner(), 'invitationsCreate', { role: 'viewer' })).invitation.id }),
+    check: (r, c) => {
+      assert.equal(r.state, 'revoked');
+      assert.equal(r.createdBy, c.did);
+    },
   },
   grantsCreate: {
     params: async () => ({ user: fixture.grantee, agent: agent.did, capabilities: ['read_file'], validForMs: 60_000 }),
@@ -238,7 +249,7 @@ describe('RBAC: every method × every role', () => {
     const allowedFor = (name: MethodName) => [...Methods[name].roles].sort();
     assert.deepEqual(allowedFor('intentsDispatch'), ['admin', 'operator', 'owner']);
     assert.deepEqual(allowedFor('approvalsDecide'), ['admin', 'owner', 'reviewer']);
-    for (const name of ['usersSetRole', 'usersRemove', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'registrationsApprove'] as const) {
+    for (const name of ['usersSetRole', 'usersRemove', 'usersRename', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'registrationsApprove'] as const) {
       assert.deepEqual(allowedFor(name), ['admin', 'owner'], name);
     }
     assert.deepEqual(allowedFor('agentsList'), [...Role.options].sort());

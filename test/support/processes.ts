@@ -91,7 +91,15 @@ export interface BrokerProcess {
   kill(): Promise<void>;
 }
 
-export async function startBroker(options: { dataDir?: string; port?: number; args?: string[] } = {}): Promise<BrokerProcess> {
+export async function startBroker(
+  options: {
+    dataDir?: string;
+    port?: number;
+    args?: string[];
+    /** Runs once the broker listens, before the host operator's client connects: a fresh broker with no user yet. */
+    beforeOperator?: (fresh: { url: string; did: string; dataDir: string }) => Promise<void>;
+  } = {},
+): Promise<BrokerProcess> {
   requireBuild();
   const dataDir = options.dataDir ?? tempDir('broker');
   const child = spawn(process.execPath, [join(DIST, 'broker.js'), 'start', '--data-dir', dataDir, '--port', String(options.port ?? 0), ...(options.args ?? [])], {
@@ -107,6 +115,7 @@ export async function startBroker(options: { dataDir?: string; port?: number; ar
       if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}:\n${log.raw.join('\n')}`);
       return log.find('broker.started');
     });
+    await options.beforeOperator?.({ url: String(started.url), did: String(started.did), dataDir });
     client = await BrokerClient.connect(dataDir);
   } catch (err) {
     // Never leak a broker whose client could not connect.

@@ -328,7 +328,10 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     const aliceDid = brokerCli('keygen', alice).trim();
     const token = brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim();
     const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
-    brokerCli('join', ...remote, '--invitation', token);
+    // The token from a file, never the command line (where any local user reads it).
+    const tokenFile = join(runDir, 'alice.invitation');
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    brokerCli('join', ...remote, '--invitation-file', tokenFile);
     brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
     const content = 'written by the agent after a review in the workbench\n';
     const dispatchOut: string[] = [];
@@ -349,7 +352,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
         if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
         return (await broker.call('approvalsList', { state: 'pending' })).length > 0;
       }, STEP_MS, 200);
-      await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice · [^·]+ · on ui-agent/);
+      await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice \([0-9A-F ]{19}\) · [^·]+ · on ui-agent \([0-9A-F ]{19}\)/);
       await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
       await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
       const pending = await broker.call('approvalsList', { state: 'pending' });

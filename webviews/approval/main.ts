@@ -1,5 +1,6 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
+import { visibleText } from '../../core/text/untrusted-text';
 import type { ApprovalPanelState, ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from './messages';
 
 interface VsCodeApi {
@@ -16,8 +17,9 @@ const app = document.getElementById('app')!;
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  // Text only: every value from the request is untrusted and goes in as text, never as markup.
-  for (const child of children) node.append(child);
+  // Text only: every value from the request is untrusted and goes in as text, never as markup, with
+  // invisible and reordering characters (U+202E…) shown as ⟨U+XXXX⟩ (idempotent, so the extension's own pass is harmless).
+  for (const child of children) node.append(typeof child === 'string' ? visibleText(child, { lineBreaks: true }) : child);
   return node;
 }
 
