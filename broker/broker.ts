@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type pino from 'pino';
+import { guarded } from '../core/io/guarded';
 import { VaultysId, type SecretIdentity } from '../core/identity';
 import type { BrokerAuthority } from '../core/wire/authority';
 import type { AgentHello } from '../core/wire/policy';
@@ -103,7 +104,10 @@ export class Broker implements ConnectionHost {
     this.delegations.reissueStale();
     // Intents left in flight by a previous run: their agents have the grace period to come back.
     for (const did of intents.agentsWithIntentsInFlight()) this.router.onAgentGone(did);
-    this.#flushLastSeen = setInterval(() => this.registry.flushLastSeen(), LAST_SEEN_FLUSH_MS);
+    this.#flushLastSeen = setInterval(
+      guarded((err) => this.log.error({ event: 'broker.internal-error', what: 'flush-last-seen', err: (err as Error)?.message ?? String(err) }, 'could not write last-seen times'), () => this.registry.flushLastSeen()),
+      LAST_SEEN_FLUSH_MS,
+    );
     this.#flushLastSeen.unref();
   }
 
@@ -199,6 +203,8 @@ export class Broker implements ConnectionHost {
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
     if (this.#closing) return;
     this.router.onAgentGone(did);
+    // Last: the clients' view of the agent is what may fail on its data (finding 1's overflow did), and the
+    // agent's intents were already put in their grace period above.
     const view = this.directory.get(did);
     if (view) this.events.emit('agentChanged', view);
   }

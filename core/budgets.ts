@@ -57,6 +57,20 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'core/wire/hub-messages.ts, core/identity/challenger/messages.ts',
   },
+  tokenReportDays: {
+    who: ['agent'],
+    what: 'UTC days a signed token report may name, counting back from today (a task runs at most an hour, so across one midnight at most)',
+    limit: 2,
+    unit: 'count',
+    enforcedAt: 'broker/intents/token-report-gate.ts',
+  },
+  tokensPerIntentDay: {
+    who: ['agent', 'user'],
+    what: "tokens one intent may count on one day: a report above its certificate's maxTokensPerDay counts as that budget, and no budget an admin sets exceeds this",
+    limit: 1e12,
+    unit: 'tokens',
+    enforcedAt: 'broker/intents/token-report-gate.ts, core/rpc/views.ts (PolicyInput)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

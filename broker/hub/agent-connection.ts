@@ -1,4 +1,5 @@
 import type pino from 'pino';
+import { guarded } from '../../core/io/guarded';
 import { ChallengeResponder, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
@@ -95,10 +96,18 @@ export class AgentConnection {
     this.sink.close(code, reason);
   }
 
-  /** Called by the hub when the socket is gone. */
+  /**
+   * Called by the hub when the socket is gone. Whatever the broker's bookkeeping of this agent throws stays
+   * here: thrown out of a close handler it would stop the broker for every agent and user (review finding 1).
+   */
   onSocketClosed(): void {
     this.#closed = true;
-    if (this.#agent) this.host.closed(this);
+    if (this.#agent) this.#guarded(() => this.host.closed(this), 'closed')();
+  }
+
+  /** `callback` with its failures audited against this connection instead of thrown into the socket's event loop. */
+  #guarded(callback: () => void, what: string): () => void {
+    return guarded((err) => this.log.error({ event: 'hub.internal-error', did: this.did, what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an agent event'), callback);
   }
 
   handle(frame: AgentFrame): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
+import { guarded } from '../../core/io/guarded';
 import { decodeCanonical, seal, type SealedEnvelope } from '../../core/identity';
 import { answerDeadline, DEFAULT_ANSWER_MARGIN_MS } from '../../core/policy/answer-deadline';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
@@ -20,6 +21,7 @@ import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
+import { gateTokenReport } from './token-report-gate';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
@@ -144,11 +146,12 @@ export class IntentRouter {
   onResult(connection: AgentConnection, result: ResultBody, envelope: SealedEnvelope): void {
     const intent = this.intents.get(result.intentId);
     if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'result', result.intentId);
-    // Tokens are counted even when the result comes too late to change the intent (lost with its connection).
-    this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
     const now = this.now();
     const recorded = this.intents.recordResult(result, envelope, now);
     const late = recorded ? undefined : this.intents.recordLateResult(result, envelope, now);
+    // Counted once, with the result that ends the intent: even one too late to change it (lost with its
+    // connection), never a duplicate nor a result for an intent already answered.
+    this.#recordUsage(connection, intent.id, result.usage ?? [], recorded !== undefined || late !== undefined);
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
     const view = recorded ?? late;
@@ -163,9 +166,10 @@ export class IntentRouter {
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
     if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'progress', progress.intentId);
+    const inFlight = intent.state === 'sent' || intent.state === 'running';
     const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
     if (running) this.#emit(running);
-    if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
+    if (progress.usage) this.#recordUsage(connection, intent.id, [progress.usage], inFlight);
     this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
 
@@ -180,10 +184,24 @@ export class IntentRouter {
     connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${intentId} was sent to you`, ...named });
   }
 
-  /** What the agent signed about its model tokens; clients see the agent's new daily total. */
-  #recordUsage(agent: string, intentId: string, usage: readonly TokenUsageReport[]): void {
-    if (usage.length === 0) return;
-    for (const report of usage) this.tokens.report(agent, intentId, report);
+  /** What the agent signed about its model tokens, within what it may claim (gateTokenReport); clients see the agent's new daily total. */
+  #recordUsage(connection: AgentConnection, intentId: string, usage: readonly TokenUsageReport[], inFlight: boolean): void {
+    const agent = connection.did!;
+    const at = { now: this.now(), inFlight, maxTokensPerDay: connection.certifiedPolicy?.maxTokensPerDay ?? 0 };
+    let counted = 0;
+    for (const report of usage) {
+      const verdict = gateTokenReport(report, at);
+      if (!verdict.ok) {
+        this.log.warn({ event: 'tokens.refused', did: agent, intentId, day: report.day, reason: verdict.reason, detail: verdict.message }, 'token report not counted');
+        continue;
+      }
+      if (verdict.clamped) {
+        this.log.warn({ event: 'tokens.clamped', did: agent, intentId, day: report.day, claimed: report.tokens, counted: verdict.tokens }, "token report above the certificate's daily budget counted as that budget");
+      }
+      this.tokens.report(agent, intentId, { day: report.day, tokens: verdict.tokens });
+      counted++;
+    }
+    if (counted === 0) return;
     this.log.info({ event: 'tokens.reported', intentId, agent, usage }, 'agent reported model tokens');
     const view = this.directory.get(agent);
     if (view) this.events.emit('agentChanged', view);
@@ -200,10 +218,10 @@ export class IntentRouter {
     for (const timer of this.#deadlines.get(did)?.values() ?? []) clearTimeout(timer);
     this.#deadlines.delete(did);
     if (this.#away.has(did) || this.intents.inFlight(did).length === 0) return;
-    const timer = setTimeout(() => {
+    const timer = setTimeout(this.#guarded('grace-period', () => {
       this.#away.delete(did);
       if (!this.online.isOnline(did)) this.#markLost(did);
-    }, this.lostAgentGraceMs);
+    }), this.lostAgentGraceMs);
     timer.unref();
     this.#away.set(did, timer);
   }
@@ -246,13 +264,13 @@ export class IntentRouter {
     const deadline = Math.max(answerDeadline(intent, policy, this.answerMarginMs), notBefore);
     const timers = this.#deadlines.get(intent.agent) ?? new Map<string, NodeJS.Timeout>();
     clearTimeout(timers.get(intent.id));
-    const timer = setTimeout(() => {
+    const timer = setTimeout(this.#guarded('answer-deadline', () => {
       this.#disarm(intent.agent, intent.id);
       const lost = this.intents.markLost(intent.id, `the agent did not answer in time (by ${new Date(deadline).toISOString()})`, this.now());
       if (!lost) return;
       this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: intent.agent, reason: 'answer-deadline', deadline }, 'the agent did not answer in time');
       this.#emit(lost);
-    }, Math.max(0, deadline - this.now()));
+    }), Math.max(0, deadline - this.now()));
     timer.unref();
     timers.set(intent.id, timer);
     this.#deadlines.set(intent.agent, timers);
@@ -274,6 +292,11 @@ export class IntentRouter {
         this.#emit(lost);
       }
     }
+  }
+
+  /** A timer's callback: a failure (the database unwritable, say) is audited, never thrown into the event loop. */
+  #guarded(timer: string, callback: () => void): () => void {
+    return guarded((err) => this.log.error({ event: 'router.internal-error', timer, err: (err as Error)?.message ?? String(err) }, 'an intent timer failed'), callback);
   }
 
   #emit(view: IntentView): IntentView {
