@@ -260,6 +260,19 @@ export class IntentRunner {
     };
   }
 
+  /**
+   * An intent frame over the wire's limits. Answered only if the pinned broker signed it (a stranger's bytes
+   * earn no signed answer), with a refusal under its id: the broker records it and stops resending it.
+   */
+  refuseUndecodable(envelope: SealedEnvelope, session: CertifiedSession, message: string): void {
+    const opened = open(session.broker, 'vaultysclaw/intent/v1', envelope);
+    if (!opened.ok) {
+      this.o.log.warn({ event: 'intent.refused', reason: opened.reason, detail: message }, 'undecodable intent frame not signed by the broker; ignored');
+      return;
+    }
+    this.#refuseUntrusted(envelope, 'malformed', message);
+  }
+
   /** A refusal before the intent could be trusted: reported under the id it claims, if it has one. */
   #refuseUntrusted(envelope: SealedEnvelope, reason: RejectionReason, message: string): void {
     const decoded = decodeCanonical(envelope.payload);

@@ -24,6 +24,7 @@ import { GrantStore } from './store/grant-store';
 import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
 import { TokenUsageStore } from './store/token-usage-store';
+import { IntentResendStore } from './store/intent-resend-store';
 import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 
@@ -91,7 +92,7 @@ export class Broker implements ConnectionHost {
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
+    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, new IntentResendStore(this.db), this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
     this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
     this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
     this.events.on('intentChanged', (intent) => {

@@ -71,6 +71,27 @@ export const BUDGETS = {
     unit: 'tokens',
     enforcedAt: 'broker/intents/token-report-gate.ts, core/rpc/views.ts (PolicyInput)',
   },
+  envelopePayloadBytes: {
+    who: ['agent', 'user'],
+    what: 'the signed payload of one envelope (an intent with its params, a result, progress, an approval request): the broker refuses, before signing, an intent that would not fit',
+    limit: 1536 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/common.ts (Envelope), broker/intents/intent-router.ts (before signing)',
+  },
+  writeFileBytes: {
+    who: ['user'],
+    what: 'the UTF-8 bytes of one write_file content (bytes, not characters: 1 MiB of "é" is 2 MiB on the wire)',
+    limit: MiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/tools.ts (WriteFileParams), checked by the broker before signing and by the agent',
+  },
+  intentResends: {
+    who: ['agent', 'user'],
+    what: "times an intent in flight is sent again to its agent's new connection: one that keeps ending its agent's connection ends lost-agent instead of looping for ever",
+    limit: 3,
+    unit: 'count',
+    enforcedAt: 'broker/intents/intent-router.ts (onAgentBack), persisted in broker/store/intent-resend-store.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { guarded } from '../../core/io/guarded';
-import { decodeCanonical, seal, type SealedEnvelope } from '../../core/identity';
+import { decodeCanonical, seal, taggedBytes, type SealedEnvelope } from '../../core/identity';
 import { answerDeadline, DEFAULT_ANSWER_MARGIN_MS } from '../../core/policy/answer-deadline';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
@@ -21,6 +21,8 @@ import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
+import type { IntentResendStore } from '../store/intent-resend-store';
+import { BUDGETS } from '../../core/budgets';
 import { gateTokenReport } from './token-report-gate';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
@@ -50,6 +52,7 @@ export class IntentRouter {
     private readonly online: OnlineAgents,
     private readonly intents: IntentStore,
     private readonly tokens: TokenUsageStore,
+    private readonly resends: IntentResendStore,
     private readonly delegations: DelegationService,
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
@@ -133,6 +136,11 @@ export class IntentRouter {
     if (!call.success) {
       const issue = call.error.issues[0];
       return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+    }
+    // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
+    const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
+    if (bytes > BUDGETS.envelopePayloadBytes.limit) {
+      return { reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}` };
     }
     if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
     // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
@@ -237,14 +245,28 @@ export class IntentRouter {
     clearTimeout(this.#away.get(did));
     this.#away.delete(did);
     for (const intent of this.intents.inFlight(did)) {
+      const resends = this.resends.count(intent.id);
+      if (resends > BUDGETS.intentResends.limit) {
+        this.#endUnanswered(intent.id, did, resends - 1);
+        continue;
+      }
       const signed = intent.signedIntent!;
       const envelope = { payload: fromBase64(signed.payload), signature: fromBase64(signed.signature) };
       connection.send({ type: 'intent', envelope });
       // At least a margin from now: a deadline that passed while the agent was away leaves it time to send the result it kept.
       const body = sentBody(envelope);
       if (body) this.#arm(body, connection.certifiedPolicy!, this.now() + this.answerMarginMs);
-      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did }, 'intent in flight resent after the agent reconnected');
+      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did, resends }, 'intent in flight resent after the agent reconnected');
     }
+  }
+
+  /** An intent whose agent's connections keep ending while it holds it (it cannot take it, or will not): it ends here. */
+  #endUnanswered(intentId: string, did: string, resends: number): void {
+    const lost = this.intents.markLost(intentId, `sent ${resends + 1} times; the agent's connection closed each time before it answered`, this.now());
+    if (!lost) return;
+    this.#disarm(did, intentId);
+    this.log.warn({ event: 'intent.lost', intentId, agent: did, reason: 'resend-limit', resends }, 'intent ended: its agent never answered it across reconnects');
+    this.#emit(lost);
   }
 
   close(): void {

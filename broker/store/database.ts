@@ -116,6 +116,11 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX approvals_pending_by_intent ON approvals(intent_id) WHERE state = 'pending'`,
   // An agent's handshake and disconnect ask for its intents in flight (IntentStore.inFlight): not a scan of its whole history.
   `CREATE INDEX intents_in_flight ON intents(agent_did) WHERE state IN ('sent', 'running')`,
+  // How often each intent in flight was sent again to a new connection of its agent (BUDGETS.intentResends), across restarts.
+  `CREATE TABLE intent_resends (
+     intent_id TEXT PRIMARY KEY REFERENCES intents(id),
+     count INTEGER NOT NULL CHECK (count >= 0)
+   ) STRICT`,
 ];
 
 /**
