@@ -92,6 +92,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/intents/intent-router.ts (onAgentBack), persisted in broker/store/intent-resend-store.ts',
   },
+  progressWatchesPerSession: {
+    who: ['user'],
+    what: "intents a user session receives progress of besides its user's own: the ones it read last (intentsGet)",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'broker/rpc/progress-audience.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

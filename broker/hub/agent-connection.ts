@@ -1,6 +1,6 @@
 import type pino from 'pino';
 import { guarded } from '../../core/io/guarded';
-import { ChallengeResponder, open, type VaultysId } from '../../core/identity';
+import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
@@ -111,21 +111,38 @@ export class AgentConnection {
   }
 
   handle(frame: AgentFrame): void {
+    // Frames that were already in flight when this connection was refused and closed earn nothing, not even an
+    // audit line each: a refusal costs a peer its connection and a new handshake, so it is one line per handshake.
+    if (this.#closed) return;
     switch (frame.type) {
       case 'auth/init':
         return this.#onInit(frame.challenge);
       case 'auth/complete':
         return this.#onComplete(frame.challenge);
       case 'result':
-        return this.#onResult(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onResult(frame.envelope);
+        return;
       case 'progress':
-        return this.#onProgress(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onProgress(frame.envelope);
+        return;
       case 'approval/request':
-        return this.#onApprovalRequest(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onApprovalRequest(frame.envelope);
+        return;
       case 'pin/migrated':
         if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before reporting a pin');
         return this.host.pinMigrated(this, frame.root);
     }
+  }
+
+  /**
+   * A registration not approved was sent no intent, so it has nothing to answer: it may hold a connection and
+   * renew its handshake, nothing more. Anything else ends the connection with one audit line — never one line
+   * per frame, which a pending agent could otherwise write into the hash-chained log at the frame rate (finding 5).
+   */
+  #whenApproved(type: AgentFrame['type']): boolean {
+    if (!this.#agent || this.#policy?.status === 'approved') return true;
+    this.#refuse('not-approved', `a ${this.#policy?.status ?? 'pending'} agent may not send ${type}`, { event: 'hub.not-approved', frame: type });
+    return false;
   }
 
   #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
@@ -137,12 +154,18 @@ export class AgentConnection {
 
   #onInit(challenge: Uint8Array): void {
     if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
+    let wrongType: string | undefined;
     this.#responder = new ChallengeResponder({
       // Read now, not at connection time: a rotation since then changes who answers.
       identity: this.keys.identity,
       ...AGENT_AUTH,
       now: this.now,
       admit: (initiator, metadata) => {
+        // A person's key is a user's: it authenticates on /rpc, never as an agent that tools run on (finding 14c).
+        if (initiator.type !== IdType.Machine) {
+          wrongType = IdType[initiator.type] ?? String(initiator.type);
+          return { ok: false, message: `an agent proves a machine id, not a ${wrongType.toLowerCase()} id` };
+        }
         const hello = AgentHello.safeParse(metadata);
         if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
         if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
@@ -159,7 +182,7 @@ export class AgentConnection {
       },
     });
     const accepted = this.#responder.accept(challenge);
-    if (!accepted.ok) return this.#refuse(accepted.reason, accepted.message, { event: 'auth.refused' });
+    if (!accepted.ok) return this.#refuse(wrongType ? 'not-a-machine-id' : accepted.reason, accepted.message, { event: 'auth.refused', ...(wrongType ? { idType: wrongType } : {}) });
     this.send({ type: 'auth/step1', challenge: accepted.value.step1 });
   }
 

@@ -178,7 +178,7 @@ export class IntentRouter {
     const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
     if (running) this.#emit(running);
     if (progress.usage) this.#recordUsage(connection, intent.id, [progress.usage], inFlight);
-    this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
+    this.events.emit('intentProgress', { intentId: progress.intentId, user: intent.user, agent: intent.agent, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
 
   /**
