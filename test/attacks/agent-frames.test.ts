@@ -127,7 +127,7 @@ describe('agent-side frames', () => {
     assert.deepEqual(viewerSaw, [`${first}:1`], 'the viewer got nothing before it watched the intent');
 
     // The watch list is bounded: of 1 + limit intents read in order, the first one is no longer watched.
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i <= BUDGETS.progressWatchesPerSession.limit; i++) ids.push(await dispatch());
     for (const id of ids) await call(viewer, 'intentsGet', { id });
     viewerSaw.length = 0;
