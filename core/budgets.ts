@@ -99,6 +99,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/rpc/progress-audience.ts',
   },
+  pendingAgentResults: {
+    who: ['pending-agent'],
+    what: 'results a registration not approved may send on one connection: answers it kept for a registration the broker lost, each refused unknown-intent so the agent drops it; one more ends the connection',
+    limit: 16,
+    unit: 'count',
+    enforcedAt: 'broker/hub/agent-connection.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -1,4 +1,5 @@
 import type pino from 'pino';
+import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
 import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
@@ -44,6 +45,8 @@ export class AgentConnection {
   #resultsOwed = 0;
   #closed = false;
   #registrationEnded = false;
+  /** Results taken from this connection while its certificate was not approved (BUDGETS.pendingAgentResults). */
+  #pendingResults = 0;
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -141,6 +144,9 @@ export class AgentConnection {
    */
   #whenApproved(type: AgentFrame['type']): boolean {
     if (!this.#agent || this.#policy?.status === 'approved') return true;
+    // Except a few results: an agent whose registration the broker lost (its database reset) still holds the
+    // answers it kept, and drops each once it is refused as unknown-intent — instead of resending it for ever.
+    if (type === 'result' && ++this.#pendingResults <= BUDGETS.pendingAgentResults.limit) return true;
     this.#refuse('not-approved', `a ${this.#policy?.status ?? 'pending'} agent may not send ${type}`, { event: 'hub.not-approved', frame: type });
     return false;
   }

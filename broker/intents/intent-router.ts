@@ -244,8 +244,10 @@ export class IntentRouter {
     const did = connection.did!;
     clearTimeout(this.#away.get(did));
     this.#away.delete(did);
-    for (const intent of this.intents.inFlight(did)) {
-      const resends = this.resends.count(intent.id);
+    const inFlight = this.intents.inFlight(did);
+    const counts = this.resends.count(inFlight.map((intent) => intent.id));
+    for (const [i, intent] of inFlight.entries()) {
+      const resends = counts[i]!;
       if (resends > BUDGETS.intentResends.limit) {
         this.#endUnanswered(intent.id, did, resends - 1);
         continue;

@@ -80,17 +80,13 @@ describe('agent-side frames', () => {
     assert.equal(status, 'pending');
   });
 
-  test('Pending agent: a result, progress or approval request from a never-approved agent ends its connection (not-approved) with one audit line, not one per frame', async () => {
-    for (const type of ['result', 'progress', 'approval/request'] as const) {
+  test('Pending agent: progress or an approval request from a never-approved agent ends its connection (not-approved) with one audit line, not one per frame', async () => {
+    for (const type of ['progress', 'approval/request'] as const) {
       const rogue = rogueWith(IdType.Machine, `pending-${type.replace('/', '-')}`);
       const hub = await connected(rogue);
       const mark = broker.log.lines.length;
       const envelope =
-        type === 'result'
-          ? rogue.result({ intentId: 'a'.repeat(32), outcome: 'succeeded', reason: null, message: 'x', output: null })
-          : type === 'progress'
-            ? progress(rogue, 'a'.repeat(32), 0).envelope
-            : seal(rogue.identity, 'vaultysclaw/approval-request/v1', { intentId: 'a'.repeat(32) });
+        type === 'progress' ? progress(rogue, 'a'.repeat(32), 0).envelope : seal(rogue.identity, 'vaultysclaw/approval-request/v1', { intentId: 'a'.repeat(32) });
       for (let i = 0; i < 50 && hub.socket.readyState === hub.socket.OPEN; i++) hub.send({ type, envelope });
       assert.deepEqual(await hub.waitClosed(10_000), { code: 4001, reason: 'not-approved' });
       await broker.log.waitFor('hub.not-approved', (l) => l.did === rogue.did && l.frame === type);
@@ -103,6 +99,21 @@ describe('agent-side frames', () => {
     const hub = await connected(renewing);
     const again = await bounded('renewal', renewing.authenticate(hub));
     assert.equal(again.status, 'pending');
+  });
+
+  test('Pending agent: BUDGETS.pendingAgentResults kept results are each refused unknown-intent (so the agent drops them); one more ends the connection (not-approved)', async () => {
+    const rogue = rogueWith(IdType.Machine, 'pending-results');
+    const hub = await connected(rogue);
+    const mark = broker.log.lines.length;
+    const limit = BUDGETS.pendingAgentResults.limit;
+    const ids = Array.from({ length: limit + 5 }, (_, i) => i.toString(16).padStart(32, '0'));
+    for (const intentId of ids) hub.send({ type: 'result', envelope: rogue.result({ intentId, outcome: 'succeeded', reason: null, message: 'kept', output: null }) });
+    assert.deepEqual(await hub.waitClosed(10_000), { code: 4001, reason: 'not-approved' });
+    const refused = hub.frames.filter((f) => f.type === 'error');
+    assert.deepEqual(refused.map((f) => f.code), [...Array(limit).fill('unknown-intent'), 'not-approved']);
+    await broker.log.waitFor('agent.offline', (l) => l.did === rogue.did);
+    const lines = broker.log.lines.slice(mark).filter((l) => l.did === rogue.did && l.event !== 'agent.offline');
+    assert.equal(lines.length, limit + 1, JSON.stringify(lines.map((l) => l.event)));
   });
 
   test("Progress fan-out: an intent's progress reaches its requester's sessions and sessions that read it (the last BUDGETS.progressWatchesPerSession), not every user", async () => {
