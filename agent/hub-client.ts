@@ -4,7 +4,7 @@ import type { BrokerAcceptance } from '../core/authority/broker-pin';
 import { ChallengeInitiator, type SecretIdentity } from '../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../core/policy/intent-gates';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
-import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
+import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, OversizedIntentFrame, type AgentFrame } from '../core/wire/hub-messages';
 import type { RegistrationStatus } from '../core/wire/policy';
 import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
 import { BrokerTrust } from './broker-trust';
@@ -123,8 +123,12 @@ export class HubClient {
       startHandshake();
     });
     socket.on('message', (data, isBinary) => {
-      const frame = decodeFrame(BrokerFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
+      const bytes = isBinary ? new Uint8Array(data as Buffer) : null;
+      const frame = decodeFrame(BrokerFrame, bytes, MAX_HUB_FRAME_BYTES);
       if (!frame.ok) {
+        // An intent over the limits is answered, not dropped: dropping it ends the connection, and the broker sends it again on the next.
+        const oversized = this.#session ? decodeFrame(OversizedIntentFrame, bytes, MAX_HUB_FRAME_BYTES) : undefined;
+        if (oversized?.ok) return this.options.runner.refuseUndecodable(oversized.value.envelope, this.#session!, `intent frame: ${frame.message}`);
         log.error({ event: 'hub.bad-frame', code: frame.code, detail: frame.message }, 'bad frame from broker; disconnecting');
         return fail(4000, frame.code);
       }

@@ -78,6 +78,7 @@ export class IntentRunner {
         now: this.#now,
         send: (frame) => this.#send(frame),
         stepInputs: (session) => this.#stepInputs(session),
+        recordRequest: (at) => this.o.requests.record(at),
       });
     }
     this.#answerInterrupted();
@@ -242,10 +243,10 @@ export class IntentRunner {
 
   #policyInputs(intent: IntentBody, session: CertifiedSession) {
     const step = this.#stepInputs(session);
-    return { ...step, requestsInLastHour: this.o.requests.countSince(step.now - HOUR_MS), delegation: () => step.delegation(intent) };
+    return { ...step, delegation: () => step.delegation(intent) };
   }
 
-  /** What the gates read from this agent's stores and the session in force, the hourly rate aside. */
+  /** What the gates read from this agent's stores and the session in force. */
   #stepInputs(session: CertifiedSession): StepGateInputs {
     const now = this.#now();
     return {
@@ -254,10 +255,24 @@ export class IntentRunner {
       policy: session.policy,
       clockSkewMs: this.o.clockSkewMs,
       tokensUsedToday: this.o.tokens.usedToday(now),
+      requestsInLastHour: this.o.requests.countSince(now - HOUR_MS),
       delegation: (intent) =>
         checkDelegation(intent, { broker: session.broker, formerBroker: session.formerBroker ?? null, agent: this.o.identity.did, now, clockSkewMs: this.o.clockSkewMs, revocations: this.#revocations }),
       approvals: 'pause',
     };
+  }
+
+  /**
+   * An intent frame over the wire's limits. Answered only if the pinned broker signed it (a stranger's bytes
+   * earn no signed answer), with a refusal under its id: the broker records it and stops resending it.
+   */
+  refuseUndecodable(envelope: SealedEnvelope, session: CertifiedSession, message: string): void {
+    const opened = open(session.broker, 'vaultysclaw/intent/v1', envelope);
+    if (!opened.ok) {
+      this.o.log.warn({ event: 'intent.refused', reason: opened.reason, detail: message }, 'undecodable intent frame not signed by the broker; ignored');
+      return;
+    }
+    this.#refuseUntrusted(envelope, 'malformed', message);
   }
 
   /** A refusal before the intent could be trusted: reported under the id it claims, if it has one. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type pino from 'pino';
+import { guarded } from '../core/io/guarded';
 import { VaultysId, type SecretIdentity } from '../core/identity';
 import type { BrokerAuthority } from '../core/wire/authority';
 import type { AgentHello } from '../core/wire/policy';
@@ -23,6 +24,7 @@ import { GrantStore } from './store/grant-store';
 import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
 import { TokenUsageStore } from './store/token-usage-store';
+import { IntentResendStore } from './store/intent-resend-store';
 import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 
@@ -90,7 +92,7 @@ export class Broker implements ConnectionHost {
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
     this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
+    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, new IntentResendStore(this.db), this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
     this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
     this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
     this.events.on('intentChanged', (intent) => {
@@ -103,7 +105,10 @@ export class Broker implements ConnectionHost {
     this.delegations.reissueStale();
     // Intents left in flight by a previous run: their agents have the grace period to come back.
     for (const did of intents.agentsWithIntentsInFlight()) this.router.onAgentGone(did);
-    this.#flushLastSeen = setInterval(() => this.registry.flushLastSeen(), LAST_SEEN_FLUSH_MS);
+    this.#flushLastSeen = setInterval(
+      guarded((err) => this.log.error({ event: 'broker.internal-error', what: 'flush-last-seen', err: (err as Error)?.message ?? String(err) }, 'could not write last-seen times'), () => this.registry.flushLastSeen()),
+      LAST_SEEN_FLUSH_MS,
+    );
     this.#flushLastSeen.unref();
   }
 
@@ -199,6 +204,8 @@ export class Broker implements ConnectionHost {
     this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
     if (this.#closing) return;
     this.router.onAgentGone(did);
+    // Last: the clients' view of the agent is what may fail on its data (finding 1's overflow did), and the
+    // agent's intents were already put in their grace period above.
     const view = this.directory.get(did);
     if (view) this.events.emit('agentChanged', view);
   }

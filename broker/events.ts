@@ -8,7 +8,8 @@ export interface BrokerEvents {
   intentChanged: [IntentView];
   userChanged: [UserView];
   approvalChanged: [ApprovalView];
-  intentProgress: [{ intentId: string; seq: number; stream: 'stdout' | 'stderr' | 'status'; text: string }];
+  /** `user` (the requester) and `agent` route the event (ProgressAudience); clients get the rest. */
+  intentProgress: [{ intentId: string; user: string; agent: string; seq: number; stream: 'stdout' | 'stderr' | 'status'; text: string }];
 }
 
 export class BrokerEventBus extends EventEmitter<BrokerEvents> {

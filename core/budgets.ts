@@ -64,6 +64,55 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'core/rpc/user-auth.ts (UserHello, usersRename)',
   },
+  tokenReportDays: {
+    who: ['agent'],
+    what: 'UTC days a signed token report may name, counting back from today (a task runs at most an hour, so across one midnight at most)',
+    limit: 2,
+    unit: 'count',
+    enforcedAt: 'broker/intents/token-report-gate.ts',
+  },
+  tokensPerIntentDay: {
+    who: ['agent', 'user'],
+    what: "tokens one intent may count on one day: a report above its certificate's maxTokensPerDay counts as that budget, and no budget an admin sets exceeds this",
+    limit: 1e12,
+    unit: 'tokens',
+    enforcedAt: 'broker/intents/token-report-gate.ts, core/rpc/views.ts (PolicyInput)',
+  },
+  envelopePayloadBytes: {
+    who: ['agent', 'user'],
+    what: 'the signed payload of one envelope (an intent with its params, a result, progress, an approval request): the broker refuses, before signing, an intent that would not fit',
+    limit: 1536 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/common.ts (Envelope), broker/intents/intent-router.ts (before signing)',
+  },
+  writeFileBytes: {
+    who: ['user'],
+    what: 'the UTF-8 bytes of one write_file content (bytes, not characters: 1 MiB of "é" is 2 MiB on the wire)',
+    limit: MiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/tools.ts (WriteFileParams), checked by the broker before signing and by the agent',
+  },
+  intentResends: {
+    who: ['agent', 'user'],
+    what: "times an intent in flight is sent again to its agent's new connection: one that keeps ending its agent's connection ends lost-agent instead of looping for ever",
+    limit: 3,
+    unit: 'count',
+    enforcedAt: 'broker/intents/intent-router.ts (onAgentBack), persisted in broker/store/intent-resend-store.ts',
+  },
+  progressWatchesPerSession: {
+    who: ['user'],
+    what: "intents a user session receives progress of besides its user's own: the ones it read last (intentsGet)",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'broker/rpc/progress-audience.ts',
+  },
+  pendingAgentResults: {
+    who: ['pending-agent'],
+    what: 'results a registration not approved may send on one connection: answers it kept for a registration the broker lost, each refused unknown-intent so the agent drops it; one more ends the connection',
+    limit: 16,
+    unit: 'count',
+    enforcedAt: 'broker/hub/agent-connection.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -31,6 +31,8 @@ export interface TaskRunnerOptions {
   /** Sends on the connection in force when called. */
   send: (frame: AgentFrame) => void;
   stepInputs: (session: CertifiedSession) => StepGateInputs;
+  /** Counts an executed tool call toward the hourly rate, as a direct intent's execution is. */
+  recordRequest: (at: number) => void;
 }
 
 export type TaskResult = TaskOutcome & { usage: TokenUsageReport[] };
@@ -117,6 +119,9 @@ export class TaskRunner {
       const again = gates(tool);
       if (!again.ok) return refuse(again.reason, again.message);
     }
+    // Counted in the same turn as the gate that read the window: the calls of one response beyond what
+    // remains of the hour are refused to the model, one by one, as rate-limited.
+    this.o.recordRequest(this.o.now());
     log('executing');
     const outcome = await runTool(call.data, {
       sandbox: this.o.sandbox,

@@ -1,5 +1,7 @@
 import type pino from 'pino';
-import { ChallengeResponder, open, type VaultysId } from '../../core/identity';
+import { BUDGETS } from '../../core/budgets';
+import { guarded } from '../../core/io/guarded';
+import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
@@ -43,6 +45,8 @@ export class AgentConnection {
   #resultsOwed = 0;
   #closed = false;
   #registrationEnded = false;
+  /** Results taken from this connection while its certificate was not approved (BUDGETS.pendingAgentResults). */
+  #pendingResults = 0;
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -95,28 +99,56 @@ export class AgentConnection {
     this.sink.close(code, reason);
   }
 
-  /** Called by the hub when the socket is gone. */
+  /**
+   * Called by the hub when the socket is gone. Whatever the broker's bookkeeping of this agent throws stays
+   * here: thrown out of a close handler it would stop the broker for every agent and user (review finding 1).
+   */
   onSocketClosed(): void {
     this.#closed = true;
-    if (this.#agent) this.host.closed(this);
+    if (this.#agent) this.#guarded(() => this.host.closed(this), 'closed')();
+  }
+
+  /** `callback` with its failures audited against this connection instead of thrown into the socket's event loop. */
+  #guarded(callback: () => void, what: string): () => void {
+    return guarded((err) => this.log.error({ event: 'hub.internal-error', did: this.did, what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an agent event'), callback);
   }
 
   handle(frame: AgentFrame): void {
+    // Frames that were already in flight when this connection was refused and closed earn nothing, not even an
+    // audit line each: a refusal costs a peer its connection and a new handshake, so it is one line per handshake.
+    if (this.#closed) return;
     switch (frame.type) {
       case 'auth/init':
         return this.#onInit(frame.challenge);
       case 'auth/complete':
         return this.#onComplete(frame.challenge);
       case 'result':
-        return this.#onResult(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onResult(frame.envelope);
+        return;
       case 'progress':
-        return this.#onProgress(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onProgress(frame.envelope);
+        return;
       case 'approval/request':
-        return this.#onApprovalRequest(frame.envelope);
+        if (this.#whenApproved(frame.type)) this.#onApprovalRequest(frame.envelope);
+        return;
       case 'pin/migrated':
         if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before reporting a pin');
         return this.host.pinMigrated(this, frame.root);
     }
+  }
+
+  /**
+   * A registration not approved was sent no intent, so it has nothing to answer: it may hold a connection and
+   * renew its handshake, nothing more. Anything else ends the connection with one audit line — never one line
+   * per frame, which a pending agent could otherwise write into the hash-chained log at the frame rate (finding 5).
+   */
+  #whenApproved(type: AgentFrame['type']): boolean {
+    if (!this.#agent || this.#policy?.status === 'approved') return true;
+    // Except a few results: an agent whose registration the broker lost (its database reset) still holds the
+    // answers it kept, and drops each once it is refused as unknown-intent — instead of resending it for ever.
+    if (type === 'result' && ++this.#pendingResults <= BUDGETS.pendingAgentResults.limit) return true;
+    this.#refuse('not-approved', `a ${this.#policy?.status ?? 'pending'} agent may not send ${type}`, { event: 'hub.not-approved', frame: type });
+    return false;
   }
 
   #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
@@ -128,12 +160,18 @@ export class AgentConnection {
 
   #onInit(challenge: Uint8Array): void {
     if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
+    let wrongType: string | undefined;
     this.#responder = new ChallengeResponder({
       // Read now, not at connection time: a rotation since then changes who answers.
       identity: this.keys.identity,
       ...AGENT_AUTH,
       now: this.now,
       admit: (initiator, metadata) => {
+        // A person's key is a user's: it authenticates on /rpc, never as an agent that tools run on (finding 14c).
+        if (initiator.type !== IdType.Machine) {
+          wrongType = IdType[initiator.type] ?? String(initiator.type);
+          return { ok: false, message: `an agent proves a machine id, not a ${wrongType.toLowerCase()} id` };
+        }
         const hello = AgentHello.safeParse(metadata);
         if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
         if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
@@ -150,7 +188,7 @@ export class AgentConnection {
       },
     });
     const accepted = this.#responder.accept(challenge);
-    if (!accepted.ok) return this.#refuse(accepted.reason, accepted.message, { event: 'auth.refused' });
+    if (!accepted.ok) return this.#refuse(wrongType ? 'not-a-machine-id' : accepted.reason, accepted.message, { event: 'auth.refused', ...(wrongType ? { idType: wrongType } : {}) });
     this.send({ type: 'auth/step1', challenge: accepted.value.step1 });
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { decodeCanonical, seal, type SealedEnvelope } from '../../core/identity';
+import { guarded } from '../../core/io/guarded';
+import { decodeCanonical, seal, taggedBytes, type SealedEnvelope } from '../../core/identity';
 import { answerDeadline, DEFAULT_ANSWER_MARGIN_MS } from '../../core/policy/answer-deadline';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
@@ -20,6 +21,9 @@ import { notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
+import type { IntentResendStore } from '../store/intent-resend-store';
+import { BUDGETS } from '../../core/budgets';
+import { gateTokenReport } from './token-report-gate';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
@@ -48,6 +52,7 @@ export class IntentRouter {
     private readonly online: OnlineAgents,
     private readonly intents: IntentStore,
     private readonly tokens: TokenUsageStore,
+    private readonly resends: IntentResendStore,
     private readonly delegations: DelegationService,
     private readonly events: BrokerEventBus,
     private readonly log: pino.Logger,
@@ -132,6 +137,11 @@ export class IntentRouter {
       const issue = call.error.issues[0];
       return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
     }
+    // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
+    const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
+    if (bytes > BUDGETS.envelopePayloadBytes.limit) {
+      return { reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}` };
+    }
     if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
     // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
     if (!this.online.get(intent.agent)!.certifiedBy?.equals(this.keys.identity.id)) {
@@ -144,11 +154,12 @@ export class IntentRouter {
   onResult(connection: AgentConnection, result: ResultBody, envelope: SealedEnvelope): void {
     const intent = this.intents.get(result.intentId);
     if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'result', result.intentId);
-    // Tokens are counted even when the result comes too late to change the intent (lost with its connection).
-    this.#recordUsage(intent.agent, intent.id, result.usage ?? []);
     const now = this.now();
     const recorded = this.intents.recordResult(result, envelope, now);
     const late = recorded ? undefined : this.intents.recordLateResult(result, envelope, now);
+    // Counted once, with the result that ends the intent: even one too late to change it (lost with its
+    // connection), never a duplicate nor a result for an intent already answered.
+    this.#recordUsage(connection, intent.id, result.usage ?? [], recorded !== undefined || late !== undefined);
     // A duplicate (e.g. resent after a reconnect) is acknowledged again but never recorded twice.
     connection.send({ type: 'result/ack', intentId: result.intentId });
     const view = recorded ?? late;
@@ -163,10 +174,11 @@ export class IntentRouter {
   onProgress(connection: AgentConnection, progress: ProgressBody): void {
     const intent = this.intents.get(progress.intentId);
     if (!intent || intent.agent !== connection.did) return this.#refuseUnknown(connection, 'progress', progress.intentId);
+    const inFlight = intent.state === 'sent' || intent.state === 'running';
     const running = intent.state === 'sent' ? this.intents.markRunning(intent.id, this.now()) : undefined;
     if (running) this.#emit(running);
-    if (progress.usage) this.#recordUsage(intent.agent, intent.id, [progress.usage]);
-    this.events.emit('intentProgress', { intentId: progress.intentId, seq: progress.seq, stream: progress.stream, text: progress.text });
+    if (progress.usage) this.#recordUsage(connection, intent.id, [progress.usage], inFlight);
+    this.events.emit('intentProgress', { intentId: progress.intentId, user: intent.user, agent: intent.agent, seq: progress.seq, stream: progress.stream, text: progress.text });
   }
 
   /**
@@ -180,10 +192,24 @@ export class IntentRouter {
     connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${intentId} was sent to you`, ...named });
   }
 
-  /** What the agent signed about its model tokens; clients see the agent's new daily total. */
-  #recordUsage(agent: string, intentId: string, usage: readonly TokenUsageReport[]): void {
-    if (usage.length === 0) return;
-    for (const report of usage) this.tokens.report(agent, intentId, report);
+  /** What the agent signed about its model tokens, within what it may claim (gateTokenReport); clients see the agent's new daily total. */
+  #recordUsage(connection: AgentConnection, intentId: string, usage: readonly TokenUsageReport[], inFlight: boolean): void {
+    const agent = connection.did!;
+    const at = { now: this.now(), inFlight, maxTokensPerDay: connection.certifiedPolicy?.maxTokensPerDay ?? 0 };
+    let counted = 0;
+    for (const report of usage) {
+      const verdict = gateTokenReport(report, at);
+      if (!verdict.ok) {
+        this.log.warn({ event: 'tokens.refused', did: agent, intentId, day: report.day, reason: verdict.reason, detail: verdict.message }, 'token report not counted');
+        continue;
+      }
+      if (verdict.clamped) {
+        this.log.warn({ event: 'tokens.clamped', did: agent, intentId, day: report.day, claimed: report.tokens, counted: verdict.tokens }, "token report above the certificate's daily budget counted as that budget");
+      }
+      this.tokens.report(agent, intentId, { day: report.day, tokens: verdict.tokens });
+      counted++;
+    }
+    if (counted === 0) return;
     this.log.info({ event: 'tokens.reported', intentId, agent, usage }, 'agent reported model tokens');
     const view = this.directory.get(agent);
     if (view) this.events.emit('agentChanged', view);
@@ -200,10 +226,10 @@ export class IntentRouter {
     for (const timer of this.#deadlines.get(did)?.values() ?? []) clearTimeout(timer);
     this.#deadlines.delete(did);
     if (this.#away.has(did) || this.intents.inFlight(did).length === 0) return;
-    const timer = setTimeout(() => {
+    const timer = setTimeout(this.#guarded('grace-period', () => {
       this.#away.delete(did);
       if (!this.online.isOnline(did)) this.#markLost(did);
-    }, this.lostAgentGraceMs);
+    }), this.lostAgentGraceMs);
     timer.unref();
     this.#away.set(did, timer);
   }
@@ -218,15 +244,31 @@ export class IntentRouter {
     const did = connection.did!;
     clearTimeout(this.#away.get(did));
     this.#away.delete(did);
-    for (const intent of this.intents.inFlight(did)) {
+    const inFlight = this.intents.inFlight(did);
+    const counts = this.resends.count(inFlight.map((intent) => intent.id));
+    for (const [i, intent] of inFlight.entries()) {
+      const resends = counts[i]!;
+      if (resends > BUDGETS.intentResends.limit) {
+        this.#endUnanswered(intent.id, did, resends - 1);
+        continue;
+      }
       const signed = intent.signedIntent!;
       const envelope = { payload: fromBase64(signed.payload), signature: fromBase64(signed.signature) };
       connection.send({ type: 'intent', envelope });
       // At least a margin from now: a deadline that passed while the agent was away leaves it time to send the result it kept.
       const body = sentBody(envelope);
       if (body) this.#arm(body, connection.certifiedPolicy!, this.now() + this.answerMarginMs);
-      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did }, 'intent in flight resent after the agent reconnected');
+      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did, resends }, 'intent in flight resent after the agent reconnected');
     }
+  }
+
+  /** An intent whose agent's connections keep ending while it holds it (it cannot take it, or will not): it ends here. */
+  #endUnanswered(intentId: string, did: string, resends: number): void {
+    const lost = this.intents.markLost(intentId, `sent ${resends + 1} times; the agent's connection closed each time before it answered`, this.now());
+    if (!lost) return;
+    this.#disarm(did, intentId);
+    this.log.warn({ event: 'intent.lost', intentId, agent: did, reason: 'resend-limit', resends }, 'intent ended: its agent never answered it across reconnects');
+    this.#emit(lost);
   }
 
   close(): void {
@@ -246,13 +288,13 @@ export class IntentRouter {
     const deadline = Math.max(answerDeadline(intent, policy, this.answerMarginMs), notBefore);
     const timers = this.#deadlines.get(intent.agent) ?? new Map<string, NodeJS.Timeout>();
     clearTimeout(timers.get(intent.id));
-    const timer = setTimeout(() => {
+    const timer = setTimeout(this.#guarded('answer-deadline', () => {
       this.#disarm(intent.agent, intent.id);
       const lost = this.intents.markLost(intent.id, `the agent did not answer in time (by ${new Date(deadline).toISOString()})`, this.now());
       if (!lost) return;
       this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: intent.agent, reason: 'answer-deadline', deadline }, 'the agent did not answer in time');
       this.#emit(lost);
-    }, Math.max(0, deadline - this.now()));
+    }), Math.max(0, deadline - this.now()));
     timer.unref();
     timers.set(intent.id, timer);
     this.#deadlines.set(intent.agent, timers);
@@ -274,6 +316,11 @@ export class IntentRouter {
         this.#emit(lost);
       }
     }
+  }
+
+  /** A timer's callback: a failure (the database unwritable, say) is audited, never thrown into the event loop. */
+  #guarded(timer: string, callback: () => void): () => void {
+    return guarded((err) => this.log.error({ event: 'router.internal-error', timer, err: (err as Error)?.message ?? String(err) }, 'an intent timer failed'), callback);
   }
 
   #emit(view: IntentView): IntentView {

@@ -6,6 +6,8 @@ import type { Role } from '../../core/rpc/roles';
 import { USER_AUTH, UserHello, type UserGrant } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
 import type { RpcOrigin } from '../users/user-service';
+import type { BrokerEvents } from '../events';
+import { ProgressAudience } from './progress-audience';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
 
@@ -132,6 +134,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
     return { user: broker.users.list().find((u) => u.did === user.did)! };
   });
 
+  const audience = new ProgressAudience(() => caller);
   const table = handlers(broker);
   for (const [name, spec] of Object.entries(Methods) as [MethodName, MethodSpec][]) {
     channel.onRequest(spec.method, (raw: unknown) => {
@@ -143,6 +146,8 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
       }
       const params = parsed(spec.params, raw);
       try {
+        // Reading an intent is watching it: its progress comes to this session from then on.
+        if (name === 'intentsGet') audience.watch((params as { id: string }).id);
         return (table[name] as (p: unknown, c: RpcCaller) => unknown)(params, { did: caller, role });
       } catch (err) {
         if (err instanceof RpcFailure) {
@@ -158,8 +163,8 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
   }
 
   // Notifications go to authenticated sessions only. A client that went away mid-notification is worth a debug line.
-  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown) => (value: never) => {
-    if (!caller || !broker.users.roleOf(caller)) return;
+  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown, wanted: (v: never) => boolean = () => true) => (value: never) => {
+    if (!caller || !broker.users.roleOf(caller) || !wanted(value)) return;
     void Promise.resolve(channel.sendNotification(Notifications[key].method, wrap(value))).catch((err: Error) =>
       log.debug({ event: 'rpc.notify-failed', err: err.message }, 'notification not delivered'),
     );
@@ -170,7 +175,14 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
     ['intentChanged', forward('intentChanged', (intent) => ({ intent }))],
     ['userChanged', forward('userChanged', (user) => ({ user }))],
     ['approvalChanged', forward('approvalChanged', (approval) => ({ approval }))],
-    ['intentProgress', forward('intentProgress', (progress) => progress)],
+    [
+      'intentProgress',
+      forward(
+        'intentProgress',
+        ({ intentId, seq, stream, text }: BrokerEvents['intentProgress'][0]) => ({ intentId, seq, stream, text }),
+        (progress: BrokerEvents['intentProgress'][0]) => audience.wants(progress),
+      ),
+    ],
   ] as const;
   for (const [event, listener] of subscriptions) broker.events.on(event, listener as never);
   return () => {

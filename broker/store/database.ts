@@ -123,6 +123,11 @@ const MIGRATIONS: readonly string[] = [
   // duplicate left over keeps the first holder's name and the others get their fingerprint's head beside it.
   `UPDATE users SET name = name || ' (' || upper(substr(did, 13, 4)) || ' ' || upper(substr(did, 17, 4)) || ')' WHERE rowid NOT IN (SELECT MIN(rowid) FROM users GROUP BY name)`,
   `CREATE UNIQUE INDEX users_by_name ON users(name)`,
+  // How often each intent in flight was sent again to a new connection of its agent (BUDGETS.intentResends), across restarts.
+  `CREATE TABLE intent_resends (
+     intent_id TEXT PRIMARY KEY REFERENCES intents(id),
+     count INTEGER NOT NULL CHECK (count >= 0)
+   ) STRICT`,
 ];
 
 /**

@@ -17,7 +17,9 @@ export class TokenUsageStore {
       `INSERT INTO intent_tokens (intent_id, day, agent_did, tokens) VALUES (?, ?, ?, ?)
        ON CONFLICT (intent_id, day) DO UPDATE SET tokens = max(tokens, excluded.tokens)`,
     );
-    this.#usedOn = db.prepare<[string, string], { tokens: number | null }>('SELECT sum(tokens) AS tokens FROM intent_tokens WHERE agent_did = ? AND day = ?');
+    // total(), not sum(): a floating-point sum never raises SQLite's integer overflow, whatever rows a
+    // compromised agent managed to store (review finding 1: sum() threw from a socket's close handler).
+    this.#usedOn = db.prepare<[string, string], { tokens: number }>('SELECT total(tokens) AS tokens FROM intent_tokens WHERE agent_did = ? AND day = ?');
   }
 
   report(agent: string, intentId: string, usage: TokenUsageReport): void {
@@ -25,6 +27,7 @@ export class TokenUsageStore {
   }
 
   usedOn(agent: string, day: string): number {
-    return this.#usedOn.get(agent, day)?.tokens ?? 0;
+    // Past 2^53 a count is no longer exact, and clients expect an integer: the budget is exhausted either way.
+    return Math.min(Math.floor(this.#usedOn.get(agent, day)?.tokens ?? 0), Number.MAX_SAFE_INTEGER);
   }
 }

@@ -81,17 +81,20 @@ export function checkPolicyGates(intent: IntentBody, g: Omit<GateInputs, 'alread
  * The gates each step of a running llm_task passes: before every model call
  * (as `llm_task`) and for every tool call the model makes (as that tool), on
  * the certificate, budget, delegation and revocations in force at that step.
- * The task was counted once toward the hourly rate when it started; its steps
- * are bounded by its step limit instead, so they are not counted again here.
+ * Each tool call the model makes is a request like a direct intent's, so it
+ * meets the hourly rate too (review finding 10: one task ran 320 commands
+ * under a limit of 2 an hour); the model calls themselves are budgeted in
+ * tokens, and the task was counted once when it started.
  */
 export function checkTaskStepGates(
   task: IntentBody,
   capability: Capability,
-  g: Omit<GateInputs, 'alreadySeen' | 'stalenessMs' | 'requestsInLastHour' | 'delegation'> & {
+  g: Omit<GateInputs, 'alreadySeen' | 'stalenessMs' | 'delegation'> & {
     /** Given the step, so the user's delegation must cover the tool the model calls, not only llm_task. */
     delegation: (step: IntentBody) => GateVerdict;
   },
 ): GateVerdict {
   const step: IntentBody = { ...task, capability };
-  return checkPolicyGates(step, { ...g, requestsInLastHour: 0, delegation: () => g.delegation(step) });
+  const requestsInLastHour = capability === 'llm_task' ? 0 : g.requestsInLastHour;
+  return checkPolicyGates(step, { ...g, requestsInLastHour, delegation: () => g.delegation(step) });
 }

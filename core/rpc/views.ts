@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
 import { Did, EpochMs, IntentId } from '../wire/common';
 import { RegistrationStatus } from '../wire/policy';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
@@ -9,7 +10,7 @@ import { Role } from './roles';
 export const PolicyInput = z.strictObject({
   capabilities: z.array(Capability).max(16),
   approvalRequired: z.array(Capability).max(16).default([]),
-  maxTokensPerDay: z.number().int().nonnegative().max(1e12).default(100_000),
+  maxTokensPerDay: z.number().int().nonnegative().max(BUDGETS.tokensPerIntentDay.limit).default(100_000),
   maxRequestsPerHour: z.number().int().nonnegative().max(1e9).default(60),
   /** How long the policy holds from now; the agent refuses intents after that. */
   validForMs: z.number().int().positive().max(366 * 24 * 60 * 60_000).default(30 * 24 * 60 * 60_000),

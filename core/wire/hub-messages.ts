@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BUDGETS } from '../budgets';
 import { ApprovalDecisionBundle } from './approval';
-import { Did, Envelope, IntentId } from './common';
+import { boundedBytes, Did, Envelope, IntentId } from './common';
 import { RegistrationStatus } from './policy';
 
 /**
@@ -68,6 +68,16 @@ export const BrokerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('authority/changed') }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;
+
+/**
+ * An intent frame the agent could not decode because its envelope is over the wire's limits (one signed by a
+ * broker from before the limit, say): read just far enough for the agent to verify the broker's signature and
+ * answer the intent it names with a signed refusal, instead of dropping the connection and getting it again.
+ */
+export const OversizedIntentFrame = z.object({
+  type: z.literal('intent'),
+  envelope: z.object({ payload: boundedBytes(MAX_HUB_FRAME_BYTES), signature: boundedBytes(BUDGETS.challengeMessageBytes.limit) }),
+});
 
 /** The first agent version whose decoder accepts an `error` frame's intentId (strict schemas refuse unknown keys). */
 const REFUSAL_INTENT_ID_SINCE = [0, 2, 0];

@@ -1,21 +1,23 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
+import { Utf8Text } from './common';
 
-/** Paths are relative to the agent's workspace root; the agent resolves and confines them (agent/tools/sandbox). */
-const WorkspacePath = z.string().min(1).max(4096);
-export const MAX_WRITE_BYTES = 1024 * 1024;
+/** Paths are relative to the agent's workspace root; the agent resolves and confines them (agent/tools/sandbox). PATH_MAX counts bytes. */
+const WorkspacePath = Utf8Text(4096).min(1);
+export const MAX_WRITE_BYTES = BUDGETS.writeFileBytes.limit;
 export const MAX_COMMAND_TIMEOUT_MS = 10 * 60_000;
 
 export const ReadFileParams = z.strictObject({ path: WorkspacePath });
 export const ListFilesParams = z.strictObject({ path: WorkspacePath });
 export const WriteFileParams = z.strictObject({
   path: WorkspacePath,
-  content: z.string().max(MAX_WRITE_BYTES),
+  content: Utf8Text(MAX_WRITE_BYTES),
   /** create: fail if the file exists; overwrite: replace it. */
   mode: z.enum(['create', 'overwrite']),
 });
 export const RunCommandParams = z.strictObject({
-  command: z.string().min(1).max(1024),
-  args: z.array(z.string().max(8192)).max(256),
+  command: Utf8Text(1024).min(1),
+  args: z.array(Utf8Text(8192)).max(256),
   /** Working directory, relative to the workspace root. */
   cwd: WorkspacePath,
   timeoutMs: z.number().int().positive().max(MAX_COMMAND_TIMEOUT_MS),

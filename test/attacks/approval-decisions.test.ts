@@ -202,6 +202,9 @@ describe('approval: decisions reach the agent once', () => {
     rogueSockets.push(hub);
     assert.equal(status, 'pending');
     await call(owner, 'registrationsApprove', { did: rogue.did, policy: { capabilities: ['read_file', 'list_files', 'write_file'] } });
+    // Renewed like an honest agent: on its pending certificate it may send nothing but a handshake.
+    await hub.next('update_capabilities');
+    await bounded('rogue renewal', rogue.authenticate(hub));
 
     const now = Date.now();
     const request = (agentDid: string): ApprovalRequestBody => ({

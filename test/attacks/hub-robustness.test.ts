@@ -73,8 +73,8 @@ describe('hub robustness: hostile frames fail closed, the broker stays up', () =
   });
 
   test('Unconstrained request rate (hub): 500 frames in one second close the connection with 4008', async () => {
-    const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), fleet.broker.url, fleet.broker.did);
-    const { hub } = await rogue.authenticate();
+    // Approved: a pending agent's first progress frame already ends its connection (not-approved).
+    const { rogue, hub } = await fleet.approvedRogue('progress-flood');
     const mark = fleet.broker.log.lines.length;
     // Valid, signed, harmless frames: only their number is wrong.
     const progress = { intentId: '0'.repeat(32), agent: rogue.did, seq: 0, stream: 'status', text: 'flood', at: Date.now() };

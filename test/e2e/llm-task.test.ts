@@ -267,8 +267,10 @@ describe('llm_task end to end', () => {
     } finally {
       db.close();
     }
+    // The broker counts one intent's report up to the certificate's daily budget (token-report-gate): 100, not the 120 reported.
     const view = await call(owner, 'agentsGet', { did: frugal.did });
-    assert.equal(view.usage.tokensToday, 120);
+    assert.equal(view.usage.tokensToday, 100);
+    await broker.log.waitFor('tokens.clamped', (l) => l.did === frugal.did && l.claimed === 120 && l.counted === 100);
     const refused = await call(owner, 'intentsDispatch', { agent: frugal.did, capability: 'llm_task', params: { instruction: 'Try again' } });
     assertBrokerRefused(refused, 'token-budget-exhausted');
     assert.equal(model.requests.length, from + 2);

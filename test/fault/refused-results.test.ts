@@ -25,7 +25,11 @@ describe('a result the broker does not know', () => {
     const broker = await started.broker();
     const refusalTo = async (agentVersion: string) => {
       const agent = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, { name: `v${agentVersion}`, requested: ['list_files'], agentVersion });
-      const { hub } = await agent.authenticate();
+      const first = await agent.authenticate();
+      // Approved and renewed, as an agent answering intents is: a pending one may send only a few results.
+      await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['list_files'] } });
+      await first.hub.next('update_capabilities');
+      const { hub } = await agent.authenticate(first.hub);
       const intentId = randomBytes(16).toString('hex');
       hub.send({ type: 'result', envelope: agent.result({ intentId, outcome: 'succeeded', reason: null, message: 'never asked', output: null }) });
       const refusal = await hub.next('error');
