@@ -116,6 +116,21 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX approvals_pending_by_intent ON approvals(intent_id) WHERE state = 'pending'`,
   // An agent's handshake and disconnect ask for its intents in flight (IntentStore.inFlight): not a scan of its whole history.
   `CREATE INDEX intents_in_flight ON intents(agent_did) WHERE state IN ('sent', 'running')`,
+  // Lists are read a page at a time, by keyset on (sort key, rowid): each needs an index on its sort key (rowid is in every index),
+  // and items are summaries: the params a list shows are cut once, when the row is written (summary-params.ts).
+  `ALTER TABLE intents ADD COLUMN params_summary TEXT;
+   ALTER TABLE intents ADD COLUMN params_truncated INTEGER;
+   ALTER TABLE approvals ADD COLUMN params_summary TEXT;
+   ALTER TABLE approvals ADD COLUMN params_truncated INTEGER;
+   CREATE INDEX intents_by_created ON intents(created_at);
+   CREATE INDEX approvals_by_requested ON approvals(requested_at);
+   CREATE INDEX approvals_by_state ON approvals(state, requested_at);
+   CREATE INDEX agents_by_first_seen ON agents(first_seen);
+   CREATE INDEX agents_by_status ON agents(status, first_seen);
+   CREATE INDEX users_by_created ON users(created_at);
+   CREATE INDEX invitations_by_created ON invitations(created_at);
+   CREATE INDEX grants_by_issued ON grants(issued_at);
+   CREATE INDEX grants_by_user_issued ON grants(user_did, issued_at)`,
 ];
 
 /**

@@ -1,5 +1,7 @@
 import type { Role } from '../../core/rpc/roles';
 import type { BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface UserRecord {
   did: string;
@@ -38,6 +40,7 @@ const toRecord = (r: UserRow): UserRecord => ({
 export class UserStore {
   readonly #get;
   readonly #list;
+  readonly #page;
   readonly #count;
   readonly #insert;
   readonly #seen;
@@ -50,6 +53,10 @@ export class UserStore {
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
     this.#list = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY created_at');
+    this.#page = db.prepare<[Record<string, unknown>], UserRow & Keyed>(
+      `SELECT *, created_at AS page_key, rowid AS page_rowid FROM users
+       WHERE (created_at, rowid) > (@key, @rowid) ORDER BY created_at, rowid LIMIT @limit`,
+    );
     this.#count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM users');
     this.#insert = db.prepare(
       `INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (@did, @id, @name, @role, @invitedBy, @now, @now)`,
@@ -79,6 +86,11 @@ export class UserStore {
 
   list(): UserRecord[] {
     return this.#list.all().map(toRecord);
+  }
+
+  /** One page of users, oldest first, each as `view` makes it. */
+  page<T>(page: PageRequest, view: (r: UserRecord) => T): Page<T> {
+    return readPage(this.#page, {}, { ...page, order: 'oldest-first' }, (row) => view(toRecord(row)));
   }
 
   isEmpty(): boolean {
