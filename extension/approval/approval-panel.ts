@@ -68,7 +68,8 @@ export class ApprovalPanels implements vscode.Disposable {
       existing.panel.reveal();
       return;
     }
-    if (!this.model.approval(requestId)) {
+    // A list shows a summary of the request's params: the reviewer decides on the whole request, read from approvals/get.
+    if (!this.model.approval(requestId) || this.model.approval(requestId)?.paramsTruncated) {
       const session = await this.connection.requireSession('open the approval');
       if (!session) return;
       this.model.noteApproval(await session.call('approvalsGet', { requestId }));
@@ -163,7 +164,8 @@ export class ApprovalPanels implements vscode.Disposable {
       // A real, signed and audited read_file intent, as the reviewer: nothing reads the agent's disk another way.
       const sent = await session.call('intentsDispatch', { agent: approval.agent, capability: 'read_file', params: { path: String(approval.params.path) } });
       this.model.noteIntent(sent);
-      const final = await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
+      await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
+      const final = await session.call('intentsGet', { id: sent.id });
       if (final.state !== 'succeeded') return unavailable(`read_file ${final.state}${final.reason ? `: ${final.reason}` : final.message ? `: ${final.message}` : ''}`);
       const content = final.output?.content;
       if (typeof content !== 'string') return unavailable('read_file returned no text');

@@ -1,9 +1,9 @@
 import { REVIEWERS } from '../../core/rpc/roles';
-import { FINAL_INTENT_STATES, type ApprovalView, type IntentView, type UserView } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type ApprovalView, type IntentSummary, type UserView } from '../../core/rpc/views';
 import { toolSummary, type Names } from './approvals-tree';
 import { ago, isoTime, md, shortDid, type TreeNode } from './tree-node';
 
-const STATE_ICONS: Record<IntentView['state'], TreeNode['icon']> = {
+const STATE_ICONS: Record<IntentSummary['state'], TreeNode['icon']> = {
   sent: { id: 'arrow-right' },
   running: { id: 'sync~spin' },
   succeeded: { id: 'check', color: 'testing.iconPassed' },
@@ -29,7 +29,7 @@ export function whoMustAct(approval: ApprovalView, users: readonly UserView[], n
 }
 
 /** The state as a person reads it: "rejected by agent: capability-not-granted", "waiting for approval by bob". */
-export function intentOutcome(intent: IntentView, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
+export function intentOutcome(intent: Pick<IntentSummary, 'state' | 'rejectedBy' | 'reason' | 'message' | 'createdAt'>, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
   if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? intent.message ?? 'no reason'}`;
   if (intent.state === 'failed') return `failed${intent.message ? `: ${intent.message}` : ''}`;
   // The agent holds it, paused on a tool call: not stale, and not moving until somebody decides.
@@ -51,7 +51,7 @@ export interface ActivityContext {
 const AWAITING_ICON: TreeNode['icon'] = { id: 'shield', color: 'notificationsWarningIcon.foreground' };
 
 /** The Activity view: recent intents, newest first. */
-export function activityTree(intents: readonly IntentView[], c: ActivityContext): TreeNode[] {
+export function activityTree(intents: readonly IntentSummary[], c: ActivityContext): TreeNode[] {
   const { names, stalenessMs, now } = c;
   const paused = new Map(c.approvals.filter((a) => a.state === 'pending').map((a) => [a.intentId, a]));
   return [...intents]
