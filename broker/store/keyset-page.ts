@@ -21,7 +21,7 @@ export function keysetBounds(cursor: string | undefined, order: Order): PagePosi
 }
 
 /** Room left in a page for the JSON-RPC envelope and `nextCursor` around the items. */
-const ENVELOPE_BYTES = 512;
+export const PAGE_ENVELOPE_BYTES = 512;
 
 /**
  * Reads one page: at most `limit` items (the statement's LIMIT is `limit` + 1,
@@ -37,7 +37,7 @@ export function readPage<R extends Keyed, T>(
 ): Page<T> {
   const bounds = keysetBounds(page.cursor, page.order);
   const items: T[] = [];
-  let bytes = ENVELOPE_BYTES;
+  let bytes = PAGE_ENVELOPE_BYTES;
   let last: PagePosition | undefined;
   let more = false;
   // One row past the page tells whether there is a next one.

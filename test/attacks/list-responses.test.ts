@@ -47,7 +47,7 @@ describe('A viewer cannot exhaust the broker with list requests', { timeout: 300
     removeDirs(...dirs);
   });
 
-  test('paging through 1000 intents with large outputs: every page within its byte budget, the broker’s memory bounded, another user answered meanwhile', async () => {
+  test('paging through 1000 intents with large outputs: every page within its byte budget, the broker’s memory bounded, another user answered meanwhile', async (t) => {
     const rssBefore = peakRssBytes(broker.child.pid!);
     // Another user keeps asking while the viewer pages: each answer must come back promptly.
     let paging = true;
@@ -82,6 +82,7 @@ describe('A viewer cannot exhaust the broker with list requests', { timeout: 300
     assert.deepEqual(seen, seeded.ids, 'every intent exactly once, newest first, ties on created_at broken by the cursor');
     const growth = peakRssBytes(broker.child.pid!) - rssBefore;
     assert.ok(growth < 96 * MiB, `the broker's peak memory grew by ${Math.round(growth / MiB)} MiB`);
+    t.diagnostic(`${pageBytes.length} pages, largest ${Math.max(...pageBytes)} bytes; peak RSS +${Math.round(growth / MiB)} MiB; ${latencies.length} answers to another user, slowest ${Math.round(Math.max(...latencies))} ms`);
     assert.ok(latencies.length > 0, 'the other user was answered during the paging');
     assert.ok(Math.max(...latencies) < 3000, `another user's request waited ${Math.round(Math.max(...latencies))} ms`);
   });
@@ -95,6 +96,17 @@ describe('A viewer cannot exhaust the broker with list requests', { timeout: 300
     const forged = await rpcError(call(viewer, 'intentsList', { limit: 10, cursor: 'not-a-cursor!' }));
     assert.equal(forged.code, RpcErrorCode.InvalidParams);
     assert.match(forged.message, /^cursor: /);
+  });
+
+  test('every list method takes a page: BUDGETS.listPageItems accepted, one more refused as invalid params', async () => {
+    const lists = ['usersList', 'invitationsList', 'grantsList', 'approvalsList', 'agentsList', 'registrationsList', 'intentsList'] as const;
+    for (const name of lists) {
+      const page = await call(owner, name as 'usersList', { limit: BUDGETS.listPageItems.limit });
+      assert.ok(Array.isArray(page.items) && page.items.length <= BUDGETS.listPageItems.limit, name);
+      const error = await rpcError(call(owner, name as 'usersList', { limit: BUDGETS.listPageItems.limit + 1 }), name);
+      assert.equal(error.code, RpcErrorCode.InvalidParams, name);
+      assert.match(error.message, /^limit: /, name);
+    }
   });
 
   test('the output and both signed envelopes come one intent at a time, from intentsGet', async () => {
