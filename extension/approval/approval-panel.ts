@@ -33,6 +33,8 @@ export class ApprovalPanels implements vscode.Disposable {
   readonly #panels = new Map<string, { panel: vscode.WebviewPanel; controller: ApprovalPanelController }>();
   readonly #content = new ApprovalContentProvider();
   readonly #disposables: vscode.Disposable[] = [];
+  /** Requests whose whole params are being read (approvals/get), so a burst of changes asks once. */
+  readonly #loading = new Set<string>();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -43,7 +45,10 @@ export class ApprovalPanels implements vscode.Disposable {
     this.#disposables.push(
       vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, this.#content),
       model.onDidChange(() => {
-        for (const { controller } of this.#panels.values()) controller.refresh();
+        for (const [requestId, { controller }] of this.#panels) {
+          if (this.model.approval(requestId)?.paramsTruncated) void this.#loadWhole(requestId);
+          controller.refresh();
+        }
       }),
       vscode.window.registerWebviewPanelSerializer(APPROVAL_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -68,14 +73,27 @@ export class ApprovalPanels implements vscode.Disposable {
       existing.panel.reveal();
       return;
     }
-    // A list shows a summary of the request's params: the reviewer decides on the whole request, read from approvals/get.
-    if (!this.model.approval(requestId) || this.model.approval(requestId)?.paramsTruncated) {
+    if (!this.model.approval(requestId)) {
       const session = await this.connection.requireSession('open the approval');
       if (!session) return;
       this.model.noteApproval(await session.call('approvalsGet', { requestId }));
     }
     const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), vscode.ViewColumn.Active, this.#options());
     this.#adopt(panel, requestId);
+  }
+
+  /** A list shows a summary of a request's params: an open panel shows, and its reviewer decides on, the whole request. */
+  async #loadWhole(requestId: string): Promise<void> {
+    const session = this.connection.session;
+    if (!session || this.#loading.has(requestId)) return;
+    this.#loading.add(requestId);
+    try {
+      this.model.noteApproval(await session.call('approvalsGet', { requestId }));
+    } catch (err) {
+      this.log.warn(`could not read approval request ${requestId} in full: ${(err as Error).message}`);
+    } finally {
+      this.#loading.delete(requestId);
+    }
   }
 
   #options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -89,6 +107,7 @@ export class ApprovalPanels implements vscode.Disposable {
 
   #adopt(panel: vscode.WebviewPanel, requestId: string): void {
     panel.webview.options = this.#options();
+    if (this.model.approval(requestId)?.paramsTruncated) void this.#loadWhole(requestId);
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'extension', 'media', 'vaultysclaw.svg');
     const nonce = makeNonce();
     const scriptUri = panel.webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews', 'approval.js'));

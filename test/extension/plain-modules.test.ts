@@ -185,6 +185,7 @@ describe('the approval page', () => {
     const reviewer = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'r', role: 'reviewer' as const };
     assert.equal(cannotDecide(approval, reviewer, true, Date.now()), null);
     assert.match(cannotDecide(approval, reviewer, false, Date.now()) ?? '', /disconnected/);
+    assert.match(cannotDecide({ ...approval, paramsTruncated: true }, reviewer, true, Date.now()) ?? '', /shown cut/, 'nobody approves a request a list showed cut');
     assert.match(cannotDecide(approval, { ...reviewer, role: 'operator' }, true, Date.now()) ?? '', /role \(operator\) cannot decide/);
     assert.match(cannotDecide(approval, { ...reviewer, did: approval.user }, true, Date.now()) ?? '', /somebody else/);
     assert.match(cannotDecide({ ...approval, expiresAt: 5 }, reviewer, true, Date.now()) ?? '', /timed out/);
