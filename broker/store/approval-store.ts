@@ -4,7 +4,7 @@ import type { ApprovalRequestBody } from '../../core/wire/approval';
 import type { BrokerDatabase } from './database';
 import { readPage, type Keyed } from './keyset-page';
 import type { Page, PageRequest } from '../../core/rpc/pages';
-import { summarizeParams } from './summary-params';
+import { readSummary, SUMMARY_COLUMNS_SQL, summaryColumns, type SummaryColumns } from './summary-params';
 
 interface ApprovalRow {
   request_id: string;
@@ -39,23 +39,13 @@ const toView = (r: ApprovalRow): ApprovalView => ({
   paramsTruncated: false,
 });
 
-/** A list reads the summary of the params written beside them, never the params (or, for a row older than summaries, small params). */
-const SUMMARY_COLUMNS = `request_id, intent_id, agent_did, user_did, capability, cwd, requested_at, expires_at, state, decided_by, reason, decided_at,
-  params_summary, params_truncated, CASE WHEN params_summary IS NULL AND octet_length(params) <= ${4 * 1024} THEN params END AS params_small`;
+/** A list reads the summary of the params written beside them, never the params. */
+const SUMMARY_COLUMNS = `request_id, intent_id, agent_did, user_did, capability, cwd, requested_at, expires_at, state, decided_by, reason, decided_at, ${SUMMARY_COLUMNS_SQL}`;
 
-interface SummaryRow extends Omit<ApprovalRow, 'params'>, Keyed {
-  params_summary: string | null;
-  params_truncated: number | null;
-  params_small: string | null;
-}
+interface SummaryRow extends Omit<ApprovalRow, 'params'>, SummaryColumns, Keyed {}
 
 function toSummary(r: SummaryRow): ApprovalView {
-  const summary =
-    r.params_summary !== null
-      ? { params: JSON.parse(r.params_summary) as Record<string, unknown>, truncated: r.params_truncated === 1 }
-      : r.params_small !== null
-        ? summarizeParams(JSON.parse(r.params_small) as Record<string, unknown>)
-        : { params: {}, truncated: true };
+  const summary = readSummary(r);
   return { ...toView({ ...r, params: '{}' }), params: summary.params, paramsTruncated: summary.truncated };
 }
 
@@ -100,12 +90,10 @@ export class ApprovalStore {
   }
 
   add(request: ApprovalRequestBody, envelope: SealedEnvelope): ApprovalView {
-    const summary = summarizeParams(request.params);
     this.#insert.run({
       ...request,
       params: JSON.stringify(request.params),
-      paramsSummary: JSON.stringify(summary.params),
-      paramsTruncated: summary.truncated ? 1 : 0,
+      ...summaryColumns(request.params),
       payload: Buffer.from(envelope.payload),
       signature: Buffer.from(envelope.signature),
     });

@@ -7,7 +7,7 @@ import { HOUR_MS } from '../../core/policy/intent-gates';
 import { HourlyWindow } from './hourly-window';
 import { readPage, type Keyed } from './keyset-page';
 import type { Page, PageRequest } from '../../core/rpc/pages';
-import { summarizeParams } from './summary-params';
+import { readSummary, SUMMARY_COLUMNS_SQL, summaryColumns, type SummaryColumns } from './summary-params';
 
 interface IntentRow {
   id: string;
@@ -53,15 +53,12 @@ function toView(row: IntentRow): IntentView {
   };
 }
 
-/** The columns of a list item: no output, no envelopes, no params but their summary (or, for a row older than summaries, small params). */
-const SUMMARY_COLUMNS = `id, agent_did, capability, user_did, state, outcome, reason, rejected_by, message, created_at, updated_at,
-  params_summary, params_truncated, CASE WHEN params_summary IS NULL AND octet_length(params) <= ${4 * 1024} THEN params END AS params_small`;
+/** The columns of a list item: no output, no envelopes, no params but their summary. */
+const SUMMARY_COLUMNS = `id, agent_did, capability, user_did, state, outcome, reason, rejected_by, message, created_at, updated_at, ${SUMMARY_COLUMNS_SQL}`;
 
-interface SummaryRow extends Omit<IntentRow, 'params' | 'output' | 'intent_payload' | 'intent_signature' | 'result_payload' | 'result_signature'> {
-  params_summary: string | null;
-  params_truncated: number | null;
-  params_small: string | null;
-}
+interface SummaryRow
+  extends Omit<IntentRow, 'params' | 'output' | 'intent_payload' | 'intent_signature' | 'result_payload' | 'result_signature'>,
+    SummaryColumns {}
 
 /** What a detail costs before any large part is read: the size of each part, from SQLite's lengths. */
 interface SizedRow extends SummaryRow {
@@ -71,14 +68,8 @@ interface SizedRow extends SummaryRow {
   result_bytes: number | null;
 }
 
-function summaryParams(row: SummaryRow): { params: Record<string, unknown>; truncated: boolean } {
-  if (row.params_summary !== null) return { params: JSON.parse(row.params_summary) as Record<string, unknown>, truncated: row.params_truncated === 1 };
-  if (row.params_small !== null) return summarizeParams(JSON.parse(row.params_small) as Record<string, unknown>);
-  return { params: {}, truncated: true };
-}
-
 function toSummary(row: SummaryRow): IntentSummary {
-  const params = summaryParams(row);
+  const params = readSummary(row);
   return {
     id: row.id,
     agent: row.agent_did,
@@ -331,12 +322,6 @@ export class IntentStore {
     if (view.rejectedBy === 'agent') this.#window.remove(view.agent, id);
     return view;
   }
-}
-
-/** The summary of a new row's params, kept beside them so a list never reads the params themselves. */
-function summaryColumns(params: Record<string, unknown>) {
-  const summary = summarizeParams(params);
-  return { paramsSummary: JSON.stringify(summary.params), paramsTruncated: summary.truncated ? 1 : 0 };
 }
 
 /** Columns a new row leaves empty. */

@@ -38,3 +38,33 @@ export function summarizeIntent(view: IntentView): IntentSummary {
   const summary = summarizeParams(params);
   return { ...rest, params: summary.params, paramsTruncated: summary.truncated };
 }
+
+/**
+ * Rows written before summaries existed have none: params up to this size are
+ * summarized when read, larger ones are shown empty and flagged. A list never
+ * reads more of a row's params than this.
+ */
+const UNSUMMARIZED_PARAMS_BYTES = 4 * 1024;
+
+/** The SQL that selects a row's summary columns (SummaryColumns), in a table with `params`, `params_summary` and `params_truncated`. */
+export const SUMMARY_COLUMNS_SQL = `params_summary, params_truncated,
+  CASE WHEN params_summary IS NULL AND octet_length(params) <= ${UNSUMMARIZED_PARAMS_BYTES} THEN params END AS params_small`;
+
+export interface SummaryColumns {
+  params_summary: string | null;
+  params_truncated: number | null;
+  params_small: string | null;
+}
+
+/** The summary a list shows, from the columns SUMMARY_COLUMNS_SQL selected. */
+export function readSummary(row: SummaryColumns): { params: Record<string, unknown>; truncated: boolean } {
+  if (row.params_summary !== null) return { params: JSON.parse(row.params_summary) as Record<string, unknown>, truncated: row.params_truncated === 1 };
+  if (row.params_small !== null) return summarizeParams(JSON.parse(row.params_small) as Record<string, unknown>);
+  return { params: {}, truncated: true };
+}
+
+/** The summary columns of a new row, computed once from the params in hand. */
+export function summaryColumns(params: Record<string, unknown>): { paramsSummary: string; paramsTruncated: 0 | 1 } {
+  const summary = summarizeParams(params);
+  return { paramsSummary: JSON.stringify(summary.params), paramsTruncated: summary.truncated ? 1 : 0 };
+}
