@@ -59,15 +59,24 @@ export function decodeCursor(cursor: string): PagePosition | undefined {
   return Number.isSafeInteger(position.key) && Number.isSafeInteger(position.rowid) ? position : undefined;
 }
 
-/** Every item of a list, page after page, bounded in pages: for clients that need the whole (small) list. */
-export async function allPages<T>(fetch: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>, maxPages = 100): Promise<T[]> {
+type FetchPage<T> = (cursor: string | undefined) => Promise<Page<T>>;
+
+/** The items of a list, page after page, at most `maxPages` pages: `complete` says whether that was all of it. */
+export async function collectPages<T>(fetch: FetchPage<T>, maxPages = 100): Promise<{ items: T[]; complete: boolean }> {
   const items: T[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < maxPages; i++) {
     const next = await fetch(cursor);
     items.push(...next.items);
-    if (next.nextCursor === null) return items;
+    if (next.nextCursor === null) return { items, complete: true };
     cursor = next.nextCursor;
   }
-  throw new Error(`the list has more than ${maxPages} pages; narrow it with a filter`);
+  return { items, complete: false };
+}
+
+/** Every item of a list, for clients that need the whole (small) list: more than `maxPages` pages is an error, not a silent cut. */
+export async function allPages<T>(fetch: FetchPage<T>, maxPages = 100): Promise<T[]> {
+  const { items, complete } = await collectPages(fetch, maxPages);
+  if (!complete) throw new Error(`the list has more than ${maxPages} pages; narrow it with a filter`);
+  return items;
 }

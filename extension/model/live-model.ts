@@ -1,6 +1,6 @@
 import { FINAL_INTENT_STATES, type AgentView, type ApprovalView, type IntentSummary, type UserView } from '../../core/rpc/views';
 import { BUDGETS } from '../../core/budgets';
-import { allPages } from '../../core/rpc/pages';
+import { collectPages, type Page } from '../../core/rpc/pages';
 import type { BrokerSession, NotificationParams } from '../connection/broker-session';
 
 export type ModelPart = 'connection' | 'agents' | 'approvals' | 'intents' | 'users';
@@ -10,6 +10,7 @@ export const RECENT_INTENTS = Math.min(100, BUDGETS.listPageItems.limit);
 
 /** The biggest page a list may ask for: the model pages through agents, pending approvals and users. */
 const PAGE = BUDGETS.listPageItems.limit;
+const MAX_PAGES = 50;
 
 type Disposable = { dispose(): void };
 
@@ -140,13 +141,13 @@ export class LiveModel {
     ];
     this.#emit('connection');
     const results = await Promise.all([
-      allPages((cursor) => session.call('agentsList', { limit: PAGE, cursor })).then((list) => {
+      this.#pages('agents', (cursor) => session.call('agentsList', { limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#agents = new Map(list.map((a) => [a.did, a]));
         this.#loaded.agents = true;
         this.#emit('agents');
       }),
-      allPages((cursor) => session.call('approvalsList', { state: 'pending', limit: PAGE, cursor })).then((list) => {
+      this.#pages('pending approvals', (cursor) => session.call('approvalsList', { state: 'pending', limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#approvals = new Map(list.map((a) => [a.requestId, a]));
         this.#loaded.approvals = true;
@@ -158,7 +159,7 @@ export class LiveModel {
         this.#loaded.intents = true;
         this.#emit('intents');
       }),
-      allPages((cursor) => session.call('usersList', { limit: PAGE, cursor })).then((list) => {
+      this.#pages('users', (cursor) => session.call('usersList', { limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#users = new Map(list.map((u) => [u.did, u]));
         this.#loaded.users = true;
@@ -167,6 +168,13 @@ export class LiveModel {
     ].map((p) => p.then(() => undefined, (err: unknown) => err)));
     const failed = results.find((e) => e !== undefined);
     if (failed !== undefined) throw failed;
+  }
+
+  /** A whole list, up to MAX_PAGES pages: a broker holding more (a flood of registrations) still loads, and the log says what is not shown. */
+  async #pages<T>(what: string, fetch: (cursor: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+    const { items, complete } = await collectPages(fetch, MAX_PAGES);
+    if (!complete) this.report(`the broker has more ${what} than the ${items.length} shown`);
+    return items;
   }
 
   /** The connection is gone: drop every view of it. */
