@@ -113,6 +113,34 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/hub/agent-connection.ts',
   },
+  listPageItems: {
+    who: ['user'],
+    what: 'items one page of a list method may ask for (its `limit`); more is invalid params, the rest is paged with a cursor',
+    limit: 200,
+    unit: 'count',
+    enforcedAt: 'core/rpc/pages.ts (PageParams), every list method of core/rpc/methods.ts',
+  },
+  listResponseBytes: {
+    who: ['user', 'agent'],
+    what: 'the JSON of one list page: a page ends early (with a cursor) rather than outgrow it; items are summaries, never outputs or signed envelopes',
+    limit: 1 * MiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/store/keyset-page.ts',
+  },
+  summaryTextChars: {
+    who: ['user', 'agent'],
+    what: 'characters of each string param shown in a list item (a write_file content is cut, flagged paramsTruncated; the whole is one get away)',
+    limit: 256,
+    unit: 'count',
+    enforcedAt: 'broker/store/summary-params.ts',
+  },
+  intentDetailBytes: {
+    who: ['agent', 'user'],
+    what: "the JSON of one intent's detail (intents/get): parts that would outgrow it (output, then the signed result, then the signed intent) are left out and named in `omitted`",
+    limit: 3 * MiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/store/intent-store.ts (detail)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

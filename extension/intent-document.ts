@@ -1,5 +1,5 @@
 import { decodeCanonical, open, VaultysId } from '../core/identity';
-import type { IntentView } from '../core/rpc/views';
+import type { IntentDetail } from '../core/rpc/views';
 import { visibleJson } from '../core/text/untrusted-text';
 
 const bytesAsBase64 = (_key: string, value: unknown) => (value instanceof Uint8Array ? { base64: Buffer.from(value).toString('base64') } : value);
@@ -14,7 +14,7 @@ function envelope(e: { payload: string; signature: string }) {
  * then the agent's signed result decoded (the broker verified it against the
  * agent's connection key; its base64 is there for anyone to check again).
  */
-export function intentDocument(intent: IntentView, brokerIdBase64: string | null): string {
+export function intentDocument(intent: IntentDetail, brokerIdBase64: string | null): string {
   const { signedIntent, signedResult, ...view } = intent;
   let intentPart: Record<string, unknown> | null = null;
   if (signedIntent) {

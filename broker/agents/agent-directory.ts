@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '../../core/rpc/pages';
 import type { AgentView } from '../../core/rpc/views';
 import type { RegistrationStatus } from '../../core/wire/policy';
 import type { CertifiedPolicy } from '../../core/wire/policy';
@@ -71,7 +72,8 @@ export class AgentDirectory {
     return record ? this.view(record) : undefined;
   }
 
-  list(filter?: (r: AgentRecord) => boolean): AgentView[] {
-    return this.registry.list().filter(filter ?? (() => true)).map((r) => this.view(r));
+  /** One page of agents (of one registration status, if given). */
+  page(status: RegistrationStatus | undefined, page: PageRequest): Page<AgentView> {
+    return this.registry.page(status, page, (r) => this.view(r));
   }
 }

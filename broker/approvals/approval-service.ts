@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '../../core/rpc/pages';
 import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import type pino from 'pino';
@@ -160,8 +161,8 @@ export class ApprovalService {
     return this.approvals.get(requestId) ?? (() => { throw notFound(`approval request ${requestId}`); })();
   }
 
-  list(state?: ApprovalView['state']): ApprovalView[] {
-    return this.approvals.list(state);
+  list(state: ApprovalView['state'] | undefined, page: PageRequest): Page<ApprovalView> {
+    return this.approvals.list(state, page);
   }
 
   /**

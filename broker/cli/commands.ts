@@ -5,7 +5,9 @@ import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } fro
 import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { UserHello } from '../../core/rpc/user-auth';
-import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type IntentSummary } from '../../core/rpc/views';
+import { allPages } from '../../core/rpc/pages';
+import { BUDGETS } from '../../core/budgets';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
@@ -15,6 +17,8 @@ import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
 
 const DAY_MS = 24 * 60 * 60_000;
+/** Lists are read a page at a time, the largest page the broker serves. */
+const PAGE = BUDGETS.listPageItems.limit;
 
 // Names, paths and outputs in what the CLI prints are others' text: invisible characters come out escaped.
 const print = (value: unknown): void => {
@@ -122,7 +126,7 @@ export function addOperatorCommands(program: Command): void {
     .action((o: Connection & { invitationFile: string }) => withClient({ ...o, invitation: readInvitation(o.invitationFile) }, async (c) => print(c.user)));
 
   clientCommand(program, 'whoami', 'print the broker you reach and the users it knows')
-    .action((o: Connection) => withClient(o, async (c) => print({ broker: await c.call('brokerInfo', {}), users: await c.call('usersList', {}) })));
+    .action((o: Connection) => withClient(o, async (c) => print({ broker: await c.call('brokerInfo', {}), users: await allPages((cursor) => c.call('usersList', { limit: PAGE, cursor })) })));
 
   clientCommand(program, 'invite', 'create a single-use invitation bound to a role (prints the token once)')
     .requiredOption('--role <role>', `one of ${Role.options.join(', ')}`)
@@ -136,7 +140,7 @@ export function addOperatorCommands(program: Command): void {
       }),
     );
 
-  clientCommand(program, 'users', 'list users and their roles').action((o: Connection) => withClient(o, async (c) => print(await c.call('usersList', {}))));
+  clientCommand(program, 'users', 'list users and their roles').action((o: Connection) => withClient(o, async (c) => print(await allPages((cursor) => c.call('usersList', { limit: PAGE, cursor })))));
 
   clientCommand(program, 'set-role <did> <role>', "change a user's role (the host operator, without --key, may demote an owner)").action((did: string, role: string, o: Connection) =>
     withClient(o, async (c) => print(await c.call('usersSetRole', { did, role: Role.parse(role) }))),
@@ -165,7 +169,7 @@ export function addOperatorCommands(program: Command): void {
   );
 
   clientCommand(program, 'agents', 'list agents and their registration state').action((o: Connection) =>
-    withClient(o, async (c) => print(await c.call('agentsList', {}))),
+    withClient(o, async (c) => print(await allPages((cursor) => c.call('agentsList', { limit: PAGE, cursor })))),
   );
 
   const policyOptions = (command: Command) =>
@@ -211,9 +215,9 @@ export function addOperatorCommands(program: Command): void {
         } catch {
           throw new Error('params must be a JSON object, e.g. \'{"path":"README.md"}\'');
         }
-        const final = new Map<string, IntentView>();
-        let waiter: ((v: IntentView) => void) | undefined;
-        c.connection.onNotification(Notifications.intentChanged.method, (p: { intent: IntentView }) => {
+        const final = new Map<string, IntentSummary>();
+        let waiter: ((v: IntentSummary) => void) | undefined;
+        c.connection.onNotification(Notifications.intentChanged.method, (p: { intent: IntentSummary }) => {
           if (!FINAL_INTENT_STATES.includes(p.intent.state)) return;
           final.set(p.intent.id, p.intent);
           waiter?.(p.intent);
@@ -222,10 +226,10 @@ export function addOperatorCommands(program: Command): void {
           if (p.stream !== 'status') process.stderr.write(p.text);
         });
         const sent = await c.call('intentsDispatch', { agent, capability: capabilities(capability)[0]!, params: parsed as Record<string, unknown> });
-        const result = FINAL_INTENT_STATES.includes(sent.state)
+        const ended = FINAL_INTENT_STATES.includes(sent.state)
           ? sent
           : (final.get(sent.id) ??
-            (await new Promise<IntentView>((resolveResult, reject) => {
+            (await new Promise<IntentSummary>((resolveResult, reject) => {
               const timer = setTimeout(() => reject(new Error(`no result within ${o.timeout} s; see "intents"`)), positive(o.timeout, '--timeout') * 1000);
               waiter = (v) => {
                 if (v.id !== sent.id) return;
@@ -233,15 +237,28 @@ export function addOperatorCommands(program: Command): void {
                 resolveResult(v);
               };
             })));
+        // Notifications carry summaries: the output and signed envelopes come with the intent's detail.
+        const result = await c.call('intentsGet', { id: ended.id });
         print(result);
         if (result.state !== 'succeeded') process.exitCode = 2;
       }),
     );
 
-  clientCommand(program, 'intents', 'list recent intents')
+  clientCommand(program, 'intents', 'list recent intents, newest first, a page at a time (summaries; `intent <id>` shows one in full)')
     .option('--agent <did>', 'only this agent')
-    .option('--limit <n>', 'how many', '20')
-    .action((o: Connection & { agent?: string; limit: string }) => withClient(o, async (c) => print(await c.call('intentsList', { agent: o.agent, limit: Number(o.limit) }))));
+    .option('--limit <n>', `how many (at most ${PAGE})`, '20')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .action((o: Connection & { agent?: string; limit: string; cursor?: string }) =>
+      withClient(o, async (c) => {
+        const page = await c.call('intentsList', { agent: o.agent, limit: Number(o.limit), cursor: o.cursor });
+        print(page.items);
+        if (page.nextCursor) process.stderr.write(`more: add --cursor ${page.nextCursor}\n`);
+      }),
+    );
+
+  clientCommand(program, 'intent <id>', 'show one intent in full: its output and signed envelopes').action((id: string, o: Connection) =>
+    withClient(o, async (c) => print(await c.call('intentsGet', { id }))),
+  );
 
   clientCommand(program, 'approvals', 'list tool calls waiting for (or decided by) reviewers')
     .option('--state <state>', 'pending, approved, rejected or expired', 'pending')
@@ -250,10 +267,11 @@ export function addOperatorCommands(program: Command): void {
     .action((o: Connection & { state: 'pending' | 'approved' | 'rejected' | 'expired'; wait?: string; idsOnly?: boolean }) =>
       withClient(o, async (c) => {
         const deadline = Date.now() + (o.wait ? positive(o.wait, '--wait') * 1000 : 0);
-        let list = await c.call('approvalsList', { state: o.state });
+        const all = () => allPages((cursor) => c.call('approvalsList', { state: o.state, limit: PAGE, cursor }));
+        let list = await all();
         while (list.length === 0 && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 200));
-          list = await c.call('approvalsList', { state: o.state });
+          list = await all();
         }
         if (o.idsOnly) process.stdout.write(list.map((a) => `${a.requestId}\n`).join(''));
         else print(list);

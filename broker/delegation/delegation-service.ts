@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '../../core/rpc/pages';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { open, seal, type SealedEnvelope } from '../../core/identity';
@@ -86,8 +87,8 @@ export class DelegationService {
     return grantView(this.grants.get(id)!);
   }
 
-  list(user?: string): GrantView[] {
-    return this.grants.list().filter((g) => !user || g.user === user).map(grantView);
+  page(user: string | undefined, page: PageRequest): Page<GrantView> {
+    return this.grants.page(user, page, grantView);
   }
 
   /** A removed user's certificates all stop working: the list gets a new version naming them. */

@@ -10,6 +10,8 @@ import type { BrokerEvents } from '../events';
 import { ProgressAudience } from './progress-audience';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
+import { summarizeIntent } from '../store/summary-params';
+import type { IntentView } from '../../core/rpc/views';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
 export interface RpcCaller {
@@ -29,29 +31,29 @@ function handlers(broker: Broker): Handlers {
   return {
     brokerInfo: () => broker.info(),
     identityReload: (_p, c) => broker.reloadIdentity(c.did),
-    usersList: () => broker.users.list(),
+    usersList: (p) => broker.users.page(p),
     usersSetRole: (p, c) => broker.users.setRole(c, p.did, p.role),
     usersRemove: (p, c) => broker.users.remove(c, p.did),
     invitationsCreate: (p, c) => broker.users.invite(c, p.role, p.validForMs),
-    invitationsList: () => broker.users.listInvitations(),
+    invitationsList: (p) => broker.users.pageInvitations(p),
     invitationsRevoke: (p, c) => broker.users.revokeInvitation(c, p.id),
     grantsCreate: (p, c) => broker.delegations.grant(c.did, p),
-    grantsList: (p) => broker.delegations.list(p.user),
+    grantsList: (p) => broker.delegations.page(p.user, p),
     grantsRevoke: (p, c) => broker.delegations.revoke(c.did, p.id),
-    approvalsList: (p) => broker.approvals.list(p.state),
+    approvalsList: (p) => broker.approvals.list(p.state, p),
     approvalsGet: (p) => broker.approvals.get(p.requestId),
     approvalsDecide: (p, c) =>
       broker.approvals.decide(c, { payload: new Uint8Array(Buffer.from(p.payload, 'base64')), signature: new Uint8Array(Buffer.from(p.signature, 'base64')) }),
-    agentsList: () => broker.directory.list(),
+    agentsList: (p) => broker.directory.page(undefined, p),
     agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
     policySet: (p, c) => broker.registrations.setPolicy(c.did, p.did, p.policy, p.widen),
-    registrationsList: () => broker.directory.list((r) => r.status === 'pending'),
+    registrationsList: (p) => broker.directory.page('pending', p),
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),
     registrationsReject: (p, c) => broker.registrations.reject(c.did, p.did, p.reason),
-    intentsDispatch: (p, c) => broker.router.dispatch(c, p),
-    intentsGet: (p) => broker.intents.get(p.id) ?? throwError(notFound(`intent ${p.id}`)),
-    intentsList: (p) => broker.intents.list(p.agent, p.limit),
+    intentsDispatch: (p, c) => summarizeIntent(broker.router.dispatch(c, p)),
+    intentsGet: (p) => broker.intents.detail(p.id) ?? throwError(notFound(`intent ${p.id}`)),
+    intentsList: (p) => broker.intents.list(p, p),
     usersRename: (p, c) => broker.users.rename(c, p.did, p.name),
   };
 }
@@ -131,7 +133,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
     }
     caller = user.did;
     log.info({ event: 'auth.succeeded', kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
-    return { user: broker.users.list().find((u) => u.did === user.did)! };
+    return { user: broker.users.view(user.did)! };
   });
 
   const audience = new ProgressAudience(() => caller);
@@ -172,7 +174,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
   const subscriptions = [
     ['agentChanged', forward('agentChanged', (agent) => ({ agent }))],
     ['registrationChanged', forward('registrationChanged', (agent) => ({ agent }))],
-    ['intentChanged', forward('intentChanged', (intent) => ({ intent }))],
+    ['intentChanged', forward('intentChanged', (intent: IntentView) => ({ intent: summarizeIntent(intent) }))],
     ['userChanged', forward('userChanged', (user) => ({ user }))],
     ['approvalChanged', forward('approvalChanged', (approval) => ({ approval }))],
     [

@@ -1,6 +1,8 @@
 import type { AgentHello } from '../../core/wire/policy';
 import type { RegistrationStatus } from '../../core/wire/policy';
 import { relaxedWrites, type BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface AgentRecord {
   did: string;
@@ -42,7 +44,8 @@ export class AgentRegistry {
   readonly #get;
   readonly #insert;
   readonly #seen;
-  readonly #list;
+  readonly #pageAll;
+  readonly #pageStatus;
   readonly #setStatus;
   readonly #touchAll;
   readonly #relaxed;
@@ -58,7 +61,13 @@ export class AgentRegistry {
        VALUES (@did, @id_b64, @name, @requested, 'pending', @now, @now)`,
     );
     this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested WHERE did = @did');
-    this.#list = db.prepare<[], AgentRow>('SELECT * FROM agents ORDER BY first_seen');
+    const page = (where: string) =>
+      db.prepare<[Record<string, unknown>], AgentRow & Keyed>(
+        `SELECT *, first_seen AS page_key, rowid AS page_rowid FROM agents
+         WHERE ${where} (first_seen, rowid) > (@key, @rowid) ORDER BY first_seen, rowid LIMIT @limit`,
+      );
+    this.#pageAll = page('');
+    this.#pageStatus = page('status = @status AND');
     this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
     const touch = db.prepare<[number, string]>('UPDATE agents SET last_seen = ? WHERE did = ?');
     this.#touchAll = db.transaction((seen: Map<string, number>) => {
@@ -82,8 +91,11 @@ export class AgentRegistry {
     return row;
   }
 
-  list(): AgentRecord[] {
-    return this.#list.all().map((row) => this.#record(row));
+  /** One page of agents (of one registration status, if given), first seen first, each as `view` makes it. */
+  page<T>(status: RegistrationStatus | undefined, page: PageRequest, view: (r: AgentRecord) => T): Page<T> {
+    const order = { ...page, order: 'oldest-first' } as const;
+    const item = (row: AgentRow) => view(this.#record(row));
+    return status ? readPage(this.#pageStatus, { status }, order, item) : readPage(this.#pageAll, {}, order, item);
   }
 
   /**

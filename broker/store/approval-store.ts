@@ -2,6 +2,9 @@ import type { SealedEnvelope } from '../../core/identity';
 import type { ApprovalView } from '../../core/rpc/views';
 import type { ApprovalRequestBody } from '../../core/wire/approval';
 import type { BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
+import { readSummary, SUMMARY_COLUMNS_SQL, summaryColumns, type SummaryColumns } from './summary-params';
 
 interface ApprovalRow {
   request_id: string;
@@ -33,14 +36,25 @@ const toView = (r: ApprovalRow): ApprovalView => ({
   decidedBy: r.decided_by,
   reason: r.reason,
   decidedAt: r.decided_at,
+  paramsTruncated: false,
 });
+
+/** A list reads the summary of the params written beside them, never the params. */
+const SUMMARY_COLUMNS = `request_id, intent_id, agent_did, user_did, capability, cwd, requested_at, expires_at, state, decided_by, reason, decided_at, ${SUMMARY_COLUMNS_SQL}`;
+
+interface SummaryRow extends Omit<ApprovalRow, 'params'>, SummaryColumns, Keyed {}
+
+function toSummary(r: SummaryRow): ApprovalView {
+  const summary = readSummary(r);
+  return { ...toView({ ...r, params: '{}' }), params: summary.params, paramsTruncated: summary.truncated };
+}
 
 /** Tool approval requests and decisions, persisted so a broker restart loses none. */
 export class ApprovalStore {
   readonly #insert;
   readonly #get;
-  readonly #list;
-  readonly #listState;
+  readonly #pageAll;
+  readonly #pageState;
   readonly #decide;
   readonly #expire;
   readonly #due;
@@ -49,12 +63,19 @@ export class ApprovalStore {
 
   constructor(db: BrokerDatabase) {
     this.#insert = db.prepare(
-      `INSERT INTO approvals (request_id, intent_id, agent_did, user_did, capability, params, cwd, requested_at, expires_at, state, request_payload, request_signature)
-       VALUES (@requestId, @intentId, @agent, @user, @capability, @params, @cwd, @requestedAt, @expiresAt, 'pending', @payload, @signature)`,
+      `INSERT INTO approvals (request_id, intent_id, agent_did, user_did, capability, params, params_summary, params_truncated, cwd, requested_at, expires_at,
+         state, request_payload, request_signature)
+       VALUES (@requestId, @intentId, @agent, @user, @capability, @params, @paramsSummary, @paramsTruncated, @cwd, @requestedAt, @expiresAt,
+         'pending', @payload, @signature)`,
     );
     this.#get = db.prepare<[string], ApprovalRow>('SELECT * FROM approvals WHERE request_id = ?');
-    this.#list = db.prepare<[], ApprovalRow>('SELECT * FROM approvals ORDER BY requested_at DESC LIMIT 500');
-    this.#listState = db.prepare<[string], ApprovalRow>('SELECT * FROM approvals WHERE state = ? ORDER BY requested_at DESC LIMIT 500');
+    const page = (where: string) =>
+      db.prepare<[Record<string, unknown>], SummaryRow>(
+        `SELECT ${SUMMARY_COLUMNS}, requested_at AS page_key, rowid AS page_rowid FROM approvals
+         WHERE ${where} (requested_at, rowid) < (@key, @rowid) ORDER BY requested_at DESC, rowid DESC LIMIT @limit`,
+      );
+    this.#pageAll = page('');
+    this.#pageState = page('state = @state AND');
     // Only a pending request can be decided: the WHERE clause makes a second decision a no-op.
     this.#decide = db.prepare(
       `UPDATE approvals SET state = @state, decided_by = @reviewer, reason = @reason, decided_at = @decidedAt,
@@ -72,6 +93,7 @@ export class ApprovalStore {
     this.#insert.run({
       ...request,
       params: JSON.stringify(request.params),
+      ...summaryColumns(request.params),
       payload: Buffer.from(envelope.payload),
       signature: Buffer.from(envelope.signature),
     });
@@ -83,8 +105,10 @@ export class ApprovalStore {
     return row ? toView(row) : undefined;
   }
 
-  list(state?: ApprovalView['state']): ApprovalView[] {
-    return (state ? this.#listState.all(state) : this.#list.all()).map(toView);
+  /** One page of requests, newest first, with their params summarized: never more rows read than the page holds. */
+  list(state: ApprovalView['state'] | undefined, page: PageRequest): Page<ApprovalView> {
+    const order = { ...page, order: 'newest-first' } as const;
+    return state ? readPage(this.#pageState, { state }, order, toSummary) : readPage(this.#pageAll, {}, order, toSummary);
   }
 
   decide(

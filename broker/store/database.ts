@@ -128,6 +128,21 @@ const MIGRATIONS: readonly string[] = [
      intent_id TEXT PRIMARY KEY REFERENCES intents(id),
      count INTEGER NOT NULL CHECK (count >= 0)
    ) STRICT`,
+  // Lists are read a page at a time, by keyset on (sort key, rowid): each needs an index on its sort key (rowid is in every index),
+  // and items are summaries: the params a list shows are cut once, when the row is written (summary-params.ts).
+  `ALTER TABLE intents ADD COLUMN params_summary TEXT;
+   ALTER TABLE intents ADD COLUMN params_truncated INTEGER;
+   ALTER TABLE approvals ADD COLUMN params_summary TEXT;
+   ALTER TABLE approvals ADD COLUMN params_truncated INTEGER;
+   CREATE INDEX intents_by_created ON intents(created_at);
+   CREATE INDEX approvals_by_requested ON approvals(requested_at);
+   CREATE INDEX approvals_by_state ON approvals(state, requested_at);
+   CREATE INDEX agents_by_first_seen ON agents(first_seen);
+   CREATE INDEX agents_by_status ON agents(status, first_seen);
+   CREATE INDEX users_by_created ON users(created_at);
+   CREATE INDEX invitations_by_created ON invitations(created_at);
+   CREATE INDEX grants_by_issued ON grants(issued_at);
+   CREATE INDEX grants_by_user_issued ON grants(user_did, issued_at)`,
 ];
 
 /**

@@ -2,6 +2,8 @@ import type { SealedEnvelope } from '../../core/identity';
 import type { DelegationBody } from '../../core/wire/delegation';
 import type { Capability } from '../../core/wire/policy';
 import type { BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface GrantRecord {
   id: string;
@@ -46,6 +48,8 @@ export class GrantStore {
   readonly #get;
   readonly #byUser;
   readonly #list;
+  readonly #pageAll;
+  readonly #pageUser;
   readonly #revoke;
   readonly #revoked;
   readonly #readVersion;
@@ -64,6 +68,13 @@ export class GrantStore {
       'SELECT * FROM grants WHERE user_did = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY expires_at DESC',
     );
     this.#list = db.prepare<[], GrantRow>('SELECT * FROM grants ORDER BY issued_at DESC');
+    const page = (where: string) =>
+      db.prepare<[Record<string, unknown>], GrantRow & Keyed>(
+        `SELECT *, issued_at AS page_key, rowid AS page_rowid FROM grants
+         WHERE ${where} (issued_at, rowid) < (@key, @rowid) ORDER BY issued_at DESC, rowid DESC LIMIT @limit`,
+      );
+    this.#pageAll = page('');
+    this.#pageUser = page('user_did = @user AND');
     this.#revoke = db.prepare('UPDATE grants SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL');
     // Expired certificates are refused on their own; only unexpired revoked ones need listing.
     this.#revoked = db.prepare<[number], { id: string }>('SELECT id FROM grants WHERE revoked_at IS NOT NULL AND expires_at > ?');
@@ -98,6 +109,12 @@ export class GrantStore {
 
   list(): GrantRecord[] {
     return this.#list.all().map(toRecord);
+  }
+
+  /** One page of grants (of one user, if given), newest first, each as `view` makes it. */
+  page<T>(user: string | undefined, page: PageRequest, view: (r: GrantRecord) => T): Page<T> {
+    const order = { ...page, order: 'newest-first' } as const;
+    return user ? readPage(this.#pageUser, { user }, order, (row) => view(toRecord(row))) : readPage(this.#pageAll, {}, order, (row) => view(toRecord(row)));
   }
 
   /** Revokes a grant and moves the revocation list to a new version, in one transaction. */

@@ -1,9 +1,13 @@
-import type { IntentState, IntentView } from '../../core/rpc/views';
+import { BUDGETS } from '../../core/budgets';
+import type { IntentDetail, IntentPart, IntentState, IntentSummary, IntentView } from '../../core/rpc/views';
 import type { SealedEnvelope } from '../../core/identity';
 import type { IntentBody, ResultBody } from '../../core/wire/intent';
 import { relaxedWrites, type BrokerDatabase } from './database';
 import { HOUR_MS } from '../../core/policy/intent-gates';
 import { HourlyWindow } from './hourly-window';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
+import { readSummary, SUMMARY_COLUMNS_SQL, summaryColumns, type SummaryColumns } from './summary-params';
 
 interface IntentRow {
   id: string;
@@ -49,6 +53,44 @@ function toView(row: IntentRow): IntentView {
   };
 }
 
+/** The columns of a list item: no output, no envelopes, no params but their summary. */
+const SUMMARY_COLUMNS = `id, agent_did, capability, user_did, state, outcome, reason, rejected_by, message, created_at, updated_at, ${SUMMARY_COLUMNS_SQL}`;
+
+interface SummaryRow
+  extends Omit<IntentRow, 'params' | 'output' | 'intent_payload' | 'intent_signature' | 'result_payload' | 'result_signature'>,
+    SummaryColumns {}
+
+/** What a detail costs before any large part is read: the size of each part, from SQLite's lengths. */
+interface SizedRow extends SummaryRow {
+  params_bytes: number;
+  output_bytes: number | null;
+  intent_bytes: number | null;
+  result_bytes: number | null;
+}
+
+function toSummary(row: SummaryRow): IntentSummary {
+  const params = readSummary(row);
+  return {
+    id: row.id,
+    agent: row.agent_did,
+    capability: row.capability as IntentView['capability'],
+    params: params.params,
+    paramsTruncated: params.truncated,
+    user: row.user_did,
+    state: row.state,
+    outcome: row.outcome as IntentView['outcome'],
+    reason: row.reason as IntentView['reason'],
+    rejectedBy: row.rejected_by as IntentView['rejectedBy'],
+    message: row.message,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Base64 of `n` bytes, with the quotes and key around it. */
+const base64Bytes = (n: number) => 4 * Math.ceil(n / 3);
+const ENVELOPE_JSON_BYTES = 64;
+
 function resultColumns(result: ResultBody, envelope: SealedEnvelope, now: number) {
   return {
     id: result.intentId,
@@ -80,8 +122,13 @@ export class IntentStore {
   readonly #finish;
   readonly #setState;
   readonly #late;
-  readonly #listAll;
-  readonly #listAgent;
+  readonly #pageAll;
+  readonly #pageAgent;
+  readonly #sized;
+  readonly #params;
+  readonly #output;
+  readonly #signedIntent;
+  readonly #signedResult;
   readonly #inFlight;
   readonly #agentsInFlight;
   readonly #recentlyCounted;
@@ -93,9 +140,10 @@ export class IntentStore {
 
   constructor(db: BrokerDatabase, now: number = Date.now()) {
     this.#insert = db.prepare(
-      `INSERT INTO intents (id, agent_did, capability, params, user_did, state, outcome, reason, rejected_by, message,
+      `INSERT INTO intents (id, agent_did, capability, params, params_summary, params_truncated, user_did, state, outcome, reason, rejected_by, message,
          intent_payload, intent_signature, created_at, updated_at)
-       VALUES (@id, @agent, @capability, @params, @user, @state, @outcome, @reason, @rejectedBy, @message, @payload, @signature, @now, @now)`,
+       VALUES (@id, @agent, @capability, @params, @paramsSummary, @paramsTruncated, @user, @state, @outcome, @reason, @rejectedBy, @message,
+         @payload, @signature, @now, @now)`,
     );
     this.#get = db.prepare<[string], IntentRow>('SELECT * FROM intents WHERE id = ?');
     this.#finish = db.prepare(
@@ -109,10 +157,22 @@ export class IntentStore {
        WHERE id = @id AND state = 'lost-agent' AND result_payload IS NULL`,
     );
     this.#setState = db.prepare(`UPDATE intents SET state = @state, updated_at = @now WHERE id = @id AND state IN ('sent', 'running')`);
-    this.#listAll = db.prepare<[number], IntentRow>('SELECT * FROM intents ORDER BY created_at DESC, rowid DESC LIMIT ?');
-    this.#listAgent = db.prepare<[string, number], IntentRow>(
-      'SELECT * FROM intents WHERE agent_did = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
+    const page = (where: string) =>
+      db.prepare<[Record<string, unknown>], SummaryRow & Keyed>(
+        `SELECT ${SUMMARY_COLUMNS}, created_at AS page_key, rowid AS page_rowid FROM intents
+         WHERE ${where} (created_at, rowid) < (@key, @rowid) ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+      );
+    this.#pageAll = page('');
+    this.#pageAgent = page('agent_did = @agent AND');
+    this.#sized = db.prepare<[string], SizedRow>(
+      `SELECT ${SUMMARY_COLUMNS}, octet_length(params) AS params_bytes, octet_length(output) AS output_bytes,
+         length(intent_payload) + length(intent_signature) AS intent_bytes, length(result_payload) + length(result_signature) AS result_bytes
+       FROM intents WHERE id = ?`,
     );
+    this.#params = db.prepare<[string], { params: string }>('SELECT params FROM intents WHERE id = ?');
+    this.#output = db.prepare<[string], { output: string }>('SELECT output FROM intents WHERE id = ?');
+    this.#signedIntent = db.prepare<[string], { payload: Buffer; signature: Buffer }>('SELECT intent_payload AS payload, intent_signature AS signature FROM intents WHERE id = ?');
+    this.#signedResult = db.prepare<[string], { payload: Buffer; signature: Buffer }>('SELECT result_payload AS payload, result_signature AS signature FROM intents WHERE id = ?');
     this.#inFlight = db.prepare<[string], IntentRow>(`SELECT * FROM intents WHERE agent_did = ? AND state IN ('sent', 'running')`);
     this.#agentsInFlight = db.prepare<[], { agent_did: string }>(`SELECT DISTINCT agent_did FROM intents WHERE state IN ('sent', 'running')`);
     this.#recentlyCounted = db.prepare<[number], { id: string; agent_did: string; created_at: number }>(
@@ -125,10 +185,11 @@ export class IntentStore {
   /** Records an intent the broker signed and is about to send. */
   recordSent(intent: IntentBody, envelope: SealedEnvelope, now: number): IntentView {
     const params = JSON.stringify(intent.params);
+    const summary = summaryColumns(intent.params);
     const payload = Buffer.from(envelope.payload);
     const signature = Buffer.from(envelope.signature);
     this.#relaxed(() =>
-      this.#insert.run({ ...unset, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, state: 'sent', payload, signature, now }),
+      this.#insert.run({ ...unset, ...summary, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, state: 'sent', payload, signature, now }),
     );
     this.#window.add(intent.agent, intent.id, now);
     const view: IntentView = {
@@ -145,7 +206,7 @@ export class IntentStore {
     const params = JSON.stringify(intent.params);
     const refused = { state: 'rejected', outcome: 'rejected', reason, rejectedBy: 'broker', message } as const;
     this.#relaxed(() =>
-      this.#insert.run({ ...unset, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, ...refused, now }),
+      this.#insert.run({ ...unset, ...summaryColumns(intent.params), id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, ...refused, now }),
     );
     return { ...newView(intent, params, now), ...refused };
   }
@@ -200,8 +261,42 @@ export class IntentStore {
     return row ? toView(row) : undefined;
   }
 
-  list(agent: string | undefined, limit: number): IntentView[] {
-    return (agent ? this.#listAgent.all(agent, limit) : this.#listAll.all(limit)).map(toView);
+  /** One page of intents, newest first, as summaries: never more rows read than the page holds. */
+  list(filter: { agent?: string | undefined }, page: PageRequest): Page<IntentSummary> {
+    const order = { ...page, order: 'newest-first' } as const;
+    return filter.agent ? readPage(this.#pageAgent, { agent: filter.agent }, order, toSummary) : readPage(this.#pageAll, {}, order, toSummary);
+  }
+
+  /**
+   * One intent in full, within BUDGETS.intentDetailBytes. Each part's size is
+   * read from SQLite before the part itself: a part that would take the detail
+   * past the budget (a compromised agent's output up to the frame limit, and
+   * the signed result that repeats it) is never read, only named in `omitted`.
+   */
+  detail(id: string): IntentDetail | undefined {
+    const row = this.#sized.get(id);
+    if (!row) return undefined;
+    const { params: summaryParams, paramsTruncated, ...base } = toSummary(row);
+    let room = BUDGETS.intentDetailBytes.limit - Buffer.byteLength(JSON.stringify(base)) - 512;
+    const omitted: IntentPart[] = [];
+    const fits = (part: IntentPart, bytes: number | null) => {
+      if (bytes === null) return false;
+      if (bytes > room) {
+        omitted.push(part);
+        return false;
+      }
+      room -= bytes;
+      return true;
+    };
+    const envelope = (e: { payload: Buffer | null; signature: Buffer | null } | undefined) =>
+      e?.payload && e.signature ? { payload: e.payload.toString('base64'), signature: e.signature.toString('base64') } : null;
+    const envelopeBytes = (n: number | null) => (n === null ? null : base64Bytes(n) + ENVELOPE_JSON_BYTES);
+    const params = fits('params', row.params_bytes) ? (JSON.parse(this.#params.get(id)!.params) as Record<string, unknown>) : summaryParams;
+    if (omitted.includes('params')) room -= Buffer.byteLength(JSON.stringify(summaryParams));
+    const output = fits('output', row.output_bytes) ? (JSON.parse(this.#output.get(id)!.output) as Record<string, unknown>) : null;
+    const signedResult = fits('signedResult', envelopeBytes(row.result_bytes)) ? envelope(this.#signedResult.get(id)) : null;
+    const signedIntent = fits('signedIntent', envelopeBytes(row.intent_bytes)) ? envelope(this.#signedIntent.get(id)) : null;
+    return { ...base, params, output, signedResult, signedIntent, omitted };
   }
 
   inFlight(agent: string): IntentView[] {

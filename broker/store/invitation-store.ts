@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Role } from '../../core/rpc/roles';
 import type { BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface InvitationRecord {
   /** SHA-256 of the token: the token itself is a secret and is never stored or logged. */
@@ -44,7 +46,7 @@ export class InvitationStore {
   readonly #get;
   readonly #use;
   readonly #revoke;
-  readonly #list;
+  readonly #page;
 
   constructor(db: BrokerDatabase) {
     this.#insert = db.prepare(
@@ -57,7 +59,10 @@ export class InvitationStore {
        WHERE token_hash = @hash AND used_by IS NULL AND revoked_at IS NULL AND expires_at > @now`,
     );
     this.#revoke = db.prepare('UPDATE invitations SET revoked_at = @now WHERE token_hash = @hash AND used_by IS NULL AND revoked_at IS NULL');
-    this.#list = db.prepare<[], InvitationRow>('SELECT * FROM invitations ORDER BY created_at DESC');
+    this.#page = db.prepare<[Record<string, unknown>], InvitationRow & Keyed>(
+      `SELECT *, created_at AS page_key, rowid AS page_rowid FROM invitations
+       WHERE (created_at, rowid) < (@key, @rowid) ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+    );
   }
 
   create(token: string, role: Role, createdBy: string, expiresAt: number, now: number): InvitationRecord {
@@ -81,7 +86,8 @@ export class InvitationStore {
     return this.#revoke.run({ hash, now }).changes === 1;
   }
 
-  list(): InvitationRecord[] {
-    return this.#list.all().map(toRecord);
+  /** One page of invitations, newest first, each as `view` makes it. */
+  page<T>(page: PageRequest, view: (r: InvitationRecord) => T): Page<T> {
+    return readPage(this.#page, {}, { ...page, order: 'newest-first' }, (row) => view(toRecord(row)));
   }
 }

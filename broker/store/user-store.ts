@@ -1,5 +1,7 @@
 import type { Role } from '../../core/rpc/roles';
 import type { BrokerDatabase } from './database';
+import { readPage, type Keyed } from './keyset-page';
+import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface UserRecord {
   did: string;
@@ -44,6 +46,8 @@ export class UserStore {
   readonly #list;
   readonly #others;
   readonly #byName;
+  readonly #page;
+  readonly #count;
   readonly #insert;
   readonly #seen;
   readonly #rename;
@@ -58,6 +62,11 @@ export class UserStore {
     this.#list = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY created_at');
     this.#others = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM users WHERE did != ?');
     this.#byName = db.prepare<[], { did: string; name: string }>('SELECT did, name FROM users');
+    this.#page = db.prepare<[Record<string, unknown>], UserRow & Keyed>(
+      `SELECT *, created_at AS page_key, rowid AS page_rowid FROM users
+       WHERE (created_at, rowid) > (@key, @rowid) ORDER BY created_at, rowid LIMIT @limit`,
+    );
+    this.#count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM users');
     this.#insert = db.prepare(
       `INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (@did, @id, @name, @role, @invitedBy, @now, @now)`,
     );
@@ -98,6 +107,15 @@ export class UserStore {
   /** Every user's DID and name, removed ones included (a removed user's name stays theirs, for the audit trail). */
   names(): { did: string; name: string }[] {
     return this.#byName.all();
+  }
+
+  /** One page of users, oldest first, each as `view` makes it. */
+  page<T>(page: PageRequest, view: (r: UserRecord) => T): Page<T> {
+    return readPage(this.#page, {}, { ...page, order: 'oldest-first' }, (row) => view(toRecord(row)));
+  }
+
+  isEmpty(): boolean {
+    return (this.#count.get()?.n ?? 0) === 0;
   }
 
   add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): UserRecord {

@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '../../core/rpc/pages';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { IdType, type VaultysId } from '../../core/identity';
@@ -144,8 +145,13 @@ export class UserService {
     return this.users.active(did)?.idBase64;
   }
 
-  list(): UserView[] {
-    return this.users.list().map(userView);
+  page(page: PageRequest): Page<UserView> {
+    return this.users.page(page, userView);
+  }
+
+  view(did: string): UserView | undefined {
+    const record = this.users.get(did);
+    return record ? userView(record) : undefined;
   }
 
   /** The host operator may demote anyone, an owner too (one who should not be is not for ever); others only act below their own rank. */
@@ -182,8 +188,8 @@ export class UserService {
     return { token, invitation: this.#invitationView(record) };
   }
 
-  listInvitations(): InvitationView[] {
-    return this.invitations.list().map((r) => this.#invitationView(r));
+  pageInvitations(page: PageRequest): Page<InvitationView> {
+    return this.invitations.page(page, (r) => this.#invitationView(r));
   }
 
   /** Names are set once; an admin renames a user they may manage (to the same rules: unique, bounded, visible). */

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { Did, IntentId } from '../wire/common';
 import { Capability } from '../wire/policy';
 import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
-import { AgentView, ApprovalView, GrantView, IntentView, InvitationView, PolicyInput, UserView } from './views';
+import { AgentView, ApprovalView, GrantView, IntentDetail, IntentSummary, InvitationView, PolicyInput, UserView } from './views';
+import { page, pageParams } from './pages';
 import { AgentScope } from '../wire/delegation';
 import { UserName } from './user-auth';
 
@@ -65,7 +66,12 @@ export const Methods = {
    * the host can write; with unchanged files it changes nothing.
    */
   identityReload: define('vaultysclaw/identity/reload', z.strictObject({}), BrokerInfo, ADMINS),
-  usersList: define('vaultysclaw/users/list', z.strictObject({}), z.array(UserView), EVERYONE),
+  /*
+   * Every list method takes a page (`limit` up to BUDGETS.listPageItems, an opaque `cursor`) and answers
+   * `{ items, nextCursor }` within BUDGETS.listResponseBytes (core/rpc/pages.ts): a viewer's request costs the
+   * broker one page, never the whole history.
+   */
+  usersList: define('vaultysclaw/users/list', pageParams({}), page(UserView), EVERYONE),
   usersSetRole: define('vaultysclaw/users/setRole', z.strictObject({ did: Did, role: Role }), UserView, ADMINS),
   usersRemove: define('vaultysclaw/users/remove', z.strictObject({ did: Did }), UserView, ADMINS),
   invitationsCreate: define(
@@ -74,7 +80,7 @@ export const Methods = {
     z.strictObject({ token: z.string(), invitation: InvitationView }),
     ADMINS,
   ),
-  invitationsList: define('vaultysclaw/invitations/list', z.strictObject({}), z.array(InvitationView), ADMINS),
+  invitationsList: define('vaultysclaw/invitations/list', pageParams({}), page(InvitationView), ADMINS),
   invitationsRevoke: define('vaultysclaw/invitations/revoke', z.strictObject({ id: z.string().regex(/^[0-9a-f]{64}$/) }), InvitationView, ADMINS),
   grantsCreate: define(
     'vaultysclaw/grants/create',
@@ -87,12 +93,12 @@ export const Methods = {
     GrantView,
     ADMINS,
   ),
-  grantsList: define('vaultysclaw/grants/list', z.strictObject({ user: Did.optional() }), z.array(GrantView), EVERYONE),
+  grantsList: define('vaultysclaw/grants/list', pageParams({ user: Did.optional() }), page(GrantView), EVERYONE),
   grantsRevoke: define('vaultysclaw/grants/revoke', z.strictObject({ id: IntentId }), GrantView, ADMINS),
   approvalsList: define(
     'vaultysclaw/approvals/list',
-    z.strictObject({ state: z.enum(['pending', 'approved', 'rejected', 'expired']).optional() }),
-    z.array(ApprovalView),
+    pageParams({ state: z.enum(['pending', 'approved', 'rejected', 'expired']).optional() }),
+    page(ApprovalView),
     EVERYONE,
   ),
   approvalsGet: define('vaultysclaw/approvals/get', z.strictObject({ requestId: IntentId }), ApprovalView, EVERYONE),
@@ -106,11 +112,11 @@ export const Methods = {
     ApprovalView,
     REVIEWERS,
   ),
-  agentsList: define('vaultysclaw/agents/list', z.strictObject({}), z.array(AgentView), EVERYONE),
+  agentsList: define('vaultysclaw/agents/list', pageParams({}), page(AgentView), EVERYONE),
   agentsGet: define('vaultysclaw/agents/get', z.strictObject({ did: Did }), AgentView, EVERYONE),
   agentsRevoke: define('vaultysclaw/agents/revoke', z.strictObject({ did: Did, reason: Reason }), AgentView, ADMINS),
   policySet: define('vaultysclaw/policy/set', z.strictObject({ did: Did, policy: PolicyInput, widen: z.boolean().default(false) }), AgentView, ADMINS),
-  registrationsList: define('vaultysclaw/registrations/list', z.strictObject({}), z.array(AgentView), EVERYONE),
+  registrationsList: define('vaultysclaw/registrations/list', pageParams({}), page(AgentView), EVERYONE),
   registrationsApprove: define(
     'vaultysclaw/registrations/approve',
     z.strictObject({
@@ -126,16 +132,12 @@ export const Methods = {
   intentsDispatch: define(
     'vaultysclaw/intents/dispatch',
     z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()) }),
-    IntentView,
+    IntentSummary,
     DISPATCHERS,
   ),
-  intentsGet: define('vaultysclaw/intents/get', z.strictObject({ id: IntentId }), IntentView, EVERYONE),
-  intentsList: define(
-    'vaultysclaw/intents/list',
-    z.strictObject({ agent: Did.optional(), limit: z.number().int().positive().max(1000).default(100) }),
-    z.array(IntentView),
-    EVERYONE,
-  ),
+  /** One intent with its output and signed envelopes, within BUDGETS.intentDetailBytes (what does not fit is named in `omitted`). */
+  intentsGet: define('vaultysclaw/intents/get', z.strictObject({ id: IntentId }), IntentDetail, EVERYONE),
+  intentsList: define('vaultysclaw/intents/list', pageParams({ agent: Did.optional() }), page(IntentSummary), EVERYONE),
   // Names are set once at enrolment; only an admin changes one (issue 13, finding 11).
   usersRename: define('vaultysclaw/users/rename', z.strictObject({ did: Did, name: UserName }), UserView, ADMINS),
 } satisfies Record<string, MethodSpec>;
@@ -148,7 +150,7 @@ export type ResultOf<M extends MethodName> = z.infer<(typeof Methods)[M]['result
 export const Notifications = {
   agentChanged: { method: 'vaultysclaw/agents/changed', params: z.strictObject({ agent: AgentView }) },
   registrationChanged: { method: 'vaultysclaw/registrations/changed', params: z.strictObject({ agent: AgentView }) },
-  intentChanged: { method: 'vaultysclaw/intents/changed', params: z.strictObject({ intent: IntentView }) },
+  intentChanged: { method: 'vaultysclaw/intents/changed', params: z.strictObject({ intent: IntentSummary }) },
   approvalChanged: { method: 'vaultysclaw/approvals/changed', params: z.strictObject({ approval: ApprovalView }) },
   userChanged: { method: 'vaultysclaw/users/changed', params: z.strictObject({ user: UserView }) },
   intentProgress: {

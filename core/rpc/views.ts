@@ -56,6 +56,23 @@ export const IntentView = z.strictObject({
 });
 export type IntentView = z.infer<typeof IntentView>;
 
+/**
+ * An intent as lists and notifications show it: no output, no signed
+ * envelopes, and params with long strings cut (`paramsTruncated`). Outputs and
+ * envelopes, which a compromised agent or a large write make megabytes, come
+ * one intent at a time from intents/get.
+ */
+export const IntentSummary = IntentView.omit({ output: true, signedIntent: true, signedResult: true }).extend({ paramsTruncated: z.boolean() });
+export type IntentSummary = z.infer<typeof IntentSummary>;
+
+/** The parts of an intent's detail left out because they would take it past BUDGETS.intentDetailBytes. */
+export const IntentPart = z.enum(['params', 'output', 'signedResult', 'signedIntent']);
+export type IntentPart = z.infer<typeof IntentPart>;
+
+/** One intent in full, bounded in bytes: what did not fit is named in `omitted` (params then shown as in a summary). */
+export const IntentDetail = IntentView.extend({ omitted: z.array(IntentPart) });
+export type IntentDetail = z.infer<typeof IntentDetail>;
+
 export const UserView = z.strictObject({
   did: Did,
   name: z.string(),
@@ -109,5 +126,7 @@ export const ApprovalView = z.strictObject({
   decidedBy: Did.nullable(),
   reason: z.string().nullable(),
   decidedAt: EpochMs.nullable(),
+  /** In a list, long strings of params are cut: the reviewer's panel reads the whole request from approvals/get. */
+  paramsTruncated: z.boolean(),
 });
 export type ApprovalView = z.infer<typeof ApprovalView>;

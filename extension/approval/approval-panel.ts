@@ -34,6 +34,8 @@ export class ApprovalPanels implements vscode.Disposable {
   readonly #panels = new Map<string, { panel: vscode.WebviewPanel; controller: ApprovalPanelController }>();
   readonly #content = new ApprovalContentProvider();
   readonly #disposables: vscode.Disposable[] = [];
+  /** Requests whose whole params are being read (approvals/get), so a burst of changes asks once. */
+  readonly #loading = new Set<string>();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -44,7 +46,10 @@ export class ApprovalPanels implements vscode.Disposable {
     this.#disposables.push(
       vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, this.#content),
       model.onDidChange(() => {
-        for (const { controller } of this.#panels.values()) controller.refresh();
+        for (const [requestId, { controller }] of this.#panels) {
+          if (this.model.approval(requestId)?.paramsTruncated) void this.#loadWhole(requestId);
+          controller.refresh();
+        }
       }),
       vscode.window.registerWebviewPanelSerializer(APPROVAL_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
@@ -78,6 +83,20 @@ export class ApprovalPanels implements vscode.Disposable {
     this.#adopt(panel, requestId);
   }
 
+  /** A list shows a summary of a request's params: an open panel shows, and its reviewer decides on, the whole request. */
+  async #loadWhole(requestId: string): Promise<void> {
+    const session = this.connection.session;
+    if (!session || this.#loading.has(requestId)) return;
+    this.#loading.add(requestId);
+    try {
+      this.model.noteApproval(await session.call('approvalsGet', { requestId }));
+    } catch (err) {
+      this.log.warn(`could not read approval request ${requestId} in full: ${(err as Error).message}`);
+    } finally {
+      this.#loading.delete(requestId);
+    }
+  }
+
   #options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews')] };
   }
@@ -89,6 +108,7 @@ export class ApprovalPanels implements vscode.Disposable {
 
   #adopt(panel: vscode.WebviewPanel, requestId: string): void {
     panel.webview.options = this.#options();
+    if (this.model.approval(requestId)?.paramsTruncated) void this.#loadWhole(requestId);
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'extension', 'media', 'vaultysclaw.svg');
     const nonce = makeNonce();
     const scriptUri = panel.webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews', 'approval.js'));
@@ -164,7 +184,8 @@ export class ApprovalPanels implements vscode.Disposable {
       // A real, signed and audited read_file intent, as the reviewer: nothing reads the agent's disk another way.
       const sent = await session.call('intentsDispatch', { agent: approval.agent, capability: 'read_file', params: { path: String(approval.params.path) } });
       this.model.noteIntent(sent);
-      const final = await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
+      await this.model.waitForFinal(sent.id, { timeoutMs: 30_000 });
+      const final = await session.call('intentsGet', { id: sent.id });
       if (final.state !== 'succeeded') return unavailable(`read_file ${final.state}${final.reason ? `: ${final.reason}` : final.message ? `: ${visibleText(final.message)}` : ''}`);
       const content = final.output?.content;
       if (typeof content !== 'string') return unavailable('read_file returned no text');

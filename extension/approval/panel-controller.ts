@@ -36,6 +36,8 @@ export function cannotDecide(approval: ApprovalView, reviewer: Reviewer, connect
   if (!connected) return 'The broker is disconnected; the decision cannot be sent. Restart the broker and reopen this approval.';
   if (approval.state !== 'pending') return `This request is already ${approval.state}.`;
   if (approval.expiresAt <= now) return 'This request has timed out, which rejects it.';
+  // A list's summary cuts long params: nobody approves what they were not shown in full.
+  if (approval.paramsTruncated) return 'The request is shown cut, as lists show it; its whole parameters are being read from the broker.';
   if (approval.user === reviewer.did) return 'You asked for this tool call: somebody else has to review it.';
   if (!REVIEWERS.includes(reviewer.role)) return `Your role (${reviewer.role}) cannot decide approvals; owners, admins and reviewers can.`;
   return null;

@@ -1,4 +1,6 @@
 import * as vscode from 'vscode';
+import { BUDGETS } from '../../core/budgets';
+import { allPages } from '../../core/rpc/pages';
 import { mayAssign, Role } from '../../core/rpc/roles';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { agentHubUrl, enrollmentCommands } from '../enrollment';
@@ -15,7 +17,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
     command(services, 'vaultysclaw.grantDelegation', async (arg) => {
       const session = await connection.requireSession('grant a delegation');
       if (!session) return;
-      const users = (await session.call('usersList', {})).filter((u) => !u.removed);
+      const users = (await allPages((cursor) => session.call('usersList', { limit: BUDGETS.listPageItems.limit, cursor }))).filter((u) => !u.removed);
       const user = await vscode.window.showQuickPick(
         users.map((u) => ({ label: visibleText(u.name), description: `${u.role} · ${shortFingerprint(u.did)}`, did: u.did })),
         { title: 'Grant a delegation (1/4)', placeHolder: 'Which user may dispatch?', matchOnDescription: true },

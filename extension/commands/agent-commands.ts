@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { visibleJson, visibleText } from '../../core/text/untrusted-text';
-import type { IntentView } from '../../core/rpc/views';
+import type { IntentDetail } from '../../core/rpc/views';
 import { FINAL_INTENT_STATES } from '../../core/rpc/views';
 import type { Capability } from '../../core/wire/policy';
 import { buildParams, checkAnswer, PARAM_FIELDS } from '../intent-params';
@@ -93,14 +93,15 @@ export async function showJson(value: unknown | string, name: string): Promise<v
  * Cancel stops waiting; the broker has no way to call an intent back, so it
  * says so.
  */
-export async function dispatchAndWait(services: Services, agent: string, capability: Capability, params: Record<string, unknown>, title: string): Promise<IntentView | undefined> {
+export async function dispatchAndWait(services: Services, agent: string, capability: Capability, params: Record<string, unknown>, title: string): Promise<IntentDetail | undefined> {
   const session = await services.connection.requireSession('dispatch an intent');
   if (!session) return undefined;
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     progress.report({ message: 'signing and sending…' });
     const sent = await session.call('intentsDispatch', { agent, capability, params });
     services.model.noteIntent(sent);
-    if (FINAL_INTENT_STATES.includes(sent.state)) return sent;
+    // The output comes with the intent's detail, once it is final: notifications carry summaries only.
+    if (FINAL_INTENT_STATES.includes(sent.state)) return session.call('intentsGet', { id: sent.id });
     progress.report({ message: `intent ${sent.id.slice(0, 8)} ${sent.state}; waiting for the agent's signed result…` });
     const abort = new AbortController();
     const cancel = token.onCancellationRequested(() => abort.abort());
@@ -108,7 +109,8 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
       if (p.intentId === sent.id) progress.report({ message: p.text.trim().slice(0, 120) });
     });
     try {
-      return await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: abort.signal });
+      await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: abort.signal });
+      return await session.call('intentsGet', { id: sent.id });
     } catch (err) {
       if (abort.signal.aborted) {
         void vscode.window.showInformationMessage(`VaultysClaw: stopped waiting for intent ${sent.id.slice(0, 8)}; it keeps running on the agent, and the Activity view shows how it ends.`);

@@ -8,7 +8,7 @@ import { showJson } from './agent-commands';
 import { command, type Services } from './services';
 
 export function registerBrokerCommands(services: Services): vscode.Disposable[] {
-  const { connection, model, log } = services;
+  const { connection, log } = services;
 
   /** The local broker's audit log: known from the settings even if the broker never started; the CLI only once Node was found. */
   const localAuditLog = () => {
@@ -77,8 +77,8 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       if (!id) return;
       const session = await connection.requireSession('show an intent');
       if (!session) return;
+      // The detail is fetched here, one intent at a time: lists and notifications carry no envelopes.
       const [intent, info] = await Promise.all([session.call('intentsGet', { id }), session.call('brokerInfo', {})]);
-      model.noteIntent(intent);
       await showJson(intentDocument(intent, info.id), `intent ${intent.id.slice(0, 8)}`);
     }),
 

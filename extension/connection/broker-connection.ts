@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { BUDGETS } from '../../core/budgets';
+import { collectPages } from '../../core/rpc/pages';
 import { ADMINS, DISPATCHERS, REVIEWERS, type Role } from '../../core/rpc/roles';
 import type { UserView } from '../../core/rpc/views';
 import type { UserHello } from '../../core/rpc/user-auth';
@@ -213,8 +215,8 @@ export class BrokerConnection implements vscode.Disposable {
     if (last) report(roleChangeMessage(connection.label, last, session.user, roleSetter(session.user, nameOf)));
     this.#lastStanding.set(key, session.user);
     if (connection.expectedRole === 'owner' && session.role !== 'owner') {
-      void session.call('usersList', {}).then(
-        (users) => {
+      void collectPages((cursor) => session.call('usersList', { cursor, limit: BUDGETS.listPageItems.limit })).then(
+        ({ items: users }) => {
           const text = notOwnerMessage(session.role, users, session.user.did, this.#local?.dataDir);
           if (text) report({ warning: true, text });
         },

@@ -1,10 +1,10 @@
 import { REVIEWERS } from '../../core/rpc/roles';
-import { FINAL_INTENT_STATES, type ApprovalView, type IntentView, type UserView } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type ApprovalView, type IntentSummary, type UserView } from '../../core/rpc/views';
 import { toolSummary, type Names } from './approvals-tree';
 import { visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, who, type TreeNode } from './tree-node';
 
-const STATE_ICONS: Record<IntentView['state'], TreeNode['icon']> = {
+const STATE_ICONS: Record<IntentSummary['state'], TreeNode['icon']> = {
   sent: { id: 'arrow-right' },
   running: { id: 'sync~spin' },
   succeeded: { id: 'check', color: 'testing.iconPassed' },
@@ -30,7 +30,7 @@ export function whoMustAct(approval: ApprovalView, users: readonly UserView[], n
 }
 
 /** The state as a person reads it: "rejected by agent: capability-not-granted", "waiting for approval by bob". */
-export function intentOutcome(intent: IntentView, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
+export function intentOutcome(intent: Pick<IntentSummary, 'state' | 'rejectedBy' | 'reason' | 'message' | 'createdAt'>, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
   // The message is the agent's words: shown, never able to hide or reorder the row around it.
   if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? visibleText(intent.message ?? 'no reason')}`;
   if (intent.state === 'failed') return `failed${intent.message ? `: ${visibleText(intent.message)}` : ''}`;
@@ -53,7 +53,7 @@ export interface ActivityContext {
 const AWAITING_ICON: TreeNode['icon'] = { id: 'shield', color: 'notificationsWarningIcon.foreground' };
 
 /** The Activity view: recent intents, newest first. */
-export function activityTree(intents: readonly IntentView[], c: ActivityContext): TreeNode[] {
+export function activityTree(intents: readonly IntentSummary[], c: ActivityContext): TreeNode[] {
   const { names, stalenessMs, now } = c;
   const paused = new Map(c.approvals.filter((a) => a.state === 'pending').map((a) => [a.intentId, a]));
   return [...intents]

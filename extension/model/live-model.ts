@@ -1,18 +1,24 @@
-import { FINAL_INTENT_STATES, type AgentView, type ApprovalView, type IntentView, type UserView } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type AgentView, type ApprovalView, type IntentSummary, type UserView } from '../../core/rpc/views';
+import { BUDGETS } from '../../core/budgets';
+import { collectPages, type Page } from '../../core/rpc/pages';
 import type { BrokerSession, NotificationParams } from '../connection/broker-session';
 
 export type ModelPart = 'connection' | 'agents' | 'approvals' | 'intents' | 'users';
 
-/** How many recent intents the Activity view keeps. */
-export const RECENT_INTENTS = 100;
+/** How many recent intents the Activity view keeps: one page (at most BUDGETS.listPageItems), as summaries; details are fetched on demand. */
+export const RECENT_INTENTS = Math.min(100, BUDGETS.listPageItems.limit);
+
+/** The biggest page a list may ask for: the model pages through agents, pending approvals and users. */
+const PAGE = BUDGETS.listPageItems.limit;
+const MAX_PAGES = 50;
 
 type Disposable = { dispose(): void };
 
 const APPROVAL_RANK: Record<ApprovalView['state'], number> = { pending: 0, approved: 1, rejected: 1, expired: 1 };
-const INTENT_RANK: Record<IntentView['state'], number> = { sent: 0, running: 1, succeeded: 2, failed: 2, rejected: 2, 'lost-agent': 2 };
+const INTENT_RANK: Record<IntentSummary['state'], number> = { sent: 0, running: 1, succeeded: 2, failed: 2, rejected: 2, 'lost-agent': 2 };
 
 /** A newer view of an intent never loses to an older one, whatever order they arrive in. */
-export function newerIntent(current: IntentView | undefined, next: IntentView): boolean {
+export function newerIntent(current: IntentSummary | undefined, next: IntentSummary): boolean {
   if (!current) return true;
   if (next.updatedAt !== current.updatedAt) return next.updatedAt > current.updatedAt;
   return INTENT_RANK[next.state] >= INTENT_RANK[current.state];
@@ -42,7 +48,7 @@ export class LiveModel {
   #loaded = { agents: false, approvals: false, intents: false, users: false };
   #agents = new Map<string, AgentView>();
   #approvals = new Map<string, ApprovalView>();
-  #intents = new Map<string, IntentView>();
+  #intents = new Map<string, IntentSummary>();
   #users = new Map<string, UserView>();
   #listeners = new Set<(parts: ReadonlySet<ModelPart>) => void>();
   #progressListeners = new Set<(progress: NotificationParams<'intentProgress'>) => void>();
@@ -87,11 +93,11 @@ export class LiveModel {
     return this.approvals().filter((a) => a.state === 'pending');
   }
 
-  intents(): IntentView[] {
+  intents(): IntentSummary[] {
     return [...this.#intents.values()].sort((a, b) => b.createdAt - a.createdAt);
   }
 
-  intent(id: string): IntentView | undefined {
+  intent(id: string): IntentSummary | undefined {
     return this.#intents.get(id);
   }
 
@@ -135,25 +141,25 @@ export class LiveModel {
     ];
     this.#emit('connection');
     const results = await Promise.all([
-      session.call('agentsList', {}).then((list) => {
+      this.#pages('agents', (cursor) => session.call('agentsList', { limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#agents = new Map(list.map((a) => [a.did, a]));
         this.#loaded.agents = true;
         this.#emit('agents');
       }),
-      session.call('approvalsList', { state: 'pending' }).then((list) => {
+      this.#pages('pending approvals', (cursor) => session.call('approvalsList', { state: 'pending', limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#approvals = new Map(list.map((a) => [a.requestId, a]));
         this.#loaded.approvals = true;
         this.#emit('approvals');
       }),
-      session.call('intentsList', { limit: RECENT_INTENTS }).then((list) => {
+      session.call('intentsList', { limit: RECENT_INTENTS }).then((page) => {
         if (this.#session !== session) return;
-        this.#intents = new Map(list.map((i) => [i.id, i]));
+        this.#intents = new Map(page.items.map((i) => [i.id, i]));
         this.#loaded.intents = true;
         this.#emit('intents');
       }),
-      session.call('usersList', {}).then((list) => {
+      this.#pages('users', (cursor) => session.call('usersList', { limit: PAGE, cursor })).then((list) => {
         if (this.#session !== session) return;
         this.#users = new Map(list.map((u) => [u.did, u]));
         this.#loaded.users = true;
@@ -162,6 +168,13 @@ export class LiveModel {
     ].map((p) => p.then(() => undefined, (err: unknown) => err)));
     const failed = results.find((e) => e !== undefined);
     if (failed !== undefined) throw failed;
+  }
+
+  /** A whole list, up to MAX_PAGES pages: a broker holding more (a flood of registrations) still loads, and the log says what is not shown. */
+  async #pages<T>(what: string, fetch: (cursor: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+    const { items, complete } = await collectPages(fetch, MAX_PAGES);
+    if (!complete) this.report(`the broker has more ${what} than the ${items.length} shown`);
+    return items;
   }
 
   /** The connection is gone: drop every view of it. */
@@ -183,7 +196,7 @@ export class LiveModel {
    * notifications (the dispatch answer itself may already be final).
    * Rejects on timeout, on cancel, or when the connection goes.
    */
-  waitForFinal(id: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<IntentView> {
+  waitForFinal(id: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<IntentSummary> {
     const known = this.#intents.get(id);
     if (known && FINAL_INTENT_STATES.includes(known.state)) return Promise.resolve(known);
     return new Promise((resolve, reject) => {
@@ -206,7 +219,7 @@ export class LiveModel {
   }
 
   /** An answer the extension got from a call (dispatch, approve …) is news too: fold it in like a notification. */
-  noteIntent(intent: IntentView): void {
+  noteIntent(intent: IntentSummary): void {
     if (this.#session) this.#intentChanged(this.#session, intent, true);
   }
 
@@ -231,7 +244,7 @@ export class LiveModel {
     this.#emit('approvals');
   }
 
-  #intentChanged(session: BrokerSession, intent: IntentView, fromCall = false): void {
+  #intentChanged(session: BrokerSession, intent: IntentSummary, fromCall = false): void {
     if (this.#session !== session || (!this.#loaded.intents && !fromCall)) return;
     const previous = this.#intents.get(intent.id);
     if (!newerIntent(previous, intent)) return;

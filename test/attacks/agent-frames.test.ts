@@ -72,7 +72,7 @@ describe('agent-side frames', () => {
     const line = await broker.log.waitFor('auth.refused', (l) => l.code === 'not-a-machine-id');
     assert.equal(line.idType, 'Person');
     const registered = await call(owner, 'registrationsList', {});
-    assert.equal(registered.find((a) => a.did === person.did), undefined, 'no pending registration for a person id');
+    assert.equal(registered.items.find((a) => a.did === person.did), undefined, 'no pending registration for a person id');
     // Control: a machine id with the same hello is admitted as pending.
     const machine = rogueWith(IdType.Machine, 'a-machine');
     const { hub: ok, status } = await bounded('machine handshake', machine.authenticate());

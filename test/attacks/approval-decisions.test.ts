@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IdType, seal, SecretIdentity } from '../../core/identity';
 import { RpcErrorCode } from '../../core/rpc/methods';
-import type { ApprovalView, IntentView } from '../../core/rpc/views';
+import type { ApprovalView, IntentSummary } from '../../core/rpc/views';
 import type { ApprovalRequestBody } from '../../core/wire/approval';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -50,7 +50,7 @@ let seq = 0;
 const writeParams = (label: string) => ({ path: `${label}-${++seq}.txt`, content: `${label}\n`, mode: 'create' as const });
 
 /** `who` asks the agent to write a file; returns the intent (in flight) and its pending approval. */
-async function pausedWrite(who: Member, label: string): Promise<{ intent: IntentView; approval: ApprovalView; path: string }> {
+async function pausedWrite(who: Member, label: string): Promise<{ intent: IntentSummary; approval: ApprovalView; path: string }> {
   const params = writeParams(label);
   const intent = await call(who, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params });
   assert.equal(intent.state, 'sent', `${intent.reason}: ${intent.message}`);
@@ -228,7 +228,7 @@ describe('approval: decisions reach the agent once', () => {
     hub.send({ type: 'approval/request', envelope: seal(rogue.identity, 'vaultysclaw/approval-request/v1', impersonating) });
     assert.equal((await hub.next('error')).code, 'impersonation');
 
-    const all = await call(owner, 'approvalsList', {});
+    const all = (await call(owner, 'approvalsList', {})).items;
     assert.equal(all.find((a) => a.requestId === forOther.requestId || a.requestId === impersonating.requestId), undefined, 'nothing was stored');
     assert.deepEqual(
       all.filter((a) => a.intentId === intent.id).map((a) => a.requestId),
@@ -248,7 +248,7 @@ describe('approval: persistence', () => {
     broker = await started.broker({ dataDir: broker.dataDir, port });
     owner = ownerOf(broker);
 
-    const pending = await call(owner, 'approvalsList', { state: 'pending' });
+    const pending = (await call(owner, 'approvalsList', { state: 'pending' })).items;
     const kept = pending.find((a) => a.requestId === approval.requestId);
     assert.ok(kept, 'the pending approval is still listed after the restart');
     assert.deepEqual(kept, approval, 'with every field as it was');

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RpcErrorCode } from '../../core/rpc/methods';
-import type { ApprovalView, IntentView } from '../../core/rpc/views';
+import type { ApprovalView, IntentSummary } from '../../core/rpc/views';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 import { MitmProxy } from './support/mitm-proxy';
@@ -39,7 +39,7 @@ let bob: Member;
 const intercept = { holdDecisions: false, held: [] as Uint8Array[] };
 
 let seq = 0;
-async function pausedWrite(label: string): Promise<{ intent: IntentView; approval: ApprovalView; path: string }> {
+async function pausedWrite(label: string): Promise<{ intent: IntentSummary; approval: ApprovalView; path: string }> {
   const params = { path: `${label}-${++seq}.txt`, content: 'x', mode: 'create' as const };
   const intent = await call(alice, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params });
   assert.equal(intent.state, 'sent', `${intent.reason}: ${intent.message}`);

@@ -40,7 +40,7 @@ describe('Owner race: the first owner of a fresh broker is a principal of the ho
     const owner = ownerOf(broker);
     const users = await call(owner, 'usersList', {});
     assert.deepEqual(
-      users.map((u) => [u.did, u.role]),
+      users.items.map((u) => [u.did, u.role]),
       [[owner.did, 'owner']],
       'the only user is the host operator',
     );
@@ -109,7 +109,7 @@ describe("Invitation takeover: an admin cannot revoke the owner's invitations", 
         RpcErrorCode.Forbidden,
         /only its creator, or someone who may manage a owner, revokes this invitation/,
       );
-      const stillOpen = (await call(owner, 'invitationsList', {})).find((i) => i.id === ownersInvitation.id);
+      const stillOpen = (await call(owner, 'invitationsList', {})).items.find((i) => i.id === ownersInvitation.id);
       assert.equal(stillOpen?.state, 'open', "the owner's invitation survives the admin's attempt");
 
       const adminsInvitation = (await call(admin, 'invitationsCreate', { role: 'viewer' })).invitation;

@@ -103,7 +103,7 @@ describe('delegation: the broker dispatches only within a grant', () => {
   test('an operator with no grant: refused by the broker as delegation-missing, nothing reaches the agent', async () => {
     const op = await operator('no-grant');
     const intentsBefore = proxy.frames('toAgent', 'intent').length;
-    const refused = await call(op, 'intentsDispatch', { agent: agentA.did, capability: 'read_file', params: read });
+    const refused = await runAs(op, agentA.did, 'read_file', read);
     assertBrokerRefused(refused, 'delegation-missing', /holds no grant/);
     assert.equal(refused.user, op.did);
     assert.equal(proxy.frames('toAgent', 'intent').length, intentsBefore, 'no intent frame went to the agent');
@@ -155,7 +155,7 @@ describe('delegation: the broker dispatches only within a grant', () => {
     assertAgentRefused(await finalIntent(owner, sent.id), 'delegation-expired', /delegation has expired/);
     // The broker no longer counts the grant as active at all.
     assertBrokerRefused(await runAs(op, agentA.did, 'read_file', read), 'delegation-missing', /holds no grant/);
-    const listed = (await call(owner, 'grantsList', { user: op.did })).find((x) => x.id === g.id);
+    const listed = (await call(owner, 'grantsList', { user: op.did })).items.find((x) => x.id === g.id);
     assert.equal(listed?.revoked, false, 'expired, not revoked');
   });
 });
@@ -178,7 +178,7 @@ describe('revocation: at once, on the broker and on the agent', () => {
     assertSucceeded(await runAs(op, agentA.did, 'read_file', read));
     assertSucceeded(await runAs(op, agentB.did, 'read_file', read));
     await expectRpcError(call(owner, 'grantsRevoke', { id: writeA.id }), RpcErrorCode.Conflict, /already revoked/);
-    const grants = await call(owner, 'grantsList', { user: op.did });
+    const grants = (await call(owner, 'grantsList', { user: op.did })).items;
     assert.equal(grants.find((g) => g.id === writeA.id)?.revoked, true);
     assert.equal(grants.find((g) => g.id === readAll.id)?.revoked, false);
   });
@@ -250,6 +250,6 @@ describe('revocation: at once, on the broker and on the agent', () => {
     await expectRpcError(connectAttempt(broker, op.identity, 'removed-again'), RpcErrorCode.Unauthenticated, /removed/);
     // Agent B, which never saw the user's intents, holds the list naming them too.
     await agentB.log.waitFor('revocations.updated', (l) => Number(l.version) > version && Number(l.users) >= 1);
-    assert.ok((await call(owner, 'grantsList', { user: op.did })).some((x) => x.id === g.id));
+    assert.ok((await call(owner, 'grantsList', { user: op.did })).items.some((x) => x.id === g.id));
   });
 });

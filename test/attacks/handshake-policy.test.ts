@@ -113,7 +113,7 @@ describe('Policy tampering: modification of the co-signed certificate invalidate
     hub.send({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: encode({ ...init, version: 0 }) });
     await expectRefusal(hub, 'unsupported-version');
     assert.equal(succeededFor(r.did), 0);
-    assert.equal((await fleet.call('agentsList', {})).some((a) => a.did === r.did), false, 'never registered');
+    assert.equal((await fleet.call('agentsList', {})).items.some((a) => a.did === r.did), false, 'never registered');
     await fleet.assertHealthy();
   });
 

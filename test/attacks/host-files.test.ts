@@ -159,7 +159,7 @@ describe('finding 9: files created readable by other users', () => {
     const broker = await started.broker();
     const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did });
     await waitFor('the agent to be a pending, online registration', async () =>
-      (await broker.client.call('registrationsList', {})).find((r) => r.did === agent.did && r.online),
+      (await broker.client.call('registrationsList', {})).items.find((r) => r.did === agent.did && r.online),
     );
     await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['list_files'], maxRequestsPerHour: 100 } });
     await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);

@@ -32,8 +32,8 @@ test('Forged broker key: an agent pinned to broker X that reaches broker Y refus
 
   assert.equal(brokerY.log.find('auth.succeeded', (l) => l.did === agent.did), undefined, 'Y must not record the agent as authenticated');
   assert.equal(brokerY.log.find('registration.pending', (l) => l.did === agent.did), undefined);
-  assert.equal((await bounded('registrationsList', brokerY.client.call('registrationsList', {}))).some((a) => a.did === agent.did), false);
-  assert.equal((await bounded('agentsList', brokerY.client.call('agentsList', {}))).some((a) => a.did === agent.did), false);
+  assert.equal((await bounded('registrationsList', brokerY.client.call('registrationsList', {}))).items.some((a) => a.did === agent.did), false);
+  assert.equal((await bounded('agentsList', brokerY.client.call('agentsList', {}))).items.some((a) => a.did === agent.did), false);
   await agent.stop();
   assertAlive(brokerY);
   await fleetY.assertHealthy();
@@ -41,6 +41,6 @@ test('Forged broker key: an agent pinned to broker X that reaches broker Y refus
   // Control: the same agent, same state directory, reaches the broker it is pinned to.
   const again = fleetY.track(await startAgent({ brokerUrl: brokerX.url, brokerDid: brokerX.did, stateDir: agent.stateDir, workspace: agent.workspace, name: 'pinned-to-x' }));
   await again.log.waitFor('auth.succeeded', (l) => l.broker === brokerX.did);
-  assert.ok((await bounded('registrationsList', brokerX.client.call('registrationsList', {}))).some((a) => a.did === agent.did));
+  assert.ok((await bounded('registrationsList', brokerX.client.call('registrationsList', {}))).items.some((a) => a.did === agent.did));
   assertAlive(brokerX);
 });

@@ -55,7 +55,7 @@ async function restartBroker(): Promise<void> {
 describe('an intent larger than the wire carries', () => {
   test('Oversized intent: write_file with 1 000 000 × "é" is refused by the broker before signing (bad-params, with the size), and the agent stays online', async () => {
     const before = disconnects();
-    const sent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'e.txt', content: 'é'.repeat(1_000_000), mode: 'create' } });
+    const sent = await runAs(owner, agent.did, 'write_file', { path: 'e.txt', content: 'é'.repeat(1_000_000), mode: 'create' });
     assertBrokerRefused(sent, 'bad-params', /bytes/);
     assert.match(sent.message ?? '', new RegExp(String(BUDGETS.writeFileBytes.limit)));
     // The agent never saw it: it is online and answers the next intent on the same connection.
@@ -69,7 +69,7 @@ describe('an intent larger than the wire carries', () => {
     const atBound = 'é'.repeat(limit / 2);
     assertSucceeded(await runAs(owner, agent.did, 'write_file', { path: 'bound.txt', content: atBound, mode: 'create' }));
     assert.equal(readFileSync(join(agent.workspace, 'bound.txt')).length, limit);
-    const over = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'over.txt', content: `${atBound}x`, mode: 'create' } });
+    const over = await runAs(owner, agent.did, 'write_file', { path: 'over.txt', content: `${atBound}x`, mode: 'create' });
     assertBrokerRefused(over, 'bad-params', new RegExp(`at most ${limit} bytes`));
   });
 

@@ -16,7 +16,7 @@ import { waitFor } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 import { bounded } from './support/fleet';
 import { RogueAgent, type Handshake, type HubSocket } from './support/rogue-agent';
-import { assertBrokerRefused, call, ownerOf, type Member } from './support/team';
+import { assertBrokerRefused, call, ownerOf, runAs, type Member } from './support/team';
 
 exitIfHeldOpen();
 const started = new Started();
@@ -93,10 +93,10 @@ describe('a compromised agent running a task', () => {
     const fair = request('read_file', { path: 'notes.txt' });
     c.hub.send({ type: 'approval/request', envelope: seal(c.rogue.identity, 'vaultysclaw/approval-request/v1', fair) });
     const pending = await waitFor('the fair request to be pending', async () =>
-      (await call(owner, 'approvalsList', { state: 'pending' })).find((a) => a.requestId === fair.requestId),
+      (await call(owner, 'approvalsList', { state: 'pending' })).items.find((a) => a.requestId === fair.requestId),
     );
     assert.deepEqual(pending.params, { path: 'notes.txt' });
-    const stored = (await call(owner, 'approvalsList', {})).filter((a) => a.intentId === intent.id).map((a) => a.requestId);
+    const stored = (await call(owner, 'approvalsList', {})).items.filter((a) => a.intentId === intent.id).map((a) => a.requestId);
     assert.deepEqual(stored, [fair.requestId], 'none of the refused requests was stored');
   });
 
@@ -127,9 +127,9 @@ describe('a compromised agent running a task', () => {
     a.hub.send({ type: 'result', envelope: a.rogue.result({ intentId: intent.id, outcome: 'succeeded', reason: null, message: 'done', output: { text: 'ok' }, usage: [{ day, tokens: 100 }] }) });
     await a.hub.next('result/ack', (f) => f.intentId === intent.id);
     assert.equal(await tokensToday(a.rogue.did), 100);
-    const refused = await call(owner, 'intentsDispatch', { agent: a.rogue.did, capability: 'llm_task', params: { instruction: 'More' } });
+    const refused = await runAs(owner, a.rogue.did, 'llm_task', { instruction: 'More' });
     assertBrokerRefused(refused, 'token-budget-exhausted', /daily token budget of 100 is used up/);
-    const read = await call(owner, 'intentsDispatch', { agent: a.rogue.did, capability: 'read_file', params: { path: 'x' } });
+    const read = await runAs(owner, a.rogue.did, 'read_file', { path: 'x' });
     assertBrokerRefused(read, 'token-budget-exhausted');
   });
 });

@@ -68,7 +68,7 @@ async function othersStillServed(): Promise<void> {
   assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
   assert.equal((await finalIntent(owner, sent.id, 20_000)).state, 'succeeded');
   const agents = await call(viewer, 'agentsList', {});
-  assert.ok(agents.some((a) => a.did === honest.did && a.online), 'the viewer still sees the honest agent online');
+  assert.ok(agents.items.some((a) => a.did === honest.did && a.online), 'the viewer still sees the honest agent online');
 }
 
 describe('a compromised agent reports extreme token counts', () => {

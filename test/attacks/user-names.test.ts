@@ -30,7 +30,7 @@ after(async () => {
   await started.cleanup();
 });
 
-const nameOf = async (did: string) => (await call(owner, 'usersList', {})).find((u) => u.did === did)?.name;
+const nameOf = async (did: string) => (await call(owner, 'usersList', {})).items.find((u) => u.did === did)?.name;
 
 describe('Name spoofing: a name is set once, at enrolment', () => {
   test("a user who logs in again under another user's name keeps their own name", async () => {
@@ -55,7 +55,7 @@ describe('Name spoofing: a name is set once, at enrolment', () => {
     test(`a newcomer cannot enrol under a taken name with ${what}`, async () => {
       const { token } = await call(owner, 'invitationsCreate', { role: 'viewer' });
       await expectRpcError(connectAttempt(broker, SecretIdentity.generate(IdType.Person), name, token), RpcErrorCode.Unauthenticated, /the name ".*" is taken on this broker/);
-      const invitation = (await call(owner, 'invitationsList', {})).find((i) => i.state === 'open' && i.createdBy === owner.did);
+      const invitation = (await call(owner, 'invitationsList', {})).items.find((i) => i.state === 'open' && i.createdBy === owner.did);
       assert.ok(invitation, 'a refused name does not consume the invitation');
       await call(owner, 'invitationsRevoke', { id: invitation.id });
     });
@@ -70,7 +70,7 @@ describe('Name spoofing: a name is set once, at enrolment', () => {
     const twin = await joinAs(broker, owner, 'viewer', '\u0430lice');
     try {
       const users = await call(owner, 'usersList', {});
-      assert.equal(users.filter((u) => u.name === 'alice' || u.name === '\u0430lice').length, 2);
+      assert.equal(users.items.filter((u) => u.name === 'alice' || u.name === '\u0430lice').length, 2);
       assert.notEqual(twin.did, alice.did);
     } finally {
       twin.client.close();

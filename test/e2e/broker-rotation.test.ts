@@ -142,7 +142,7 @@ describe('broker identity rotation', () => {
       await renewedWith(agent, newId.did);
       assert.equal((await broker.log.waitFor('delegation.reissued')).count, 1);
 
-      const reissued = (await call(owner, 'grantsList', {})).find((g) => g.id === grant.id)!;
+      const reissued = (await call(owner, 'grantsList', {})).items.find((g) => g.id === grant.id)!;
       assert.ok(open(newId, 'vaultysclaw/delegation/v1', envelope(reissued)).ok, 'the grant is now signed by the new id');
       assert.equal(open(oldId, 'vaultysclaw/delegation/v1', envelope(reissued)).ok, false);
       assert.deepEqual(reissued.capabilities, grant.capabilities);
@@ -205,7 +205,7 @@ describe('broker identity rotation', () => {
     const broker = await started.broker({ dataDir, port: Number(new URL(first.url).port) });
     assert.equal(broker.did, newDid);
     assert.equal((await broker.log.waitFor('delegation.reissued')).count, 1);
-    const reissued = (await bounded('grantsList', broker.client.call('grantsList', {}))).find((g) => g.id === grant.id)!;
+    const reissued = (await bounded('grantsList', broker.client.call('grantsList', {}))).items.find((g) => g.id === grant.id)!;
     const envelope = { payload: new Uint8Array(Buffer.from(reissued.certificate.payload, 'base64')), signature: new Uint8Array(Buffer.from(reissued.certificate.signature, 'base64')) };
     assert.ok(open(VaultysId.fromBase64((await bounded('brokerInfo', broker.client.call('brokerInfo', {}))).id), 'vaultysclaw/delegation/v1', envelope).ok);
 

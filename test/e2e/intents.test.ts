@@ -56,7 +56,7 @@ describe('intents end to end', () => {
   const approvedAgent = async (workspace?: string) => {
     const a = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, ...(workspace ? { workspace } : {}) });
     await waitFor('the agent to be a pending, online registration', async () =>
-      (await broker.client.call('registrationsList', {})).find((r) => r.did === a.did && r.online),
+      (await broker.client.call('registrationsList', {})).items.find((r) => r.did === a.did && r.online),
     );
     await broker.client.call('registrationsApprove', { did: a.did, policy: { capabilities: [...ALL_TOOLS], maxRequestsPerHour: 100 } });
     await a.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
@@ -191,8 +191,7 @@ describe('intents end to end', () => {
     assert.equal(view.state, 'rejected');
     assert.equal(view.reason, 'bad-params');
     assert.equal(view.rejectedBy, 'broker');
-    assert.equal(view.signedIntent, null);
-    finals.set(view.id, view);
+    assert.equal((await finalIntent(view.id)).signedIntent, null);
   });
 
   test('an intent to an approved agent that is offline is refused by the broker as agent-offline', async () => {
@@ -204,8 +203,7 @@ describe('intents end to end', () => {
     assert.equal(view.state, 'rejected');
     assert.equal(view.reason, 'agent-offline');
     assert.equal(view.rejectedBy, 'broker');
-    assert.equal(view.signedIntent, null, 'nothing was signed or sent');
-    finals.set(view.id, view);
+    assert.equal((await finalIntent(view.id)).signedIntent, null, 'nothing was signed or sent');
   });
 
   test('an agent killed -9 in the middle of a command, and not restarted, leaves its intent lost-agent once the grace period ends', async () => {
@@ -238,7 +236,7 @@ describe('intents end to end', () => {
     for (const [id, before] of finals) {
       assert.deepEqual(await broker.client.call('intentsGet', { id }), before, `intent ${id} (${before.state}) is unchanged`);
     }
-    const listed = await broker.client.call('intentsList', { agent: agent.did, limit: 1000 });
+    const listed = (await broker.client.call('intentsList', { agent: agent.did })).items;
     assert.ok(listed.some((v) => v.id === inFlight.id));
 
     // The agent reconnects within the grace period, gets the intent again (it is still running it, so it
@@ -261,7 +259,7 @@ describe('an agent whose old connection was replaced', () => {
     const broker = await started.broker({ args: GRACE });
     const first = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did });
     await waitFor('the agent to be a pending, online registration', async () =>
-      (await broker.client.call('registrationsList', {})).find((r) => r.did === first.did && r.online),
+      (await broker.client.call('registrationsList', {})).items.find((r) => r.did === first.did && r.online),
     );
     await broker.client.call('registrationsApprove', { did: first.did, policy: { capabilities: [...ALL_TOOLS] } });
     await first.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);

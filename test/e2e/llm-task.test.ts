@@ -9,11 +9,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
+import { BUDGETS } from '../../core/budgets';
 import { utcDay } from '../../core/policy/utc-day';
 import { Notifications } from '../../core/rpc/methods';
-import type { IntentView } from '../../core/rpc/views';
+import type { IntentSummary } from '../../core/rpc/views';
+import { allIntents } from '../attacks/support/fleet';
 import { MitmProxy } from '../attacks/support/mitm-proxy';
-import { approveAgent, assertBrokerRefused, call, decisionParams, finalIntent, joinAs, ownerOf, pendingApproval, type Member } from '../attacks/support/team';
+import { approveAgent, assertBrokerRefused, call, decisionParams, finalIntent, joinAs, ownerOf, pendingApproval, runAs, type Member } from '../attacks/support/team';
 import { tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { answers, callsTools, ScriptedModel, toolResults, type RecordedRequest } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -40,7 +42,7 @@ describe('llm_task end to end', () => {
   let keyDir: string;
   const progress: { intentId: string; stream: string; text: string }[] = [];
 
-  const task = async (who: Member, target: AgentProcess, params: Record<string, unknown>): Promise<IntentView> => {
+  const task = async (who: Member, target: AgentProcess, params: Record<string, unknown>): Promise<IntentSummary> => {
     const sent = await call(who, 'intentsDispatch', { agent: target.did, capability: 'llm_task', params });
     assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
     return sent;
@@ -271,7 +273,7 @@ describe('llm_task end to end', () => {
     const view = await call(owner, 'agentsGet', { did: frugal.did });
     assert.equal(view.usage.tokensToday, 100);
     await broker.log.waitFor('tokens.clamped', (l) => l.did === frugal.did && l.claimed === 120 && l.counted === 100);
-    const refused = await call(owner, 'intentsDispatch', { agent: frugal.did, capability: 'llm_task', params: { instruction: 'Try again' } });
+    const refused = await runAs(owner, frugal.did, 'llm_task', { instruction: 'Try again' });
     assertBrokerRefused(refused, 'token-budget-exhausted');
     assert.equal(model.requests.length, from + 2);
   });
@@ -344,10 +346,11 @@ describe('llm_task end to end', () => {
     }
     haystacks.push(['broker log', Buffer.from(broker.log.raw.join('\n'))]);
     for (const a of [agent, frugal]) haystacks.push([`agent log ${a.did}`, Buffer.from(a.log.raw.join('\n'))]);
-    const intents = await call(owner, 'intentsList', { limit: 500 });
+    const intents = await allIntents(owner.client);
     assert.ok(intents.filter((i) => i.capability === 'llm_task').length >= 10);
-    haystacks.push(['intents as clients see them', Buffer.from(JSON.stringify(intents))]);
-    haystacks.push(['approvals', Buffer.from(JSON.stringify(await call(owner, 'approvalsList', {})))]);
+    haystacks.push(['intents as clients list them', Buffer.from(JSON.stringify(intents))]);
+    for (const { id } of intents) haystacks.push([`intent ${id} in full`, Buffer.from(JSON.stringify(await call(owner, 'intentsGet', { id })))]);
+    haystacks.push(['approvals', Buffer.from(JSON.stringify(await call(owner, 'approvalsList', { limit: BUDGETS.listPageItems.limit })))]);
     haystacks.push(['progress', Buffer.from(JSON.stringify(progress))]);
 
     assert.ok(haystacks.find(([what]) => what === 'frames through the proxy')![1].length > 10_000, 'the proxy saw the whole conversation');

@@ -33,7 +33,7 @@ async function approvedAgent(policy: PolicyInput, request = 'read_file,list_file
   const broker = await started.broker();
   const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, request });
   await waitFor('the agent to be a pending, online registration', async () =>
-    (await broker.client.call('registrationsList', {})).find((r) => r.did === agent.did && r.online),
+    (await broker.client.call('registrationsList', {})).items.find((r) => r.did === agent.did && r.online),
   );
   await broker.client.call('registrationsApprove', { did: agent.did, policy });
   await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
@@ -147,7 +147,7 @@ describe('policy changes', () => {
     const broker = await started.broker();
     const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, request: 'read_file,list_files' });
     await waitFor('the agent to be pending and online', async () =>
-      (await broker.client.call('registrationsList', {})).find((r) => r.did === agent.did && r.online),
+      (await broker.client.call('registrationsList', {})).items.find((r) => r.did === agent.did && r.online),
     );
 
     await assert.rejects(

@@ -33,7 +33,7 @@ const envelopeOf = (signed: { payload: string; signature: string }): SealedEnvel
 
 async function pendingOnline(broker: BrokerProcess, did: string) {
   return waitFor(`${did} to be a pending, online registration`, async () =>
-    (await broker.client.call('registrationsList', {})).find((r) => r.did === did && r.online),
+    (await broker.client.call('registrationsList', {})).items.find((r) => r.did === did && r.online),
   );
 }
 
@@ -77,7 +77,7 @@ describe('registration of two unknown agents on one broker', () => {
     assert.equal(early.state, 'rejected');
     assert.equal(early.rejectedBy, 'broker');
     assert.equal(early.reason, 'not-approved');
-    assert.equal(early.signedIntent, null);
+    assert.equal((await broker.client.call('intentsGet', { id: early.id })).signedIntent, null);
   });
 
   test('an approved agent renews its certificate with the granted capabilities and answers an intent with a result the broker verified', async () => {
@@ -93,7 +93,7 @@ describe('registration of two unknown agents on one broker', () => {
     assert.equal(renewed.status, 'approved');
     assert.deepEqual(renewed.capabilities, ['read_file', 'list_files']);
     assert.ok(approved.log.find('policy.renewing', (l) => l.policyVersion === 1), 'renewal was triggered by update_capabilities');
-    assert.equal((await broker.client.call('registrationsList', {})).some((r) => r.did === approved.did), false, 'no longer pending');
+    assert.equal((await broker.client.call('registrationsList', {})).items.some((r) => r.did === approved.did), false, 'no longer pending');
 
     const dispatched = await broker.client.call('intentsDispatch', { agent: approved.did, capability: 'list_files', params: { path: '.' } });
     assert.ok(['sent', 'running', 'succeeded'].includes(dispatched.state), `dispatched intent is ${dispatched.state}`);
@@ -152,7 +152,7 @@ describe('registration of two unknown agents on one broker', () => {
     const still = await broker.client.call('agentsGet', { did: refused.did });
     assert.equal(still.status, 'rejected', 'not re-queued as pending');
     assert.equal(still.online, false);
-    assert.equal((await broker.client.call('registrationsList', {})).some((r) => r.did === refused.did), false);
+    assert.equal((await broker.client.call('registrationsList', {})).items.some((r) => r.did === refused.did), false);
     // The refusal did not disturb the approved agent.
     assert.equal((await broker.client.call('agentsGet', { did: approved.did })).online, true);
   });
@@ -170,13 +170,13 @@ describe('registration of two unknown agents on one broker', () => {
     const still = await broker.client.call('agentsGet', { did: approved.did });
     assert.equal(still.status, 'revoked');
     assert.equal(still.online, false);
-    assert.equal((await broker.client.call('registrationsList', {})).some((r) => r.did === approved.did), false, 'not re-queued as pending');
+    assert.equal((await broker.client.call('registrationsList', {})).items.some((r) => r.did === approved.did), false, 'not re-queued as pending');
 
     const refusedIntent = await broker.client.call('intentsDispatch', { agent: approved.did, capability: 'list_files', params: { path: '.' } });
     assert.equal(refusedIntent.state, 'rejected');
     assert.equal(refusedIntent.rejectedBy, 'broker');
     assert.equal(refusedIntent.reason, 'not-approved');
-    assert.equal(refusedIntent.signedIntent, null, 'nothing was signed for a revoked agent');
+    assert.equal((await broker.client.call('intentsGet', { id: refusedIntent.id })).signedIntent, null, 'nothing was signed for a revoked agent');
   });
 });
 
@@ -193,7 +193,7 @@ describe('broker restart', () => {
     // Same data directory, same port: the agent's reconnect loop finds the new process.
     const second = await started.broker({ dataDir: first.dataDir, port: Number(new URL(first.url).port) });
     assert.equal(second.did, first.did, 'the broker keeps its identity');
-    const listed = (await second.client.call('registrationsList', {})).find((r) => r.did === agent.did);
+    const listed = (await second.client.call('registrationsList', {})).items.find((r) => r.did === agent.did);
     assert.ok(listed, 'the pending registration is still listed after the restart');
     assert.equal(listed.status, 'pending');
     assert.equal(listed.name, 'waiting');

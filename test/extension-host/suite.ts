@@ -138,7 +138,7 @@ export async function run(): Promise<void> {
         assert.match(surface.statusBar.text, /^\$\(shield\) 0 online · \$\(bell\) 0$/);
         const firstPid = brokerPid(config.dataDir);
         assert.ok(firstPid, 'the extension started a broker on the configured data directory');
-        const before = await withBroker(config, (b) => b.call('usersList', {}));
+        const before = (await withBroker(config, (b) => b.call('usersList', {}))).items;
         const mine = before.filter((u) => u.name === USER_NAME);
         assert.equal(mine.length, 1);
         assert.equal(mine[0]!.role, 'owner', 'the first user of a new broker is its owner');
@@ -157,7 +157,7 @@ export async function run(): Promise<void> {
         assert.equal(states.at(-1), 'connected');
         const secondPid = brokerPid(config.dataDir);
         assert.ok(secondPid && secondPid !== firstPid, `a new broker process (${firstPid} → ${secondPid})`);
-        const after = await withBroker(config, (b) => b.call('usersList', {}));
+        const after = (await withBroker(config, (b) => b.call('usersList', {}))).items;
         assert.deepEqual(after.filter((u) => u.name === USER_NAME).map((u) => u.did), [ownerDid], 'the same key proved again: no second user');
         assert.equal(clientLog(config).match(/created your VaultysClaw user id/g)?.length, 1, 'the key was created once');
       },
@@ -192,13 +192,13 @@ export async function run(): Promise<void> {
         const write = await withBroker(config, (b) => b.call('intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'paused.txt', content: 'not yet\n', mode: 'create' } }));
         pausedIntent = write.id;
         const approval = await waitForRow('the paused write in the Approvals view', surface.views.approvals, (r) => r.node.contextValue === 'approval.pending');
-        const operatorDid = (await withBroker(config, (b) => b.call('usersList', {}))).find((u) => u.name === 'local operator')!.did;
+        const operatorDid = (await withBroker(config, (b) => b.call('usersList', {}))).items.find((u) => u.name === 'local operator')!.did;
         assert.equal(approval.text, `write_file paused.txt — local operator (${shortFingerprint(operatorDid)}) · just now · on host-agent (${shortFingerprint(agent.did)})`);
         assert.equal(surface.views.approvals.view.badge?.value, 1);
         await waitFor('the status bar to count the approval', () => /\$\(bell-dot\) 1$/.test(surface.statusBar.text));
         const waiting = await waitForRow('the write in the Activity view', surface.views.activity, (r) => r.node.id === `intent:${write.id}`);
         assert.match(waiting.text, new RegExp(`^write_file paused\\.txt — waiting for approval by ${USER_NAME} · host-agent`), 'it says who must act, not "sent"');
-        const brokerSide = await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }));
+        const brokerSide = (await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }))).items;
         assert.deepEqual(brokerSide.map((a) => a.intentId), [write.id]);
 
         // Opening the row opens the approval panel, a webview of the extension's own type.
@@ -276,7 +276,7 @@ export async function run(): Promise<void> {
 
         // Back, the views are rebuilt from the new broker: the agent reconnects on its own, and the approvals are the broker's.
         await waitForRow('the agent online again', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.online', 60_000);
-        const pendingNow = await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }));
+        const pendingNow = (await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }))).items;
         const approvalRows = (await shown(surface.views.approvals)).map((r) => r.node.id);
         assert.deepEqual(approvalRows, pendingNow.map((a) => `approval:${a.requestId}`));
         assert.match(String(surface.statusBar.tooltip), new RegExp(`connected to local broker as ${USER_NAME} \\(owner\\)`));

@@ -173,12 +173,15 @@ describe('tool approval through the panel logic', () => {
     const intentRow = ownerActivity().find((n) => n.id === `intent:${sent.id}`)!;
     assert.equal(intentRow.contextValue, 'intent.succeeded');
     assert.match(intentRow.description ?? '', /^succeeded · writer/);
-    const doc = JSON.parse(intentDocument(final, info.id)) as { signedIntent: { verified: string; body: { id: string; params: unknown } }; signedResult: { decoded: { body: { outcome: string } } } };
+    // The signed envelopes come with the intent's detail, fetched on demand (Show Signed Intent and Result).
+    const detail = await owner.session.call('intentsGet', { id: sent.id });
+    assert.deepEqual(detail.omitted, []);
+    const doc = JSON.parse(intentDocument(detail, info.id)) as { signedIntent: { verified: string; body: { id: string; params: unknown } }; signedResult: { decoded: { body: { outcome: string } } } };
     assert.match(doc.signedIntent.verified, /checked here against the pinned broker id/);
     assert.equal(doc.signedIntent.body.id, sent.id);
     assert.deepEqual(doc.signedIntent.body.params, { path: 'reviewed.txt', content, mode: 'create' });
     assert.equal(doc.signedResult.decoded.body.outcome, 'succeeded');
-    const forged = JSON.parse(intentDocument(final, bobKey.id.toBase64())) as { signedIntent: { verified: string } };
+    const forged = JSON.parse(intentDocument(detail, bobKey.id.toBase64())) as { signedIntent: { verified: string } };
     assert.match(forged.signedIntent.verified, /^NOT VERIFIED/, 'checked against any other key, the intent does not verify');
   });
 

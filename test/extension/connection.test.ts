@@ -128,7 +128,7 @@ describe('the local broker connection', () => {
       assert.equal(local.session.role, 'owner', 'the developer owns the broker the editor started');
       assert.equal(local.expectedRole, 'owner');
       const users = await local.session.call('usersList', {});
-      assert.deepEqual(users.map((u) => [u.name, u.role]), [['developer', 'owner']], 'the stranger never became a user');
+      assert.deepEqual(users.items.map((u) => [u.name, u.role]), [['developer', 'owner']], 'the stranger never became a user');
     } finally {
       await local.close();
     }

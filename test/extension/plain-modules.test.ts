@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { BUDGETS } from '../../core/budgets';
 import { IdType, SecretIdentity } from '../../core/identity';
-import type { AgentView, ApprovalView, IntentView, UserView } from '../../core/rpc/views';
+import type { AgentView, ApprovalView, IntentSummary, UserView } from '../../core/rpc/views';
 import { approvalHtml, makeNonce } from '../../extension/approval/approval-html';
 import { cannotDecide, panelState, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
@@ -191,11 +191,12 @@ describe('the approval page', () => {
     assert.ok(!parseWebviewMessage('ready').ok);
     const approval: ApprovalView = {
       requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: `did:vaultys:01${'cd'.repeat(19)}`, capability: 'run_command',
-      params: { command: 'rm', args: ['-rf', 'build'] }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000, state: 'pending', decidedBy: null, reason: null, decidedAt: null,
+      params: { command: 'rm', args: ['-rf', 'build'] }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000, state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false,
     };
     const reviewer = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'r', role: 'reviewer' as const };
     assert.equal(cannotDecide(approval, reviewer, true, Date.now()), null);
     assert.match(cannotDecide(approval, reviewer, false, Date.now()) ?? '', /disconnected/);
+    assert.match(cannotDecide({ ...approval, paramsTruncated: true }, reviewer, true, Date.now()) ?? '', /shown cut/, 'nobody approves a request a list showed cut');
     assert.match(cannotDecide(approval, { ...reviewer, role: 'operator' }, true, Date.now()) ?? '', /role \(operator\) cannot decide/);
     assert.match(cannotDecide(approval, { ...reviewer, did: approval.user }, true, Date.now()) ?? '', /somebody else/);
     assert.match(cannotDecide({ ...approval, expiresAt: 5 }, reviewer, true, Date.now()) ?? '', /timed out/);
@@ -235,9 +236,9 @@ describe('tree text', () => {
   });
 
   test('intents say who refused and why, and newer views win', () => {
-    const base = { id: 'c'.repeat(32), agent: DID, capability: 'read_file', params: {}, user: DID, outcome: null, reason: null, rejectedBy: null, message: null, output: null, createdAt: 1000, updatedAt: 1000, signedIntent: null, signedResult: null } as const;
-    const sent: IntentView = { ...base, state: 'sent' };
-    const rejected: IntentView = { ...base, state: 'rejected', reason: 'capability-not-granted', rejectedBy: 'agent', updatedAt: 1000 };
+    const base = { id: 'c'.repeat(32), agent: DID, capability: 'read_file', params: {}, paramsTruncated: false, user: DID, outcome: null, reason: null, rejectedBy: null, message: null, createdAt: 1000, updatedAt: 1000 } as const;
+    const sent: IntentSummary = { ...base, state: 'sent' };
+    const rejected: IntentSummary = { ...base, state: 'rejected', reason: 'capability-not-granted', rejectedBy: 'agent', updatedAt: 1000 };
     assert.equal(intentOutcome(rejected, 300_000, 2000), 'rejected by agent: capability-not-granted');
     assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001), 'sent (stale: past the staleness window)');
     assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001, 'bob'), 'waiting for approval by bob', 'a paused intent is held by its agent, not stale');
@@ -250,7 +251,7 @@ describe('tree text', () => {
     const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, roleSetBy: null, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
     const alice = user(1, 'alice', 'operator');
     const owner = user(2, 'olga', 'owner');
-    const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null } as const;
+    const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false } as const;
     const names = { agent: () => undefined, user: (did: string) => [alice, owner].find((u) => u.did === did) };
     assert.equal(whoMustAct(approval, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(5, 'dan', 'reviewer', true), user(6, 'vic', 'viewer')], names), 'bob or carol');
     assert.equal(whoMustAct({ ...approval, user: alice.did }, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(7, 'eve', 'reviewer')], names), 'bob, carol, eve or 1 more');
@@ -267,16 +268,16 @@ describe('tree text', () => {
     const approval: ApprovalView = {
       requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: twinDid, user: requester.did, capability: 'write_file',
       params: { path: 'notes\u202Etxt.sh', content: 'line\nnext\x1b[2J\x85' }, cwd: '/w\u2066', requestedAt: now, expiresAt: now + 60_000,
-      state: 'pending', decidedBy: null, reason: null, decidedAt: null,
+      state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false,
     };
     const [row] = approvalsTree([approval], names, now);
     assert.equal(row!.label, 'write_file notes⟨U+202E⟩txt.sh');
     assert.equal(row!.description, 'mallory⟨U+202E⟩ecila (01EF EFEF EFEF EFEF) · just now · on bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD)');
     assert.doesNotMatch(JSON.stringify(row), /[\u202E\u200B\u2066]/u, 'nothing invisible reaches the row or its tooltip');
 
-    const intent: IntentView = {
+    const intent: IntentSummary = {
       id: 'b'.repeat(32), agent: twinDid, capability: 'write_file', params: approval.params, user: requester.did, state: 'failed', outcome: null, reason: null,
-      rejectedBy: null, message: 'done\u202E', output: null, createdAt: now, updatedAt: now, signedIntent: null, signedResult: null,
+      rejectedBy: null, message: 'done\u202E', createdAt: now, updatedAt: now, paramsTruncated: false,
     };
     const [activity] = activityTree([intent], { names, approvals: [], users: [requester], stalenessMs: 300_000, now });
     assert.equal(activity!.description, 'failed: done⟨U+202E⟩ · bui⟨U+200B⟩ld-1 (00CD CDCD CDCD CDCD) · just now');

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Notifications } from '../../core/rpc/methods';
-import { ApprovalView, type IntentView } from '../../core/rpc/views';
+import { ApprovalView, type IntentSummary } from '../../core/rpc/views';
 import { approve, finalIntent, Fleet } from '../attacks/support/fleet';
 import type { HubSocket, RogueAgent } from '../attacks/support/rogue-agent';
 import { startAgent, waitFor } from '../support/processes';
@@ -37,7 +37,7 @@ after(async () => {
 const command = (timeoutMs: number, args: string[] = ['-e', '']) => ({ command: process.execPath, args, cwd: '.', timeoutMs });
 const deadlineAfterMs = (timeoutMs: number) => (STALENESS_S + COMMAND_REPORT_GRACE_S + MARGIN_S) * 1000 + timeoutMs;
 
-async function dispatch(agent: string, params: Record<string, unknown>): Promise<IntentView> {
+async function dispatch(agent: string, params: Record<string, unknown>): Promise<IntentSummary> {
   const sent = await fleet.call('intentsDispatch', { agent, capability: 'run_command', params });
   assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
   return sent;
@@ -91,12 +91,12 @@ describe('an online agent that never answers', () => {
 
 describe('an approval nobody waits for any more', () => {
   /** The rogue asks for a reviewer on the intent it was sent, as an honest agent would. */
-  async function pausedCall(name: string): Promise<{ rogue: RogueAgent; hub: HubSocket; intent: IntentView; requestId: string }> {
+  async function pausedCall(name: string): Promise<{ rogue: RogueAgent; hub: HubSocket; intent: IntentSummary; requestId: string }> {
     const { rogue, hub, handshake } = await fleet.approvedRogue(name, { capabilities: ['run_command'], approvalRequired: ['run_command'] });
     const intent = await dispatch(rogue.did, command(1000));
     const request = rogue.approvalRequest(rogue.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder), handshake.policy);
     hub.send({ type: 'approval/request', envelope: request.envelope });
-    await waitFor('the request pending', async () => (await fleet.call('approvalsList', { state: 'pending' })).some((a) => a.requestId === request.requestId));
+    await waitFor('the request pending', async () => (await fleet.call('approvalsList', { state: 'pending' })).items.some((a) => a.requestId === request.requestId));
     return { rogue, hub, intent, requestId: request.requestId };
   }
 
@@ -111,7 +111,7 @@ describe('an approval nobody waits for any more', () => {
 
   async function assertCancelled(requestId: string, why: RegExp, notifications: ApprovalView[]): Promise<void> {
     const view = await waitFor('the request to end', async () => {
-      const a = (await fleet.call('approvalsList', {})).find((x) => x.requestId === requestId);
+      const a = (await fleet.call('approvalsList', {})).items.find((x) => x.requestId === requestId);
       return a?.state !== 'pending' ? a : undefined;
     });
     assert.equal(view?.state, 'expired');

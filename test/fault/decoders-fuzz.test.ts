@@ -234,8 +234,8 @@ describe('fuzz: what a compromised agent can sign, at the broker', () => {
           counter.outcome(`broker: signed ${type}`, error?.type === 'error' ? error.code : 'none');
           assert.ok(error && error.type === 'error' && error.code.length > 0, `no refusal for ${type}: ${JSON.stringify(sent.map((f) => f.type))}`);
           assert.ok(lines.slice(before).some((l) => l.level === 40 && typeof l.event === 'string'), 'the refusal is audited');
-          assert.equal(broker.intents.list(agent.did, 1).length, 0);
-          assert.equal(broker.approvals.list().length, 0);
+          assert.equal(broker.intents.list({ agent: agent.did }, { limit: 1 }).items.length, 0);
+          assert.equal(broker.approvals.list(undefined, { limit: 1 }).items.length, 0);
         }),
         fuzzParameters(600, 10_000),
       );

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { AUDIT_LOG_FILE } from '../../broker/audit/chain';
-import { bounded, finalIntent } from '../attacks/support/fleet';
+import { allIntents, bounded, finalIntent } from '../attacks/support/fleet';
 import { ROOT, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 
@@ -69,7 +69,7 @@ describe('disk full and unwritable directories', () => {
   test('setup: a broker and an approved agent', async () => {
     broker = await started.broker();
     agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did });
-    await waitFor('the registration', async () => (await broker.client.call('registrationsList', {})).find((r) => r.did === agent.did && r.online));
+    await waitFor('the registration', async () => (await broker.client.call('registrationsList', {})).items.find((r) => r.did === agent.did && r.online));
     await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['write_file', 'list_files'] } });
     await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
     assert.equal((await finalIntent(broker, (await dispatchWrite('before.txt')).id)).state, 'succeeded');
@@ -88,7 +88,7 @@ describe('disk full and unwritable directories', () => {
     limitFileSize(broker.child.pid!, 'unlimited');
 
     // Nothing half-done reached the agent: every file it wrote belongs to an intent the broker recorded.
-    const recorded = new Set((await broker.client.call('intentsList', { agent: agent.did, limit: 1000 })).map((v) => String(v.params.path)));
+    const recorded = new Set((await allIntents(broker.client, agent.did)).map((v) => String(v.params.path)));
     for (const file of readdirSync(agent.workspace)) assert.ok(recorded.has(file), `${file} was written for an intent the broker has no record of`);
     assert.equal((await finalIntent(broker, (await dispatchWrite('after-db-full.txt')).id)).state, 'succeeded');
     assert.equal(integrity(join(broker.dataDir, 'broker.db')), 'ok');
@@ -114,7 +114,7 @@ describe('disk full and unwritable directories', () => {
   });
 
   test('broker audit log full: the broker stops with a clear message rather than act unaudited; restarted with space, its log verifies and its records are intact', async () => {
-    const before = await broker.client.call('intentsList', { limit: 1000 });
+    const before = await allIntents(broker.client);
     limitFileSize(broker.child.pid!, statSync(join(broker.dataDir, AUDIT_LOG_FILE)).size + 200);
     const refused = await bounded('a dispatch the broker cannot audit', dispatchWrite('unaudited.txt'), 5000).then(() => undefined, (err: Error) => err);
     assert.match(refused?.message ?? '', /disposed|closed/, 'the call fails when the broker stops, it does not hang');
@@ -127,7 +127,7 @@ describe('disk full and unwritable directories', () => {
     const { dataDir, url } = broker;
     await broker.kill();
     broker = await started.broker({ dataDir, port: Number(new URL(url).port) });
-    const after = await broker.client.call('intentsList', { limit: 1000 });
+    const after = await allIntents(broker.client);
     for (const view of before) assert.deepEqual(after.find((v) => v.id === view.id), view, `intent ${view.id} changed`);
     assert.equal(existsSync(join(agent.workspace, 'unaudited.txt')), false, 'nothing ran for the unaudited request');
     assert.equal(integrity(join(dataDir, 'broker.db')), 'ok');
@@ -136,7 +136,7 @@ describe('disk full and unwritable directories', () => {
 
   test('unwritable data directory (broker) and state directory (agent): each refuses to start with one clear sentence, and starts again once writable, its data intact', async () => {
     const { dataDir, url } = broker;
-    const intents = await broker.client.call('intentsList', { limit: 1000 });
+    const intents = await allIntents(broker.client);
     await agent.stop();
     await broker.stop();
     for (const dir of [dataDir, agent.stateDir]) chmodSync(dir, 0o500);
@@ -156,7 +156,7 @@ describe('disk full and unwritable directories', () => {
       for (const dir of [dataDir, agent.stateDir]) chmodSync(dir, 0o700);
     }
     broker = await started.broker({ dataDir, port: Number(new URL(url).port) });
-    assert.deepEqual(await broker.client.call('intentsList', { limit: 1000 }), intents);
+    assert.deepEqual(await allIntents(broker.client), intents);
     agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, stateDir: agent.stateDir, workspace: agent.workspace });
     await agent.log.waitFor('auth.succeeded');
     assert.equal((await finalIntent(broker, (await dispatchWrite('writable-again.txt')).id)).state, 'succeeded');

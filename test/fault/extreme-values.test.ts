@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { IdType, seal, SecretIdentity } from '../../core/identity';
 import { utcDay } from '../../core/policy/utc-day';
 import { RejectionReason, type ProgressBody, type ResultBody } from '../../core/wire/intent';
-import { assertAlive, bounded } from '../attacks/support/fleet';
+import { allIntents, assertAlive, bounded } from '../attacks/support/fleet';
 import { RogueAgent, type HubSocket } from '../attacks/support/rogue-agent';
 import { call, joinAs, ownerOf, type Member } from '../attacks/support/team';
 import type { BrokerProcess } from '../support/processes';
@@ -119,13 +119,13 @@ describe('valid but extreme frames from a compromised agent', () => {
         // Others are served: a viewer's list of agents, within a bound, with the rogue's count inside its budget.
         const agents = await call(viewer, 'agentsList', {}, 10_000);
         assertAlive(broker);
-        const self = agents.find((a) => a.did === rogue.did)!;
+        const self = agents.items.find((a) => a.did === rogue.did)!;
         assert.ok(Number.isSafeInteger(self.usage.tokensToday), `tokensToday ${self.usage.tokensToday}`);
       }),
       fuzzParameters(40, 60_000),
     );
     // Every token the rogue could have had counted: at most its budget, on each intent it held.
-    const held = (await call(owner, 'intentsList', { agent: rogue.did, limit: 1000 })).length;
+    const held = (await allIntents(owner.client, rogue.did)).length;
     const { usage: counted } = await call(viewer, 'agentsGet', { did: rogue.did });
     assert.ok(counted.tokensToday <= held * MAX_TOKENS_PER_DAY, `${counted.tokensToday} tokens over ${held} intents`);
     const lines = broker.log.lines.length - linesAtStart;

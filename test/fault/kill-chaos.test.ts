@@ -15,8 +15,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AUDIT_LOG_FILE } from '../../broker/audit/chain';
-import { FINAL_INTENT_STATES, type IntentView } from '../../core/rpc/views';
-import { bounded } from '../attacks/support/fleet';
+import { BUDGETS } from '../../core/budgets';
+import { FINAL_INTENT_STATES, type IntentSummary } from '../../core/rpc/views';
+import { allIntents, bounded } from '../attacks/support/fleet';
 import { ROOT, tempDir, waitFor, type LogTail } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 import { roundsFor } from './support/fuzz-budget';
@@ -63,7 +64,7 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
     };
     let agent = await startAgent();
     const pending = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, name: 'stays-pending' });
-    await waitFor('both registrations', async () => (await broker.client.call('registrationsList', {})).filter((r) => r.online).length === 2);
+    await waitFor('both registrations', async () => (await broker.client.call('registrationsList', {})).items.filter((r) => r.online).length === 2);
     await broker.client.call('registrationsApprove', {
       did: agent.did,
       policy: { capabilities: ['run_command', 'write_file', 'list_files'], approvalRequired: ['write_file'], maxRequestsPerHour: 100_000 },
@@ -96,7 +97,7 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
         await bounded('dispatch', broker.client.call('intentsDispatch', request)).catch(() => undefined);
       }
       await sleep(Math.floor(random() * 700));
-      for (const a of await bounded('approvalsList', broker.client.call('approvalsList', {}))) approvalIds.add(a.requestId);
+      for (const a of (await bounded('approvalsList', broker.client.call('approvalsList', { limit: BUDGETS.listPageItems.limit }))).items) approvalIds.add(a.requestId);
       const victim = pick(['broker', 'agent', 'agent', 'both'] as const);
       if (waitingForReviewer) kills.duringApprovalWait++;
       if (victim !== 'agent') await kill('broker');
@@ -119,17 +120,17 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
     const settled = await waitFor(
       'every intent to reach a final state',
       async () => {
-        const all = await bounded('intentsList', broker.client.call('intentsList', { agent: agent.did, limit: 1000 }));
+        const all = await allIntents(broker.client, agent.did);
         return all.every((v) => FINAL_INTENT_STATES.includes(v.state)) ? all : undefined;
       },
       60_000,
       200,
     ).catch(async (err: Error) => {
-      const stuck = (await broker.client.call('intentsList', { agent: agent.did, limit: 1000 })).filter((v) => !FINAL_INTENT_STATES.includes(v.state));
+      const stuck = (await allIntents(broker.client, agent.did)).filter((v) => !FINAL_INTENT_STATES.includes(v.state));
       assert.fail(`${err.message}: ${stuck.map((v) => `${v.id} ${v.state}`).join(', ')}`);
     });
     await sleep(1500);
-    const later = await broker.client.call('intentsList', { agent: agent.did, limit: 1000 });
+    const later = await allIntents(broker.client, agent.did);
     assert.deepEqual(
       later.map((v) => [v.id, v.state, v.outcome]),
       settled.map((v) => [v.id, v.state, v.outcome]),
@@ -139,7 +140,7 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
     const runs = existsSync(join(workspace, 'runs.log')) ? readFileSync(join(workspace, 'runs.log'), 'utf8').split('\n').filter(Boolean) : [];
     const byToken = new Map<string, number>();
     for (const token of runs) byToken.set(token, (byToken.get(token) ?? 0) + 1);
-    const tokenOf = (v: IntentView) => (v.capability === 'run_command' ? String((v.params.args as string[])[1]).split(' ')[1]! : String(v.params.content));
+    const tokenOf = (v: IntentSummary) => (v.capability === 'run_command' ? String((v.params.args as string[])[1]).split(' ')[1]! : String(v.params.content));
     const states: Record<string, number> = {};
     for (const v of later) {
       states[v.state] = (states[v.state] ?? 0) + 1;
@@ -157,15 +158,17 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
         const outcome = /^intent\.(succeeded|failed|rejected)$/.exec(String(line.event))?.[1];
         if (!outcome || line.reason === 'replay') continue;
         logged++;
-        const view = views.get(String(line.intentId));
+        const listed = views.get(String(line.intentId));
+        // The signed result is in the intent's detail: lists carry summaries.
+        const view = listed && (await bounded('intentsGet', broker.client.call('intentsGet', { id: listed.id })));
         assert.ok(view?.signedResult, `the agent's signed ${outcome} for ${String(line.intentId)} never reached the broker (${view?.state})`);
         assert.equal(view.outcome, outcome, `intent ${view.id}`);
       }
     }
 
     // Pending registrations and approvals survived every broker kill.
-    assert.ok((await broker.client.call('registrationsList', {})).some((r) => r.did === pending.did), 'the pending registration is still there');
-    const approvalsNow = new Set((await broker.client.call('approvalsList', {})).map((a) => a.requestId));
+    assert.ok((await broker.client.call('registrationsList', {})).items.some((r) => r.did === pending.did), 'the pending registration is still there');
+    const approvalsNow = new Set((await broker.client.call('approvalsList', {})).items.map((a) => a.requestId));
     for (const id of approvalIds) assert.ok(approvalsNow.has(id), `approval ${id} disappeared`);
 
     const verify = spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), 'audit', 'verify', join(broker.dataDir, AUDIT_LOG_FILE), '--broker-did', broker.did], { encoding: 'utf8' });

@@ -25,7 +25,7 @@ describe('seen ids survive kill -9 of the agent', () => {
   test('killed -9 right after the intent was recorded and its command started: after a restart the same signed intent is refused as replay and the command ran once', async () => {
     const broker = await started.broker();
     const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did });
-    await waitFor('the registration', async () => (await broker.client.call('registrationsList', {})).find((r) => r.did === agent.did && r.online));
+    await waitFor('the registration', async () => (await broker.client.call('registrationsList', {})).items.find((r) => r.did === agent.did && r.online));
     await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['run_command'] } });
     await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
 

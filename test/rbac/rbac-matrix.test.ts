@@ -84,7 +84,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
   brokerInfo: { params: async () => ({}), check: (r) => assert.equal(r.did, broker.did) },
   // The identity files are unchanged, so an allowed reload keeps the same broker id (rotation: test/e2e/broker-rotation).
   identityReload: { params: async () => ({}), check: (r) => assert.equal(r.did, broker.did) },
-  usersList: { params: async () => ({}), check: (r) => assert.ok(Role.options.every((role) => r.some((u) => u.did === member(role).did && u.role === role))) },
+  usersList: { params: async () => ({}), check: (r) => assert.ok(Role.options.every((role) => r.items.some((u) => u.did === member(role).did && u.role === role))) },
   usersSetRole: {
     params: async () => ({ did: (await freshUser('viewer')).did, role: 'reviewer' }),
     check: (r) => assert.equal(r.role, 'reviewer'),
@@ -105,7 +105,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
       assert.match(r.token, /^[A-Za-z0-9_-]{43}$/);
     },
   },
-  invitationsList: { params: async () => ({}), check: (r) => assert.ok(r.some((i) => i.id === fixture.invitationId)) },
+  invitationsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((i) => i.id === fixture.invitationId)) },
   invitationsRevoke: {
     // An invitation is revoked by its creator (or above): allowed callers revoke their own, the others are refused by role first.
     params: async (c) => ({ id: (await call(ADMINS.includes(c.role) ? c : owner(), 'invitationsCreate', { role: 'viewer' })).invitation.id }),
@@ -122,12 +122,12 @@ const matrix: { [M in MethodName]: Case<M> } = {
       assert.equal(r.revoked, false);
     },
   },
-  grantsList: { params: async () => ({}), check: (r) => assert.ok(r.some((g) => g.id === fixture.grantId)) },
+  grantsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((g) => g.id === fixture.grantId)) },
   grantsRevoke: {
     params: async () => ({ id: (await call(owner(), 'grantsCreate', { user: fixture.grantee, agent: '*', capabilities: ['list_files'], validForMs: 60_000 })).id }),
     check: (r) => assert.equal(r.revoked, true),
   },
-  approvalsList: { params: async () => ({ state: 'pending' }), check: (r) => assert.ok(r.some((a) => a.requestId === fixture.approvalId)) },
+  approvalsList: { params: async () => ({ state: 'pending' }), check: (r) => assert.ok(r.items.some((a) => a.requestId === fixture.approvalId)) },
   approvalsGet: { params: async () => ({ requestId: fixture.approvalId }), check: (r) => assert.equal(r.requestId, fixture.approvalId) },
   approvalsDecide: {
     params: async (caller) => decisionParams(caller.identity, await freshApproval(), 'approve', { reason: `by ${caller.role}` }),
@@ -136,7 +136,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
       assert.equal(r.decidedBy, c.did);
     },
   },
-  agentsList: { params: async () => ({}), check: (r) => assert.ok(r.some((a) => a.did === agent.did)) },
+  agentsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((a) => a.did === agent.did)) },
   agentsGet: { params: async () => ({ did: agent.did }), check: (r) => assert.equal(r.status, 'approved') },
   agentsRevoke: {
     params: async () => ({ did: await registerAgent(broker), reason: 'rbac matrix' }),
@@ -149,7 +149,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
       assert.deepEqual(r.policy?.capabilities, ['read_file']);
     },
   },
-  registrationsList: { params: async () => ({}), check: (r) => assert.ok(r.some((a) => a.did === fixture.pendingAgent)) },
+  registrationsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((a) => a.did === fixture.pendingAgent)) },
   registrationsApprove: {
     params: async () => ({ did: await registerAgent(broker), policy: { capabilities: ['read_file'] } }),
     check: (r) => assert.equal(r.status, 'approved'),
@@ -166,7 +166,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
     },
   },
   intentsGet: { params: async () => ({ id: fixture.intentId }), check: (r) => assert.equal(r.state, 'succeeded') },
-  intentsList: { params: async () => ({}), check: (r) => assert.ok(r.some((i) => i.id === fixture.intentId)) },
+  intentsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((i) => i.id === fixture.intentId)) },
 };
 
 const methodNames = () => Object.entries(Methods).map(([name]) => name as MethodName);
@@ -285,7 +285,7 @@ describe('RBAC: role escalation', () => {
     for (const from of ['viewer', 'operator'] as const) {
       const target = await freshUser(from);
       await expectRpcError(call(admin, 'usersSetRole', { did: target.did, role: 'owner' }), RpcErrorCode.Forbidden, new RegExp(`a admin cannot make a ${from} into a owner`));
-      const after = (await call(owner(), 'usersList', {})).find((u) => u.did === target.did);
+      const after = (await call(owner(), 'usersList', {})).items.find((u) => u.did === target.did);
       assert.equal(after?.role, from);
       // Positive control: the same admin may change the same user to a lower role.
       assert.equal((await call(admin, 'usersSetRole', { did: target.did, role: 'reviewer' })).role, 'reviewer');
@@ -304,13 +304,13 @@ describe('RBAC: role escalation', () => {
     await expectRpcError(call(admin, 'usersRemove', { did: owner().did }), RpcErrorCode.Forbidden, /a admin cannot remove a owner/);
     const viewer = await freshUser('viewer');
     await expectRpcError(call(admin, 'usersSetRole', { did: viewer.did, role: 'admin' }), RpcErrorCode.Forbidden, /a admin cannot make a viewer into a admin/);
-    const users = await call(owner(), 'usersList', {});
+    const users = (await call(owner(), 'usersList', {})).items;
     assert.equal(users.find((u) => u.did === admin2.did)?.role, 'admin');
     assert.equal(users.find((u) => u.did === admin2.did)?.removed, false);
     assert.equal(users.find((u) => u.did === owner().did)?.role, 'owner');
     assert.equal(users.find((u) => u.did === viewer.did)?.role, 'viewer');
     // The second admin still works, so the refusals above were about authority, not a dead session.
-    assert.equal((await call(admin2, 'usersList', {})).length, users.length);
+    assert.equal((await call(admin2, 'usersList', {})).items.length, users.length);
   });
 
   test('nobody changes their own role or removes themselves', async () => {
@@ -325,7 +325,7 @@ describe('RBAC: role escalation', () => {
       const self = member(role);
       await expectRpcError(call(self, 'usersSetRole', { did: self.did, role: 'admin' }), RpcErrorCode.Forbidden, /may not call vaultysclaw\/users\/setRole/);
     }
-    const users = await call(owner(), 'usersList', {});
+    const users = (await call(owner(), 'usersList', {})).items;
     for (const role of Role.options) assert.equal(users.find((u) => u.did === member(role).did)?.role, role);
   });
 
@@ -350,7 +350,7 @@ describe('RBAC: role escalation', () => {
 
   test('a removed user is refused on the next request of their open session (-32003) and on a new handshake (-32001)', async () => {
     const removed = await freshUser('operator');
-    assert.ok((await call(removed, 'usersList', {})).some((u) => u.did === removed.did), 'works before removal');
+    assert.ok((await call(removed, 'usersList', {})).items.some((u) => u.did === removed.did), 'works before removal');
     assert.equal((await call(member('admin'), 'usersRemove', { did: removed.did })).removed, true);
     await expectRpcError(call(removed, 'usersList', {}), RpcErrorCode.Forbidden, /^a removed user may not call vaultysclaw\/users\/list$/);
     await expectRpcError(
@@ -365,7 +365,7 @@ describe('RBAC: role escalation', () => {
     const audited = auditLines(broker.dataDir).find((l) => l.event === 'rpc.forbidden' && l.did === removed.did);
     assert.equal(audited?.role, 'none');
     // The invitation was not consumed by the refused handshake.
-    const again = (await call(owner(), 'invitationsList', {})).find((i) => i.id === invitation.id);
+    const again = (await call(owner(), 'invitationsList', {})).items.find((i) => i.id === invitation.id);
     assert.equal(again?.state, 'open');
     assert.equal(again?.usedBy, null);
   });
@@ -379,7 +379,7 @@ describe('RBAC: role escalation', () => {
       assert.equal((await call(owner(), 'usersRemove', { did: admin.did })).removed, true);
       const newcomer = SecretIdentity.generate(IdType.Person);
       await expectRpcError(connectAttempt(broker, newcomer, 'newcomer', token), RpcErrorCode.Unauthenticated, /invitation/);
-      const listed = (await call(owner(), 'invitationsList', {})).find((i) => i.id === invitation.id);
+      const listed = (await call(owner(), 'invitationsList', {})).items.find((i) => i.id === invitation.id);
       assert.notEqual(listed?.state, 'used');
     },
   );

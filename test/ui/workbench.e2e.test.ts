@@ -280,11 +280,11 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       const shown = await waitText('the result in an editor', editor, /"state": "succeeded"[\s\S]*hello from the agent workspace/);
       assert.match(shown, /"capability": "read_file"/);
       await waitText('the intent in the Activity view', wb.pane('Activity'), /read_file hello\.txt[\s\S]*succeeded · ui-agent/);
-      const intents = await broker.call('intentsList', { agent: agent.did, limit: 10 });
+      const intents = (await broker.call('intentsList', { agent: agent.did, limit: 10 })).items;
       const read = intents.find((i) => i.capability === 'read_file');
       assert.equal(read?.state, 'succeeded');
       assert.equal(read?.user, owner.did, 'signed for the workbench user');
-      assert.equal(read?.output?.content, 'hello from the agent workspace\n');
+      assert.equal((await broker.call('intentsGet', { id: read!.id })).output?.content, 'hello from the agent workspace\n');
     });
 
     // Opening the intent in the Activity view: the signed intent, checked in the extension against the pinned broker id.
@@ -350,12 +350,12 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     const approval = await step('approval-waiting', async () => {
       await waitFor('the broker to hold the paused write', async () => {
         if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
-        return (await broker.call('approvalsList', { state: 'pending' })).length > 0;
+        return (await broker.call('approvalsList', { state: 'pending' })).items.length > 0;
       }, STEP_MS, 200);
       await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice \([0-9A-F ]{19}\) · [^·]+ · on ui-agent \([0-9A-F ]{19}\)/);
       await waitFor('the status bar to count the approval', async () => /1 approvals pending/.test(await wb.statusLabel()));
       await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
-      const pending = await broker.call('approvalsList', { state: 'pending' });
+      const pending = (await broker.call('approvalsList', { state: 'pending' })).items;
       assert.equal(pending.length, 1);
       assert.equal(pending[0]!.user, aliceDid, 'requested by the second user');
       assert.equal(pending[0]!.agent, agent.did);

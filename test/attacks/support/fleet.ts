@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { IdType, SecretIdentity } from '../../../core/identity';
 import type { MethodName, ParamsOf, ResultOf } from '../../../core/rpc/methods';
-import type { IntentView, PolicyInput } from '../../../core/rpc/views';
+import { BUDGETS } from '../../../core/budgets';
+import { allPages } from '../../../core/rpc/pages';
+import type { IntentSummary, IntentView, PolicyInput } from '../../../core/rpc/views';
+import type { BrokerClient } from '../../../broker/cli/broker-client';
 import type { Capability } from '../../../core/wire/policy';
 import { removeDirs, startAgent, startBroker, waitFor, type AgentProcess, type BrokerProcess } from '../../support/processes';
 import { exitIfHeldOpen } from '../../support/started';
@@ -23,6 +26,11 @@ export async function bounded<T>(what: string, promise: Promise<T>, timeoutMs = 
   }
 }
 
+/** Every intent the broker lists (of one agent, if given), page after page, each page bounded in time. */
+export function allIntents(client: BrokerClient, agent?: string): Promise<IntentSummary[]> {
+  return allPages((cursor) => bounded('intentsList', client.call('intentsList', { agent, limit: BUDGETS.listPageItems.limit, cursor })));
+}
+
 /** Bounded wait for an intent to leave sent/running. */
 export async function finalIntent(broker: BrokerProcess, id: string, timeoutMs = 10_000): Promise<IntentView> {
   return waitFor(
@@ -38,7 +46,7 @@ export async function finalIntent(broker: BrokerProcess, id: string, timeoutMs =
 /** Waits until a started agent is online and pending, then approves it and waits for its renewed certificate. */
 export async function approve(broker: BrokerProcess, agent: AgentProcess, capabilities: Capability[] = ['read_file', 'list_files']): Promise<void> {
   await waitFor(`${agent.did} pending and online`, async () =>
-    (await bounded('registrationsList', broker.client.call('registrationsList', {}))).find((x) => x.did === agent.did && x.online),
+    (await bounded('registrationsList', broker.client.call('registrationsList', {}))).items.find((x) => x.did === agent.did && x.online),
   );
   await bounded('registrationsApprove', broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities } }));
   await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);

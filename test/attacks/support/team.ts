@@ -122,7 +122,7 @@ export function decisionParams(
 export function pendingApproval(viewer: Member | BrokerClient, intentId: string, timeoutMs = 10_000): Promise<ApprovalView> {
   return waitFor(
     `a pending approval for intent ${intentId}`,
-    async () => (await call(viewer, 'approvalsList', { state: 'pending' })).find((a) => a.intentId === intentId),
+    async () => (await call(viewer, 'approvalsList', { state: 'pending' })).items.find((a) => a.intentId === intentId),
     timeoutMs,
   );
 }
@@ -139,10 +139,9 @@ export function finalIntent(viewer: Member | BrokerClient, id: string, timeoutMs
   );
 }
 
-/** Dispatches as `member` and waits for the final state. */
+/** Dispatches as `member` and waits for the final state; returns the intent's detail (with its envelopes). */
 export async function runAs(member: Member, agent: string, capability: IntentView['capability'], params: Record<string, unknown>): Promise<IntentView> {
   const sent = await call(member, 'intentsDispatch', { agent, capability, params });
-  if (sent.state !== 'sent' && sent.state !== 'running') return sent;
   return finalIntent(member, sent.id);
 }
 
@@ -183,7 +182,7 @@ export async function registerAgent(broker: BrokerProcess, requested: AgentHello
 
 /** Waits until a started agent is pending and online, approves it with `policy`, and waits for its v1 certificate and revocation list. */
 export async function approveAgent(owner: Member, agent: AgentProcess, policy: ParamsOf<'registrationsApprove'>['policy']): Promise<void> {
-  await waitFor(`${agent.did} pending and online`, async () => (await call(owner, 'registrationsList', {})).find((x) => x.did === agent.did && x.online));
+  await waitFor(`${agent.did} pending and online`, async () => (await call(owner, 'registrationsList', {})).items.find((x) => x.did === agent.did && x.online));
   await call(owner, 'registrationsApprove', { did: agent.did, policy });
   await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
   await agent.log.waitFor('revocations.updated');

@@ -41,7 +41,7 @@ describe('join takes the invitation from a file or stdin, never from its command
     const run = cli(['join', ...member('argv-user'), '--invitation', token]);
     assert.notEqual(run.status, 0, `join accepted a token on its command line: ${run.stdout}`);
     assert.match(run.stderr, /required option '--invitation-file <file>' not specified/);
-    const open = (await broker.client.call('invitationsList', {})).filter((i) => i.state === 'open');
+    const open = (await broker.client.call('invitationsList', {})).items.filter((i) => i.state === 'open');
     assert.equal(open.length, 1, 'the invitation is still open');
   });
 
