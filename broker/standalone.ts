@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
+import type { PendingLimits } from './agents/pending-registrations';
+import type { ConnectionLimits } from './hub/connection-caps';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
 import { checkOwnChain, reportExpiry } from './identity/own-chain';
@@ -15,7 +17,10 @@ export interface RunOptions {
   tlsCert?: string;
   tlsKey?: string;
   approvalTimeoutMs?: number;
+  /** Agent and /rpc handshakes alike. */
   handshakeTimeoutMs?: number;
+  connections?: Partial<ConnectionLimits>;
+  pendingLimits?: Partial<PendingLimits>;
   /** Run even though the root key lies in the data directory. */
   allowRootKey?: boolean;
   lostAgentGraceMs?: number;
@@ -34,7 +39,8 @@ export interface RunningBroker {
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const { identity, created, log, broker } = openDataDir(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
-  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
+  const handshakeTimeoutMs = options.handshakeTimeoutMs;
+  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs, rpcHandshakeTimeoutMs: handshakeTimeoutMs, connections: options.connections });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
   const info = broker.info();
   log.info({ event: 'broker.started', did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
@@ -71,6 +77,7 @@ function openDataDir(options: RunOptions) {
       lostAgentGraceMs: options.lostAgentGraceMs,
       stalenessMs: options.stalenessMs,
       answerMarginMs: options.answerMarginMs,
+      pendingLimits: options.pendingLimits,
       log,
     });
     return { identity, created, log, broker };
