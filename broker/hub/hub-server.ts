@@ -66,9 +66,10 @@ export class HubServer {
     // Node's own header and request timeouts back up the upgrade timer below for requests that trickle in.
     const timeouts = { headersTimeout: this.#upgradeTimeoutMs, requestTimeout: this.#upgradeTimeoutMs };
     this.#http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }) : createHttpServer(timeouts);
-    this.#http.on('connection', this.#guard((socket: Socket) => this.#onTcp(socket)));
+    // A connection whose handling failed is dropped, never left open without its timers.
+    this.#http.on('connection', this.#guard((socket: Socket) => this.#onTcp(socket), (socket) => socket.destroy()));
     this.#http.on('request', this.#guard((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket only\n')));
-    this.#http.on('upgrade', this.#guard((request: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(request, socket, head)));
+    this.#http.on('upgrade', this.#guard((request: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(request, socket, head), (_r, socket) => socket.destroy()));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
   }
 
@@ -100,13 +101,17 @@ export class HubServer {
   }
 
   /** Nothing a socket, timer or server event calls may throw out of its callback: a stranger's input must not stop the hub. */
-  #guard<A extends unknown[]>(callback: (...args: A) => unknown): (...args: A) => void {
-    return guarded((err) => this.options.log.error({ event: 'hub.internal-error', err: (err as Error).message }, 'hub callback failed'), callback);
+  #guard<A extends unknown[]>(callback: (...args: A) => unknown, failClosed: (...args: A) => void = () => {}): (...args: A) => void {
+    return (...args: A) =>
+      guarded((err) => {
+        this.options.log.error({ event: 'hub.internal-error', err: (err as Error).message }, 'hub callback failed');
+        failClosed(...args);
+      }, callback)(...args);
   }
 
   /** A refusal of a peer that never authenticated: within the refusal budget. */
   #refused(address: string, line: RefusalLine, message: string): void {
-    this.#refusals.refused(this.options.log, { ...line, remote: address }, message);
+    this.#refusals.refused(this.options.log, address, { ...line, remote: address }, message);
   }
 
   #onTcp(socket: Socket): void {
@@ -116,7 +121,7 @@ export class HubServer {
       this.#refused(address, { event: 'hub.refused', code: admitted.reason }, 'connection refused: too many unauthenticated connections');
       // Plain HTTP can say why; under TLS nothing can be said before a handshake the broker will not spend on it.
       if (this.options.tls) socket.destroy();
-      else socket.end(httpRefusal(503, admitted.reason), () => socket.destroy());
+      else socket.end(httpRefusal(503, admitted.reason), this.#guard(() => socket.destroy()));
       return;
     }
     const key = keyOf(socket);
@@ -148,10 +153,10 @@ export class HubServer {
     // Refused before the upgrade completes: a web page must not even reach the handshake (ws://127.0.0.1:8080).
     if (request.headers.origin !== undefined) {
       this.#refused(address, { event: 'hub.refused', code: 'browser-origin', origin: request.headers.origin.slice(0, 200) }, 'browser origin refused');
-      socket.end(httpRefusal(403, 'browser origins are refused'), () => socket.destroy());
+      socket.end(httpRefusal(403, 'browser origins are refused'), this.#guard(() => socket.destroy()));
       return;
     }
-    this.#wss.handleUpgrade(request, socket, head, this.#guard((ws: WebSocket) => this.#onSocket(ws, request, accepted.slot)));
+    this.#wss.handleUpgrade(request, socket, head, this.#guard((ws: WebSocket) => this.#onSocket(ws, request, accepted.slot), (ws) => ws.terminate()));
   }
 
   #onSocket(socket: WebSocket, request: IncomingMessage, slot: ConnectionSlot): void {

@@ -13,8 +13,8 @@ export const DEFAULT_REFUSAL_AUDIT_LIMITS: RefusalAuditLimits = {
   intervalMs: BUDGETS.refusalSummaryMs.limit,
 };
 
-/** A refusal line: `event` and `code` or `reason` name what was refused; `remote` is where it came from. */
-export type RefusalLine = { event: string; code?: string; reason?: string; remote?: string } & Record<string, unknown>;
+/** A refusal line: `event` and `code` or `reason` name what was refused. */
+export type RefusalLine = { event: string; code?: string; reason?: string } & Record<string, unknown>;
 
 /** Keys kept per summary: reasons come from fixed sets, addresses from strangers; both stay bounded whatever arrives. */
 const MAX_KEYS = 32;
@@ -46,8 +46,8 @@ export class RefusalAudit {
     this.#timer.unref();
   }
 
-  /** Audits one refusal through `log` (the connection's own child, so its bindings stay), or counts it. */
-  refused(log: pino.Logger, line: RefusalLine, message: string): void {
+  /** Audits one refusal of a peer at `address` through `log` (which names the address), or counts it. */
+  refused(log: pino.Logger, address: string, line: RefusalLine, message: string): void {
     if (this.#fullLeft > 0) {
       this.#fullLeft--;
       log.warn(line, message);
@@ -55,7 +55,7 @@ export class RefusalAudit {
     }
     this.#suppressed++;
     count(this.#reasons, `${line.event}:${line.code ?? line.reason ?? 'refused'}`);
-    count(this.#addresses, line.remote ?? 'unknown');
+    count(this.#addresses, address);
   }
 
   /** Ends the interval: one summary line if anything was counted, and a fresh budget of full lines. */

@@ -53,7 +53,7 @@ export class SocketEdge implements SessionEdge {
       ),
       limits.handshakeMs,
     );
-    socket.once('close', () => clearTimeout(this.#timer));
+    socket.once('close', guarded((err) => this.#failed(err), () => clearTimeout(this.#timer)));
   }
 
   get remote(): string {
@@ -86,7 +86,7 @@ export class SocketEdge implements SessionEdge {
 
   refused(line: RefusalLine, message: string): void {
     if (this.#authenticated) this.log.warn(line, message);
-    else this.refusals.refused(this.log, { ...line, remote: this.slot.address }, message);
+    else this.refusals.refused(this.log, this.slot.address, line, message);
   }
 
   #failed(err: unknown): void {
