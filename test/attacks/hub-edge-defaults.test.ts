@@ -20,12 +20,13 @@ after(async () => {
 
 const REFUSAL_EVENTS = new Set(['hub.refused', 'auth.timeout', 'auth.refused']);
 
-test('Defaults: BUDGETS.unauthenticatedSocketsPerAddress strangers held, the next refused 503; each reaped after BUDGETS.hubUpgradeMs or BUDGETS.rpcHandshakeMs; refusals audited within BUDGETS.refusalAuditLines per BUDGETS.refusalSummaryMs, the rest summarised', async () => {
+test('Defaults: BUDGETS.unauthenticatedSocketsPerAddress strangers held, the next refused 503; each reaped after BUDGETS.hubUpgradeMs, BUDGETS.agentHandshakeMs or BUDGETS.rpcHandshakeMs; refusals audited within BUDGETS.refusalAuditLines per BUDGETS.refusalSummaryMs, the rest summarised', async () => {
   const port = Number(new URL(broker.url).port);
   const perAddress = BUDGETS.unauthenticatedSocketsPerAddress.limit;
   const openedAt = Date.now();
-  const silent = await Promise.all(Array.from({ length: perAddress - 1 }, () => SilentTcp.open(port)));
+  const silent = await Promise.all(Array.from({ length: perAddress - 2 }, () => SilentTcp.open(port)));
   const rpc = await RawSocket.open(broker.url, { path: '/rpc' });
+  const agent = await RawSocket.open(broker.url);
   const refused = await upgradeRefusal(RawSocket.open(broker.url, { path: '/rpc' }));
   assert.deepEqual({ status: refused.status, body: refused.body }, { status: 503, body: 'too-many-unauthenticated-from-address' });
 
@@ -39,7 +40,9 @@ test('Defaults: BUDGETS.unauthenticatedSocketsPerAddress strangers held, the nex
   const bound = BUDGETS.hubUpgradeMs.limit + 10_000;
   await waitFor('every silent TCP connection reaped', () => silent.every((s) => s.ended) || undefined, bound);
   assert.deepEqual(await rpc.waitClosed(BUDGETS.rpcHandshakeMs.limit + 10_000), { code: 4002, reason: 'handshake timeout' });
-  assert.ok(Date.now() - openedAt >= Math.min(BUDGETS.hubUpgradeMs.limit, BUDGETS.rpcHandshakeMs.limit) - 500, 'reaped by the timers, not at once');
+  assert.deepEqual(await agent.waitClosed(BUDGETS.agentHandshakeMs.limit + 10_000), { code: 4002, reason: 'handshake timeout' });
+  const shortest = Math.min(BUDGETS.hubUpgradeMs.limit, BUDGETS.rpcHandshakeMs.limit, BUDGETS.agentHandshakeMs.limit);
+  assert.ok(Date.now() - openedAt >= shortest - 500, 'reaped by the timers, not at once');
   // The slots are free again.
   (await RawSocket.open(broker.url, { path: '/rpc' })).close();
 
@@ -48,7 +51,7 @@ test('Defaults: BUDGETS.unauthenticatedSocketsPerAddress strangers held, the nex
   const full = lines.filter((l) => REFUSAL_EVENTS.has(String(l.event)));
   const summaries = lines.filter((l) => l.event === 'auth.refused-summary');
   const suppressed = summaries.reduce((n, s) => n + Number(s.suppressed), 0);
-  const expected = 1 + (perAddress - 1) + 1 + 3 * loginsPerSocket; // the 503, the reaped, the timed out, the refused logins
+  const expected = 1 + (perAddress - 2) + 2 + 3 * loginsPerSocket; // the 503, the reaped, the two timed out, the refused logins
   assert.equal(full.length + suppressed, expected, 'every refusal written or counted');
   assert.ok(summaries.length >= 1, 'the refusals past the budget are summarised');
   assert.ok(full.length <= BUDGETS.refusalAuditLines.limit * (summaries.length + 1), `${full.length} full lines for ${summaries.length} summaries`);
