@@ -34,11 +34,12 @@ program
   .option('--max-unauthenticated-per-address <n>', 'sockets that have not authenticated yet, from one address', String(BUDGETS.unauthenticatedSocketsPerAddress.limit))
   .option('--max-pending-registrations <n>', 'agent registrations awaiting a decision, from all addresses', String(BUDGETS.pendingRegistrations.limit))
   .option('--max-pending-per-address <n>', 'agent registrations awaiting a decision, made from one address', String(BUDGETS.pendingRegistrationsPerAddress.limit))
+  .option('--refusal-audit-lines <n>', 'refusals of unauthenticated peers audited line by line per interval; the rest are counted into one summary line', String(BUDGETS.refusalAuditLines.limit))
   .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
   .option('--lost-agent-grace <seconds>', 'how long a disconnected agent has to come back before its intents in flight end lost-agent', '30')
   .option('--staleness <seconds>', 'how long an intent stays fresh after it is signed (agents refuse it after that)', String(DEFAULT_STALENESS_MS / 1000))
   .option('--answer-margin <seconds>', 'how long past what an intent may take (expiry, reviewer wait, run time) an online agent may answer before it ends lost-agent', String(DEFAULT_ANSWER_MARGIN_MS / 1000))
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; staleness: string; answerMargin: string; allowRootKey?: boolean; maxUnauthenticated: string; maxUnauthenticatedPerAddress: string; maxPendingRegistrations: string; maxPendingPerAddress: string }) => {
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; staleness: string; answerMargin: string; allowRootKey?: boolean; maxUnauthenticated: string; maxUnauthenticatedPerAddress: string; maxPendingRegistrations: string; maxPendingPerAddress: string; refusalAuditLines: string }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,
@@ -52,6 +53,7 @@ program
         unauthenticated: count(o.maxUnauthenticated, '--max-unauthenticated'),
         unauthenticatedPerAddress: count(o.maxUnauthenticatedPerAddress, '--max-unauthenticated-per-address'),
       },
+      refusalAudit: { linesPerInterval: count(o.refusalAuditLines, '--refusal-audit-lines') },
       pendingLimits: {
         total: count(o.maxPendingRegistrations, '--max-pending-registrations'),
         perAddress: count(o.maxPendingPerAddress, '--max-pending-per-address'),

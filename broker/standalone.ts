@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type pino from 'pino';
 import type { PendingLimits } from './agents/pending-registrations';
 import type { ConnectionLimits } from './hub/connection-caps';
+import type { RefusalAuditLimits } from './hub/refusal-audit';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
 import { checkOwnChain, reportExpiry } from './identity/own-chain';
@@ -20,6 +21,7 @@ export interface RunOptions {
   /** Agent and /rpc handshakes alike. */
   handshakeTimeoutMs?: number;
   connections?: Partial<ConnectionLimits>;
+  refusalAudit?: Partial<RefusalAuditLimits>;
   pendingLimits?: Partial<PendingLimits>;
   /** Run even though the root key lies in the data directory. */
   allowRootKey?: boolean;
@@ -40,7 +42,7 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const { identity, created, log, broker } = openDataDir(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
   const handshakeTimeoutMs = options.handshakeTimeoutMs;
-  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs, rpcHandshakeTimeoutMs: handshakeTimeoutMs, connections: options.connections });
+  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs, rpcHandshakeTimeoutMs: handshakeTimeoutMs, connections: options.connections, refusalAudit: options.refusalAudit });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
   const info = broker.info();
   log.info({ event: 'broker.started', did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
