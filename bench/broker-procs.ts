@@ -154,12 +154,19 @@ export interface BrokerStart {
   stderrPath: string;
 }
 
+/**
+ * The whole simulated fleet connects and registers from 127.0.0.1 at once: the broker's budgets for strangers
+ * (sockets not yet authenticated, pending registrations, per address and in all) are raised past its size, since
+ * the bench measures capacity, not the defence (test/attacks/hub-edge.test.ts and pending-registrations.test.ts do).
+ */
+const FLEET_ON_LOOPBACK = ['--max-unauthenticated', '100000', '--max-unauthenticated-per-address', '100000', '--max-pending-registrations', '100000', '--max-pending-per-address', '100000'];
+
 /** `broker start` from the bench build, on 127.0.0.1, at the default log level (info), stderr to a file. */
 export async function startBroker(o: BrokerStart): Promise<BrokerHandle> {
   const err = openSync(o.stderrPath, 'a');
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   const child = track(
-    spawn(process.execPath, [...nodeArgs, join(BUILD_DIR, 'broker.js'), 'start', '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0)], {
+    spawn(process.execPath, [...nodeArgs, join(BUILD_DIR, 'broker.js'), 'start', '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), ...FLEET_ON_LOOPBACK], {
       stdio: ['ignore', 'ignore', err],
       env: { ...process.env, VAULTYSCLAW_LOG_LEVEL: 'info' },
     }),

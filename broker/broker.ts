@@ -6,6 +6,7 @@ import type { BrokerAuthority } from '../core/wire/authority';
 import type { AgentHello } from '../core/wire/policy';
 import { AgentDirectory } from './agents/agent-directory';
 import { OnlineAgents } from './agents/online-agents';
+import { DEFAULT_PENDING_LIMITS, PendingRegistrations, type PendingLimits } from './agents/pending-registrations';
 import { RegistrationService } from './agents/registration-service';
 import { BrokerEventBus } from './events';
 import { AgentConnection, type ConnectionHost } from './hub/agent-connection';
@@ -51,6 +52,8 @@ export interface BrokerOptions {
   stalenessMs?: number;
   /** How long past what an intent may legitimately take an online agent may answer before it ends lost-agent. */
   answerMarginMs?: number;
+  /** Budgets of undecided registrations (see PendingRegistrations); tests lower them to reach the bound quickly. */
+  pendingLimits?: Partial<PendingLimits>;
   log: pino.Logger;
   now?: () => number;
 }
@@ -63,6 +66,7 @@ export class Broker implements ConnectionHost {
   readonly registry: AgentRegistry;
   readonly directory: AgentDirectory;
   readonly registrations: RegistrationService;
+  readonly pending: PendingRegistrations;
   readonly router: IntentRouter;
   readonly intents: IntentStore;
   readonly users: UserService;
@@ -88,6 +92,7 @@ export class Broker implements ConnectionHost {
     const approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     const tokens = new TokenUsageStore(this.db);
     this.directory = new AgentDirectory(this.registry, policies, intents, tokens, this.online, this.now, approvalTimeoutMs);
+    this.pending = new PendingRegistrations(this.registry, this.online, this.log, this.now, { ...DEFAULT_PENDING_LIMITS, ...options.pendingLimits });
     this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
     const userStore = new UserStore(this.db);
     this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
@@ -117,7 +122,7 @@ export class Broker implements ConnectionHost {
       ...options,
       log: this.log,
       createConnection: (sink, log) => new AgentConnection(this.keys, this, sink, log, this.now),
-      acceptRpc: (socket, log) => acceptWebSocketRpc(this, socket, log),
+      acceptRpc: (socket, log, edge) => acceptWebSocketRpc(this, socket, log, edge),
     });
     const address = await this.#hub.listen();
     this.#hubUrl = `${options.tls ? 'wss' : 'ws'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -154,12 +159,17 @@ export class Broker implements ConnectionHost {
     await this.#hub?.close();
     this.router.close();
     clearInterval(this.#flushLastSeen);
+    this.pending.close();
     this.registry.flushLastSeen();
     this.db.close();
   }
 
-  admit(agent: VaultysId): ReturnType<ConnectionHost['admit']> {
+  admit(agent: VaultysId, connection: AgentConnection): ReturnType<ConnectionHost['admit']> {
     const existing = this.registry.get(agent.did);
+    if (!existing) {
+      const room = this.pending.room(connection.remote);
+      if (!room.ok) return room;
+    }
     if (existing?.status === 'rejected' || existing?.status === 'revoked') {
       this.log.warn({ event: 'auth.refused', did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
       return { ok: false, message: `agent ${agent.did} is ${existing.status}`, ended: true };
@@ -184,6 +194,7 @@ export class Broker implements ConnectionHost {
     );
     const view = this.directory.view(record);
     if (created) {
+      this.pending.created(agent.did, connection.remote);
       this.log.info({ event: 'registration.pending', did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
       this.events.emit('registrationChanged', view);
     }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { secondsOption as seconds } from '../core/cli/arguments';
+import { positiveIntegerOption as count, secondsOption as seconds } from '../core/cli/arguments';
+import { BUDGETS } from '../core/budgets';
 import { DEFAULT_ANSWER_MARGIN_MS } from '../core/policy/answer-deadline';
 import { DEFAULT_STALENESS_MS } from '../core/policy/intent-gates';
 import { resolve } from 'node:path';
@@ -28,12 +29,17 @@ program
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
   .option('--stdio', 'speak JSON-RPC on stdin/stdout (how the VS Code extension starts the broker)')
   .option('--approval-timeout <seconds>', 'how long a tool call waits for a reviewer (carried in every agent certificate)', '600')
-  .option('--handshake-timeout <seconds>', 'how long a new connection may take to authenticate', '10')
+  .option('--handshake-timeout <seconds>', 'how long a new connection (agent or /rpc) may take to authenticate', String(BUDGETS.agentHandshakeMs.limit / 1000))
+  .option('--max-unauthenticated <n>', 'sockets that have not authenticated yet, from all addresses', String(BUDGETS.unauthenticatedSockets.limit))
+  .option('--max-unauthenticated-per-address <n>', 'sockets that have not authenticated yet, from one address', String(BUDGETS.unauthenticatedSocketsPerAddress.limit))
+  .option('--max-pending-registrations <n>', 'agent registrations awaiting a decision, from all addresses', String(BUDGETS.pendingRegistrations.limit))
+  .option('--max-pending-per-address <n>', 'agent registrations awaiting a decision, made from one address', String(BUDGETS.pendingRegistrationsPerAddress.limit))
+  .option('--refusal-audit-lines <n>', 'refusals of unauthenticated peers audited line by line per interval; the rest are counted into one summary line', String(BUDGETS.refusalAuditLines.limit))
   .option('--allow-root-key', 'run even if the offline root key is in the data directory (it belongs off this host)')
   .option('--lost-agent-grace <seconds>', 'how long a disconnected agent has to come back before its intents in flight end lost-agent', '30')
   .option('--staleness <seconds>', 'how long an intent stays fresh after it is signed (agents refuse it after that)', String(DEFAULT_STALENESS_MS / 1000))
   .option('--answer-margin <seconds>', 'how long past what an intent may take (expiry, reviewer wait, run time) an online agent may answer before it ends lost-agent', String(DEFAULT_ANSWER_MARGIN_MS / 1000))
-  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; staleness: string; answerMargin: string; allowRootKey?: boolean }) => {
+  .action(async (o: { dataDir: string; host: string; port: number; tlsCert?: string; tlsKey?: string; stdio?: boolean; approvalTimeout: string; handshakeTimeout: string; lostAgentGrace: string; staleness: string; answerMargin: string; allowRootKey?: boolean; maxUnauthenticated: string; maxUnauthenticatedPerAddress: string; maxPendingRegistrations: string; maxPendingPerAddress: string; refusalAuditLines: string }) => {
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
     const options = {
       ...o,
@@ -43,6 +49,15 @@ program
       lostAgentGraceMs: seconds(o.lostAgentGrace, '--lost-agent-grace'),
       stalenessMs: seconds(o.staleness, '--staleness'),
       answerMarginMs: seconds(o.answerMargin, '--answer-margin'),
+      connections: {
+        unauthenticated: count(o.maxUnauthenticated, '--max-unauthenticated'),
+        unauthenticatedPerAddress: count(o.maxUnauthenticatedPerAddress, '--max-unauthenticated-per-address'),
+      },
+      refusalAudit: { linesPerInterval: count(o.refusalAuditLines, '--refusal-audit-lines') },
+      pendingLimits: {
+        total: count(o.maxPendingRegistrations, '--max-pending-registrations'),
+        perAddress: count(o.maxPendingPerAddress, '--max-pending-per-address'),
+      },
     };
     await (o.stdio ? runStdio(options) : runStandalone(options));
   });

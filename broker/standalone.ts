@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type pino from 'pino';
+import type { PendingLimits } from './agents/pending-registrations';
+import type { ConnectionLimits } from './hub/connection-caps';
+import type { RefusalAuditLimits } from './hub/refusal-audit';
 import { Broker } from './broker';
 import { loadBrokerIdentity } from './broker-identity';
 import { checkOwnChain, reportExpiry } from './identity/own-chain';
@@ -16,7 +19,11 @@ export interface RunOptions {
   tlsCert?: string;
   tlsKey?: string;
   approvalTimeoutMs?: number;
+  /** Agent and /rpc handshakes alike. */
   handshakeTimeoutMs?: number;
+  connections?: Partial<ConnectionLimits>;
+  refusalAudit?: Partial<RefusalAuditLimits>;
+  pendingLimits?: Partial<PendingLimits>;
   /** Run even though the root key lies in the data directory. */
   allowRootKey?: boolean;
   lostAgentGraceMs?: number;
@@ -35,7 +42,8 @@ export interface RunningBroker {
 export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const { identity, created, log, broker } = openDataDir(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined;
-  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs: options.handshakeTimeoutMs });
+  const handshakeTimeoutMs = options.handshakeTimeoutMs;
+  const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs, rpcHandshakeTimeoutMs: handshakeTimeoutMs, connections: options.connections, refusalAudit: options.refusalAudit });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
   const info = broker.info();
   log.info({ event: 'broker.started', did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
@@ -73,6 +81,7 @@ function openDataDir(options: RunOptions) {
       lostAgentGraceMs: options.lostAgentGraceMs,
       stalenessMs: options.stalenessMs,
       answerMarginMs: options.answerMarginMs,
+      pendingLimits: options.pendingLimits,
       log,
     });
     return { identity, created, log, broker };

@@ -11,7 +11,7 @@ import type { ActiveIdentity } from '../identity/active-identity';
 export interface ConnectionHost {
   /** Before signing anything: refuse a rejected or revoked agent, or compose the policy to certify. */
   /** `ended`: the agent's registration is over (rejected or revoked), so it should stop reconnecting. */
-  admit(agent: VaultysId): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
+  admit(agent: VaultysId, connection: AgentConnection): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
   authenticated(connection: AgentConnection, hello: AgentHello): void;
   result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   progress(connection: AgentConnection, progress: ProgressBody): void;
@@ -24,6 +24,10 @@ export interface ConnectionHost {
 export interface FrameSink {
   send(frame: BrokerFrame): void;
   close(code: number, reason: string): void;
+  /** The peer's address: a key for counting what strangers may hold, never a trust signal. */
+  readonly remote?: string;
+  /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
+  refusedUnauthenticated?(line: { event: string; code: string } & Record<string, unknown>, message: string): void;
 }
 
 /**
@@ -55,6 +59,11 @@ export class AgentConnection {
     readonly log: pino.Logger,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Where the socket comes from (see FrameSink.remote). */
+  get remote(): string {
+    return this.sink.remote ?? 'unknown';
+  }
 
   /** The agent this connection proved, once a handshake has completed. */
   get agent(): VaultysId | undefined {
@@ -152,7 +161,9 @@ export class AgentConnection {
   }
 
   #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
-    this.log.warn({ event: 'hub.refused', code, detail: message, did: this.did, ...fields }, 'agent message refused');
+    const line = { event: 'hub.refused', code, detail: message, did: this.did, ...fields };
+    if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
+    else this.log.warn(line, 'agent message refused');
     this.send({ type: 'error', code, message });
     // 4003 tells a rejected or revoked agent not to come back; anything else it may retry.
     this.close(this.#registrationEnded ? CLOSE_REGISTRATION_ENDED : 4001, code);
@@ -175,7 +186,7 @@ export class AgentConnection {
         const hello = AgentHello.safeParse(metadata);
         if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
         if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
-        const decision = this.host.admit(initiator);
+        const decision = this.host.admit(initiator, this);
         if (!decision.ok) {
           this.#registrationEnded = decision.ended === true;
           return decision;

@@ -12,6 +12,7 @@ import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
 import { summarizeIntent } from '../store/summary-params';
 import type { IntentView } from '../../core/rpc/views';
+import type { SessionEdge } from '../hub/socket-edge';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
 export interface RpcCaller {
@@ -79,8 +80,16 @@ function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } |
  * (the default, so a transport that forgets to say is never trusted).
  * Returns a function that unbinds the connection.
  */
-export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, origin: RpcOrigin = 'network'): () => void {
+export function bindRpc(
+  channel: RpcChannel,
+  broker: Broker,
+  log: pino.Logger,
+  origin: RpcOrigin = 'network',
+  edge?: Pick<SessionEdge, 'authenticated' | 'refused'>,
+): () => void {
   let caller: string | undefined;
+  // On the hub's /rpc a stranger chooses how often it is refused: the edge audits that within its budget.
+  const refused = (line: { event: string; reason: string } & Record<string, unknown>, message: string) => (edge ? edge.refused(line, message) : log.warn(line, message));
   let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
 
   channel.onRequest(SessionMethods.init.method, (raw: unknown) => {
@@ -110,7 +119,7 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
     handshake = h;
     const accepted = h.responder.accept(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!accepted.ok) {
-      log.warn({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
+      refused({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
       throw new ResponseError(RpcErrorCode.Unauthenticated, `${accepted.reason}: ${accepted.message}`);
     }
     return { challenge: Buffer.from(accepted.value.step1).toString('base64') };
@@ -122,16 +131,17 @@ export function bindRpc(channel: RpcChannel, broker: Broker, log: pino.Logger, o
     if (!handshake?.hello) throw new ResponseError(RpcErrorCode.Unauthenticated, 'out-of-order: no session/init to complete');
     const result = handshake.responder.complete(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!result.ok) {
-      log.warn({ event: 'auth.refused', kind: 'user', reason: result.reason, detail: result.message }, 'user handshake refused');
+      refused({ event: 'auth.refused', kind: 'user', reason: result.reason, detail: result.message }, 'user handshake refused');
       throw new ResponseError(RpcErrorCode.Unauthenticated, `${result.reason}: ${result.message}`);
     }
     const user: VaultysId = result.value.initiator;
     const admission = broker.users.enroll(user, handshake.hello, origin);
     if (!admission.ok) {
-      log.warn({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
+      refused({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
       throw new ResponseError(RpcErrorCode.Unauthenticated, admission.message);
     }
     caller = user.did;
+    edge?.authenticated();
     log.info({ event: 'auth.succeeded', kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
     return { user: broker.users.view(user.did)! };
   });

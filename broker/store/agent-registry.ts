@@ -49,6 +49,8 @@ export class AgentRegistry {
   readonly #setStatus;
   readonly #touchAll;
   readonly #relaxed;
+  readonly #countPending;
+  readonly #removePending;
   /** last_seen of agents that reconnected unchanged, not written yet: a reconnect storm costs no disk write per agent. */
   readonly #lastSeen = new Map<string, number>();
   /** Rows read at every handshake and dispatch; each write below drops the agent's entry (never refills it, so a rolled-back write cannot stay cached). */
@@ -77,6 +79,26 @@ export class AgentRegistry {
       }
     });
     this.#relaxed = relaxedWrites(db);
+    this.#countPending = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM agents WHERE status = 'pending'");
+    // A pending agent has no policy, intent or token row (all need approval first): nothing references it.
+    this.#removePending = db.prepare<[number], { did: string; name: string }>(
+      "DELETE FROM agents WHERE status = 'pending' AND first_seen <= ? RETURNING did, name",
+    );
+  }
+
+  /** How many registrations await a decision. */
+  countPending(): number {
+    return this.#countPending.get()!.n;
+  }
+
+  /** Removes the pending registrations first seen at or before `firstSeenBy`; returns them. */
+  removePendingSeenBy(firstSeenBy: number): { did: string; name: string }[] {
+    const removed = this.#removePending.all(firstSeenBy);
+    for (const { did } of removed) {
+      this.#rows.delete(did);
+      this.#lastSeen.delete(did);
+    }
+    return removed;
   }
 
   get(did: string): AgentRecord | undefined {

@@ -9,9 +9,11 @@ import type WebSocket from 'ws';
 export class WebSocketMessageReader extends AbstractMessageReader {
   #callback?: DataCallback;
 
-  constructor(socket: WebSocket) {
+  /** `admit` is asked before each frame is read: a frame it refuses is dropped unread (a peer over its frame budget). */
+  constructor(socket: WebSocket, admit: () => boolean = () => true) {
     super();
     socket.on('message', (data, isBinary) => {
+      if (!admit()) return;
       if (isBinary) return this.fireError(new Error('JSON-RPC frames must be text'));
       let message: Message;
       try {

@@ -28,7 +28,10 @@ import { hostileBytes, hostileValue } from './support/hostile-bytes';
 const counter = new InputCounter();
 let fleet: Fleet;
 before(async () => {
-  fleet = await Fleet.start();
+  // One input at a time, each checked for its own audit line, from a new pending agent where a state needs one:
+  // the strangers' budgets (full refusal lines per interval, pending registrations; test/attacks/hub-edge.test.ts and
+  // pending-registrations.test.ts) are raised past the inputs of this file, which fuzzes the decoders, not them.
+  fleet = await Fleet.start(['--refusal-audit-lines', '100000', '--max-pending-registrations', '100000', '--max-pending-per-address', '100000']);
 });
 after(async () => {
   process.stdout.write(`${counter.report('fuzz (real sockets, real broker process)')}\n`);

@@ -41,7 +41,12 @@ export class HubSocket {
   }
 
   static async connect(url: string): Promise<HubSocket> {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_HUB_FRAME_BYTES });
+    return HubSocket.connectFrom(url);
+  }
+
+  /** From a chosen loopback source address (127.0.0.0/8): what the broker counts per address. */
+  static async connectFrom(url: string, localAddress?: string): Promise<HubSocket> {
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_HUB_FRAME_BYTES, localAddress });
     const hub = new HubSocket(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', resolve);

@@ -1,0 +1,96 @@
+import type pino from 'pino';
+import { BUDGETS } from '../../core/budgets';
+import { guarded } from '../../core/io/guarded';
+import type { AgentRegistry } from '../store/agent-registry';
+import type { OnlineAgents } from './online-agents';
+
+export interface PendingLimits {
+  /** Pending registrations from all addresses. */
+  total: number;
+  /** Pending registrations made from one address since the broker started. */
+  perAddress: number;
+  /** From a registration's first handshake to its removal, if no one decided. */
+  lifetimeMs: number;
+}
+
+export const DEFAULT_PENDING_LIMITS: PendingLimits = {
+  total: BUDGETS.pendingRegistrations.limit,
+  perAddress: BUDGETS.pendingRegistrationsPerAddress.limit,
+  lifetimeMs: BUDGETS.pendingRegistrationMs.limit,
+};
+
+/** Longest wait between two sweeps of expired registrations (a new registration sweeps first too). */
+const SWEEP_EVERY_MS = 60_000;
+
+/** Closes the connection of an agent whose pending registration expired: it may come back and register again. */
+export const CLOSE_REGISTRATION_EXPIRED = 4001;
+
+/**
+ * The budget of registrations no one has decided on. Any key can register, so without it a stranger grows
+ * the registry (and every admin's list) without bound: new registrations are refused past a global cap and a
+ * cap per remote address, and a pending registration is removed, audited, when its lifetime ends.
+ *
+ * The address is only a key for counting (NAT, proxies and 127.0.0.0/8 make it worthless as an identity): it
+ * is kept in memory, never stored with the agent nor shown as anything about it. After a restart the counts
+ * per address start again; the global cap, read from the database, still holds.
+ */
+export class PendingRegistrations {
+  /** Agents registered from each address that may still be pending. */
+  readonly #byAddress = new Map<string, Set<string>>();
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(
+    private readonly registry: AgentRegistry,
+    private readonly online: OnlineAgents,
+    private readonly log: pino.Logger,
+    private readonly now: () => number,
+    private readonly limits: PendingLimits = DEFAULT_PENDING_LIMITS,
+  ) {
+    this.#sweep = setInterval(
+      guarded((err) => log.error({ event: 'registration.expiry-failed', err: (err as Error).message }, 'could not expire pending registrations'), () => this.expire()),
+      Math.min(SWEEP_EVERY_MS, limits.lifetimeMs),
+    );
+    this.#sweep.unref();
+  }
+
+  /** Asked before a new agent is certified: whether one more pending registration from `address` fits. */
+  room(address: string): { ok: true } | { ok: false; message: string } {
+    this.expire();
+    if (this.registry.countPending() >= this.limits.total) {
+      return { ok: false, message: `registration-full: ${this.limits.total} registrations already await a decision; try again later` };
+    }
+    if (this.#stillPending(address).size >= this.limits.perAddress) {
+      return { ok: false, message: `registration-full: ${this.limits.perAddress} registrations from this address already await a decision` };
+    }
+    return { ok: true };
+  }
+
+  /** A new pending registration was recorded for `did`, made from `address`. */
+  created(did: string, address: string): void {
+    const dids = this.#byAddress.get(address) ?? new Set<string>();
+    dids.add(did);
+    this.#byAddress.set(address, dids);
+  }
+
+  /** Removes the registrations whose lifetime ended, each audited; their agents' connections end. */
+  expire(): void {
+    const removed = this.registry.removePendingSeenBy(this.now() - this.limits.lifetimeMs);
+    for (const { did, name } of removed) {
+      this.log.info({ event: 'registration.expired', did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
+      this.online.get(did)?.close(CLOSE_REGISTRATION_EXPIRED, 'registration expired');
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+  }
+
+  /** Drops the agents that left pending (approved, rejected, expired): what is left is what counts. */
+  #stillPending(address: string): Set<string> {
+    const dids = this.#byAddress.get(address);
+    if (!dids) return new Set();
+    for (const did of dids) if (this.registry.get(did)?.status !== 'pending') dids.delete(did);
+    if (dids.size === 0) this.#byAddress.delete(address);
+    return dids;
+  }
+}
