@@ -100,7 +100,8 @@ export class HubClient {
           identity: this.options.identity,
           ...AGENT_AUTH,
           now: this.options.now,
-          metadata: this.options.hello,
+          // The pin as this handshake starts, signed: the broker believes a pin/migrated report only if it was its own id.
+          metadata: { ...this.options.hello, ...(this.#trust.pinned ? { pin: this.#trust.pinned } : {}) } satisfies AgentHello,
           acceptResponder: (broker, metadata) => {
             const parsed = AgentCertificateMetadata.safeParse(metadata);
             const trusted = this.#trust.check(broker, parsed.success ? parsed.data.authority : undefined);
