@@ -9,7 +9,7 @@ import { approvalHtml, makeNonce } from '../../extension/approval/approval-html'
 import { cannotDecide, paramsForDisplay, parseWebviewMessage } from '../../extension/approval/panel-controller';
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
 import { describeRpcError, needsInvitation } from '../../extension/connection/broker-session';
-import { rpcUrl } from '../../extension/connection/team-broker';
+import { rpcUrl } from '../../core/wire/broker-url';
 import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
 import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';
