@@ -19,6 +19,8 @@ interface Handshake {
   initiator: ChallengeInitiator;
   offered?: CertifiedPolicy;
   trust?: Extract<BrokerAcceptance, { ok: true }>;
+  /** The broker accepted it: until then a renewal waits (the broker takes one handshake at a time). */
+  accepted?: boolean;
   /** The root this handshake moved the pin to, reported to the broker once authenticated. */
   migrated?: string | null;
 }
@@ -115,6 +117,19 @@ export class HubClient {
       if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
     };
     let handshake: Handshake | undefined;
+    let renewAfterThis = false;
+    /**
+     * A renewal asked for while a handshake is under way waits for it to be accepted: a second INIT would be
+     * out of order, and the broker would close the connection with every tool call waiting for a reviewer.
+     * Any number of requests meanwhile make one renewal, which certifies the then current policy and chain.
+     */
+    const renew = () => {
+      if (handshake && !handshake.accepted) {
+        renewAfterThis = true;
+        return;
+      }
+      startHandshake();
+    };
     const startHandshake = () => {
       const h: Handshake = {
         initiator: new ChallengeInitiator({
@@ -169,7 +184,8 @@ export class HubClient {
           return;
         }
         case 'auth/accepted': {
-          if (!this.#session || handshake?.initiator.state !== 'complete') return fail(4001, 'out-of-order');
+          if (!this.#session || handshake?.initiator.state !== 'complete' || handshake.accepted) return fail(4001, 'out-of-order');
+          handshake.accepted = true;
           this.#backoff.reset();
           const { policy } = this.#session;
           log.info(
@@ -179,16 +195,20 @@ export class HubClient {
           this.options.runner.attach(send);
           if (handshake.migrated) send({ type: 'pin/migrated', root: handshake.migrated });
           this.options.onAuthenticated?.({ ...this.#session, status: f.status });
+          if (renewAfterThis) {
+            renewAfterThis = false;
+            startHandshake();
+          }
           return;
         }
         case 'authority/changed':
           if (!this.#session) return fail(4001, 'out-of-order');
           log.info({ event: 'authority.renewing' }, "the broker's identity or its root's revocations changed; renewing the handshake");
-          return startHandshake();
+          return renew();
         case 'update_capabilities':
           if (!this.#session) return fail(4001, 'out-of-order');
           log.info({ event: 'policy.renewing', policyVersion: f.policyVersion }, 'broker changed the policy; renewing the certificate');
-          return startHandshake();
+          return renew();
         case 'intent':
           if (!this.#session) return fail(4001, 'unauthenticated');
           void this.options.runner.handle(f.envelope, this.#session, () => (this.#socket === socket ? this.#session : undefined)).catch((err: unknown) =>
