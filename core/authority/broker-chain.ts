@@ -118,10 +118,10 @@ export function verifyBrokerChain(
     return refuse('superseded', `broker id ${o.broker.did} was replaced by a rotation; going back to it is refused`);
   }
   const newest = o.learnt.newest.get(root.did);
-  if (newest && (cert.serial < newest.serial || (cert.serial === newest.serial && newest.broker !== o.broker.did))) {
+  if (newest && cert.serial < newest.serial) {
     return refuse(
       'downgrade',
-      `broker certificate serial ${cert.serial} for ${o.broker.did} is not newer than serial ${newest.serial} (for ${newest.broker}) already seen from root ${root.did}; going back is refused`,
+      `broker certificate serial ${cert.serial} for ${o.broker.did} is older than serial ${newest.serial} (for ${newest.broker}) already seen from root ${root.did}; going back is refused`,
     );
   }
   const former = formerOf(cert);
@@ -131,9 +131,8 @@ export function verifyBrokerChain(
 
 /**
  * What a verified chain adds to what a peer knows, or null when it adds
- * nothing: the root's revocations, the id this certificate replaced, the id the
- * previous newest certificate named (superseded too, even if no certificate
- * the peer saw says so), and this certificate as the newest. The superseded
+ * nothing: the root's revocations, the id this certificate replaced, and this
+ * certificate's serial if it is the newest seen from its root. The superseded
  * list keeps the most recent BUDGETS.supersededBrokerIds ids: older ones are
  * refused by their lower serial anyway.
  */
@@ -142,10 +141,9 @@ export function learnFromChain(learnt: LearntRevocations, chain: VerifiedChain):
   const rootDid = chain.root.did;
   const revoked = new Map([...learnt.revoked, ...chain.revoked]);
   const superseded = [...learnt.superseded];
+  const former = chain.former?.id.did;
+  if (former && former !== broker && !superseded.includes(former)) superseded.push(former);
   const previous = learnt.newest.get(rootDid);
-  for (const did of [previous && previous.broker !== broker ? previous.broker : undefined, chain.former?.id.did]) {
-    if (did && did !== broker && !superseded.includes(did)) superseded.push(did);
-  }
   const isNewer = !previous || chain.certificate.serial > previous.serial;
   const newest = new Map(learnt.newest);
   if (isNewer) newest.set(rootDid, { serial: chain.certificate.serial, broker });

@@ -80,7 +80,7 @@ describe('no downgrade across broker generations (issue 19 #1)', () => {
     const trust = agentTrust();
     assert.equal(handshake(trust, c, chainOf(3)), null, 'C is certified by the pinned root');
     const refused = handshake(trust, a, chainOf(1));
-    assert.match(refused ?? 'accepted', /^downgrade: broker certificate serial 1 .* is not newer than serial 3/);
+    assert.match(refused ?? 'accepted', /^downgrade: broker certificate serial 1 .* is older than serial 3/);
     // The state directory remembers: a restarted agent refuses A too, and still takes C.
     const dir = dirs[dirs.length - 1]!;
     const restarted = new BrokerTrust(new AgentStateDir(dir), pino({ level: 'silent' }), 30_000);
@@ -92,9 +92,9 @@ describe('no downgrade across broker generations (issue 19 #1)', () => {
     const trust = agentTrust();
     assert.equal(handshake(trust, a, chainOf(1)), null);
     assert.equal(handshake(trust, c, chainOf(3)), null);
-    // A was the agent's broker before C: C names only B, yet A is recorded as superseded too.
-    assert.match(handshake(trust, a, chainOf(1)) ?? 'accepted', /^superseded: /);
+    // C names only B as replaced: B is superseded, and A, its own broker before, is refused by its lower serial.
     assert.match(handshake(trust, b, chainOf(2)) ?? 'accepted', /^superseded: /);
+    assert.match(handshake(trust, a, chainOf(1)) ?? 'accepted', /^downgrade: /);
   });
 
   test('a user who trusted C in this session refuses A on the next connection of the session', async () => {
@@ -103,7 +103,7 @@ describe('no downgrade across broker generations (issue 19 #1)', () => {
     await authenticateUser(userBroker(c, chainOf(3)), user, root.did, { name: 'u' }, memory);
     await assert.rejects(
       authenticateUser(userBroker(a, chainOf(1)), user, root.did, { name: 'u' }, memory),
-      /downgrade: broker certificate serial 1 .* is not newer than serial 3.*; the broker is not the pinned/,
+      /downgrade: broker certificate serial 1 .* is older than serial 3.*; the broker is not the pinned/,
     );
   });
 
@@ -121,7 +121,13 @@ describe('no downgrade across broker generations (issue 19 #1)', () => {
     ids.forEach((broker, i) => {
       const authority = {
         root: root.id.bytes,
-        certificate: certifyBroker(root, { serial: i + 1, broker: broker.id, issuedAt: now - DAY, expiresAt: now + DAY, supersedes: null }),
+        certificate: certifyBroker(root, {
+          serial: i + 1,
+          broker: broker.id,
+          issuedAt: now - DAY,
+          expiresAt: now + DAY,
+          supersedes: i === 0 ? null : { id: ids[i - 1]!.id, delegationsValidUntil: now },
+        }),
         revocations: [],
       };
       const chain = verifyBrokerChain(authority, { pinnedRoot: root.did, broker: broker.id, now, clockSkewMs: 0, learnt });
