@@ -55,6 +55,10 @@ export function createBrokerLogger(
     // Signed at once: the broker's first signature on this log says it does not vouch for what it found unsigned.
     log.warn({ event: UNVERIFIED_TAIL_EVENT, ...unverified }, 'audit.log has entries no checkpoint of this broker covers (a crash, or lines written while it was stopped); recorded as unverified');
     checkpoints.checkpoint('resume');
+  } else if (audit.state.nextSeq === 0) {
+    // A new log starts signed: a pinned verify refuses a log without any checkpoint (it could be anyone's), and a
+    // fresh broker's first lines would otherwise wait up to everyLines/everyMs for one.
+    checkpoints.checkpoint('start');
   }
   // The shutdown checkpoint: 'exit' runs after stop() in standalone mode and on process.exit() in stdio mode.
   const close = () => {
