@@ -1,5 +1,5 @@
 import type pino from 'pino';
-import type { VerifiedChain } from '../core/authority/broker-chain';
+import { learnFromChain, type LearntRevocations, type VerifiedChain } from '../core/authority/broker-chain';
 import { acceptBroker, type BrokerAcceptance } from '../core/authority/broker-pin';
 import type { VaultysId } from '../core/identity';
 import type { BrokerAuthority } from '../core/wire/authority';
@@ -27,15 +27,20 @@ export class BrokerTrust {
     const pinned = this.#pin.brokerDid;
     const mismatch = (proved: string) => `broker proved ${proved}, but this agent is pinned to ${pinned ?? 'no broker'}`;
     if (pinned === null) return this.#pin.trustOnFirstUse ? { ok: true, chain: null, migrateTo: null } : { ok: false, message: mismatch(broker.did) };
-    return acceptBroker(pinned, broker, authority, {
-      now: Date.now(),
-      clockSkewMs: this.clockSkewMs,
-      learnt: {
-        revoked: new Map(Object.entries(this.#pin.revokedBrokers ?? {})),
-        superseded: new Set(this.#pin.supersededBrokers ?? []),
-      },
-      mismatch,
-    });
+    return acceptBroker(pinned, broker, authority, { now: Date.now(), clockSkewMs: this.clockSkewMs, learnt: this.#learnt(), mismatch });
+  }
+
+  /** The pin the handshake hello states, so the broker knows whether a pin migration report can be true. */
+  get pinned(): string | null {
+    return this.#pin.brokerDid;
+  }
+
+  #learnt(): LearntRevocations {
+    return {
+      revoked: new Map(Object.entries(this.#pin.revokedBrokers ?? {})),
+      superseded: new Set(this.#pin.supersededBrokers ?? []),
+      newest: new Map(Object.entries(this.#pin.newestCertificates ?? {})),
+    };
   }
 
   /** Trust on first use: the first broker seen becomes the pin, loudly. */
@@ -50,27 +55,30 @@ export class BrokerTrust {
 
   /**
    * Persists, before co-signing, what a verified chain taught: the root's
-   * revocations and the id this broker superseded (both refused from now on,
-   * whoever presents them), and the move from a broker-id pin to the root.
+   * revocations, the ids it superseded and its serial (all refused from now
+   * on, whoever presents them: core/authority/broker-chain.ts learnFromChain),
+   * and the move from a broker-id pin to the root.
    * Returns the root DID when this handshake migrated the pin.
    */
   learn(broker: VaultysId, chain: VerifiedChain | null, migrateTo: string | null): string | null {
     if (!chain) return null;
-    const known = this.#pin.revokedBrokers ?? {};
-    const revoked = { ...known, ...Object.fromEntries(chain.revoked) };
-    const wasSuperseded = this.#pin.supersededBrokers ?? [];
-    const former = chain.former?.id.did;
-    const superseded = former && !wasSuperseded.includes(former) ? [...wasSuperseded, former] : wasSuperseded;
-    const newly = Object.keys(revoked).length > Object.keys(known).length || superseded !== wasSuperseded;
+    const learnt = learnFromChain(this.#learnt(), chain);
     const migrate = migrateTo !== null && this.#pin.brokerDid === broker.did;
-    if (!newly && !migrate) return null;
+    if (!learnt && !migrate) return null;
+    const superseded = learnt ? [...learnt.superseded] : (this.#pin.supersededBrokers ?? []);
     this.#save({
       ...this.#pin,
       ...(migrate ? { brokerDid: migrateTo, migratedFrom: broker.did, pinnedAt: Date.now() } : {}),
-      revokedBrokers: revoked,
-      supersededBrokers: superseded,
+      ...(learnt
+        ? { revokedBrokers: Object.fromEntries(learnt.revoked), supersededBrokers: superseded, newestCertificates: Object.fromEntries(learnt.newest) }
+        : {}),
     });
-    if (newly) this.log.info({ event: 'authority.learnt', revoked: Object.keys(revoked), superseded }, "recorded the root's revocations and superseded broker ids");
+    if (learnt) {
+      this.log.info(
+        { event: 'authority.learnt', revoked: [...learnt.revoked.keys()], superseded, serial: chain.certificate.serial },
+        "recorded the root's revocations, superseded broker ids and newest certificate serial",
+      );
+    }
     if (!migrate) return null;
     this.log.warn({ event: 'pin.migrated', from: broker.did, root: migrateTo, serial: chain.certificate.serial }, 'this agent now pins the broker root instead of the broker id');
     return migrateTo;

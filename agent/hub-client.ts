@@ -8,7 +8,8 @@ import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION
 import type { RegistrationStatus } from '../core/wire/policy';
 import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
 import { BrokerTrust } from './broker-trust';
-import { pinnedCertificateProblem, tlsClientOptions, type BrokerTls } from '../core/wire/broker-tls';
+import { brokerWebSocket, BrokerTlsError, type BrokerTls } from '../core/wire/broker-tls';
+import { loggableUrl } from '../core/wire/broker-url';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir } from './state-dir';
 import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';
@@ -18,6 +19,8 @@ interface Handshake {
   initiator: ChallengeInitiator;
   offered?: CertifiedPolicy;
   trust?: Extract<BrokerAcceptance, { ok: true }>;
+  /** The broker accepted it: until then a renewal waits (the broker takes one handshake at a time). */
+  accepted?: boolean;
   /** The root this handshake moved the pin to, reported to the broker once authenticated. */
   migrated?: string | null;
 }
@@ -77,30 +80,64 @@ export class HubClient {
 
   #connect(): void {
     const { url, log } = this.options;
-    const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false, ...tlsClientOptions(this.options.tls) });
+    void brokerWebSocket(url, this.options.tls, { perMessageDeflate: false }).then(
+      (socket) => {
+        if (this.#stopped) return void socket.terminate();
+        this.#attach(socket);
+      },
+      (err: unknown) => {
+        // Refused inside the TLS handshake: no byte of the upgrade request (path, headers) reached that peer.
+        if (err instanceof BrokerTlsError && err.reason !== 'unreachable') {
+          const what = err.reason === 'pin-mismatch' ? "the broker's TLS certificate is not the pinned one" : "the broker's TLS certificate does not verify";
+          log.error({ event: 'tls.refused', reason: err.reason, code: err.code, detail: err.message }, `${what}; disconnecting`);
+        } else {
+          log.warn({ event: 'hub.socket-error', url: loggableUrl(url), err: (err as Error).message }, 'connection error');
+        }
+        this.#retryLater(1006, '');
+      },
+    ).catch((err: unknown) => {
+      // Called from a promise settled by a socket event: a throw here must not leave the agent without a connection.
+      log.error({ event: 'hub.connect-crashed', err: (err as Error).message }, 'setting up the connection failed');
+      this.#retryLater(1011, 'connect-crashed');
+    });
+  }
+
+  #retryLater(code: number, reason: string): void {
+    if (this.#stopped) return;
+    const delay = this.#backoff.next(code);
+    this.options.log.info({ event: 'hub.disconnected', code, reason, retryInMs: delay }, 'disconnected from broker');
+    this.#retry = setTimeout(() => this.#connect(), delay);
+  }
+
+  #attach(socket: WebSocket): void {
+    const { url, log } = this.options;
     this.#socket = socket;
-    const pin = this.options.tls?.pinSha256;
-    if (pin) {
-      socket.on('upgrade', (response) => {
-        const problem = pinnedCertificateProblem(response, pin);
-        if (!problem) return;
-        log.error({ event: 'tls.refused', reason: 'pin-mismatch', detail: problem }, "the broker's TLS certificate is not the pinned one; disconnecting");
-        // Still CONNECTING: ws then never opens the socket, so no handshake byte leaves this agent.
-        socket.terminate();
-      });
-    }
     this.#session = undefined;
     const send = (frame: AgentFrame) => {
       if (socket.readyState === socket.OPEN) socket.send(encodeFrame(frame));
     };
     let handshake: Handshake | undefined;
+    let renewAfterThis = false;
+    /**
+     * A renewal asked for while a handshake is under way waits for it to be accepted: a second INIT would be
+     * out of order, and the broker would close the connection with every tool call waiting for a reviewer.
+     * Any number of requests meanwhile make one renewal, which certifies the then current policy and chain.
+     */
+    const renew = () => {
+      if (handshake && !handshake.accepted) {
+        renewAfterThis = true;
+        return;
+      }
+      startHandshake();
+    };
     const startHandshake = () => {
       const h: Handshake = {
         initiator: new ChallengeInitiator({
           identity: this.options.identity,
           ...AGENT_AUTH,
           now: this.options.now,
-          metadata: this.options.hello,
+          // The pin as this handshake starts, signed: the broker believes a pin/migrated report only if it was its own id.
+          metadata: { ...this.options.hello, ...(this.#trust.pinned ? { pin: this.#trust.pinned } : {}) } satisfies AgentHello,
           acceptResponder: (broker, metadata) => {
             const parsed = AgentCertificateMetadata.safeParse(metadata);
             const trusted = this.#trust.check(broker, parsed.success ? parsed.data.authority : undefined);
@@ -119,7 +156,7 @@ export class HubClient {
     const fail = (code: number, reason: string) => socket.close(code, reason.slice(0, 120));
 
     socket.on('open', () => {
-      log.info({ event: 'hub.connected', url }, 'connected to broker; authenticating');
+      log.info({ event: 'hub.connected', url: loggableUrl(url) }, 'connected to broker; authenticating');
       startHandshake();
     });
     socket.on('message', (data, isBinary) => {
@@ -151,7 +188,8 @@ export class HubClient {
           return;
         }
         case 'auth/accepted': {
-          if (!this.#session || handshake?.initiator.state !== 'complete') return fail(4001, 'out-of-order');
+          if (!this.#session || handshake?.initiator.state !== 'complete' || handshake.accepted) return fail(4001, 'out-of-order');
+          handshake.accepted = true;
           this.#backoff.reset();
           const { policy } = this.#session;
           log.info(
@@ -161,16 +199,20 @@ export class HubClient {
           this.options.runner.attach(send);
           if (handshake.migrated) send({ type: 'pin/migrated', root: handshake.migrated });
           this.options.onAuthenticated?.({ ...this.#session, status: f.status });
+          if (renewAfterThis) {
+            renewAfterThis = false;
+            startHandshake();
+          }
           return;
         }
         case 'authority/changed':
           if (!this.#session) return fail(4001, 'out-of-order');
           log.info({ event: 'authority.renewing' }, "the broker's identity or its root's revocations changed; renewing the handshake");
-          return startHandshake();
+          return renew();
         case 'update_capabilities':
           if (!this.#session) return fail(4001, 'out-of-order');
           log.info({ event: 'policy.renewing', policyVersion: f.policyVersion }, 'broker changed the policy; renewing the certificate');
-          return startHandshake();
+          return renew();
         case 'intent':
           if (!this.#session) return fail(4001, 'unauthenticated');
           void this.options.runner.handle(f.envelope, this.#session, () => (this.#socket === socket ? this.#session : undefined)).catch((err: unknown) =>
@@ -196,11 +238,7 @@ export class HubClient {
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code && /CERT|TLS|SIGNATURE|ISSUER/.test(err.code)) {
-        log.error({ event: 'tls.refused', reason: 'untrusted-certificate', code: err.code, detail: err.message }, "the broker's TLS certificate does not verify; disconnecting");
-      } else {
-        log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error');
-      }
+      log.warn({ event: 'hub.socket-error', err: err.message }, 'connection error');
     });
     socket.on('close', (code, reason) => {
       this.#session = undefined;
@@ -211,9 +249,7 @@ export class HubClient {
         this.options.onRevoked?.(reason.toString());
         return;
       }
-      const delay = this.#backoff.next(code);
-      log.info({ event: 'hub.disconnected', code, reason: reason.toString(), retryInMs: delay }, 'disconnected from broker');
-      this.#retry = setTimeout(() => this.#connect(), delay);
+      this.#retryLater(code, reason.toString());
     });
   }
 }

@@ -22,6 +22,8 @@ const PinRecord = z.strictObject({
   revokedBrokers: z.record(DidText, z.string()).optional(),
   /** Online broker ids a rotation replaced: going back to one is a downgrade. */
   supersededBrokers: z.array(DidText).optional(),
+  /** Per root: the newest broker certificate seen (serial and id); a lower serial is a downgrade. */
+  newestCertificates: z.record(DidText, z.strictObject({ serial: z.number().int().positive(), broker: DidText })).optional(),
 });
 export type PinRecord = z.infer<typeof PinRecord>;
 

@@ -105,6 +105,7 @@ export class Broker implements ConnectionHost {
     });
     this.events.on('userChanged', (user) => {
       if (user.removed) this.delegations.onUserRemoved(user.did);
+      else this.delegations.onRoleChanged(user.did, user.role);
     });
     // A rotation taken up while the broker was stopped: its grants still carry the old id's signature.
     this.delegations.reissueStale();

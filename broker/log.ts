@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import type { SecretIdentity } from '../core/identity';
-import { AUDIT_LOG_FILE } from './audit/chain';
+import { AUDIT_LOG_FILE, UNVERIFIED_TAIL_EVENT } from './audit/chain';
+import { unverifiedTailAt } from './audit/resume-check';
 import { ChainedDestination } from './audit/chained-destination';
 import { AuditCheckpoints, type CheckpointPolicy } from './audit/checkpoints';
 
@@ -24,6 +25,13 @@ export function createBrokerLogger(
   checkpointPolicy?: CheckpointPolicy,
 ): pino.Logger {
   const audit = ChainedDestination.open(join(dataDir, AUDIT_LOG_FILE));
+  let unverified;
+  try {
+    unverified = unverifiedTailAt(audit.path, identity.did);
+  } catch (err) {
+    audit.close();
+    throw err;
+  }
   const log = pino(
     { level, base: { component: 'broker' }, redact: { paths: REDACT, censor: '[redacted]' } },
     // Streams filter nothing ('trace'): the logger's level does, and checkpoints log at their own level.
@@ -42,6 +50,15 @@ export function createBrokerLogger(
   const checkpoints = new AuditCheckpoints(audit, identity, log, checkpointPolicy);
   if (audit.recoveredTornTail) {
     log.warn({ event: 'audit.recovered', torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');
+  }
+  if (unverified) {
+    // Signed at once: the broker's first signature on this log says it does not vouch for what it found unsigned.
+    log.warn({ event: UNVERIFIED_TAIL_EVENT, ...unverified }, 'audit.log has entries no checkpoint of this broker covers (a crash, or lines written while it was stopped); recorded as unverified');
+    checkpoints.checkpoint('resume');
+  } else if (audit.state.nextSeq === 0) {
+    // A new log starts signed: a pinned verify refuses a log without any checkpoint (it could be anyone's), and a
+    // fresh broker's first lines would otherwise wait up to everyLines/everyMs for one.
+    checkpoints.checkpoint('start');
   }
   // The shutdown checkpoint: 'exit' runs after stop() in standalone mode and on process.exit() in stdio mode.
   const close = () => {

@@ -6,7 +6,7 @@
  * where it is enforced. Code reads its limits from here, never from a literal of its own, and
  * test/core/budgets.test.ts checks that every row is exercised by a test at the bound and at the bound + 1.
  */
-export type Adversary = 'agent' | 'pending-agent' | 'user' | 'stranger' | 'web-page' | 'workspace';
+export type Adversary = 'broker' | 'data-dir' | 'agent' | 'pending-agent' | 'user' | 'stranger' | 'web-page' | 'workspace';
 export type BudgetUnit = 'bytes' | 'count' | 'per-second' | 'ms' | 'tokens';
 
 export interface Budget {
@@ -217,6 +217,27 @@ export const BUDGETS = {
     limit: 24 * 60 * 60_000,
     unit: 'ms',
     enforcedAt: 'broker/agents/registration-service.ts',
+  },
+  supersededBrokerIds: {
+    who: ['broker'],
+    what: 'broker ids a peer remembers as replaced by a rotation (older ones stay refused by their lower certificate serial)',
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'core/authority/broker-chain.ts (learnFromChain)',
+  },
+  brokerRevocations: {
+    who: ['broker'],
+    what: "root revocations a broker presents in one handshake (~0.3 KB each, under the Challenger message cap)",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'core/wire/authority.ts (BrokerAuthority), broker/identity/rotation.ts',
+  },
+  auditResumeScanEntries: {
+    who: ['data-dir'],
+    what: "audit.log entries after the last checkpoint a starting broker reads back to name them in its signed 'unverified tail' marker",
+    limit: 10_000,
+    unit: 'count',
+    enforcedAt: 'broker/audit/resume-check.ts',
   },
 } as const satisfies Record<string, Budget>;
 

@@ -1,6 +1,53 @@
 import type { Command } from 'commander';
-import { parsePin } from '../../core/identity';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parsePin, VaultysId } from '../../core/identity';
+import { AUTHORITY_FILE, AuthorityText, authorityFromText } from '../identity/authority-file';
+import { CertifiedRotation } from '../identity/rotation';
+import { RootAnchor } from './root-anchor';
 import { describeReport, verifyAuditLog } from './verify-audit-log';
+
+const pinOption = (flag: string, text: string): string => {
+  const did = parsePin(text);
+  if (!did) throw new Error(`${flag}: not a DID or fingerprint: ${text}`);
+  return did;
+};
+
+/**
+ * The root's word, from files: a broker-authority.json (the root's id, its
+ * current certificate and revocations) or what `broker identity certify`
+ * wrote (a certificate and revocations). By default the broker-authority.json
+ * next to the log, which is what the broker holds.
+ */
+function anchorFrom(rootDid: string, logFile: string, files: string[]): RootAnchor {
+  const anchor = new RootAnchor(rootDid, Date.now());
+  const beside = join(dirname(resolve(logFile)), AUTHORITY_FILE);
+  const all = files.length > 0 ? files : existsSync(beside) ? [beside] : [];
+  for (const file of all) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`--authority ${file}: ${(err as Error).message}`);
+    }
+    const authority = AuthorityText.safeParse(raw);
+    const signed = CertifiedRotation.safeParse(raw);
+    if (authority.success) {
+      const a = authorityFromText(authority.data);
+      if (!anchor.offerRoot(VaultysId.fromBytes(a.root))) throw new Error(`${file} is the chain of another root than ${rootDid}`);
+      anchor.addCertificate(a.certificate);
+      a.revocations.forEach((r) => anchor.addRevocation(r));
+    } else if (signed.success) {
+      const bytes = (t: string) => new Uint8Array(Buffer.from(t, 'base64'));
+      const envelope = (e: { payload: string; signature: string }) => ({ payload: bytes(e.payload), signature: bytes(e.signature) });
+      if (signed.data.certificate) anchor.addCertificate(envelope(signed.data.certificate));
+      signed.data.revocations.forEach((r) => anchor.addRevocation(envelope(r)));
+    } else {
+      throw new Error(`--authority ${file} is neither a ${AUTHORITY_FILE} nor a file the root signed`);
+    }
+  }
+  return anchor;
+}
 
 /** `broker audit verify <file>`: exit 0 when the log verifies, 1 at the first tampered line (or on any error). */
 export function addAuditCommands(program: Command): void {
@@ -10,16 +57,23 @@ export function addAuditCommands(program: Command): void {
     .description('check every line, the hash chain and the signed checkpoints; name the first tampered line')
     .option(
       '--broker-did <did>',
-      "the broker's DID or fingerprint (`broker identity --no-create`); without it, the id in the file's first checkpoint is trusted",
+      "the DID or fingerprint of the broker id the log started with (`broker identity --no-create`); without it or --root, the id in the file's first checkpoint is trusted",
     )
+    .option(
+      '--root <did>',
+      "anchor the log to the broker's offline root (DID or fingerprint): every hand-over must carry the root's certificate, no checkpoint may be signed by an id after the root revoked it, and the log must end under the id the root currently certifies",
+    )
+    .option(
+      '--authority <file...>',
+      `with --root: the root's certificates and revocations (${AUTHORITY_FILE}, or a file "broker identity certify" wrote); default: the ${AUTHORITY_FILE} next to the log`,
+    )
+    .option('--allow-unprotected-tail', "accept entries after the last checkpoint (a running broker's log); they are reported, not vouched for")
     .option('--json', 'print the report as JSON')
-    .action((file: string, o: { brokerDid?: string; json?: boolean }) => {
-      let brokerDid: string | undefined;
-      if (o.brokerDid !== undefined) {
-        brokerDid = parsePin(o.brokerDid) ?? undefined;
-        if (!brokerDid) throw new Error(`--broker-did: not a DID or fingerprint: ${o.brokerDid}`);
-      }
-      const report = verifyAuditLog(file, { brokerDid });
+    .action((file: string, o: { brokerDid?: string; root?: string; authority?: string[]; allowUnprotectedTail?: boolean; json?: boolean }) => {
+      const brokerDid = o.brokerDid === undefined ? undefined : pinOption('--broker-did', o.brokerDid);
+      if (o.authority && o.root === undefined) throw new Error('--authority needs --root');
+      const anchor = o.root === undefined ? undefined : anchorFrom(pinOption('--root', o.root), file, o.authority ?? []);
+      const report = verifyAuditLog(file, { brokerDid, anchor, allowUnprotectedTail: Boolean(o.allowUnprotectedTail) });
       process.stdout.write(o.json ? `${JSON.stringify({ file, ...report })}\n` : describeReport(file, report));
       process.exitCode = report.ok ? 0 : 1;
     });

@@ -18,6 +18,10 @@ export const GENESIS_PREV = '0'.repeat(64);
 /** Reserved events: the verifier gives them meaning, so nothing else in the broker may log them. */
 export const CHECKPOINT_EVENT = 'audit.checkpoint';
 export const TORN_LINE_EVENT = 'audit.torn-line';
+/** Written by the broker at start when entries follow the last checkpoint it can vouch for (resume-check.ts). */
+export const UNVERIFIED_TAIL_EVENT = 'audit.unverified-tail';
+/** Written by the broker when it takes up a new online id (broker/identity/identity-service.ts). */
+export const ROTATION_EVENT = 'identity.rotated';
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -14,7 +14,7 @@ export interface CheckpointPolicy {
 
 export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { everyLines: 100, everyMs: 60_000 };
 
-export type CheckpointReason = 'lines' | 'interval' | 'shutdown' | 'rotation';
+export type CheckpointReason = 'start' | 'lines' | 'interval' | 'shutdown' | 'rotation' | 'resume';
 
 /**
  * The broker's signatures over its own audit chain. A hash chain alone can be

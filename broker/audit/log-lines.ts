@@ -63,25 +63,30 @@ function readRange(fd: number, start: number, end: number): Buffer {
   return buffer;
 }
 
-/** Offset of the last "\n" strictly before `end`, or -1. */
-function lastNewlineBefore(fd: number, end: number): number {
-  for (let to = end; to > 0; to -= CHUNK) {
-    const from = Math.max(0, to - CHUNK);
-    const at = readRange(fd, from, to).lastIndexOf(NEWLINE);
-    if (at !== -1) return from + at;
-  }
-  return -1;
-}
-
-/** The file's lines from the last one backwards, so that opening a large log reads only its tail. */
+/**
+ * The file's lines from the last one backwards, so that opening a large log reads only its tail. One window
+ * of the file is kept and extended a chunk at a time as lines need it, so each byte is read once.
+ */
 export function* linesBackward(fd: number): Generator<LineSpan> {
   const size = fstatSync(fd).size;
   if (size === 0) return;
   let terminated = readRange(fd, size - 1, size)[0] === NEWLINE;
   let end = terminated ? size - 1 : size;
+  // The window holds the bytes [windowStart, end): the lines not yet yielded, as far back as read so far.
+  let windowStart = end;
+  let window = Buffer.alloc(0);
   for (;;) {
-    const start = lastNewlineBefore(fd, end) + 1;
-    yield { start, end, bytes: readRange(fd, start, end), terminated };
+    let newline = end > windowStart ? window.lastIndexOf(NEWLINE, end - windowStart - 1) : -1;
+    while (newline === -1 && windowStart > 0) {
+      const from = Math.max(0, windowStart - CHUNK);
+      window = Buffer.concat([readRange(fd, from, windowStart), window.subarray(0, end - windowStart)]);
+      const searchFrom = windowStart - from - 1;
+      windowStart = from;
+      newline = window.lastIndexOf(NEWLINE, searchFrom);
+      // Bytes already searched in the previous window hold no "\n": only the new chunk needs looking at.
+    }
+    const start = newline === -1 ? 0 : windowStart + newline + 1;
+    yield { start, end, bytes: Buffer.from(window.subarray(start - windowStart, end - windowStart)), terminated };
     if (start === 0) return;
     end = start - 1;
     terminated = true;

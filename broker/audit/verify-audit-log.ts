@@ -1,11 +1,34 @@
-import { CHECKPOINT_EVENT, GENESIS_PREV, TORN_LINE_EVENT, parseLine, sha256Hex, type ChainEntry } from './chain';
+import { VaultysId, type SealedEnvelope } from '../../core/identity';
+import { CHECKPOINT_EVENT, GENESIS_PREV, ROTATION_EVENT, TORN_LINE_EVENT, UNVERIFIED_TAIL_EVENT, parseLine, sha256Hex, type ChainEntry } from './chain';
 import { verifyCheckpoint } from './checkpoints';
-
-/** Written by the broker when it takes up a new online id (broker/identity/identity-service.ts). */
-const ROTATION_EVENT = 'identity.rotated';
 import { readLinesForward, type RawLine } from './log-lines';
+import { RootAnchor } from './root-anchor';
 
-export type TamperReason = 'edited' | 'deleted or reordered' | 'bad checkpoint signature' | 'not JSON' | 'not a chain entry';
+export type TamperReason =
+  | 'edited'
+  | 'deleted or reordered'
+  | 'bad checkpoint signature'
+  | 'not JSON'
+  | 'not a chain entry'
+  /** A hand-over to a new id without the root's certificate of that id replacing the old one. */
+  | 'unanchored hand-over'
+  /** A checkpoint signed by an id the root had revoked by then. */
+  | 'revoked signer'
+  /** Anchored to the root, the log does not end under the id the root currently certifies. */
+  | 'not certified by the root'
+  /** Pinned, the log has no checkpoint at all: nothing in it is signed. */
+  | 'unsigned'
+  /** Entries after the last checkpoint, without --allow-unprotected-tail. */
+  | 'unprotected tail';
+
+export interface VerifyOptions {
+  /** The id the log's first checkpoint must be signed by (`--broker-did`). */
+  brokerDid?: string;
+  /** The root the log must be anchored to (`--root`): hand-overs certified by it, the end under its current id. */
+  anchor?: RootAnchor;
+  /** Accept entries after the last checkpoint (a running broker's log), reporting them; refused otherwise. */
+  allowUnprotectedTail?: boolean;
+}
 
 export interface TamperFinding {
   /** 1-based line number of the first bad line. */
@@ -25,8 +48,12 @@ export interface AuditLogReport {
   checkpoints: number;
   /** The DID every checkpoint was checked against. */
   brokerDid: string | null;
-  /** False when no --broker-did was given: checkpoints were checked against the id the first one states. */
+  /** False when neither --broker-did nor --root was given: checkpoints were checked against the id the first one states. */
   pinned: boolean;
+  /** The root the log was anchored to (--root), or null. */
+  root: string | null;
+  /** Entries the broker found after its last checkpoint when it started, and signed as not vouched for. */
+  unverifiedTails: { line: number; toLine: number; entries: number; markerLine: number }[];
   lastCheckpoint: { line: number; seq: number } | null;
   /** Broker rotations: from here on the successor signs, the old key having signed the hand-over. */
   rotations: { line: number; from: string; to: string }[];
@@ -81,14 +108,17 @@ function vouches(record: ChainEntry, fragments: RawLine[]): boolean {
  *   otherwise this entry itself was edited;
  * - a checkpoint that does not verify, or is signed by another broker.
  */
-export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?: string } = {}): AuditLogReport {
+export function verifyAuditLines(lines: Iterable<RawLine>, options: VerifyOptions = {}): AuditLogReport {
+  const anchor = options.anchor;
   const report: AuditLogReport = {
     ok: true,
     lines: 0,
     entries: 0,
     checkpoints: 0,
     brokerDid: options.brokerDid ?? null,
-    pinned: options.brokerDid !== undefined,
+    pinned: options.brokerDid !== undefined || anchor !== undefined,
+    root: anchor?.rootDid ?? null,
+    unverifiedTails: [],
     lastCheckpoint: null,
     rotations: [],
     unprotectedEntries: 0,
@@ -107,8 +137,11 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
   let previous: { line: number; seq: number } | null = null;
   let vouchedRecordLine = 0;
   // A rotation: the identity.rotated entry names the successor, and once a checkpoint of the current key covers it, the successor may sign.
-  let announced: { from: string; to: string } | null = null;
+  let announced: Announced | null = null;
   let successor: string | null = null;
+  // Without --root, hand-overs are still checked against the one root the log's own rotation records name.
+  let logRoot: RootAnchor | null = anchor ?? null;
+  let firstUnprotected: { line: number; seq: number } | null = null;
 
   for (let line = input.take(); line; line = input.take()) {
     report.lines = line.number;
@@ -154,39 +187,143 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: { brokerDid?
       return fail(line.number, entry.seq, 'deleted or reordered', 'the partial line this record vouches for is not right before it');
     }
     const { event, from, to } = entry.fields;
-    if (event === ROTATION_EVENT && typeof from === 'string' && typeof to === 'string') announced = { from, to };
-    if (entry.fields.event === CHECKPOINT_EVENT) {
+    if (event === ROTATION_EVENT && typeof from === 'string' && typeof to === 'string') announced = { from, to, line: line.number, seq: entry.seq, fields: entry.fields };
+    if (event === UNVERIFIED_TAIL_EVENT) {
+      // The broker restarted on entries no checkpoint of its own covered: it signs that it does not vouch for them,
+      // so a hand-over among them (appended by whoever could write the file) never counts.
+      if (firstUnprotected && previous) report.unverifiedTails.push({ line: firstUnprotected.line, toLine: previous.line, entries: report.unprotectedEntries, markerLine: line.number });
+      announced = null;
+    }
+    if (event === CHECKPOINT_EVENT) {
       // After a hand-over only the successor signs: the replaced key (perhaps stolen) can no longer vouch for anything.
       const check = verifyCheckpoint(entry, successor ?? report.brokerDid ?? undefined);
       if (!check.ok) return fail(line.number, entry.seq, 'bad checkpoint signature', check.detail);
-      successor = announced?.from === check.did ? announced.to : null;
-      if (successor) report.rotations.push({ line: line.number, from: check.did, to: successor });
+      successor = null;
+      if (announced?.from === check.did) {
+        if (!logRoot) logRoot = rootNamedBy(announced.fields);
+        const problem = handOverProblem(announced, logRoot);
+        if (problem) return fail(announced.line, announced.seq, 'unanchored hand-over', problem);
+        successor = announced.to;
+        report.rotations.push({ line: line.number, from: check.did, to: successor });
+      }
+      // A revoked key's checkpoints after its revocation vouch for nothing, except the certified hand-over itself
+      // (a compromise rotation is signed by the old key after the root revoked it): the successor's next
+      // checkpoint covers it, and the end of the log must be the successor's.
+      const revokedAt = logRoot?.revokedAt(check.did) ?? null;
+      const time = entry.fields.time;
+      if (!successor && revokedAt !== null && !(typeof time === 'number' && time < revokedAt)) {
+        return fail(line.number, entry.seq, 'revoked signer', `signed by ${check.did}, which root ${logRoot!.rootDid} revoked at ${new Date(revokedAt).toISOString()}`);
+      }
       announced = null;
       report.brokerDid = check.did;
       report.checkpoints += 1;
       report.lastCheckpoint = { line: line.number, seq: entry.seq };
       report.unprotectedEntries = 0;
+      firstUnprotected = null;
     } else {
       report.unprotectedEntries += 1;
+      firstUnprotected ??= { line: line.number, seq: entry.seq };
     }
     report.entries += 1;
     previous = { line: line.number, seq: entry.seq };
     expectedSeq = entry.seq + 1;
     expectedPrev = entry.hash;
   }
+  if (report.pinned && report.checkpoints === 0) {
+    return fail(report.lines || 1, null, 'unsigned', 'no checkpoint in the log: nothing in it is signed, so it could have been written by anyone');
+  }
+  if (anchor) {
+    const current = anchor.current();
+    if (!current.ok) return fail(report.lines, null, 'not certified by the root', current.detail);
+    // The last checkpoint must be the current id's own: a hand-over alone can be replayed by the old key's holder
+    // after a forged history, but nothing before a checkpoint of the successor can be changed.
+    if (report.brokerDid !== current.did || successor !== null) {
+      const endsUnder = successor ? `the hand-over to ${successor}, with no checkpoint of it yet` : `a checkpoint of ${report.brokerDid}`;
+      return fail(
+        report.lines,
+        null,
+        'not certified by the root',
+        `the log ends with ${endsUnder}, but root ${anchor.rootDid} currently certifies ${current.did} (serial ${current.serial}): ` +
+          'what followed the hand-over to it was cut, or the log was re-signed with a replaced key',
+      );
+    }
+  }
+  if (firstUnprotected && !options.allowUnprotectedTail) {
+    return fail(
+      firstUnprotected.line,
+      firstUnprotected.seq,
+      'unprotected tail',
+      `${report.unprotectedEntries} entries after the last checkpoint are chained but not signed: anyone who can write the file could have ` +
+        'appended them (pass --allow-unprotected-tail for the log of a running broker)',
+    );
+  }
   return report;
 }
 
-export function verifyAuditLog(path: string, options: { brokerDid?: string } = {}): AuditLogReport {
+interface Announced {
+  from: string;
+  to: string;
+  line: number;
+  seq: number;
+  fields: Record<string, unknown>;
+}
+
+const b64 = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) ? new Uint8Array(Buffer.from(v, 'base64')) : null);
+
+function envelopeIn(value: unknown): SealedEnvelope | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const payload = b64((value as { payload?: unknown }).payload);
+  const signature = b64((value as { signature?: unknown }).signature);
+  return payload && signature ? { payload, signature } : null;
+}
+
+function idIn(value: unknown): VaultysId | null {
+  const bytes = b64(value);
+  try {
+    return bytes ? VaultysId.fromBytes(bytes) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Unanchored verify: the root the first hand-over record names (every later one must name the same). */
+function rootNamedBy(fields: Record<string, unknown>): RootAnchor | null {
+  const id = idIn(fields.rootId);
+  if (!id) return null;
+  const anchor = new RootAnchor(id.did, Date.now());
+  anchor.offerRoot(id);
+  return anchor;
+}
+
+/**
+ * A hand-over counts only with the root's certificate of the new id replacing
+ * the old one (in the record, or among those the verifier was given): without
+ * it, a line that names an arbitrary successor would hand the log to its author.
+ */
+function handOverProblem(announced: Announced, root: RootAnchor | null): string | null {
+  if (!root) return `the hand-over to ${announced.to} carries no root certificate`;
+  const id = idIn(announced.fields.rootId);
+  if (id && !root.offerRoot(id)) return `the hand-over names root ${id.did}, not ${root.rootDid}`;
+  const embedded = envelopeIn(announced.fields.certificate);
+  if (embedded) root.addCertificate(embedded);
+  if (root.certifiesHandOver(announced.from, announced.to)) return null;
+  return `no certificate of root ${root.rootDid} makes ${announced.to} the successor of ${announced.from}`;
+}
+
+export function verifyAuditLog(path: string, options: VerifyOptions = {}): AuditLogReport {
   return verifyAuditLines(readLinesForward(path), options);
 }
+
+/** Failures that say the log proves too little, not that a line was changed. */
+const NOT_PROVEN: ReadonlySet<TamperReason> = new Set(['unsigned', 'unprotected tail', 'not certified by the root', 'revoked signer']);
 
 /** The human verdict: one line for the outcome, then what it does and does not prove. */
 export function describeReport(path: string, report: AuditLogReport): string {
   const out: string[] = [];
   if (report.failure) {
     const f = report.failure;
-    out.push(`${path}: TAMPERED at line ${f.line}${f.seq === null ? '' : ` (seq ${f.seq})`}: ${f.reason}: ${f.detail}`);
+    const verdict = NOT_PROVEN.has(f.reason) ? 'NOT VERIFIED' : 'TAMPERED';
+    out.push(`${path}: ${verdict} at line ${f.line}${f.seq === null ? '' : ` (seq ${f.seq})`}: ${f.reason}: ${f.detail}`);
     out.push(`  before it: ${report.entries} entries and ${report.checkpoints} checkpoints verified`);
     return `${out.join('\n')}\n`;
   }
@@ -194,6 +331,8 @@ export function describeReport(path: string, report: AuditLogReport): string {
   out.push(`${path}: OK: ${count(report.lines, 'line')}, ${count(report.entries, 'chained entry', 'chained entries')}, ${count(report.checkpoints, 'signed checkpoint')}`);
   if (report.checkpoints === 0) {
     out.push('  no checkpoint: the chain is intact but nothing in it is signed, so the whole file could have been rewritten');
+  } else if (report.root) {
+    out.push(`  anchored to root ${report.root}: every hand-over certified by it, and the log ends under the id it currently certifies`);
   } else if (report.pinned) {
     out.push(`  checkpoints signed by ${report.rotations[0]?.from ?? report.brokerDid} (pinned with --broker-did)`);
   } else {
@@ -206,6 +345,9 @@ export function describeReport(path: string, report: AuditLogReport): string {
   }
   out.push(`  ${count(report.unprotectedEntries, 'entry', 'entries')} after the last checkpoint: chained but unsigned, they could be truncated or rewritten undetected`);
   out.push('  a cut back to an earlier checkpoint is only visible against a copy of the latest checkpoint kept elsewhere (stderr/SIEM)');
+  for (const u of report.unverifiedTails) {
+    out.push(`  lines ${u.line}-${u.toLine}: ${count(u.entries, 'entry', 'entries')} the broker found unsigned when it started; it does not vouch for them (marker at line ${u.markerLine})`);
+  }
   for (const t of report.tornFragments) {
     out.push(`  line ${t.line}: ${t.lines} partial line(s), ${t.bytes} bytes, from a crash; unverified, frozen by the record at line ${t.recordLine}`);
   }

@@ -4,6 +4,7 @@ import { createMessageConnection, SocketMessageReader, type MessageConnection } 
 import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
 import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
+import { rpcUrl } from '../../core/wire/broker-url';
 import { Methods, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
 import { LOCAL_SOCKET } from '../rpc/local-socket';
 import { readKeyFile, type SecretIdentity } from '../../core/identity';
@@ -25,7 +26,7 @@ export class BrokerClient {
 
   /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`; its TLS checked as `tls` says. */
   static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<BrokerClient> {
-    const socket = await openBrokerWebSocket(`${url.replace(/\/+$/, '')}/rpc`, tls);
+    const socket = await openBrokerWebSocket(rpcUrl(url), tls);
     const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
     return BrokerClient.#authenticate(connection, () => socket.close(1000), brokerDid, user, hello);
   }

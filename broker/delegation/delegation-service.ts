@@ -50,6 +50,12 @@ export class DelegationService {
   #revocations?: RevocationState;
   /** Certificates signed for owners and admins, by user, agent and capability. */
   readonly #roleCertificates = new Map<string, { certificate: SealedEnvelope; body: DelegationBody }>();
+  /**
+   * Role certificates of users who lost the role, by id, until they expire: listed with the revoked grants so
+   * that a running task of a demoted admin stops at its next step, as one of a revoked grant does. Kept in
+   * memory only, like the certificates themselves: each lives at most its task plus ROLE_CERTIFICATE_REUSE_MS.
+   */
+  readonly #revokedRoleCertificates = new Map<string, number>();
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -99,13 +105,35 @@ export class DelegationService {
     this.#publishRevocations();
   }
 
+  /** A user who is no longer an owner or admin loses every certificate their role earned, at once. */
+  onRoleChanged(did: string, role: Role): void {
+    if (role === 'owner' || role === 'admin') return;
+    let revoked = 0;
+    for (const [key, held] of this.#roleCertificates) {
+      if (held.body.user !== did) continue;
+      this.#revokedRoleCertificates.set(held.body.id, held.body.expiresAt);
+      this.#roleCertificates.delete(key);
+      revoked++;
+    }
+    if (revoked === 0) return;
+    this.grants.bumpVersion();
+    this.log.info({ event: 'delegation.role-revoked', did, role, certificates: revoked }, "the certificates a user's former role earned are revoked");
+    this.#publishRevocations();
+  }
+
+  /** Revoked grants and revoked role certificates that have not expired yet. */
+  #revokedIds(now: number): string[] {
+    for (const [id, expiresAt] of this.#revokedRoleCertificates) if (expiresAt <= now) this.#revokedRoleCertificates.delete(id);
+    return [...this.grants.revokedIds(now), ...this.#revokedRoleCertificates.keys()];
+  }
+
   /** The current state of revocations, as an agent would hold it after verifying the list. */
   revocationState(): RevocationState {
     // Read again only when the list's version moves (a grant revoked, a user removed). Revoked ids that
     // expire meanwhile stay in the set: an expired certificate is refused on its own anyway.
     const version = this.grants.version();
     if (this.#revocations?.version !== version) {
-      this.#revocations = { version, delegations: new Set(this.grants.revokedIds(this.now())), users: new Set(this.users.removedDids()) };
+      this.#revocations = { version, delegations: new Set(this.#revokedIds(this.now())), users: new Set(this.users.removedDids()) };
     }
     return this.#revocations;
   }
@@ -123,7 +151,7 @@ export class DelegationService {
       const body: RevocationListBody = {
         version,
         issuedAt: this.now(),
-        delegations: this.grants.revokedIds(this.now()),
+        delegations: this.#revokedIds(this.now()),
         users: this.users.removedDids(),
       };
       this.#list = { version, envelope: seal(this.keys.identity, 'vaultysclaw/revocation-list/v1', body) };

@@ -51,6 +51,9 @@ export class AgentConnection {
   #registrationEnded = false;
   /** Results taken from this connection while its certificate was not approved (BUDGETS.pendingAgentResults). */
   #pendingResults = 0;
+  /** The pin the agent's last certified hello stated, and whether it already reported a migration on this connection. */
+  #helloPin?: string;
+  #pinReported = false;
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -142,6 +145,12 @@ export class AgentConnection {
         return;
       case 'pin/migrated':
         if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before reporting a pin');
+        // Taken once, and only from an agent whose signed hello said it pinned the very id that answered it: a
+        // report on the agent's word alone would let any agent write audit lines at the frame rate.
+        if (this.#pinReported || this.#helloPin !== this.#certifiedBy?.did) {
+          return this.#refuse('pin-report-refused', 'a pin migration is reported once per connection, by an agent whose handshake stated it pinned this broker id');
+        }
+        this.#pinReported = true;
         return this.host.pinMigrated(this, frame.root);
     }
   }
@@ -214,6 +223,7 @@ export class AgentConnection {
     this.#policy = this.#pendingPolicy!;
     const hello = this.#pendingHello!;
     this.#agentVersion = hello.agentVersion;
+    this.#helloPin = hello.pin;
     this.#responder = this.#pendingHello = this.#pendingPolicy = undefined;
     this.host.authenticated(this, hello);
   }

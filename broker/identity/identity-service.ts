@@ -8,7 +8,7 @@ import type { DelegationService } from '../delegation/delegation-service';
 import { conflict } from '../rpc/rpc-failure';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import type { ActiveIdentity } from './active-identity';
-import { readAuthority } from './authority-file';
+import { envelopeText, readAuthority } from './authority-file';
 import { checkOwnChain, reportExpiry } from './own-chain';
 
 /** The root's certificate of the active id, read back from the chain the broker presents. */
@@ -90,7 +90,9 @@ function chainFields(authority: BrokerAuthority | null) {
  * hand-over checkpoint, so the old key vouches for its successor in the chain.
  */
 export function recordRotation(log: pino.Logger, actor: string, from: SecretIdentity, to: SecretIdentity, authority: BrokerAuthority | null): void {
-  log.warn({ event: 'identity.rotated', actor, from: from.did, to: to.did, toId: to.id.toBase64(), ...chainFields(authority) }, 'broker identity rotated');
+  // The root's certificate of the new id travels with the record: `audit verify` follows a hand-over only with it.
+  const anchor = authority && { rootId: Buffer.from(authority.root).toString('base64'), certificate: envelopeText(authority.certificate) };
+  log.warn({ event: 'identity.rotated', actor, from: from.did, to: to.did, toId: to.id.toBase64(), ...chainFields(authority), ...anchor }, 'broker identity rotated');
   handOverAuditSigner(log, to);
 }
 

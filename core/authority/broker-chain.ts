@@ -1,4 +1,5 @@
 import { open, seal, VaultysId, type SealedEnvelope, type SecretIdentity } from '../identity';
+import { BUDGETS } from '../budgets';
 import { BrokerCertificateBody, BrokerRevocationBody, type BrokerAuthority } from '../wire/authority';
 
 /**
@@ -36,15 +37,29 @@ export type ChainRefusal =
   | 'expired'
   | 'bad-revocation'
   | 'revoked'
-  | 'superseded';
+  | 'superseded'
+  | 'downgrade';
 
-/** What a peer remembers between connections: online ids the root revoked, and ids a rotation replaced. */
+/** The newest certificate a peer has seen from one root: its serial, and the online id it certified. */
+export interface NewestCertificate {
+  serial: number;
+  broker: string;
+}
+
+/**
+ * What a peer remembers between connections: online ids the root revoked, ids
+ * a rotation replaced, and per root the newest certificate seen. The serial is
+ * what makes a downgrade impossible across generations: a certificate names
+ * only the id it replaced, so after A→B→C a peer that never saw B learns only
+ * "B is superseded", while A's serial-1 certificate is still lower than 3.
+ */
 export interface LearntRevocations {
   revoked: ReadonlyMap<string, string>;
   superseded: ReadonlySet<string>;
+  newest: ReadonlyMap<string, NewestCertificate>;
 }
 
-export const NOTHING_LEARNT: LearntRevocations = { revoked: new Map(), superseded: new Set() };
+export const NOTHING_LEARNT: LearntRevocations = { revoked: new Map(), superseded: new Set(), newest: new Map() };
 
 export interface VerifiedChain {
   root: VaultysId;
@@ -102,9 +117,38 @@ export function verifyBrokerChain(
   if (o.learnt.superseded.has(o.broker.did)) {
     return refuse('superseded', `broker id ${o.broker.did} was replaced by a rotation; going back to it is refused`);
   }
+  const newest = o.learnt.newest.get(root.did);
+  if (newest && cert.serial < newest.serial) {
+    return refuse(
+      'downgrade',
+      `broker certificate serial ${cert.serial} for ${o.broker.did} is older than serial ${newest.serial} (for ${newest.broker}) already seen from root ${root.did}; going back is refused`,
+    );
+  }
   const former = formerOf(cert);
   if (former === 'malformed') return refuse('bad-certificate', 'the superseded id does not parse or does not match its DID');
   return { ok: true, value: { root, certificate: cert, revoked, former } };
+}
+
+/**
+ * What a verified chain adds to what a peer knows, or null when it adds
+ * nothing: the root's revocations, the id this certificate replaced, and this
+ * certificate's serial if it is the newest seen from its root. The superseded
+ * list keeps the most recent BUDGETS.supersededBrokerIds ids: older ones are
+ * refused by their lower serial anyway.
+ */
+export function learnFromChain(learnt: LearntRevocations, chain: VerifiedChain): LearntRevocations | null {
+  const broker = VaultysId.fromBytes(chain.certificate.broker).did;
+  const rootDid = chain.root.did;
+  const revoked = new Map([...learnt.revoked, ...chain.revoked]);
+  const superseded = [...learnt.superseded];
+  const former = chain.former?.id.did;
+  if (former && former !== broker && !superseded.includes(former)) superseded.push(former);
+  const previous = learnt.newest.get(rootDid);
+  const isNewer = !previous || chain.certificate.serial > previous.serial;
+  const newest = new Map(learnt.newest);
+  if (isNewer) newest.set(rootDid, { serial: chain.certificate.serial, broker });
+  if (revoked.size === learnt.revoked.size && superseded.length === learnt.superseded.size && !isNewer) return null;
+  return { revoked, superseded: new Set(superseded.slice(-BUDGETS.supersededBrokerIds.limit)), newest };
 }
 
 function formerOf(cert: BrokerCertificateBody): VerifiedChain['former'] | 'malformed' {

@@ -1,5 +1,5 @@
-import { NOTHING_LEARNT } from '../authority/broker-chain';
 import { acceptBroker, isRootDid } from '../authority/broker-pin';
+import { SESSION_TRUST, type TrustMemory } from '../authority/trust-memory';
 import { ChallengeInitiator, type SecretIdentity } from '../identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../policy/intent-gates';
 import { SessionMethods } from './methods';
@@ -12,14 +12,16 @@ export type SendRequest = (method: string, params: unknown) => Promise<unknown>;
  * The client half of the session handshake (CLI and extension alike): the
  * user initiates, and refuses to co-sign unless the broker proves the pinned
  * DID — or, when the pin is a root, an id that root currently certifies — and
- * certifies a role. A user keeps no state between sessions, so unlike an
- * agent it knows only the revocations the broker presents.
+ * certifies a role. What a verified chain teaches (revocations, replaced ids,
+ * the newest certificate serial) is kept in `memory` (by default for the life
+ * of this process), so a broker presenting an older generation is refused.
  */
 export async function authenticateUser(
   send: SendRequest,
   identity: SecretIdentity,
   brokerDid: string,
   hello: UserHello,
+  memory: TrustMemory = SESSION_TRUST,
 ): Promise<{ user: UserView; grant: UserGrant }> {
   let grant: UserGrant | undefined;
   const initiator = new ChallengeInitiator({
@@ -31,13 +33,14 @@ export async function authenticateUser(
       const trusted = acceptBroker(brokerDid, broker, parsed.success ? parsed.data.authority : undefined, {
         now: Date.now(),
         clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
-        learnt: NOTHING_LEARNT,
+        learnt: memory.learnt,
         mismatch: (proved) => `broker proved ${proved}, not the pinned ${brokerDid}`,
       });
       // A broken chain is as final as a wrong key: both say "not the pinned" broker, which clients treat as permanent.
       if (!trusted.ok) return { ok: false, message: isRootDid(brokerDid) ? `${trusted.message}; the broker is not the pinned ${brokerDid}` : trusted.message };
       if (!parsed.success) return { ok: false, message: 'the broker certified no role' };
       grant = parsed.data;
+      memory.learn(trusted.chain);
       return { ok: true, value: undefined };
     },
   });

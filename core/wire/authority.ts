@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
 import { Bytes, Did, Envelope, EpochMs } from './common';
 
 const IdBytes = Bytes.refine((b) => b.length === 77, { message: 'must be a 77-byte VaultysId' });
@@ -44,7 +45,7 @@ export const BrokerIdentitySummary = z.strictObject({
 export type BrokerIdentitySummary = z.infer<typeof BrokerIdentitySummary>;
 
 /** Each revocation is ~0.3 KB in the handshake metadata, which must stay well under the 64 KiB message cap. */
-export const MAX_BROKER_REVOCATIONS = 64;
+export const MAX_BROKER_REVOCATIONS = BUDGETS.brokerRevocations.limit;
 
 /**
  * What a broker presents in its handshake metadata so that a peer pinning the

@@ -1,6 +1,7 @@
-import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import WebSocket, { type ClientOptions } from 'ws';
+import { loggableUrl } from './broker-url';
 import { MAX_HUB_FRAME_BYTES } from './hub-messages';
 
 export interface BrokerTls {
@@ -15,43 +16,86 @@ export function normalizeFingerprint(text: string): string | null {
   return /^[0-9A-F]{64}$/.test(hex) ? hex : null;
 }
 
-/** ws client options: a pinned certificate replaces the CA check (it may be self-signed); a CA replaces the system's. */
-export function tlsClientOptions(tls: BrokerTls | undefined): ClientOptions {
-  if (!tls) return {};
-  return { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.pinSha256 && !tls.ca ? { rejectUnauthorized: false } : {}) };
-}
-
-/**
- * Checked on the HTTP upgrade, before the WebSocket opens and before the agent
- * sends a byte of its own: the certificate the broker presented must be the pinned one.
- */
-export function pinnedCertificateProblem(response: IncomingMessage, pinSha256: string): string | null {
-  const socket = response.socket as TLSSocket;
-  if (typeof socket.getPeerCertificate !== 'function') return 'the connection is not TLS, but a certificate is pinned';
+/** Why the certificate the peer presented in this TLS session is not the pinned one, or null. */
+export function pinnedCertificateProblem(socket: TLSSocket, pinSha256: string): string | null {
   const presented = socket.getPeerCertificate().fingerprint256;
   const got = presented ? normalizeFingerprint(presented) : null;
   if (got === normalizeFingerprint(pinSha256)) return null;
   return `the broker presented a TLS certificate with SHA-256 ${got ?? '(none)'}, not the pinned ${normalizeFingerprint(pinSha256)}`;
 }
 
+/** A refusal at the TLS layer: which check failed, for the caller's log (`tls.refused`). */
+export class BrokerTlsError extends Error {
+  override readonly name = 'BrokerTlsError';
+  constructor(
+    readonly reason: 'pin-mismatch' | 'untrusted-certificate' | 'unreachable',
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * A client WebSocket to a broker (agent hub or /rpc), open and with its TLS checked: the CA or the pin
- * of `tls` decides before any byte of ours is sent; a refusal says which check failed.
+ * The TLS session to a wss:// broker, established and checked before anything of ours is written on it: the
+ * pin (or the CA, or the system's CAs) decides at the end of the TLS handshake, so a man in the middle with
+ * another certificate never receives the upgrade request, its path, its query or any header.
  */
-export async function openBrokerWebSocket(url: string, tls: BrokerTls | undefined, timeoutMs = 15_000): Promise<WebSocket> {
-  const socket = new WebSocket(url, { maxPayload: MAX_HUB_FRAME_BYTES, handshakeTimeout: timeoutMs, ...tlsClientOptions(tls) });
-  let refused: string | null = null;
+function connectCheckedTls(url: URL, tls: BrokerTls | undefined, timeoutMs: number): Promise<TLSSocket> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
   const pin = tls?.pinSha256;
-  if (pin) {
-    socket.on('upgrade', (response) => {
-      refused = pinnedCertificateProblem(response, pin);
-      // Still CONNECTING: ws never opens the socket, so nothing of ours is sent.
-      if (refused) socket.terminate();
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host,
+      port: Number(url.port || 443),
+      ...(isIP(host) ? {} : { servername: host }),
+      ALPNProtocols: ['http/1.1'],
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      // A pinned certificate may be self-signed: the pin replaces the CA check, unless a CA is given too.
+      rejectUnauthorized: !(pin && !tls?.ca),
     });
+    const timer = setTimeout(() => socket.destroy(new BrokerTlsError('unreachable', `the TLS handshake took longer than ${timeoutMs} ms`)), timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const problem = pin ? pinnedCertificateProblem(socket, pin) : null;
+      if (!problem) return resolve(socket);
+      socket.destroy();
+      reject(new BrokerTlsError('pin-mismatch', problem));
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err instanceof BrokerTlsError) return reject(err);
+      const untrusted = err.code !== undefined && /CERT|TLS|SIGNATURE|ISSUER|ALTNAME/.test(err.code);
+      reject(new BrokerTlsError(untrusted ? 'untrusted-certificate' : 'unreachable', err.message, err.code));
+    });
+  });
+}
+
+/**
+ * A client WebSocket to a broker (agent hub or /rpc), not yet open: for wss://, on a TLS session already
+ * checked (connectCheckedTls), so the upgrade request only ever goes to the pinned or CA-verified broker.
+ * Rejects with a BrokerTlsError when the TLS check fails.
+ */
+export async function brokerWebSocket(url: string, tls: BrokerTls | undefined, options: ClientOptions = {}, timeoutMs = 15_000): Promise<WebSocket> {
+  const parsed = new URL(url);
+  const base: ClientOptions = { maxPayload: MAX_HUB_FRAME_BYTES, handshakeTimeout: timeoutMs, ...options };
+  if (parsed.protocol !== 'wss:') return new WebSocket(url, base);
+  const socket = await connectCheckedTls(parsed, tls, timeoutMs);
+  return new WebSocket(url, { ...base, createConnection: () => socket });
+}
+
+/** A client WebSocket to a broker, open; a refusal says which check failed. */
+export async function openBrokerWebSocket(url: string, tls: BrokerTls | undefined, timeoutMs = 15_000): Promise<WebSocket> {
+  let socket: WebSocket;
+  try {
+    socket = await brokerWebSocket(url, tls, {}, timeoutMs);
+  } catch (err) {
+    if (err instanceof BrokerTlsError && err.reason === 'pin-mismatch') throw err;
+    throw new Error(`cannot reach the broker at ${loggableUrl(url)}: ${(err as Error).message}`);
   }
   await new Promise<void>((resolve, reject) => {
     socket.once('open', resolve);
-    socket.once('error', (err) => reject(new Error(refused ?? `cannot reach the broker at ${url}: ${err.message}`)));
+    socket.once('error', (err) => reject(new Error(`cannot reach the broker at ${loggableUrl(url)}: ${err.message}`)));
   });
   return socket;
 }

@@ -17,10 +17,33 @@ export function brokerUrlProblem(url: string, allowPlainRemote: boolean, howToAl
   try {
     parsed = new URL(url);
   } catch {
-    return `"${url}" is not a URL`;
+    // Not echoed: a malformed URL may still carry a password.
+    return 'the broker URL is not a URL';
   }
+  // ws would send them as Basic auth in the upgrade request, to whoever answers: identities prove who we are, not URLs.
+  if (parsed.username || parsed.password) return 'the broker URL must not carry a user name or password (user:password@host); remove them';
   if (parsed.protocol === 'wss:') return null;
   if (parsed.protocol !== 'ws:') return `the broker URL must be wss:// (or ws:// to a loopback address), not ${parsed.protocol}//`;
   if (isLoopback(parsed.hostname) || allowPlainRemote) return null;
   return `refusing plain ws:// to ${parsed.hostname}, which is not a loopback address: use wss://, or ${howToAllow} if the network itself is trusted`;
+}
+
+/** A broker URL as it may appear in a log line or an error: without user name or password, whatever it holds. */
+export function loggableUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The broker's JSON-RPC endpoint: /rpc appended to the hub URL's path (never after its query), once. */
+export function rpcUrl(hubUrl: string): string {
+  const parsed = new URL(hubUrl.trim());
+  const path = parsed.pathname.replace(/\/+$/, '');
+  parsed.pathname = path.endsWith('/rpc') ? path : `${path}/rpc`;
+  return parsed.toString();
 }

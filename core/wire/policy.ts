@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Did } from './common';
 import { BrokerAuthority } from './authority';
 
 export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
@@ -37,5 +38,10 @@ export const AgentHello = z.strictObject({
   name: z.string().min(1).max(128),
   requested: z.array(Capability).max(CAPABILITIES.length),
   agentVersion: z.string().max(64),
+  /**
+   * The DID this agent pins as it starts the handshake (a root, or a broker id), signed with the hello: the
+   * broker takes a `pin/migrated` report only from an agent that said, on that connection, it pinned the broker's own id.
+   */
+  pin: Did.optional(),
 });
 export type AgentHello = z.infer<typeof AgentHello>;

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { describeAuditVerdict, readBrokerIdentity, verifyAuditLogFile } from '../connection/broker-cli';
+import { describeAuditVerdict, verifyLocalAuditLog } from '../connection/broker-cli';
 import { decodeUserSecret } from '../identity/user-key';
 import { intentDocument } from '../intent-document';
 import { showJson } from './agent-commands';
@@ -53,11 +53,8 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
         void vscode.window.showWarningMessage('VaultysClaw: verifying needs the broker CLI, which runs on Node.js; the local broker has not started yet (see the VaultysClaw log).');
         return;
       }
-      // The DID to verify against is the one the extension pinned; without a live session, the key in the data directory.
-      const did = connection.session?.brokerDid;
-      const brokerDid = did ?? (await readBrokerIdentity(cli, audit.dataDir)).did;
       const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VaultysClaw: verifying the audit log…' }, () =>
-        verifyAuditLogFile(cli, audit.file, brokerDid),
+        verifyLocalAuditLog(cli, audit.dataDir, audit.file, connection.session?.brokerDid),
       );
       const verdict = describeAuditVerdict(report);
       log.info(verdict);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
+import { isRootDid } from '../../core/authority/broker-pin';
 import { BrokerIdentitySummary } from '../../core/wire/authority';
 
 /** How to run the bundled broker CLI: which Node, and where dist/broker.js is. */
@@ -58,26 +59,48 @@ export const AuditReport = z.looseObject({
   brokerDid: z.string().nullable(),
   pinned: z.boolean(),
   unprotectedEntries: z.number(),
+  root: z.string().nullable().optional(),
   failure: z.looseObject({ line: z.number(), seq: z.number().nullable(), reason: z.string(), detail: z.string() }).nullable(),
 });
 export type AuditReport = z.infer<typeof AuditReport>;
 
-export async function verifyAuditLogFile(cli: BrokerCli, file: string, brokerDid: string): Promise<AuditReport> {
-  const run = await runBrokerCli(cli, ['audit', 'verify', file, '--broker-did', brokerDid, '--json'], 120_000);
+/**
+ * Verifies against `pin`: a root DID anchors the log to the root (hand-overs certified, the end under the id
+ * it certifies now), so a true log stays true after a rotation; a broker DID pins the id the log started
+ * with. The log of a running broker always ends in entries no checkpoint covers yet: reported, not refused.
+ */
+export async function verifyAuditLogFile(cli: BrokerCli, file: string, pin: string): Promise<AuditReport> {
+  const pinArgs = isRootDid(pin) ? ['--root', pin] : ['--broker-did', pin];
+  const run = await runBrokerCli(cli, ['audit', 'verify', file, ...pinArgs, '--allow-unprotected-tail', '--json'], 120_000);
   // Exit 1 with a report is a verdict (tampered); exit 1 without one is an error.
   const line = firstLine(run.stdout);
   if (!line.startsWith('{')) throw new Error(`audit verify failed: ${firstLine(run.stderr) || `exit ${run.code}`}`);
   return AuditReport.parse(JSON.parse(line));
 }
 
+/**
+ * Verify Audit Log on the broker the extension runs: anchored to the broker's root when it has one (pinning its
+ * current id would call a true log tampered after any rotation); without a root there is no rotation, and the id
+ * the session pinned (or the key in the data directory) is the one the log started with.
+ */
+export async function verifyLocalAuditLog(cli: BrokerCli, dataDir: string, file: string, sessionDid: string | undefined): Promise<AuditReport> {
+  const identity = await readBrokerIdentity(cli, dataDir);
+  return verifyAuditLogFile(cli, file, identity.root?.did ?? sessionDid ?? identity.did);
+}
+
+/** Failures that say the log proves too little rather than that a line was changed (broker/audit/verify-audit-log.ts). */
+const NOT_PROVEN = new Set(['unsigned', 'unprotected tail', 'not certified by the root', 'revoked signer']);
+
 /** One sentence a person can act on. */
 export function describeAuditVerdict(report: AuditReport): string {
   if (report.ok) {
     const tail = report.unprotectedEntries > 0 ? `; the last ${report.unprotectedEntries} entries are chained but not yet covered by a signed checkpoint` : '';
-    return `Audit log verified: ${report.entries} entries, ${report.checkpoints} signed checkpoints, pinned to ${report.brokerDid ?? 'the broker'}${tail}.`;
+    const pinned = report.root ? `anchored to root ${report.root}, ending under ${report.brokerDid ?? 'the broker'}` : `pinned to ${report.brokerDid ?? 'the broker'}`;
+    return `Audit log verified: ${report.entries} entries, ${report.checkpoints} signed checkpoints, ${pinned}${tail}.`;
   }
   const f = report.failure;
-  return f ? `Audit log TAMPERED at line ${f.line}${f.seq !== null ? ` (seq ${f.seq})` : ''}: ${f.reason} — ${f.detail}` : 'Audit log did not verify.';
+  const verdict = f && NOT_PROVEN.has(f.reason) ? 'NOT VERIFIED' : 'TAMPERED';
+  return f ? `Audit log ${verdict} at line ${f.line}${f.seq !== null ? ` (seq ${f.seq})` : ''}: ${f.reason} — ${f.detail}` : 'Audit log did not verify.';
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
 import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
+import { rpcUrl } from '../../core/wire/broker-url';
 import type { SecretIdentity } from '../../core/identity';
 import type { UserHello } from '../../core/rpc/user-auth';
 import { BrokerSession, describeRpcError, needsInvitation, type RpcEndpoint } from './broker-session';
@@ -13,11 +14,6 @@ export interface OpenChannel {
   close(): void;
 }
 
-/** The team broker's JSON-RPC endpoint: <hub url>/rpc, whatever path the configured URL ends with. */
-export function rpcUrl(hubUrl: string): string {
-  const trimmed = hubUrl.trim().replace(/\/+$/, '');
-  return trimmed.endsWith('/rpc') ? trimmed : `${trimmed}/rpc`;
-}
 
 /** Wraps a vscode-jsonrpc connection (already listening) as an RpcEndpoint. */
 export function connectionEndpoint(connection: MessageConnection): RpcEndpoint {

@@ -2,9 +2,11 @@
 // configured CA or a pinned fingerprint before they send a byte of their handshake, and will not speak plain
 // ws:// to a remote host unless told to. Real broker (https server with a certificate made here by openssl) and agent processes.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
@@ -33,6 +35,17 @@ before(async () => {
   assert.match(broker.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
 });
 after(() => started.cleanup());
+
+/** The built broker CLI, as a team member runs it. */
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
+
+function cliAsync(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'dist', 'broker.js'), ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
 
 const fingerprint = () => new X509Certificate(readFileSync(join(pki, 'server.pem'))).fingerprint256;
 
@@ -97,7 +110,6 @@ describe('agent TLS verification', () => {
 });
 
 describe('a team member\'s CLI checks the broker\'s TLS certificate too', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
 
   test('--ca and --tls-pin decide, before the user handshake, which certificate is accepted', () => {
     const key = join(pki, 'member.key');
@@ -123,5 +135,57 @@ describe('a team member\'s CLI checks the broker\'s TLS certificate too', () => 
     assert.match(mismatch.stderr, new RegExp(`presented a TLS certificate with SHA-256 ${fingerprint().replace(/:/g, '')}, not the pinned`));
     const pinned = cli('agents', ...remote, '--tls-pin', fingerprint());
     assert.equal(pinned.status, 0, pinned.stderr);
+  });
+});
+
+/**
+ * Issue 19 finding 4: a man in the middle with any certificate. The pin must be checked inside the TLS
+ * handshake, so that the upgrade request (path, query, headers, credentials) never reaches it.
+ */
+describe('a man in the middle with another certificate receives no byte of ours', () => {
+  let mitm: Server;
+  let mitmUrl: string;
+  const received: Buffer[] = [];
+  before(async () => {
+    mitm = createServer({ cert: readFileSync(join(pki, 'other-ca.pem')), key: readFileSync(join(pki, 'other-ca.key')) }, (socket) => {
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => mitm.listen(0, '127.0.0.1', resolve));
+    mitmUrl = `wss://127.0.0.1:${(mitm.address() as AddressInfo).port}`;
+  });
+  after(() => mitm?.close());
+  const bytesReceived = () => Buffer.concat(received).toString('latin1');
+
+  test('an agent with --tls-pin refuses it inside the TLS handshake: no upgrade request, no path, no header', async () => {
+    received.length = 0;
+    const agent = await started.agent({ brokerUrl: `${mitmUrl}/hub?access_token=s3cret`, brokerDid: broker.did, request: 'list_files', args: ['--tls-pin', fingerprint()] });
+    const line = await agent.log.waitFor('tls.refused', undefined, 20_000);
+    assert.equal(line.reason, 'pin-mismatch');
+    await waitFor('a second refusal', () => agent.log.lines.filter((l) => l.event === 'tls.refused').length >= 2 || undefined, 20_000);
+    await agent.kill();
+    assert.equal(bytesReceived(), '', 'the man in the middle received application bytes');
+  });
+
+  test("a team member's CLI with --tls-pin refuses it the same way", async () => {
+    received.length = 0;
+    const key = join(pki, 'mitm-member.key');
+    assert.equal(cli('keygen', key).status, 0);
+    // Not spawnSync: the man in the middle runs in this process and must answer the TLS handshake.
+    const run = await cliAsync('agents', '--key', key, '--url', `${mitmUrl}/base?access_token=s3cret`, '--broker-did', broker.did, '--tls-pin', fingerprint());
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /presented a TLS certificate with SHA-256 [0-9A-F]{64}, not the pinned/);
+    assert.equal(bytesReceived(), '', 'the man in the middle received application bytes');
+  });
+
+  test('credentials in a broker URL are refused before any connection, and never printed', () => {
+    received.length = 0;
+    const key = join(pki, 'mitm-member.key');
+    const url = mitmUrl.replace('wss://', 'wss://alice:pa55word@');
+    const run = cli('agents', '--key', key, '--url', url, '--broker-did', broker.did, '--tls-pin', fingerprint());
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /must not carry a user name or password/);
+    assert.equal(`${run.stdout}${run.stderr}`.includes('pa55word'), false);
+    assert.equal(received.length, 0);
   });
 });

@@ -11,7 +11,7 @@ import { cannotDecide, panelState, paramsForDisplay, parseWebviewMessage } from 
 import { lastComplaint, LineSplitter, parseBrokerLogLine } from '../../extension/connection/broker-log';
 import { describeRpcError, needsInvitation } from '../../extension/connection/broker-session';
 import { notOwnerMessage, roleChangeMessage } from '../../extension/connection/role-change';
-import { rpcUrl } from '../../extension/connection/team-broker';
+import { rpcUrl } from '../../core/wire/broker-url';
 import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enrollment';
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
 import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';

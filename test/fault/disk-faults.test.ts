@@ -53,7 +53,7 @@ function integrity(path: string): string {
 }
 
 function auditVerifies(broker: BrokerProcess): void {
-  const verify = spawnSync(process.execPath, [CLI.broker, 'audit', 'verify', join(broker.dataDir, AUDIT_LOG_FILE), '--broker-did', broker.did], { encoding: 'utf8' });
+  const verify = spawnSync(process.execPath, [CLI.broker, 'audit', 'verify', join(broker.dataDir, AUDIT_LOG_FILE), '--broker-did', broker.did, '--allow-unprotected-tail'], { encoding: 'utf8' });
   assert.equal(verify.status, 0, `audit verify: ${verify.stdout}${verify.stderr}`);
 }
 

@@ -171,7 +171,7 @@ describe(`kill -9 anywhere (seed ${SEED}, ${ROUNDS} rounds)`, () => {
     const approvalsNow = new Set((await broker.client.call('approvalsList', {})).items.map((a) => a.requestId));
     for (const id of approvalIds) assert.ok(approvalsNow.has(id), `approval ${id} disappeared`);
 
-    const verify = spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), 'audit', 'verify', join(broker.dataDir, AUDIT_LOG_FILE), '--broker-did', broker.did], { encoding: 'utf8' });
+    const verify = spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), 'audit', 'verify', join(broker.dataDir, AUDIT_LOG_FILE), '--broker-did', broker.did, '--allow-unprotected-tail'], { encoding: 'utf8' });
     assert.equal(verify.status, 0, `audit verify: ${verify.stdout}${verify.stderr}`);
 
     process.stdout.write(

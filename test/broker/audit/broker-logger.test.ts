@@ -24,7 +24,7 @@ describe('broker logger and audit checkpoints', () => {
     const path = join(dir, 'audit.log');
     const report = verifyAuditLog(path, { brokerDid: broker.did });
     assert.equal(report.ok, true, JSON.stringify(report.failure));
-    assert.deepEqual(checkpointsIn(path).map((c) => c.reason), ['lines', 'lines', 'shutdown']);
+    assert.deepEqual(checkpointsIn(path).map((c) => c.reason), ['start', 'lines', 'lines', 'shutdown']);
     assert.equal(parsedLines(path).at(-1)?.reason, 'shutdown');
     assert.equal(report.unprotectedEntries, 0);
   });
@@ -58,7 +58,7 @@ describe('broker logger and audit checkpoints', () => {
     for (let i = 0; i < 4; i++) log.error({ event: 'rpc.error', n: i }, 'failure');
     closeBrokerLogger(log);
     const path = join(dir, 'audit.log');
-    assert.deepEqual(parsedLines(path).map((l) => l.event), ['rpc.error', 'rpc.error', 'audit.checkpoint', 'rpc.error', 'rpc.error', 'audit.checkpoint', 'audit.checkpoint']);
+    assert.deepEqual(parsedLines(path).map((l) => l.event), ['audit.checkpoint', 'rpc.error', 'rpc.error', 'audit.checkpoint', 'rpc.error', 'rpc.error', 'audit.checkpoint', 'audit.checkpoint']);
     assert.equal(verifyAuditLog(path, { brokerDid: broker.did }).ok, true);
   });
 
