@@ -97,7 +97,7 @@ export const BUDGETS = {
     what: "times an intent in flight is sent again to its agent's new connection: one that keeps ending its agent's connection ends lost-agent instead of looping for ever",
     limit: 3,
     unit: 'count',
-    enforcedAt: 'broker/intents/intent-router.ts (onAgentBack), persisted in broker/store/intent-resend-store.ts',
+    enforcedAt: 'broker/intents/intent-router.ts (onAgentBack; the count is kept across restarts)',
   },
   progressWatchesPerSession: {
     who: ['user'],
@@ -202,21 +202,21 @@ export const BUDGETS = {
     what: 'pending (never approved) agent registrations the broker keeps, from all addresses',
     limit: 1000,
     unit: 'count',
-    enforcedAt: 'broker/agents/registration-service.ts',
+    enforcedAt: 'broker/agents/pending-registrations.ts',
   },
   pendingRegistrationsPerAddress: {
     who: ['stranger'],
     what: 'pending agent registrations made from one remote address since the broker started (the address is a rate key, never a trust signal)',
     limit: 100,
     unit: 'count',
-    enforcedAt: 'broker/agents/registration-service.ts',
+    enforcedAt: 'broker/agents/pending-registrations.ts',
   },
   pendingRegistrationMs: {
     who: ['stranger'],
     what: 'lifetime of a pending registration from its first handshake: then it is removed (audited) and the agent may register again',
     limit: 24 * 60 * 60_000,
     unit: 'ms',
-    enforcedAt: 'broker/agents/registration-service.ts',
+    enforcedAt: 'broker/agents/pending-registrations.ts',
   },
   supersededBrokerIds: {
     who: ['broker'],
