@@ -10,8 +10,9 @@ import type { BrokerEvents } from '../events';
 import { ProgressAudience } from './progress-audience';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound, RpcFailure } from './rpc-failure';
-import { summarizeIntent } from '../store/summary-params';
-import type { IntentView } from '../../core/rpc/views';
+import { summarizeApproval, summarizeIntent } from '../store/summary-params';
+import type { ApprovalView, IntentView } from '../../core/rpc/views';
+import { guarded } from '../../core/io/guarded';
 import type { SessionEdge } from '../hub/socket-edge';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
@@ -174,19 +175,23 @@ export function bindRpc(
     });
   }
 
-  // Notifications go to authenticated sessions only. A client that went away mid-notification is worth a debug line.
-  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown, wanted: (v: never) => boolean = () => true) => (value: never) => {
-    if (!caller || !broker.users.roleOf(caller) || !wanted(value)) return;
-    void Promise.resolve(channel.sendNotification(Notifications[key].method, wrap(value))).catch((err: Error) =>
-      log.debug({ event: 'rpc.notify-failed', err: err.message }, 'notification not delivered'),
+  // Notifications go to authenticated sessions only. They are sent from inside the event bus, that is from an
+  // agent's frame or a timer: a client that went away mid-notification (vscode-jsonrpc throws synchronously on a
+  // disposed connection) is worth a debug line and must never fail the agent's frame or reach another session.
+  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown, wanted: (v: never) => boolean = () => true) =>
+    guarded(
+      (err) => log.debug({ event: 'rpc.notify-failed', err: (err as Error).message }, 'notification not delivered'),
+      (value: never) => {
+        if (!caller || !broker.users.roleOf(caller) || !wanted(value)) return;
+        return channel.sendNotification(Notifications[key].method, wrap(value));
+      },
     );
-  };
   const subscriptions = [
     ['agentChanged', forward('agentChanged', (agent) => ({ agent }))],
     ['registrationChanged', forward('registrationChanged', (agent) => ({ agent }))],
     ['intentChanged', forward('intentChanged', (intent: IntentView) => ({ intent: summarizeIntent(intent) }))],
     ['userChanged', forward('userChanged', (user) => ({ user }))],
-    ['approvalChanged', forward('approvalChanged', (approval) => ({ approval }))],
+    ['approvalChanged', forward('approvalChanged', (approval: ApprovalView) => ({ approval: summarizeApproval(approval) }))],
     [
       'intentProgress',
       forward(

@@ -3,8 +3,8 @@ import { makeDatabaseFilesPrivate } from '../../core/storage/private-files';
 
 export type BrokerDatabase = Database.Database;
 
-/** Schema migrations, applied in order; `user_version` records how many have run. */
-const MIGRATIONS: readonly string[] = [
+/** Schema migrations, applied in order; `user_version` records how many have run (exported for upgrade tests). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE agents (
      did TEXT PRIMARY KEY,
      id_b64 TEXT NOT NULL,

@@ -1,5 +1,5 @@
 import { BUDGETS } from '../../core/budgets';
-import type { IntentSummary, IntentView } from '../../core/rpc/views';
+import type { ApprovalView, IntentSummary, IntentView } from '../../core/rpc/views';
 
 /** A summary holds this many values' worth of characters at most, whatever the number of keys a refused request carried. */
 const SUMMARY_VALUES = 8;
@@ -37,6 +37,12 @@ export function summarizeIntent(view: IntentView): IntentSummary {
   const { output: _output, signedIntent: _signedIntent, signedResult: _signedResult, params, ...rest } = view;
   const summary = summarizeParams(params);
   return { ...rest, params: summary.params, paramsTruncated: summary.truncated };
+}
+
+/** An approval as notifications carry it to every session: params summarized like a list's (the panel reads the whole with approvals/get). */
+export function summarizeApproval(view: ApprovalView): ApprovalView {
+  const summary = summarizeParams(view.params);
+  return { ...view, params: summary.params, paramsTruncated: view.paramsTruncated || summary.truncated };
 }
 
 /**

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BUDGETS } from '../../core/budgets';
-import { IdType, seal, SecretIdentity } from '../../core/identity';
+import { seal } from '../../core/identity';
 import { encodeFrame } from '../../core/wire/frame-codec';
 import { HUB_PROTOCOL_VERSION } from '../../core/wire/hub-messages';
 import { waitFor } from '../support/processes';
@@ -42,18 +42,18 @@ describe('hub budgets at the bound and at the bound + 1', () => {
 
   test('BUDGETS.hubFramesPerSecond: exactly the limit of unasked frames in one second keeps the connection; one more closes it with 4008', async () => {
     const limit = BUDGETS.hubFramesPerSecond.limit;
-    async function burst(count: number): Promise<HubSocket> {
-      const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), fleet.broker.url, fleet.broker.did);
-      const { hub } = await rogue.authenticate();
-      // Let the handshake's own frames fall out of the one-second window first.
+    // Approved rogues: a pending agent may send nothing but its handshake, whatever the rate.
+    const [first, second] = await Promise.all([fleet.approvedRogue('burst-at-bound'), fleet.approvedRogue('burst-over')]);
+    async function burst(count: number, { rogue, hub }: { rogue: RogueAgent; hub: HubSocket }): Promise<HubSocket> {
+      // Let the handshakes' own frames fall out of the one-second window first.
       await sleep(1_100);
       const progress = { intentId: '0'.repeat(32), agent: rogue.did, seq: 0, stream: 'status', text: 'burst', at: Date.now() };
       const frame = encodeFrame({ type: 'progress', envelope: seal(rogue.identity, 'vaultysclaw/progress/v1', progress) });
       for (let i = 0; i < count; i++) hub.sendRaw(frame);
       return hub;
     }
-    const atBound = await burst(limit);
-    const over = await burst(limit + 1);
+    const atBound = await burst(limit, first);
+    const over = await burst(limit + 1, second);
     assert.deepEqual(await over.waitClosed(10_000), { code: 4008, reason: 'rate limit' });
     // The same burst less one frame, sent at the same time: still open once the broker has read it all.
     await sleep(1_500);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { openDatabase } from '../../../broker/store/database';
+import { MIGRATIONS, openDatabase } from '../../../broker/store/database';
 import { removeDirs, tempDir } from '../../support/processes';
 
 const dir = tempDir('names-migration');
@@ -13,17 +13,17 @@ after(() => removeDirs(dir));
 
 test('a database with duplicate user names from before upgrades: the first keeps the name, the others are told apart, names are unique after', () => {
   const path = join(dir, 'broker.db');
-  const fresh = openDatabase(path);
-  const version = fresh.pragma('user_version', { simple: true }) as number;
-  fresh.close();
-  // The users table as it was before the three migrations of issue 13, with the duplicates a rename allowed.
+  // The schema as it was just before the migrations of issue 13 that made names unique, with the duplicates a
+  // rename at login allowed; every migration from there on (those of later changes too) runs at the upgrade.
+  const before = MIGRATIONS.findIndex((m) => m.includes('role_set_by'));
+  assert.ok(before > 0, 'the role_set_by migration exists');
   const old = new Database(path);
-  old.exec('DROP INDEX users_by_name; ALTER TABLE users DROP COLUMN role_set_by');
+  for (const migration of MIGRATIONS.slice(0, before)) old.exec(migration);
+  old.pragma(`user_version = ${before}`);
   const add = old.prepare("INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (?, 'x', ?, 'viewer', NULL, ?, 0)");
   add.run(`did:vaultys:01${'aa'.repeat(19)}`, 'alice', 1);
   add.run(`did:vaultys:01${'bb'.repeat(19)}`, 'alice', 2);
   add.run(`did:vaultys:01${'cc'.repeat(19)}`, 'bob', 3);
-  old.pragma(`user_version = ${version - 3}`);
   old.close();
 
   const upgraded = openDatabase(path);

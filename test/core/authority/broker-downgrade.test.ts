@@ -71,7 +71,7 @@ function userBroker(broker: SecretIdentity, authority: BrokerAuthority) {
     const done = responder!.complete(challenge);
     if (!done.ok) throw new Error(done.message);
     const now = Date.now();
-    return { user: { did: done.value.initiator.did, name: 'u', role: 'owner', invitedBy: null, removed: false, createdAt: now, lastSeen: now } };
+    return { user: { did: done.value.initiator.did, name: 'u', role: 'owner', roleSetBy: null, invitedBy: null, removed: false, createdAt: now, lastSeen: now } };
   };
 }
 
