@@ -189,10 +189,7 @@ export class Broker implements ConnectionHost {
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);
     if (record.status === 'approved' && !renewal) this.router.onAgentBack(connection);
-    this.log.info(
-      { event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion },
-      'agent authenticated',
-    );
+    connection.auditConnection({ event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion }, 'agent authenticated');
     const view = this.directory.view(record);
     if (created) {
       this.pending.created(agent.did, connection.remote);
@@ -213,7 +210,7 @@ export class Broker implements ConnectionHost {
     // again (pending approvals stay pending, intents get the grace period), and its clients lose the broker itself.
     if (!this.#closing) this.approvals.onConnectionClosed(connection);
     if (!this.online.remove(did, connection)) return;
-    this.log.info({ event: 'agent.offline', did }, 'agent disconnected');
+    connection.auditConnection({ event: 'agent.offline', did }, 'agent disconnected');
     if (this.#closing) return;
     this.router.onAgentGone(did);
     // Last: the clients' view of the agent is what may fail on its data (finding 1's overflow did), and the

@@ -28,6 +28,11 @@ export interface FrameSink {
   readonly remote?: string;
   /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
   refusedUnauthenticated?(line: { event: string; code: string } & Record<string, unknown>, message: string): void;
+  /**
+   * Audits within the hub's refusal budget whatever the socket's state: for what an agent that is not approved
+   * causes by merely connecting and leaving, which it may repeat as often as its handshakes allow.
+   */
+  budgeted?(line: { event: string; code: string } & Record<string, unknown>, message: string): void;
 }
 
 /**
@@ -167,6 +172,13 @@ export class AgentConnection {
     if (type === 'result' && ++this.#pendingResults <= BUDGETS.pendingAgentResults.limit) return true;
     this.#refuse('not-approved', `a ${this.#policy?.status ?? 'pending'} agent may not send ${type}`, { event: 'hub.not-approved', frame: type });
     return false;
+  }
+
+  /** An info line, or one within the refusal budget while this agent is not approved (see FrameSink.budgeted). */
+  auditConnection(line: { event: string } & Record<string, unknown>, message: string): void {
+    const status = this.#policy?.status ?? 'pending';
+    if (status !== 'approved' && this.sink.budgeted) this.sink.budgeted({ ...line, code: status }, message);
+    else this.log.info(line, message);
   }
 
   #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {

@@ -198,6 +198,7 @@ export class HubServer {
         close: (code, reason) => socket.close(code, reason),
         remote: edge.remote,
         refusedUnauthenticated: (line, message) => edge.refused(line, message),
+        budgeted: (line, message) => edge.budgeted(line, message),
       },
       log,
     );

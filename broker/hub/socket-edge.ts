@@ -86,7 +86,12 @@ export class SocketEdge implements SessionEdge {
 
   refused(line: RefusalLine, message: string): void {
     if (this.#authenticated) this.log.warn(line, message);
-    else this.refusals.refused(this.log, this.slot.address, line, message);
+    else this.budgeted(line, message);
+  }
+
+  /** Within the refusal budget whatever this socket's state (FrameSink.budgeted). */
+  budgeted(line: RefusalLine, message: string): void {
+    this.refusals.refused(this.log, this.slot.address, line, message);
   }
 
   #failed(err: unknown): void {

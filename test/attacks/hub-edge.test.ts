@@ -211,6 +211,27 @@ describe('hub edge: strangers get bounded time, frames and sockets (finding 5)',
 });
 
 describe('hub edge: web pages (finding 12)', () => {
+  test('Pending-agent reconnect loop: the connects and disconnects of an agent never approved stay within BUDGETS.refusalAuditLines (3 here) full lines plus one summary', async () => {
+    const rounds = 10;
+    const lines = await withBroker({ refusalAudit: { linesPerInterval: 3, intervalMs: 60_000 } }, async (edge) => {
+      const pending = new RogueAgent(SecretIdentity.generate(IdType.Machine), edge.url, edge.broker.identity.did);
+      for (let i = 0; i < rounds; i++) {
+        const { hub, status } = await pending.authenticate();
+        assert.equal(status, 'pending');
+        hub.close();
+        await hub.waitClosed();
+      }
+      await waitFor('the last disconnect', () => edge.broker.online.get(pending.did) === undefined || undefined);
+    });
+    const own = lines.filter((l) => l.event === 'auth.succeeded' || l.event === 'agent.offline');
+    // 2 lines a round (connect, disconnect) would be 20; the budget writes 3 and counts the rest.
+    assert.ok(own.length <= 3, `${own.length} connect/disconnect lines for ${rounds} rounds`);
+    const summary = lines.find((l) => l.event === 'auth.refused-summary');
+    assert.ok(summary, 'the rest is counted in a summary');
+    assert.equal(Number(summary.suppressed) + own.length, 2 * rounds, 'every connect and disconnect is accounted for');
+    assert.equal(lines.filter((l) => l.event === 'registration.pending').length, 1, 'the registration itself is written once, in full');
+  });
+
   test('Browser origin: a WebSocket upgrade with an Origin header is refused 403 on the agent path and on /rpc, before any handshake; without Origin it opens', async () => {
     await withBroker({}, async (edge) => {
       for (const path of ['', '/rpc']) {
