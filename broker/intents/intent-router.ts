@@ -289,6 +289,9 @@ export class IntentRouter {
     const timers = this.#deadlines.get(intent.agent) ?? new Map<string, NodeJS.Timeout>();
     clearTimeout(timers.get(intent.id));
     const timer = setTimeout(this.#guarded('answer-deadline', () => {
+      // Timers run on the monotonic clock, deadlines on the wall clock: a timer may fire a millisecond early, and
+      // an intent never ends before its deadline.
+      if (this.now() < deadline) return this.#arm(intent, policy, deadline);
       this.#disarm(intent.agent, intent.id);
       const lost = this.intents.markLost(intent.id, `the agent did not answer in time (by ${new Date(deadline).toISOString()})`, this.now());
       if (!lost) return;
