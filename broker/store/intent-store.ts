@@ -31,23 +31,30 @@ interface IntentRow {
 
 const b64 = (b: Buffer | null) => (b ? b.toString('base64') : null);
 
-function toView(row: IntentRow): IntentView {
-  const signed = (payload: Buffer | null, signature: Buffer | null) =>
-    payload && signature ? { payload: b64(payload)!, signature: b64(signature)! } : null;
+/** The columns every shape of an intent carries as they are: a view, a summary and a detail differ only in the rest. */
+function commonFields(row: Omit<IntentRow, 'params' | 'output' | 'intent_payload' | 'intent_signature' | 'result_payload' | 'result_signature'>) {
   return {
     id: row.id,
     agent: row.agent_did,
     capability: row.capability as IntentView['capability'],
-    params: JSON.parse(row.params) as Record<string, unknown>,
     user: row.user_did,
     state: row.state,
     outcome: row.outcome as IntentView['outcome'],
     reason: row.reason as IntentView['reason'],
     rejectedBy: row.rejected_by as IntentView['rejectedBy'],
     message: row.message,
-    output: row.output ? (JSON.parse(row.output) as Record<string, unknown>) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+function toView(row: IntentRow): IntentView {
+  const signed = (payload: Buffer | null, signature: Buffer | null) =>
+    payload && signature ? { payload: b64(payload)!, signature: b64(signature)! } : null;
+  return {
+    ...commonFields(row),
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    output: row.output ? (JSON.parse(row.output) as Record<string, unknown>) : null,
     signedIntent: signed(row.intent_payload, row.intent_signature),
     signedResult: signed(row.result_payload, row.result_signature),
   };
@@ -70,21 +77,7 @@ interface SizedRow extends SummaryRow {
 
 function toSummary(row: SummaryRow): IntentSummary {
   const params = readSummary(row);
-  return {
-    id: row.id,
-    agent: row.agent_did,
-    capability: row.capability as IntentView['capability'],
-    params: params.params,
-    paramsTruncated: params.truncated,
-    user: row.user_did,
-    state: row.state,
-    outcome: row.outcome as IntentView['outcome'],
-    reason: row.reason as IntentView['reason'],
-    rejectedBy: row.rejected_by as IntentView['rejectedBy'],
-    message: row.message,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
+  return { ...commonFields(row), params: params.params, paramsTruncated: params.truncated };
 }
 
 /** Base64 of `n` bytes, with the quotes and key around it. */

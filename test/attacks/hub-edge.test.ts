@@ -21,17 +21,7 @@ import { waitFor } from '../support/processes';
 import { EdgeBroker, RawSocket, SilentTcp, upgradeRefusal, type EdgeHubOptions } from './support/edge-broker';
 import { RogueAgent } from './support/rogue-agent';
 
-/** Runs `run` against a fresh broker, stops it (writing its last refusal summary) and returns its audit log's lines. */
-async function withBroker(hub: EdgeHubOptions, run: (edge: EdgeBroker) => Promise<void>): Promise<Record<string, unknown>[]> {
-  const edge = await EdgeBroker.start(hub);
-  try {
-    await run(edge);
-    await edge.stop();
-    return edge.audit();
-  } finally {
-    edge.remove();
-  }
-}
+const withBroker = (hub: EdgeHubOptions, run: (edge: EdgeBroker) => Promise<void>) => EdgeBroker.audited(run, hub);
 
 /** The refusals answered on `raw` (JSON-RPC errors Unauthenticated). */
 function refusalsAnswered(raw: RawSocket): number {

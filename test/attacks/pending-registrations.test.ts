@@ -13,16 +13,7 @@ import { waitFor } from '../support/processes';
 import { EdgeBroker } from './support/edge-broker';
 import { HubSocket, RogueAgent } from './support/rogue-agent';
 
-async function withBroker(limits: Partial<PendingLimits> | undefined, run: (edge: EdgeBroker) => Promise<void>): Promise<Record<string, unknown>[]> {
-  const edge = await EdgeBroker.start({}, limits);
-  try {
-    await run(edge);
-    await edge.stop();
-    return edge.audit();
-  } finally {
-    edge.remove();
-  }
-}
+const withBroker = (limits: Partial<PendingLimits> | undefined, run: (edge: EdgeBroker) => Promise<void>) => EdgeBroker.audited(run, {}, limits);
 
 /** A new key registers (handshake to the end) from `localAddress`; its socket is closed, its registration stays. */
 async function register(edge: EdgeBroker, localAddress = '127.0.0.1'): Promise<RogueAgent> {

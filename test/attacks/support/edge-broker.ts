@@ -38,6 +38,18 @@ export class EdgeBroker {
     return new EdgeBroker(broker, url, dataDir, operator, log);
   }
 
+  /** Runs `run` against a fresh broker, stops it (writing its last refusal summary) and returns its audit log's lines. */
+  static async audited(run: (edge: EdgeBroker) => Promise<void>, hub: EdgeHubOptions = {}, pendingLimits?: Partial<PendingLimits>): Promise<Record<string, unknown>[]> {
+    const edge = await EdgeBroker.start(hub, pendingLimits);
+    try {
+      await run(edge);
+      await edge.stop();
+      return edge.audit();
+    } finally {
+      edge.remove();
+    }
+  }
+
   get port(): number {
     return Number(new URL(this.url).port);
   }

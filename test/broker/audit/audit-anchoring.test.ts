@@ -3,10 +3,9 @@
 // broker's own logger (createBrokerLogger) and audit files in temp dirs, rotations made by the built
 // `broker identity` CLI, verdicts from the built `broker audit verify` CLI (run `npm run build` first).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { AUDIT_LOG_FILE, sha256Hex } from '../../../broker/audit/chain';
 import { ChainedDestination } from '../../../broker/audit/chained-destination';
 import { unverifiedTailAt } from '../../../broker/audit/resume-check';
@@ -16,19 +15,11 @@ import { closeBrokerLogger, createBrokerLogger } from '../../../broker/log';
 import { BUDGETS } from '../../../core/budgets';
 import { describeAuditVerdict, verifyLocalAuditLog } from '../../../extension/connection/broker-cli';
 import { readKeyFile, type SecretIdentity } from '../../../core/identity';
-import { TempDirs, TestAuditLog, brokerIdentity, fileLines, writeLines } from './support';
+import { TempDirs, TestAuditLog, BROKER, brokerCli as cli, brokerIdentity, fileLines, writeLines } from './support';
 
-const BROKER = join(resolve(__dirname, '..', '..', '..'), 'dist', 'broker.js');
 const dirs = new TempDirs();
 after(() => dirs.removeAll());
-before(() => {
-  if (!existsSync(BROKER)) throw new Error('dist/broker.js is missing: run `npm run build` before this test');
-});
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BROKER, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
 
 function mustCli(...args: string[]): string {
   const run = cli(...args);

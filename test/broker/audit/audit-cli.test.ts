@@ -1,24 +1,16 @@
 // The built CLI (`node dist/broker.js audit verify`, so run `npm run build` first) and a real broker
 // process: its whole normal log, from start to a SIGTERM stop, is an audit.log that verifies.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { verifyAuditLog } from '../../../broker/audit/verify-audit-log';
-import { TempDirs, brokerIdentity, fileLines, lineKinds, parsedLines, writeHonestLog, writeLines } from './support';
+import { TempDirs, BROKER, brokerCli as cli, brokerIdentity, fileLines, lineKinds, parsedLines, writeHonestLog, writeLines } from './support';
 
-const BROKER = join(resolve(__dirname, '..', '..', '..'), 'dist', 'broker.js');
 const dirs = new TempDirs();
 after(() => dirs.removeAll());
-before(() => {
-  if (!existsSync(BROKER)) throw new Error('dist/broker.js is missing: run `npm run build` before this test');
-});
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BROKER, ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
 
 const broker = brokerIdentity();
 

@@ -1,6 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { IdType, SecretIdentity } from '../../../core/identity';
 import { AUDIT_LOG_FILE } from '../../../broker/audit/chain';
@@ -81,4 +82,14 @@ export function lineKinds(path: string): { checkpoints: number[]; ordinary: numb
   const ordinary: number[] = [];
   parsedLines(path).forEach((l, i) => (l.event === 'audit.checkpoint' ? checkpoints : ordinary).push(i));
   return { checkpoints, ordinary };
+}
+
+/** The built broker, as CI runs it. */
+export const BROKER = join(resolve(__dirname, '..', '..', '..'), 'dist', 'broker.js');
+
+/** Runs the built broker CLI (`broker audit verify …`) and returns what it printed. */
+export function brokerCli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  if (!existsSync(BROKER)) throw new Error('dist/broker.js is missing: run `npm run build` before this test');
+  const run = spawnSync(process.execPath, [BROKER, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
