@@ -59,7 +59,9 @@ export class PendingRegistrations {
     if (this.registry.countPending() >= this.limits.total) {
       return { ok: false, message: `registration-full: ${this.limits.total} registrations already await a decision; try again later` };
     }
-    if (this.#stillPending(address).size >= this.limits.perAddress) {
+    // Pruned only when the address looks full: a scan per registration would cost O(pending²) on one busy address.
+    const made = this.#byAddress.get(address)?.size ?? 0;
+    if (made >= this.limits.perAddress && this.#stillPending(address).size >= this.limits.perAddress) {
       return { ok: false, message: `registration-full: ${this.limits.perAddress} registrations from this address already await a decision` };
     }
     return { ok: true };
