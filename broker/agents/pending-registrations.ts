@@ -37,6 +37,8 @@ export const CLOSE_REGISTRATION_EXPIRED = 4001;
 export class PendingRegistrations {
   /** Agents registered from each address that may still be pending. */
   readonly #byAddress = new Map<string, Set<string>>();
+  /** The address each of those registrations came from, so that an expired one leaves its address's set at once. */
+  readonly #addressOf = new Map<string, string>();
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
@@ -72,6 +74,7 @@ export class PendingRegistrations {
     const dids = this.#byAddress.get(address) ?? new Set<string>();
     dids.add(did);
     this.#byAddress.set(address, dids);
+    this.#addressOf.set(did, address);
   }
 
   /** Removes the registrations whose lifetime ended, each audited; their agents' connections end. */
@@ -80,6 +83,7 @@ export class PendingRegistrations {
     for (const { did, name } of removed) {
       this.log.info({ event: 'registration.expired', did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
       this.online.get(did)?.close(CLOSE_REGISTRATION_EXPIRED, 'registration expired');
+      this.#forget(did);
     }
   }
 
@@ -91,8 +95,21 @@ export class PendingRegistrations {
   #stillPending(address: string): Set<string> {
     const dids = this.#byAddress.get(address);
     if (!dids) return new Set();
-    for (const did of dids) if (this.registry.get(did)?.status !== 'pending') dids.delete(did);
-    if (dids.size === 0) this.#byAddress.delete(address);
-    return dids;
+    for (const did of dids) if (this.registry.get(did)?.status !== 'pending') this.#forget(did);
+    return this.#byAddress.get(address) ?? new Set();
+  }
+
+  /**
+   * Drops `did` from the counts. Registrations leave them when they expire, or when their address looks full and
+   * is pruned (approved or rejected ones): what strangers registered over the broker's lifetime, from addresses
+   * they rotate through, is not kept in memory once it expired.
+   */
+  #forget(did: string): void {
+    const address = this.#addressOf.get(did);
+    if (address === undefined) return;
+    this.#addressOf.delete(did);
+    const dids = this.#byAddress.get(address);
+    dids?.delete(did);
+    if (dids?.size === 0) this.#byAddress.delete(address);
   }
 }
