@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import WebSocket, { type ClientOptions } from 'ws';
+import { BUDGETS } from '../budgets';
 import { loggableUrl } from './broker-url';
 import { MAX_HUB_FRAME_BYTES } from './hub-messages';
 
@@ -84,11 +85,18 @@ export async function brokerWebSocket(url: string, tls: BrokerTls | undefined, o
   return new WebSocket(url, { ...base, createConnection: () => socket });
 }
 
-/** A client WebSocket to a broker, open; a refusal says which check failed. */
+/**
+ * What a user's client takes from its broker in one /rpc message: the largest answer is one intent's detail
+ * (BUDGETS.intentDetailBytes, larger than a hub frame) in its JSON-RPC envelope. Less, and reading one large
+ * intent would close the user's whole session (1009). The broker is pinned, and what it sends is bounded there.
+ */
+const MAX_RPC_MESSAGE_BYTES = BUDGETS.intentDetailBytes.limit + 64 * 1024;
+
+/** A client WebSocket to a broker's /rpc, open; a refusal says which check failed. */
 export async function openBrokerWebSocket(url: string, tls: BrokerTls | undefined, timeoutMs = 15_000): Promise<WebSocket> {
   let socket: WebSocket;
   try {
-    socket = await brokerWebSocket(url, tls, {}, timeoutMs);
+    socket = await brokerWebSocket(url, tls, { maxPayload: MAX_RPC_MESSAGE_BYTES }, timeoutMs);
   } catch (err) {
     if (err instanceof BrokerTlsError && err.reason === 'pin-mismatch') throw err;
     throw new Error(`cannot reach the broker at ${loggableUrl(url)}: ${(err as Error).message}`);

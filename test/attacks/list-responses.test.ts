@@ -118,3 +118,37 @@ describe('A viewer cannot exhaust the broker with list requests', { timeout: 300
     assert.ok(jsonBytes(detail) <= BUDGETS.intentDetailBytes.limit);
   });
 });
+
+/**
+ * The detail budget is larger than a hub frame: a remote user's client must take the largest detail the broker
+ * may answer, or reading one large intent over /rpc cuts that user's whole session (ws closes with 1009).
+ */
+describe('A remote user reads the largest intent detail the broker answers', { timeout: 120_000 }, () => {
+  let broker: BrokerProcess;
+  let viewer: Member;
+  let seeded: { agent: string; ids: string[] };
+  const dirs: string[] = [];
+
+  before(async () => {
+    const dataDir = tempDir('broker-detail');
+    dirs.push(dataDir);
+    await (await startBroker({ dataDir })).stop();
+    seeded = seedIntents(dataDir, { count: 1, outputBytes: MiB, resultPayloadBytes: MiB, paramBytes: MiB });
+    broker = await startBroker({ dataDir });
+    viewer = await joinAs(broker, ownerOf(broker), 'viewer', 'viewer');
+  });
+
+  after(async () => {
+    viewer?.client.close();
+    await broker?.stop();
+    removeDirs(...dirs);
+  });
+
+  test('a detail over the hub frame size, within BUDGETS.intentDetailBytes, reaches a WebSocket client and its session stays up', async () => {
+    const detail = await call(viewer, 'intentsGet', { id: seeded.ids[0]! });
+    const bytes = jsonBytes(detail);
+    assert.ok(bytes > BUDGETS.hubFrameBytes.limit, `the detail is ${bytes} B: the test needs one over a hub frame`);
+    assert.ok(bytes <= BUDGETS.intentDetailBytes.limit, `the detail is ${bytes} B, over its budget`);
+    assert.equal((await call(viewer, 'brokerInfo', {})).did, broker.did, 'the session still answers');
+  });
+});
