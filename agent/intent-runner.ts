@@ -19,6 +19,7 @@ import { toolTimeoutMs } from '../core/policy/answer-deadline';
 import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
+import type { HostRules } from './confinement/host-rules';
 
 const RESEND_BATCH = 50;
 const RESEND_INTERVAL_MS = 500;
@@ -43,6 +44,8 @@ export interface IntentRunnerOptions {
   stalenessMs: number;
   clockSkewMs: number;
   log: pino.Logger;
+  /** How commands are confined on this host and what no command or fetch may reach. */
+  host: HostRules;
   /** The host's model for llm_task; without it the agent refuses tasks. */
   model?: ModelSettings;
   now?: () => number;
@@ -65,6 +68,11 @@ export class IntentRunner {
   #send: (frame: AgentFrame) => void = () => {};
   #revocations: RevocationState = NO_REVOCATIONS;
 
+  /** The host's confinement and egress rules, as the hello states them. */
+  get host(): HostRules {
+    return this.o.host;
+  }
+
   constructor(private readonly o: IntentRunnerOptions) {
     this.#now = o.now ?? Date.now;
     this.#approvals = new ApprovalWaiter(o.identity, o.sandbox.root, o.log, this.#now);
@@ -72,6 +80,7 @@ export class IntentRunner {
       this.#tasks = new TaskRunner({
         model: o.model,
         sandbox: o.sandbox,
+        host: o.host,
         tokens: o.tokens,
         approvals: this.#approvals,
         log: o.log,
@@ -232,6 +241,8 @@ export class IntentRunner {
     }
     const outcome = await runTool(call, {
       sandbox: this.o.sandbox,
+      policy: (current() ?? session).policy,
+      host: this.o.host,
       signal: AbortSignal.timeout(toolTimeoutMs(call)),
       onProgress: (stream, text) => progress.push(stream, text),
     });

@@ -8,6 +8,7 @@ import { normalizeFingerprint } from '../core/wire/broker-tls';
 import { brokerUrlProblem } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
+import { MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
 import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
 import { AGENT_DATABASE_FILE, openAgentDatabase, transactionRunner } from './store/agent-database';
@@ -23,8 +24,8 @@ import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 import { workspaceLayoutProblem } from './workspace-layout';
 
-/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId). */
-const AGENT_VERSION = '0.2.0';
+/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId); from 0.3.0 the hello states the agent's confinement. */
+const AGENT_VERSION = '0.3.0';
 
 /**
  * Test-only: shifts this agent's clock for the intent gates, so the tests can
@@ -130,8 +131,15 @@ program
     };
     prune();
     setInterval(prune, 60_000).unref();
+    const brokerUrl = new URL(o.brokerUrl);
     const runner = new IntentRunner({
       identity,
+      // Scaffold until the sandbox lands (issue 14): commands run as they always did, and the hello says so.
+      host: {
+        confinement: { mode: 'unconfined', detail: 'this agent does not confine commands yet', ceilings: MAX_COMMAND_LIMITS },
+        broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || (brokerUrl.protocol === 'wss:' ? 443 : 80)) },
+        allowLoopback: false,
+      },
       sandbox: new WorkspaceSandbox(o.workspace, { agentState: o.stateDir }),
       seen,
       outbox: new ResultOutbox(db),
@@ -148,7 +156,7 @@ program
       url: o.brokerUrl,
       identity,
       state,
-      hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION },
+      hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION, confinement: runner.host.confinement },
       runner,
       log,
       clockSkewMs,

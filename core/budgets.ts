@@ -7,7 +7,7 @@
  * test/core/budgets.test.ts checks that every row is exercised by a test at the bound and at the bound + 1.
  */
 export type Adversary = 'broker' | 'data-dir' | 'agent' | 'pending-agent' | 'user' | 'stranger' | 'web-page' | 'workspace';
-export type BudgetUnit = 'bytes' | 'count' | 'per-second' | 'ms' | 'tokens';
+export type BudgetUnit = 'bytes' | 'count' | 'per-second' | 'ms' | 'seconds' | 'tokens';
 
 export interface Budget {
   readonly who: readonly Adversary[];
@@ -20,6 +20,7 @@ export interface Budget {
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
 
 export const BUDGETS = {
   hubFrameBytes: {
@@ -238,6 +239,76 @@ export const BUDGETS = {
     limit: 10_000,
     unit: 'count',
     enforcedAt: 'broker/audit/resume-check.ts',
+  },
+  allowedDomains: {
+    who: ['user'],
+    what: "host patterns a certified policy may name in allowedDomains (exact hosts and *.example.com): what a command's proxy and http_fetch may reach",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'core/wire/policy.ts (CertifiedPolicy, PolicyInput)',
+  },
+  commandCpuSeconds: {
+    who: ['workspace', 'user'],
+    what: "CPU seconds one command and every process it starts may use (RLIMIT_CPU); the largest a policy may grant and the agent host's default ceiling (--max-cpu-seconds narrows it)",
+    limit: 600,
+    unit: 'seconds',
+    enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
+  },
+  commandMemoryBytes: {
+    who: ['workspace', 'user'],
+    what: 'memory one command process may allocate; the largest a policy may grant and the host default ceiling (--max-memory narrows it)',
+    limit: 4 * GiB,
+    unit: 'bytes',
+    enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
+  },
+  commandProcesses: {
+    who: ['workspace', 'user'],
+    what: 'processes one command may have at once, itself included (a fork bomb ends its own command); the largest a policy may grant and the host default ceiling (--max-processes)',
+    limit: 256,
+    unit: 'count',
+    enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
+  },
+  commandFileBytes: {
+    who: ['workspace', 'user'],
+    what: 'the size of one file a command writes (RLIMIT_FSIZE); the largest a policy may grant and the host default ceiling (--max-file-size)',
+    limit: 1 * GiB,
+    unit: 'bytes',
+    enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
+  },
+  commandWorkspaceWriteBytes: {
+    who: ['workspace', 'user'],
+    what: "bytes one intent's commands may add to the workspace's disk; the largest a policy may grant and the host default ceiling (--max-workspace-writes)",
+    limit: 2 * GiB,
+    unit: 'bytes',
+    enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
+  },
+  egressConnectionsPerCommand: {
+    who: ['workspace'],
+    what: "connections one command may hold open at once through the agent's egress proxy",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'agent/egress/egress-proxy.ts',
+  },
+  httpFetchRequestBytes: {
+    who: ['user', 'workspace'],
+    what: 'the UTF-8 body of one http_fetch request',
+    limit: 256 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/tools.ts (HttpFetchParams)',
+  },
+  httpFetchResponseBytes: {
+    who: ['workspace'],
+    what: 'response body bytes http_fetch keeps (the rest is cut and marked truncated): room for base64 in the signed result',
+    limit: 64 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'agent/tools/http-fetch.ts',
+  },
+  httpFetchMs: {
+    who: ['user', 'workspace'],
+    what: 'time one http_fetch may take, from connecting to the last byte',
+    limit: 30_000,
+    unit: 'ms',
+    enforcedAt: 'core/wire/tools.ts (HttpFetchParams), agent/tools/http-fetch.ts',
   },
 } as const satisfies Record<string, Budget>;
 

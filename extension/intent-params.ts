@@ -27,6 +27,12 @@ export const PARAM_FIELDS: Record<Capability, readonly ParamField[]> = {
     { name: 'cwd', prompt: 'Working directory, relative to the workspace', defaultValue: '.' },
     { name: 'timeoutSeconds', prompt: 'Timeout in seconds', defaultValue: '30' },
   ],
+  http_fetch: [
+    { name: 'method', prompt: 'HTTP method', choices: ['GET', 'POST', 'PUT', 'DELETE', 'HEAD'] },
+    { name: 'url', prompt: "URL (its host must be in the agent's allowed domains)", placeholder: 'https://registry.npmjs.org/zod' },
+    { name: 'body', prompt: 'Request body (empty: none)', defaultValue: '' },
+    { name: 'timeoutSeconds', prompt: 'Timeout in seconds', defaultValue: '30' },
+  ],
   llm_task: [
     { name: 'instruction', prompt: 'What the agent\'s model should do', placeholder: 'Summarise README.md into NOTES.md', multiline: true },
     { name: 'tools', prompt: `Tools the model may call, comma-separated (empty: ${TASK_TOOLS.join(', ')}, as far as the agent is granted them)`, defaultValue: '' },
@@ -73,6 +79,13 @@ export function buildParams(capability: Capability, answers: Record<string, stri
         const seconds = Number(answers.timeoutSeconds ?? '30');
         if (!Number.isFinite(seconds) || seconds <= 0) return { ok: false, problem: 'the timeout must be a positive number of seconds' };
         params = { command: answers.command ?? '', args: parseArgs(answers.args ?? ''), cwd: answers.cwd || '.', timeoutMs: Math.round(seconds * 1000) };
+        break;
+      }
+      case 'http_fetch': {
+        const seconds = Number(answers.timeoutSeconds ?? '30');
+        if (!Number.isFinite(seconds) || seconds <= 0) return { ok: false, problem: 'the timeout must be a positive number of seconds' };
+        const body = answers.body ?? '';
+        params = { method: answers.method ?? 'GET', url: answers.url ?? '', ...(body ? { body } : {}), timeoutMs: Math.round(seconds * 1000) };
         break;
       }
       case 'llm_task': {

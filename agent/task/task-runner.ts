@@ -13,6 +13,7 @@ import type { TokenLedger } from '../store/token-ledger';
 import { runTool } from '../tools';
 import { toolTimeoutMs } from '../../core/policy/answer-deadline';
 import type { WorkspaceSandbox } from '../tools/sandbox';
+import type { HostRules } from '../confinement/host-rules';
 import { requestChatCompletion } from './chat-completions';
 import type { ModelSettings } from './model-settings';
 import { effectiveLimits, runTaskLoop, type TaskOutcome, type ToolCallOutcome } from './task-loop';
@@ -24,6 +25,7 @@ export type StepGateInputs = Parameters<typeof checkTaskStepGates>[2];
 export interface TaskRunnerOptions {
   model: ModelSettings;
   sandbox: WorkspaceSandbox;
+  host: HostRules;
   tokens: TokenLedger;
   approvals: ApprovalWaiter;
   log: pino.Logger;
@@ -125,6 +127,8 @@ export class TaskRunner {
     log('executing');
     const outcome = await runTool(call.data, {
       sandbox: this.o.sandbox,
+      policy: (current() ?? session).policy,
+      host: this.o.host,
       signal: AbortSignal.any([deadline, AbortSignal.timeout(toolTimeoutMs(call.data))]),
       onProgress: () => {},
     });

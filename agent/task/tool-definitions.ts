@@ -7,6 +7,7 @@ const DESCRIPTIONS: Record<TaskTool, string> = {
   list_files: 'List a directory of the workspace; the path is relative to the workspace root ("." for the root).',
   write_file: 'Write a text file in the workspace. mode "create" fails if it exists; "overwrite" replaces it.',
   run_command: 'Run a program without a shell, in a directory of the workspace, with a timeout in milliseconds.',
+  http_fetch: 'Make one HTTP request to a host the policy allows (allowedDomains); redirects are returned, not followed.',
 };
 
 /**

@@ -27,6 +27,9 @@ function dispatch(call: ToolCall, ctx: ToolContext): Promise<Record<string, unkn
       return writeFile(call.params, ctx);
     case 'run_command':
       return runCommand(call.params, ctx);
+    case 'http_fetch':
+      // Scaffold for the http_fetch branch of issue 14: replaced by agent/tools/http-fetch.ts.
+      throw new ToolFailure('failed', 'http_fetch is not implemented on this agent yet');
     default: {
       const unknownCall: never = call;
       throw new ToolFailure('bad-params', `unknown tool ${JSON.stringify((unknownCall as { capability: unknown }).capability)}`);

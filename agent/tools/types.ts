@@ -1,5 +1,7 @@
 import type { RejectionReason } from '../../core/wire/intent';
+import type { CertifiedPolicy } from '../../core/wire/policy';
 import type { ToolCall } from '../../core/wire/tools';
+import type { HostRules } from '../confinement/host-rules';
 import type { WorkspaceSandbox } from './sandbox';
 
 export type ProgressStream = 'stdout' | 'stderr' | 'status';
@@ -10,6 +12,10 @@ export interface ToolContext {
   onProgress(stream: ProgressStream, text: string): void;
   /** Aborting kills a running command and stops further work. */
   signal: AbortSignal;
+  /** The certified policy in force as the call runs: allowedDomains and commandLimits come from here only. */
+  policy: Pick<CertifiedPolicy, 'allowedDomains' | 'commandLimits'>;
+  /** This host's operator settings, fixed at start. */
+  host: HostRules;
 }
 
 /** path-escape and bad-params are wire rejection reasons; failed means the tool ran into the world (no such file, exit refused…). */

@@ -1,3 +1,4 @@
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { Page, PageRequest } from '../../core/rpc/pages';
 import type { AgentView } from '../../core/rpc/views';
 import type { RegistrationStatus } from '../../core/wire/policy';
@@ -41,6 +42,8 @@ export class AgentDirectory {
         maxRequestsPerHour: 0,
         policyExpiresAt: 0,
         approvalTimeoutMs: this.approvalTimeoutMs,
+        allowedDomains: [],
+        commandLimits: MAX_COMMAND_LIMITS,
       };
     }
     return { status, ...stored, approvalTimeoutMs: this.approvalTimeoutMs };

@@ -1,3 +1,4 @@
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { PolicyInput } from '../../core/rpc/views';
 import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
 import type { BrokerDatabase } from './database';
@@ -48,6 +49,8 @@ export class PolicyStore {
       maxTokensPerDay: row.max_tokens_per_day,
       maxRequestsPerHour: row.max_requests_per_hour,
       policyExpiresAt: row.policy_expires_at,
+      allowedDomains: [],
+      commandLimits: MAX_COMMAND_LIMITS,
     };
   }
 

@@ -49,6 +49,10 @@ export const RejectionReason = z.enum([
   'approval-required',
   'bad-params',
   'path-escape',
+  /** The agent has no working command sandbox (bubblewrap missing, user namespaces off) and was not started --unconfined-commands. */
+  'sandbox-unavailable',
+  /** http_fetch or the egress proxy: the host is not in allowedDomains, or leads to loopback, link-local or the broker. */
+  'destination-refused',
   'agent-offline',
   'agent-busy',
   // Why a running llm_task stopped, besides the gates it re-checks at each step.

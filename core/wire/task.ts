@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { isUtcDay } from '../policy/utc-day';
-import { ListFilesParams, ReadFileParams, RunCommandParams, ToolCall, WriteFileParams } from './tools';
+import { HttpFetchParams, ListFilesParams, ReadFileParams, RunCommandParams, ToolCall, WriteFileParams } from './tools';
 
 /** The tools a task's model may call: every tool an intent can name, never another task. */
-export const TASK_TOOLS = ['read_file', 'list_files', 'write_file', 'run_command'] as const satisfies readonly ToolCall['capability'][];
+export const TASK_TOOLS = ['read_file', 'list_files', 'write_file', 'run_command', 'http_fetch'] as const satisfies readonly ToolCall['capability'][];
 export const TaskTool = z.enum(TASK_TOOLS);
 export type TaskTool = z.infer<typeof TaskTool>;
 
@@ -13,6 +13,7 @@ export const TASK_TOOL_PARAMS = {
   list_files: ListFilesParams,
   write_file: WriteFileParams,
   run_command: RunCommandParams,
+  http_fetch: HttpFetchParams,
 } as const satisfies Record<TaskTool, z.ZodType>;
 
 /** Absolute ceilings of the wire; each agent host sets its own, lower maxima (agent start --task-max-*). */

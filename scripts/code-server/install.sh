@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the real-workbench tests and the demo need, per ../shared/design/testing.md:
 #   - Debian packages: chromium (the browser Playwright drives), ripgrep (code-server's search, and the
-#     tarball its @vscode/ripgrep would otherwise download), libkrb5-dev (code-server's kerberos module);
+#     tarball its @vscode/ripgrep would otherwise download), libkrb5-dev (code-server's kerberos module),
+#     bubblewrap (the agent's command sandbox);
 #   - code-server 4.100.3 (= VS Code 1.100.3, which runs on Node 20) into .code-server/ (git-ignored).
 # Idempotent: each part is skipped when it is already there. Nothing is downloaded but from apt and npm.
 #
@@ -21,6 +22,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+# The agent confines every command with bubblewrap (issue 14); the tests run it for real.
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -30,10 +33,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"
   t=$SECONDS
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libkrb5-dev ripgrep chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   step "apt done in $((SECONDS - t)) s"
 else
-  step "apt packages already installed (chromium, ripgrep, libkrb5-dev)"
+  step "apt packages already installed (chromium, ripgrep, libkrb5-dev, bubblewrap)"
 fi
 
 # 2. code-server, unless this version is already in the prefix.

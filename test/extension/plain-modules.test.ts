@@ -1,5 +1,6 @@
 // The extension's plain modules, no broker needed: settings checks, the enrollment line (run for real),
 // intent parameters, policy choices, broker log lines, the approval page's CSP, user keys, tree text.
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -32,7 +33,7 @@ const raw = (over: Partial<RawSettings>): RawSettings => ({
 function agent(over: Partial<AgentView> = {}): AgentView {
   return {
     did: DID, name: 'a', status: 'approved', statusReason: null, requested: ['read_file'], online: true,
-    policy: { status: 'approved', policyId: 'p', policyVersion: 2, capabilities: ['read_file'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, policyExpiresAt: Date.now() + 86_400_000 * 3, approvalTimeoutMs: 60_000 },
+    policy: { status: 'approved', policyId: 'p', policyVersion: 2, capabilities: ['read_file'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, policyExpiresAt: Date.now() + 86_400_000 * 3, approvalTimeoutMs: 60_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS },
     usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
   };
 }

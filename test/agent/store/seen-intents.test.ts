@@ -1,3 +1,4 @@
+import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -157,7 +158,7 @@ describe('SeenIntentStore', () => {
         maxTokensPerDay: 1000,
         maxRequestsPerHour: 100,
         policyExpiresAt: NOW + 86_400_000,
-        approvalTimeoutMs: 600_000,
+        approvalTimeoutMs: 600_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
       };
       // Issued from the far past to the furthest future the gate accepts, every 7.5 s and at both edges.
       const offsets = new Set<number>([-WINDOW - 1, -WINDOW, -WINDOW + 1, DEFAULT_CLOCK_SKEW_MS]);
@@ -227,7 +228,7 @@ describe('SeenIntentStore', () => {
             maxTokensPerDay: 1000,
             maxRequestsPerHour: 10,
             policyExpiresAt: NOW + 86_400_000,
-            approvalTimeoutMs: 600_000,
+            approvalTimeoutMs: 600_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
           },
           stalenessMs: DEFAULT_STALENESS_MS,
           clockSkewMs: DEFAULT_CLOCK_SKEW_MS,

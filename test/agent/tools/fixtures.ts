@@ -1,3 +1,5 @@
+import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
+import type { HostRules } from '../../../agent/confinement/host-rules';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,10 +54,20 @@ export interface RecordingContext {
   streamed(stream: ProgressStream): string;
 }
 
+/** A host as the tests run it: the operator's defaults, with a broker address no test listens on. */
+export function testHostRules(over: Partial<HostRules> = {}): HostRules {
+  return {
+    confinement: { mode: 'unconfined', detail: 'test host', ceilings: MAX_COMMAND_LIMITS },
+    broker: { host: '127.0.0.1', port: 9 },
+    allowLoopback: false,
+    ...over,
+  };
+}
+
 export function recordingContext(sandbox: WorkspaceSandbox, signal: AbortSignal = new AbortController().signal): RecordingContext {
   const progress: RecordingContext['progress'] = [];
   return {
-    ctx: { sandbox, signal, onProgress: (stream, text) => progress.push({ stream, text }) },
+    ctx: { sandbox, signal, onProgress: (stream, text) => progress.push({ stream, text }), policy: { allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS }, host: testHostRules() },
     progress,
     streamed: (stream) => progress.filter((p) => p.stream === stream).map((p) => p.text).join(''),
   };

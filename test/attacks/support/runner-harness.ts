@@ -1,3 +1,5 @@
+import { testHostRules } from '../../agent/tools/fixtures';
+import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -35,7 +37,7 @@ export function policy(overrides: Partial<CertifiedPolicy> = {}): CertifiedPolic
     maxTokensPerDay: 100_000,
     maxRequestsPerHour: 1000,
     policyExpiresAt: T0 + 30 * 24 * 60 * 60_000,
-    approvalTimeoutMs: 60_000,
+    approvalTimeoutMs: 60_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
     ...overrides,
   };
 }
@@ -79,6 +81,7 @@ export class RunnerHarness {
     const log = pino({ level: 'debug' }, { write: (line: string) => void this.logs.push(JSON.parse(line) as Record<string, unknown>) });
     this.runner = new IntentRunner({
       identity: this.agent,
+      host: testHostRules(),
       sandbox: new WorkspaceSandbox(this.workspace),
       seen: new SeenIntentStore(this.db),
       outbox: new ResultOutbox(this.db),

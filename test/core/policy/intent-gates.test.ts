@@ -1,3 +1,4 @@
+import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -35,7 +36,7 @@ const policy = (over: Partial<CertifiedPolicy> = {}): CertifiedPolicy => ({
   maxTokensPerDay: 10_000,
   maxRequestsPerHour: 60,
   policyExpiresAt: NOW + 86_400_000,
-  approvalTimeoutMs: 600_000,
+  approvalTimeoutMs: 600_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
   ...over,
 });
 
@@ -254,7 +255,7 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
           capabilities: r.capabilities,
           approvalRequired: r.approvalRequired,
           policyExpiresAt: NOW + r.policyExpiresOffset,
-          approvalTimeoutMs: 600_000,
+          approvalTimeoutMs: 600_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
           maxTokensPerDay: r.maxTokensPerDay,
           maxRequestsPerHour: r.maxRequestsPerHour,
         }),
