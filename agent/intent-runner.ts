@@ -19,7 +19,7 @@ import { toolTimeoutMs } from '../core/policy/answer-deadline';
 import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
-import type { HostRules } from './confinement/host-rules';
+import { writeAllowance, type HostRules } from './confinement/host-rules';
 
 const RESEND_BATCH = 50;
 const RESEND_INTERVAL_MS = 500;
@@ -234,15 +234,17 @@ export class IntentRunner {
       this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
     });
     if (call.capability === 'llm_task') {
-      const task = await this.#tasks!.run(intent, call.params, progress, current);
+      const task = await this.#tasks!.run(intent, call.params, progress, current, writeAllowance(session.policy, this.o.host));
       progress.flush();
       if (task.outcome === 'succeeded') return finish('succeeded', null, task.message, task.output, task.usage);
       return finish('failed', task.reason, task.message, task.output, task.usage);
     }
+    const policy = (current() ?? session).policy;
     const outcome = await runTool(call, {
       sandbox: this.o.sandbox,
-      policy: (current() ?? session).policy,
+      policy,
       host: this.o.host,
+      writes: writeAllowance(policy, this.o.host),
       signal: AbortSignal.timeout(toolTimeoutMs(call)),
       onProgress: (stream, text) => progress.push(stream, text),
     });

@@ -1,4 +1,14 @@
-import type { Confinement } from '../../core/wire/policy';
+import { narrowLimits } from '../../core/policy/command-limits';
+import type { CertifiedPolicy, Confinement } from '../../core/wire/policy';
+
+/**
+ * Bytes the commands of one intent may still add to the workspace's disk: one allowance per intent, shared by
+ * every command of an llm_task, started at the policy's commandLimits.workspaceWriteBytes narrowed to the host's
+ * ceiling. Commands spend from it as they write; a command that overspends it is stopped.
+ */
+export interface WriteAllowance {
+  remainingBytes: number;
+}
 
 /** What this agent host's operator decided at start, for every command and fetch, whatever the policy says. */
 export interface HostRules {
@@ -8,4 +18,9 @@ export interface HostRules {
   broker: { host: string; port: number };
   /** --egress-allow-loopback: loopback destinations pass when their name is allowed (a local mirror; the tests). */
   allowLoopback: boolean;
+}
+
+/** A fresh allowance for one intent, from the policy it was certified under. */
+export function writeAllowance(policy: Pick<CertifiedPolicy, 'commandLimits'>, host: HostRules): WriteAllowance {
+  return { remainingBytes: narrowLimits(policy.commandLimits, host.confinement.ceilings).workspaceWriteBytes };
 }

@@ -13,7 +13,7 @@ import type { TokenLedger } from '../store/token-ledger';
 import { runTool } from '../tools';
 import { toolTimeoutMs } from '../../core/policy/answer-deadline';
 import type { WorkspaceSandbox } from '../tools/sandbox';
-import type { HostRules } from '../confinement/host-rules';
+import type { HostRules, WriteAllowance } from '../confinement/host-rules';
 import { requestChatCompletion } from './chat-completions';
 import type { ModelSettings } from './model-settings';
 import { effectiveLimits, runTaskLoop, type TaskOutcome, type ToolCallOutcome } from './task-loop';
@@ -52,7 +52,7 @@ const refused = (reason: RejectionReason, message: string): ToolCallOutcome => (
 export class TaskRunner {
   constructor(private readonly o: TaskRunnerOptions) {}
 
-  async run(intent: IntentBody, params: TaskParams, progress: ProgressBatcher, current: () => CertifiedSession | undefined): Promise<TaskResult> {
+  async run(intent: IntentBody, params: TaskParams, progress: ProgressBatcher, current: () => CertifiedSession | undefined, writes: WriteAllowance): Promise<TaskResult> {
     const { endpoint } = this.o.model;
     const limits = effectiveLimits(params, this.o.model.limits);
     const deadline = AbortSignal.timeout(limits.timeLimitMs);
@@ -82,7 +82,7 @@ export class TaskRunner {
         this.o.log.info({ event: 'task.model-usage', intentId: intent.id, step, tokens, taskTokensToday: total }, 'model tokens counted');
         progress.usage({ day, tokens: total }, `step ${step}: the model used ${tokens} tokens\n`);
       },
-      callTool: (tool, args, signal) => this.#callTool(intent, params, tool, args, signal, gates, current),
+      callTool: (tool, args, signal) => this.#callTool(intent, params, tool, args, signal, gates, current, writes),
       status: (text) => progress.push('status', `${text}\n`),
       text: (text) => progress.push('stdout', `${text}\n`),
     });
@@ -97,6 +97,7 @@ export class TaskRunner {
     deadline: AbortSignal,
     gates: (capability: Capability) => GateVerdict,
     current: () => CertifiedSession | undefined,
+    writes: WriteAllowance,
   ): Promise<ToolCallOutcome> {
     const log = (status: string, reason: RejectionReason | null = null) =>
       this.o.log[status === 'refused' ? 'warn' : 'info']({ event: 'task.tool-call', intentId: intent.id, tool, status, reason }, `task tool call ${status}`);
@@ -129,6 +130,7 @@ export class TaskRunner {
       sandbox: this.o.sandbox,
       policy: (current() ?? session).policy,
       host: this.o.host,
+      writes,
       signal: AbortSignal.any([deadline, AbortSignal.timeout(toolTimeoutMs(call.data))]),
       onProgress: () => {},
     });

@@ -1,7 +1,7 @@
 import type { RejectionReason } from '../../core/wire/intent';
 import type { CertifiedPolicy } from '../../core/wire/policy';
 import type { ToolCall } from '../../core/wire/tools';
-import type { HostRules } from '../confinement/host-rules';
+import type { HostRules, WriteAllowance } from '../confinement/host-rules';
 import type { WorkspaceSandbox } from './sandbox';
 
 export type ProgressStream = 'stdout' | 'stderr' | 'status';
@@ -16,6 +16,8 @@ export interface ToolContext {
   policy: Pick<CertifiedPolicy, 'allowedDomains' | 'commandLimits'>;
   /** This host's operator settings, fixed at start. */
   host: HostRules;
+  /** What this intent's commands may still add to the workspace's disk. */
+  writes: WriteAllowance;
 }
 
 /** path-escape and bad-params are wire rejection reasons; failed means the tool ran into the world (no such file, exit refused…). */

@@ -67,7 +67,7 @@ export function testHostRules(over: Partial<HostRules> = {}): HostRules {
 export function recordingContext(sandbox: WorkspaceSandbox, signal: AbortSignal = new AbortController().signal): RecordingContext {
   const progress: RecordingContext['progress'] = [];
   return {
-    ctx: { sandbox, signal, onProgress: (stream, text) => progress.push({ stream, text }), policy: { allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS }, host: testHostRules() },
+    ctx: { sandbox, signal, onProgress: (stream, text) => progress.push({ stream, text }), policy: { allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS }, host: testHostRules(), writes: { remainingBytes: MAX_COMMAND_LIMITS.workspaceWriteBytes } },
     progress,
     streamed: (stream) => progress.filter((p) => p.stream === stream).map((p) => p.text).join(''),
   };
