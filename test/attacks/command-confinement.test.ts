@@ -277,4 +277,43 @@ describe('run_command runs in a bubblewrap sandbox', () => {
     assertOutsideUntouched();
     await assertServing();
   });
+
+  /** An agent of its own, reaching the broker through a proxy of its own so its hello can be read. */
+  const startAside = async (name: string, options: { args?: string[]; env?: Record<string, string> }) => {
+    const own = await MitmProxy.start(broker.url);
+    proxies.push(own);
+    const aside = await started.agent({ brokerUrl: own.url, brokerDid: broker.did, name, request: 'list_files,run_command', ...options });
+    await approveAgent(owner, aside, { capabilities: ['list_files', 'run_command'], maxRequestsPerHour: 100 });
+    return { agent: aside, proxy: own };
+  };
+  const proxies: MitmProxy[] = [];
+  after(async () => {
+    for (const p of proxies) await p.close();
+  });
+
+  test('without bwrap on its PATH the agent says at start how to fix it, and refuses run_command with a signed sandbox-unavailable', async () => {
+    // An empty directory as the whole PATH: the agent itself is started by its absolute path.
+    const emptyPath = tempDir('no-bwrap');
+    started.dirs.push(emptyPath);
+    const { agent: bare, proxy: seen } = await startAside('no-bwrap', { env: { PATH: emptyPath } });
+    // One plain sentence on stderr; the JSON log line says it again for whoever reads the log.
+    const sentence = bare.log.raw.filter((line) => !line.startsWith('{') && line.includes('bubblewrap'));
+    assert.equal(sentence.length, 1, bare.log.raw.join('\n'));
+    assert.match(sentence[0]!, /run_command is refused because bubblewrap \(bwrap\) is not on this agent's PATH: install it \(apt-get install bubblewrap\)/);
+    assert.ok(bare.log.find('confinement.unavailable'));
+    assert.deepEqual(helloModes(seen), ['unavailable']);
+    const refused = await runAs(owner, bare.did, 'run_command', { command: 'true', args: [], cwd: '.', timeoutMs: 5_000 });
+    assertAgentRefused(refused, 'sandbox-unavailable', /bubblewrap/);
+    const honest = await runAs(owner, bare.did, 'list_files', { path: '.' });
+    assertSucceeded(honest);
+  });
+
+  test('--unconfined-commands: a loud warning at start and in the log, the hello says unconfined, and commands run unsandboxed', async () => {
+    const { agent: loose, proxy: seen } = await startAside('unconfined', { args: ['--unconfined-commands'] });
+    assert.ok(loose.log.raw.some((line) => /^agent: WARNING: UNCONFINED COMMANDS/.test(line)), loose.log.raw.join('\n'));
+    assert.ok(loose.log.find('confinement.unconfined'));
+    assert.deepEqual(helloModes(seen), ['unconfined']);
+    const out = (await runAs(owner, loose.did, 'run_command', { command: 'ls', args: [outside], cwd: '.', timeoutMs: 5_000 })).output as RunCommandOutput;
+    assert.equal(out.stdout, 'canary.txt\n', 'outside the workspace is visible: nothing confines this command');
+  });
 });
