@@ -96,6 +96,7 @@ program
   .option('--ca <file>', "PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
   .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
+  .option('--egress-allow-loopback', 'let commands (through the egress proxy) and http_fetch reach loopback addresses of this host when allowedDomains names them (a local mirror); never the broker')
   .addHelpText(
     'after',
     '\nThe model key is sent only to --model-url, never logged, never in a result or to the broker; but a command run_command\n' +
@@ -103,7 +104,7 @@ program
       'run_command is not confined to the workspace, so grant it only to users you would trust with both keys.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean } & ModelOptions) => {
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; egressAllowLoopback?: boolean } & ModelOptions) => {
     const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
     if (urlProblem) throw new Error(urlProblem);
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
@@ -138,7 +139,7 @@ program
       host: {
         confinement: { mode: 'unconfined', detail: 'this agent does not confine commands yet', ceilings: MAX_COMMAND_LIMITS },
         broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || (brokerUrl.protocol === 'wss:' ? 443 : 80)) },
-        allowLoopback: false,
+        allowLoopback: Boolean(o.egressAllowLoopback),
       },
       sandbox: new WorkspaceSandbox(o.workspace, { agentState: o.stateDir }),
       seen,
@@ -174,6 +175,9 @@ program
     );
     if (o.allowPlainWs && new URL(o.brokerUrl).protocol === 'ws:') {
       log.warn({ event: 'transport.insecure', url: o.brokerUrl }, 'PLAIN ws:// TO A REMOTE HOST: traffic to the broker is not encrypted (--allow-plain-ws)');
+    }
+    if (o.egressAllowLoopback) {
+      log.warn({ event: 'egress.loopback-allowed' }, 'commands and http_fetch may reach loopback services of this host that allowedDomains names (--egress-allow-loopback); never the broker');
     }
     client.start();
     const stop = () => {
