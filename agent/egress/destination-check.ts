@@ -63,7 +63,7 @@ function unmapped(address: string, family: number): { address: string; type: 'ip
 }
 
 /** Why an address may not be reached, or null when it may. */
-function addressProblem(address: string, family: number, allowLoopback: boolean): string | null {
+export function addressProblem(address: string, family: number, allowLoopback: boolean): string | null {
   const a = unmapped(address, family);
   if (LINK_LOCAL.check(a.address, a.type)) return 'a link-local address (cloud metadata)';
   if (NEVER.check(a.address, a.type)) return 'an unspecified, multicast or reserved address';
