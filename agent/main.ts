@@ -1,14 +1,14 @@
 import { Command } from 'commander';
 import { secondsOption as seconds } from '../core/cli/arguments';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isRootDid } from '../core/authority/broker-pin';
 import { parsePin } from '../core/identity';
 import { normalizeFingerprint } from '../core/wire/broker-tls';
 import { brokerUrlProblem } from '../core/wire/broker-url';
-import { CAPABILITIES, type Capability } from '../core/wire/policy';
+import { CAPABILITIES, type Capability, type Confinement } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
-import { MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
+import { probeConfinement } from './confinement/probe';
 import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
 import { AGENT_DATABASE_FILE, openAgentDatabase, transactionRunner } from './store/agent-database';
@@ -96,15 +96,18 @@ program
   .option('--ca <file>', "PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
   .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
+  .option('--unconfined-commands', 'run commands WITHOUT the bubblewrap sandbox: they can read this user\'s files, the agent\'s keys included, and reach the network')
   .option('--egress-allow-loopback', 'let commands (through the egress proxy) and http_fetch reach loopback addresses of this host when allowedDomains names them (a local mirror); never the broker')
   .addHelpText(
     'after',
-    '\nThe model key is sent only to --model-url, never logged, never in a result or to the broker; but a command run_command\n' +
-      'starts can read it (from /proc/<agent pid>/environ or the key file), and the agent key by its absolute path:\n' +
-      'run_command is not confined to the workspace, so grant it only to users you would trust with both keys.\n' +
+    '\nEvery command run_command starts (directly or in an llm_task) runs in a bubblewrap sandbox (bwrap, looked up on this\n' +
+      'agent\'s PATH): the workspace read-write, /usr, /bin, /lib* and /etc (without its secrets) read-only, a private /tmp,\n' +
+      'its own /proc, no network; home directories, the agent\'s state and key files, the model key, the host\'s /tmp and /run\n' +
+      'are invisible. Without a working bwrap, run_command is refused (sandbox-unavailable) unless --unconfined-commands.\n' +
+      'The model key is sent only to --model-url, never logged, never in a result or to the broker.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; egressAllowLoopback?: boolean } & ModelOptions) => {
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & ModelOptions) => {
     const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
     if (urlProblem) throw new Error(urlProblem);
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
@@ -133,15 +136,23 @@ program
     prune();
     setInterval(prune, 60_000).unref();
     const brokerUrl = new URL(o.brokerUrl);
+    const sandbox = new WorkspaceSandbox(o.workspace, { agentState: o.stateDir });
+    const probed = probeConfinement({
+      unconfined: Boolean(o.unconfinedCommands),
+      path: process.env.PATH,
+      workspace: sandbox.root,
+      hidden: [resolve(o.stateDir), ...(o.modelKeyFile ? [resolve(o.modelKeyFile)] : [])],
+    });
+    announceConfinement(probed.confinement, log);
     const runner = new IntentRunner({
       identity,
-      // Scaffold until the sandbox lands (issue 14): commands run as they always did, and the hello says so.
       host: {
-        confinement: { mode: 'unconfined', detail: 'this agent does not confine commands yet', ceilings: MAX_COMMAND_LIMITS },
+        confinement: probed.confinement,
+        sandbox: probed.sandbox,
         broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || (brokerUrl.protocol === 'wss:' ? 443 : 80)) },
         allowLoopback: Boolean(o.egressAllowLoopback),
       },
-      sandbox: new WorkspaceSandbox(o.workspace, { agentState: o.stateDir }),
+      sandbox,
       seen,
       outbox: new ResultOutbox(db),
       requests,
@@ -187,6 +198,19 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+/** Says once, at start, on stderr and in the log, when commands will not run in the sandbox, and how to fix it. */
+function announceConfinement(confinement: Confinement, log: ReturnType<typeof createAgentLogger>): void {
+  if (confinement.mode === 'unconfined') {
+    process.stderr.write(`agent: WARNING: UNCONFINED COMMANDS: ${confinement.detail}\n`);
+    log.warn({ event: 'confinement.unconfined', detail: confinement.detail }, 'UNCONFINED COMMANDS (--unconfined-commands)');
+  } else if (confinement.mode === 'unavailable') {
+    process.stderr.write(`agent: ${confinement.detail}\n`);
+    log.warn({ event: 'confinement.unavailable', detail: confinement.detail }, 'command sandbox unavailable: run_command refused');
+  } else {
+    log.info({ event: 'confinement.sandboxed' }, 'commands run in a bubblewrap sandbox');
+  }
+}
 
 /** A state directory the agent cannot write is one clear error, not "unable to open database file". */
 function openStateDatabase(stateDir: string) {

@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { LaunchPart } from '../confinement/launch-part';
-import type { ToolContext } from '../tools/types';
+import { ToolFailure, type ToolContext } from '../tools/types';
 import { EgressProxy, PROXY_SOCKET_NAME } from './egress-proxy';
 
 /** Where the bridge listens inside the sandbox's own network namespace (nothing else listens there). */
@@ -19,7 +19,7 @@ export function bridgeScript(): string {
   if (existsSync(beside)) return beside;
   const built = resolve(__dirname, '..', '..', 'dist', 'sandbox-bridge.js');
   if (existsSync(built)) return built;
-  throw new Error('the egress bridge (sandbox-bridge.js) is missing beside the agent: rebuild the agent (npm run build)');
+  throw new ToolFailure('failed', 'the egress bridge (sandbox-bridge.js) is missing beside the agent: rebuild the agent (npm run build)');
 }
 
 /**
@@ -29,11 +29,11 @@ export function bridgeScript(): string {
  * (its socket directory bound read-only into the sandbox), the bridge in front of the command, and the
  * variables that make HTTP clients use it. finish() closes the proxy and every connection it holds.
  */
-export async function egressLaunchPart(ctx: Pick<ToolContext, 'policy' | 'host' | 'onProgress'>): Promise<LaunchPart | null> {
+export function egressLaunchPart(ctx: Pick<ToolContext, 'policy' | 'host' | 'onProgress'>): LaunchPart | null {
   if (ctx.policy.allowedDomains.length === 0 || ctx.host.confinement.mode !== 'sandboxed') return null;
   const bridge = bridgeScript();
   const node = realpathSync(process.execPath);
-  const proxy = await EgressProxy.start({ policy: ctx.policy, host: ctx.host }, ({ host, port, why }) => {
+  const proxy = EgressProxy.open({ policy: ctx.policy, host: ctx.host }, ({ host, port, why }) => {
     ctx.onProgress('status', `egress refused${host ? ` ${host}${port === null ? '' : `:${port}`}` : ''}: ${why}\n`);
   });
   const url = `http://127.0.0.1:${BRIDGE_PORT}`;

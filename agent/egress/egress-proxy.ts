@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,24 +66,17 @@ export class EgressProxy {
     this.#server.on('clientError', (_err, socket: Socket) => socket.destroy());
   }
 
-  /** Starts a proxy for one command, on `<fresh 0700 dir>/proxy.sock`. */
-  static async start(rules: DestinationRules, onRefused: RefusalListener): Promise<EgressProxy> {
+  /**
+   * Starts a proxy for one command, on `<fresh 0700 dir>/proxy.sock`, listening when this returns (a Unix
+   * socket binds synchronously), so a command's start needs no await. Should the bind fail after all, the
+   * socket is absent and the command's connections fail: closed, never open.
+   */
+  static open(rules: DestinationRules, onRefused: RefusalListener): EgressProxy {
     // mkdtemp makes the directory 0700: no other user of the host can connect and borrow the command's allowance.
-    const dir = await mkdtemp(join(tmpdir(), 'vc-egress-'));
+    const dir = mkdtempSync(join(tmpdir(), 'vc-egress-'));
     const proxy = new EgressProxy(dir, rules, onRefused);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        proxy.#server.once('error', reject);
-        proxy.#server.listen(join(dir, PROXY_SOCKET_NAME), () => {
-          proxy.#server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
-    proxy.#server.on('error', () => undefined);
+    proxy.#server.on('error', (err: NodeJS.ErrnoException) => proxy.#tell({ host: '', port: null, why: `the egress proxy could not listen (${err.code ?? 'error'})` }));
+    proxy.#server.listen(join(dir, PROXY_SOCKET_NAME));
     return proxy;
   }
 

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readlink } from 'node:fs/promises';
+import { launchFor, type Launch } from '../confinement/confined-spawn';
+import type { LaunchPart } from '../confinement/launch-part';
 import { CappedOutput, neverThrowing } from './capped-output';
+import { egressLaunchPart } from '../egress/egress-launch-part';
 import { resolveExecutable, scrubbedEnv } from './command-env';
-import { cwdThroughHandle } from './sandbox';
+import { cwdThroughHandle, pathThroughHandle } from './sandbox';
 import { quoted } from './sandbox-error';
 import { ToolFailure, type ToolContext, type ToolParams } from './types';
 
@@ -20,6 +24,8 @@ export type RunCommandOutput = {
   timedOut: boolean;
   /** Killed because the caller's AbortSignal fired. */
   aborted: boolean;
+  /** Why a launch part (a resource limit) stopped the command, or null. */
+  stoppedBy: string | null;
   durationMs: number;
 };
 
@@ -33,10 +39,42 @@ export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolCon
   const cwd = await ctx.sandbox.openDirectory(params.cwd);
   try {
     const file = await resolveExecutable(params.command, params.cwd, ctx.sandbox);
-    return await supervise(file, params, cwdThroughHandle(cwd), ctx);
+    // Inside the sandbox the directory is named by its path: a swap made after this read can only lead
+    // somewhere the sandbox shows, i.e. within the workspace or read-only system directories.
+    const cwdPath = await readlink(pathThroughHandle(cwd));
+    const parts = launchParts(params, ctx);
+    let launch: Launch;
+    try {
+      launch = launchFor({ file, args: params.args, cwd: cwdPath, workspace: ctx.sandbox.root, env: scrubbedEnv(ctx.sandbox.root) }, ctx.host, parts);
+    } catch (err) {
+      await finishParts(parts);
+      throw err;
+    }
+    return await supervise(launch, params, cwdThroughHandle(cwd), parts, ctx);
   } finally {
     await cwd.close();
   }
+}
+
+/**
+ * The pieces added to this command's start, in LaunchPart's fixed order (limits, then egress). Each part's
+ * own module builds it from ctx.policy and ctx.host.
+ */
+function launchParts(_params: ToolParams<'run_command'>, ctx: ToolContext): LaunchPart[] {
+  return [egressLaunchPart(ctx)].filter((part): part is LaunchPart => part !== null);
+}
+
+/** Releases every part; the first reason a part gives for stopping the command wins. */
+async function finishParts(parts: readonly LaunchPart[]): Promise<string | null> {
+  let stoppedBy: string | null = null;
+  for (const part of parts) {
+    try {
+      stoppedBy ??= (await part.finish?.()) ?? null;
+    } catch {
+      // A part that cannot release cleanly must not turn a finished command into a crash.
+    }
+  }
+  return stoppedBy;
 }
 
 /** Kills the command and everything it started: its process group, by the group id it was given at spawn. */
@@ -49,30 +87,32 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-function supervise(file: string, params: ToolParams<'run_command'>, cwd: string, ctx: ToolContext): Promise<RunCommandOutput> {
+function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: string, parts: readonly LaunchPart[], ctx: ToolContext): Promise<RunCommandOutput> {
   const progress = neverThrowing(ctx.onProgress);
   const stdout = new CappedOutput('stdout', COMMAND_OUTPUT_MAX_BYTES, progress);
   const stderr = new CappedOutput('stderr', COMMAND_OUTPUT_MAX_BYTES, progress);
   const started = performance.now();
   return new Promise((resolve, reject) => {
+    const fail = (message: string) => {
+      void finishParts(parts).then(() => reject(new ToolFailure('failed', message)));
+    };
     if (ctx.signal.aborted) {
-      reject(new ToolFailure('failed', 'cancelled before the command started'));
+      fail('cancelled before the command started');
       return;
     }
     let child: ChildProcess;
     try {
-      child = spawn(file, params.args, {
+      child = spawn(launch.file, launch.args, {
         cwd,
-        env: scrubbedEnv(ctx.sandbox.root),
+        env: launch.env,
         // No shell: arguments reach the program as they are, so `$(id)` or `; rm -rf` stay text.
         shell: false,
         // Its own process group, so a timeout kills the grandchildren too, not only the direct child.
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
-        argv0: params.command,
       });
     } catch (err) {
-      reject(new ToolFailure('failed', `could not start ${quoted(params.command)} (${errnoOf(err)})`));
+      fail(`could not start ${quoted(params.command)} (${errnoOf(err)})`);
       return;
     }
     const pid = child.pid;
@@ -81,6 +121,7 @@ function supervise(file: string, params: ToolParams<'run_command'>, cwd: string,
     let aborted = false;
     let settled = false;
     let grace: NodeJS.Timeout | undefined;
+    let stoppedBy: string | null = null;
 
     const timer = setTimeout(() => {
       if (exit) return;
@@ -102,20 +143,25 @@ function supervise(file: string, params: ToolParams<'run_command'>, cwd: string,
     };
     const finish = () => {
       if (settled || !exit) return;
+      const ended = exit;
       release();
       const out = stdout.finish();
       const err = stderr.finish();
-      resolve({
-        exitCode: exit.code,
-        signal: exit.signal,
-        stdout: out.text,
-        stderr: err.text,
-        stdoutTruncated: out.truncated,
-        stderrTruncated: err.truncated,
-        timedOut,
-        aborted,
-        durationMs: Math.round(performance.now() - started),
-      });
+      const durationMs = Math.round(performance.now() - started);
+      void finishParts(parts).then((partReason) =>
+        resolve({
+          exitCode: ended.code,
+          signal: ended.signal,
+          stdout: out.text,
+          stderr: err.text,
+          stdoutTruncated: out.truncated,
+          stderrTruncated: err.truncated,
+          timedOut,
+          aborted,
+          stoppedBy: stoppedBy ?? partReason,
+          durationMs,
+        }),
+      );
     };
 
     child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -124,7 +170,7 @@ function supervise(file: string, params: ToolParams<'run_command'>, cwd: string,
       // After a successful spawn the only errors left are about signalling, which killGroup does not use.
       if (settled || pid !== undefined) return;
       release();
-      reject(new ToolFailure('failed', `could not start ${quoted(params.command)} (${errnoOf(err)})`));
+      fail(`could not start ${quoted(params.command)} (${errnoOf(err)})`);
     });
     child.on('exit', (code, signal) => {
       exit = { code, signal };
@@ -138,6 +184,22 @@ function supervise(file: string, params: ToolParams<'run_command'>, cwd: string,
       }, PIPE_CLOSE_GRACE_MS);
     });
     child.on('close', finish);
-    if (pid !== undefined) progress('status', `started ${quoted(params.command)} (pid ${pid})`);
+    if (pid !== undefined) {
+      progress('status', `started ${quoted(params.command)} (pid ${pid})`);
+      const stop = (why: string) => {
+        if (exit) return;
+        stoppedBy ??= why;
+        progress('status', `stopped: ${why}; killing the process group`);
+        killGroup(pid);
+      };
+      for (const part of parts) {
+        try {
+          part.started?.(pid, stop);
+        } catch (err) {
+          // A part that cannot watch its command must not leave it running unwatched.
+          stop(`a launch part failed to start (${errnoOf(err)})`);
+        }
+      }
+    }
   });
 }

@@ -32,8 +32,8 @@ describe('egress: proxy and bridge in a sandbox with no network of its own', () 
   });
 
   /** A command run with the egress part of `allowedDomains`, which is closed whatever happens. */
-  async function withEgress<T>(allowedDomains: string[], allowLoopback: boolean, use: (part: NonNullable<Awaited<ReturnType<typeof egressLaunchPart>>>) => Promise<T>): Promise<T> {
-    const part = await egressLaunchPart(ctx(allowedDomains, allowLoopback));
+  async function withEgress<T>(allowedDomains: string[], allowLoopback: boolean, use: (part: NonNullable<ReturnType<typeof egressLaunchPart>>) => Promise<T>): Promise<T> {
+    const part = egressLaunchPart(ctx(allowedDomains, allowLoopback));
     assert.ok(part, 'a sandboxed command with allowed domains gets an egress part');
     try {
       return await use(part);
@@ -144,10 +144,10 @@ describe('egress: proxy and bridge in a sandbox with no network of its own', () 
   });
 
   test('with no allowed domains there is no egress part and no network at all', async () => {
-    assert.equal(await egressLaunchPart(ctx([])), null);
+    assert.equal(egressLaunchPart(ctx([])), null);
     const unconfined = ctx(['localhost']);
     unconfined.host.confinement = { ...unconfined.host.confinement, mode: 'unconfined' };
-    assert.equal(await egressLaunchPart(unconfined), null, 'an unconfined command shares the host network: a proxy would filter nothing');
+    assert.equal(egressLaunchPart(unconfined), null, 'an unconfined command shares the host network: a proxy would filter nothing');
     const before = allowed.connections;
     const r = await runSandboxed(null, 'curl', ['-sS', '--max-time', '5', `http://localhost:${allowed.port}/`]);
     assert.equal(r.code, 7, `curl could not connect: ${r.stderr}`);
@@ -193,7 +193,7 @@ describe('egress proxy on its socket', () => {
 
   test('holds BUDGETS.egressConnectionsPerCommand connections at once; one more is refused with 429; a freed slot is used again', async () => {
     const refusals: string[] = [];
-    const proxy = await EgressProxy.start(rules, (r) => refusals.push(r.why));
+    const proxy = EgressProxy.open(rules, (r) => refusals.push(r.why));
     const open: Socket[] = [];
     try {
       for (let i = 0; i < BUDGETS.egressConnectionsPerCommand.limit; i++) {
@@ -215,7 +215,7 @@ describe('egress proxy on its socket', () => {
   });
 
   test('its socket lives in a private 0700 directory, removed with every connection when the command ends', async () => {
-    const proxy = await EgressProxy.start(rules, () => undefined);
+    const proxy = EgressProxy.open(rules, () => undefined);
     assert.equal(statSync(proxy.socketDir).mode & 0o777, 0o700);
     const { socket } = await tunnel(proxy);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -225,7 +225,7 @@ describe('egress proxy on its socket', () => {
   });
 
   test('bad requests get an answer and the proxy keeps serving', async () => {
-    const proxy = await EgressProxy.start(rules, () => undefined);
+    const proxy = EgressProxy.open(rules, () => undefined);
     try {
       assert.match((await ask(proxy, 'CONNECT localhost HTTP/1.1\r\n\r\n')).line, /^HTTP\/1\.1 400 /);
       assert.match((await ask(proxy, `GET https://localhost:${allowed.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)).line, /^HTTP\/1\.1 400 /);
