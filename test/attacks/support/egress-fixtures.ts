@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -157,4 +158,43 @@ export function runSandboxed(part: LaunchPart | null, command: string, args: rea
 /** A node one-liner as the command: `node -e <script>`. */
 export function nodeScript(part: LaunchPart | null, script: string, timeoutMs?: number): Promise<Ran> {
   return runSandboxed(part, '/usr/bin/node', ['-e', script], timeoutMs);
+}
+
+export type ProbeResults = Record<'direct' | 'broker' | 'tcpOut' | 'udpLoopback' | 'udpOut' | 'dns', string>;
+
+/**
+ * A node script (for `node -e`) that tries every way around an egress proxy and prints, as one JSON line, how
+ * each attempt ended: TCP straight to the allowed server and to the broker's port on 127.0.0.1, TCP and UDP to
+ * an outside address, a UDP datagram and a DNS query to the loopback resolver. "connected", "answered" and
+ * "resolved" are escapes; anything else is the error the socket reported.
+ */
+export function networkProbes(ports: { allowed: number; broker: number; resolver: number }): string {
+  return `
+    const net = require('net'), dgram = require('dgram'), dns = require('dns');
+    const tcp = (host, port) => new Promise((r) => { const s = net.connect(port, host); s.on('connect', () => { s.destroy(); r('connected'); }); s.on('error', (e) => r(e.code)); setTimeout(() => { s.destroy(); r('timeout'); }, 3000); });
+    const udp = (host, port) => new Promise((r) => { const s = dgram.createSocket('udp4'); const done = (v) => { try { s.close(); } catch {} r(v); };
+      s.on('error', (e) => done(e.code)); s.on('message', () => done('answered')); s.send(Buffer.alloc(12), port, host, (e) => e && done(e.code)); setTimeout(() => done('no answer'), 2000); });
+    (async () => {
+      const resolver = new dns.promises.Resolver({ timeout: 1000, tries: 1 });
+      resolver.setServers(['127.0.0.1:${ports.resolver}']);
+      console.log(JSON.stringify({
+        direct: await tcp('127.0.0.1', ${ports.allowed}),
+        broker: await tcp('127.0.0.1', ${ports.broker}),
+        tcpOut: await tcp('10.255.255.53', 53),
+        udpLoopback: await udp('127.0.0.1', ${ports.resolver}),
+        udpOut: await udp('10.255.255.53', 53),
+        dns: await resolver.resolve4('example.com').then(() => 'resolved', (e) => e.code),
+      }));
+    })();`;
+}
+
+/** Every probe failed the way a namespace with nothing but its own loopback fails. */
+export function assertNoEscape(results: ProbeResults): void {
+  assert.equal(results.direct, 'ECONNREFUSED', "127.0.0.1 inside is the sandbox's own loopback");
+  assert.equal(results.broker, 'ECONNREFUSED', "the broker's port on the sandbox's own loopback");
+  assert.equal(results.tcpOut, 'ENETUNREACH');
+  assert.notEqual(results.udpLoopback, 'answered');
+  assert.equal(results.udpOut, 'ENETUNREACH');
+  assert.notEqual(results.dns, 'resolved');
+  assert.notEqual(results.dns, 'ENOTFOUND', 'the resolver answered');
 }
