@@ -47,6 +47,8 @@ function authority(target: string | undefined): { host: string; port: number } |
 export class EgressProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  /** Connections turned away at the cap: a request already on its way over one must not open a tunnel after all. */
+  readonly #turnedAway = new WeakSet<Socket>();
   #clients = 0;
   #closed: Promise<void> | null = null;
 
@@ -106,6 +108,7 @@ export class EgressProxy {
     // Errors are ends like any other: a reset from either side must not surface as an uncaught 'error'.
     socket.on('error', () => socket.destroy());
     if (this.#clients >= BUDGETS.egressConnectionsPerCommand.limit) {
+      this.#turnedAway.add(socket);
       this.#refuse(socket, 429, { host: '', port: null, why: `more than ${BUDGETS.egressConnectionsPerCommand.limit} connections at once` });
       return;
     }
@@ -149,6 +152,7 @@ export class EgressProxy {
   }
 
   async #tunnel(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+    if (this.#turnedAway.has(client)) return;
     const target = authority(req.url);
     if (!target) return this.#refuse(client, 400, { host: '', port: null, why: 'CONNECT needs host:port' });
     const destination = await this.#checked(target.host, target.port, client);
@@ -156,8 +160,10 @@ export class EgressProxy {
     const upstream = connect({ host: destination.host, port: destination.port, lookup: pinnedLookup(destination) });
     this.#track(upstream);
     const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
+    let established = false;
     upstream.once('connect', () => {
       clearTimeout(connectTimer);
+      established = true;
       upstream.setTimeout(IDLE_TIMEOUT_MS, () => upstream.destroy());
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
@@ -166,7 +172,7 @@ export class EgressProxy {
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
-      if (upstream.connecting || !upstream.readable) this.#refuse(client, 502, { host: destination.host, port: destination.port, why: `could not connect (${err.code ?? err.message})` });
+      if (!established) this.#refuse(client, 502, { host: destination.host, port: destination.port, why: `could not connect (${err.code ?? err.message})` });
       else client.destroy();
     });
     upstream.once('close', () => client.destroySoon());
@@ -175,6 +181,7 @@ export class EgressProxy {
 
   async #forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const socket = res.socket!;
+    if (this.#turnedAway.has(socket)) return;
     let url: URL;
     try {
       url = new URL(req.url ?? '');

@@ -176,8 +176,12 @@ describe('egress proxy on its socket', () => {
         open.push(socket);
         assert.equal(line, 'HTTP/1.1 200 Connection Established', `tunnel ${i + 1}`);
       }
+      await new Promise((r) => setTimeout(r, 100));
+      const upstreams = allowed.connections;
       const over = await tunnel(proxy);
       open.push(over.socket);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(allowed.connections, upstreams, 'the connection turned away opened no tunnel');
       assert.equal(over.line, 'HTTP/1.1 429 Too Many Requests', `tunnel ${BUDGETS.egressConnectionsPerCommand.limit + 1}`);
       assert.deepEqual(refusals, [`more than ${BUDGETS.egressConnectionsPerCommand.limit} connections at once`]);
       open.shift()!.destroy();
