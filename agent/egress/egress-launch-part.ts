@@ -1,6 +1,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type pino from 'pino';
 import type { LaunchPart } from '../confinement/launch-part';
+import { createAgentLogger } from '../log';
 import { ToolFailure, type ToolContext } from '../tools/types';
 import { EgressProxy, PROXY_SOCKET_NAME } from './egress-proxy';
 
@@ -9,6 +11,13 @@ export const BRIDGE_PORT = 3128;
 /** Inside the sandbox's private /tmp: the proxy's socket directory and the bridge, both read-only. */
 const SANDBOX_EGRESS_DIR = '/tmp/.vaultysclaw-egress';
 const SANDBOX_BRIDGE = '/tmp/.vaultysclaw-sandbox-bridge.js';
+
+let log: pino.Logger | undefined;
+/** The agent's logger (its one factory), made on the first refusal: the tool context carries none. */
+function egressLog(): pino.Logger {
+  log ??= createAgentLogger();
+  return log;
+}
 
 /**
  * dist/sandbox-bridge.js beside the running agent bundle (dist/agent.js); from the sources (tests under tsx),
@@ -34,6 +43,8 @@ export function egressLaunchPart(ctx: Pick<ToolContext, 'policy' | 'host' | 'onP
   const bridge = bridgeScript();
   const node = realpathSync(process.execPath);
   const proxy = EgressProxy.open({ policy: ctx.policy, host: ctx.host }, ({ host, port, why }) => {
+    // In the agent's log whoever started the command (an llm_task streams no progress), and to the caller's viewer.
+    egressLog().warn({ event: 'egress.refused', host, port, why }, 'egress refused');
     ctx.onProgress('status', `egress refused${host ? ` ${host}${port === null ? '' : `:${port}`}` : ''}: ${why}\n`);
   });
   const url = `http://127.0.0.1:${BRIDGE_PORT}`;

@@ -90,6 +90,7 @@ describe('a command whose policy allows localhost reaches it through its proxy, 
     assert.match(hub.stdout, /^HTTP\/1\.1 403 [\s\S]*is the broker, which no command or fetch may reach/);
     const hubTunnel = await run('curl', ['-sS', '--proxytunnel', `http://localhost:${hubPort}/`]);
     assert.match(hubTunnel.stderr, /CONNECT tunnel failed, response 403/);
+    await agent.log.waitFor('egress.refused', (l) => l.port === hubPort && String(l.why).includes('is the broker'));
     const elsewhere = await run('curl', ['-sS', 'https://example.com/']);
     assert.match(elsewhere.stderr, /CONNECT tunnel failed, response 403/);
 
