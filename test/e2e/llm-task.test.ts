@@ -123,7 +123,7 @@ describe('llm_task end to end', () => {
     for (const r of sent) {
       assert.equal(r.headers.authorization, `Bearer ${MODEL_KEY}`, 'the key goes to the model endpoint, as a bearer token');
       assert.equal(r.body.model, 'scripted-model');
-      assert.deepEqual(r.body.tools.map((t) => t.function.name).sort(), ['list_files', 'read_file', 'run_command', 'write_file']);
+      assert.deepEqual(r.body.tools.map((t) => t.function.name).sort(), ['http_fetch', 'list_files', 'read_file', 'run_command', 'write_file']);
     }
     assert.equal(sent[0]!.body.messages.find((m) => m.role === 'user')?.content, 'What does hello.txt say?');
     const [envResult] = toolResults(sent[1]!);
