@@ -39,6 +39,8 @@ describe('egress: proxy and bridge in a sandbox with no network of its own', () 
       return await use(part);
     } finally {
       assert.equal(await part.finish!(), null);
+      const socketDir = part.bwrapArgs![1]!;
+      assert.equal(existsSync(socketDir), false, 'finish() removes the proxy and its socket directory');
     }
   }
 
