@@ -21,7 +21,8 @@ const common = {
 const targets = [
   {
     ...common,
-    entryPoints: { broker: 'broker/main.ts', agent: 'agent/main.ts' },
+    // sandbox-bridge runs inside a command's sandbox, in front of it, when its policy allows domains (agent/egress).
+    entryPoints: { broker: 'broker/main.ts', agent: 'agent/main.ts', 'sandbox-bridge': 'agent/egress/sandbox-bridge.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

@@ -97,6 +97,7 @@ program
   .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
   .option('--unconfined-commands', 'run commands WITHOUT the bubblewrap sandbox: they can read this user\'s files, the agent\'s keys included, and reach the network')
+  .option('--egress-allow-loopback', 'let commands (through the egress proxy) and http_fetch reach loopback addresses of this host when allowedDomains names them (a local mirror); never the broker')
   .addHelpText(
     'after',
     '\nEvery command run_command starts (directly or in an llm_task) runs in a bubblewrap sandbox (bwrap, looked up on this\n' +
@@ -106,7 +107,7 @@ program
       'The model key is sent only to --model-url, never logged, never in a result or to the broker.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean } & ModelOptions) => {
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & ModelOptions) => {
     const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
     if (urlProblem) throw new Error(urlProblem);
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
@@ -149,7 +150,7 @@ program
         confinement: probed.confinement,
         sandbox: probed.sandbox,
         broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || (brokerUrl.protocol === 'wss:' ? 443 : 80)) },
-        allowLoopback: false,
+        allowLoopback: Boolean(o.egressAllowLoopback),
       },
       sandbox,
       seen,
@@ -185,6 +186,9 @@ program
     );
     if (o.allowPlainWs && new URL(o.brokerUrl).protocol === 'ws:') {
       log.warn({ event: 'transport.insecure', url: o.brokerUrl }, 'PLAIN ws:// TO A REMOTE HOST: traffic to the broker is not encrypted (--allow-plain-ws)');
+    }
+    if (o.egressAllowLoopback) {
+      log.warn({ event: 'egress.loopback-allowed' }, 'commands and http_fetch may reach loopback services of this host that allowedDomains names (--egress-allow-loopback); never the broker');
     }
     client.start();
     const stop = () => {

@@ -9,8 +9,9 @@
  *
  * Suites: identity (bench/identity.ts, in-process), broker (bench/broker.ts:
  * a real broker, a real agent and simulated agents on 127.0.0.1; its method is
- * written at the top of that file) and sandbox (bench/sandbox.ts: a command in
- * bubblewrap against a plain spawn of it).
+ * written at the top of that file), sandbox (bench/sandbox.ts: a command in
+ * bubblewrap against a plain spawn of it) and egress (bench/egress.ts: a loopback
+ * HTTP GET through the egress bridge and proxy against a direct one).
  *
  * To add a suite, write bench/<name>.ts exporting a Suite (see bench/measure.ts)
  * and add it to suites() below.
@@ -23,11 +24,12 @@ import { brokerSuite, type BrokerBenchOptions } from './broker';
 import { identitySuite } from './identity';
 import type { MeasureOptions, Suite } from './measure';
 import { sandboxSuite } from './sandbox';
+import { egressSuite } from './egress';
 
-const SUITE_NAMES = ['identity', 'broker', 'sandbox'] as const;
+const SUITE_NAMES = ['identity', 'broker', 'sandbox', 'egress'] as const;
 
 function suites(broker: BrokerBenchOptions): readonly Suite[] {
-  return [identitySuite, brokerSuite(broker), sandboxSuite];
+  return [identitySuite, brokerSuite(broker), sandboxSuite, egressSuite];
 }
 
 const FULL = { runs: 5, runMs: 400, warmupMs: 300, warmupOps: 1000 };

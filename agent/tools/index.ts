@@ -1,5 +1,6 @@
 import { signableProblem } from '../../core/identity';
 import type { ToolCall } from '../../core/wire/tools';
+import { httpFetch } from './http-fetch';
 import { listFiles } from './list-files';
 import { readFile } from './read-file';
 import { runCommand } from './run-command';
@@ -13,6 +14,7 @@ export type { ReadFileOutput } from './read-file';
 export type { ListFilesOutput, ListedEntry } from './list-files';
 export type { WriteFileOutput } from './write-file';
 export type { RunCommandOutput } from './run-command';
+export type { HttpFetchOutput } from './http-fetch';
 
 /** The wire keeps results under 4 KiB of message (ResultBody.message). */
 const MAX_MESSAGE_CHARS = 1024;
@@ -28,8 +30,7 @@ function dispatch(call: ToolCall, ctx: ToolContext): Promise<Record<string, unkn
     case 'run_command':
       return runCommand(call.params, ctx);
     case 'http_fetch':
-      // Scaffold for the http_fetch branch of issue 14: replaced by agent/tools/http-fetch.ts.
-      throw new ToolFailure('failed', 'http_fetch is not implemented on this agent yet');
+      return httpFetch(call.params, ctx);
     default: {
       const unknownCall: never = call;
       throw new ToolFailure('bad-params', `unknown tool ${JSON.stringify((unknownCall as { capability: unknown }).capability)}`);

@@ -3,6 +3,7 @@ import { readlink, type FileHandle } from 'node:fs/promises';
 import { assertCanLaunch, launchFor, type Launch } from '../confinement/confined-spawn';
 import type { LaunchPart } from '../confinement/launch-part';
 import { CappedOutput, neverThrowing } from './capped-output';
+import { egressLaunchPart } from '../egress/egress-launch-part';
 import { resolveExecutable, scrubbedEnv } from './command-env';
 import { cwdThroughHandle, pathThroughHandle } from './sandbox';
 import { quoted } from './sandbox-error';
@@ -65,8 +66,8 @@ export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolCon
  * The pieces added to this command's start, in LaunchPart's fixed order (limits, then egress). Each part's
  * own module builds it from ctx.policy and ctx.host.
  */
-function launchParts(_params: ToolParams<'run_command'>, _ctx: ToolContext): LaunchPart[] {
-  return [];
+function launchParts(_params: ToolParams<'run_command'>, ctx: ToolContext): LaunchPart[] {
+  return [egressLaunchPart(ctx)].filter((part): part is LaunchPart => part !== null);
 }
 
 /** Releases every part; the first reason a part gives for stopping the command wins. */

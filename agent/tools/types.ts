@@ -20,8 +20,8 @@ export interface ToolContext {
   writes: WriteAllowance;
 }
 
-/** path-escape, bad-params and sandbox-unavailable are wire rejection reasons; failed means the tool ran into the world (no such file, exit refused…). */
-export type ToolFailureReason = Extract<RejectionReason, 'path-escape' | 'bad-params' | 'sandbox-unavailable'> | 'failed';
+/** path-escape, bad-params, sandbox-unavailable and destination-refused are wire rejection reasons; failed means the tool ran into the world (no such file, exit refused…). */
+export type ToolFailureReason = Extract<RejectionReason, 'path-escape' | 'bad-params' | 'sandbox-unavailable' | 'destination-refused'> | 'failed';
 
 /** Outputs are signed as MessagePack: strings, safe integers, booleans, null, arrays and plain objects only. */
 export type ToolOutcome = { ok: true; output: Record<string, unknown> } | { ok: false; reason: ToolFailureReason; message: string };

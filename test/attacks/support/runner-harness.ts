@@ -1,4 +1,5 @@
 import { testHostRules } from '../../agent/tools/fixtures';
+import type { HostRules } from '../../../agent/confinement/host-rules';
 import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -65,7 +66,11 @@ export class RunnerHarness {
   requests!: RequestWindow;
   runner!: IntentRunner;
 
-  constructor(certified: CertifiedPolicy = policy()) {
+  constructor(
+    certified: CertifiedPolicy = policy(),
+    /** The agent host's rules (its broker address, --egress-allow-loopback). */
+    readonly host: HostRules = testHostRules(),
+  ) {
     this.base = mkdtempSync(join(tmpdir(), 'vc-attack-runner-'));
     this.workspace = join(this.base, 'ws');
     mkdirSync(this.workspace);
@@ -81,7 +86,7 @@ export class RunnerHarness {
     const log = pino({ level: 'debug' }, { write: (line: string) => void this.logs.push(JSON.parse(line) as Record<string, unknown>) });
     this.runner = new IntentRunner({
       identity: this.agent,
-      host: testHostRules(),
+      host: this.host,
       sandbox: new WorkspaceSandbox(this.workspace),
       seen: new SeenIntentStore(this.db),
       outbox: new ResultOutbox(this.db),
