@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readlink } from 'node:fs/promises';
 import { launchFor, type Launch } from '../confinement/confined-spawn';
 import type { LaunchPart } from '../confinement/launch-part';
+import { cgroupLayout } from '../confinement/command-cgroup';
+import { LIMIT_NAMES, limitMessage, resourceLimits, type LimitName } from '../confinement/resource-limits';
+import { narrowLimits } from '../../core/policy/command-limits';
 import { CappedOutput, neverThrowing } from './capped-output';
 import { resolveExecutable, scrubbedEnv } from './command-env';
 import { cwdThroughHandle, pathThroughHandle } from './sandbox';
@@ -25,6 +28,10 @@ export type RunCommandOutput = {
   aborted: boolean;
   /** Why a launch part (a resource limit) stopped the command, or null. */
   stoppedBy: string | null;
+  /** The resource limit that ended the command (the policy's commandLimits narrowed to the host's ceilings), or null. */
+  limit: LimitName | null;
+  /** One sentence naming that limit and its value, or null. */
+  limitMessage: string | null;
   durationMs: number;
 };
 
@@ -59,9 +66,12 @@ export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolCon
  * The pieces added to this command's start, in LaunchPart's fixed order (limits, then egress). Each part's
  * own module builds it from ctx.policy and ctx.host.
  */
-function launchParts(_params: ToolParams<'run_command'>, _ctx: ToolContext): LaunchPart[] {
-  return [];
+function launchParts(_params: ToolParams<'run_command'>, ctx: ToolContext): LaunchPart[] {
+  return [resourceLimits(commandLimitsOf(ctx), ctx.writes, cgroupLayout())];
 }
+
+const commandLimitsOf = (ctx: ToolContext) => narrowLimits(ctx.policy.commandLimits, ctx.host.confinement.ceilings);
+const limitNamed = (reason: string | null): LimitName | null => (LIMIT_NAMES as readonly (string | null)[]).includes(reason) ? (reason as LimitName) : null;
 
 /** Releases every part; the first reason a part gives for stopping the command wins. */
 async function finishParts(parts: readonly LaunchPart[]): Promise<string | null> {
@@ -147,7 +157,9 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
       const out = stdout.finish();
       const err = stderr.finish();
       const durationMs = Math.round(performance.now() - started);
-      void finishParts(parts).then((partReason) =>
+      void finishParts(parts).then((partReason) => {
+        const limit = limitNamed(stoppedBy ?? partReason);
+        if (limit) progress('status', limitMessage(limit, commandLimitsOf(ctx)));
         resolve({
           exitCode: ended.code,
           signal: ended.signal,
@@ -158,9 +170,11 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
           timedOut,
           aborted,
           stoppedBy: stoppedBy ?? partReason,
+          limit,
+          limitMessage: limit && limitMessage(limit, commandLimitsOf(ctx)),
           durationMs,
-        }),
-      );
+        });
+      });
     };
 
     child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
