@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CommandLimits } from '../../core/wire/policy';
+import type { CommandLimits, Confinement } from '../../core/wire/policy';
 import { ToolFailure } from '../tools/types';
 import type { WriteAllowance } from './host-rules';
 import type { LaunchPart } from './launch-part';
@@ -113,7 +113,8 @@ function rlimits(limits: CommandLimits, memoryInCgroup: boolean): string[] {
 /**
  * The resource-limits launch part of one command: rlimits inside, a cgroup when the host allows one, and a
  * watcher that stops the command once it passes its CPU seconds, its process or memory limit, or this intent's
- * remaining workspace write allowance, which it then spends from.
+ * remaining workspace write allowance, which it then spends from. `limits` are the policy's narrowed to the host's
+ * ceilings, each at most its row in BUDGETS (commandCpuSeconds … commandWorkspaceWriteBytes) by the wire schema.
  */
 export function resourceLimits(limits: CommandLimits, writes: WriteAllowance, layout: CgroupLayout | null): LaunchPart {
   // Without prlimit the command would run without its CPU, file size and memory limits: refuse instead.
@@ -211,4 +212,15 @@ function whyEnded(status: number | null, hits: { processes: boolean; memory: boo
   if (status === statusOfSignal('SIGXFSZ')) return 'file-size';
   if (used.writtenBytes > allowance) return 'workspace-writes';
   return null;
+}
+
+/** Says in the hello when this host cannot make per-command cgroups, and what that leaves unlimited. */
+export function withLimitsNote(confinement: Confinement, layout: CgroupLayout | null): Confinement {
+  const note = !layout
+    ? 'No cgroup could be made for commands: processes are limited by RLIMIT_NPROC only (not enforced when the agent runs as root) and memory per process by RLIMIT_DATA.'
+    : !layout.memory
+      ? 'No memory cgroup could be made for commands: memory is limited per process by RLIMIT_DATA.'
+      : null;
+  if (!note || confinement.mode === 'unavailable') return confinement;
+  return { ...confinement, detail: `${confinement.detail} ${note}`.slice(0, 512) };
 }
