@@ -7,9 +7,10 @@
  * Progress goes to stderr. Never part of `npm test`: it takes a few minutes
  * (under one with --quick) and its numbers depend on the machine.
  *
- * Suites: identity (bench/identity.ts, in-process) and broker (bench/broker.ts:
+ * Suites: identity (bench/identity.ts, in-process), broker (bench/broker.ts:
  * a real broker, a real agent and simulated agents on 127.0.0.1; its method is
- * written at the top of that file).
+ * written at the top of that file) and sandbox (bench/sandbox.ts: a command in
+ * bubblewrap against a plain spawn of it).
  *
  * To add a suite, write bench/<name>.ts exporting a Suite (see bench/measure.ts)
  * and add it to suites() below.
@@ -21,11 +22,12 @@ import { parseArgs } from 'node:util';
 import { brokerSuite, type BrokerBenchOptions } from './broker';
 import { identitySuite } from './identity';
 import type { MeasureOptions, Suite } from './measure';
+import { sandboxSuite } from './sandbox';
 
-const SUITE_NAMES = ['identity', 'broker'] as const;
+const SUITE_NAMES = ['identity', 'broker', 'sandbox'] as const;
 
 function suites(broker: BrokerBenchOptions): readonly Suite[] {
-  return [identitySuite, brokerSuite(broker)];
+  return [identitySuite, brokerSuite(broker), sandboxSuite];
 }
 
 const FULL = { runs: 5, runMs: 400, warmupMs: 300, warmupOps: 1000 };
