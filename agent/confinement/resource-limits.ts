@@ -44,7 +44,11 @@ const ACCOUNTANT = [
  * never reaped by bwrap, and what it collected was lost: measured, a 30 MB write counted 0). A command cannot kill
  * it: a PID namespace's init receives no signal from inside the namespace that it does not handle.
  */
-const REAPER = ['/bin/sh', '-c', '"$@"', 'sh'];
+const REAPER = [
+  // Its own environment is the scrubbed one and nothing else (bwrap adds PWD; the shell sets it again for the command).
+  '/usr/bin/env', '-u', 'PWD',
+  '/bin/sh', '-c', '"$@"', 'sh',
+];
 
 export interface Usage {
   cpuSeconds: number;
