@@ -92,10 +92,7 @@ export class CommandCgroup {
   readonly #memoryDir: string | null;
   readonly #memoryEvents: string;
 
-  private constructor(
-    readonly layout: CgroupLayout,
-    name: string,
-  ) {
+  private constructor(layout: CgroupLayout, name: string) {
     this.#pidsDir = join(layout.pids, name);
     this.#memoryDir = layout.memory === null ? null : layout.version === 2 ? this.#pidsDir : join(layout.memory, name);
     this.#dirs = [...new Set([this.#pidsDir, ...(this.#memoryDir ? [this.#memoryDir] : [])])];

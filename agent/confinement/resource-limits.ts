@@ -11,7 +11,7 @@ import { CommandCgroup, type CgroupLayout } from './command-cgroup';
 export const LIMIT_NAMES = ['cpu', 'memory', 'processes', 'file-size', 'workspace-writes'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
-export const PRLIMIT = '/usr/bin/prlimit';
+const PRLIMIT = '/usr/bin/prlimit';
 /** How often a running command's CPU, writes and cgroup events are read: the lag before a limit stops it. */
 const WATCH_INTERVAL_MS = 200;
 /** /proc/<pid>/stat counts CPU in clock ticks (USER_HZ, 100 on Linux). */
@@ -45,12 +45,13 @@ const ACCOUNTANT = [
  * it: a PID namespace's init receives no signal from inside the namespace that it does not handle.
  */
 const REAPER = [
-  // Its own environment is the scrubbed one and nothing else (bwrap adds PWD; the shell sets it again for the command).
+  // The command's environment, and PID 1's, is the scrubbed one and nothing else: bwrap adds PWD, and a shell
+  // exports one unless it is unset.
   '/usr/bin/env', '-u', 'PWD',
-  '/bin/sh', '-c', '"$@"', 'sh',
+  '/bin/sh', '-c', 'unset PWD; "$@"', 'sh',
 ];
 
-export interface Usage {
+interface Usage {
   cpuSeconds: number;
   writtenBytes: number;
 }
@@ -62,7 +63,7 @@ const ioField = (io: string, key: string): number => Number(new RegExp(`^${key}:
  * What a process and the children it has reaped used: utime+stime+cutime+cstime (stat fields 14-17) and bytes
  * it sent toward a disk, less those it truncated before they reached it.
  */
-export function usageOf(stat: string, io: string): Usage {
+function usageOf(stat: string, io: string): Usage {
   const ticks = statField(stat, 14) + statField(stat, 15) + statField(stat, 16) + statField(stat, 17);
   return { cpuSeconds: ticks / TICKS_PER_SECOND, writtenBytes: Math.max(0, ioField(io, 'write_bytes') - ioField(io, 'cancelled_write_bytes')) };
 }
@@ -210,8 +211,8 @@ function finalReport(path: string): (Usage & { status: number }) | null {
 }
 
 function whyEnded(status: number | null, hits: { processes: boolean; memory: boolean }, used: Usage, limits: CommandLimits, allowance: number): LimitName | null {
-  if (hits.memory) return 'memory';
   if (hits.processes) return 'processes';
+  if (hits.memory) return 'memory';
   if (status === statusOfSignal('SIGXCPU') || used.cpuSeconds >= limits.cpuSeconds) return 'cpu';
   if (status === statusOfSignal('SIGXFSZ')) return 'file-size';
   if (used.writtenBytes > allowance) return 'workspace-writes';
@@ -221,7 +222,7 @@ function whyEnded(status: number | null, hits: { processes: boolean; memory: boo
 /** Says in the hello when this host cannot make per-command cgroups, and what that leaves unlimited. */
 export function withLimitsNote(confinement: Confinement, layout: CgroupLayout | null): Confinement {
   const note = !layout
-    ? 'No cgroup could be made for commands: processes are limited by RLIMIT_NPROC only (not enforced when the agent runs as root) and memory per process by RLIMIT_DATA.'
+    ? 'No cgroup could be made for commands: processes are limited by RLIMIT_NPROC only (not enforced when the agent runs as root), memory per process by RLIMIT_DATA, and workspace writes are counted as each command ends.'
     : !layout.memory
       ? 'No memory cgroup could be made for commands: memory is limited per process by RLIMIT_DATA.'
       : null;
