@@ -70,7 +70,6 @@ function usageOf(stat: string, io: string): Usage {
 
 async function usageOfPid(pid: number): Promise<Usage> {
   try {
-    // Stat before io and the parent before its children: a child reaped in between is missed once, never counted twice.
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
     return usageOf(stat, io);
@@ -142,7 +141,9 @@ export function resourceLimits(limits: CommandLimits, writes: WriteAllowance, la
   let seen: Usage = { cpuSeconds: 0, writtenBytes: 0 };
 
   const measure = async (): Promise<Usage> => {
-    const pids = cgroup ? await cgroup.members() : leader === null ? [] : [leader];
+    // Parents before their children (a child's pid is higher, short of pid wrap-around): a child reaped into its
+    // parent between the two reads is missed by this watch, never counted twice.
+    const pids = (cgroup ? await cgroup.members() : leader === null ? [] : [leader]).sort((a, b) => a - b);
     let total: Usage = { cpuSeconds: 0, writtenBytes: 0 };
     for (const pid of pids) {
       const used = await usageOfPid(pid);
