@@ -1,6 +1,6 @@
 import { ToolFailure } from '../tools/types';
 import { sandboxArgs } from './bwrap-args';
-import type { HostRules } from './host-rules';
+import type { HostRules, SandboxHost } from './host-rules';
 import type { LaunchPart } from './launch-part';
 
 /** What to hand to spawn: the outermost program, its arguments and its environment. */
@@ -28,18 +28,28 @@ export interface CommandToLaunch {
  * Refuses with `sandbox-unavailable` unless the host sandboxes its commands or its operator chose not to.
  */
 export function launchFor(command: CommandToLaunch, host: HostRules, parts: readonly LaunchPart[]): Launch {
+  const sandbox = assertCanLaunch(host);
   const env: Record<string, string> = { ...command.env };
   for (const part of parts) Object.assign(env, part.env);
   const outer = parts.flatMap((part) => part.outer ?? []);
   const inner = parts.flatMap((part) => part.inner ?? []);
   const program = [...inner, command.file, ...command.args];
-  const { mode, detail } = host.confinement;
-  if (mode === 'unconfined') return start([...outer, ...program], env);
-  // A sandboxed mode without the sandbox's means is a bug somewhere: fail closed, never run unconfined.
-  if (mode !== 'sandboxed' || !host.sandbox) throw new ToolFailure('sandbox-unavailable', detail);
-  const sandbox = sandboxArgs({ system: host.sandbox.system, workspace: command.workspace, cwd: command.cwd, hidden: host.sandbox.hidden, env });
+  if (!sandbox) return start([...outer, ...program], env);
+  const own = sandboxArgs({ system: sandbox.system, workspace: command.workspace, cwd: command.cwd, hidden: sandbox.hidden, env });
   const extra = parts.flatMap((part) => part.bwrapArgs ?? []);
-  return start([...outer, host.sandbox.bwrap, ...sandbox, ...extra, '--', ...program], env);
+  return start([...outer, sandbox.bwrap, ...own, ...extra, '--', ...program], env);
+}
+
+/**
+ * The sandbox commands start in, or null when the operator chose --unconfined-commands; throws
+ * `sandbox-unavailable` otherwise. A sandboxed mode without the sandbox's means is a bug somewhere: it
+ * fails closed too, never runs unconfined.
+ */
+export function assertCanLaunch(host: HostRules): SandboxHost | null {
+  const { mode, detail } = host.confinement;
+  if (mode === 'unconfined') return null;
+  if (mode === 'sandboxed' && host.sandbox) return host.sandbox;
+  throw new ToolFailure('sandbox-unavailable', mode === 'sandboxed' ? 'this agent has no sandbox to start commands in' : detail);
 }
 
 function start(argv: string[], env: Record<string, string>): Launch {

@@ -28,6 +28,8 @@ export interface SystemView {
   readonly args: readonly string[];
   /** Directories bound from the host: a secret under one of them must be masked, elsewhere it is simply absent. */
   readonly bound: readonly string[];
+  /** Every system path a command can name: the bound directories and the links recreated to them. */
+  readonly visible: readonly string[];
 }
 
 /** Masks one path: an empty tmpfs over a directory, /dev/null over a file, so the name stays but the content is gone. */
@@ -42,6 +44,7 @@ export function maskArgs(path: string): string[] {
 export function systemView(execPath: string): SystemView {
   const args: string[] = [];
   const bound: string[] = [];
+  const links: string[] = [];
   for (const dir of SYSTEM_DIRS) {
     let link: string | null = null;
     try {
@@ -51,8 +54,10 @@ export function systemView(execPath: string): SystemView {
     } catch {
       continue;
     }
-    if (link !== null) args.push('--symlink', link, dir);
-    else {
+    if (link !== null) {
+      args.push('--symlink', link, dir);
+      links.push(dir);
+    } else {
       args.push('--ro-bind', dir, dir);
       bound.push(dir);
     }
@@ -68,5 +73,5 @@ export function systemView(execPath: string): SystemView {
     const real = realpathSync(secret);
     if (bound.some((dir) => isInside(dir, real))) args.push(...maskArgs(real));
   }
-  return { args, bound };
+  return { args, bound, visible: [...bound, ...links] };
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
+import { isInside } from './confined-walk';
 import type { WorkspaceSandbox } from './sandbox';
 import { quoted } from './sandbox-error';
 import { ToolFailure } from './types';
@@ -29,10 +30,15 @@ async function isExecutableFile(path: string): Promise<boolean> {
 /**
  * The absolute file to execute. A bare name is looked up in SCRUBBED_PATH only, so a file the workspace
  * plants (a fake `git`) is never picked up by name; a relative path with a slash (./gradlew) names a
- * workspace file, confined like any other path, relative to the command's cwd.
+ * workspace file, confined like any other path, relative to the command's cwd. `visible`, when commands
+ * run in a sandbox, lists the system paths the sandbox shows: an absolute command elsewhere is refused before
+ * the host's disk is asked about it, so the answer says nothing about what lies outside.
  */
-export async function resolveExecutable(command: string, cwdRel: string, sandbox: WorkspaceSandbox): Promise<string> {
+export async function resolveExecutable(command: string, cwdRel: string, sandbox: WorkspaceSandbox, visible: readonly string[] | null = null): Promise<string> {
   if (isAbsolute(command)) {
+    if (visible && ![...visible, sandbox.root].some((dir) => isInside(dir, resolve(command)))) {
+      throw new ToolFailure('failed', `${quoted(command)} is outside what a command can see (the workspace and the system directories)`);
+    }
     if (await isExecutableFile(command)) return command;
     throw new ToolFailure('failed', `${quoted(command)} is not an executable file`);
   }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readlink } from 'node:fs/promises';
-import { launchFor, type Launch } from '../confinement/confined-spawn';
+import { readlink, type FileHandle } from 'node:fs/promises';
+import { assertCanLaunch, launchFor, type Launch } from '../confinement/confined-spawn';
 import type { LaunchPart } from '../confinement/launch-part';
 import { cgroupLayout } from '../confinement/command-cgroup';
 import { LIMIT_NAMES, limitMessage, resourceLimits, type LimitName } from '../confinement/resource-limits';
@@ -37,25 +37,31 @@ export type RunCommandOutput = {
 
 const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';
 
-export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolContext): Promise<RunCommandOutput> {
+/** `ownParts` replaces what the policy and the host call for: a test's way to exercise the seam. */
+export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolContext, ownParts?: LaunchPart[]): Promise<RunCommandOutput> {
   // The kernel would cut an argument at a NUL, so what was approved would not be what runs.
   if (params.command.includes('\0') || params.args.some((a) => a.includes('\0'))) {
     throw new ToolFailure('bad-params', 'the command and its arguments may not contain NUL bytes');
   }
-  const cwd = await ctx.sandbox.openDirectory(params.cwd);
+  // Before anything is prepared for the command: a host that cannot confine it refuses it outright.
+  assertCanLaunch(ctx.host);
+  const parts = ownParts ?? launchParts(params, ctx);
+  let cwd: FileHandle | undefined;
+  let launch: Launch;
   try {
-    const file = await resolveExecutable(params.command, params.cwd, ctx.sandbox);
+    cwd = await ctx.sandbox.openDirectory(params.cwd);
+    const file = await resolveExecutable(params.command, params.cwd, ctx.sandbox, ctx.host.sandbox?.system.visible ?? null);
     // Inside the sandbox the directory is named by its path: a swap made after this read can only lead
     // somewhere the sandbox shows, i.e. within the workspace or read-only system directories.
     const cwdPath = await readlink(pathThroughHandle(cwd));
-    const parts = launchParts(params, ctx);
-    let launch: Launch;
-    try {
-      launch = launchFor({ file, args: params.args, cwd: cwdPath, workspace: ctx.sandbox.root, env: scrubbedEnv(ctx.sandbox.root) }, ctx.host, parts);
-    } catch (err) {
-      await finishParts(parts);
-      throw err;
-    }
+    launch = launchFor({ file, args: params.args, cwd: cwdPath, workspace: ctx.sandbox.root, env: scrubbedEnv(ctx.sandbox.root) }, ctx.host, parts);
+  } catch (err) {
+    await cwd?.close();
+    await finishParts(parts);
+    throw err;
+  }
+  try {
+    // From here supervise releases the parts, whatever happens.
     return await supervise(launch, params, cwdThroughHandle(cwd), parts, ctx);
   } finally {
     await cwd.close();
@@ -78,7 +84,8 @@ async function finishParts(parts: readonly LaunchPart[]): Promise<string | null>
   let stoppedBy: string | null = null;
   for (const part of parts) {
     try {
-      stoppedBy ??= (await part.finish?.()) ?? null;
+      const why = (await part.finish?.()) ?? null;
+      stoppedBy ??= why;
     } catch {
       // A part that cannot release cleanly must not turn a finished command into a crash.
     }

@@ -137,7 +137,7 @@ describe('run_command runs in a bubblewrap sandbox', () => {
     assert.deepEqual(helloModes(proxy), ['sandboxed']);
   });
 
-  test('a planted SSH key outside the workspace, and the real home directories, are not visible', async () => {
+  test('a planted SSH key outside the workspace, the real home directories, /run and the host /tmp are not visible', async () => {
     assertContained(await run('cat', [join(home, '.ssh', 'id_ed25519')]), SSH_KEY.split('\n')[1]!);
     // Read-only looks at the real user's home: it is not there at all inside.
     const real = await run('ls', ['-a', join(homedir(), '.ssh'), homedir()]);
@@ -145,6 +145,10 @@ describe('run_command runs in a bubblewrap sandbox', () => {
     assert.equal(real.stdout, '', `the home directory was listed: ${real.stdout.slice(0, 200)}`);
     assert.match(real.stderr, /No such file or directory/);
     assertContained(await run('ls', ['/home']));
+    assertContained(await run('ls', ['/run']));
+    // /tmp is the command's own: only the path down to the workspace exists in it.
+    const expected = base.startsWith('/tmp/') ? [base.split('/')[2]!] : [];
+    assert.deepEqual((await run('ls', ['-A', '/tmp'])).stdout.split('\n').filter(Boolean), expected);
     await assertServing();
   });
 

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalEncode, signableProblem } from '../../../core/identity';
-import { WorkspaceSandbox, type ProgressStream, type ToolContext, type ToolOutcome } from '../../../agent/tools';
+import { WorkspaceSandbox, type ProgressStream, type ToolContext, type ToolFailureReason, type ToolOutcome } from '../../../agent/tools';
 
 export const CANARY_TEXT = 'CANARY: must never change\n';
 
@@ -83,7 +83,7 @@ export function assertSucceeded(outcome: ToolOutcome): Record<string, unknown> {
   return outcome.output;
 }
 
-export function assertRefused(outcome: ToolOutcome, reason: 'path-escape' | 'bad-params' | 'failed', message?: RegExp): void {
+export function assertRefused(outcome: ToolOutcome, reason: ToolFailureReason, message?: RegExp): void {
   if (outcome.ok) assert.fail(`expected refusal "${reason}", got success: ${JSON.stringify(outcome.output).slice(0, 200)}`);
   assert.equal(outcome.reason, reason, outcome.message);
   if (message) assert.match(outcome.message, message);
