@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -65,8 +65,36 @@ let layout: CgroupLayout | null | undefined;
 
 /** Probed once per agent process: whether and where per-command cgroups can be made on this host. */
 export function cgroupLayout(): CgroupLayout | null {
-  if (layout === undefined) layout = probeLayout();
+  if (layout === undefined) {
+    layout = probeLayout();
+    if (layout) void removeOrphans(layout);
+  }
   return layout;
+}
+
+/** Whether a process of that pid is alive (EPERM: alive, someone else's). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The cgroups an agent killed mid-command (kill -9, a crash) could not remove, found by the pid in their names:
+ * whatever still runs in them is killed, and they are removed.
+ */
+async function removeOrphans(found: CgroupLayout): Promise<void> {
+  try {
+    for (const name of readdirSync(found.pids)) {
+      const owner = /^vaultysclaw-(\d+)-\d+$/.exec(name);
+      if (owner && !isAlive(Number(owner[1]))) await new CommandCgroup(found, name).destroy();
+    }
+  } catch {
+    // Best effort: a leftover only holds a name until the next start.
+  }
 }
 
 let serial = 0;
@@ -92,7 +120,7 @@ export class CommandCgroup {
   readonly #memoryDir: string | null;
   readonly #memoryEvents: string;
 
-  private constructor(layout: CgroupLayout, name: string) {
+  constructor(layout: CgroupLayout, name: string) {
     this.#pidsDir = join(layout.pids, name);
     this.#memoryDir = layout.memory === null ? null : layout.version === 2 ? this.#pidsDir : join(layout.memory, name);
     this.#dirs = [...new Set([this.#pidsDir, ...(this.#memoryDir ? [this.#memoryDir] : [])])];

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,12 +6,14 @@ import type { CommandLimits, Confinement } from '../../core/wire/policy';
 import { ToolFailure } from '../tools/types';
 import type { WriteAllowance } from './host-rules';
 import type { LaunchPart } from './launch-part';
-import { CommandCgroup, type CgroupLayout } from './command-cgroup';
+import { CommandCgroup, isAlive, type CgroupLayout } from './command-cgroup';
 
 export const LIMIT_NAMES = ['cpu', 'memory', 'processes', 'file-size', 'workspace-writes'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
 const PRLIMIT = '/usr/bin/prlimit';
+const SETPRIV = '/usr/bin/setpriv';
+const REPORT_PREFIX = 'vaultysclaw-limits-';
 /** How often a running command's CPU, writes and cgroup events are read: the lag before a limit stops it. */
 const WATCH_INTERVAL_MS = 200;
 /** /proc/<pid>/stat counts CPU in clock ticks (USER_HZ, 100 on Linux). */
@@ -121,10 +123,13 @@ function rlimits(limits: CommandLimits, memoryInCgroup: boolean): string[] {
  * ceilings, each at most its row in BUDGETS (commandCpuSeconds … commandWorkspaceWriteBytes) by the wire schema.
  */
 export function resourceLimits(limits: CommandLimits, writes: WriteAllowance, layout: CgroupLayout | null): LaunchPart {
-  // Without prlimit the command would run without its CPU, file size and memory limits: refuse instead.
-  if (!existsSync(PRLIMIT)) throw new ToolFailure('failed', `resource limits unavailable: ${PRLIMIT} is missing (Debian package util-linux)`);
+  // Without them the command would run without its limits, or outlive a killed agent: refuse instead.
+  for (const tool of [PRLIMIT, SETPRIV]) {
+    if (!existsSync(tool)) throw new ToolFailure('failed', `resource limits unavailable: ${tool} is missing (Debian package util-linux)`);
+  }
+  removeOrphanReports();
   if (writes.remainingBytes <= 0) throw new ToolFailure('failed', "this intent's workspace write allowance is spent: no further command may run");
-  const reportDir = mkdtempSync(join(tmpdir(), 'vaultysclaw-limits-'));
+  const reportDir = mkdtempSync(join(tmpdir(), `${REPORT_PREFIX}${process.pid}-`));
   let cgroup: CommandCgroup | null;
   try {
     cgroup = layout ? CommandCgroup.create(layout, { processes: limits.processes + LAUNCHER_PROCESSES, memoryBytes: limits.memoryBytes }) : null;
@@ -161,7 +166,9 @@ export function resourceLimits(limits: CommandLimits, writes: WriteAllowance, la
   };
 
   return {
-    outer: ['/bin/sh', '-c', ACCOUNTANT, 'sh', report, ...(cgroup?.procsFiles ?? []), '--'],
+    // Killed with the agent (bwrap's --die-with-parent then takes the sandbox down with it): a command must not
+    // run on unsupervised after a kill -9 of the agent.
+    outer: [SETPRIV, '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', ACCOUNTANT, 'sh', report, ...(cgroup?.procsFiles ?? []), '--'],
     bwrapArgs: ['--as-pid-1'],
     inner: [...REAPER, ...rlimits(limits, cgroup?.limitsMemory ?? false)],
     started(pid, stop) {
@@ -196,6 +203,22 @@ export function resourceLimits(limits: CommandLimits, writes: WriteAllowance, la
       return stoppedBy ?? whyEnded(final?.status ?? null, hits, seen, limits, allowance);
     },
   };
+}
+
+let reportsSwept = false;
+
+/** Once per agent process: the report directories of agents killed mid-command (empty, 0700). */
+function removeOrphanReports(): void {
+  if (reportsSwept) return;
+  reportsSwept = true;
+  try {
+    for (const name of readdirSync(tmpdir())) {
+      const owner = new RegExp(`^${REPORT_PREFIX}(\\d+)-`).exec(name);
+      if (owner && !isAlive(Number(owner[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  } catch {
+    // Best effort: an empty directory left in the temporary directory.
+  }
 }
 
 /** What the accountant wrote, or null when it was killed before it could (the watcher's figures stand). */

@@ -4,12 +4,13 @@
 // bubblewrap, limits set by the agent's operator flags (agent start --max-*). Each attack ends its own command with
 // the limit named in the signed output, the agent keeps serving, and an honest command right after runs.
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunCommandOutput } from '../../agent/tools';
 import { approveAgent, assertSucceeded, call, finalIntent, ownerOf, runAs, type Member } from './support/team';
-import type { AgentProcess, BrokerProcess } from '../support/processes';
+import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
+import { cgroupLayout } from '../../agent/confinement/command-cgroup';
 import { processesWith } from '../support/host-processes';
 import { answers, callsTools, ScriptedModel, toolResults } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -182,5 +183,50 @@ describe('honest build work runs under the default limits', () => {
     assert.equal((await ok('python3', ['-c', 'print(sum(range(10 ** 6)))'])).stdout, '499999500000\n');
     // Sixteen processes at once, under the default of BUDGETS.commandProcesses.
     await ok('sh', ['-c', 'for i in $(seq 16); do sleep 0.5 & done; wait']);
+  });
+});
+
+describe('a command does not outlive an agent killed under it', () => {
+  const started = new Started();
+  let owner: Member;
+  let broker: BrokerProcess;
+  const strays: number[] = [];
+
+  before(async () => {
+    broker = await started.broker();
+    owner = ownerOf(broker);
+  });
+  after(async () => {
+    for (const pid of strays) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await started.cleanup();
+  });
+
+  test('kill -9 of the agent mid-command ends the command; the next agent to start removes the cgroup it left', async () => {
+    const agent = await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, request: 'run_command' });
+    await approveAgent(owner, agent, { capabilities: ['run_command'], maxTokensPerDay: 1000, maxRequestsPerHour: 1000 });
+    const marker = `vc-outlive-agent-${process.pid}-${Date.now()}`;
+    const sent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'run_command', params: { command: 'sh', args: ['-c', 'touch running; sleep 60', marker], cwd: '.', timeoutMs: TIMEOUT_MS } });
+    assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
+    // The command itself runs (not only the launchers, whose command lines carry the marker too).
+    await waitFor('the command to run', () => existsSync(join(agent.workspace, 'running')), 10_000);
+    const agentPid = agent.child.pid!;
+    process.kill(agentPid, 'SIGKILL');
+    const left = await waitFor('the command to end with its agent', () => processesWith(marker).length === 0, 5_000).catch(() => {
+      strays.push(...processesWith(marker));
+      return false;
+    });
+    assert.equal(left, true, 'the command kept running after its agent was killed');
+
+    const leftover = (name: string) => name.startsWith(`vaultysclaw-${agentPid}-`);
+    const parent = cgroupLayout()!.pids;
+    assert.ok(readdirSync(parent).some(leftover), 'a killed agent cannot remove its command cgroup: the next start must');
+    await started.agent({ brokerUrl: broker.url, brokerDid: broker.did, request: 'run_command' });
+    await waitFor('the leftover cgroup to be removed', () => existsSync(parent) && !readdirSync(parent).some(leftover), 10_000);
   });
 });
