@@ -166,7 +166,8 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
       const durationMs = Math.round(performance.now() - started);
       void finishParts(parts).then((partReason) => {
         const limit = limitNamed(stoppedBy ?? partReason);
-        if (limit) progress('status', limitMessage(limit, commandLimitsOf(ctx)));
+        const message = limit && limitMessage(limit, commandLimitsOf(ctx));
+        if (message) progress('status', message);
         resolve({
           exitCode: ended.code,
           signal: ended.signal,
@@ -178,7 +179,7 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
           aborted,
           stoppedBy: stoppedBy ?? partReason,
           limit,
-          limitMessage: limit && limitMessage(limit, commandLimitsOf(ctx)),
+          limitMessage: message,
           durationMs,
         });
       });
