@@ -9,6 +9,9 @@ import { brokerUrlProblem } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability, type Confinement } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { probeConfinement } from './confinement/probe';
+import { commandLimitsFromOptions, COMMAND_LIMIT_OPTIONS as LIMIT, MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
+import { cgroupLayout } from './confinement/command-cgroup';
+import { withLimitsNote } from './confinement/resource-limits';
 import { HubClient } from './hub-client';
 import { IntentRunner } from './intent-runner';
 import { AGENT_DATABASE_FILE, openAgentDatabase, transactionRunner } from './store/agent-database';
@@ -96,6 +99,11 @@ program
   .option('--ca <file>', "PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
   .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
+  .option(`${LIMIT.cpuSeconds} <seconds>`, `CPU seconds one command may use, all its processes together (at most ${MAX_COMMAND_LIMITS.cpuSeconds}); narrows every policy`)
+  .option(`${LIMIT.memoryBytes} <size>`, `memory one command may use, e.g. 512M (at most ${MAX_COMMAND_LIMITS.memoryBytes} bytes); narrows every policy`)
+  .option(`${LIMIT.processes} <n>`, `processes one command may have at once (at most ${MAX_COMMAND_LIMITS.processes}); narrows every policy`)
+  .option(`${LIMIT.fileBytes} <size>`, `size of one file a command writes, e.g. 100M (at most ${MAX_COMMAND_LIMITS.fileBytes} bytes); narrows every policy`)
+  .option(`${LIMIT.workspaceWriteBytes} <size>`, `bytes the commands of one intent may write to disk, e.g. 1G (at most ${MAX_COMMAND_LIMITS.workspaceWriteBytes}); narrows every policy`)
   .option('--unconfined-commands', 'run commands WITHOUT the bubblewrap sandbox: they can read this user\'s files, the agent\'s keys included, and reach the network')
   .option('--egress-allow-loopback', 'let commands (through the egress proxy) and http_fetch reach loopback addresses of this host when allowedDomains names them (a local mirror); never the broker')
   .addHelpText(
@@ -107,10 +115,14 @@ program
       'The model key is sent only to --model-url, never logged, never in a result or to the broker.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & ModelOptions) => {
+  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & LimitOptions & ModelOptions) => {
     const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
     if (urlProblem) throw new Error(urlProblem);
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
+    const ceilings = commandLimitsFromOptions(
+      { cpuSeconds: o.maxCpuSeconds, memoryBytes: o.maxMemory, processes: o.maxProcesses, fileBytes: o.maxFileSize, workspaceWriteBytes: o.maxWorkspaceWrites },
+      MAX_COMMAND_LIMITS,
+    );
     const requested = o.request.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = requested.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
     if (unknown.length) throw new Error(`unknown capabilities: ${unknown.join(', ')}`);
@@ -142,7 +154,9 @@ program
       path: process.env.PATH,
       workspace: sandbox.root,
       hidden: [resolve(o.stateDir), ...(o.modelKeyFile ? [resolve(o.modelKeyFile)] : [])],
+      ceilings,
     });
+    probed.confinement = withLimitsNote(probed.confinement, cgroupLayout());
     announceConfinement(probed.confinement, log);
     const runner = new IntentRunner({
       identity,
@@ -198,6 +212,15 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+/** agent start --max-*: the host's ceilings on every command's limits. */
+interface LimitOptions {
+  maxCpuSeconds?: string;
+  maxMemory?: string;
+  maxProcesses?: string;
+  maxFileSize?: string;
+  maxWorkspaceWrites?: string;
+}
 
 /** Says once, at start, on stderr and in the log, when commands will not run in the sandbox, and how to fix it. */
 function announceConfinement(confinement: Confinement, log: ReturnType<typeof createAgentLogger>): void {

@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readlink, type FileHandle } from 'node:fs/promises';
 import { assertCanLaunch, launchFor, type Launch } from '../confinement/confined-spawn';
 import type { LaunchPart } from '../confinement/launch-part';
+import { cgroupLayout } from '../confinement/command-cgroup';
+import { LIMIT_NAMES, limitMessage, resourceLimits, type LimitName } from '../confinement/resource-limits';
+import { narrowLimits } from '../../core/policy/command-limits';
 import { CappedOutput, neverThrowing } from './capped-output';
 import { egressLaunchPart } from '../egress/egress-launch-part';
 import { resolveExecutable, scrubbedEnv } from './command-env';
@@ -26,6 +29,10 @@ export type RunCommandOutput = {
   aborted: boolean;
   /** Why a launch part (a resource limit) stopped the command, or null. */
   stoppedBy: string | null;
+  /** The resource limit that ended the command (the policy's commandLimits narrowed to the host's ceilings), or null. */
+  limit: LimitName | null;
+  /** One sentence naming that limit and its value, or null. */
+  limitMessage: string | null;
   durationMs: number;
 };
 
@@ -67,8 +74,12 @@ export async function runCommand(params: ToolParams<'run_command'>, ctx: ToolCon
  * own module builds it from ctx.policy and ctx.host.
  */
 function launchParts(_params: ToolParams<'run_command'>, ctx: ToolContext): LaunchPart[] {
-  return [egressLaunchPart(ctx)].filter((part): part is LaunchPart => part !== null);
+  const egress = egressLaunchPart(ctx);
+  return [resourceLimits(commandLimitsOf(ctx), ctx.writes, cgroupLayout()), ...(egress ? [egress] : [])];
 }
+
+const commandLimitsOf = (ctx: ToolContext) => narrowLimits(ctx.policy.commandLimits, ctx.host.confinement.ceilings);
+const limitNamed = (reason: string | null): LimitName | null => (LIMIT_NAMES as readonly (string | null)[]).includes(reason) ? (reason as LimitName) : null;
 
 /** Releases every part; the first reason a part gives for stopping the command wins. */
 async function finishParts(parts: readonly LaunchPart[]): Promise<string | null> {
@@ -155,7 +166,10 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
       const out = stdout.finish();
       const err = stderr.finish();
       const durationMs = Math.round(performance.now() - started);
-      void finishParts(parts).then((partReason) =>
+      void finishParts(parts).then((partReason) => {
+        const limit = limitNamed(stoppedBy ?? partReason);
+        const message = limit && limitMessage(limit, commandLimitsOf(ctx));
+        if (message) progress('status', message);
         resolve({
           exitCode: ended.code,
           signal: ended.signal,
@@ -166,9 +180,11 @@ function supervise(launch: Launch, params: ToolParams<'run_command'>, cwd: strin
           timedOut,
           aborted,
           stoppedBy: stoppedBy ?? partReason,
+          limit,
+          limitMessage: message,
           durationMs,
-        }),
-      );
+        });
+      });
     };
 
     child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
