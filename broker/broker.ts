@@ -189,7 +189,20 @@ export class Broker implements ConnectionHost {
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);
     if (record.status === 'approved' && !renewal) this.router.onAgentBack(connection);
-    connection.auditConnection({ event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion }, 'agent authenticated');
+    const certified = connection.certifiedPolicy;
+    connection.auditConnection(
+      {
+        event: 'auth.succeeded',
+        did: agent.did,
+        status: record.status,
+        policyVersion: certified?.policyVersion,
+        // What the co-signed certificate lets its commands reach and use, and how the agent says it confines them.
+        allowedDomains: certified?.allowedDomains,
+        commandLimits: certified?.commandLimits,
+        confinement: hello.confinement?.mode ?? 'unknown',
+      },
+      'agent authenticated',
+    );
     const view = this.directory.view(record);
     if (created) {
       this.pending.created(agent.did, connection.remote);

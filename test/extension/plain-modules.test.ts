@@ -34,7 +34,7 @@ function agent(over: Partial<AgentView> = {}): AgentView {
   return {
     did: DID, name: 'a', status: 'approved', statusReason: null, requested: ['read_file'], online: true,
     policy: { status: 'approved', policyId: 'p', policyVersion: 2, capabilities: ['read_file'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, policyExpiresAt: Date.now() + 86_400_000 * 3, approvalTimeoutMs: 60_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS },
-    usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
+    confinement: null, usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
   };
 }
 
