@@ -12,9 +12,9 @@ const UNITS = [
   { suffix: 'K', name: 'KiB', bytes: 1024 },
 ] as const;
 
-/** "2G", "512M", "64K", "2 GiB", "1.5G" or a plain number of bytes; binary units, as the limits in core/budgets.ts. */
+/** "2G", "512M", "64K", "2 GiB", "1.5G", "1000 bytes" or a plain number; binary units, as the limits in core/budgets.ts. */
 export function parseByteSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMG])(?:i?B)?|B)?\s*$/i.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMG])(?:i?B)?|B|bytes?)?\s*$/i.exec(text);
   if (!m) return undefined;
   const unit = UNITS.find((u) => u.suffix === m[2]?.toUpperCase());
   const bytes = Number(m[1]) * (unit?.bytes ?? 1);
