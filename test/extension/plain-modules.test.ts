@@ -141,6 +141,16 @@ describe('intent parameters', () => {
     assert.equal(checkAnswer('llm_task', 'maxSteps', '0'), 'a positive whole number, or empty');
     assert.equal(checkAnswer('read_file', 'path', ' '), 'read_file needs a path');
     assert.equal(checkAnswer('run_command', 'args', '["ok"]'), undefined);
+    assert.deepEqual(buildParams('http_fetch', { method: 'POST', url: 'https://api.example.com/v1', body: '{"a":1}', timeoutSeconds: '10' }), {
+      ok: true,
+      params: { method: 'POST', url: 'https://api.example.com/v1', body: '{"a":1}', timeoutMs: 10_000 },
+    });
+    assert.deepEqual(buildParams('http_fetch', { method: 'GET', url: 'https://api.example.com/', body: '', timeoutSeconds: '30' }), { ok: true, params: { method: 'GET', url: 'https://api.example.com/', timeoutMs: 30_000 } }, 'no body: none sent');
+    assert.equal(checkAnswer('http_fetch', 'url', 'api.example.com/v1'), 'an absolute http:// or https:// URL');
+    assert.equal(checkAnswer('http_fetch', 'url', 'ftp://api.example.com/'), 'an absolute http:// or https:// URL');
+    assert.equal(checkAnswer('http_fetch', 'timeoutSeconds', String(BUDGETS.httpFetchMs.limit / 1000)), undefined, 'BUDGETS.httpFetchMs is allowed');
+    assert.equal(checkAnswer('http_fetch', 'timeoutSeconds', String(BUDGETS.httpFetchMs.limit / 1000 + 1)), 'at most 30 seconds');
+    assert.equal(checkAnswer('run_command', 'timeoutSeconds', '31'), undefined, 'a command has its own, longer bound');
   });
 });
 
