@@ -292,6 +292,9 @@ describe('allowed domains, command limits and confinement in the certified polic
       assert.equal(r.status, 1, `${args.join(' ')} must fail`);
       assert.match(r.stderr, message, args.join(' '));
     }
+    const approving = brokerCli(broker, 'approve', agent.did, '--capabilities', 'run_command', '--allowed-domains', 'api.example.com,192.168.1.1');
+    assert.equal(approving.status, 1);
+    assert.match(approving.stderr, /--allowed-domains: "192\.168\.1\.1" is an IP address/, 'approve takes the same flags, checked the same way');
     await assert.rejects(
       broker.client.call('policySet', { did: agent.did, policy: { capabilities: ['run_command'], allowedDomains: ['10.0.0.1'] } }),
       assertRpcError(RpcErrorCode.InvalidParams, /allowedDomains/),
@@ -309,11 +312,16 @@ describe('allowed domains, command limits and confinement in the certified polic
     const { rogue, hub } = await helloAgent(broker, { name: 'many-domains', requested: ['http_fetch'], agentVersion: '0.3.0' }, { capabilities: ['http_fetch'] });
     const atBound = Array.from({ length: BUDGETS.allowedDomains.limit }, (_, i) => (i % 2 ? `*.${longestDomain(i).slice(2)}` : longestDomain(i)));
     assert.ok(atBound.every((d) => d.length === 253));
-    await broker.client.call('policySet', { did: rogue.did, policy: { capabilities: ['http_fetch'], allowedDomains: atBound } });
-    await hub.next('update_capabilities');
+    // Only the domains change: that alone is a new version, pushed as update_capabilities, and renews the certificate.
+    const changed = await broker.client.call('policySet', { did: rogue.did, policy: { capabilities: ['http_fetch'], allowedDomains: atBound } });
+    assert.equal(changed.policy?.policyVersion, 2);
+    assert.equal((await hub.next('update_capabilities')).policyVersion, 2);
     const renewed = await rogue.authenticate(hub);
     assert.equal(renewed.status, 'approved');
+    assert.equal(renewed.handshake.policy.policyVersion, 2);
+    assert.deepEqual(renewed.handshake.policy.capabilities, ['http_fetch']);
     assert.deepEqual(renewed.handshake.policy.allowedDomains, atBound, 'the co-signed certificate carries every domain');
+    assert.deepEqual(renewed.handshake.policy.commandLimits, MAX_COMMAND_LIMITS);
 
     await assert.rejects(
       broker.client.call('policySet', { did: rogue.did, policy: { capabilities: ['http_fetch'], allowedDomains: [...atBound, 'one.more.example'] } }),
@@ -344,6 +352,10 @@ describe('allowed domains, command limits and confinement in the certified polic
     sockets.push(hub);
     shown = await listed(broker);
     assert.deepEqual(shown.get(confined.did), unavailable);
+    const changes = broker.log.lines.filter((l) => l.event === 'agent.confinement' && l.did === confined.did);
+    assert.deepEqual(changes.map((l) => [l.was, l.mode]), [['unknown', 'sandboxed'], ['sandboxed', 'unavailable']], 'one audit line per change; none for the renewal at approval');
+    assert.equal(changes[1]!.level, 40, 'a warning when an approved agent\'s commands leave the sandbox');
+    assert.equal(changes[1]!.detail, unavailable.detail);
 
     for (const socket of sockets.splice(0)) socket.close();
     await waitFor('both agents offline', async () => (await broker.client.call('agentsList', {})).items.every((a) => !a.online));
