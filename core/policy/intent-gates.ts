@@ -37,7 +37,7 @@ const refuse = (reason: RejectionReason, message: string): GateVerdict => ({ ok:
  * The decision order of architecture.md, after the broker's signature has
  * been verified and the body parsed: addressed to me → fresh → never seen →
  * capability in the certificate → policy not expired → daily token budget →
- * hourly request rate → user delegation → tool approval. One function, so the
+ * hourly request rate → user delegation → destination (http_fetch) → tool approval. One function, so the
  * broker's pre-check and the agent cannot drift.
  * Comparisons are written so that a NaN anywhere refuses instead of passing.
  */
@@ -89,7 +89,7 @@ export function checkPolicyGates(intent: IntentBody, g: Omit<GateInputs, 'alread
  */
 export function checkDestination(intent: Pick<IntentBody, 'capability' | 'params'>, policy: CertifiedPolicy): GateVerdict {
   if (intent.capability !== 'http_fetch') return { ok: true };
-  const url = (intent.params as Record<string, unknown>).url;
+  const url = intent.params.url;
   if (typeof url !== 'string') return { ok: true };
   const host = URL.canParse(url) ? new URL(url).hostname : '';
   if (domainAllowed(host, policy.allowedDomains)) return { ok: true };
