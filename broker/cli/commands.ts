@@ -189,7 +189,7 @@ export function addOperatorCommands(program: Command): void {
     // Omitted, a limit keeps the agent's current one (the widest at approval): a change never silently widens a limit.
     for (const field of LIMIT_FIELDS) {
       const max = formatLimit(field.kind, MAX_COMMAND_LIMITS[field.key]);
-      command.option(`--${field.flag} <${field.kind === 'bytes' ? 'size' : 'n'}>`, `per command: ${field.label.toLowerCase()}${field.kind === 'bytes' ? ' (K, M, G suffixes)' : ''}, at most ${max} (omitted: unchanged)`);
+      command.option(`--${field.flag} <${field.kind === 'bytes' ? 'size' : 'n'}>`, `per command: ${field.label}${field.kind === 'bytes' ? ' (K, M, G suffixes)' : ''}, at most ${max} (omitted: unchanged)`);
     }
     return command;
   };
