@@ -3,7 +3,7 @@ import type pino from 'pino';
 import { guarded } from '../core/io/guarded';
 import { VaultysId, type SecretIdentity } from '../core/identity';
 import type { BrokerAuthority } from '../core/wire/authority';
-import type { AgentHello } from '../core/wire/policy';
+import type { AgentHello, Confinement } from '../core/wire/policy';
 import { AgentDirectory } from './agents/agent-directory';
 import { OnlineAgents } from './agents/online-agents';
 import { DEFAULT_PENDING_LIMITS, PendingRegistrations, type PendingLimits } from './agents/pending-registrations';
@@ -180,7 +180,9 @@ export class Broker implements ConnectionHost {
 
   authenticated(connection: AgentConnection, hello: AgentHello): void {
     const agent = connection.agent!;
+    const confinedBefore = this.registry.get(agent.did)?.confinement ?? null;
     const { record, created } = this.registry.recordSeen(agent.did, agent.toBase64(), hello, this.now());
+    this.#auditConfinementChange(connection, record.status === 'approved', confinedBefore, record.confinement);
     const renewal = this.online.get(agent.did) === connection;
     const replaced = this.online.add(agent.did, connection);
     // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
@@ -189,7 +191,20 @@ export class Broker implements ConnectionHost {
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);
     if (record.status === 'approved' && !renewal) this.router.onAgentBack(connection);
-    connection.auditConnection({ event: 'auth.succeeded', did: agent.did, status: record.status, policyVersion: connection.certifiedPolicy?.policyVersion }, 'agent authenticated');
+    const certified = connection.certifiedPolicy;
+    connection.auditConnection(
+      {
+        event: 'auth.succeeded',
+        did: agent.did,
+        status: record.status,
+        policyVersion: certified?.policyVersion,
+        // What the co-signed certificate lets its commands reach and use, and how the agent says it confines them.
+        allowedDomains: certified?.allowedDomains,
+        commandLimits: certified?.commandLimits,
+        confinement: hello.confinement?.mode ?? 'unknown',
+      },
+      'agent authenticated',
+    );
     const view = this.directory.view(record);
     if (created) {
       this.pending.created(agent.did, connection.remote);
@@ -197,6 +212,20 @@ export class Broker implements ConnectionHost {
       this.events.emit('registrationChanged', view);
     }
     this.events.emit('agentChanged', view);
+  }
+
+  /**
+   * One line when an agent's stated confinement changes (first report included), not one per handshake: a
+   * warning when its commands leave the sandbox, so the audit log says from when a host ran them unconfined.
+   */
+  #auditConfinementChange(connection: AgentConnection, approved: boolean, before: Confinement | null, after: Confinement | null): void {
+    if (JSON.stringify(before) === JSON.stringify(after)) return;
+    const line = { event: 'agent.confinement', did: connection.did, mode: after?.mode ?? 'unknown', was: before?.mode ?? 'unknown', detail: after?.detail, ceilings: after?.ceilings };
+    const message = after?.mode === 'sandboxed' ? "the agent's commands run in its sandbox" : after ? `the agent's commands are ${after.mode === 'unconfined' ? 'UNCONFINED' : 'refused: it has no sandbox'}` : 'the agent no longer says how it confines commands';
+    // A registration not approved runs nothing, and strangers make those: within the refusal budget (auditConnection).
+    if (!approved) connection.auditConnection(line, message);
+    else if (after?.mode === 'sandboxed') this.log.info(line, message);
+    else this.log.warn(line, message);
   }
 
   result: ConnectionHost['result'] = (connection, result, envelope) => this.router.onResult(connection, result, envelope);

@@ -1,5 +1,7 @@
 import { IntentCall, TASK_TOOLS, TaskTool } from '../core/wire/task';
 import type { Capability } from '../core/wire/policy';
+import { HttpFetchParams } from '../core/wire/tools';
+import { BUDGETS } from '../core/budgets';
 
 /** One parameter the Dispatch Intent command asks for, in order. */
 export interface ParamField {
@@ -116,7 +118,14 @@ export function checkAnswer(capability: Capability, field: string, value: string
     }
     return undefined;
   }
-  if (field === 'timeoutSeconds') return Number.isFinite(Number(value)) && Number(value) > 0 ? undefined : 'a positive number of seconds';
+  if (field === 'timeoutSeconds') {
+    const n = Number(value);
+    if (!(Number.isFinite(n) && n > 0)) return 'a positive number of seconds';
+    // The schema's bound, said while typing rather than as a refusal after the last question.
+    const max = capability === 'http_fetch' ? BUDGETS.httpFetchMs.limit / 1000 : undefined;
+    return max !== undefined && n > max ? `at most ${max} seconds` : undefined;
+  }
+  if (field === 'url') return HttpFetchParams.shape.url.safeParse(value).success ? undefined : 'an absolute http:// or https:// URL';
   if (field === 'tools') {
     const unknown = splitList(value).filter((t) => !TaskTool.safeParse(t).success);
     return unknown.length ? `not a task tool: ${unknown.join(', ')} (choose among ${TASK_TOOLS.join(', ')})` : undefined;

@@ -1,5 +1,7 @@
+import { MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
+import { formatLimit, LIMIT_FIELDS, parseDomainList, parseLimit } from '../core/rpc/policy-text';
 import type { AgentView, PolicyInput } from '../core/rpc/views';
-import { CAPABILITIES, type Capability } from '../core/wire/policy';
+import { CAPABILITIES, type Capability, type CommandLimits } from '../core/wire/policy';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -14,12 +16,36 @@ export function initialCapabilities(agent: AgentView): Capability[] {
   return CAPABILITIES.filter((c) => from.includes(c));
 }
 
+/** The tools that start commands or reach the network: only they make allowed domains and command limits matter. */
+const HOST_RULE_TOOLS: readonly Capability[] = ['run_command', 'http_fetch', 'llm_task'];
+
+/** Whether the editor asks for allowed domains and command limits: not for an agent that can only read and write files. */
+export function asksHostRules(capabilities: readonly Capability[]): boolean {
+  return capabilities.some((c) => HOST_RULE_TOOLS.includes(c));
+}
+
+/** The domains field as the editor starts it: the current ones, comma-separated; empty means no network. */
+export function initialDomains(agent: AgentView): string {
+  return (agent.policy?.allowedDomains ?? []).join(', ');
+}
+
+/** Each limit as the editor starts it: the current policy's, else the widest. */
+export function initialLimits(agent: AgentView): Record<keyof CommandLimits, string> {
+  const current = agent.policy?.commandLimits ?? MAX_COMMAND_LIMITS;
+  // Shown as read ("4 GiB", "600 s"), which parses back to the same number.
+  return Object.fromEntries(LIMIT_FIELDS.map((f) => [f.key, formatLimit(f.kind, current[f.key])])) as Record<keyof CommandLimits, string>;
+}
+
 export interface PolicyAnswers {
   capabilities: Capability[];
   approvalRequired: Capability[];
   maxRequestsPerHour: string;
   maxTokensPerDay: string;
   validDays: string;
+  /** Comma-separated domain patterns (empty: no network); undefined when the editor did not ask (no tool that uses them): the current ones stay. */
+  allowedDomains?: string;
+  /** Each limit as typed; undefined when not asked: the current limits stay. */
+  commandLimits?: Record<keyof CommandLimits, string>;
 }
 
 export function checkCount(text: string, what: string): string | undefined {
@@ -32,10 +58,33 @@ export function checkDays(text: string): string | undefined {
   return Number.isFinite(n) && n > 0 && n <= 366 ? undefined : 'days must be a number from 1 to 366';
 }
 
-/** The policy the broker receives; approval-required is kept within the granted capabilities. */
-export function policyFromAnswers(a: PolicyAnswers): { ok: true; policy: PolicyInput } | { ok: false; problem: string } {
+/** The domains field's problem, if any (a URL, an IP address, a port, too many). */
+export function checkDomains(text: string): string | undefined {
+  const parsed = parseDomainList(text);
+  return parsed.ok ? undefined : parsed.problem;
+}
+
+/** One limit's problem, if any. */
+export function checkLimit(key: keyof CommandLimits, text: string): string | undefined {
+  const parsed = parseLimit(LIMIT_FIELDS.find((f) => f.key === key)!, text, MAX_COMMAND_LIMITS[key]);
+  return parsed.ok ? undefined : parsed.problem;
+}
+
+/**
+ * The policy the broker receives; approval-required is kept within the granted capabilities. Domains and limits
+ * not asked for are sent as they are now (domains) or left out (limits, which the broker then keeps).
+ */
+export function policyFromAnswers(a: PolicyAnswers, agent: AgentView): { ok: true; policy: PolicyInput } | { ok: false; problem: string } {
   const problem = checkCount(a.maxRequestsPerHour, 'requests per hour') ?? checkCount(a.maxTokensPerDay, 'tokens per day') ?? checkDays(a.validDays);
   if (problem) return { ok: false, problem };
+  const domains = a.allowedDomains === undefined ? { ok: true as const, domains: agent.policy?.allowedDomains ?? [] } : parseDomainList(a.allowedDomains);
+  if (!domains.ok) return domains;
+  const commandLimits: Partial<CommandLimits> = {};
+  for (const field of a.commandLimits ? LIMIT_FIELDS : []) {
+    const limit = parseLimit(field, a.commandLimits![field.key], MAX_COMMAND_LIMITS[field.key]);
+    if (!limit.ok) return limit;
+    commandLimits[field.key] = limit.value;
+  }
   return {
     ok: true,
     policy: {
@@ -44,6 +93,8 @@ export function policyFromAnswers(a: PolicyAnswers): { ok: true; policy: PolicyI
       maxRequestsPerHour: Number(a.maxRequestsPerHour),
       maxTokensPerDay: Number(a.maxTokensPerDay),
       validForMs: Math.round(Number(a.validDays) * DAY_MS),
+      allowedDomains: domains.domains,
+      commandLimits,
     },
   };
 }

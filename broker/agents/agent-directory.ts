@@ -59,6 +59,7 @@ export class AgentDirectory {
       requested: record.requested,
       online: this.online.isOnline(record.did),
       policy: record.status === 'approved' ? this.certifiedPolicy(record.did, record.status) : null,
+      confinement: record.confinement,
       usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: this.tokensToday(record.did, now) },
       firstSeen: record.firstSeen,
       lastSeen: record.lastSeen,

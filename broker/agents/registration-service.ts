@@ -5,7 +5,8 @@ import { PolicyInput as PolicyInputSchema } from '../../core/rpc/views';
 import type { BrokerEventBus } from '../events';
 import { conflict, invalid, notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
-import type { PolicyStore } from '../store/policy-store';
+import type { PolicyChoice, PolicyStore } from '../store/policy-store';
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
 
@@ -26,7 +27,7 @@ export class RegistrationService {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
-    const policy = this.#checkedPolicy(record.requested, input, widen);
+    const policy = this.#checkedPolicy(record.requested, input, widen, MAX_COMMAND_LIMITS);
     this.registry.transaction(() => {
       this.policies.set(did, policy, this.now());
       this.registry.setStatus(did, 'approved', null);
@@ -59,15 +60,20 @@ export class RegistrationService {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'approved') throw conflict(`agent ${did} is ${record.status}; approve it first`);
-    const policy = this.#checkedPolicy(record.requested, input, widen);
+    const current = this.policies.get(did)?.commandLimits ?? MAX_COMMAND_LIMITS;
+    const policy = this.#checkedPolicy(record.requested, input, widen, current);
     const stored = this.policies.set(did, policy, this.now());
     this.log.info({ event: 'policy.updated', actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
     return this.#changed(did, 'agentChanged');
   }
 
-  /** At most what the agent asked for, unless the admin widens it explicitly. */
-  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean): Required<PolicyInput> {
-    const policy = PolicyInputSchema.parse(input) as Required<PolicyInput>;
+  /**
+   * At most what the agent asked for, unless the admin widens it explicitly. Limits left out keep `limits`
+   * (the agent's current ones, or the widest at approval): changing one field never silently widens another.
+   */
+  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean, limits: PolicyChoice['commandLimits']): PolicyChoice {
+    const parsed = PolicyInputSchema.parse(input);
+    const policy: PolicyChoice = { ...parsed, commandLimits: { ...limits, ...parsed.commandLimits } };
     const beyond = policy.capabilities.filter((c) => !requested.includes(c));
     if (beyond.length && !widen) {
       throw invalid(`the agent did not ask for ${beyond.join(', ')}; pass widen to grant more than it asked for`);

@@ -5,13 +5,15 @@ import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } fro
 import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { UserHello } from '../../core/rpc/user-auth';
-import { FINAL_INTENT_STATES, type IntentSummary } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type IntentSummary, type PolicyInput } from '../../core/rpc/views';
+import { formatLimit, LIMIT_FIELDS, parseDomainList, parseLimit } from '../../core/rpc/policy-text';
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { allPages } from '../../core/rpc/pages';
 import { BUDGETS } from '../../core/budgets';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
-import { CAPABILITIES, type Capability } from '../../core/wire/policy';
+import { CAPABILITIES, type Capability, type CommandLimits } from '../../core/wire/policy';
 import { visibleJson } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
@@ -48,6 +50,9 @@ function readInvitation(source: string): string {
   if (!UserHello.shape.invitation.safeParse(token).success) throw new Error('the invitation must be the 43-character token "invite" printed, alone');
   return token;
 }
+
+/** The key commander gives an option's value: --max-cpu-seconds → maxCpuSeconds. */
+const camelCase = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function positive(text: string, what: string): number {
   const n = Number(text);
@@ -172,30 +177,55 @@ export function addOperatorCommands(program: Command): void {
     withClient(o, async (c) => print(await allPages((cursor) => c.call('agentsList', { limit: PAGE, cursor })))),
   );
 
-  const policyOptions = (command: Command) =>
+  const policyOptions = (command: Command) => {
     command
       .requiredOption('--capabilities <list>', `comma-separated (${CAPABILITIES.join(',')})`)
       .option('--approval-required <list>', 'capabilities that need a reviewer', '')
       .option('--max-requests-per-hour <n>', 'hourly request limit', '60')
       .option('--max-tokens-per-day <n>', 'daily token budget', '100000')
       .option('--valid-days <n>', 'policy lifetime in days', '30')
+      .option('--allowed-domains <list>', "hosts its commands (through the agent's proxy) and http_fetch may reach, comma-separated: a.example.com,*.npmjs.org (omitted: none, no network)")
       .option('--widen', 'allow granting more than the agent asked for');
-  type PolicyOptions = Connection & { capabilities: string; approvalRequired: string; maxRequestsPerHour: string; maxTokensPerDay: string; validDays: string; widen?: boolean };
-  const policyOf = (o: PolicyOptions) => ({
-    capabilities: capabilities(o.capabilities),
-    approvalRequired: capabilities(o.approvalRequired),
-    maxRequestsPerHour: Number(o.maxRequestsPerHour),
-    maxTokensPerDay: Number(o.maxTokensPerDay),
-    validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
+    // Omitted, a limit keeps the agent's current one (the widest at approval): a change never silently widens a limit.
+    for (const field of LIMIT_FIELDS) {
+      const max = formatLimit(field.kind, MAX_COMMAND_LIMITS[field.key]);
+      command.option(`--${field.flag} <${field.kind === 'bytes' ? 'size' : 'n'}>`, `per command: ${field.label}${field.kind === 'bytes' ? ' (K, M, G suffixes)' : ''}, at most ${max} (omitted: unchanged)`);
+    }
+    return command;
+  };
+  type PolicyOptions = Connection & { capabilities: string; approvalRequired: string; maxRequestsPerHour: string; maxTokensPerDay: string; validDays: string; allowedDomains?: string; widen?: boolean } & Record<string, unknown>;
+  const policyOf = (o: PolicyOptions): PolicyInput => {
+    const domains = parseDomainList(o.allowedDomains ?? '');
+    if (!domains.ok) throw new Error(`--allowed-domains: ${domains.problem}`);
+    const commandLimits: Partial<CommandLimits> = {};
+    for (const field of LIMIT_FIELDS) {
+      const text = o[camelCase(field.flag)];
+      if (typeof text !== 'string') continue;
+      const limit = parseLimit(field, text, MAX_COMMAND_LIMITS[field.key]);
+      if (!limit.ok) throw new Error(`--${field.flag}: ${limit.problem}`);
+      commandLimits[field.key] = limit.value;
+    }
+    return {
+      capabilities: capabilities(o.capabilities),
+      approvalRequired: capabilities(o.approvalRequired),
+      maxRequestsPerHour: Number(o.maxRequestsPerHour),
+      maxTokensPerDay: Number(o.maxTokensPerDay),
+      validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
+      allowedDomains: domains.domains,
+      commandLimits,
+    };
+  };
+
+  // The policy is read before connecting: a mistyped domain or size is refused without touching the broker.
+  policyOptions(clientCommand(program, 'approve <did>', 'approve a pending agent with capabilities and limits')).action((did: string, o: PolicyOptions) => {
+    const policy = policyOf(o);
+    return withClient(o, async (c) => print(await c.call('registrationsApprove', { did, widen: Boolean(o.widen), policy })));
   });
 
-  policyOptions(clientCommand(program, 'approve <did>', 'approve a pending agent with capabilities and limits')).action((did: string, o: PolicyOptions) =>
-    withClient(o, async (c) => print(await c.call('registrationsApprove', { did, widen: Boolean(o.widen), policy: policyOf(o) }))),
-  );
-
-  policyOptions(clientCommand(program, 'policy <did>', "change an approved agent's policy (it renews its certificate)")).action((did: string, o: PolicyOptions) =>
-    withClient(o, async (c) => print(await c.call('policySet', { did, widen: Boolean(o.widen), policy: policyOf(o) }))),
-  );
+  policyOptions(clientCommand(program, 'policy <did>', "change an approved agent's policy (it renews its certificate)")).action((did: string, o: PolicyOptions) => {
+    const policy = policyOf(o);
+    return withClient(o, async (c) => print(await c.call('policySet', { did, widen: Boolean(o.widen), policy })));
+  });
 
   clientCommand(program, 'reject <did>', 'reject a pending agent (sticky: it is refused from then on)')
     .requiredOption('--reason <text>', 'why, for the audit log')

@@ -1,5 +1,4 @@
-import type { AgentHello } from '../../core/wire/policy';
-import type { RegistrationStatus } from '../../core/wire/policy';
+import { Confinement, type AgentHello, type RegistrationStatus } from '../../core/wire/policy';
 import { relaxedWrites, type BrokerDatabase } from './database';
 import { readPage, type Keyed } from './keyset-page';
 import type { Page, PageRequest } from '../../core/rpc/pages';
@@ -11,6 +10,8 @@ export interface AgentRecord {
   requested: string[];
   status: RegistrationStatus;
   statusReason: string | null;
+  /** What its last signed hello said about how it runs commands; null before agent 0.3.0. */
+  confinement: Confinement | null;
   firstSeen: number;
   lastSeen: number;
 }
@@ -22,8 +23,20 @@ interface AgentRow {
   requested: string;
   status: RegistrationStatus;
   status_reason: string | null;
+  confinement: string | null;
   first_seen: number;
   last_seen: number;
+}
+
+/** Parsed again on the way out: the row is only as trustworthy as the data directory it sits in. */
+function confinementOf(text: string | null): Confinement | null {
+  if (text === null) return null;
+  try {
+    const parsed = Confinement.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 function toRecord(row: AgentRow): AgentRecord {
@@ -34,6 +47,7 @@ function toRecord(row: AgentRow): AgentRecord {
     requested: JSON.parse(row.requested) as string[],
     status: row.status,
     statusReason: row.status_reason,
+    confinement: confinementOf(row.confinement),
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,
   };
@@ -59,10 +73,10 @@ export class AgentRegistry {
   constructor(private readonly db: BrokerDatabase) {
     this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
     this.#insert = db.prepare(
-      `INSERT INTO agents (did, id_b64, name, requested, status, first_seen, last_seen)
-       VALUES (@did, @id_b64, @name, @requested, 'pending', @now, @now)`,
+      `INSERT INTO agents (did, id_b64, name, requested, confinement, status, first_seen, last_seen)
+       VALUES (@did, @id_b64, @name, @requested, @confinement, 'pending', @now, @now)`,
     );
-    this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested WHERE did = @did');
+    this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested, confinement = @confinement WHERE did = @did');
     const page = (where: string) =>
       db.prepare<[Record<string, unknown>], AgentRow & Keyed>(
         `SELECT *, first_seen AS page_key, rowid AS page_rowid FROM agents
@@ -145,12 +159,14 @@ export class AgentRegistry {
   /**
    * Records that an agent proved its id: an unknown one becomes a pending
    * registration (`created`); a known one keeps its status (rejection and
-   * revocation are sticky).
+   * revocation are sticky). Its stated confinement is kept too, so the views
+   * show the last report while it is offline or after a broker restart.
    */
   recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): { record: AgentRecord; created: boolean } {
-    const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), now };
+    const confinement = hello.confinement ? JSON.stringify(hello.confinement) : null;
+    const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), confinement, now };
     const known = this.#row(did);
-    if (known && known.name === params.name && known.requested === params.requested) {
+    if (known && known.name === params.name && known.requested === params.requested && known.confinement === params.confinement) {
       this.#lastSeen.set(did, now);
       return { record: this.#record(known), created: false };
     }

@@ -143,6 +143,16 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX invitations_by_created ON invitations(created_at);
    CREATE INDEX grants_by_issued ON grants(issued_at);
    CREATE INDEX grants_by_user_issued ON grants(user_did, issued_at)`,
+  // Issue 14: what an agent's commands may reach and use, certified with the rest of its policy. A limit left NULL
+  // (a policy set before the upgrade, certified with no limit) reads as the widest the wire allows (MAX_COMMAND_LIMITS);
+  // and how each agent last said it confines its commands (its signed hello's JSON; NULL: an agent before 0.3.0).
+  `ALTER TABLE policies ADD COLUMN allowed_domains TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE policies ADD COLUMN cpu_seconds INTEGER;
+   ALTER TABLE policies ADD COLUMN memory_bytes INTEGER;
+   ALTER TABLE policies ADD COLUMN processes INTEGER;
+   ALTER TABLE policies ADD COLUMN file_bytes INTEGER;
+   ALTER TABLE policies ADD COLUMN workspace_write_bytes INTEGER;
+   ALTER TABLE agents ADD COLUMN confinement TEXT`,
 ];
 
 /**

@@ -1,6 +1,7 @@
+import type { z } from 'zod';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { PolicyInput } from '../../core/rpc/views';
-import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
+import type { Capability, CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
 import type { BrokerDatabase } from './database';
 
 interface PolicyRow {
@@ -11,9 +12,18 @@ interface PolicyRow {
   max_tokens_per_day: number;
   max_requests_per_hour: number;
   policy_expires_at: number;
+  allowed_domains: string;
+  cpu_seconds: number | null;
+  memory_bytes: number | null;
+  processes: number | null;
+  file_bytes: number | null;
+  workspace_write_bytes: number | null;
 }
 
 export type StoredPolicy = Omit<CertifiedPolicy, 'status' | 'approvalTimeoutMs'>;
+
+/** What an admin chose, every default applied and the command limits whole (RegistrationService fills them). */
+export type PolicyChoice = Omit<z.output<typeof PolicyInput>, 'commandLimits'> & { commandLimits: CommandLimits };
 
 /** The policy an admin set for each agent; its version grows with every change. */
 export class PolicyStore {
@@ -25,10 +35,13 @@ export class PolicyStore {
   constructor(db: BrokerDatabase) {
     this.#get = db.prepare<[string], PolicyRow>('SELECT * FROM policies WHERE agent_did = ?');
     this.#upsert = db.prepare(
-      `INSERT INTO policies (agent_did, version, capabilities, approval_required, max_tokens_per_day, max_requests_per_hour, policy_expires_at, updated_at)
-       VALUES (@did, 1, @capabilities, @approval, @tokens, @requests, @expires, @now)
+      `INSERT INTO policies (agent_did, version, capabilities, approval_required, max_tokens_per_day, max_requests_per_hour, policy_expires_at, updated_at,
+         allowed_domains, cpu_seconds, memory_bytes, processes, file_bytes, workspace_write_bytes)
+       VALUES (@did, 1, @capabilities, @approval, @tokens, @requests, @expires, @now, @domains, @cpu, @memory, @processes, @file, @writes)
        ON CONFLICT(agent_did) DO UPDATE SET version = version + 1, capabilities = @capabilities, approval_required = @approval,
-         max_tokens_per_day = @tokens, max_requests_per_hour = @requests, policy_expires_at = @expires, updated_at = @now`,
+         max_tokens_per_day = @tokens, max_requests_per_hour = @requests, policy_expires_at = @expires, updated_at = @now,
+         allowed_domains = @domains, cpu_seconds = @cpu, memory_bytes = @memory, processes = @processes, file_bytes = @file,
+         workspace_write_bytes = @writes`,
     );
   }
 
@@ -49,14 +62,22 @@ export class PolicyStore {
       maxTokensPerDay: row.max_tokens_per_day,
       maxRequestsPerHour: row.max_requests_per_hour,
       policyExpiresAt: row.policy_expires_at,
-      allowedDomains: [],
-      commandLimits: MAX_COMMAND_LIMITS,
+      allowedDomains: JSON.parse(row.allowed_domains) as string[],
+      // NULL: set before the upgrade, when commands ran with no limit; certified as the widest the wire allows.
+      commandLimits: {
+        cpuSeconds: row.cpu_seconds ?? MAX_COMMAND_LIMITS.cpuSeconds,
+        memoryBytes: row.memory_bytes ?? MAX_COMMAND_LIMITS.memoryBytes,
+        processes: row.processes ?? MAX_COMMAND_LIMITS.processes,
+        fileBytes: row.file_bytes ?? MAX_COMMAND_LIMITS.fileBytes,
+        workspaceWriteBytes: row.workspace_write_bytes ?? MAX_COMMAND_LIMITS.workspaceWriteBytes,
+      },
     };
   }
 
-  set(did: string, input: Required<PolicyInput>, now: number): StoredPolicy {
+  set(did: string, input: PolicyChoice, now: number): StoredPolicy {
     // Dropped, not refilled: the caller's transaction may still roll this write back.
     this.#cache.delete(did);
+    const limits = input.commandLimits;
     this.#upsert.run({
       did,
       capabilities: JSON.stringify([...new Set(input.capabilities)]),
@@ -65,6 +86,12 @@ export class PolicyStore {
       requests: input.maxRequestsPerHour,
       expires: now + input.validForMs,
       now,
+      domains: JSON.stringify([...new Set(input.allowedDomains)]),
+      cpu: limits.cpuSeconds,
+      memory: limits.memoryBytes,
+      processes: limits.processes,
+      file: limits.fileBytes,
+      writes: limits.workspaceWriteBytes,
     });
     return this.#read(did)!;
   }

@@ -1,5 +1,6 @@
 import type { IntentBody, RejectionReason } from '../wire/intent';
 import type { Capability, CertifiedPolicy } from '../wire/policy';
+import { domainAllowed } from './egress-rules';
 
 export const DEFAULT_STALENESS_MS = 5 * 60_000;
 export const DEFAULT_CLOCK_SKEW_MS = 30_000;
@@ -36,7 +37,7 @@ const refuse = (reason: RejectionReason, message: string): GateVerdict => ({ ok:
  * The decision order of architecture.md, after the broker's signature has
  * been verified and the body parsed: addressed to me → fresh → never seen →
  * capability in the certificate → policy not expired → daily token budget →
- * hourly request rate → user delegation → tool approval. One function, so the
+ * hourly request rate → user delegation → destination (http_fetch) → tool approval. One function, so the
  * broker's pre-check and the agent cannot drift.
  * Comparisons are written so that a NaN anywhere refuses instead of passing.
  */
@@ -71,10 +72,29 @@ export function checkPolicyGates(intent: IntentBody, g: Omit<GateInputs, 'alread
   }
   const delegation = g.delegation();
   if (!delegation.ok) return delegation;
+  // Before a reviewer is asked: nobody is asked to approve a fetch the certificate refuses anyway.
+  const destination = checkDestination(intent, g.policy);
+  if (!destination.ok) return destination;
   if (g.approvals === 'refuse' && g.policy.approvalRequired.includes(intent.capability)) {
     return refuse('approval-required', `${intent.capability} needs a reviewer's approval`);
   }
   return { ok: true };
+}
+
+/**
+ * An http_fetch reaches only a host the certified policy's allowedDomains name (egress-rules.ts, the rule the
+ * agent's http_fetch and egress proxy apply too). Params without a URL string are left to the params check that
+ * follows the gates (bad-params); an llm_task step carries the task's params, and the agent's http_fetch checks
+ * the URL the model chose. A URL the WHATWG parser refuses names no host, and no host is allowed.
+ */
+export function checkDestination(intent: Pick<IntentBody, 'capability' | 'params'>, policy: CertifiedPolicy): GateVerdict {
+  if (intent.capability !== 'http_fetch') return { ok: true };
+  const url = intent.params.url;
+  if (typeof url !== 'string') return { ok: true };
+  const host = URL.canParse(url) ? new URL(url).hostname : '';
+  if (domainAllowed(host, policy.allowedDomains)) return { ok: true };
+  const allowed = policy.allowedDomains.length ? `allowed: ${policy.allowedDomains.join(', ')}` : 'the policy allows no network';
+  return refuse('destination-refused', `${host || 'that URL'} is not in the agent's allowed domains (${allowed})`.slice(0, 1024));
 }
 
 /**

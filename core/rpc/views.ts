@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { BUDGETS } from '../budgets';
 import { Did, EpochMs, IntentId } from '../wire/common';
-import { RegistrationStatus } from '../wire/policy';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
-import { Capability, CertifiedPolicy } from '../wire/policy';
+import { Capability, CertifiedPolicy, CommandLimits, Confinement, DomainPattern, RegistrationStatus } from '../wire/policy';
 import { Role } from './roles';
 
 /** What an admin chooses when approving an agent or changing its policy. */
@@ -14,6 +13,13 @@ export const PolicyInput = z.strictObject({
   maxRequestsPerHour: z.number().int().nonnegative().max(1e9).default(60),
   /** How long the policy holds from now; the agent refuses intents after that. */
   validForMs: z.number().int().positive().max(366 * 24 * 60 * 60_000).default(30 * 24 * 60 * 60_000),
+  /** Hosts the agent's commands (through its egress proxy) and http_fetch may reach; omitted or empty: no network. */
+  allowedDomains: z.array(DomainPattern).max(BUDGETS.allowedDomains.limit).default([]),
+  /**
+   * Limits per command. A field left out keeps the agent's current value when its policy changes (an admin who
+   * changes a capability does not silently widen a limit set before), and is the widest (MAX_COMMAND_LIMITS) at approval.
+   */
+  commandLimits: CommandLimits.partial().default({}),
 });
 export type PolicyInput = z.input<typeof PolicyInput>;
 
@@ -25,6 +31,8 @@ export const AgentView = z.strictObject({
   requested: z.array(z.string()),
   online: z.boolean(),
   policy: CertifiedPolicy.nullable(),
+  /** How the agent said, in its last signed hello, it runs commands; null: an agent before 0.3.0 (or never seen), unknown. */
+  confinement: Confinement.nullable(),
   usage: z.strictObject({ requestsLastHour: z.number().int(), tokensToday: z.number().int() }),
   firstSeen: EpochMs,
   lastSeen: EpochMs,

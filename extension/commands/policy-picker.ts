@@ -1,16 +1,23 @@
 import * as vscode from 'vscode';
 import { visibleText } from '../../core/text/untrusted-text';
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
+import { formatLimit, LIMIT_FIELDS } from '../../core/rpc/policy-text';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
-import { CAPABILITIES, type Capability } from '../../core/wire/policy';
-import { checkCount, checkDays, initialCapabilities, policyFromAnswers, widening } from '../policy-choice';
+import { CAPABILITIES, type Capability, type CommandLimits } from '../../core/wire/policy';
+import { asksHostRules, checkCount, checkDays, checkDomains, checkLimit, initialCapabilities, initialDomains, initialLimits, policyFromAnswers, widening } from '../policy-choice';
+
+/** The steps every policy takes; allowed domains and command limits add two when a granted tool uses them. */
+const BASE_STEPS = 5;
+const HOST_RULE_STEPS = 2;
 
 /**
  * Asks an admin for an agent's policy: capabilities (at most what it asked
- * for unless widening is confirmed), which of them need a reviewer, and the
- * limits. Undefined if they cancel at any step.
+ * for unless widening is confirmed), which of them need a reviewer, the
+ * limits, and, for an agent granted a tool that runs commands or fetches,
+ * its allowed domains and command limits. Undefined if they cancel at any step.
  */
 export async function askPolicy(agent: AgentView, verb: string): Promise<{ policy: PolicyInput; widen: boolean } | undefined> {
-  const steps = 5;
+  let steps = BASE_STEPS + (asksHostRules(initialCapabilities(agent)) ? HOST_RULE_STEPS : 0);
   const title = (n: number) => `${verb} ${visibleText(agent.name)} (${n}/${steps})`;
   const initial = initialCapabilities(agent);
   const caps = await vscode.window.showQuickPick(
@@ -24,6 +31,8 @@ export async function askPolicy(agent: AgentView, verb: string): Promise<{ polic
   );
   if (!caps) return undefined;
   const capabilities = caps.map((c) => c.capability);
+  const hostRules = asksHostRules(capabilities);
+  steps = BASE_STEPS + (hostRules ? HOST_RULE_STEPS : 0);
   const currentApproval = agent.policy?.approvalRequired ?? [];
   const approval =
     capabilities.length === 0
@@ -41,7 +50,23 @@ export async function askPolicy(agent: AgentView, verb: string): Promise<{ polic
   if (maxTokensPerDay === undefined) return undefined;
   const validDays = await ask(5, 'Policy valid for how many days (the agent refuses intents after that)', '30', checkDays);
   if (validDays === undefined) return undefined;
-  const built = policyFromAnswers({ capabilities, approvalRequired: approval.map((a) => a.capability), maxRequestsPerHour, maxTokensPerDay, validDays });
+  let allowedDomains: string | undefined;
+  let commandLimits: Record<keyof CommandLimits, string> | undefined;
+  if (hostRules) {
+    allowedDomains = await ask(
+      6,
+      "Hosts its commands (through the agent's proxy) and http_fetch may reach, comma-separated: api.example.com, *.npmjs.org. Empty: no network.",
+      initialDomains(agent),
+      checkDomains,
+    );
+    if (allowedDomains === undefined) return undefined;
+    commandLimits = await askLimits(agent, title(7));
+    if (!commandLimits) return undefined;
+  }
+  const built = policyFromAnswers(
+    { capabilities, approvalRequired: approval.map((a) => a.capability), maxRequestsPerHour, maxTokensPerDay, validDays, allowedDomains, commandLimits },
+    agent,
+  );
   if (!built.ok) {
     void vscode.window.showErrorMessage(`VaultysClaw: ${built.problem}`);
     return undefined;
@@ -56,4 +81,39 @@ export async function askPolicy(agent: AgentView, verb: string): Promise<{ polic
     if (ok !== 'Grant Anyway') return undefined;
   }
   return { policy: built.policy, widen: wider.length > 0 };
+}
+
+/**
+ * The five command limits in one list: the admin keeps them all at once, or opens one to change it and comes
+ * back to the list. Each shows the agent host's ceiling, which narrows it again on the agent.
+ */
+async function askLimits(agent: AgentView, title: string): Promise<Record<keyof CommandLimits, string> | undefined> {
+  const limits = initialLimits(agent);
+  const ceilings = agent.confinement?.ceilings;
+  const KEEP = 'keep';
+  for (;;) {
+    const choice = await vscode.window.showQuickPick(
+      [
+        { label: '$(check) Use these limits', key: KEEP },
+        ...LIMIT_FIELDS.map((f) => ({
+          label: f.label,
+          description: limits[f.key],
+          detail: `Per command, at most ${formatLimit(f.kind, MAX_COMMAND_LIMITS[f.key])}${ceilings ? `; this agent's host allows at most ${formatLimit(f.kind, ceilings[f.key])}` : ''}`,
+          key: f.key,
+        })),
+      ],
+      { title, placeHolder: 'Command limits: pick one to change it, or use them as shown', ignoreFocusOut: true },
+    );
+    if (!choice) return undefined;
+    if (choice.key === KEEP) return limits;
+    const field = LIMIT_FIELDS.find((f) => f.key === choice.key)!;
+    const typed = await vscode.window.showInputBox({
+      title,
+      prompt: `${field.label} per command${field.kind === 'bytes' ? ' (K, M, G: 512M, 2G)' : field.kind === 'seconds' ? ' (seconds)' : ''}`,
+      value: limits[field.key],
+      validateInput: (v) => checkLimit(field.key, v),
+      ignoreFocusOut: true,
+    });
+    if (typed !== undefined) limits[field.key] = typed;
+  }
 }

@@ -1,4 +1,7 @@
+import { narrowLimits } from '../../core/policy/command-limits';
+import { formatBytes, formatLimit, LIMIT_FIELDS } from '../../core/rpc/policy-text';
 import type { AgentView } from '../../core/rpc/views';
+import type { CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, until, type TreeNode } from './tree-node';
 
@@ -31,8 +34,56 @@ export function agentContextValue(agent: AgentView): string {
   return `agent.${agentGroup(agent)}`;
 }
 
-function detail(id: string, label: string, description: string, icon: string, tooltip?: string): TreeNode {
-  return { id, label, description, icon: { id: icon }, collapsible: 'none', contextValue: 'agent.detail', ...(tooltip ? { tooltip } : {}) };
+function detail(id: string, label: string, description: string, icon: string | NonNullable<TreeNode['icon']>, tooltip?: string): TreeNode {
+  return { id, label, description, icon: typeof icon === 'string' ? { id: icon } : icon, collapsible: 'none', contextValue: 'agent.detail', ...(tooltip ? { tooltip } : {}) };
+}
+
+/** How the agent said, in its last signed hello, it runs commands: the row's text, its icon, and a sentence for tooltips. */
+export function confinementState(agent: Pick<AgentView, 'confinement'>): { text: string; icon: NonNullable<TreeNode['icon']>; explanation: string } {
+  const c = agent.confinement;
+  switch (c?.mode) {
+    case 'sandboxed':
+      return { text: 'confined (bubblewrap)', icon: { id: 'lock' }, explanation: 'Each command runs in a bubblewrap sandbox: its workspace, read-only system directories, no network but its proxy.' };
+    case 'unconfined':
+      return {
+        text: 'UNCONFINED',
+        icon: { id: 'warning', color: 'notificationsWarningIcon.foreground' },
+        explanation: `Its operator runs commands without the sandbox (--unconfined-commands): they see the host's files and network. ${visibleText(c.detail)}`.trim(),
+      };
+    case 'unavailable':
+      return {
+        text: `sandbox unavailable: ${visibleText(c.detail)}`,
+        icon: { id: 'error', color: 'errorForeground' },
+        explanation: 'The agent has no working sandbox, so it refuses every command (sandbox-unavailable) until its host is fixed.',
+      };
+    case undefined:
+      return { text: 'unknown (agent older than 0.3.0)', icon: { id: 'question' }, explanation: 'Agents before 0.3.0 do not say how they run commands; they run them unconfined.' };
+  }
+}
+
+/** What the certified policy lets commands and http_fetch reach. */
+export function networkRule(policy: Pick<CertifiedPolicy, 'allowedDomains'>): string {
+  return policy.allowedDomains.length ? `through the agent's proxy to: ${policy.allowedDomains.join(', ')}` : 'no network';
+}
+
+/** The limits a command runs under: the policy's, narrowed to the agent host's ceilings when the agent stated them. */
+export function effectiveLimits(agent: Pick<AgentView, 'confinement'>, policy: Pick<CertifiedPolicy, 'commandLimits'>): CommandLimits {
+  return agent.confinement ? narrowLimits(policy.commandLimits, agent.confinement.ceilings) : policy.commandLimits;
+}
+
+/** "CPU 600 s · memory 4 GiB · 256 processes · files 1 GiB · writes 2 GiB per intent". */
+export function limitsSummary(l: CommandLimits): string {
+  return `CPU ${l.cpuSeconds} s · memory ${formatBytes(l.memoryBytes)} · ${l.processes} processes · files ${formatBytes(l.fileBytes)} · writes ${formatBytes(l.workspaceWriteBytes)} per intent`;
+}
+
+/** One Markdown line per limit: the effective value, and where the host's ceiling narrowed the policy's. */
+function limitLines(agent: Pick<AgentView, 'confinement'>, policy: Pick<CertifiedPolicy, 'commandLimits'>): string[] {
+  const effective = effectiveLimits(agent, policy);
+  return LIMIT_FIELDS.map((f) => {
+    const narrowed = effective[f.key] < policy.commandLimits[f.key];
+    const why = narrowed ? ` (policy ${formatLimit(f.kind, policy.commandLimits[f.key])}, narrowed to the agent host's ceiling)` : '';
+    return `- ${f.label}: ${formatLimit(f.kind, effective[f.key])}${md(why)}`;
+  });
 }
 
 /** Rows under an agent: what it may do, its limits and their use, and when it was seen. */
@@ -43,12 +94,16 @@ export function agentDetails(agent: AgentView, now: number): TreeNode[] {
   if (agent.status === 'pending' || !p) {
     rows.push(detail(id('requested'), 'Requested', agent.requested.join(', ') || 'nothing', 'inbox'));
   }
+  const confinement = confinementState(agent);
+  rows.push(detail(id('confinement'), 'Commands', confinement.text, confinement.icon, md(confinement.explanation)));
   if (p) {
     rows.push(
       detail(id('capabilities'), 'Capabilities', p.capabilities.join(', ') || 'none', 'tools'),
       detail(id('approval'), 'Needs approval', p.approvalRequired.join(', ') || 'none', 'shield'),
       detail(id('requests'), 'Requests this hour', `${agent.usage.requestsLastHour} / ${p.maxRequestsPerHour}`, 'pulse'),
       detail(id('tokens'), 'Tokens today', `${agent.usage.tokensToday} / ${p.maxTokensPerDay}`, 'symbol-numeric'),
+      detail(id('network'), 'Network', networkRule(p), 'globe'),
+      detail(id('limits'), 'Limits', limitsSummary(effectiveLimits(agent, p)), 'dashboard', ['Per command:', '', ...limitLines(agent, p)].join('\n')),
       detail(id('expiry'), 'Policy expires', `${until(p.policyExpiresAt, now)} (${isoTime(p.policyExpiresAt)})`, 'calendar'),
       detail(id('version'), 'Policy', `v${p.policyVersion}`, 'versions'),
     );
@@ -66,6 +121,8 @@ export function agentTooltip(agent: AgentView, now: number): string {
     `DID: \`${agent.did}\``,
     '',
     `Requested: ${md(agent.requested.join(', ') || 'nothing')}`,
+    '',
+    `Commands: ${agent.confinement?.mode === 'unconfined' ? '**UNCONFINED**' : md(confinementState(agent).text)} — ${md(confinementState(agent).explanation)}`,
   ];
   if (p) {
     lines.push(
@@ -78,12 +135,25 @@ export function agentTooltip(agent: AgentView, now: number): string {
       '',
       `Tokens today: ${agent.usage.tokensToday} of ${p.maxTokensPerDay}`,
       '',
+      `Network: ${md(networkRule(p))}`,
+      '',
+      'Limits per command:',
+      '',
+      ...limitLines(agent, p),
+      '',
       `Policy v${p.policyVersion} expires ${until(p.policyExpiresAt, now)}`,
     );
   }
   if (agent.statusReason) lines.push('', `Reason: ${md(visibleText(agent.statusReason))}`);
   lines.push('', `${agent.online ? 'Connected, seen' : 'Last seen'} ${ago(agent.lastSeen, now)}`);
   return lines.join('\n');
+}
+
+/** Said on the agent's own row, not only in its details: its commands are not in a sandbox. */
+function unsandboxed(agent: AgentView): string {
+  if (agent.confinement?.mode === 'unconfined') return ' · UNCONFINED';
+  if (agent.confinement?.mode === 'unavailable') return ' · sandbox unavailable';
+  return '';
 }
 
 export function agentNode(agent: AgentView, now: number): TreeNode {
@@ -94,7 +164,7 @@ export function agentNode(agent: AgentView, now: number): TreeNode {
     group === 'pending'
       ? `${fingerprint} · ${agent.online ? 'online' : 'offline'} · asks ${agent.requested.join(', ') || 'nothing'}`
       : group === 'online' || group === 'offline'
-        ? `${fingerprint} · ${agent.usage.requestsLastHour}/${agent.policy?.maxRequestsPerHour ?? 0} req/h`
+        ? `${fingerprint} · ${agent.usage.requestsLastHour}/${agent.policy?.maxRequestsPerHour ?? 0} req/h${unsandboxed(agent)}`
         : fingerprint;
   return {
     id: agent.did,

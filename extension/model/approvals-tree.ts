@@ -7,12 +7,14 @@ export interface Names {
   user(did: string): UserView | undefined;
 }
 
-/** The one-line summary of what a tool call would do: the path, or the command line, with invisible characters shown. */
+/** The one-line summary of what a tool call would do: the path, the command line or the request, with invisible characters shown. */
 export function toolSummary(capability: string, params: Record<string, unknown>): string {
   if (capability === 'run_command') {
     const args = Array.isArray(params.args) ? params.args.map(String) : [];
     return visibleText([String(params.command ?? ''), ...args].join(' ').trim());
   }
+  // The method and the whole URL: its host is what the reviewer checks against the agent's allowed domains.
+  if (capability === 'http_fetch') return visibleText(`${String(params.method ?? '')} ${String(params.url ?? '')}`.trim());
   if (typeof params.path === 'string') return visibleText(params.path);
   return visibleText(JSON.stringify(params).slice(0, 80));
 }

@@ -2,17 +2,27 @@
 // only through a fresh co-signed certificate; every connection, first or reconnect, gets the current
 // policy with its limits; an admin grants at most what an agent asked for unless they widen explicitly.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
+import { BUDGETS } from '../../core/budgets';
+import { IdType, SecretIdentity } from '../../core/identity';
+import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { RpcErrorCode } from '../../core/rpc/methods';
 import { FINAL_INTENT_STATES, type IntentView, type PolicyInput } from '../../core/rpc/views';
-import { waitFor, type AgentProcess, type BrokerProcess, type LogTail } from '../support/processes';
+import type { AgentHello, CommandLimits, Confinement } from '../../core/wire/policy';
+import { RogueAgent, type HubSocket } from '../attacks/support/rogue-agent';
+import { ROOT, waitFor, type AgentProcess, type BrokerProcess, type LogTail } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 
 exitIfHeldOpen();
 const started = new Started();
-afterEach(() => started.cleanup());
+const sockets: HubSocket[] = [];
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await started.cleanup();
+});
 
 const count = (log: LogTail, event: string, match: (l: Record<string, unknown>) => boolean) =>
   log.lines.filter((l) => l.event === event && match(l)).length;
@@ -179,5 +189,180 @@ describe('policy changes', () => {
       assertRpcError(RpcErrorCode.InvalidParams, /write_file/),
     );
     assert.equal((await broker.client.call('agentsGet', { did: agent.did })).policy?.policyVersion, 1, 'the refused change made no new version');
+  });
+});
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** The broker's own CLI against a running broker's local socket, as an admin on its host types it. */
+function brokerCli(broker: BrokerProcess, ...args: string[]) {
+  return spawnSync(process.execPath, [join(ROOT, 'dist', 'broker.js'), ...args, '--data-dir', broker.dataDir], { encoding: 'utf8', timeout: 30_000 });
+}
+
+/** The policy the broker co-signed on the agent's connection at `version` (its auth.succeeded audit line). */
+const certifiedAt = (broker: BrokerProcess, did: string, version: number) =>
+  broker.log.waitFor('auth.succeeded', (l) => l.did === did && l.policyVersion === version);
+
+/** A RogueAgent (a real hub socket) with `hello`, approved with `policy`, holding the certificate it renewed to. */
+async function helloAgent(broker: BrokerProcess, hello: AgentHello, policy?: PolicyInput) {
+  const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, hello);
+  const { hub } = await rogue.authenticate();
+  sockets.push(hub);
+  if (!policy) return { rogue, hub };
+  await broker.client.call('registrationsApprove', { did: rogue.did, policy });
+  await hub.next('update_capabilities');
+  const renewed = await rogue.authenticate(hub);
+  return { rogue, hub, handshake: renewed.handshake };
+}
+
+/** Names of exactly 253 characters (the longest DomainPattern takes), distinct by `i`. */
+function longestDomain(i: number): string {
+  const label = (c: string, n: number) => c.repeat(n);
+  const head = `d${String(i).padStart(3, '0')}`;
+  return `${head}${label('a', 63 - head.length)}.${label('b', 63)}.${label('c', 63)}.${label('e', 61)}`;
+}
+
+describe('allowed domains, command limits and confinement in the certified policy', () => {
+  test('the CLI sets allowed domains and limits: the co-signed certificate carries them, the broker refuses a fetch elsewhere, the agent lets an allowed one through, and a second change renews', async () => {
+    const { broker, agent } = await approvedAgent({ capabilities: ['http_fetch', 'run_command'], approvalRequired: ['http_fetch'] }, 'http_fetch,run_command');
+    const first = await certifiedAt(broker, agent.did, 1);
+    assert.deepEqual(first.allowedDomains, [], 'approved without domains: no network');
+    assert.deepEqual(first.commandLimits, MAX_COMMAND_LIMITS, 'approved without limits: the widest');
+
+    const set = brokerCli(broker, 'policy', agent.did, '--capabilities', 'http_fetch,run_command', '--approval-required', 'http_fetch',
+      '--allowed-domains', 'api.example.com,*.npmjs.org', '--max-cpu-seconds', '30', '--max-memory', '512M', '--max-processes', '64',
+      '--max-file-size', '100M', '--max-workspace-writes', '1G');
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal(JSON.parse(set.stdout).policy.policyVersion, 2);
+    const limits: CommandLimits = { cpuSeconds: 30, memoryBytes: 512 * MiB, processes: 64, fileBytes: 100 * MiB, workspaceWriteBytes: 1 * GiB };
+
+    await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 2);
+    const second = await certifiedAt(broker, agent.did, 2);
+    assert.deepEqual(second.allowedDomains, ['api.example.com', '*.npmjs.org']);
+    assert.deepEqual(second.commandLimits, limits);
+    const audited = broker.log.find('policy.updated', (l) => l.did === agent.did && l.policyVersion === 2);
+    assert.deepEqual((audited?.policy as PolicyInput | undefined)?.allowedDomains, ['api.example.com', '*.npmjs.org'], 'the audit line names the domains');
+    assert.deepEqual((audited?.policy as PolicyInput | undefined)?.commandLimits, limits, 'and the limits');
+    const view = await broker.client.call('agentsGet', { did: agent.did });
+    assert.deepEqual(view.policy?.allowedDomains, ['api.example.com', '*.npmjs.org']);
+    assert.deepEqual(view.policy?.commandLimits, limits);
+
+    const fetch = (url: string) => broker.client.call('intentsDispatch', { agent: agent.did, capability: 'http_fetch', params: { method: 'GET', url, timeoutMs: 5000 } });
+    const refused = await fetch('https://evil.example/steal');
+    assert.deepEqual({ state: refused.state, reason: refused.reason, by: refused.rejectedBy }, { state: 'rejected', reason: 'destination-refused', by: 'broker' });
+    assert.match(refused.message ?? '', /evil\.example/);
+    assert.equal((await broker.client.call('intentsGet', { id: refused.id })).signedIntent, null, 'never signed nor sent');
+    assert.ok(broker.log.find('intent.refused', (l) => l.intentId === refused.id && l.reason === 'destination-refused'), 'the refusal is audited');
+
+    // An allowed host passes the broker and the agent's own gates on its renewed certificate: the agent then
+    // pauses for a reviewer (http_fetch needs approval here), so nothing leaves the machine in this test.
+    const allowed = await fetch('https://registry.npmjs.org/zod');
+    assert.equal(allowed.state, 'sent', `${allowed.reason} ${allowed.message}`);
+    await waitFor('the agent to ask a reviewer about the allowed fetch', async () =>
+      (await broker.client.call('approvalsList', { state: 'pending' })).items.find((a) => a.intentId === allowed.id),
+    );
+
+    // Limits left out keep their value; the domains are stated anew.
+    const again = brokerCli(broker, 'policy', agent.did, '--capabilities', 'http_fetch,run_command', '--approval-required', 'http_fetch',
+      '--allowed-domains', 'other.example.org', '--max-memory', '1G');
+    assert.equal(again.status, 0, again.stderr);
+    await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 3);
+    const third = await certifiedAt(broker, agent.did, 3);
+    assert.deepEqual(third.allowedDomains, ['other.example.org']);
+    assert.deepEqual(third.commandLimits, { ...limits, memoryBytes: 1 * GiB });
+    const nowRefused = await fetch('https://registry.npmjs.org/zod');
+    assert.deepEqual({ reason: nowRefused.reason, by: nowRefused.rejectedBy }, { reason: 'destination-refused', by: 'broker' });
+  });
+
+  test('a bad domain pattern or size is refused with an error that says what is wrong, and changes nothing', async () => {
+    const { broker, agent } = await approvedAgent({ capabilities: ['run_command'] }, 'run_command');
+    const cases: [string[], RegExp][] = [
+      [['--allowed-domains', '10.0.0.1'], /--allowed-domains: "10\.0\.0\.1" is an IP address/],
+      [['--allowed-domains', 'https://api.example.com/v1'], /is a URL: give only its host name \(api\.example\.com\)/],
+      [['--allowed-domains', 'api.example.com:443'], /names a port/],
+      [['--allowed-domains', 'ok.example.com,[::1]'], /"\[::1\]" is an IP address/],
+      [['--allowed-domains', 'exa_mple.com'], /is not a domain pattern/],
+      [['--max-memory', 'lots'], /--max-memory: Memory: "lots" is not a size such as 512M or 2G/],
+      [['--max-memory', '5G'], /--max-memory: Memory: at most 4 GiB/],
+      [['--max-processes', '0'], /--max-processes: Processes: "0" is not a whole number above 0/],
+    ];
+    for (const [args, message] of cases) {
+      const r = brokerCli(broker, 'policy', agent.did, '--capabilities', 'run_command', ...args);
+      assert.equal(r.status, 1, `${args.join(' ')} must fail`);
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    const approving = brokerCli(broker, 'approve', agent.did, '--capabilities', 'run_command', '--allowed-domains', 'api.example.com,192.168.1.1');
+    assert.equal(approving.status, 1);
+    assert.match(approving.stderr, /--allowed-domains: "192\.168\.1\.1" is an IP address/, 'approve takes the same flags, checked the same way');
+    await assert.rejects(
+      broker.client.call('policySet', { did: agent.did, policy: { capabilities: ['run_command'], allowedDomains: ['10.0.0.1'] } }),
+      assertRpcError(RpcErrorCode.InvalidParams, /allowedDomains/),
+    );
+    await assert.rejects(
+      broker.client.call('policySet', { did: agent.did, policy: { capabilities: ['run_command'], commandLimits: { memoryBytes: MAX_COMMAND_LIMITS.memoryBytes + 1 } } }),
+      assertRpcError(RpcErrorCode.InvalidParams, /memoryBytes/),
+    );
+    assert.equal((await broker.client.call('agentsGet', { did: agent.did })).policy?.policyVersion, 1, 'no refused change made a version');
+    assert.equal(broker.log.find('policy.updated', (l) => l.did === agent.did), undefined);
+  });
+
+  test(`a policy names up to BUDGETS.allowedDomains (${BUDGETS.allowedDomains.limit}) domains of the longest length, carried whole in the certificate; one more is refused`, async () => {
+    const broker = await started.broker();
+    const { rogue, hub } = await helloAgent(broker, { name: 'many-domains', requested: ['http_fetch'], agentVersion: '0.3.0' }, { capabilities: ['http_fetch'] });
+    const atBound = Array.from({ length: BUDGETS.allowedDomains.limit }, (_, i) => (i % 2 ? `*.${longestDomain(i).slice(2)}` : longestDomain(i)));
+    assert.ok(atBound.every((d) => d.length === 253));
+    // Only the domains change: that alone is a new version, pushed as update_capabilities, and renews the certificate.
+    const changed = await broker.client.call('policySet', { did: rogue.did, policy: { capabilities: ['http_fetch'], allowedDomains: atBound } });
+    assert.equal(changed.policy?.policyVersion, 2);
+    assert.equal((await hub.next('update_capabilities')).policyVersion, 2);
+    const renewed = await rogue.authenticate(hub);
+    assert.equal(renewed.status, 'approved');
+    assert.equal(renewed.handshake.policy.policyVersion, 2);
+    assert.deepEqual(renewed.handshake.policy.capabilities, ['http_fetch']);
+    assert.deepEqual(renewed.handshake.policy.allowedDomains, atBound, 'the co-signed certificate carries every domain');
+    assert.deepEqual(renewed.handshake.policy.commandLimits, MAX_COMMAND_LIMITS);
+
+    await assert.rejects(
+      broker.client.call('policySet', { did: rogue.did, policy: { capabilities: ['http_fetch'], allowedDomains: [...atBound, 'one.more.example'] } }),
+      assertRpcError(RpcErrorCode.InvalidParams, /allowedDomains/),
+    );
+    assert.equal((await broker.client.call('agentsGet', { did: rogue.did })).policy?.policyVersion, 2, 'the refused change made no version');
+    const cli = brokerCli(broker, 'policy', rogue.did, '--capabilities', 'http_fetch', '--allowed-domains', [...atBound, 'one.more.example'].join(','));
+    assert.equal(cli.status, 1);
+    assert.match(cli.stderr, new RegExp(`${BUDGETS.allowedDomains.limit + 1} allowed domains; a policy names at most ${BUDGETS.allowedDomains.limit}`));
+  });
+
+  test('the confinement an agent states in its signed hello shows in agentsList, is replaced by its next hello, and outlives its connection and a broker restart', async () => {
+    const broker = await started.broker();
+    const ceilings: CommandLimits = { cpuSeconds: 60, memoryBytes: 1 * GiB, processes: 32, fileBytes: 64 * MiB, workspaceWriteBytes: 256 * MiB };
+    const sandboxed: Confinement = { mode: 'sandboxed', detail: 'bubblewrap 0.8.0', ceilings };
+    const { rogue: confined } = await helloAgent(broker, { name: 'confined', requested: ['run_command'], agentVersion: '0.3.0', confinement: sandboxed }, { capabilities: ['run_command'] });
+    const { rogue: older } = await helloAgent(broker, { name: 'older', requested: ['run_command'], agentVersion: '0.2.0' });
+    const listed = async (b: BrokerProcess) => new Map((await b.client.call('agentsList', {})).items.map((a) => [a.did, a.confinement]));
+    let shown = await listed(broker);
+    assert.deepEqual(shown.get(confined.did), sandboxed);
+    assert.equal(shown.get(older.did), null, 'an agent before 0.3.0 states nothing: unknown');
+    assert.ok(broker.log.find('auth.succeeded', (l) => l.did === confined.did && l.confinement === 'sandboxed'), 'the handshake audit line says how it confines');
+
+    // The same agent comes back without a sandbox: the view follows its latest signed word.
+    const unavailable: Confinement = { mode: 'unavailable', detail: 'bwrap is not on the PATH: install bubblewrap', ceilings };
+    const again = new RogueAgent(confined.identity, broker.url, broker.did, { ...confined.hello, confinement: unavailable });
+    const { hub } = await again.authenticate();
+    sockets.push(hub);
+    shown = await listed(broker);
+    assert.deepEqual(shown.get(confined.did), unavailable);
+    const changes = broker.log.lines.filter((l) => l.event === 'agent.confinement' && l.did === confined.did);
+    assert.deepEqual(changes.map((l) => [l.was, l.mode]), [['unknown', 'sandboxed'], ['sandboxed', 'unavailable']], 'one audit line per change; none for the renewal at approval');
+    assert.equal(changes[1]!.level, 40, 'a warning when an approved agent\'s commands leave the sandbox');
+    assert.equal(changes[1]!.detail, unavailable.detail);
+
+    for (const socket of sockets.splice(0)) socket.close();
+    await waitFor('both agents offline', async () => (await broker.client.call('agentsList', {})).items.every((a) => !a.online));
+    await broker.stop();
+    const restarted = await started.broker({ dataDir: broker.dataDir });
+    shown = await listed(restarted);
+    assert.deepEqual(shown.get(confined.did), unavailable, 'the last report is kept across a restart, for an offline agent');
+    assert.equal(shown.get(older.did), null);
   });
 });

@@ -17,11 +17,12 @@ import { agentHubUrl, enrollmentCommands, shellQuote } from '../../extension/enr
 import { decodeUserSecret, encodeUserSecret, generateUserIdentity } from '../../extension/identity/user-key';
 import { buildParams, checkAnswer, parseArgs } from '../../extension/intent-params';
 import { activityTree, intentOutcome, whoMustAct } from '../../extension/model/activity-tree';
-import { agentGroup, agentNode, agentsTree } from '../../extension/model/agents-tree';
+import { agentDetails, agentGroup, agentNode, agentsTree } from '../../extension/model/agents-tree';
 import { approvalsTree, toolSummary } from '../../extension/model/approvals-tree';
 import { newerIntent } from '../../extension/model/live-model';
 import { ago, md, until } from '../../extension/model/tree-node';
-import { policyFromAnswers, widening } from '../../extension/policy-choice';
+import { asksHostRules, checkDomains, checkLimit, initialDomains, initialLimits, policyFromAnswers, widening } from '../../extension/policy-choice';
+import type { Capability, Confinement } from '../../core/wire/policy';
 import { validateSettings, type RawSettings } from '../../extension/settings';
 import { removeDirs, ROOT, tempDir } from '../support/processes';
 
@@ -34,7 +35,7 @@ function agent(over: Partial<AgentView> = {}): AgentView {
   return {
     did: DID, name: 'a', status: 'approved', statusReason: null, requested: ['read_file'], online: true,
     policy: { status: 'approved', policyId: 'p', policyVersion: 2, capabilities: ['read_file'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, policyExpiresAt: Date.now() + 86_400_000 * 3, approvalTimeoutMs: 60_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS },
-    usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
+    confinement: null, usage: { requestsLastHour: 1, tokensToday: 0 }, firstSeen: 0, lastSeen: Date.now(), ...over,
   };
 }
 
@@ -140,17 +141,75 @@ describe('intent parameters', () => {
     assert.equal(checkAnswer('llm_task', 'maxSteps', '0'), 'a positive whole number, or empty');
     assert.equal(checkAnswer('read_file', 'path', ' '), 'read_file needs a path');
     assert.equal(checkAnswer('run_command', 'args', '["ok"]'), undefined);
+    assert.deepEqual(buildParams('http_fetch', { method: 'POST', url: 'https://api.example.com/v1', body: '{"a":1}', timeoutSeconds: '10' }), {
+      ok: true,
+      params: { method: 'POST', url: 'https://api.example.com/v1', body: '{"a":1}', timeoutMs: 10_000 },
+    });
+    assert.deepEqual(buildParams('http_fetch', { method: 'GET', url: 'https://api.example.com/', body: '', timeoutSeconds: '30' }), { ok: true, params: { method: 'GET', url: 'https://api.example.com/', timeoutMs: 30_000 } }, 'no body: none sent');
+    assert.equal(checkAnswer('http_fetch', 'url', 'api.example.com/v1'), 'an absolute http:// or https:// URL');
+    assert.equal(checkAnswer('http_fetch', 'url', 'ftp://api.example.com/'), 'an absolute http:// or https:// URL');
+    assert.equal(checkAnswer('http_fetch', 'timeoutSeconds', String(BUDGETS.httpFetchMs.limit / 1000)), undefined, 'BUDGETS.httpFetchMs is allowed');
+    assert.equal(checkAnswer('http_fetch', 'timeoutSeconds', String(BUDGETS.httpFetchMs.limit / 1000 + 1)), 'at most 30 seconds');
+    assert.equal(checkAnswer('run_command', 'timeoutSeconds', '31'), undefined, 'a command has its own, longer bound');
   });
 });
 
 describe('policy choices', () => {
   test('widening is what was not requested; approval-required stays within the grant', () => {
     assert.deepEqual(widening(['read_file', 'run_command'], ['read_file']), ['run_command']);
-    const built = policyFromAnswers({ capabilities: ['read_file'], approvalRequired: ['read_file', 'write_file'], maxRequestsPerHour: '10', maxTokensPerDay: '0', validDays: '1' });
+    const built = policyFromAnswers({ capabilities: ['read_file'], approvalRequired: ['read_file', 'write_file'], maxRequestsPerHour: '10', maxTokensPerDay: '0', validDays: '1' }, agent());
     assert.ok(built.ok);
-    assert.deepEqual(built.policy, { capabilities: ['read_file'], approvalRequired: ['read_file'], maxRequestsPerHour: 10, maxTokensPerDay: 0, validForMs: 86_400_000 });
-    const bad = policyFromAnswers({ capabilities: [], approvalRequired: [], maxRequestsPerHour: '1.5', maxTokensPerDay: '0', validDays: '1' });
+    assert.deepEqual(built.policy, { capabilities: ['read_file'], approvalRequired: ['read_file'], maxRequestsPerHour: 10, maxTokensPerDay: 0, validForMs: 86_400_000, allowedDomains: [], commandLimits: {} });
+    const bad = policyFromAnswers({ capabilities: [], approvalRequired: [], maxRequestsPerHour: '1.5', maxTokensPerDay: '0', validDays: '1' }, agent());
     assert.ok(!bad.ok && /requests per hour/.test(bad.problem));
+  });
+
+  const base = { approvalRequired: [] as Capability[], maxRequestsPerHour: '10', maxTokensPerDay: '0', validDays: '1' };
+  const withRules = (policy: Partial<NonNullable<AgentView['policy']>>) => agent({ policy: { ...agent().policy!, ...policy } });
+
+  test('allowed domains and limits are asked only when a granted tool runs commands or fetches, and start from the current policy in human units', () => {
+    assert.equal(asksHostRules(['read_file', 'write_file']), false);
+    assert.equal(asksHostRules(['read_file', 'http_fetch']), true);
+    assert.equal(asksHostRules(['llm_task']), true);
+    const current = withRules({ allowedDomains: ['api.example.com', '*.npmjs.org'], commandLimits: { ...MAX_COMMAND_LIMITS, memoryBytes: 512 * 1024 * 1024, cpuSeconds: 30 } });
+    assert.equal(initialDomains(current), 'api.example.com, *.npmjs.org');
+    assert.equal(initialDomains(agent({ policy: null })), '', 'a new agent starts with no network');
+    assert.deepEqual(initialLimits(current), { cpuSeconds: '30 s', memoryBytes: '512 MiB', processes: '256', fileBytes: '1 GiB', workspaceWriteBytes: '2 GiB' });
+    assert.deepEqual(initialLimits(agent({ policy: null })).memoryBytes, '4 GiB', 'the widest at approval');
+
+    // What the editor shows is what it sends back, untouched.
+    const kept = policyFromAnswers({ ...base, capabilities: ['run_command'], allowedDomains: initialDomains(current), commandLimits: initialLimits(current) }, current);
+    assert.ok(kept.ok);
+    assert.deepEqual(kept.policy.allowedDomains, ['api.example.com', '*.npmjs.org']);
+    assert.deepEqual(kept.policy.commandLimits, current.policy!.commandLimits);
+  });
+
+  test('typed domains are lower-cased and checked, sizes take K/M/G, and domains not asked stay as they are', () => {
+    const current = withRules({ allowedDomains: ['keep.example.com'] });
+    const limits = { cpuSeconds: '60', memoryBytes: '2G', processes: '32', fileBytes: '100M', workspaceWriteBytes: '512 MiB' };
+    const built = policyFromAnswers({ ...base, capabilities: ['run_command'], allowedDomains: ' API.example.com,, *.npmjs.org ', commandLimits: limits }, current);
+    assert.ok(built.ok);
+    assert.deepEqual(built.policy.allowedDomains, ['api.example.com', '*.npmjs.org']);
+    assert.deepEqual(built.policy.commandLimits, { cpuSeconds: 60, memoryBytes: 2 * 1024 ** 3, processes: 32, fileBytes: 100 * 1024 ** 2, workspaceWriteBytes: 512 * 1024 ** 2 });
+    const none = policyFromAnswers({ ...base, capabilities: ['run_command'], allowedDomains: '', commandLimits: limits }, current);
+    assert.ok(none.ok && none.policy.allowedDomains!.length === 0, 'emptied: no network');
+    const notAsked = policyFromAnswers({ ...base, capabilities: ['read_file'] }, current);
+    assert.ok(notAsked.ok);
+    assert.deepEqual(notAsked.policy.allowedDomains, ['keep.example.com'], 'a file-only edit keeps the domains');
+    assert.deepEqual(notAsked.policy.commandLimits, {}, 'and leaves the limits to the broker, which keeps them');
+
+    assert.match(checkDomains('10.0.0.1') ?? '', /is an IP address/);
+    assert.match(checkDomains('https://api.example.com/x') ?? '', /is a URL: give only its host name \(api\.example\.com\)/);
+    assert.match(checkDomains('api.example.com:443') ?? '', /names a port/);
+    assert.equal(checkDomains('api.example.com, *.npmjs.org'), undefined);
+    const atBound = Array.from({ length: BUDGETS.allowedDomains.limit }, (_, i) => `h${i}.example.com`);
+    assert.equal(checkDomains(atBound.join(',')), undefined, 'BUDGETS.allowedDomains domains are fine');
+    assert.match(checkDomains([...atBound, 'one.more.example'].join(',')) ?? '', /at most 64/);
+    assert.match(checkLimit('memoryBytes', '5G') ?? '', /at most 4 GiB/);
+    assert.match(checkLimit('memoryBytes', 'lots') ?? '', /a size such as 512M or 2G/);
+    assert.match(checkLimit('processes', '1.5') ?? '', /a whole number above 0/);
+    const refused = policyFromAnswers({ ...base, capabilities: ['run_command'], allowedDomains: '127.0.0.1', commandLimits: limits }, current);
+    assert.ok(!refused.ok && /IP address/.test(refused.problem));
   });
 });
 
@@ -234,6 +293,48 @@ describe('tree text', () => {
     assert.equal(ago(now - 90_000, now), '1 min ago');
     assert.equal(until(now + 3 * 86_400_000, now), 'in 3 d');
     assert.match(until(now - 7_200_000, now), /^expired 2 h ago$/);
+  });
+
+  test('each agent says whether its commands are confined, its network rule and its limits narrowed to its host\'s ceilings', () => {
+    const now = Date.now();
+    const ceilings = { ...MAX_COMMAND_LIMITS, memoryBytes: 1024 ** 3, processes: 32 };
+    const policy = { ...agent().policy!, allowedDomains: ['api.example.com', '*.npmjs.org'], commandLimits: { ...MAX_COMMAND_LIMITS, cpuSeconds: 30 } };
+    const with_ = (confinement: Confinement | null, over: Partial<AgentView> = {}) => agent({ confinement, policy, ...over });
+    const row = (a: AgentView, label: string) => agentDetails(a, now).find((r) => r.label === label);
+
+    const confined = with_({ mode: 'sandboxed', detail: 'bubblewrap 0.8.0', ceilings });
+    assert.equal(row(confined, 'Commands')?.description, 'confined (bubblewrap)');
+    assert.equal(row(confined, 'Commands')?.icon?.id, 'lock');
+    assert.equal(row(confined, 'Network')?.description, "through the agent's proxy to: api.example.com, *.npmjs.org");
+    assert.equal(row(confined, 'Limits')?.description, 'CPU 30 s · memory 1 GiB · 32 processes · files 1 GiB · writes 2 GiB per intent', 'the policy narrowed to the host ceilings');
+    assert.match(row(confined, 'Limits')?.tooltip ?? '', /- Memory: 1 GiB \\\(policy 4 GiB, narrowed to the agent host's ceiling\\\)/);
+    assert.match(row(confined, 'Limits')?.tooltip ?? '', /- CPU seconds: 30 s\n/);
+    assert.doesNotMatch(agentNode(confined, now).description ?? '', /UNCONFINED|unavailable/);
+
+    const unconfined = with_({ mode: 'unconfined', detail: 'started with --unconfined-commands', ceilings });
+    assert.equal(row(unconfined, 'Commands')?.description, 'UNCONFINED');
+    assert.deepEqual(row(unconfined, 'Commands')?.icon, { id: 'warning', color: 'notificationsWarningIcon.foreground' });
+    assert.match(agentNode(unconfined, now).description ?? '', / · UNCONFINED$/, 'said on the agent\'s own row');
+    assert.match(agentNode(unconfined, now).tooltip ?? '', /Commands: \*\*UNCONFINED\*\*/);
+
+    const broken = with_({ mode: 'unavailable', detail: 'bwrap is not on the PATH\u202E: apt install bubblewrap', ceilings });
+    assert.equal(row(broken, 'Commands')?.description, 'sandbox unavailable: bwrap is not on the PATH⟨U+202E⟩: apt install bubblewrap', 'the agent\'s words, invisible characters shown');
+    assert.equal(row(broken, 'Commands')?.icon?.id, 'error');
+    assert.match(agentNode(broken, now).description ?? '', / · sandbox unavailable$/);
+
+    const older = with_(null, { policy: { ...policy, allowedDomains: [] } });
+    assert.equal(row(older, 'Commands')?.description, 'unknown (agent older than 0.3.0)');
+    assert.equal(row(older, 'Network')?.description, 'no network');
+    assert.equal(row(older, 'Limits')?.description, 'CPU 30 s · memory 4 GiB · 256 processes · files 1 GiB · writes 2 GiB per intent', 'no ceilings stated: the policy\'s own');
+    assert.match(agentNode(older, now).tooltip ?? '', /Network: no network/);
+
+    const pending = with_({ mode: 'unconfined', detail: '', ceilings }, { status: 'pending', policy: null });
+    assert.equal(row(pending, 'Commands')?.description, 'UNCONFINED', 'an admin sees it before approving');
+    assert.equal(row(pending, 'Network'), undefined);
+  });
+
+  test('an http_fetch reads as its method and URL in the approvals and the review panel', () => {
+    assert.equal(toolSummary('http_fetch', { method: 'POST', url: 'https://api.example.com/v1\u200B', timeoutMs: 5000 }), 'POST https://api.example.com/v1⟨U+200B⟩');
   });
 
   test('intents say who refused and why, and newer views win', () => {

@@ -121,6 +121,56 @@ describe('checkIntentGates: each gate refuses with its own reason', () => {
   });
 });
 
+describe('checkIntentGates: an http_fetch reaches only the allowed domains of the certificate (the broker and the agent run this same gate)', () => {
+  const fetch = (url: string) => intent({ capability: 'http_fetch', params: { method: 'GET', url, timeoutMs: 5000 } });
+  const allowing = (allowedDomains: string[], over: Partial<GateInputs> = {}) =>
+    inputs({ policy: policy({ capabilities: ['http_fetch', 'run_command'], approvalRequired: [], allowedDomains }), ...over });
+  const cases: [string, string[], string, RejectionReason | 'ok'][] = [
+    ['an exact host', ['api.example.com'], 'https://api.example.com/v1', 'ok'],
+    ['a name under a wildcard', ['*.npmjs.org'], 'https://registry.npmjs.org/zod', 'ok'],
+    ['upper case and a trailing dot name the same host', ['registry.npmjs.org'], 'HTTPS://Registry.NPMJS.org./zod', 'ok'],
+    ['no allowed domain at all: no network', [], 'https://api.example.com/', 'destination-refused'],
+    ['a host not named', ['api.example.com'], 'https://evil.example/', 'destination-refused'],
+    ['the wildcard\'s own apex, which *. does not cover', ['*.npmjs.org'], 'https://npmjs.org/', 'destination-refused'],
+    ['a name that merely ends like the pattern', ['*.npmjs.org'], 'https://evilnpmjs.org/', 'destination-refused'],
+    ['an allowed name as userinfo in front of another host', ['api.example.com'], 'https://api.example.com@evil.example/', 'destination-refused'],
+    ['a loopback IP literal', ['api.example.com'], 'http://127.0.0.1:8080/', 'destination-refused'],
+    ['an IPv6 literal', ['api.example.com'], 'http://[::1]/', 'destination-refused'],
+    ['a URL that does not parse', ['api.example.com'], 'https://', 'destination-refused'],
+  ];
+  for (const [what, domains, url, want] of cases) {
+    test(`${want}: ${what} (${url} against [${domains.join(', ')}])`, () => {
+      const verdict = checkIntentGates(fetch(url), allowing(domains));
+      assert.equal(outcome(verdict), want);
+      if (!verdict.ok) assert.match(verdict.message, domains.length ? /not in the agent's allowed domains/ : /allows no network/);
+    });
+  }
+
+  test('the refusal names the host asked for and the domains allowed, for the audit line', () => {
+    const verdict = checkIntentGates(fetch('https://evil.example/x'), allowing(['api.example.com', '*.npmjs.org']));
+    assertRefused(verdict, 'destination-refused');
+    assert.ok(!verdict.ok && verdict.message.includes('evil.example') && verdict.message.includes('api.example.com, *.npmjs.org'));
+  });
+
+  test('other tools are not held to allowedDomains: run_command with no domain passes (its sandbox has no network)', () => {
+    assert.equal(outcome(checkIntentGates(intent({ capability: 'run_command', params: { url: 'https://evil.example/' } }), allowing([]))), 'ok');
+  });
+
+  test('params without a URL string are left to the params check (bad-params) that follows the gates', () => {
+    assert.equal(outcome(checkIntentGates(intent({ capability: 'http_fetch', params: { method: 'GET' } }), allowing([]))), 'ok');
+  });
+
+  test('a reviewer is never asked about a fetch the certificate refuses: destination before approval, after delegation', () => {
+    const needsReview = (over: Partial<GateInputs> = {}) =>
+      inputs({ policy: policy({ capabilities: ['http_fetch'], approvalRequired: ['http_fetch'], allowedDomains: ['api.example.com'] }), ...over });
+    assertRefused(checkIntentGates(fetch('https://evil.example/'), needsReview()), 'destination-refused');
+    assertRefused(checkIntentGates(fetch('https://evil.example/'), needsReview({ approvals: 'pause' })), 'destination-refused');
+    assertRefused(checkIntentGates(fetch('https://api.example.com/'), needsReview()), 'approval-required');
+    const undelegated = needsReview({ delegation: () => ({ ok: false, reason: 'delegation-missing', message: 'no grant' }) });
+    assertRefused(checkIntentGates(fetch('https://evil.example/'), undelegated), 'delegation-missing');
+  });
+});
+
 describe('checkIntentGates: boundaries', () => {
   test('staleness: issued exactly staleness + skew ago is accepted, one millisecond more is stale', () => {
     const edge = NOW - STALENESS - SKEW;
@@ -187,6 +237,8 @@ const DOCUMENTED_ORDER: readonly (readonly [RejectionReason, (c: Case) => boolea
   ['policy-expired', ({ g }) => g.now < g.policy.policyExpiresAt],
   ['token-budget-exhausted', ({ g }) => g.tokensUsedToday < g.policy.maxTokensPerDay],
   ['rate-limited', ({ g }) => g.requestsInLastHour < g.policy.maxRequestsPerHour],
+  // Only example.com is ever allowed in the generated policies, and only https://example.com/ ever names it.
+  ['destination-refused', ({ intent, g }) => intent.capability !== 'http_fetch' || (intent.params.url === 'https://example.com/' && g.policy.allowedDomains.includes('example.com'))],
   ['approval-required', ({ intent, g }) => !g.policy.approvalRequired.includes(intent.capability)],
 ];
 
@@ -230,6 +282,8 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
     tokensUsedToday: mostly(0, fc.integer({ min: 0, max: 5 })),
     maxRequestsPerHour: fc.integer({ min: 0, max: 4 }),
     requestsInLastHour: mostly(0, fc.integer({ min: 0, max: 5 })),
+    url: mostly('https://example.com/', fc.constantFrom('https://evil.example/', 'https://sub.example.com/', 'http://127.0.0.1/')),
+    allowedDomains: mostly<string[]>(['example.com'], fc.constantFrom<string[]>([], ['other.example'], ['*.example.com'])),
   })
   .map((r): Case => {
     const issuedAt = {
@@ -241,7 +295,7 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
     const seen = r.seen;
     return {
       seen,
-      intent: intent({ agent: r.agent, capability: r.capability, issuedAt, expiresAt: NOW + r.expiresOffset }),
+      intent: intent({ agent: r.agent, capability: r.capability, params: { url: r.url }, issuedAt, expiresAt: NOW + r.expiresOffset }),
       g: inputs({
         stalenessMs: r.stalenessMs,
         clockSkewMs: r.clockSkewMs,
@@ -255,7 +309,7 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
           capabilities: r.capabilities,
           approvalRequired: r.approvalRequired,
           policyExpiresAt: NOW + r.policyExpiresOffset,
-          approvalTimeoutMs: 600_000, allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS,
+          approvalTimeoutMs: 600_000, allowedDomains: r.allowedDomains, commandLimits: MAX_COMMAND_LIMITS,
           maxTokensPerDay: r.maxTokensPerDay,
           maxRequestsPerHour: r.maxRequestsPerHour,
         }),
