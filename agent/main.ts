@@ -9,7 +9,7 @@ import { brokerUrlProblem } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability, type Confinement } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { probeConfinement } from './confinement/probe';
-import { commandLimitsFromOptions, COMMAND_LIMIT_OPTIONS as LIMIT, MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
+import { commandLimitsFromOptions, MAX_COMMAND_LIMITS } from '../core/policy/command-limits';
 import { cgroupLayout } from './confinement/command-cgroup';
 import { withLimitsNote } from './confinement/resource-limits';
 import { HubClient } from './hub-client';
@@ -99,11 +99,11 @@ program
   .option('--ca <file>', "PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")
   .option('--tls-pin <sha256>', "SHA-256 fingerprint of the broker's TLS certificate: accept that certificate only (it may be self-signed)")
   .option('--allow-plain-ws', 'allow ws:// (unencrypted) to a host that is not a loopback address')
-  .option(`${LIMIT.cpuSeconds} <seconds>`, `CPU seconds one command may use, all its processes together (at most ${MAX_COMMAND_LIMITS.cpuSeconds}); narrows every policy`)
-  .option(`${LIMIT.memoryBytes} <size>`, `memory one command may use, e.g. 512M (at most ${MAX_COMMAND_LIMITS.memoryBytes} bytes); narrows every policy`)
-  .option(`${LIMIT.processes} <n>`, `processes one command may have at once (at most ${MAX_COMMAND_LIMITS.processes}); narrows every policy`)
-  .option(`${LIMIT.fileBytes} <size>`, `size of one file a command writes, e.g. 100M (at most ${MAX_COMMAND_LIMITS.fileBytes} bytes); narrows every policy`)
-  .option(`${LIMIT.workspaceWriteBytes} <size>`, `bytes the commands of one intent may write to disk, e.g. 1G (at most ${MAX_COMMAND_LIMITS.workspaceWriteBytes}); narrows every policy`)
+  .option(`--max-cpu-seconds <seconds>`, `CPU seconds one command may use, all its processes together (at most ${MAX_COMMAND_LIMITS.cpuSeconds}); narrows every policy`)
+  .option(`--max-memory <size>`, `memory one command may use, e.g. 512M (at most ${MAX_COMMAND_LIMITS.memoryBytes} bytes); narrows every policy`)
+  .option(`--max-processes <n>`, `processes one command may have at once (at most ${MAX_COMMAND_LIMITS.processes}); narrows every policy`)
+  .option(`--max-file-size <size>`, `size of one file a command writes, e.g. 100M (at most ${MAX_COMMAND_LIMITS.fileBytes} bytes); narrows every policy`)
+  .option(`--max-workspace-writes <size>`, `bytes the commands of one intent may write to disk, e.g. 1G (at most ${MAX_COMMAND_LIMITS.workspaceWriteBytes}); narrows every policy`)
   .option('--unconfined-commands', 'run commands WITHOUT the bubblewrap sandbox: they can read this user\'s files, the agent\'s keys included, and reach the network')
   .option('--egress-allow-loopback', 'let commands (through the egress proxy) and http_fetch reach loopback addresses of this host when allowedDomains names them (a local mirror); never the broker')
   .addHelpText(

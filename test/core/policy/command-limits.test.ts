@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BUDGETS } from '../../../core/budgets';
-import { commandLimitsFromOptions, MAX_COMMAND_LIMITS, narrowLimits, parseByteSize } from '../../../core/policy/command-limits';
+import { commandLimitsFromOptions, MAX_COMMAND_LIMITS, narrowLimits } from '../../../core/policy/command-limits';
 import { CommandLimits } from '../../../core/wire/policy';
 
 const ROWS = {
@@ -43,18 +43,6 @@ describe('commandLimits in a certified policy', () => {
 });
 
 describe('agent start --max-* (the host ceilings)', () => {
-  test('sizes: plain bytes, K, M and G as powers of 1024, an optional B or iB', () => {
-    assert.equal(parseByteSize('1048576', '--max-memory'), 1 << 20);
-    assert.equal(parseByteSize('512K', '--max-memory'), 512 * 1024);
-    assert.equal(parseByteSize('512M', '--max-memory'), 512 * 1024 * 1024);
-    assert.equal(parseByteSize('2g', '--max-memory'), 2 * 1024 ** 3);
-    assert.equal(parseByteSize('2GiB', '--max-memory'), 2 * 1024 ** 3);
-    assert.equal(parseByteSize('100MB', '--max-memory'), 100 * 1024 ** 2);
-    for (const bad of ['', '0', '0M', '-1M', '1.5G', '2T', 'M', '1 G G', '12Q', '99999999999999999G']) {
-      assert.throws(() => parseByteSize(bad, '--max-file-size'), /--max-file-size must be a positive size such as 512M or 2G/, bad);
-    }
-  });
-
   test('no option keeps the defaults: the BUDGETS rows', () => {
     assert.deepEqual(commandLimitsFromOptions({}, MAX_COMMAND_LIMITS), MAX_COMMAND_LIMITS);
   });
@@ -76,7 +64,7 @@ describe('agent start --max-* (the host ceilings)', () => {
     test(`${flags[field]}: at its BUDGETS row's limit it is taken, one more is refused naming the flag and the bound`, () => {
       const limit = ROWS[field].limit;
       assert.equal(commandLimitsFromOptions({ [field]: String(limit) }, MAX_COMMAND_LIMITS)[field], limit);
-      assert.throws(() => commandLimitsFromOptions({ [field]: String(limit + 1) }, MAX_COMMAND_LIMITS), new RegExp(`^Error: ${flags[field]} may be at most ${limit}$`));
+      assert.throws(() => commandLimitsFromOptions({ [field]: String(limit + 1) }, MAX_COMMAND_LIMITS), new RegExp(`^Error: ${flags[field]}: .*: at most `));
     });
   }
 
@@ -85,13 +73,13 @@ describe('agent start --max-* (the host ceilings)', () => {
     assert.equal(ceilings.memoryBytes, BUDGETS.commandMemoryBytes.limit);
     assert.equal(ceilings.fileBytes, BUDGETS.commandFileBytes.limit);
     assert.equal(ceilings.workspaceWriteBytes, BUDGETS.commandWorkspaceWriteBytes.limit);
-    assert.throws(() => commandLimitsFromOptions({ memoryBytes: '5G' }, MAX_COMMAND_LIMITS), /--max-memory may be at most/);
+    assert.throws(() => commandLimitsFromOptions({ memoryBytes: '5G' }, MAX_COMMAND_LIMITS), /^Error: --max-memory: Memory: at most 4 GiB$/);
   });
 
   test('counts are whole positive numbers', () => {
     for (const bad of ['0', '-3', '1.5', 'ten', '2M', '']) {
-      assert.throws(() => commandLimitsFromOptions({ processes: bad }, MAX_COMMAND_LIMITS), /--max-processes must be a positive whole number/, bad);
-      assert.throws(() => commandLimitsFromOptions({ cpuSeconds: bad }, MAX_COMMAND_LIMITS), /--max-cpu-seconds must be a positive whole number/, bad);
+      assert.throws(() => commandLimitsFromOptions({ processes: bad }, MAX_COMMAND_LIMITS), /^Error: --max-processes: Processes: .* is not a whole number above 0$/, bad);
+      assert.throws(() => commandLimitsFromOptions({ cpuSeconds: bad }, MAX_COMMAND_LIMITS), /^Error: --max-cpu-seconds: CPU seconds: .* is not a whole number above 0$/, bad);
     }
   });
 });
