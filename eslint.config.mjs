@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 const root = import.meta.dirname;
@@ -34,7 +35,7 @@ const layer = (files, message, patterns) => ({
   },
 });
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['node_modules/', 'dist/', 'out/', '.tsbuild/', '.code-server/', '.vscode-test/', 'test-output/', '.scratch/'] },
   {
     files: ['**/*.ts'],
