@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { visibleText } from '../../core/text/untrusted-text';
 import { DISPATCHERS } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
-import type { ApprovalWebviewState, ExtensionToWebview } from '../../webviews/approval/messages';
+import type { ApprovalWebviewState, ExtensionToWebview } from '../../core/webview/approval-messages';
 import type { BrokerConnection } from '../connection/broker-connection';
 import type { LiveModel } from '../model/live-model';
 import { approvalHtml, makeNonce } from './approval-html';

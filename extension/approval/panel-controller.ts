@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { REVIEWERS, type Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
-import type { ApprovalPanelState, ExtensionToWebview, WebviewToExtension } from '../../webviews/approval/messages';
+import type { ApprovalPanelState, ExtensionToWebview, WebviewToExtension } from '../../core/webview/approval-messages';
 import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
 

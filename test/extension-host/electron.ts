@@ -32,4 +32,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`The extension-host run failed before VS Code started: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -9,7 +9,7 @@ import { after, afterEach, describe, test } from 'node:test';
 import { open, VaultysId } from '../../core/identity';
 import { shortFingerprint } from '../../core/text/untrusted-text';
 import { ApprovalDecisionBody } from '../../core/wire/approval';
-import type { ExtensionToWebview } from '../../webviews/approval/messages';
+import type { ExtensionToWebview } from '../../core/webview/approval-messages';
 import { sealDecision } from '../../extension/approval/decision';
 import { ApprovalPanelController, type PanelHost } from '../../extension/approval/panel-controller';
 import type { BrokerSession } from '../../extension/connection/broker-session';

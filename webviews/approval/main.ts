@@ -1,7 +1,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import { visibleText } from '../../core/text/untrusted-text';
-import type { ApprovalPanelState, ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from './messages';
+import type { ApprovalPanelState, ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from '../../core/webview/approval-messages';
 
 interface VsCodeApi {
   postMessage(message: WebviewToExtension): void;

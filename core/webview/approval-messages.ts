@@ -1,7 +1,9 @@
 /**
  * The approval panel's messages, both directions. The webview imports these
  * types only; the extension checks what the webview sends with a schema
- * (extension/approval/panel-controller.ts) before acting on it.
+ * (extension/approval/panel-controller.ts) before acting on it. They live in
+ * core/ because both sides import them: the extension may not import from
+ * webviews/, and the webview (a browser bundle) only from browser-safe core/.
  */
 
 export interface ApprovalParam {
