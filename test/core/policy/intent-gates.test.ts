@@ -226,6 +226,10 @@ interface Case {
   g: GateInputs;
   seen: boolean;
 }
+/** "Named by allowedDomains", stated for this test alone: an exact name, or a name strictly under a *. pattern's domain. */
+const namedBy = (host: string, patterns: readonly string[]) =>
+  patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) && host !== p.slice(2) : host === p));
+
 const DOCUMENTED_ORDER: readonly (readonly [RejectionReason, (c: Case) => boolean])[] = [
   ['wrong-agent', ({ intent, g }) => intent.agent === g.agent],
   ['from-future', ({ intent, g }) => intent.issuedAt - g.now <= g.clockSkewMs],
@@ -237,8 +241,8 @@ const DOCUMENTED_ORDER: readonly (readonly [RejectionReason, (c: Case) => boolea
   ['policy-expired', ({ g }) => g.now < g.policy.policyExpiresAt],
   ['token-budget-exhausted', ({ g }) => g.tokensUsedToday < g.policy.maxTokensPerDay],
   ['rate-limited', ({ g }) => g.requestsInLastHour < g.policy.maxRequestsPerHour],
-  // Only example.com is ever allowed in the generated policies, and only https://example.com/ ever names it.
-  ['destination-refused', ({ intent, g }) => intent.capability !== 'http_fetch' || (intent.params.url === 'https://example.com/' && g.policy.allowedDomains.includes('example.com'))],
+  // The generated URLs name example.com, sub.example.com, evil.example or an IP; the policies allow none, one exact name or *.example.com.
+  ['destination-refused', ({ intent, g }) => intent.capability !== 'http_fetch' || namedBy(new URL(String(intent.params.url)).hostname, g.policy.allowedDomains)],
   ['approval-required', ({ intent, g }) => !g.policy.approvalRequired.includes(intent.capability)],
 ];
 
