@@ -11,7 +11,7 @@ async function socketPair(): Promise<{ client: Socket; server: Socket }> {
   const port = (server.address() as { port: number }).port;
   const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
   const client = connect(port, '127.0.0.1');
-  const serverSide = await accepted;
+  const [serverSide] = await Promise.all([accepted, new Promise((resolve) => client.once('connect', resolve))]);
   after(() => {
     client.destroy();
     serverSide.destroy();
@@ -20,22 +20,24 @@ async function socketPair(): Promise<{ client: Socket; server: Socket }> {
   return { client, server: serverSide };
 }
 
-test('each message is one Content-Length frame; the messages of one turn arrive in one chunk', async () => {
+test('each message is one Content-Length frame; the messages of one turn are held and leave together when it ends', async () => {
   const { client, server } = await socketPair();
   const chunks: Buffer[] = [];
   server.on('data', (chunk: Buffer) => chunks.push(chunk));
   const writer = new SocketMessageWriter(client);
   const messages = [{ jsonrpc: '2.0', id: 1, result: 'é' }, { jsonrpc: '2.0', method: 'n', params: [1] }];
-  await Promise.all(messages.map((m) => writer.write(m)));
+  const written = Promise.all(messages.map((m) => writer.write(m)));
   const expected = Buffer.concat(
     messages.map((m) => {
       const body = Buffer.from(JSON.stringify(m));
       return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]);
     }),
   );
+  assert.equal(client.writableLength, expected.length, 'both frames held in the socket until the turn ends');
+  await written;
   for (let i = 0; i < 100 && Buffer.concat(chunks).length < expected.length; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(Buffer.concat(chunks), expected, 'lengths in bytes, not characters');
-  assert.equal(chunks.length, 1, 'one syscall for the turn');
+  assert.equal(client.writableLength, 0);
 });
 
 test('a vscode-jsonrpc connection reads it: a request and its response cross, a large response queued ahead included', async () => {
