@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { NOTHING_LEARNT, revokeBroker, verifyBrokerChain, type ChainResult, type LearntRevocations } from '../../../core/authority/broker-chain';
 import { isRootDid } from '../../../core/authority/broker-pin';
 import type { BrokerAuthority } from '../../../core/wire/authority';
-import { authority, broker, DAY, NOW, otherRoot, root, successor } from './support/chain-fixtures';
+import { authority, broker, NOW, otherRoot, root, successor } from './support/chain-fixtures';
 
 const verify = (a: BrokerAuthority, who = broker, learnt: LearntRevocations = NOTHING_LEARNT, pinnedRoot = root.did): ChainResult =>
   verifyBrokerChain(a, { pinnedRoot, broker: who.id, now: NOW, clockSkewMs: 30_000, learnt });

@@ -1,4 +1,4 @@
-// The parts of the policy text not already covered through PolicyInput (test/core/rpc/policy-input.test.ts covers the
+// The parts of the policy text not already covered through PolicyInput (test/core/rpc/views.test.ts covers the
 // bounds of each limit and sizes round-tripping): what people are told about a mistaken domain, and limits as typed and shown.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
