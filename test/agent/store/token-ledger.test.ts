@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { openAgentDatabase } from '../../../agent/store/agent-database';
 import { TokenLedger } from '../../../agent/store/token-ledger';
-import { utcDay } from '../../../core/policy/utc-day';
 import { tempDatabasePath } from './support/temp-database';
 
 const LAST_MS_OF_DAY = Date.parse('2025-03-09T23:59:59.999Z');
@@ -12,41 +11,6 @@ function openLedger(path: string) {
   const db = openAgentDatabase(path);
   return { ledger: new TokenLedger(db), close: () => db.close() };
 }
-
-describe('utcDay', () => {
-  const savedTz = process.env.TZ;
-  after(() => {
-    if (savedTz === undefined) delete process.env.TZ;
-    else process.env.TZ = savedTz;
-  });
-
-  test('changes exactly at UTC midnight', () => {
-    assert.equal(FIRST_MS_OF_NEXT - LAST_MS_OF_DAY, 1);
-    assert.equal(utcDay(LAST_MS_OF_DAY), '2025-03-09');
-    assert.equal(utcDay(FIRST_MS_OF_NEXT), '2025-03-10');
-  });
-
-  test('ignores the local time zone (a day is a UTC day wherever the agent runs)', () => {
-    for (const tz of ['Pacific/Kiritimati', 'America/Los_Angeles', 'Asia/Kolkata', 'UTC']) {
-      process.env.TZ = tz;
-      assert.equal(utcDay(LAST_MS_OF_DAY), '2025-03-09', tz);
-      assert.equal(utcDay(FIRST_MS_OF_NEXT), '2025-03-10', tz);
-    }
-  });
-
-  test('handles the epoch, leap days and year ends', () => {
-    assert.equal(utcDay(0), '1970-01-01');
-    assert.equal(utcDay(Date.parse('2024-02-29T23:59:59.999Z')), '2024-02-29');
-    assert.equal(utcDay(Date.parse('2024-12-31T23:59:59.999Z') + 1), '2025-01-01');
-  });
-
-  test('refuses instants with no YYYY-MM-DD day', () => {
-    assert.throws(() => utcDay(Number.NaN), RangeError);
-    assert.throws(() => utcDay(-1), RangeError);
-    assert.throws(() => utcDay(Number.MAX_SAFE_INTEGER), RangeError);
-    assert.throws(() => utcDay(Date.parse('+010000-01-01T00:00:00Z')), RangeError);
-  });
-});
 
 describe('TokenLedger', () => {
   test('rolls over at UTC midnight: usage one millisecond before does not count the next day', () => {

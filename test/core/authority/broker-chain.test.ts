@@ -2,34 +2,10 @@
 // names its reason. A peer pinning the root accepts exactly the ids the root currently certifies.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { certifyBroker, NOTHING_LEARNT, revokeBroker, verifyBrokerChain, type ChainResult, type LearntRevocations } from '../../../core/authority/broker-chain';
-import { acceptBroker, isRootDid } from '../../../core/authority/broker-pin';
-import { IdType, seal, SecretIdentity, type SealedEnvelope } from '../../../core/identity';
-import { checkDelegation, NO_REVOCATIONS } from '../../../core/policy/delegation-gate';
+import { NOTHING_LEARNT, revokeBroker, verifyBrokerChain, type ChainResult, type LearntRevocations } from '../../../core/authority/broker-chain';
+import { isRootDid } from '../../../core/authority/broker-pin';
 import type { BrokerAuthority } from '../../../core/wire/authority';
-import type { IntentBody } from '../../../core/wire/intent';
-
-const NOW = Date.UTC(2026, 6, 1, 12, 0, 0);
-const DAY = 24 * 60 * 60_000;
-const root = SecretIdentity.generate(IdType.Organization);
-const otherRoot = SecretIdentity.generate(IdType.Organization);
-const broker = SecretIdentity.generate(IdType.Machine);
-const successor = SecretIdentity.generate(IdType.Machine);
-
-function authority(o: { by?: SecretIdentity; rootId?: SecretIdentity; for?: SecretIdentity; issuedAt?: number; expiresAt?: number; revocations?: SealedEnvelope[]; supersedes?: SecretIdentity; graceUntil?: number } = {}): BrokerAuthority {
-  const signer = o.by ?? root;
-  return {
-    root: (o.rootId ?? signer).id.bytes,
-    certificate: certifyBroker(signer, {
-      serial: 1,
-      broker: (o.for ?? broker).id,
-      issuedAt: o.issuedAt ?? NOW - DAY,
-      expiresAt: o.expiresAt ?? NOW + DAY,
-      supersedes: o.supersedes ? { id: o.supersedes.id, delegationsValidUntil: o.graceUntil ?? NOW } : null,
-    }),
-    revocations: o.revocations ?? [],
-  };
-}
+import { authority, broker, NOW, otherRoot, root, successor } from './support/chain-fixtures';
 
 const verify = (a: BrokerAuthority, who = broker, learnt: LearntRevocations = NOTHING_LEARNT, pinnedRoot = root.did): ChainResult =>
   verifyBrokerChain(a, { pinnedRoot, broker: who.id, now: NOW, clockSkewMs: 30_000, learnt });
@@ -98,75 +74,5 @@ describe('broker chain: root → online broker id', () => {
     assert.ok(result.ok);
     assert.equal(result.value.former?.id.did, broker.did);
     assert.equal(result.value.former?.until, NOW + 60_000);
-  });
-});
-
-describe('broker pin: root or broker DID', () => {
-  const o = { now: NOW, clockSkewMs: 30_000, learnt: NOTHING_LEARNT, mismatch: (proved: string) => `proved ${proved}` };
-
-  test('a root pin needs a chain: a broker presenting none is refused', () => {
-    const result = acceptBroker(root.did, broker.id, undefined, o);
-    assert.equal(result.ok, false);
-    assert.match(result.ok ? '' : result.message, /presented no certificate from the pinned root/);
-  });
-
-  test('a root pin accepts any broker id the root certifies, and says why it refuses the others', () => {
-    assert.ok(acceptBroker(root.did, successor.id, authority({ for: successor }), o).ok);
-    const refusedOther = acceptBroker(root.did, broker.id, authority({ by: otherRoot }), o);
-    assert.match(refusedOther.ok ? '' : refusedOther.message, /^wrong-root: /);
-  });
-
-  test('a broker-DID pin (enrolled before roots) keeps working, and a valid chain from that broker offers the root to migrate to', () => {
-    const legacy = acceptBroker(broker.did, broker.id, undefined, o);
-    assert.deepEqual(legacy, { ok: true, chain: null, migrateTo: null });
-    const offered = acceptBroker(broker.did, broker.id, authority(), o);
-    assert.ok(offered.ok);
-    assert.equal(offered.migrateTo, root.did);
-  });
-
-  test('a broker-DID pin never migrates on a chain that does not hold, and never accepts another broker id', () => {
-    const expired = acceptBroker(broker.did, broker.id, authority({ expiresAt: NOW - 1 }), o);
-    assert.deepEqual(expired, { ok: true, chain: null, migrateTo: null });
-    const stolen = acceptBroker(broker.did, successor.id, authority({ for: successor }), o);
-    assert.deepEqual(stolen, { ok: false, message: `proved ${successor.did}` });
-  });
-});
-
-describe('delegation certificates across a rotation', () => {
-  const user = SecretIdentity.generate(IdType.Person);
-  const agent = `did:vaultys:${'0'.repeat(40)}`;
-  const delegation = (by: SecretIdentity) =>
-    seal(by, 'vaultysclaw/delegation/v1', { id: 'ab'.repeat(16), user: user.did, agent: '*', capabilities: ['read_file'], issuedAt: NOW - DAY, expiresAt: NOW + DAY });
-  const intent = (by: SecretIdentity): IntentBody => ({
-    id: 'cd'.repeat(16),
-    agent,
-    capability: 'read_file',
-    params: { path: 'a' },
-    user: user.did,
-    delegation: delegation(by),
-    revocationVersion: 0,
-    issuedAt: NOW,
-    expiresAt: NOW + 60_000,
-  });
-  const gate = (i: IntentBody, formerUntil: number | null) =>
-    checkDelegation(i, { broker: successor.id, formerBroker: formerUntil === null ? null : { id: broker.id, until: formerUntil }, agent, now: NOW, clockSkewMs: 30_000, revocations: { ...NO_REVOCATIONS, version: 0 } });
-
-  test('re-issued under the new id: accepted', () => {
-    assert.deepEqual(gate(intent(successor), null), { ok: true });
-  });
-
-  test('signed by the replaced id: accepted during the grace the root set, refused after it (and at once with zero grace)', () => {
-    assert.deepEqual(gate(intent(broker), NOW + 1), { ok: true });
-    const after = gate(intent(broker), NOW);
-    assert.equal(after.ok, false);
-    assert.equal(after.ok ? '' : after.reason, 'delegation-invalid');
-    assert.match(after.ok ? '' : after.message, /replaced broker id .* grace period is over/);
-  });
-
-  test('signed by an id the certificate does not name as replaced: refused as a bad signature', () => {
-    const stranger = SecretIdentity.generate(IdType.Machine);
-    const result = gate(intent(stranger), NOW + DAY);
-    assert.equal(result.ok ? '' : result.reason, 'delegation-invalid');
-    assert.match(result.ok ? '' : result.message, /signature does not verify/);
   });
 });

@@ -1,0 +1,8 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readsRefusedIntentId } from '../../../core/wire/hub-messages';
+
+test('readsRefusedIntentId: agents from 0.2.0 on read an error frame’s intentId; older ones and unknown versions do not', () => {
+  for (const version of ['0.2.0', '0.2.1', '0.3.0', '0.10.0', '1.0.0', '0.2.0-rc.1', '2.0.0+build']) assert.equal(readsRefusedIntentId(version), true, version);
+  for (const version of ['0.1.9', '0.1.99', '0.0.1', undefined, '', 'dev', 'v0.3.0', '0.2']) assert.equal(readsRefusedIntentId(version), false, String(version));
+});
