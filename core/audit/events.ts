@@ -154,7 +154,7 @@ export type AuditLine<E extends AuditEvent = AuditEvent> = E extends AuditEvent 
 
 /**
  * The security events the seed's audit section promises an operator's SIEM (security-model: "All security-relevant
- * events are logged"), each with the catalogue events that record it; test/core/audit/events.test.ts drives the
+ * events are logged"), each with the catalogue events that record it; test/broker/audit/security-events.test.ts drives the
  * broker through each path and finds them, with their fields, in its audit.log.
  */
 export const SECURITY_EVENTS = {
