@@ -85,4 +85,20 @@ export default defineConfig(
       '^(ws|pino|better-sqlite3|commander|vscode|vscode-jsonrpc|vscode-languageclient|vscode-languageserver)(/|$)',
     ],
   ),
+  // Every line the broker logs lands in its hash-chained audit.log, which operators alert on by event name and
+  // fields: it writes through audit(log) (broker/audit/audit-log.ts), whose names and field types the compiler
+  // checks against core/audit/events.ts, never through pino's level methods with a free-form object.
+  {
+    files: ['broker/**/*.ts'],
+    ignores: ['broker/audit/audit-log.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...['callee.object.name', 'callee.object.property.name'].map((logger) => ({
+          selector: `CallExpression[callee.property.name=/^(trace|debug|info|warn|error|fatal)$/][${logger}='log']`,
+          message: "Write the audit log through audit(log).<level>('event', { fields }, message) (broker/audit/audit-log.ts): the event and its fields are catalogued in core/audit/events.ts.",
+        })),
+      ],
+    },
+  },
 );

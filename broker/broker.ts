@@ -34,6 +34,8 @@ export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 const LAST_SEEN_FLUSH_MS = 30_000;
 import type { BrokerInfo } from '../core/rpc/methods';
 import { FINAL_INTENT_STATES } from '../core/rpc/views';
+import { audit } from './audit/audit-log';
+import type { AuditLine } from '../core/audit/events';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -112,7 +114,7 @@ export class Broker implements ConnectionHost {
     // Intents left in flight by a previous run: their agents have the grace period to come back.
     for (const did of intents.agentsWithIntentsInFlight()) this.router.onAgentGone(did);
     this.#flushLastSeen = setInterval(
-      guarded((err) => this.log.error({ event: 'broker.internal-error', what: 'flush-last-seen', err: (err as Error)?.message ?? String(err) }, 'could not write last-seen times'), () => this.registry.flushLastSeen()),
+      guarded((err) => audit(this.log).error('broker.internal-error', { what: 'flush-last-seen', err: (err as Error)?.message ?? String(err) }, 'could not write last-seen times'), () => this.registry.flushLastSeen()),
       LAST_SEEN_FLUSH_MS,
     );
     this.#flushLastSeen.unref();
@@ -172,7 +174,7 @@ export class Broker implements ConnectionHost {
       if (!room.ok) return room;
     }
     if (existing?.status === 'rejected' || existing?.status === 'revoked') {
-      this.log.warn({ event: 'auth.refused', did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
+      audit(this.log).warn('auth.refused', { did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
       return { ok: false, message: `agent ${agent.did} is ${existing.status}`, ended: true };
     }
     return { ok: true, policy: this.directory.certifiedPolicy(agent.did, existing?.status ?? 'pending') };
@@ -208,7 +210,7 @@ export class Broker implements ConnectionHost {
     const view = this.directory.view(record);
     if (created) {
       this.pending.created(agent.did, connection.remote);
-      this.log.info({ event: 'registration.pending', did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
+      audit(this.log).info('registration.pending', { did: agent.did, name: hello.name, requested: hello.requested }, 'new agent awaits approval');
       this.events.emit('registrationChanged', view);
     }
     this.events.emit('agentChanged', view);
@@ -220,12 +222,11 @@ export class Broker implements ConnectionHost {
    */
   #auditConfinementChange(connection: AgentConnection, approved: boolean, before: Confinement | null, after: Confinement | null): void {
     if (JSON.stringify(before) === JSON.stringify(after)) return;
-    const line = { event: 'agent.confinement', did: connection.did, mode: after?.mode ?? 'unknown', was: before?.mode ?? 'unknown', detail: after?.detail, ceilings: after?.ceilings };
+    const line: AuditLine<'agent.confinement'> = { event: 'agent.confinement', did: connection.did, mode: after?.mode ?? 'unknown', was: before?.mode ?? 'unknown', detail: after?.detail, ceilings: after?.ceilings };
     const message = after?.mode === 'sandboxed' ? "the agent's commands run in its sandbox" : after ? `the agent's commands are ${after.mode === 'unconfined' ? 'UNCONFINED' : 'refused: it has no sandbox'}` : 'the agent no longer says how it confines commands';
     // A registration not approved runs nothing, and strangers make those: within the refusal budget (auditConnection).
     if (!approved) connection.auditConnection(line, message);
-    else if (after?.mode === 'sandboxed') this.log.info(line, message);
-    else this.log.warn(line, message);
+    else audit(this.log).line(after?.mode === 'sandboxed' ? 'info' : 'warn', line, message);
   }
 
   result: ConnectionHost['result'] = (connection, result, envelope) => this.router.onResult(connection, result, envelope);

@@ -5,6 +5,7 @@ import { AUDIT_LOG_FILE, UNVERIFIED_TAIL_EVENT } from './audit/chain';
 import { unverifiedTailAt } from './audit/resume-check';
 import { ChainedDestination } from './audit/chained-destination';
 import { AuditCheckpoints, type CheckpointPolicy } from './audit/checkpoints';
+import { audit as auditOf } from './audit/audit-log';
 
 /** Fields that must never reach a log line, whatever a caller passes in: the one list, redacted up to two levels deep. */
 export const REDACTED_FIELDS = ['secret', 'privateKey', 'key', 'token', 'password', 'invitationToken', 'metadata.invitation'];
@@ -49,11 +50,11 @@ export function createBrokerLogger(
   });
   const checkpoints = new AuditCheckpoints(audit, identity, log, checkpointPolicy);
   if (audit.recoveredTornTail) {
-    log.warn({ event: 'audit.recovered', torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');
+    auditOf(log).warn('audit.recovered', { torn: audit.recoveredTornTail }, 'audit.log ended in a partial line; kept and recorded');
   }
   if (unverified) {
     // Signed at once: the broker's first signature on this log says it does not vouch for what it found unsigned.
-    log.warn({ event: UNVERIFIED_TAIL_EVENT, ...unverified }, 'audit.log has entries no checkpoint of this broker covers (a crash, or lines written while it was stopped); recorded as unverified');
+    auditOf(log).warn(UNVERIFIED_TAIL_EVENT, { ...unverified }, 'audit.log has entries no checkpoint of this broker covers (a crash, or lines written while it was stopped); recorded as unverified');
     checkpoints.checkpoint('resume');
   } else if (audit.state.nextSeq === 0) {
     // A new log starts signed: a pinned verify refuses a log without any checkpoint (it could be anyone's), and a

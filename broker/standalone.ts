@@ -11,6 +11,7 @@ import { createBrokerLogger } from './log';
 import { listenLocalSocket } from './rpc/local-socket';
 import { storageFailure } from '../core/storage/storage-failure';
 import { ensurePrivateDirectory } from '../core/storage/private-files';
+import { audit } from './audit/audit-log';
 
 export interface RunOptions {
   dataDir: string;
@@ -46,13 +47,13 @@ export async function startBroker(options: RunOptions): Promise<RunningBroker> {
   const url = await broker.startHub({ host: options.host, port: options.port, tls, handshakeTimeoutMs, rpcHandshakeTimeoutMs: handshakeTimeoutMs, connections: options.connections, refusalAudit: options.refusalAudit });
   const socket = await listenLocalSocket(options.dataDir, broker, log);
   const info = broker.info();
-  log.info({ event: 'broker.started', did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
+  audit(log).info('broker.started', { did: identity.did, root: info.root, certificate: info.certificate, url, createdIdentity: created }, 'broker started');
   return {
     broker,
     url,
     log,
     async stop() {
-      log.info({ event: 'broker.stopping' }, 'broker stopping');
+      audit(log).info('broker.stopping', {}, 'broker stopping');
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       await broker.close();
       log.flush();

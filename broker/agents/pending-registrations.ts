@@ -3,6 +3,7 @@ import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { OnlineAgents } from './online-agents';
+import { audit } from '../audit/audit-log';
 
 export interface PendingLimits {
   /** Pending registrations from all addresses. */
@@ -49,7 +50,7 @@ export class PendingRegistrations {
     private readonly limits: PendingLimits = DEFAULT_PENDING_LIMITS,
   ) {
     this.#sweep = setInterval(
-      guarded((err) => log.error({ event: 'registration.expiry-failed', err: (err as Error).message }, 'could not expire pending registrations'), () => this.expire()),
+      guarded((err) => audit(log).error('registration.expiry-failed', { err: (err as Error).message }, 'could not expire pending registrations'), () => this.expire()),
       Math.min(SWEEP_EVERY_MS, limits.lifetimeMs),
     );
     this.#sweep.unref();
@@ -81,7 +82,7 @@ export class PendingRegistrations {
   expire(): void {
     const removed = this.registry.removePendingSeenBy(this.now() - this.limits.lifetimeMs);
     for (const { did, name } of removed) {
-      this.log.info({ event: 'registration.expired', did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
+      audit(this.log).info('registration.expired', { did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
       this.online.get(did)?.close(CLOSE_REGISTRATION_EXPIRED, 'registration expired');
       this.#forget(did);
     }

@@ -9,6 +9,7 @@ import type { PolicyChoice, PolicyStore } from '../store/policy-store';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
+import { audit } from '../audit/audit-log';
 
 
 /** Registration decisions and policy changes, each audited, persisted and pushed to a connected agent. */
@@ -32,7 +33,7 @@ export class RegistrationService {
       this.policies.set(did, policy, this.now());
       this.registry.setStatus(did, 'approved', null);
     });
-    this.log.info({ event: 'registration.approved', actor, did, policy }, 'agent registration approved');
+    audit(this.log).info('registration.approved', { actor, did, policy }, 'agent registration approved');
     return this.#changed(did, 'registrationChanged');
   }
 
@@ -41,7 +42,7 @@ export class RegistrationService {
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
     this.registry.setStatus(did, 'rejected', reason);
-    this.log.info({ event: 'registration.rejected', actor, did, reason }, 'agent registration rejected');
+    audit(this.log).info('registration.rejected', { actor, did, reason }, 'agent registration rejected');
     this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'registration rejected');
     return this.#changed(did, 'registrationChanged');
   }
@@ -51,7 +52,7 @@ export class RegistrationService {
     if (!record) throw notFound(`agent ${did}`);
     if (record.status === 'revoked' || record.status === 'rejected') throw conflict(`agent ${did} is already ${record.status}`);
     this.registry.setStatus(did, 'revoked', reason);
-    this.log.info({ event: 'agent.revoked', actor, did, reason }, 'agent revoked');
+    audit(this.log).info('agent.revoked', { actor, did, reason }, 'agent revoked');
     this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'agent revoked');
     return this.#changed(did, 'agentChanged');
   }
@@ -63,7 +64,7 @@ export class RegistrationService {
     const current = this.policies.get(did)?.commandLimits ?? MAX_COMMAND_LIMITS;
     const policy = this.#checkedPolicy(record.requested, input, widen, current);
     const stored = this.policies.set(did, policy, this.now());
-    this.log.info({ event: 'policy.updated', actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
+    audit(this.log).info('policy.updated', { actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
     return this.#changed(did, 'agentChanged');
   }
 

@@ -16,6 +16,7 @@ import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
 import type { UserService } from '../users/user-service';
+import { audit } from '../audit/audit-log';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -66,7 +67,7 @@ export class ApprovalService {
   onRequest(connection: AgentConnection, body: unknown, envelope: SealedEnvelope): void {
     const parsed = ApprovalRequestBody.safeParse(body);
     const refuse = (code: string, message: string) => {
-      this.log.warn({ event: 'approval.refused', did: connection.did, code, detail: message }, 'approval request refused');
+      audit(this.log).warn('approval.refused', { did: connection.did, code, detail: message }, 'approval request refused');
       connection.send({ type: 'error', code, message });
     };
     if (!parsed.success) return refuse('bad-schema', 'approval request does not match its schema');
@@ -89,7 +90,7 @@ export class ApprovalService {
     }
     const view = this.approvals.add(r, envelope);
     this.#askedOn.set(connection, (this.#askedOn.get(connection) ?? new Set()).add(r.requestId));
-    this.log.info({ event: 'approval.requested', requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
+    audit(this.log).info('approval.requested', { requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
     this.events.emit('approvalChanged', view);
   }
 
@@ -98,7 +99,7 @@ export class ApprovalService {
     if (!idBase64) throw forbidden('unknown user');
     const opened = open(VaultysId.fromBase64(idBase64), 'vaultysclaw/approval-decision/v1', envelope);
     if (!opened.ok) {
-      this.log.warn({ event: 'approval.decision-refused', did: caller.did, reason: opened.reason }, 'decision not signed by the caller');
+      audit(this.log).warn('approval.decision-refused', { did: caller.did, reason: opened.reason }, 'decision not signed by the caller');
       throw forbidden(`the decision must be signed by your own key: ${opened.message}`);
     }
     const parsed = ApprovalDecisionBody.safeParse(opened.body);
@@ -109,7 +110,7 @@ export class ApprovalService {
     if (!approval) throw notFound(`approval request ${d.requestId}`);
     if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
     if (approval.user === caller.did) {
-      this.log.warn({ event: 'approval.self-refused', did: caller.did, requestId: d.requestId }, 'self-approval refused');
+      audit(this.log).warn('approval.self-refused', { did: caller.did, requestId: d.requestId }, 'self-approval refused');
       throw forbidden('nobody approves a tool call of their own intent');
     }
     const now = this.now();
@@ -133,7 +134,7 @@ export class ApprovalService {
     if (!this.approvals.decide(d.requestId, { state, reviewer: caller.did, reason: d.reason, decidedAt: d.decidedAt, decision: envelope, countersignature })) {
       throw conflict(`approval request ${d.requestId} was decided meanwhile`);
     }
-    this.log.info({ event: 'approval.decided', requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
+    audit(this.log).info('approval.decided', { requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
     this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
     return this.#changed(d.requestId);
   }
@@ -184,13 +185,13 @@ export class ApprovalService {
     if (!(this.now() < (this.approvals.get(requestId)?.expiresAt ?? 0))) return this.expireDue();
     if (!this.approvals.cancel(requestId, `cancelled: ${why}`, this.now())) return;
     const view = this.#changed(requestId);
-    this.log.warn({ event: 'approval.cancelled', requestId, intentId: view.intentId, agent: view.agent, detail: why }, 'approval request ended: nothing waits for it');
+    audit(this.log).warn('approval.cancelled', { requestId, intentId: view.intentId, agent: view.agent, detail: why }, 'approval request ended: nothing waits for it');
   }
 
   /** Expiry is a rejection on both sides: the agent times out on the same deadline. */
   expireDue(): void {
     for (const requestId of this.approvals.expireDue(this.now())) {
-      this.log.warn({ event: 'approval.expired', requestId }, 'no reviewer decided in time');
+      audit(this.log).warn('approval.expired', { requestId }, 'no reviewer decided in time');
       this.#changed(requestId);
     }
   }

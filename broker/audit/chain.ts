@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AuditEvent } from '../../core/audit/events';
 
 /**
  * The audit log's chain format, shared by the writer (chained-destination),
@@ -16,12 +17,12 @@ export const AUDIT_LOG_FILE = 'audit.log';
 export const GENESIS_PREV = '0'.repeat(64);
 
 /** Reserved events: the verifier gives them meaning, so nothing else in the broker may log them. */
-export const CHECKPOINT_EVENT = 'audit.checkpoint';
-export const TORN_LINE_EVENT = 'audit.torn-line';
+export const CHECKPOINT_EVENT = 'audit.checkpoint' satisfies AuditEvent;
+export const TORN_LINE_EVENT = 'audit.torn-line' satisfies AuditEvent;
 /** Written by the broker at start when entries follow the last checkpoint it can vouch for (resume-check.ts). */
-export const UNVERIFIED_TAIL_EVENT = 'audit.unverified-tail';
+export const UNVERIFIED_TAIL_EVENT = 'audit.unverified-tail' satisfies AuditEvent;
 /** Written by the broker when it takes up a new online id (broker/identity/identity-service.ts). */
-export const ROTATION_EVENT = 'identity.rotated';
+export const ROTATION_EVENT = 'identity.rotated' satisfies AuditEvent;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -1,5 +1,6 @@
 import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { AuditEvent } from '../../core/audit/events';
 import { GENESIS_PREV, TORN_LINE_EVENT, sha256Hex } from './chain';
 import { findResumePoint, type TornRegion } from './resume-point';
 import { WriterLock } from './writer-lock';
@@ -103,7 +104,7 @@ export class ChainedDestination {
         fields = undefined;
       }
       // pino only writes JSON objects; anything else is kept, quoted, rather than lost.
-      this.append(typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? (fields as Record<string, unknown>) : { event: 'audit.unparsed', raw: line });
+      this.append(typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? (fields as Record<string, unknown>) : { event: 'audit.unparsed' satisfies AuditEvent, raw: line });
     }
   }
 

@@ -2,6 +2,7 @@ import type pino from 'pino';
 import { signTagged, verifyTagged, VaultysId, type SecretIdentity } from '../../core/identity';
 import { CHECKPOINT_EVENT, checkpointBody, type ChainEntry } from './chain';
 import type { ChainedDestination } from './chained-destination';
+import { audit } from './audit-log';
 
 const CONTEXT = 'vaultysclaw/audit-checkpoint/v1';
 
@@ -57,9 +58,9 @@ export class AuditCheckpoints {
   checkpoint(reason: CheckpointReason): void {
     const { nextSeq: seq, head } = this.destination.state;
     const signature = signTagged(this.signer, CONTEXT, checkpointBody(seq, head, this.signer.did));
-    this.#log.info(
+    audit(this.#log).info(
+      CHECKPOINT_EVENT,
       {
-        event: CHECKPOINT_EVENT,
         reason,
         seq,
         head,

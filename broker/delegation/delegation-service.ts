@@ -14,6 +14,7 @@ import type { ActiveIdentity } from '../identity/active-identity';
 import { conflict, notFound } from '../rpc/rpc-failure';
 import type { GrantRecord, GrantStore } from '../store/grant-store';
 import type { UserStore } from '../store/user-store';
+import { audit } from '../audit/audit-log';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
@@ -79,7 +80,7 @@ export class DelegationService {
     };
     const certificate = seal(this.keys.identity, 'vaultysclaw/delegation/v1', body);
     const record = this.grants.add(body, actor, certificate);
-    this.log.info({ event: 'delegation.issued', actor, grant: body.id, user: body.user, agent: body.agent, capabilities: body.capabilities, expiresAt: body.expiresAt }, 'delegation certificate issued');
+    audit(this.log).info('delegation.issued', { actor, grant: body.id, user: body.user, agent: body.agent, capabilities: body.capabilities, expiresAt: body.expiresAt }, 'delegation certificate issued');
     for (const connection of this.#concerned(body.agent)) connection.send({ type: 'delegation', envelope: certificate });
     return grantView(record);
   }
@@ -88,7 +89,7 @@ export class DelegationService {
     const grant = this.grants.get(id);
     if (!grant) throw notFound(`grant ${id}`);
     if (!this.grants.revoke(id, this.now())) throw conflict(`grant ${id} is already revoked`);
-    this.log.info({ event: 'delegation.revoked', actor, grant: id, user: grant.user, agent: grant.agent }, 'grant revoked');
+    audit(this.log).info('delegation.revoked', { actor, grant: id, user: grant.user, agent: grant.agent }, 'grant revoked');
     this.#publishRevocations();
     return grantView(this.grants.get(id)!);
   }
@@ -101,7 +102,7 @@ export class DelegationService {
   onUserRemoved(did: string): void {
     this.#roleCertificates.clear();
     this.grants.bumpVersion();
-    this.log.info({ event: 'delegation.user-revoked', did }, 'every delegation of a removed user is revoked');
+    audit(this.log).info('delegation.user-revoked', { did }, 'every delegation of a removed user is revoked');
     this.#publishRevocations();
   }
 
@@ -117,7 +118,7 @@ export class DelegationService {
     }
     if (revoked === 0) return;
     this.grants.bumpVersion();
-    this.log.info({ event: 'delegation.role-revoked', did, role, certificates: revoked }, "the certificates a user's former role earned are revoked");
+    audit(this.log).info('delegation.role-revoked', { did, role, certificates: revoked }, "the certificates a user's former role earned are revoked");
     this.#publishRevocations();
   }
 
@@ -142,7 +143,7 @@ export class DelegationService {
   #publishRevocations(): void {
     const envelope = this.revocationList();
     for (const connection of this.online.all()) connection.send({ type: 'revocations', envelope });
-    this.log.info({ event: 'revocations.published', version: this.#list!.version }, 'revocation list published');
+    audit(this.log).info('revocations.published', { version: this.#list!.version }, 'revocation list published');
   }
 
   revocationList(): SealedEnvelope {
@@ -178,7 +179,7 @@ export class DelegationService {
     );
     // A cached list may be signed by the old id.
     this.#list = undefined;
-    if (stale.length > 0) this.log.info({ event: 'delegation.reissued', count: stale.length, by: id.did }, 'live delegation certificates re-issued under the current broker id');
+    if (stale.length > 0) audit(this.log).info('delegation.reissued', { count: stale.length, by: id.did }, 'live delegation certificates re-issued under the current broker id');
     return stale.length;
   }
 

@@ -6,6 +6,9 @@ import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
 import type { ActiveIdentity } from '../identity/active-identity';
+import { audit } from '../audit/audit-log';
+import type { AuditLine } from '../../core/audit/events';
+import type { RefusalLine } from './refusal-audit';
 
 /** What a connection needs from the rest of the broker. */
 export interface ConnectionHost {
@@ -21,18 +24,25 @@ export interface ConnectionHost {
   closed(connection: AgentConnection): void;
 }
 
+/** What refusing an agent's frame is audited as: hub.refused, unless the refusal names a more precise event. */
+type AgentRefusal =
+  | { event?: 'hub.refused' | 'approval.refused' }
+  | { event: 'auth.refused'; idType?: string }
+  | { event: 'result.refused'; claimed?: string }
+  | { event: 'hub.not-approved'; frame: string };
+
 export interface FrameSink {
   send(frame: BrokerFrame): void;
   close(code: number, reason: string): void;
   /** The peer's address: a key for counting what strangers may hold, never a trust signal. */
   readonly remote?: string;
   /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
-  refusedUnauthenticated?(line: { event: string; code: string } & Record<string, unknown>, message: string): void;
+  refusedUnauthenticated?(line: RefusalLine, message: string): void;
   /**
    * Audits within the hub's refusal budget whatever the socket's state: for what an agent that is not approved
    * causes by merely connecting and leaving, which it may repeat as often as its handshakes allow.
    */
-  budgeted?(line: { event: string; code: string } & Record<string, unknown>, message: string): void;
+  budgeted?(line: RefusalLine, message: string): void;
 }
 
 /**
@@ -127,7 +137,7 @@ export class AgentConnection {
 
   /** `callback` with its failures audited against this connection instead of thrown into the socket's event loop. */
   #guarded(callback: () => void, what: string): () => void {
-    return guarded((err) => this.log.error({ event: 'hub.internal-error', did: this.did, what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an agent event'), callback);
+    return guarded((err) => audit(this.log).error('hub.internal-error', { did: this.did, what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an agent event'), callback);
   }
 
   handle(frame: AgentFrame): void {
@@ -175,16 +185,16 @@ export class AgentConnection {
   }
 
   /** An info line, or one within the refusal budget while this agent is not approved (see FrameSink.budgeted). */
-  auditConnection(line: { event: string } & Record<string, unknown>, message: string): void {
+  auditConnection(line: AuditLine<'auth.succeeded' | 'agent.offline' | 'agent.confinement'>, message: string): void {
     const status = this.#policy?.status ?? 'pending';
     if (status !== 'approved' && this.sink.budgeted) this.sink.budgeted({ ...line, code: status }, message);
-    else this.log.info(line, message);
+    else audit(this.log).line('info', line, message);
   }
 
-  #refuse(code: string, message: string, fields: Record<string, unknown> = {}): void {
-    const line = { event: 'hub.refused', code, detail: message, did: this.did, ...fields };
+  #refuse(code: string, message: string, fields: AgentRefusal = {}): void {
+    const line: RefusalLine = { event: 'hub.refused', code, detail: message, did: this.did, ...fields };
     if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
-    else this.log.warn(line, 'agent message refused');
+    else audit(this.log).line('warn', line, 'agent message refused');
     this.send({ type: 'error', code, message });
     // 4003 tells a rejected or revoked agent not to come back; anything else it may retry.
     this.close(this.#registrationEnded ? CLOSE_REGISTRATION_ENDED : 4001, code);

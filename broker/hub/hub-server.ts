@@ -12,8 +12,10 @@ import { AgentFrame, MAX_HUB_FRAME_BYTES } from '../../core/wire/hub-messages';
 import type { AgentConnection, FrameSink } from './agent-connection';
 import { cutOffIfNotReading } from './backpressure';
 import { ConnectionCaps, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type ConnectionSlot } from './connection-caps';
-import { DEFAULT_REFUSAL_AUDIT_LIMITS, RefusalAudit, type RefusalAuditLimits, type RefusalLine } from './refusal-audit';
+import { DEFAULT_REFUSAL_AUDIT_LIMITS, RefusalAudit, type RefusalAuditLimits } from './refusal-audit';
 import { SocketEdge, type SessionEdge } from './socket-edge';
+import { audit } from '../audit/audit-log';
+import type { AuditLine } from '../../core/audit/events';
 
 export interface HubOptions {
   host: string;
@@ -104,13 +106,13 @@ export class HubServer {
   #guard<A extends unknown[]>(callback: (...args: A) => unknown, failClosed: (...args: A) => void = () => {}): (...args: A) => void {
     return (...args: A) =>
       guarded((err) => {
-        this.options.log.error({ event: 'hub.internal-error', err: (err as Error).message }, 'hub callback failed');
+        audit(this.options.log).error('hub.internal-error', { err: (err as Error).message }, 'hub callback failed');
         failClosed(...args);
       }, callback)(...args);
   }
 
   /** A refusal of a peer that never authenticated: within the refusal budget. */
-  #refused(address: string, line: RefusalLine, message: string): void {
+  #refused(address: string, line: AuditLine<'hub.refused'>, message: string): void {
     this.#refusals.refused(this.options.log, address, { ...line, remote: address }, message);
   }
 
@@ -177,7 +179,7 @@ export class HubServer {
   #sweep(): void {
     for (const socket of this.#wss.clients) {
       if (this.#alive.get(socket) === false) {
-        this.options.log.warn({ event: 'hub.evicted' }, 'agent missed a heartbeat; connection terminated');
+        audit(this.options.log).warn('hub.evicted', {}, 'agent missed a heartbeat; connection terminated');
         socket.terminate();
         continue;
       }
@@ -192,7 +194,7 @@ export class HubServer {
         send: (frame) => {
           batch();
           send(socket, frame, (buffered) =>
-            log.warn({ event: 'hub.backpressure', did: session.did, buffered }, 'agent stopped reading; connection terminated'),
+            audit(log).warn('hub.backpressure', { did: session.did, buffered }, 'agent stopped reading; connection terminated'),
           );
         },
         close: (code, reason) => socket.close(code, reason),
@@ -214,7 +216,7 @@ export class HubServer {
         (err) => {
           // A failure of ours (the disk full, the database unwritable) must not take the hub down with it:
           // this connection ends, nothing was acknowledged, and the agent resends what it kept.
-          log.error({ event: 'hub.internal-error', did: session.did, err: (err as Error).message }, 'could not handle an agent frame');
+          audit(log).error('hub.internal-error', { did: session.did, err: (err as Error).message }, 'could not handle an agent frame');
           send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' });
           socket.close(1011, 'internal error');
         },

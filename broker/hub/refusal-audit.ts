@@ -1,6 +1,8 @@
 import type pino from 'pino';
 import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
+import { audit } from '../audit/audit-log';
+import type { AuditLine } from '../../core/audit/events';
 
 export interface RefusalAuditLimits {
   /** Refusal lines written in full per interval. */
@@ -14,7 +16,7 @@ export const DEFAULT_REFUSAL_AUDIT_LIMITS: RefusalAuditLimits = {
 };
 
 /** A refusal line: `event` and `code` or `reason` name what was refused. */
-export type RefusalLine = { event: string; code?: string; reason?: string } & Record<string, unknown>;
+export type RefusalLine = AuditLine & { code?: string; reason?: string };
 
 /** Keys kept per summary: reasons come from fixed sets, addresses from strangers; both stay bounded whatever arrives. */
 const MAX_KEYS = 32;
@@ -40,7 +42,7 @@ export class RefusalAudit {
   ) {
     this.#fullLeft = limits.linesPerInterval;
     this.#timer = setInterval(
-      guarded((err) => log.error({ event: 'hub.internal-error', err: (err as Error).message }, 'could not write the refusal summary'), () => this.flush()),
+      guarded((err) => audit(log).error('hub.internal-error', { err: (err as Error).message }, 'could not write the refusal summary'), () => this.flush()),
       limits.intervalMs,
     );
     this.#timer.unref();
@@ -50,7 +52,7 @@ export class RefusalAudit {
   refused(log: pino.Logger, address: string, line: RefusalLine, message: string): void {
     if (this.#fullLeft > 0) {
       this.#fullLeft--;
-      log.warn(line, message);
+      audit(log).line('warn', line, message);
       return;
     }
     this.#suppressed++;
@@ -62,9 +64,9 @@ export class RefusalAudit {
   flush(): void {
     this.#fullLeft = this.limits.linesPerInterval;
     if (this.#suppressed === 0) return;
-    this.log.warn(
+    audit(this.log).warn(
+      'auth.refused-summary',
       {
-        event: 'auth.refused-summary',
         intervalMs: this.limits.intervalMs,
         suppressed: this.#suppressed,
         reasons: Object.fromEntries(this.#reasons),

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { guarded } from '../../core/io/guarded';
 import type { ConnectionCaps, ConnectionSlot } from './connection-caps';
 import type { RefusalAudit, RefusalLine } from './refusal-audit';
+import { audit } from '../audit/audit-log';
 
 /** What a session (agent or /rpc) is told of the edge of its socket, and tells it back. */
 export interface SessionEdge {
@@ -85,7 +86,7 @@ export class SocketEdge implements SessionEdge {
   }
 
   refused(line: RefusalLine, message: string): void {
-    if (this.#authenticated) this.log.warn(line, message);
+    if (this.#authenticated) audit(this.log).line('warn', line, message);
     else this.budgeted(line, message);
   }
 
@@ -95,7 +96,7 @@ export class SocketEdge implements SessionEdge {
   }
 
   #failed(err: unknown): void {
-    this.log.error({ event: 'hub.internal-error', err: (err as Error).message }, 'socket edge failed; connection closed');
+    audit(this.log).error('hub.internal-error', { err: (err as Error).message }, 'socket edge failed; connection closed');
     this.socket.terminate();
   }
 }

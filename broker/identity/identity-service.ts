@@ -10,6 +10,7 @@ import { BROKER_KEY_FILE } from '../broker-identity';
 import type { ActiveIdentity } from './active-identity';
 import { envelopeText, readAuthority } from './authority-file';
 import { checkOwnChain, reportExpiry } from './own-chain';
+import { audit } from '../audit/audit-log';
 
 /** The root's certificate of the active id, read back from the chain the broker presents. */
 export function certificateOf(authority: BrokerAuthority): BrokerCertificateBody {
@@ -42,29 +43,29 @@ export class IdentityService {
     try {
       next = this.#readFiles();
     } catch (err) {
-      this.log.error({ event: 'identity.reload-refused', actor, detail: (err as Error).message }, 'identity files refused; the broker keeps its current identity');
+      audit(this.log).error('identity.reload-refused', { actor, detail: (err as Error).message }, 'identity files refused; the broker keeps its current identity');
       throw conflict((err as Error).message);
     }
     const previous = this.keys.identity;
     const rotated = !next.identity.id.equals(previous.id);
     if (!rotated && sameAuthority(next.authority, this.keys.authority)) return;
     if (rotated) recordRotation(this.log, actor, previous, next.identity, next.authority);
-    else this.log.info({ event: 'identity.authority-updated', actor, did: previous.did, ...chainFields(next.authority) }, "the broker's root chain changed");
+    else audit(this.log).info('identity.authority-updated', { actor, did: previous.did, ...chainFields(next.authority) }, "the broker's root chain changed");
     this.keys.replace(next.identity, next.authority);
     if (rotated) this.delegations.reissueStale();
     const connections = this.online.all();
     for (const connection of connections) connection.send({ type: 'authority/changed' });
-    this.log.info({ event: 'identity.announced', agents: connections.length }, 'connected agents told to renew their handshake');
+    audit(this.log).info('identity.announced', { agents: connections.length }, 'connected agents told to renew their handshake');
   }
 
   /** The agent reports, on its authenticated connection, that it now pins the root: audited, and checked against ours. */
   pinMigrated(agent: string, root: string): void {
     const ours = this.keys.authority && VaultysId.fromBytes(this.keys.authority.root).did;
     if (root !== ours) {
-      this.log.warn({ event: 'agent.pin-migration-refused', did: agent, root, expected: ours }, 'an agent reports a root this broker does not have');
+      audit(this.log).warn('agent.pin-migration-refused', { did: agent, root, expected: ours }, 'an agent reports a root this broker does not have');
       return;
     }
-    this.log.info({ event: 'agent.pin-migrated', did: agent, root, from: this.keys.identity.did }, 'agent moved its pin from the broker id to the root');
+    audit(this.log).info('agent.pin-migrated', { did: agent, root, from: this.keys.identity.did }, 'agent moved its pin from the broker id to the root');
   }
 
   #readFiles() {
@@ -92,7 +93,7 @@ function chainFields(authority: BrokerAuthority | null) {
 export function recordRotation(log: pino.Logger, actor: string, from: SecretIdentity, to: SecretIdentity, authority: BrokerAuthority | null): void {
   // The root's certificate of the new id travels with the record: `audit verify` follows a hand-over only with it.
   const anchor = authority && { rootId: Buffer.from(authority.root).toString('base64'), certificate: envelopeText(authority.certificate) };
-  log.warn({ event: 'identity.rotated', actor, from: from.did, to: to.did, toId: to.id.toBase64(), ...chainFields(authority), ...anchor }, 'broker identity rotated');
+  audit(log).warn('identity.rotated', { actor, from: from.did, to: to.did, toId: to.id.toBase64(), ...chainFields(authority), ...anchor }, 'broker identity rotated');
   handOverAuditSigner(log, to);
 }
 

@@ -4,6 +4,7 @@ import type pino from 'pino';
 import { NOTHING_LEARNT, verifyBrokerChain } from '../../core/authority/broker-chain';
 import { SecretIdentity, VaultysId } from '../../core/identity';
 import type { BrokerAuthority } from '../../core/wire/authority';
+import { audit } from '../audit/audit-log';
 
 /**
  * Key files of the given root lying in a directory: the root key belongs off
@@ -39,7 +40,7 @@ const AUTHORITY_HINT = "the broker's root certificate cannot be used";
 
 /** Said at start and at every reload, where the operator looks; peers refuse the broker meanwhile. */
 export function reportExpiry(log: pino.Logger, expired: string | null): void {
-  if (expired) log.error({ event: 'identity.certificate-expired', detail: expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it; rotate it');
+  if (expired) audit(log).error('identity.certificate-expired', { detail: expired }, 'the root certificate of this broker has expired: peers pinning the root refuse it; rotate it');
 }
 
 export function checkOwnChain(

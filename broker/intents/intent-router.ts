@@ -24,6 +24,7 @@ import type { TokenUsageStore } from '../store/token-usage-store';
 import type { IntentResendStore } from '../store/intent-resend-store';
 import { BUDGETS } from '../../core/budgets';
 import { gateTokenReport } from './token-report-gate';
+import { audit } from '../audit/audit-log';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
@@ -93,7 +94,7 @@ export class IntentRouter {
     // Defence in depth: the same gates the agent applies, before anything is signed or sent.
     const refusal = this.#precheck(intent, record.status, choice, call);
     if (refusal) {
-      this.log.warn({ event: 'intent.refused', ...submitted, reason: refusal.reason, detail: refusal.message }, 'intent submitted and refused by the broker');
+      audit(this.log).warn('intent.refused', { ...submitted, reason: refusal.reason, detail: refusal.message }, 'intent submitted and refused by the broker');
       return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
     }
     const connection = this.online.get(intent.agent)!;
@@ -101,7 +102,7 @@ export class IntentRouter {
     const view = this.intents.recordSent(intent, envelope, now);
     connection.send({ type: 'intent', envelope });
     this.#arm(intent, connection.certifiedPolicy!, 0);
-    this.log.info({ event: 'intent.routed', ...submitted }, 'intent submitted, signed and routed');
+    audit(this.log).info('intent.routed', { ...submitted }, 'intent submitted, signed and routed');
     return this.#emit(view);
   }
 
@@ -166,8 +167,8 @@ export class IntentRouter {
     if (recorded) this.#disarm(intent.agent, intent.id);
     if (!view) return;
     const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
-    if (late) this.log.warn({ event: 'intent.late-result', ...fields }, 'signed result kept for an intent already ended lost-agent');
-    else this.log.info({ event: 'intent.result', ...fields }, 'signed result recorded');
+    if (late) audit(this.log).warn('intent.late-result', { ...fields }, 'signed result kept for an intent already ended lost-agent');
+    else audit(this.log).info('intent.result', { ...fields }, 'signed result recorded');
     this.#emit(view);
   }
 
@@ -187,7 +188,7 @@ export class IntentRouter {
    * resending a result kept for it.
    */
   #refuseUnknown(connection: AgentConnection, what: 'result' | 'progress', intentId: string): void {
-    this.log.warn({ event: `${what}.refused`, did: connection.did, intentId, reason: 'unknown-intent' }, `${what} for an intent this agent never received`);
+    audit(this.log).warn(`${what}.refused`, { did: connection.did, intentId, reason: 'unknown-intent' }, `${what} for an intent this agent never received`);
     const named = readsRefusedIntentId(connection.agentVersion) ? { intentId } : {};
     connection.send({ type: 'error', code: 'unknown-intent', message: `no intent ${intentId} was sent to you`, ...named });
   }
@@ -200,17 +201,17 @@ export class IntentRouter {
     for (const report of usage) {
       const verdict = gateTokenReport(report, at);
       if (!verdict.ok) {
-        this.log.warn({ event: 'tokens.refused', did: agent, intentId, day: report.day, reason: verdict.reason, detail: verdict.message }, 'token report not counted');
+        audit(this.log).warn('tokens.refused', { did: agent, intentId, day: report.day, reason: verdict.reason, detail: verdict.message }, 'token report not counted');
         continue;
       }
       if (verdict.clamped) {
-        this.log.warn({ event: 'tokens.clamped', did: agent, intentId, day: report.day, claimed: report.tokens, counted: verdict.tokens }, "token report above the certificate's daily budget counted as that budget");
+        audit(this.log).warn('tokens.clamped', { did: agent, intentId, day: report.day, claimed: report.tokens, counted: verdict.tokens }, "token report above the certificate's daily budget counted as that budget");
       }
       this.tokens.report(agent, intentId, { day: report.day, tokens: verdict.tokens });
       counted++;
     }
     if (counted === 0) return;
-    this.log.info({ event: 'tokens.reported', intentId, agent, usage }, 'agent reported model tokens');
+    audit(this.log).info('tokens.reported', { intentId, agent, usage }, 'agent reported model tokens');
     const view = this.directory.get(agent);
     if (view) this.events.emit('agentChanged', view);
   }
@@ -258,7 +259,7 @@ export class IntentRouter {
       // At least a margin from now: a deadline that passed while the agent was away leaves it time to send the result it kept.
       const body = sentBody(envelope);
       if (body) this.#arm(body, connection.certifiedPolicy!, this.now() + this.answerMarginMs);
-      this.log.info({ event: 'intent.resent', intentId: intent.id, agent: did, resends }, 'intent in flight resent after the agent reconnected');
+      audit(this.log).info('intent.resent', { intentId: intent.id, agent: did, resends }, 'intent in flight resent after the agent reconnected');
     }
   }
 
@@ -267,7 +268,7 @@ export class IntentRouter {
     const lost = this.intents.markLost(intentId, `sent ${resends + 1} times; the agent's connection closed each time before it answered`, this.now());
     if (!lost) return;
     this.#disarm(did, intentId);
-    this.log.warn({ event: 'intent.lost', intentId, agent: did, reason: 'resend-limit', resends }, 'intent ended: its agent never answered it across reconnects');
+    audit(this.log).warn('intent.lost', { intentId, agent: did, reason: 'resend-limit', resends }, 'intent ended: its agent never answered it across reconnects');
     this.#emit(lost);
   }
 
@@ -295,7 +296,7 @@ export class IntentRouter {
       this.#disarm(intent.agent, intent.id);
       const lost = this.intents.markLost(intent.id, `the agent did not answer in time (by ${new Date(deadline).toISOString()})`, this.now());
       if (!lost) return;
-      this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: intent.agent, reason: 'answer-deadline', deadline }, 'the agent did not answer in time');
+      audit(this.log).warn('intent.lost', { intentId: intent.id, agent: intent.agent, reason: 'answer-deadline', deadline }, 'the agent did not answer in time');
       this.#emit(lost);
     }), Math.max(0, deadline - this.now()));
     timer.unref();
@@ -315,7 +316,7 @@ export class IntentRouter {
     for (const intent of this.intents.inFlight(did)) {
       const lost = this.intents.markLost(intent.id, message, this.now());
       if (lost) {
-        this.log.warn({ event: 'intent.lost', intentId: intent.id, agent: did }, 'intent lost with its agent');
+        audit(this.log).warn('intent.lost', { intentId: intent.id, agent: did }, 'intent lost with its agent');
         this.#emit(lost);
       }
     }
@@ -323,7 +324,7 @@ export class IntentRouter {
 
   /** A timer's callback: a failure (the database unwritable, say) is audited, never thrown into the event loop. */
   #guarded(timer: string, callback: () => void): () => void {
-    return guarded((err) => this.log.error({ event: 'router.internal-error', timer, err: (err as Error)?.message ?? String(err) }, 'an intent timer failed'), callback);
+    return guarded((err) => audit(this.log).error('router.internal-error', { timer, err: (err as Error)?.message ?? String(err) }, 'an intent timer failed'), callback);
   }
 
   #emit(view: IntentView): IntentView {

@@ -7,6 +7,7 @@ import { createMessageConnection, SocketMessageReader } from 'vscode-jsonrpc/nod
 import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import type { Broker } from '../broker';
 import { bindRpc } from './rpc-handlers';
+import { audit } from '../audit/audit-log';
 
 export const LOCAL_SOCKET = 'broker.sock';
 
@@ -20,7 +21,7 @@ export async function listenLocalSocket(dataDir: string, broker: Broker, log: pi
   rmSync(path, { force: true });
   const guard = <A extends unknown[]>(callback: (...args: A) => unknown, onError: () => void = () => {}) =>
     guarded<A>((err) => {
-      log.error({ event: 'rpc.internal-error', transport: 'local-socket', err: (err as Error).message }, 'local socket callback failed');
+      audit(log).error('rpc.internal-error', { transport: 'local-socket', err: (err as Error).message }, 'local socket callback failed');
       onError();
     }, callback);
   const server = createServer(
@@ -32,7 +33,7 @@ export async function listenLocalSocket(dataDir: string, broker: Broker, log: pi
       // After a framing error the stream cannot be resynchronised: end the connection rather than leave the client hanging.
       connection.onError(
         guard(([err]: [Error, unknown, unknown]) => {
-          log.warn({ event: 'rpc.transport-error', err: err.message }, 'bad JSON-RPC frame on the local socket; closing');
+          audit(log).warn('rpc.transport-error', { err: err.message }, 'bad JSON-RPC frame on the local socket; closing');
           socket.destroy();
         }, end),
       );

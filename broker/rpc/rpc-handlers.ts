@@ -14,6 +14,8 @@ import { summarizeApproval, summarizeIntent } from '../store/summary-params';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { guarded } from '../../core/io/guarded';
 import type { SessionEdge } from '../hub/socket-edge';
+import { audit } from '../audit/audit-log';
+import type { AuditLine } from '../../core/audit/events';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
 export interface RpcCaller {
@@ -90,7 +92,7 @@ export function bindRpc(
 ): () => void {
   let caller: string | undefined;
   // On the hub's /rpc a stranger chooses how often it is refused: the edge audits that within its budget.
-  const refused = (line: { event: string; reason: string } & Record<string, unknown>, message: string) => (edge ? edge.refused(line, message) : log.warn(line, message));
+  const refused = (line: AuditLine<'auth.refused'>, message: string) => (edge ? edge.refused(line, message) : audit(log).line('warn', line, message));
   let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
 
   channel.onRequest(SessionMethods.init.method, (raw: unknown) => {
@@ -143,7 +145,7 @@ export function bindRpc(
     }
     caller = user.did;
     edge?.authenticated();
-    log.info({ event: 'auth.succeeded', kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
+    audit(log).info('auth.succeeded', { kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
     return { user: broker.users.view(user.did)! };
   });
 
@@ -154,7 +156,7 @@ export function bindRpc(
       if (!caller) throw new ResponseError(RpcErrorCode.Unauthenticated, 'prove your identity first (vaultysclaw/session/init)');
       const role = broker.users.roleOf(caller);
       if (!role || !spec.roles.includes(role)) {
-        log.warn({ event: 'rpc.forbidden', method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
+        audit(log).warn('rpc.forbidden', { method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
         throw new ResponseError(RpcErrorCode.Forbidden, `${role ? `role ${role}` : 'a removed user'} may not call ${spec.method}`);
       }
       const params = parsed(spec.params, raw);
@@ -164,10 +166,10 @@ export function bindRpc(
         return (table[name] as (p: unknown, c: RpcCaller) => unknown)(params, { did: caller, role });
       } catch (err) {
         if (err instanceof RpcFailure) {
-          log.warn({ event: 'rpc.refused', method: spec.method, did: caller, code: err.code, detail: err.message }, 'request refused');
+          audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: err.code, detail: err.message }, 'request refused');
           throw new ResponseError(err.code, err.message);
         }
-        log.error({ event: 'rpc.error', method: spec.method, err: (err as Error).message }, 'request failed');
+        audit(log).error('rpc.error', { method: spec.method, err: (err as Error).message }, 'request failed');
         const storage = storageFailure(err);
         if (storage) throw new ResponseError(RpcErrorCode.Internal, `the broker cannot write its data: ${storage}; the request failed`);
         throw new ResponseError(RpcErrorCode.Internal, 'internal error; see the broker log');
@@ -180,7 +182,7 @@ export function bindRpc(
   // disposed connection) is worth a debug line and must never fail the agent's frame or reach another session.
   const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown, wanted: (v: never) => boolean = () => true) =>
     guarded(
-      (err) => log.debug({ event: 'rpc.notify-failed', err: (err as Error).message }, 'notification not delivered'),
+      (err) => audit(log).debug('rpc.notify-failed', { err: (err as Error).message }, 'notification not delivered'),
       (value: never) => {
         if (!caller || !broker.users.roleOf(caller) || !wanted(value)) return;
         return channel.sendNotification(Notifications[key].method, wrap(value));

@@ -7,6 +7,7 @@ import type { Broker } from '../broker';
 import { cutOffIfNotReading } from '../hub/backpressure';
 import type { SessionEdge } from '../hub/socket-edge';
 import { bindRpc } from './rpc-handlers';
+import { audit } from '../audit/audit-log';
 
 /** A viewer that asks for much and never reads is cut off like an agent that stops reading, not buffered for. */
 class CutOffWriter extends WebSocketMessageWriter {
@@ -18,7 +19,7 @@ class CutOffWriter extends WebSocketMessageWriter {
   }
 
   override async write(message: Message): Promise<void> {
-    if (cutOffIfNotReading(this.ws, (buffered) => this.log.warn({ event: 'rpc.backpressure', buffered }, 'client stopped reading; connection terminated'))) {
+    if (cutOffIfNotReading(this.ws, (buffered) => audit(this.log).warn('rpc.backpressure', { buffered }, 'client stopped reading; connection terminated'))) {
       throw new Error('the client stopped reading; connection terminated');
     }
     return super.write(message);
@@ -29,7 +30,7 @@ class CutOffWriter extends WebSocketMessageWriter {
 export function acceptWebSocketRpc(broker: Broker, socket: WebSocket, log: pino.Logger, edge: SessionEdge): void {
   const guard = <A extends unknown[]>(callback: (...args: A) => unknown) =>
     guarded<A>((err) => {
-      log.error({ event: 'rpc.internal-error', err: (err as Error).message }, 'JSON-RPC connection callback failed; closing');
+      audit(log).error('rpc.internal-error', { err: (err as Error).message }, 'JSON-RPC connection callback failed; closing');
       socket.terminate();
     }, callback);
   const connection = createMessageConnection(new WebSocketMessageReader(socket, () => edge.admitFrame()), new CutOffWriter(socket, log));

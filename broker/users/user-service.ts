@@ -10,6 +10,7 @@ import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import { hashToken, type InvitationRecord, type InvitationStore } from '../store/invitation-store';
 import type { UserRecord, UserStore } from '../store/user-store';
 import { displayName, nameKey, visibleText } from '../../core/text/untrusted-text';
+import { audit } from '../audit/audit-log';
 
 export type Admission = { ok: true; role: Role } | { ok: false; message: string };
 
@@ -127,8 +128,9 @@ export class UserService {
       // The host operator is never locked out of its own broker by a name: it takes its fingerprint beside it.
       const name = this.#nameHolder(hello.name, id.did) ? displayName(hello.name, id.did) : hello.name;
       const user = this.users.add({ did: id.did, idBase64: id.toBase64(), name, role, invitedBy }, now);
-      this.log.info(
-        { event: 'user.enrolled', did: user.did, role, invitedBy, origin },
+      audit(this.log).info(
+        'user.enrolled',
+        { did: user.did, role, invitedBy, origin },
         role === 'owner' ? 'a principal of the broker host enrolled as owner' : 'user joined by invitation',
       );
       this.events.emit('userChanged', userView(user));
@@ -163,7 +165,7 @@ export class UserService {
       throw forbidden(`a ${actor.role} cannot make a ${target.role} into a ${role}`);
     }
     this.users.setRole(did, role, actor.did);
-    this.log.info({ event: 'user.role-changed', actor: actor.did, did, from: target.role, to: role }, 'user role changed');
+    audit(this.log).info('user.role-changed', { actor: actor.did, did, from: target.role, to: role }, 'user role changed');
     return this.#changed(did);
   }
 
@@ -173,7 +175,7 @@ export class UserService {
     if (did === actor.did) throw forbidden('nobody removes themselves');
     if (!this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot remove a ${target.role}`);
     this.users.remove(did, this.now(), actor.did);
-    this.log.info({ event: 'user.removed', actor: actor.did, did }, 'user removed');
+    audit(this.log).info('user.removed', { actor: actor.did, did }, 'user removed');
     return this.#changed(did);
   }
 
@@ -184,7 +186,7 @@ export class UserService {
     const token = randomBytes(32).toString('base64url');
     const now = this.now();
     const record = this.invitations.create(token, role, actor.did, now + validForMs, now);
-    this.log.info({ event: 'invitation.created', actor: actor.did, role, invitation: record.tokenHash, expiresAt: record.expiresAt }, 'invitation created');
+    audit(this.log).info('invitation.created', { actor: actor.did, role, invitation: record.tokenHash, expiresAt: record.expiresAt }, 'invitation created');
     return { token, invitation: this.#invitationView(record) };
   }
 
@@ -200,7 +202,7 @@ export class UserService {
     if (did !== actor.did && !this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot rename a ${target.role}`);
     if (this.#nameHolder(name, did)) throw conflict(`the name ${JSON.stringify(visibleText(name))} is taken on this broker`);
     this.users.rename(did, name);
-    this.log.info({ event: 'user.renamed', actor: actor.did, did, from: target.name, to: name }, 'user renamed');
+    audit(this.log).info('user.renamed', { actor: actor.did, did, from: target.name, to: name }, 'user renamed');
     return this.#changed(did);
   }
 
@@ -216,7 +218,7 @@ export class UserService {
       if (!this.#mayManage(actor, creatorRole)) throw forbidden(`only its creator, or someone who may manage a ${creatorRole}, revokes this invitation`);
     }
     if (!this.invitations.revoke(id, this.now())) throw conflict('the invitation was already used or revoked');
-    this.log.info({ event: 'invitation.revoked', actor: actor.did, invitation: id }, 'invitation revoked');
+    audit(this.log).info('invitation.revoked', { actor: actor.did, invitation: id }, 'invitation revoked');
     return this.#invitationView(this.invitations.getByHash(id)!);
   }
 
