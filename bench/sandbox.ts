@@ -9,9 +9,12 @@
  * Commands: /bin/true (the fixed cost), `ls -la` of a small directory, `git status` in a small repository
  * (a few files, one commit), all in a temporary workspace.
  *
- * Ratios (sandboxed / plain, run by run, see bench/measure.ts) are the figures to track: 0.2 means a
- * sandboxed command of that kind starts and ends at a fifth of the rate of a plain one. No launch parts
- * (limits, egress) take part: this is the sandbox's own cost.
+ *   confined/<command>   the whole run_command path an agent takes (agent/tools runTool): the sandbox, the
+ *                        resource limits part (its cgroups, prlimit, accountant and watcher), supervision.
+ *
+ * Ratios (sandboxed / plain and confined / plain, run by run, see bench/measure.ts) are the figures to track:
+ * 0.2 means a command of that kind starts and ends at a fifth of the rate of a plain one. `sandboxed` is
+ * bubblewrap's own cost; `confined` is what a user's command pays (no egress: its policy allows no domains).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,7 @@ import { launchFor } from '../agent/confinement/confined-spawn';
 import type { HostRules } from '../agent/confinement/host-rules';
 import { probeConfinement } from '../agent/confinement/probe';
 import { scrubbedEnv } from '../agent/tools/command-env';
+import { runTool, WorkspaceSandbox } from '../agent/tools';
 import { measure, ratioOf, type Case, type Suite } from './measure';
 
 const COMMANDS: Array<{ name: string; file: string; args: string[] }> = [
@@ -76,9 +80,25 @@ export const sandboxSuite: Suite = {
           cases.push({ name: `${kind}/${command.name}`, op: () => runOnce(launch.file, launch.args, launch.env, workspace) });
         }
       }
+      const tools = new WorkspaceSandbox(workspace);
+      for (const command of COMMANDS) {
+        const call = { capability: 'run_command', params: { command: command.file, args: command.args, cwd: '.', timeoutMs: 30_000 } } as const;
+        const op = async () => {
+          const outcome = await runTool(call, {
+            sandbox: tools,
+            signal: new AbortController().signal,
+            onProgress: () => {},
+            policy: { allowedDomains: [], commandLimits: MAX_COMMAND_LIMITS },
+            host: hosts.sandboxed,
+            writes: { remainingBytes: MAX_COMMAND_LIMITS.workspaceWriteBytes },
+          });
+          if (!outcome.ok || outcome.output.exitCode !== 0) throw new Error(`run_command ${command.name} failed: ${JSON.stringify(outcome).slice(0, 300)}`);
+        };
+        cases.push({ name: `confined/${command.name}`, op });
+      }
       const figures = await measure(cases, options);
-      const ratios = Object.fromEntries(COMMANDS.map((c) => [c.name, ratioOf(figures[`sandboxed/${c.name}`]!, figures[`plain/${c.name}`]!)]));
-      return { ...figures, sandboxedOverPlain: ratios };
+      const over = (kind: string) => Object.fromEntries(COMMANDS.map((c) => [c.name, ratioOf(figures[`${kind}/${c.name}`]!, figures[`plain/${c.name}`]!)]));
+      return { ...figures, sandboxedOverPlain: over('sandboxed'), confinedOverPlain: over('confined') };
     } finally {
       rmSync(workspace, { recursive: true, force: true });
     }
