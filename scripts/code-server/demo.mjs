@@ -52,8 +52,10 @@ function stopAll() {
 
 async function main() {
   const started = Date.now();
-  if (!existsSync(codeServer)) {
-    say('▸ code-server is not installed: running scripts/code-server/install.sh');
+  // The demo agent confines its commands with bubblewrap: without it, run_command would be refused (sandbox-unavailable).
+  const hasBwrap = spawnSync('sh', ['-c', 'command -v bwrap'], { stdio: 'ignore' }).status === 0;
+  if (!existsSync(codeServer) || !hasBwrap) {
+    say(`▸ ${hasBwrap ? 'code-server is' : 'bubblewrap (bwrap) is'} not installed: running scripts/code-server/install.sh`);
     must(spawnSync('bash', [join(root, 'scripts', 'code-server', 'install.sh')], { stdio: 'inherit' }), 'install.sh');
   }
 
