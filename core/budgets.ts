@@ -256,7 +256,7 @@ export const BUDGETS = {
   },
   commandMemoryBytes: {
     who: ['workspace', 'user'],
-    what: 'memory one command process may allocate; the largest a policy may grant and the host default ceiling (--max-memory narrows it)',
+    what: 'memory one command may use: all its processes together in a memory cgroup, or each process (RLIMIT_DATA) where the agent can make none; the largest a policy may grant and the host default ceiling (--max-memory narrows it)',
     limit: 4 * GiB,
     unit: 'bytes',
     enforcedAt: 'core/policy/command-limits.ts, agent/confinement/resource-limits.ts',
