@@ -7,7 +7,7 @@ import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { IntentCall, taskTools } from '../../core/wire/task';
 import { ToolCall } from '../../core/wire/tools';
-import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
+import { ApprovalDecisionBody, type ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
@@ -62,16 +62,12 @@ export class ApprovalService {
     clearInterval(this.#sweep);
   }
 
-  /** An agent's signed request, verified against its connection's key by AgentConnection. */
-  onRequest(connection: AgentConnection, body: unknown, envelope: SealedEnvelope): void {
-    const parsed = ApprovalRequestBody.safeParse(body);
+  /** An agent's signed request, verified against its connection's key and read as this agent's by AgentConnection. */
+  onRequest(connection: AgentConnection, r: ApprovalRequestBody, envelope: SealedEnvelope): void {
     const refuse = (code: string, message: string) => {
       this.log.warn({ event: 'approval.refused', did: connection.did, code, detail: message }, 'approval request refused');
       connection.send({ type: 'error', code, message });
     };
-    if (!parsed.success) return refuse('bad-schema', 'approval request does not match its schema');
-    const r = parsed.data;
-    if (r.agent !== connection.did) return refuse('impersonation', `approval request claims agent ${r.agent}`);
     const intent = this.intents.get(r.intentId);
     // The request must be for an intent in flight on this agent, and ask about exactly that intent's call.
     if (!intent || intent.agent !== connection.did || (intent.state !== 'sent' && intent.state !== 'running')) {

@@ -10,7 +10,7 @@ import type { Role } from '../../core/rpc/roles';
 import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
-import { IntentCall, MAX_TASK_TIME_MS, taskTools, type TokenUsageReport } from '../../core/wire/task';
+import { MAX_TASK_TIME_MS, parseIntentCall, taskTools, type TokenUsageReport } from '../../core/wire/task';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -70,9 +70,9 @@ export class IntentRouter {
     const now = this.now();
     const id = randomBytes(16).toString('hex');
     const expiresAt = now + this.stalenessMs;
-    const call = IntentCall.safeParse({ capability: request.capability, params: request.params });
+    const call = parseIntentCall(request);
     // A task's model calls tools under the task's certificate, for as long as the task may run: one the broker mints covers them too.
-    const task = call.success && call.data.capability === 'llm_task' ? call.data.params : undefined;
+    const task = call.ok && call.call.capability === 'llm_task' ? call.call.params : undefined;
     const until = task ? expiresAt + (task.timeLimitMs ?? MAX_TASK_TIME_MS) : expiresAt;
     const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, until, task ? taskTools(task) : []);
     const intent: IntentBody = {
@@ -109,7 +109,7 @@ export class IntentRouter {
     intent: IntentBody,
     status: Parameters<AgentDirectory['certifiedPolicy']>[1],
     choice: DelegationChoice,
-    call: ReturnType<typeof IntentCall.safeParse>,
+    call: ReturnType<typeof parseIntentCall>,
   ): { reason: RejectionReason; message: string } | undefined {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
@@ -133,10 +133,7 @@ export class IntentRouter {
       approvals: 'pause',
     });
     if (!verdict.ok) return verdict;
-    if (!call.success) {
-      const issue = call.error.issues[0];
-      return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
-    }
+    if (!call.ok) return call;
     // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
     const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
     if (bytes > BUDGETS.envelopePayloadBytes.limit) {
