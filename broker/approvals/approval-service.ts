@@ -16,6 +16,7 @@ import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
 import type { UserService } from '../users/user-service';
+import type { BrokerContext } from '../broker-context';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -28,6 +29,14 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
   const task = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
   if (!task.success || task.data.capability !== 'llm_task') return false;
   return taskTools(task.data.params).some((tool) => tool === r.capability) && ToolCall.safeParse({ capability: r.capability, params: r.params }).success;
+}
+
+/** What ApprovalService works with, handed over by Broker as one object. */
+export interface ApprovalServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now'> {
+  approvals: ApprovalStore;
+  intents: IntentStore;
+  users: UserService;
+  approvalTimeoutMs: number;
 }
 
 /**
@@ -43,17 +52,28 @@ export class ApprovalService {
   readonly #askedOn = new WeakMap<AgentConnection, Set<string>>();
   readonly #sweep: NodeJS.Timeout;
 
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly approvals: ApprovalStore,
-    private readonly intents: IntentStore,
-    private readonly users: UserService,
-    private readonly online: OnlineAgents,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-    private readonly approvalTimeoutMs: number,
-  ) {
+  private readonly keys: ActiveIdentity;
+  private readonly approvals: ApprovalStore;
+  private readonly intents: IntentStore;
+  private readonly users: UserService;
+  private readonly online: OnlineAgents;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly approvalTimeoutMs: number;
+
+  constructor(c: ApprovalServiceContext) {
+    ({
+      keys: this.keys,
+      approvals: this.approvals,
+      intents: this.intents,
+      users: this.users,
+      online: this.online,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      approvalTimeoutMs: this.approvalTimeoutMs,
+    } = c);
     this.#sweep = setInterval(() => this.expireDue(), 1000);
     this.#sweep.unref();
   }

@@ -24,6 +24,7 @@ import type { TokenUsageStore } from '../store/token-usage-store';
 import type { IntentResendStore } from '../store/intent-resend-store';
 import { BUDGETS } from '../../core/budgets';
 import { gateTokenReport } from './token-report-gate';
+import type { BrokerContext } from '../broker-context';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
@@ -33,6 +34,21 @@ export interface DispatchRequest {
   agent: string;
   capability: Capability;
   params: Record<string, unknown>;
+}
+
+/** What IntentRouter works with, handed over by Broker as one object. */
+export interface IntentRouterContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now'> {
+  registry: AgentRegistry;
+  directory: AgentDirectory;
+  intents: IntentStore;
+  tokens: TokenUsageStore;
+  resends: IntentResendStore;
+  delegations: DelegationService;
+  /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
+  lostAgentGraceMs?: number;
+  stalenessMs?: number;
+  /** How long past what an intent may legitimately take its agent may still answer before it ends lost-agent. */
+  answerMarginMs?: number;
 }
 
 /**
@@ -45,24 +61,39 @@ export class IntentRouter {
   /** Per online agent, the answer deadline of each intent it holds (see answerDeadline). */
   readonly #deadlines = new Map<string, Map<string, NodeJS.Timeout>>();
 
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly registry: AgentRegistry,
-    private readonly directory: AgentDirectory,
-    private readonly online: OnlineAgents,
-    private readonly intents: IntentStore,
-    private readonly tokens: TokenUsageStore,
-    private readonly resends: IntentResendStore,
-    private readonly delegations: DelegationService,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-    /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
-    private readonly lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
-    private readonly stalenessMs = DEFAULT_STALENESS_MS,
-    /** How long past what an intent may legitimately take its agent may still answer before it ends lost-agent. */
-    private readonly answerMarginMs = DEFAULT_ANSWER_MARGIN_MS,
-  ) {}
+  private readonly keys: ActiveIdentity;
+  private readonly registry: AgentRegistry;
+  private readonly directory: AgentDirectory;
+  private readonly online: OnlineAgents;
+  private readonly intents: IntentStore;
+  private readonly tokens: TokenUsageStore;
+  private readonly resends: IntentResendStore;
+  private readonly delegations: DelegationService;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly lostAgentGraceMs: number;
+  private readonly stalenessMs: number;
+  private readonly answerMarginMs: number;
+
+  constructor(c: IntentRouterContext) {
+    ({
+      keys: this.keys,
+      registry: this.registry,
+      directory: this.directory,
+      online: this.online,
+      intents: this.intents,
+      tokens: this.tokens,
+      resends: this.resends,
+      delegations: this.delegations,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      lostAgentGraceMs: this.lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
+      stalenessMs: this.stalenessMs = DEFAULT_STALENESS_MS,
+      answerMarginMs: this.answerMarginMs = DEFAULT_ANSWER_MARGIN_MS,
+    } = c);
+  }
 
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
     const record = this.registry.get(request.agent);
