@@ -8,7 +8,7 @@ import { ApprovalWaiter } from './approval-waiter';
 import type { AgentFrame } from '../core/wire/hub-messages';
 import { IntentBody, type RejectionReason, type ResultBody } from '../core/wire/intent';
 import type { CertifiedPolicy } from '../core/wire/policy';
-import { IntentCall, type TokenUsageReport } from '../core/wire/task';
+import { parseIntentCall, type TokenUsageReport } from '../core/wire/task';
 import type { RequestWindow } from './store/request-window';
 import type { ResultOutbox } from './store/result-outbox';
 import type { SeenIntentStore } from './store/seen-intents';
@@ -201,17 +201,14 @@ export class IntentRunner {
         alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
       });
       if (!verdict.ok) return verdict;
-      const call = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
-      if (!call.success) {
-        const issue = call.error.issues[0];
-        return { ok: false as const, reason: 'bad-params' as const, message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
-      }
-      if (call.data.capability === 'llm_task' && !this.#tasks) {
+      const call = parseIntentCall(intent);
+      if (!call.ok) return call;
+      if (call.call.capability === 'llm_task' && !this.#tasks) {
         return { ok: false as const, reason: 'model-unavailable' as const, message: 'this agent has no model configured (agent start --model-url)' };
       }
       // Only executed requests count toward the hourly rate; one that waits for a reviewer counts when it runs.
       if (!needsApproval) this.o.requests.record(inputs.now);
-      return { ok: true as const, call: call.data };
+      return call;
     });
     if (!decision.ok) return this.#finish(intent, 'rejected', decision.reason, decision.message, null, claimed);
     const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null, usage: TokenUsageReport[] = []) =>

@@ -1,6 +1,5 @@
+import type { ProgressStream as Stream } from '../core/wire/intent';
 import type { TokenUsageReport } from '../core/wire/task';
-
-type Stream = 'stdout' | 'stderr' | 'status';
 
 /** Longest a chunk of output waits before it is sent, and the most text a progress event carries. */
 const FLUSH_MS = 100;

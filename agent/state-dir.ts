@@ -4,26 +4,25 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { IdType, SecretIdentity, readKeyFile, writeKeyFile } from '../core/identity';
 import { ensurePrivateDirectory, sharedDirectoryProblem } from '../core/storage/private-files';
+import { Did } from '../core/wire/common';
 
 export const AGENT_KEY_FILE = 'agent.key';
 export const PIN_FILE = 'broker-pin.json';
 const WHAT = 'agent state directory';
 
-const DidText = z.string().regex(/^did:vaultys:[0-9a-f]{40}$/);
-
 const PinRecord = z.strictObject({
   /** The broker's root (an organization DID) or, for agents enrolled before roots, the broker's own DID. */
-  brokerDid: DidText.nullable(),
+  brokerDid: Did.nullable(),
   trustOnFirstUse: z.boolean(),
   pinnedAt: z.number().int().nullable(),
   /** The broker DID this agent pinned before it moved to the root. */
-  migratedFrom: DidText.optional(),
+  migratedFrom: Did.optional(),
   /** Online broker ids the root revoked, with its reason: refused even if a broker presents a valid certificate for them. */
-  revokedBrokers: z.record(DidText, z.string()).optional(),
+  revokedBrokers: z.record(Did, z.string()).optional(),
   /** Online broker ids a rotation replaced: going back to one is a downgrade. */
-  supersededBrokers: z.array(DidText).optional(),
+  supersededBrokers: z.array(Did).optional(),
   /** Per root: the newest broker certificate seen (serial and id); a lower serial is a downgrade. */
-  newestCertificates: z.record(DidText, z.strictObject({ serial: z.number().int().positive(), broker: DidText })).optional(),
+  newestCertificates: z.record(Did, z.strictObject({ serial: z.number().int().positive(), broker: Did })).optional(),
 });
 export type PinRecord = z.infer<typeof PinRecord>;
 

@@ -28,6 +28,7 @@ import { TokenUsageStore } from './store/token-usage-store';
 import { IntentResendStore } from './store/intent-resend-store';
 import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
+import type { BrokerContext } from './broker-context';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 /** How often agents' last_seen times kept in memory are written (and at shutdown). */
@@ -93,15 +94,27 @@ export class Broker implements ConnectionHost {
     const intents = (this.intents = new IntentStore(this.db, this.now()));
     const approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     const tokens = new TokenUsageStore(this.db);
-    this.directory = new AgentDirectory(this.registry, policies, intents, tokens, this.online, this.now, approvalTimeoutMs);
+    const context: BrokerContext = { keys: this.keys, online: this.online, events: this.events, log: this.log, now: this.now };
+    this.directory = new AgentDirectory({ ...context, registry: this.registry, policies, intents, tokens, approvalTimeoutMs });
     this.pending = new PendingRegistrations(this.registry, this.online, this.log, this.now, { ...DEFAULT_PENDING_LIMITS, ...options.pendingLimits });
-    this.registrations = new RegistrationService(this.registry, policies, this.directory, this.online, this.events, this.log, this.now);
+    this.registrations = new RegistrationService({ ...context, registry: this.registry, policies, directory: this.directory });
     const userStore = new UserStore(this.db);
-    this.users = new UserService(userStore, new InvitationStore(this.db), this.events, this.log, this.now, options.localOperatorDid ?? null);
-    this.delegations = new DelegationService(this.keys, new GrantStore(this.db), userStore, this.online, this.log, this.now);
-    this.router = new IntentRouter(this.keys, this.registry, this.directory, this.online, intents, tokens, new IntentResendStore(this.db), this.delegations, this.events, this.log, this.now, options.lostAgentGraceMs, options.stalenessMs, options.answerMarginMs);
-    this.approvals = new ApprovalService(this.keys, new ApprovalStore(this.db), intents, this.users, this.online, this.events, this.log, this.now, approvalTimeoutMs);
-    this.identities = new IdentityService(this.keys, options.dataDir, options.allowRootKey ?? false, this.delegations, this.online, this.log, this.now);
+    this.users = new UserService({ ...context, users: userStore, invitations: new InvitationStore(this.db), localOperatorDid: options.localOperatorDid ?? null });
+    this.delegations = new DelegationService({ ...context, grants: new GrantStore(this.db), users: userStore });
+    this.router = new IntentRouter({
+      ...context,
+      registry: this.registry,
+      directory: this.directory,
+      intents,
+      tokens,
+      resends: new IntentResendStore(this.db),
+      delegations: this.delegations,
+      lostAgentGraceMs: options.lostAgentGraceMs,
+      stalenessMs: options.stalenessMs,
+      answerMarginMs: options.answerMarginMs,
+    });
+    this.approvals = new ApprovalService({ ...context, approvals: new ApprovalStore(this.db), intents, users: this.users, approvalTimeoutMs });
+    this.identities = new IdentityService({ ...context, dataDir: options.dataDir, allowRootKey: options.allowRootKey ?? false, delegations: this.delegations });
     this.events.on('intentChanged', (intent) => {
       if (FINAL_INTENT_STATES.includes(intent.state)) this.approvals.onIntentFinal(intent);
     });

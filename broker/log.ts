@@ -1,15 +1,12 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import type { SecretIdentity } from '../core/identity';
+import { LOG_REDACTION } from '../core/log/redaction';
 import { AUDIT_LOG_FILE, UNVERIFIED_TAIL_EVENT } from './audit/chain';
 import { unverifiedTailAt } from './audit/resume-check';
 import { ChainedDestination } from './audit/chained-destination';
 import { AuditCheckpoints, type CheckpointPolicy } from './audit/checkpoints';
 import { audit as auditOf } from './audit/audit-log';
-
-/** Fields that must never reach a log line, whatever a caller passes in: the one list, redacted up to two levels deep. */
-export const REDACTED_FIELDS = ['secret', 'privateKey', 'key', 'token', 'password', 'invitationToken', 'metadata.invitation'];
-const REDACT = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
 
 const closers = new WeakMap<pino.Logger, () => void>();
 const checkpointers = new WeakMap<pino.Logger, AuditCheckpoints>();
@@ -34,7 +31,7 @@ export function createBrokerLogger(
     throw err;
   }
   const log = pino(
-    { level, base: { component: 'broker' }, redact: { paths: REDACT, censor: '[redacted]' } },
+    { level, base: { component: 'broker' }, redact: LOG_REDACTION },
     // Streams filter nothing ('trace'): the logger's level does, and checkpoints log at their own level.
     // multistream writes them in reverse order of this list: stderr first, so a checkpoint that an
     // audit.log write triggers comes after the line it covers on both streams.

@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
-import { makeDatabaseFilesPrivate } from '../../core/storage/private-files';
+import { openSqliteDatabase, type SqliteDatabase } from '../../core/storage/sqlite-database';
 
-export type AgentDatabase = Database.Database;
+export type AgentDatabase = SqliteDatabase;
 
 /** The agent's one database file, inside its state directory. */
 export const AGENT_DATABASE_FILE = 'agent.db';
@@ -36,34 +35,12 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /**
- * The one place that opens the agent's database. WAL with synchronous=FULL:
- * a write has reached the disk when the statement returns, which the seen-id
- * store relies on (an id is recorded before its intent runs).
+ * The one place that opens the agent's database (core/storage/sqlite-database.ts: WAL, synchronous=FULL):
+ * a write has reached the disk when the statement returns, which the seen-id store relies on (an id is
+ * recorded before its intent runs).
  */
 export function openAgentDatabase(path: string): AgentDatabase {
-  makeDatabaseFilesPrivate(path);
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    migrate(db);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  return db;
-}
-
-function migrate(db: AgentDatabase): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`agent database schema version ${current} is newer than this agent (${MIGRATIONS.length}); upgrade the agent`);
-  }
-  db.transaction(() => {
-    for (let i = current; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
-  })();
+  return openSqliteDatabase(path, { migrations: MIGRATIONS, what: 'agent database', program: 'agent' });
 }
 
 /** Runs a function as one transaction of `db` (built once: better-sqlite3 compiles a wrapper per db.transaction call). */

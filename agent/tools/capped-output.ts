@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { decodeWithin } from './utf8';
-import type { ToolContext } from './types';
+import type { ProgressStream, ToolContext } from './types';
 
 /** Well under ProgressBody's 64 KiB text limit, and small enough that a viewer sees output as it comes. */
 const PROGRESS_CHUNK_UNITS = 16 * 1024;
@@ -35,7 +35,7 @@ export class CappedOutput {
   #overflowed = false;
 
   constructor(
-    private readonly stream: 'stdout' | 'stderr',
+    private readonly stream: Exclude<ProgressStream, 'status'>,
     private readonly maxBytes: number,
     private readonly onProgress: ToolContext['onProgress'],
   ) {}
@@ -61,7 +61,7 @@ export class CappedOutput {
     return { text, truncated: truncated || this.#overflowed };
   }
 
-  #forward(stream: 'stdout' | 'stderr' | 'status', text: string): void {
+  #forward(stream: ProgressStream, text: string): void {
     for (let start = 0; start < text.length; ) {
       let end = Math.min(start + PROGRESS_CHUNK_UNITS, text.length);
       // A lone half of a surrogate pair is not valid UTF-8 and would not survive signing.

@@ -1,10 +1,10 @@
-import type { RejectionReason } from '../../core/wire/intent';
+import type { ProgressStream, RejectionReason } from '../../core/wire/intent';
 import type { CertifiedPolicy } from '../../core/wire/policy';
 import type { ToolCall } from '../../core/wire/tools';
 import type { HostRules, WriteAllowance } from '../confinement/host-rules';
 import type { WorkspaceSandbox } from './sandbox';
 
-export type ProgressStream = 'stdout' | 'stderr' | 'status';
+export type { ProgressStream };
 
 export interface ToolContext {
   sandbox: WorkspaceSandbox;

@@ -10,19 +10,39 @@ import type { PolicyStore } from '../store/policy-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
 import { utcDay } from '../../core/policy/utc-day';
 import type { OnlineAgents } from './online-agents';
+import type { BrokerContext } from '../broker-context';
+
+/** What AgentDirectory works with, handed over by Broker as one object. */
+export interface AgentDirectoryContext extends Pick<BrokerContext, 'online' | 'now'> {
+  registry: AgentRegistry;
+  policies: PolicyStore;
+  intents: IntentStore;
+  tokens: TokenUsageStore;
+  /** One approval timeout for the whole broker, carried in every certificate. */
+  approvalTimeoutMs: number;
+}
 
 /** Reads agents as clients see them, and composes the policy the broker certifies for each. */
 export class AgentDirectory {
-  constructor(
-    private readonly registry: AgentRegistry,
-    private readonly policies: PolicyStore,
-    private readonly intents: IntentStore,
-    private readonly tokens: TokenUsageStore,
-    private readonly online: OnlineAgents,
-    private readonly now: () => number,
-    /** One approval timeout for the whole broker, carried in every certificate. */
-    private readonly approvalTimeoutMs: number,
-  ) {}
+  private readonly registry: AgentRegistry;
+  private readonly policies: PolicyStore;
+  private readonly intents: IntentStore;
+  private readonly tokens: TokenUsageStore;
+  private readonly online: OnlineAgents;
+  private readonly now: () => number;
+  private readonly approvalTimeoutMs: number;
+
+  constructor(c: AgentDirectoryContext) {
+    ({
+      registry: this.registry,
+      policies: this.policies,
+      intents: this.intents,
+      tokens: this.tokens,
+      online: this.online,
+      now: this.now,
+      approvalTimeoutMs: this.approvalTimeoutMs,
+    } = c);
+  }
 
   /**
    * The policy for the next certificate. An agent that is not approved is

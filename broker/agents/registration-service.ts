@@ -10,19 +10,37 @@ import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
+
+/** What RegistrationService works with, handed over by Broker as one object. */
+export interface RegistrationServiceContext extends Pick<BrokerContext, 'online' | 'events' | 'log' | 'now'> {
+  registry: AgentRegistry;
+  policies: PolicyStore;
+  directory: AgentDirectory;
+}
 
 /** Registration decisions and policy changes, each audited, persisted and pushed to a connected agent. */
 export class RegistrationService {
-  constructor(
-    private readonly registry: AgentRegistry,
-    private readonly policies: PolicyStore,
-    private readonly directory: AgentDirectory,
-    private readonly online: OnlineAgents,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-  ) {}
+  private readonly registry: AgentRegistry;
+  private readonly policies: PolicyStore;
+  private readonly directory: AgentDirectory;
+  private readonly online: OnlineAgents;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+
+  constructor(c: RegistrationServiceContext) {
+    ({
+      registry: this.registry,
+      policies: this.policies,
+      directory: this.directory,
+      online: this.online,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+    } = c);
+  }
 
   approve(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
     const record = this.registry.get(did);

@@ -7,7 +7,7 @@ import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { IntentCall, taskTools } from '../../core/wire/task';
 import { ToolCall } from '../../core/wire/tools';
-import { ApprovalDecisionBody, ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
+import { ApprovalDecisionBody, type ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
@@ -17,6 +17,7 @@ import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
 import type { UserService } from '../users/user-service';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -29,6 +30,14 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
   const task = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
   if (!task.success || task.data.capability !== 'llm_task') return false;
   return taskTools(task.data.params).some((tool) => tool === r.capability) && ToolCall.safeParse({ capability: r.capability, params: r.params }).success;
+}
+
+/** What ApprovalService works with, handed over by Broker as one object. */
+export interface ApprovalServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now'> {
+  approvals: ApprovalStore;
+  intents: IntentStore;
+  users: UserService;
+  approvalTimeoutMs: number;
 }
 
 /**
@@ -44,17 +53,28 @@ export class ApprovalService {
   readonly #askedOn = new WeakMap<AgentConnection, Set<string>>();
   readonly #sweep: NodeJS.Timeout;
 
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly approvals: ApprovalStore,
-    private readonly intents: IntentStore,
-    private readonly users: UserService,
-    private readonly online: OnlineAgents,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-    private readonly approvalTimeoutMs: number,
-  ) {
+  private readonly keys: ActiveIdentity;
+  private readonly approvals: ApprovalStore;
+  private readonly intents: IntentStore;
+  private readonly users: UserService;
+  private readonly online: OnlineAgents;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly approvalTimeoutMs: number;
+
+  constructor(c: ApprovalServiceContext) {
+    ({
+      keys: this.keys,
+      approvals: this.approvals,
+      intents: this.intents,
+      users: this.users,
+      online: this.online,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      approvalTimeoutMs: this.approvalTimeoutMs,
+    } = c);
     this.#sweep = setInterval(() => this.expireDue(), 1000);
     this.#sweep.unref();
   }
@@ -63,16 +83,12 @@ export class ApprovalService {
     clearInterval(this.#sweep);
   }
 
-  /** An agent's signed request, verified against its connection's key by AgentConnection. */
-  onRequest(connection: AgentConnection, body: unknown, envelope: SealedEnvelope): void {
-    const parsed = ApprovalRequestBody.safeParse(body);
+  /** An agent's signed request, verified against its connection's key and read as this agent's by AgentConnection. */
+  onRequest(connection: AgentConnection, r: ApprovalRequestBody, envelope: SealedEnvelope): void {
     const refuse = (code: string, message: string) => {
       audit(this.log).warn('approval.refused', { did: connection.did, code, detail: message }, 'approval request refused');
       connection.send({ type: 'error', code, message });
     };
-    if (!parsed.success) return refuse('bad-schema', 'approval request does not match its schema');
-    const r = parsed.data;
-    if (r.agent !== connection.did) return refuse('impersonation', `approval request claims agent ${r.agent}`);
     const intent = this.intents.get(r.intentId);
     // The request must be for an intent in flight on this agent, and ask about exactly that intent's call.
     if (!intent || intent.agent !== connection.did || (intent.state !== 'sent' && intent.state !== 'running')) {

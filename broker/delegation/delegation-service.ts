@@ -15,6 +15,7 @@ import { conflict, notFound } from '../rpc/rpc-failure';
 import type { GrantRecord, GrantStore } from '../store/grant-store';
 import type { UserStore } from '../store/user-store';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
@@ -40,6 +41,12 @@ const ROLE_CERTIFICATE_REUSE_MS = 5 * 60_000;
 /** Bound on the role certificates kept (user x agent x capability); past it the cache starts over. */
 const MAX_ROLE_CERTIFICATES = 10_000;
 
+/** What DelegationService works with, handed over by Broker as one object. */
+export interface DelegationServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'log' | 'now'> {
+  grants: GrantStore;
+  users: UserStore;
+}
+
 /**
  * Users never authorise agents directly (seed control 7): the broker checks a
  * user's role and grant, then signs a delegation certificate the agent
@@ -58,14 +65,16 @@ export class DelegationService {
    */
   readonly #revokedRoleCertificates = new Map<string, number>();
 
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly grants: GrantStore,
-    private readonly users: UserStore,
-    private readonly online: OnlineAgents,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-  ) {}
+  private readonly keys: ActiveIdentity;
+  private readonly grants: GrantStore;
+  private readonly users: UserStore;
+  private readonly online: OnlineAgents;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+
+  constructor(c: DelegationServiceContext) {
+    ({ keys: this.keys, grants: this.grants, users: this.users, online: this.online, log: this.log, now: this.now } = c);
+  }
 
   grant(actor: string, request: { user: string; agent: string; capabilities: Capability[]; validForMs: number }): GrantView {
     if (!this.users.active(request.user)) throw notFound(`user ${request.user}`);

@@ -3,6 +3,7 @@ import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
 import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
+import { ApprovalRequestBody } from '../../core/wire/approval';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
 import type { ActiveIdentity } from '../identity/active-identity';
@@ -18,7 +19,7 @@ export interface ConnectionHost {
   authenticated(connection: AgentConnection, hello: AgentHello): void;
   result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   progress(connection: AgentConnection, progress: ProgressBody): void;
-  approvalRequest(connection: AgentConnection, body: unknown, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
+  approvalRequest(connection: AgentConnection, request: ApprovalRequestBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
   /** The agent says it now pins `root` instead of this broker's own id. */
   pinMigrated(connection: AgentConnection, root: string): void;
   closed(connection: AgentConnection): void;
@@ -251,44 +252,43 @@ export class AgentConnection {
   }
 
   #onResult(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
-    const body = this.#openFromAgent('vaultysclaw/result/v1', envelope, ResultBody);
+    const body = this.#openFromAgent('vaultysclaw/result/v1', envelope, ResultBody, 'result.refused');
     if (body) this.host.result(this, body, envelope);
   }
 
   #onProgress(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
-    const body = this.#openFromAgent('vaultysclaw/progress/v1', envelope, ProgressBody);
+    const body = this.#openFromAgent('vaultysclaw/progress/v1', envelope, ProgressBody, 'result.refused');
     if (body) this.host.progress(this, body);
   }
 
   #onApprovalRequest(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
-    if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before asking for approvals');
-    const opened = open(this.#agent, 'vaultysclaw/approval-request/v1', envelope);
-    if (!opened.ok) return this.#refuse(opened.reason, opened.message, { event: 'approval.refused' });
-    this.host.approvalRequest(this, opened.body, envelope);
+    const request = this.#openFromAgent('vaultysclaw/approval-request/v1', envelope, ApprovalRequestBody, 'approval.refused');
+    if (request) this.host.approvalRequest(this, request, envelope);
   }
 
   /** Verified against the key this connection proved, never a key or id the message names. */
   #openFromAgent<T extends { agent: string }>(
-    ctx: 'vaultysclaw/result/v1' | 'vaultysclaw/progress/v1',
+    ctx: 'vaultysclaw/result/v1' | 'vaultysclaw/progress/v1' | 'vaultysclaw/approval-request/v1',
     envelope: { payload: Uint8Array; signature: Uint8Array },
     schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+    event: 'result.refused' | 'approval.refused',
   ): T | undefined {
     if (!this.#agent) {
-      this.#refuse('unauthenticated', 'authenticate before sending results');
+      this.#refuse('unauthenticated', ctx === 'vaultysclaw/approval-request/v1' ? 'authenticate before asking for approvals' : 'authenticate before sending results');
       return undefined;
     }
     const opened = open(this.#agent, ctx, envelope);
     if (!opened.ok) {
-      this.#refuse(opened.reason, opened.message, { event: 'result.refused' });
+      this.#refuse(opened.reason, opened.message, { event });
       return undefined;
     }
     const parsed = schema.safeParse(opened.body);
     if (!parsed.success) {
-      this.#refuse('bad-schema', `${ctx} body does not match its schema`, { event: 'result.refused' });
+      this.#refuse('bad-schema', `${ctx} body does not match its schema`, { event });
       return undefined;
     }
     if (parsed.data.agent !== this.#agent.did) {
-      this.#refuse('impersonation', `message claims agent ${parsed.data.agent}`, { event: 'result.refused', claimed: parsed.data.agent });
+      this.#refuse('impersonation', `message claims agent ${parsed.data.agent}`, { event, claimed: parsed.data.agent });
       return undefined;
     }
     return parsed.data;

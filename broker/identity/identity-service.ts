@@ -11,12 +11,20 @@ import type { ActiveIdentity } from './active-identity';
 import { envelopeText, readAuthority } from './authority-file';
 import { checkOwnChain, reportExpiry } from './own-chain';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
 /** The root's certificate of the active id, read back from the chain the broker presents. */
 export function certificateOf(authority: BrokerAuthority): BrokerCertificateBody {
   const opened = open(VaultysId.fromBytes(authority.root), 'vaultysclaw/broker-certificate/v1', authority.certificate);
   if (!opened.ok) throw new Error(`broker certificate: ${opened.message}`);
   return BrokerCertificateBody.parse(opened.body);
+}
+
+/** What IdentityService works with, handed over by Broker as one object. */
+export interface IdentityServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'log' | 'now'> {
+  dataDir: string;
+  allowRootKey: boolean;
+  delegations: DelegationService;
 }
 
 /**
@@ -28,15 +36,25 @@ export function certificateOf(authority: BrokerAuthority): BrokerCertificateBody
  * renew their handshake.
  */
 export class IdentityService {
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly dataDir: string,
-    private readonly allowRootKey: boolean,
-    private readonly delegations: DelegationService,
-    private readonly online: OnlineAgents,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-  ) {}
+  private readonly keys: ActiveIdentity;
+  private readonly dataDir: string;
+  private readonly allowRootKey: boolean;
+  private readonly delegations: DelegationService;
+  private readonly online: OnlineAgents;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+
+  constructor(c: IdentityServiceContext) {
+    ({
+      keys: this.keys,
+      dataDir: this.dataDir,
+      allowRootKey: this.allowRootKey,
+      delegations: this.delegations,
+      online: this.online,
+      log: this.log,
+      now: this.now,
+    } = c);
+  }
 
   reload(actor: string): void {
     let next;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { certifyBroker, revokeBroker } from '../../core/authority/broker-chain';
 import { bytesEqual, IdType, loadOrCreateKeyFile, open, readKeyFile, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
 import { BrokerCertificateBody, BrokerRevocationBody, MAX_BROKER_REVOCATIONS, type BrokerAuthority } from '../../core/wire/authority';
+import { Did } from '../../core/wire/common';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import { envelopeText, readAuthority, writeAuthority } from './authority-file';
 import { certificateOf } from './identity-service';
@@ -12,7 +13,6 @@ import { certificateOf } from './identity-service';
 export const NEXT_KEY_FILE = 'broker.next.key';
 
 const B64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
-const Did = z.string().regex(/^did:vaultys:[0-9a-f]{40}$/);
 const EnvelopeText = z.strictObject({ payload: B64, signature: B64 });
 
 /** What the broker host hands to whoever holds the root (a file, so the root can sign on another machine). */

@@ -10,7 +10,7 @@ import type { Role } from '../../core/rpc/roles';
 import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
-import { IntentCall, MAX_TASK_TIME_MS, taskTools, type TokenUsageReport } from '../../core/wire/task';
+import { MAX_TASK_TIME_MS, parseIntentCall, taskTools, type TokenUsageReport } from '../../core/wire/task';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -25,6 +25,7 @@ import type { IntentResendStore } from '../store/intent-resend-store';
 import { BUDGETS } from '../../core/budgets';
 import { gateTokenReport } from './token-report-gate';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
@@ -34,6 +35,21 @@ export interface DispatchRequest {
   agent: string;
   capability: Capability;
   params: Record<string, unknown>;
+}
+
+/** What IntentRouter works with, handed over by Broker as one object. */
+export interface IntentRouterContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now'> {
+  registry: AgentRegistry;
+  directory: AgentDirectory;
+  intents: IntentStore;
+  tokens: TokenUsageStore;
+  resends: IntentResendStore;
+  delegations: DelegationService;
+  /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
+  lostAgentGraceMs?: number;
+  stalenessMs?: number;
+  /** How long past what an intent may legitimately take its agent may still answer before it ends lost-agent. */
+  answerMarginMs?: number;
 }
 
 /**
@@ -46,24 +62,39 @@ export class IntentRouter {
   /** Per online agent, the answer deadline of each intent it holds (see answerDeadline). */
   readonly #deadlines = new Map<string, Map<string, NodeJS.Timeout>>();
 
-  constructor(
-    private readonly keys: ActiveIdentity,
-    private readonly registry: AgentRegistry,
-    private readonly directory: AgentDirectory,
-    private readonly online: OnlineAgents,
-    private readonly intents: IntentStore,
-    private readonly tokens: TokenUsageStore,
-    private readonly resends: IntentResendStore,
-    private readonly delegations: DelegationService,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-    /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
-    private readonly lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
-    private readonly stalenessMs = DEFAULT_STALENESS_MS,
-    /** How long past what an intent may legitimately take its agent may still answer before it ends lost-agent. */
-    private readonly answerMarginMs = DEFAULT_ANSWER_MARGIN_MS,
-  ) {}
+  private readonly keys: ActiveIdentity;
+  private readonly registry: AgentRegistry;
+  private readonly directory: AgentDirectory;
+  private readonly online: OnlineAgents;
+  private readonly intents: IntentStore;
+  private readonly tokens: TokenUsageStore;
+  private readonly resends: IntentResendStore;
+  private readonly delegations: DelegationService;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly lostAgentGraceMs: number;
+  private readonly stalenessMs: number;
+  private readonly answerMarginMs: number;
+
+  constructor(c: IntentRouterContext) {
+    ({
+      keys: this.keys,
+      registry: this.registry,
+      directory: this.directory,
+      online: this.online,
+      intents: this.intents,
+      tokens: this.tokens,
+      resends: this.resends,
+      delegations: this.delegations,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      lostAgentGraceMs: this.lostAgentGraceMs = DEFAULT_LOST_AGENT_GRACE_MS,
+      stalenessMs: this.stalenessMs = DEFAULT_STALENESS_MS,
+      answerMarginMs: this.answerMarginMs = DEFAULT_ANSWER_MARGIN_MS,
+    } = c);
+  }
 
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
     const record = this.registry.get(request.agent);
@@ -71,9 +102,9 @@ export class IntentRouter {
     const now = this.now();
     const id = randomBytes(16).toString('hex');
     const expiresAt = now + this.stalenessMs;
-    const call = IntentCall.safeParse({ capability: request.capability, params: request.params });
+    const call = parseIntentCall(request);
     // A task's model calls tools under the task's certificate, for as long as the task may run: one the broker mints covers them too.
-    const task = call.success && call.data.capability === 'llm_task' ? call.data.params : undefined;
+    const task = call.ok && call.call.capability === 'llm_task' ? call.call.params : undefined;
     const until = task ? expiresAt + (task.timeLimitMs ?? MAX_TASK_TIME_MS) : expiresAt;
     const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, until, task ? taskTools(task) : []);
     const intent: IntentBody = {
@@ -110,7 +141,7 @@ export class IntentRouter {
     intent: IntentBody,
     status: Parameters<AgentDirectory['certifiedPolicy']>[1],
     choice: DelegationChoice,
-    call: ReturnType<typeof IntentCall.safeParse>,
+    call: ReturnType<typeof parseIntentCall>,
   ): { reason: RejectionReason; message: string } | undefined {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
@@ -134,10 +165,7 @@ export class IntentRouter {
       approvals: 'pause',
     });
     if (!verdict.ok) return verdict;
-    if (!call.success) {
-      const issue = call.error.issues[0];
-      return { reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
-    }
+    if (!call.ok) return call;
     // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
     const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
     if (bytes > BUDGETS.envelopePayloadBytes.limit) {

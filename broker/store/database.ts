@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
-import { makeDatabaseFilesPrivate } from '../../core/storage/private-files';
+import { openSqliteDatabase, type SqliteDatabase } from '../../core/storage/sqlite-database';
 
-export type BrokerDatabase = Database.Database;
+export type BrokerDatabase = SqliteDatabase;
 
 /** Schema migrations, applied in order; `user_version` records how many have run (exported for upgrade tests). */
 export const MIGRATIONS: readonly string[] = [
@@ -156,31 +155,12 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /**
- * The one place that opens the broker's database. WAL with synchronous=FULL:
- * a commit is on disk when it returns, so a registration decision, a policy, a
- * user's role, a grant, a revocation or an approval survives a power loss
- * once acknowledged. Intent bookkeeping opts out, through `relaxedWrites`.
- * Its files are 0600: they hold every intent's parameters and output.
+ * The one place that opens the broker's database (core/storage/sqlite-database.ts: WAL, synchronous=FULL,
+ * 0600 files): a registration decision, a policy, a user's role, a grant, a revocation or an approval
+ * survives a power loss once acknowledged. Intent bookkeeping opts out, through `relaxedWrites`.
  */
 export function openDatabase(path: string): BrokerDatabase {
-  makeDatabaseFilesPrivate(path);
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return db;
-}
-
-function migrate(db: BrokerDatabase): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this broker (${MIGRATIONS.length}); upgrade the broker`);
-  }
-  db.transaction(() => {
-    for (let i = current; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
-  })();
+  return openSqliteDatabase(path, { migrations: MIGRATIONS, what: 'database', program: 'broker' });
 }
 
 /**

@@ -11,6 +11,7 @@ import { hashToken, type InvitationRecord, type InvitationStore } from '../store
 import type { UserRecord, UserStore } from '../store/user-store';
 import { displayName, nameKey, visibleText } from '../../core/text/untrusted-text';
 import { audit } from '../audit/audit-log';
+import type { BrokerContext } from '../broker-context';
 
 export type Admission = { ok: true; role: Role } | { ok: false; message: string };
 
@@ -34,26 +35,42 @@ const userView = (u: UserRecord): UserView => ({
 const NO_OWNER_YET =
   'this broker has no owner yet: its first owner is enrolled on the broker host (its local socket, or the editor that started it), never over the network';
 
+/** What UserService works with, handed over by Broker as one object. */
+export interface UserServiceContext extends Pick<BrokerContext, 'events' | 'log' | 'now'> {
+  users: UserStore;
+  invitations: InvitationStore;
+  /**
+   * The broker host's local operator (operator.key beside broker.key): always
+   * admitted as an owner, since whoever can read that directory holds the
+   * broker's own key anyway. It keeps the host's CLI working however the
+   * first remote user enrolled, and it may demote or remove any owner.
+   */
+  localOperatorDid?: string | null;
+}
+
 /**
  * Users, their roles and invitations. The first owner of a fresh broker is a principal of its host (the
  * operator key, or the first user proven over the local socket or stdio), never whoever reaches the network
  * port first; others need an invitation. Names are set once, unique, and changed only by an admin.
  */
 export class UserService {
-  constructor(
-    private readonly users: UserStore,
-    private readonly invitations: InvitationStore,
-    private readonly events: BrokerEventBus,
-    private readonly log: pino.Logger,
-    private readonly now: () => number,
-    /**
-     * The broker host's local operator (operator.key beside broker.key): always
-     * admitted as an owner, since whoever can read that directory holds the
-     * broker's own key anyway. It keeps the host's CLI working however the
-     * first remote user enrolled, and it may demote or remove any owner.
-     */
-    private readonly localOperatorDid: string | null = null,
-  ) {}
+  private readonly users: UserStore;
+  private readonly invitations: InvitationStore;
+  private readonly events: BrokerEventBus;
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly localOperatorDid: string | null;
+
+  constructor(c: UserServiceContext) {
+    ({
+      users: this.users,
+      invitations: this.invitations,
+      events: this.events,
+      log: this.log,
+      now: this.now,
+      localOperatorDid: this.localOperatorDid = null,
+    } = c);
+  }
 
   /** At INIT, before the broker signs: would this id be let in? Nothing is consumed yet. */
   preview(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {

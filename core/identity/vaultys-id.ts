@@ -118,6 +118,14 @@ export class VaultysId {
     return Buffer.compare(this.bytes, other.bytes) === 0;
   }
 
+  /**
+   * The same signer, whatever the type byte or X25519 key beside the Ed25519 key: who signs is what a
+   * self-handshake check asks, and a whole-id comparison lets one key past as its own peer under another id.
+   */
+  sharesSigningKey(other: VaultysId): boolean {
+    return Buffer.compare(this.signingKey, other.signingKey) === 0;
+  }
+
   get publicKeyObject(): KeyObject {
     this.verifyKey ??= ed25519PublicKey(this.signingKey);
     return this.verifyKey;

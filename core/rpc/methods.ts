@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Did, IntentId } from '../wire/common';
+import { ProgressStream } from '../wire/intent';
 import { Capability } from '../wire/policy';
 import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
 import { AgentView, ApprovalView, GrantView, IntentDetail, IntentSummary, InvitationView, PolicyInput, UserView } from './views';
@@ -155,7 +156,7 @@ export const Notifications = {
   userChanged: { method: 'vaultysclaw/users/changed', params: z.strictObject({ user: UserView }) },
   intentProgress: {
     method: 'vaultysclaw/intents/progress',
-    params: z.strictObject({ intentId: IntentId, seq: z.number().int(), stream: z.enum(['stdout', 'stderr', 'status']), text: z.string() }),
+    params: z.strictObject({ intentId: IntentId, seq: z.number().int(), stream: ProgressStream, text: z.string() }),
   },
 } as const;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BUDGETS } from '../budgets';
 import { Did, EpochMs, IntentId } from '../wire/common';
+import { ApprovalRequestBody } from '../wire/approval';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
 import { Capability, CertifiedPolicy, CommandLimits, Confinement, DomainPattern, RegistrationStatus } from '../wire/policy';
 import { Role } from './roles';
@@ -120,16 +121,8 @@ export const GrantView = z.strictObject({
 });
 export type GrantView = z.infer<typeof GrantView>;
 
-export const ApprovalView = z.strictObject({
-  requestId: IntentId,
-  intentId: IntentId,
-  agent: Did,
-  user: Did,
-  capability: Capability,
-  params: z.record(z.string(), z.unknown()),
-  cwd: z.string(),
-  requestedAt: EpochMs,
-  expiresAt: EpochMs,
+/** The agent's signed request as the broker keeps it, with where its review stands. */
+export const ApprovalView = ApprovalRequestBody.extend({
   state: z.enum(['pending', 'approved', 'rejected', 'expired']),
   decidedBy: Did.nullable(),
   reason: z.string().nullable(),

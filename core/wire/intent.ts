@@ -79,12 +79,16 @@ export const ResultBody = z.strictObject({
 });
 export type ResultBody = z.infer<typeof ResultBody>;
 
+/** Which of a tool's outputs a progress text comes from; status is the agent's own word about the run. */
+export const ProgressStream = z.enum(['stdout', 'stderr', 'status']);
+export type ProgressStream = z.infer<typeof ProgressStream>;
+
 /** Streamed while a tool runs (ctx vaultysclaw/progress/v1). */
 export const ProgressBody = z.strictObject({
   intentId: IntentId,
   agent: Did,
   seq: z.number().int().nonnegative(),
-  stream: z.enum(['stdout', 'stderr', 'status']),
+  stream: ProgressStream,
   text: z.string().max(64 * 1024),
   at: EpochMs,
   /** Sent after each model response of an llm_task: the tokens it has used so far that day. */

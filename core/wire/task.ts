@@ -47,6 +47,17 @@ export const IntentCall = z.discriminatedUnion('capability', [
 export type IntentCall = z.infer<typeof IntentCall>;
 
 /**
+ * An intent's capability and params read as the call they name, or the bad-params refusal both the broker's
+ * pre-check and the agent give: one reading, so the broker never signs what its agent would refuse.
+ */
+export function parseIntentCall(intent: { capability: string; params: unknown }): { ok: true; call: IntentCall } | { ok: false; reason: 'bad-params'; message: string } {
+  const parsed = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
+  if (parsed.success) return { ok: true, call: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, reason: 'bad-params', message: `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}` };
+}
+
+/**
  * Tokens one intent has used on one UTC day, cumulative: the agent signs it
  * in task progress and results, the broker keeps the largest figure it was
  * shown (so a replayed or reordered report never lowers or double-counts it).

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { visibleText } from '../../core/text/untrusted-text';
 import { DISPATCHERS } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
-import type { ApprovalWebviewState, ExtensionToWebview } from '../../core/webview/approval-messages';
+import { ApprovalWebviewState, type ExtensionToWebview } from '../../core/webview/approval-messages';
 import type { BrokerConnection } from '../connection/broker-connection';
 import type { LiveModel } from '../model/live-model';
 import { approvalHtml, makeNonce } from './approval-html';
@@ -53,8 +53,9 @@ export class ApprovalPanels implements vscode.Disposable {
       }),
       vscode.window.registerWebviewPanelSerializer(APPROVAL_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: unknown) => {
-          const requestId = (state as ApprovalWebviewState | undefined)?.requestId;
-          if (typeof requestId !== 'string' || !/^[0-9a-f]{32}$/.test(requestId)) {
+          // Only the request id: the rest of a state saved by an older version need not match today's schema.
+          const requestId = ApprovalWebviewState.shape.requestId.safeParse((state as Partial<ApprovalWebviewState> | undefined)?.requestId).data;
+          if (!requestId) {
             panel.dispose();
             return;
           }

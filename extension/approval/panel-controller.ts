@@ -1,19 +1,11 @@
-import { z } from 'zod';
 import { REVIEWERS, type Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
-import type { ApprovalPanelState, ExtensionToWebview, WebviewToExtension } from '../../core/webview/approval-messages';
+import { WebviewToExtension, type ApprovalPanelState, type ExtensionToWebview } from '../../core/webview/approval-messages';
 import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
 
-/** What the webview may send, checked before anything reads it: the webview is an edge like any other. */
-export const WebviewMessage = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ready') }),
-  z.strictObject({ type: z.literal('decide'), decision: z.enum(['approve', 'reject']), reason: z.string().max(1000) }),
-  z.strictObject({ type: z.literal('openDiff') }),
-]);
-
 export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewToExtension } | { ok: false; problem: string } {
-  const parsed = WebviewMessage.safeParse(raw);
+  const parsed = WebviewToExtension.safeParse(raw);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, problem: parsed.error.issues[0]?.message ?? 'invalid message' };
 }

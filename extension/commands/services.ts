@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import type { AgentView } from '../../core/rpc/views';
+import { Did } from '../../core/wire/common';
 import type { BrokerConnection } from '../connection/broker-connection';
 import { describeRpcError } from '../connection/broker-session';
 import type { LiveModel } from '../model/live-model';
@@ -16,7 +17,8 @@ export interface Services {
 /** A DID from a command's argument: a tree row (its id is the DID), a DID string, or nothing. */
 export function didArgument(arg: unknown): string | undefined {
   const id = typeof arg === 'string' ? arg : (arg as { id?: unknown } | undefined)?.id;
-  return typeof id === 'string' && /^did:vaultys:[0-9a-f]{40}$/.test(id) ? id : undefined;
+  const did = Did.safeParse(id);
+  return did.success ? did.data : undefined;
 }
 
 /** Runs a command body, turning a broker refusal into a message instead of an exception in the person's face. */

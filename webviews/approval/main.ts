@@ -1,17 +1,22 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import { visibleText } from '../../core/text/untrusted-text';
-import type { ApprovalPanelState, ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from '../../core/webview/approval-messages';
+import * as z from 'zod/mini';
+import { ApprovalWebviewState, ExtensionToWebview, type ApprovalPanelState, type WebviewToExtension } from '../../core/webview/approval-messages';
 
 interface VsCodeApi {
   postMessage(message: WebviewToExtension): void;
-  getState(): ApprovalWebviewState | undefined;
+  getState(): unknown;
   setState(state: ApprovalWebviewState): void;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
+// The webview's CSP allows no eval: zod must not try its compiled fast path (which would only report a violation).
+z.config({ jitless: true });
+
 const vscode = acquireVsCodeApi();
-const saved: ApprovalWebviewState = vscode.getState() ?? { requestId: null, reason: '', last: null };
+// Saved by this webview, perhaps by an older version of it: a state that does not parse is started afresh.
+const saved: ApprovalWebviewState = ApprovalWebviewState.safeParse(vscode.getState()).data ?? { requestId: null, reason: '', last: null };
 const app = document.getElementById('app')!;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
@@ -144,9 +149,9 @@ function render(state: ApprovalPanelState): void {
   if (focused) document.getElementById(focused)?.focus();
 }
 
-window.addEventListener('message', (event: MessageEvent<ExtensionToWebview>) => {
-  const message = event.data;
-  if (message?.type === 'state') render(message.state);
+window.addEventListener('message', (event: MessageEvent<unknown>) => {
+  const message = ExtensionToWebview.safeParse(event.data);
+  if (message.success) render(message.data.state);
 });
 
 // Restore what was on screen while the extension answers, then ask for the live state.

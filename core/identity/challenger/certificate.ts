@@ -1,5 +1,6 @@
 import type { VaultysId } from '../vaultys-id';
 import { DEFAULT_MAX_MESSAGE_BYTES, decodeChallenge, signedBytes, type ChallengeMessage } from './messages';
+import { assembleCertificate } from './assembled-certificate';
 import { reject, type HandshakeResult } from './rejections';
 
 /**
@@ -31,7 +32,7 @@ export function certificateOf(message: ChallengeMessage, bytes: Uint8Array): Han
   if (message.state !== 'complete' || !message.pk2 || !message.sign1 || !message.sign2) {
     return reject('unexpected-message', `expected a COMPLETE certificate, got ${message.state.toUpperCase()}`);
   }
-  if (message.pk1.equals(message.pk2)) return reject('self-handshake', 'pk1 and pk2 are the same id');
+  if (message.pk1.sharesSigningKey(message.pk2)) return reject('self-handshake', 'pk1 and pk2 share their signing key');
   const u = signedBytes(message);
   if (!message.pk2.verifyChallenge(u, message.sign2)) {
     return reject('bad-responder-signature', 'sign2 does not verify with pk2');
@@ -40,21 +41,6 @@ export function certificateOf(message: ChallengeMessage, bytes: Uint8Array): Han
     return reject('bad-initiator-signature', 'sign1 does not verify with pk1');
   }
   return { ok: true, value: assembleCertificate(message, bytes) };
-}
-
-/** For a side that has just checked or made both signatures itself; does not verify again. */
-export function assembleCertificate(message: ChallengeMessage, bytes: Uint8Array): Certificate {
-  return {
-    bytes,
-    protocol: message.protocol,
-    service: message.service,
-    timestamp: message.timestamp,
-    nonce: message.nonce,
-    initiator: message.pk1,
-    responder: message.pk2!,
-    initiatorMetadata: message.metadata.pk1,
-    responderMetadata: message.metadata.pk2,
-  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { bytesEqual, canonicalEncode, signableProblem } from '../encoding';
 import type { VaultysId } from '../vaultys-id';
-import { assembleCertificate, type Certificate } from './certificate';
+import { assembleCertificate } from './assembled-certificate';
+import type { Certificate } from './certificate';
 import { decodeChallenge, encodeChallenge, isLive, signedBytes, type ChallengeMessage } from './messages';
 import { resolveSide, type HandshakeSideOptions, type PeerDecision } from './options';
 import { reject, type HandshakeResult } from './rejections';
@@ -89,7 +90,7 @@ export class ChallengeInitiator {
       return reject('metadata-rewritten', 'the responder changed metadata.pk1');
     }
     const responder = m.pk2!;
-    if (responder.equals(sent.pk1)) return reject('self-handshake', 'the responder presented our own id');
+    if (responder.sharesSigningKey(sent.pk1)) return reject('self-handshake', 'the responder presented our own signing key');
     if (!isLive(m.timestamp, this.#options.now(), this.#options.livenessMs)) {
       return reject('stale', 'STEP1 arrived outside the liveness window');
     }

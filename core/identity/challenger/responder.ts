@@ -1,6 +1,7 @@
 import { bytesEqual, canonicalEncode, signableProblem } from '../encoding';
 import type { VaultysId } from '../vaultys-id';
-import { assembleCertificate, type Certificate } from './certificate';
+import { assembleCertificate } from './assembled-certificate';
+import type { Certificate } from './certificate';
 import { decodeChallenge, encodeChallenge, isLive, signedBytes, type ChallengeMessage } from './messages';
 import { resolveSide, type HandshakeSideOptions, type PeerDecision } from './options';
 import { reject, type HandshakeResult } from './rejections';
@@ -71,7 +72,7 @@ export class ChallengeResponder {
     if (m.protocol !== o.protocol || m.service !== o.service) {
       return reject('wrong-protocol', `this side answers ${o.protocol}/${o.service}, not ${m.protocol}/${m.service}`);
     }
-    if (m.pk1.equals(o.identity.id)) return reject('self-handshake', 'INIT comes from our own id');
+    if (m.pk1.sharesSigningKey(o.identity.id)) return reject('self-handshake', 'INIT comes from our own signing key');
     if ('pk2' in m.metadata) return reject('metadata-preset', 'metadata.pk2 is already set in INIT');
     if (!isLive(m.timestamp, o.now(), o.livenessMs)) return reject('stale', 'INIT is outside the liveness window');
     const decision = this.#admit(m.pk1, m.metadata.pk1);

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { closeBrokerLogger, createBrokerLogger, REDACTED_FIELDS } from '../../../broker/log';
+import { closeBrokerLogger, createBrokerLogger } from '../../../broker/log';
+import { REDACTED_FIELDS } from '../../../core/log/redaction';
 import { verifyAuditLog } from '../../../broker/audit/verify-audit-log';
 import { TempDirs, TestAuditLog, brokerIdentity, parsedLines } from './support';
 

@@ -11,7 +11,7 @@ import {
   type ChallengeMessage,
   type HandshakeRejection,
   type PeerDecision,
-  type VaultysId,
+  VaultysId,
 } from '../../../core/identity';
 import {
   LIVENESS_MS,
@@ -236,6 +236,42 @@ describe('self-handshake (spec §5.10 rule 4)', () => {
     const signedTwice = resigned(resigned(self, run.initiatorIdentity, 'sign2'), run.initiatorIdentity, 'sign1');
     assert.equal(refusalOf(() => verifyCertificate(encodeChallenge(signedTwice))), 'self-handshake');
   });
+
+  /**
+   * The same Ed25519 key under another 77-byte id: another type byte, or another X25519 key beside it. A
+   * comparison of whole ids lets such a twin through as a peer, so a side would sign a session with itself.
+   */
+  const twinsOf = (id: VaultysId): [string, VaultysId][] => [
+    ['another type byte', VaultysId.fromBytes(concatBytes([id.type === IdType.Machine ? IdType.Person : IdType.Machine], id.bytes.subarray(1)))],
+    ['another X25519 key', VaultysId.fromBytes(concatBytes(id.bytes.subarray(0, 45), identityFrom(77).id.encryptionKey))],
+  ];
+
+  for (const [how, twin] of twinsOf(identityFrom(2, IdType.Person).id)) {
+    test(`Self-handshake: an INIT from the responder's own signing key under ${how} is refused as self-handshake, before signing`, () => {
+      assert.notEqual(twin.did, identityFrom(2, IdType.Person).did, 'the twin is another id');
+      assert.equal(responderRefusal(craftedInit({ pk1: twin })), 'self-handshake');
+    });
+  }
+
+  for (const [how, twin] of twinsOf(identityFrom(1).id)) {
+    test(`Self-handshake: a STEP1 whose pk2 is the initiator's own signing key under ${how}, signed with it, is refused as self-handshake`, () => {
+      const initiatorIdentity = identityFrom(1);
+      const signed = countSignatures(initiatorIdentity);
+      const clock = new ManualClock();
+      const initiator = startInitiator({ clock, initiatorIdentity });
+      const { step1 } = expectOk(startResponder({ clock }).accept(initiator.init));
+      const reflected = forgedStep1(step1, (m) => ({ ...m, pk2: twin }), identityFrom(1));
+      assert.equal(refusalOf(() => initiator.respond(reflected)), 'self-handshake');
+      assert.equal(signed.count, 0);
+    });
+
+    test(`Self-handshake: a certificate whose pk2 is pk1's signing key under ${how}, signed twice with it, is refused as self-handshake`, () => {
+      const run = runHonestHandshake();
+      const self = { ...decoded(run.complete), pk2: twin };
+      const signedTwice = resigned(resigned(self, run.initiatorIdentity, 'sign2'), run.initiatorIdentity, 'sign1');
+      assert.equal(refusalOf(() => verifyCertificate(encodeChallenge(signedTwice))), 'self-handshake');
+    });
+  }
 });
 
 describe('ids that do not parse strictly (spec §5.10 rule 4)', () => {

@@ -1,0 +1,54 @@
+// The approval panel's messages are one schema both sides parse with: what the panel controller posts is what
+// the webview accepts and renders, and what the webview sends is what the controller accepts.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ApprovalView } from '../../../core/rpc/views';
+import { ApprovalWebviewState, ExtensionToWebview, WebviewToExtension } from '../../../core/webview/approval-messages';
+import { panelState, parseWebviewMessage } from '../../../extension/approval/panel-controller';
+
+const AGENT = `did:vaultys:00${'ab'.repeat(19)}`;
+const USER = `did:vaultys:01${'cd'.repeat(19)}`;
+const REVIEWER = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'rev', role: 'reviewer' as const };
+
+const approval = (over: Partial<ApprovalView> = {}): ApprovalView => ({
+  requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: AGENT, user: USER, capability: 'write_file',
+  params: { path: 'notes.txt', content: 'line\nnext', mode: 'overwrite' }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000,
+  state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false, ...over,
+});
+const names = { agent: () => undefined, user: () => undefined };
+const stateOf = (a: ApprovalView, error: string | null = null) =>
+  panelState(a, { names, reviewer: REVIEWER, connected: true, busy: false, error, notice: null, now: Date.now() });
+
+describe('approval panel messages', () => {
+  test('every state the panel controller builds is a message the webview accepts, unchanged', () => {
+    const states = [
+      stateOf(approval()),
+      stateOf(approval({ state: 'approved', decidedBy: REVIEWER.did, reason: 'fine', decidedAt: 2 }), 'late'),
+      stateOf(approval({ capability: 'run_command', params: { command: 'ls', args: ['-l'], cwd: '.', timeoutMs: 1000 }, user: REVIEWER.did })),
+    ];
+    for (const state of states) {
+      const parsed = ExtensionToWebview.safeParse({ type: 'state', state });
+      assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+      assert.deepEqual(parsed.data, { type: 'state', state });
+    }
+  });
+
+  test('the webview refuses what is not a panel state: a missing field, an extra one, another type', () => {
+    const state = stateOf(approval());
+    const { busy: _busy, ...withoutBusy } = state;
+    for (const message of [{ type: 'state', state: withoutBusy }, { type: 'state', state: { ...state, script: '<img>' } }, { type: 'eval', state }, null, 'state']) {
+      assert.equal(ExtensionToWebview.safeParse(message).success, false, JSON.stringify(message));
+    }
+  });
+
+  test('the controller reads what the webview sends with the same schema, and a saved state round-trips', () => {
+    for (const message of [{ type: 'ready' }, { type: 'decide', decision: 'reject', reason: 'no' }, { type: 'openDiff' }] as const) {
+      assert.ok(WebviewToExtension.safeParse(message).success);
+      assert.deepEqual(parseWebviewMessage(message), { ok: true, message });
+    }
+    assert.deepEqual(parseWebviewMessage({ type: 'decide', decision: 'approve', reason: 'x'.repeat(1001) }).ok, false);
+    const saved = { requestId: 'a'.repeat(32), reason: 'typing…', last: stateOf(approval()) };
+    assert.deepEqual(ApprovalWebviewState.parse(saved), saved);
+    assert.equal(ApprovalWebviewState.safeParse({ ...saved, requestId: '../x' }).success, false);
+  });
+});
