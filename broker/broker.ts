@@ -34,6 +34,7 @@ export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 const LAST_SEEN_FLUSH_MS = 30_000;
 import type { BrokerInfo } from '../core/rpc/methods';
 import { FINAL_INTENT_STATES } from '../core/rpc/views';
+import { CloseCode } from '../core/wire/close-codes';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -186,7 +187,7 @@ export class Broker implements ConnectionHost {
     const renewal = this.online.get(agent.did) === connection;
     const replaced = this.online.add(agent.did, connection);
     // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
-    replaced?.close(4004, 'replaced by a newer connection');
+    replaced?.close(CloseCode.Replaced, 'replaced by a newer connection');
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);

@@ -2,10 +2,11 @@ import type pino from 'pino';
 import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
 import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
-import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
+import { AGENT_AUTH, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
 import type { ActiveIdentity } from '../identity/active-identity';
+import { CloseCode } from '../../core/wire/close-codes';
 
 /** What a connection needs from the rest of the broker. */
 export interface ConnectionHost {
@@ -186,8 +187,8 @@ export class AgentConnection {
     if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
     else this.log.warn(line, 'agent message refused');
     this.send({ type: 'error', code, message });
-    // 4003 tells a rejected or revoked agent not to come back; anything else it may retry.
-    this.close(this.#registrationEnded ? CLOSE_REGISTRATION_ENDED : 4001, code);
+    // RegistrationEnded tells a rejected or revoked agent not to come back; anything else it may retry.
+    this.close(this.#registrationEnded ? CloseCode.RegistrationEnded : CloseCode.AuthRefused, code);
   }
 
   #onInit(challenge: Uint8Array): void {
