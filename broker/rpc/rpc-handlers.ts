@@ -31,10 +31,12 @@ export interface RpcChannel {
 
 type ParsedParams<M extends MethodName> = z.output<(typeof Methods)[M]['params']>;
 
-/** Each method's handler, held by the compiler to the result its method declares. */
-type Handlers = { [M in MethodName]: (params: ParsedParams<M>, caller: RpcCaller) => ResultOf<M> };
+/** A method's handler, held by the compiler to the result its method declares (test/broker/rpc/rpc-contract.types.ts). */
+export type MethodHandler<M extends MethodName> = (params: ParsedParams<M>, caller: RpcCaller) => ResultOf<M>;
+/** One handler for every method of the table: a method added there without one here does not compile. */
+export type MethodHandlers = { [M in MethodName]: MethodHandler<M> };
 
-function handlers(broker: Broker, audience: ProgressAudience): Handlers {
+function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
   return {
     brokerInfo: () => broker.info(),
     identityReload: (_p, c) => broker.reloadIdentity(c.did),
@@ -70,7 +72,7 @@ function handlers(broker: Broker, audience: ProgressAudience): Handlers {
 }
 
 /** How each broker event becomes its notification, and which sessions hear it. */
-type Forwarders = { [K in NotificationName]: { wrap: (event: BrokerEvent<K>) => NotificationParams<K>; wanted?: (event: BrokerEvent<K>) => boolean } };
+export type Forwarders = { [K in NotificationName]: { wrap: (event: BrokerEvent<K>) => NotificationParams<K>; wanted?: (event: BrokerEvent<K>) => boolean } };
 
 function forwarders(audience: ProgressAudience): Forwarders {
   return {

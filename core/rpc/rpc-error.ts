@@ -87,6 +87,8 @@ export class RpcError extends ResponseError<RpcErrorData> {
     message: string,
   ) {
     super(RPC_ERROR_CODES[reason], message, { reason });
+    // ResponseError's constructor sets its own prototype on the instance: without this, `instanceof` a subclass is false.
+    Object.setPrototypeOf(this, new.target.prototype);
   }
 }
 

@@ -66,12 +66,7 @@ export async function connectTeamBroker(hubUrl: string, brokerDid: string, ident
     session = await BrokerSession.open(channel.endpoint, identity, brokerDid, hello);
   } catch (err) {
     channel.close();
-    const message = describeRpcError(err);
-    const reason = rpcErrorReason(err);
-    if (reason === 'broker-not-pinned') throw new PermanentConnectError(`${hubUrl} is not the pinned broker: ${message}. Check vaultysclaw.brokerDid with the broker's admin.`, 'openSettings');
-    if (needsInvitation(err)) throw new PermanentConnectError(`${hubUrl} does not know your key yet: ${message}`, 'enterInvitation');
-    if (reason === 'user-removed') throw new PermanentConnectError(message);
-    throw new Error(`could not authenticate to ${hubUrl}: ${message}`);
+    throw sessionRefusal(hubUrl, err);
   }
   return {
     session,
@@ -79,4 +74,17 @@ export async function connectTeamBroker(hubUrl: string, brokerDid: string, ident
     closed: channel.closed,
     close: async () => channel.close(),
   };
+}
+
+/**
+ * What a failed handshake with a team broker means, decided by its reason (never its wording): permanent when
+ * retrying cannot fix it (another broker than the pinned one, a key the broker does not know, a removed user).
+ */
+export function sessionRefusal(hubUrl: string, err: unknown): Error {
+  const message = describeRpcError(err);
+  const reason = rpcErrorReason(err);
+  if (reason === 'broker-not-pinned') return new PermanentConnectError(`${hubUrl} is not the pinned broker: ${message}. Check vaultysclaw.brokerDid with the broker's admin.`, 'openSettings');
+  if (needsInvitation(err)) return new PermanentConnectError(`${hubUrl} does not know your key yet: ${message}`, 'enterInvitation');
+  if (reason === 'user-removed') return new PermanentConnectError(message);
+  return new Error(`could not authenticate to ${hubUrl}: ${message}`);
 }
