@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type pino from 'pino';
-import type { NotificationType, RequestHandler, RequestType } from 'vscode-jsonrpc';
+import type { Disposable, NotificationType, RequestHandler, RequestType } from 'vscode-jsonrpc';
 import { ChallengeResponder, VaultysId } from '../../core/identity';
 import { Methods, Notifications, SessionMethods, type MethodName, type ResultOf } from '../../core/rpc/methods';
 import { notificationType, requestType, sessionRequestType, type NotificationName, type NotificationParams } from '../../core/rpc/rpc-contract';
@@ -25,8 +25,8 @@ export interface RpcCaller {
 
 /** The part of a JSON-RPC connection the broker uses; both vscode-languageserver and vscode-jsonrpc connections fit. */
 export interface RpcChannel {
-  onRequest<P, R, E>(type: RequestType<P, R, E>, handler: RequestHandler<P, R, E>): unknown;
-  sendNotification<P>(type: NotificationType<P>, params?: P): unknown;
+  onRequest<P, R, E>(type: RequestType<P, R, E>, handler: RequestHandler<P, R, E>): Disposable;
+  sendNotification<P>(type: NotificationType<P>, params?: P): Promise<void>;
 }
 
 type ParsedParams<M extends MethodName> = z.output<(typeof Methods)[M]['params']>;
