@@ -154,7 +154,7 @@ export class HubClient {
       handshake = h;
       send({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: h.initiator.init });
     };
-    const fail = (code: number, reason: string) => socket.close(code, reason.slice(0, 120));
+    const fail = (code: CloseCode, reason: string) => socket.close(code, reason.slice(0, 120));
 
     socket.on('open', () => {
       log.info({ event: 'hub.connected', url: loggableUrl(url) }, 'connected to broker; authenticating');

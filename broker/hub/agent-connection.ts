@@ -24,7 +24,7 @@ export interface ConnectionHost {
 
 export interface FrameSink {
   send(frame: BrokerFrame): void;
-  close(code: number, reason: string): void;
+  close(code: CloseCode, reason: string): void;
   /** The peer's address: a key for counting what strangers may hold, never a trust signal. */
   readonly remote?: string;
   /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
@@ -111,7 +111,7 @@ export class AgentConnection {
     return true;
   }
 
-  close(code: number, reason: string): void {
+  close(code: CloseCode, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.sink.close(code, reason);
