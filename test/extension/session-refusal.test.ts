@@ -2,7 +2,10 @@
 // from the error's reason, never its wording: a refusal reworded by the broker is decided the same, and the
 // same words without a reason are not. Against a real broker: a team broker on its /rpc, the local one on stdio.
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc';
 import { loadLocalOperator } from '../../broker/local-operator';
@@ -13,7 +16,7 @@ import type { LaunchBroker } from '../../extension/connection/local-session';
 import { PermanentConnectError } from '../../extension/connection/supervisor';
 import { connectTeamBroker, openTeamBroker, sessionRefusal } from '../../extension/connection/team-broker';
 import { call, joinAs, ownerOf } from '../attacks/support/team';
-import { removeDirs } from '../support/processes';
+import { removeDirs, tempDir } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 import { connectLocal } from './support/local';
 import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
@@ -82,6 +85,44 @@ describe('a team broker refusing the session', () => {
       assert.match(sessionRefusal(broker.url, reworded(raw)).message, new RegExp(REWORDED), 'the words shown are the broker\'s own');
       assert.equal(outcome(sessionRefusal(broker.url, withoutReason(raw))), 'retried', `${c.what}: the words alone decide nothing`);
     }
+  });
+});
+
+/** A self-signed certificate for 127.0.0.1, made here by openssl: its PEM, key and SHA-256 fingerprint. */
+function selfSigned(dir: string, name: string): { cert: string; key: string; pin: string } {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}.key`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return { cert, key, pin: new X509Certificate(readFileSync(cert)).fingerprint256 };
+}
+
+describe('a team broker whose TLS certificate is refused', () => {
+  test('by the pin or the CA: permanent, pointing at the TLS settings (BrokerTlsError reason); unreachable: retried', async () => {
+    const pki = tempDir('session-refusal-pki');
+    dirs.push(pki);
+    const served = selfSigned(pki, 'broker');
+    const other = selfSigned(pki, 'other');
+    const broker = await started.broker({ args: ['--tls-cert', served.cert, '--tls-key', served.key] });
+    assert.match(broker.url, /^wss:\/\//);
+    const identity = loadLocalOperator(broker.dataDir);
+    const hello = { name: 'tls' };
+    const attempt = (url: string, tls: { pinSha256?: string; ca?: Buffer }) =>
+      connectTeamBroker(url, broker.did, identity, hello, tls).then(
+        () => assert.fail('connected'),
+        (err: Error) => err,
+      );
+    for (const [what, tls] of [
+      ['another pinned certificate', { pinSha256: other.pin }],
+      ['a CA that did not sign it', { ca: readFileSync(other.cert) }],
+    ] as const) {
+      const err = await attempt(broker.url, tls);
+      assert.equal(outcome(err), 'permanent:openSettings', `${what}: ${err.message}`);
+      assert.match(err.message, /Check vaultysclaw\.brokerCaFile \/ vaultysclaw\.brokerTlsPin/, what);
+    }
+    const port = Number(new URL(broker.url).port);
+    await broker.stop();
+    const gone = await attempt(`wss://127.0.0.1:${port}`, { pinSha256: served.pin });
+    assert.equal(outcome(gone), 'retried', `a broker that is not there: ${gone.message}`);
   });
 });
 

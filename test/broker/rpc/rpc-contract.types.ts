@@ -34,9 +34,9 @@ channel.onRequest(requestType('usersRemove'), () => user);
 channel.onRequest(requestType('usersRemove'), () => info);
 
 // Notifications carry their method's params, and the events are derived from them.
-channel.sendNotification(notificationType('userChanged'), { user });
+void channel.sendNotification(notificationType('userChanged'), { user });
 // @ts-expect-error userChanged carries { user }, not { agent }
-channel.sendNotification(notificationType('userChanged'), { agent });
+void channel.sendNotification(notificationType('userChanged'), { agent });
 export const agentEvent: BrokerEvent<'agentChanged'> = agent;
 // @ts-expect-error agentChanged carries an AgentView
 export const wrongEvent: BrokerEvent<'agentChanged'> = user;
