@@ -4,12 +4,13 @@ import type { BrokerAcceptance } from '../core/authority/broker-pin';
 import { ChallengeInitiator, type SecretIdentity } from '../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../core/policy/intent-gates';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
-import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, OversizedIntentFrame, type AgentFrame } from '../core/wire/hub-messages';
+import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, OversizedIntentFrame, type AgentFrame } from '../core/wire/hub-messages';
 import type { RegistrationStatus } from '../core/wire/policy';
 import { AgentCertificateMetadata, type AgentHello, type CertifiedPolicy } from '../core/wire/policy';
 import { BrokerTrust } from './broker-trust';
 import { brokerWebSocket, BrokerTlsError, type BrokerTls } from '../core/wire/broker-tls';
 import { loggableUrl } from '../core/wire/broker-url';
+import { CloseCode } from '../core/wire/close-codes';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir } from './state-dir';
 import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';
@@ -75,7 +76,7 @@ export class HubClient {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retry);
-    this.#socket?.close(1000, 'agent stopping');
+    this.#socket?.close(CloseCode.Normal, 'agent stopping');
   }
 
   #connect(): void {
@@ -153,7 +154,7 @@ export class HubClient {
       handshake = h;
       send({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: h.initiator.init });
     };
-    const fail = (code: number, reason: string) => socket.close(code, reason.slice(0, 120));
+    const fail = (code: CloseCode, reason: string) => socket.close(code, reason.slice(0, 120));
 
     socket.on('open', () => {
       log.info({ event: 'hub.connected', url: loggableUrl(url) }, 'connected to broker; authenticating');
@@ -167,16 +168,16 @@ export class HubClient {
         const oversized = this.#session ? decodeFrame(OversizedIntentFrame, bytes, MAX_HUB_FRAME_BYTES) : undefined;
         if (oversized?.ok) return this.options.runner.refuseUndecodable(oversized.value.envelope, this.#session!, `intent frame: ${frame.message}`);
         log.error({ event: 'hub.bad-frame', code: frame.code, detail: frame.message }, 'bad frame from broker; disconnecting');
-        return fail(4000, frame.code);
+        return fail(CloseCode.BadFrame, frame.code);
       }
       const f = frame.value;
       switch (f.type) {
         case 'auth/step1': {
-          if (!handshake || handshake.initiator.state !== 'init') return fail(4001, 'out-of-order');
+          if (!handshake || handshake.initiator.state !== 'init') return fail(CloseCode.AuthRefused, 'out-of-order');
           const result = handshake.initiator.respond(f.challenge);
           if (!result.ok) {
             log.error({ event: 'auth.refused', reason: result.reason, detail: result.message }, 'broker handshake refused');
-            return fail(4001, result.reason);
+            return fail(CloseCode.AuthRefused, result.reason);
           }
           const broker = result.value.certificate.responder;
           this.#trust.confirmFirstUse(broker);
@@ -188,7 +189,7 @@ export class HubClient {
           return;
         }
         case 'auth/accepted': {
-          if (!this.#session || handshake?.initiator.state !== 'complete' || handshake.accepted) return fail(4001, 'out-of-order');
+          if (!this.#session || handshake?.initiator.state !== 'complete' || handshake.accepted) return fail(CloseCode.AuthRefused, 'out-of-order');
           handshake.accepted = true;
           this.#backoff.reset();
           const { policy } = this.#session;
@@ -206,15 +207,15 @@ export class HubClient {
           return;
         }
         case 'authority/changed':
-          if (!this.#session) return fail(4001, 'out-of-order');
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'out-of-order');
           log.info({ event: 'authority.renewing' }, "the broker's identity or its root's revocations changed; renewing the handshake");
           return renew();
         case 'update_capabilities':
-          if (!this.#session) return fail(4001, 'out-of-order');
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'out-of-order');
           log.info({ event: 'policy.renewing', policyVersion: f.policyVersion }, 'broker changed the policy; renewing the certificate');
           return renew();
         case 'intent':
-          if (!this.#session) return fail(4001, 'unauthenticated');
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
           void this.options.runner.handle(f.envelope, this.#session, () => (this.#socket === socket ? this.#session : undefined)).catch((err: unknown) =>
             log.error({ event: 'intent.crashed', err: (err as Error).message }, 'intent handling failed'),
           );
@@ -222,14 +223,14 @@ export class HubClient {
         case 'result/ack':
           return this.options.runner.acknowledge(f.intentId);
         case 'revocations':
-          if (!this.#session) return fail(4001, 'unauthenticated');
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
           return this.options.runner.updateRevocations(f.envelope, this.#session);
         case 'delegation':
           // Intents carry their own certificate; a pushed one is only noted.
           log.info({ event: 'delegation.received' }, 'the broker pushed a delegation certificate');
           return;
         case 'approval/decision':
-          if (!this.#session) return fail(4001, 'unauthenticated');
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
           return this.options.runner.onApprovalDecision(f.bundle, this.#session);
         case 'error':
           log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message, intentId: f.intentId }, 'broker reported an error');
@@ -244,7 +245,7 @@ export class HubClient {
       this.#session = undefined;
       this.options.runner.detach();
       if (this.#stopped) return;
-      if (code === CLOSE_REGISTRATION_ENDED) {
+      if (code === CloseCode.RegistrationEnded) {
         log.error({ event: 'agent.revoked', reason: reason.toString() }, 'the broker ended this agent\'s registration');
         this.options.onRevoked?.(reason.toString());
         return;

@@ -1,5 +1,5 @@
-/** RFC 6455 "going away": what a broker sends every agent when it shuts down. */
-export const CLOSE_GOING_AWAY = 1001;
+import { CloseCode } from '../core/wire/close-codes';
+
 
 export interface ReconnectPolicy {
   minMs: number;
@@ -30,7 +30,7 @@ export class ReconnectBackoff {
   /** The delay before the next attempt, after a close with `closeCode`. */
   next(closeCode: number): number {
     const { minMs, maxMs, restart } = this.policy;
-    if (this.#attempt === 0) this.#afterRestart = closeCode === CLOSE_GOING_AWAY;
+    if (this.#attempt === 0) this.#afterRestart = closeCode === CloseCode.GoingAway;
     const attempt = this.#attempt++;
     const exponential = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 16));
     let ceiling = exponential;

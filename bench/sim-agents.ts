@@ -44,7 +44,8 @@ import WebSocket from 'ws';
 import { ReconnectBackoff } from '../agent/reconnect-delay';
 import { ChallengeInitiator, IdType, open, seal, SecretIdentity, type SealedEnvelope, type VaultysId } from '../core/identity';
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
-import { AGENT_AUTH, BrokerFrame, CLOSE_REGISTRATION_ENDED, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
+import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
+import { CloseCode } from '../core/wire/close-codes';
 import { IntentBody, type ResultBody } from '../core/wire/intent';
 import { CertifiedPolicy, type AgentHello, type RegistrationStatus } from '../core/wire/policy';
 
@@ -234,19 +235,19 @@ class SimAgent {
     socket.on('open', startHandshake);
     socket.on('message', (data, isBinary) => {
       const frame = decodeFrame(BrokerFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
-      if (!frame.ok) return socket.close(4000, frame.code);
+      if (!frame.ok) return socket.close(CloseCode.BadFrame, frame.code);
       const f = frame.value;
       switch (f.type) {
         case 'auth/step1': {
-          if (!initiator || initiator.state !== 'init') return socket.close(4001, 'out-of-order');
+          if (!initiator || initiator.state !== 'init') return socket.close(CloseCode.AuthRefused, 'out-of-order');
           const result = initiator.respond(f.challenge);
-          if (!result.ok) return socket.close(4001, result.reason);
+          if (!result.ok) return socket.close(CloseCode.AuthRefused, result.reason);
           this.#broker = result.value.certificate.responder;
           this.#send(socket, { type: 'auth/complete', challenge: result.value.complete });
           return;
         }
         case 'auth/accepted': {
-          if (initiator?.state !== 'complete') return socket.close(4001, 'out-of-order');
+          if (initiator?.state !== 'complete') return socket.close(CloseCode.AuthRefused, 'out-of-order');
           this.#backoff.reset();
           if (this.#tries > 0) {
             const key = String(Math.min(this.#tries, 10));
@@ -291,7 +292,7 @@ class SimAgent {
       this.#flushTimer = undefined;
       if (this.#authenticated) this.#setAuthenticated(false);
       if (this.#stopped) return;
-      if (code === CLOSE_REGISTRATION_ENDED) {
+      if (code === CloseCode.RegistrationEnded) {
         this.fleet.ended++;
         this.fleet.changed();
         return;
@@ -301,7 +302,7 @@ class SimAgent {
   }
 
   #onIntent(socket: WebSocket, envelope: SealedEnvelope): void {
-    if (!this.#broker) return socket.close(4001, 'unauthenticated');
+    if (!this.#broker) return socket.close(CloseCode.AuthRefused, 'unauthenticated');
     const opened = open(this.#broker, 'vaultysclaw/intent/v1', envelope);
     const parsed = opened.ok ? IntentBody.safeParse(opened.body) : undefined;
     if (!parsed?.success || parsed.data.agent !== this.did) {

@@ -37,6 +37,7 @@ import type { BrokerInfo } from '../core/rpc/methods';
 import { FINAL_INTENT_STATES } from '../core/rpc/views';
 import { audit } from './audit/audit-log';
 import type { AuditLine } from '../core/audit/events';
+import { CloseCode } from '../core/wire/close-codes';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -201,7 +202,7 @@ export class Broker implements ConnectionHost {
     const renewal = this.online.get(agent.did) === connection;
     const replaced = this.online.add(agent.did, connection);
     // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
-    replaced?.close(4004, 'replaced by a newer connection');
+    replaced?.close(CloseCode.Replaced, 'replaced by a newer connection');
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
     this.approvals.onRenewed(connection);

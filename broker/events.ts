@@ -1,21 +1,42 @@
 import { EventEmitter } from 'node:events';
-import type { AgentView, ApprovalView, IntentView, UserView } from '../core/rpc/views';
+import type { NotificationName, NotificationParams } from '../core/rpc/rpc-contract';
+import type { IntentView } from '../core/rpc/views';
 
-/** What the broker tells its clients; every RPC connection subscribes and forwards these as notifications. */
-export interface BrokerEvents {
-  agentChanged: [AgentView];
-  registrationChanged: [AgentView];
-  intentChanged: [IntentView];
-  userChanged: [UserView];
-  approvalChanged: [ApprovalView];
+/** The one view a notification's params wrap ({ agent }, { user }…). */
+type Wrapped<K extends NotificationName> = NotificationParams<K>[keyof NotificationParams<K>];
+
+/** Where the broker's event carries more than its notification: the bindings of broker/rpc/rpc-handlers.ts take it down to the wire's shape. */
+interface Richer {
+  /** The full view (output, envelopes): the broker's own listeners read it, clients are sent its summary. */
+  intentChanged: IntentView;
   /** `user` (the requester) and `agent` route the event (ProgressAudience); clients get the rest. */
-  intentProgress: [{ intentId: string; user: string; agent: string; seq: number; stream: 'stdout' | 'stderr' | 'status'; text: string }];
+  intentProgress: NotificationParams<'intentProgress'> & { user: string; agent: string };
 }
 
-export class BrokerEventBus extends EventEmitter<BrokerEvents> {
-  constructor() {
-    super();
-    // One listener per connected client; a team broker can have many.
-    this.setMaxListeners(0);
+/**
+ * What the broker tells its clients: one event per notification of the method table (core/rpc/methods.ts),
+ * derived from it, so a notification added there is an event here, and every RPC connection forwards it.
+ */
+export type BrokerEvents = { [K in NotificationName]: [K extends keyof Richer ? Richer[K] : Wrapped<K>] };
+export type BrokerEvent<K extends NotificationName> = BrokerEvents[K][0];
+
+/**
+ * The broker's event bus, typed per event: one payload each. A plain EventEmitter inside, so a generic
+ * subscriber (every RPC connection forwards every event) is checked by the compiler without casts.
+ */
+export class BrokerEventBus {
+  // One listener per connected client; a team broker can have many.
+  readonly #emitter = new EventEmitter().setMaxListeners(0);
+
+  emit<K extends NotificationName>(event: K, payload: BrokerEvent<K>): void {
+    this.#emitter.emit(event, payload);
+  }
+
+  on<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
+    this.#emitter.on(event, listener);
+  }
+
+  off<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
+    this.#emitter.off(event, listener);
   }
 }

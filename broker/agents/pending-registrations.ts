@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
+import { CloseCode } from '../../core/wire/close-codes';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
@@ -22,9 +23,6 @@ export const DEFAULT_PENDING_LIMITS: PendingLimits = {
 
 /** Longest wait between two sweeps of expired registrations (a new registration sweeps first too). */
 const SWEEP_EVERY_MS = 60_000;
-
-/** Closes the connection of an agent whose pending registration expired: it may come back and register again. */
-export const CLOSE_REGISTRATION_EXPIRED = 4001;
 
 /**
  * The budget of registrations no one has decided on. Any key can register, so without it a stranger grows
@@ -83,7 +81,7 @@ export class PendingRegistrations {
     const removed = this.registry.removePendingSeenBy(this.now() - this.limits.lifetimeMs);
     for (const { did, name } of removed) {
       audit(this.log).info('registration.expired', { did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
-      this.online.get(did)?.close(CLOSE_REGISTRATION_EXPIRED, 'registration expired');
+      this.online.get(did)?.close(CloseCode.AuthRefused, 'registration expired');
       this.#forget(did);
     }
   }

@@ -1,5 +1,5 @@
 import type pino from 'pino';
-import { CLOSE_REGISTRATION_ENDED } from '../../core/wire/hub-messages';
+import { CloseCode } from '../../core/wire/close-codes';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
 import { PolicyInput as PolicyInputSchema } from '../../core/rpc/views';
 import type { BrokerEventBus } from '../events';
@@ -61,7 +61,7 @@ export class RegistrationService {
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
     this.registry.setStatus(did, 'rejected', reason);
     audit(this.log).info('registration.rejected', { actor, did, reason }, 'agent registration rejected');
-    this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'registration rejected');
+    this.online.get(did)?.close(CloseCode.RegistrationEnded, 'registration rejected');
     return this.#changed(did, 'registrationChanged');
   }
 
@@ -71,7 +71,7 @@ export class RegistrationService {
     if (record.status === 'revoked' || record.status === 'rejected') throw conflict(`agent ${did} is already ${record.status}`);
     this.registry.setStatus(did, 'revoked', reason);
     audit(this.log).info('agent.revoked', { actor, did, reason }, 'agent revoked');
-    this.online.get(did)?.close(CLOSE_REGISTRATION_ENDED, 'agent revoked');
+    this.online.get(did)?.close(CloseCode.RegistrationEnded, 'agent revoked');
     return this.#changed(did, 'agentChanged');
   }
 

@@ -5,7 +5,8 @@ import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
 import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
 import { rpcUrl } from '../../core/wire/broker-url';
-import { Methods, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
+import { RpcClient } from '../../core/rpc/rpc-client';
+import { CloseCode } from '../../core/wire/close-codes';
 import { LOCAL_SOCKET } from '../rpc/local-socket';
 import { readKeyFile, type SecretIdentity } from '../../core/identity';
 import type { UserHello } from '../../core/rpc/user-auth';
@@ -14,21 +15,28 @@ import { authenticateUser } from '../../core/rpc/user-session';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import { loadLocalOperator } from '../local-operator';
 
-/** A typed JSON-RPC client of a running broker, for the CLI: on its local socket, or on a team broker's /rpc WebSocket. */
-export class BrokerClient {
+/** No broker listens on the data directory's local socket: a caller may go on without one. */
+export class BrokerNotRunningError extends Error {
+  override readonly name = 'BrokerNotRunningError';
+}
+
+/** The CLI's client of a running broker (the one typed client, RpcClient): on its local socket, or on a team broker's /rpc WebSocket. */
+export class BrokerClient extends RpcClient {
   /** The user this client proved to be, as the broker knows them. */
   user?: UserView;
 
   private constructor(
     readonly connection: MessageConnection,
     private readonly closeTransport: () => void,
-  ) {}
+  ) {
+    super(connection);
+  }
 
   /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`; its TLS checked as `tls` says. */
   static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<BrokerClient> {
     const socket = await openBrokerWebSocket(rpcUrl(url), tls);
     const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
-    return BrokerClient.#authenticate(connection, () => socket.close(1000), brokerDid, user, hello);
+    return BrokerClient.#authenticate(connection, () => socket.close(CloseCode.Normal), brokerDid, user, hello);
   }
 
   /**
@@ -42,7 +50,7 @@ export class BrokerClient {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? `no broker is running with data directory ${dataDir}` : err.message)),
+        reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new BrokerNotRunningError(`no broker is running with data directory ${dataDir}`) : new Error(err.message)),
       );
     });
     const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
@@ -67,13 +75,6 @@ export class BrokerClient {
       throw err;
     }
     return client;
-  }
-
-  async call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-    const spec = Methods[name];
-    const raw = await this.connection.sendRequest(spec.method, params);
-    // The client validates too: a broker of another version cannot hand it a shape it does not understand.
-    return spec.result.parse(raw) as ResultOf<M>;
   }
 
   close(): void {

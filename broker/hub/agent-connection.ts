@@ -2,7 +2,7 @@ import type pino from 'pino';
 import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
 import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
-import { AGENT_AUTH, CLOSE_REGISTRATION_ENDED, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
+import { AGENT_AUTH, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ApprovalRequestBody } from '../../core/wire/approval';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
 import { AgentHello, type AgentCertificateMetadata, type CertifiedPolicy } from '../../core/wire/policy';
@@ -10,6 +10,7 @@ import type { ActiveIdentity } from '../identity/active-identity';
 import { audit } from '../audit/audit-log';
 import type { AuditLine } from '../../core/audit/events';
 import type { RefusalLine } from './refusal-audit';
+import { CloseCode } from '../../core/wire/close-codes';
 
 /** What a connection needs from the rest of the broker. */
 export interface ConnectionHost {
@@ -34,7 +35,7 @@ type AgentRefusal =
 
 export interface FrameSink {
   send(frame: BrokerFrame): void;
-  close(code: number, reason: string): void;
+  close(code: CloseCode, reason: string): void;
   /** The peer's address: a key for counting what strangers may hold, never a trust signal. */
   readonly remote?: string;
   /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
@@ -121,7 +122,7 @@ export class AgentConnection {
     return true;
   }
 
-  close(code: number, reason: string): void {
+  close(code: CloseCode, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.sink.close(code, reason);
@@ -197,8 +198,8 @@ export class AgentConnection {
     if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
     else audit(this.log).line('warn', line, 'agent message refused');
     this.send({ type: 'error', code, message });
-    // 4003 tells a rejected or revoked agent not to come back; anything else it may retry.
-    this.close(this.#registrationEnded ? CLOSE_REGISTRATION_ENDED : 4001, code);
+    // RegistrationEnded tells a rejected or revoked agent not to come back; anything else it may retry.
+    this.close(this.#registrationEnded ? CloseCode.RegistrationEnded : CloseCode.AuthRefused, code);
   }
 
   #onInit(challenge: Uint8Array): void {

@@ -16,6 +16,7 @@ import { DEFAULT_REFUSAL_AUDIT_LIMITS, RefusalAudit, type RefusalAuditLimits } f
 import { SocketEdge, type SessionEdge } from './socket-edge';
 import { audit } from '../audit/audit-log';
 import type { AuditLine } from '../../core/audit/events';
+import { CloseCode } from '../../core/wire/close-codes';
 
 export interface HubOptions {
   host: string;
@@ -93,9 +94,9 @@ export class HubServer {
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#refusals.close();
-    // Stop accepting first: an agent told 1001 then reconnects to a refused port, not to a broker on its way out.
+    // Stop accepting first: an agent told GoingAway then reconnects to a refused port, not to a broker on its way out.
     const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    for (const socket of this.#wss.clients) socket.close(1001, 'broker shutting down');
+    for (const socket of this.#wss.clients) socket.close(CloseCode.GoingAway, 'broker shutting down');
     // Sockets that never upgraded would hold close() until their timer.
     for (const { socket, upgraded } of this.#accepted.values()) if (!upgraded) socket.destroy();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
@@ -218,7 +219,7 @@ export class HubServer {
           // this connection ends, nothing was acknowledged, and the agent resends what it kept.
           audit(log).error('hub.internal-error', { did: session.did, err: (err as Error).message }, 'could not handle an agent frame');
           send(socket, { type: 'error', code: 'internal', message: 'the broker could not handle this frame; try again later' });
-          socket.close(1011, 'internal error');
+          socket.close(CloseCode.InternalError, 'internal error');
         },
         (data: Buffer, isBinary: boolean) => {
           if (!edge.admitFrame()) return;
@@ -229,14 +230,14 @@ export class HubServer {
           }
           if (++framesInWindow > maxPerSecond) {
             edge.refused({ event: 'hub.rate-limited', code: 'rate-limit', did: session.did }, 'agent exceeded its frame rate; connection closed');
-            socket.close(4008, 'rate limit');
+            socket.close(CloseCode.TooManyFrames, 'rate limit');
             return;
           }
           const frame = decodeFrame(AgentFrame, isBinary ? new Uint8Array(data) : null, MAX_HUB_FRAME_BYTES);
           if (!frame.ok) {
             edge.refused({ event: 'hub.bad-frame', code: frame.code, detail: frame.message, did: session.did }, 'bad frame from agent');
             send(socket, { type: 'error', code: frame.code, message: frame.message });
-            socket.close(4000, frame.code);
+            socket.close(CloseCode.BadFrame, frame.code);
             return;
           }
           // A result the broker asked for (one per intent sent on this connection) is owed, not volunteered: it is

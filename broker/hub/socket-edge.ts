@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import type { WebSocket } from 'ws';
 import { guarded } from '../../core/io/guarded';
+import { CloseCode } from '../../core/wire/close-codes';
 import type { ConnectionCaps, ConnectionSlot } from './connection-caps';
 import type { RefusalAudit, RefusalLine } from './refusal-audit';
 import { audit } from '../audit/audit-log';
@@ -20,10 +21,6 @@ export interface SocketEdgeLimits {
   handshakeMs: number;
   preAuthFrames: number;
 }
-
-export const CLOSE_HANDSHAKE_TIMEOUT = 4002;
-export const CLOSE_TOO_MANY_FRAMES = 4008;
-export const CLOSE_TOO_MANY_CONNECTIONS = 4009;
 
 /**
  * The pre-authentication budget of one WebSocket, the same on the agent path and on /rpc: a stranger has
@@ -49,7 +46,7 @@ export class SocketEdge implements SessionEdge {
         () => {
           if (this.#authenticated) return;
           this.refused({ event: 'auth.timeout', code: 'handshake-timeout' }, 'peer did not authenticate in time');
-          socket.close(CLOSE_HANDSHAKE_TIMEOUT, 'handshake timeout');
+          socket.close(CloseCode.HandshakeTimeout, 'handshake timeout');
         },
       ),
       limits.handshakeMs,
@@ -69,7 +66,7 @@ export class SocketEdge implements SessionEdge {
     if (this.socket.readyState !== this.socket.OPEN) return false;
     if (this.#authenticated || ++this.#frames <= this.limits.preAuthFrames) return true;
     this.refused({ event: 'hub.refused', code: 'too-many-frames' }, `more than ${this.limits.preAuthFrames} frames before authenticating`);
-    this.socket.close(CLOSE_TOO_MANY_FRAMES, 'too many frames before authentication');
+    this.socket.close(CloseCode.TooManyFrames, 'too many frames before authentication');
     return false;
   }
 
@@ -78,7 +75,7 @@ export class SocketEdge implements SessionEdge {
     const promoted = this.caps.promote(this.slot);
     if (!promoted.ok) {
       this.refused({ event: 'hub.refused', code: promoted.reason }, 'too many authenticated connections from this address');
-      this.socket.close(CLOSE_TOO_MANY_CONNECTIONS, promoted.reason);
+      this.socket.close(CloseCode.TooManyConnections, promoted.reason);
       return;
     }
     this.#authenticated = true;

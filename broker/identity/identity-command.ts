@@ -6,7 +6,7 @@ import { readKeyFile, VaultysId, type SecretIdentity } from '../../core/identity
 import type { BrokerIdentitySummary } from '../../core/wire/authority';
 import type { BrokerInfo } from '../../core/rpc/methods';
 import { BROKER_KEY_FILE, loadBrokerIdentity } from '../broker-identity';
-import { BrokerClient } from '../cli/broker-client';
+import { BrokerClient, BrokerNotRunningError } from '../cli/broker-client';
 import { defaultDataDir } from '../config';
 import { readAuthority } from './authority-file';
 import { certificateOf, recordRotation } from './identity-service';
@@ -26,7 +26,7 @@ async function runningBroker(dataDir: string): Promise<BrokerClient | null> {
   try {
     return await BrokerClient.connect(dataDir);
   } catch (err) {
-    if (/no broker is running/.test((err as Error).message)) return null;
+    if (err instanceof BrokerNotRunningError) return null;
     throw err;
   }
 }

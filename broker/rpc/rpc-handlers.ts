@@ -1,17 +1,19 @@
+import type { z } from 'zod';
 import type pino from 'pino';
-import { ResponseError } from 'vscode-jsonrpc';
+import type { Disposable, NotificationType, RequestHandler, RequestType } from 'vscode-jsonrpc';
 import { ChallengeResponder, VaultysId } from '../../core/identity';
-import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, type MethodSpec } from '../../core/rpc/methods';
+import { Methods, Notifications, SessionMethods, type MethodName, type ResultOf } from '../../core/rpc/methods';
+import { notificationType, requestType, sessionRequestType, type NotificationName, type NotificationParams } from '../../core/rpc/rpc-contract';
+import { RpcError, type RpcErrorReason } from '../../core/rpc/rpc-error';
 import type { Role } from '../../core/rpc/roles';
 import { USER_AUTH, UserHello, type UserGrant } from '../../core/rpc/user-auth';
 import type { Broker } from '../broker';
 import type { RpcOrigin } from '../users/user-service';
-import type { BrokerEvents } from '../events';
+import type { BrokerEvent } from '../events';
 import { ProgressAudience } from './progress-audience';
 import { storageFailure } from '../../core/storage/storage-failure';
-import { notFound, RpcFailure } from './rpc-failure';
+import { notFound } from './rpc-failure';
 import { summarizeApproval, summarizeIntent } from '../store/summary-params';
-import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { guarded } from '../../core/io/guarded';
 import type { SessionEdge } from '../hub/socket-edge';
 import { audit } from '../audit/audit-log';
@@ -25,13 +27,18 @@ export interface RpcCaller {
 
 /** The part of a JSON-RPC connection the broker uses; both vscode-languageserver and vscode-jsonrpc connections fit. */
 export interface RpcChannel {
-  onRequest(method: string, handler: (params: unknown) => unknown): unknown;
-  sendNotification(method: string, params: unknown): unknown;
+  onRequest<P, R, E>(type: RequestType<P, R, E>, handler: RequestHandler<P, R, E>): Disposable;
+  sendNotification<P>(type: NotificationType<P>, params?: P): Promise<void>;
 }
 
-type Handlers = { [M in MethodName]: (params: ReturnType<(typeof Methods)[M]['params']['parse']>, caller: RpcCaller) => unknown };
+type ParsedParams<M extends MethodName> = z.output<(typeof Methods)[M]['params']>;
 
-function handlers(broker: Broker): Handlers {
+/** A method's handler, held by the compiler to the result its method declares (test/broker/rpc/rpc-contract.types.ts). */
+export type MethodHandler<M extends MethodName> = (params: ParsedParams<M>, caller: RpcCaller) => ResultOf<M>;
+/** One handler for every method of the table: a method added there without one here does not compile. */
+export type MethodHandlers = { [M in MethodName]: MethodHandler<M> };
+
+function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
   return {
     brokerInfo: () => broker.info(),
     identityReload: (_p, c) => broker.reloadIdentity(c.did),
@@ -56,9 +63,27 @@ function handlers(broker: Broker): Handlers {
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),
     registrationsReject: (p, c) => broker.registrations.reject(c.did, p.did, p.reason),
     intentsDispatch: (p, c) => summarizeIntent(broker.router.dispatch(c, p)),
-    intentsGet: (p) => broker.intents.detail(p.id) ?? throwError(notFound(`intent ${p.id}`)),
+    intentsGet: (p) => {
+      // Reading an intent is watching it: its progress comes to this session from then on.
+      audience.watch(p.id);
+      return broker.intents.detail(p.id) ?? throwError(notFound(`intent ${p.id}`));
+    },
     intentsList: (p) => broker.intents.list(p, p),
     usersRename: (p, c) => broker.users.rename(c, p.did, p.name),
+  };
+}
+
+/** How each broker event becomes its notification, and which sessions hear it. */
+export type Forwarders = { [K in NotificationName]: { wrap: (event: BrokerEvent<K>) => NotificationParams<K>; wanted?: (event: BrokerEvent<K>) => boolean } };
+
+function forwarders(audience: ProgressAudience): Forwarders {
+  return {
+    agentChanged: { wrap: (agent) => ({ agent }) },
+    registrationChanged: { wrap: (agent) => ({ agent }) },
+    intentChanged: { wrap: (intent) => ({ intent: summarizeIntent(intent) }) },
+    userChanged: { wrap: (user) => ({ user }) },
+    approvalChanged: { wrap: (approval) => ({ approval: summarizeApproval(approval) }) },
+    intentProgress: { wrap: ({ intentId, seq, stream, text }) => ({ intentId, seq, stream, text }), wanted: (progress) => audience.wants(progress) },
   };
 }
 
@@ -66,11 +91,11 @@ function throwError(error: Error): never {
   throw error;
 }
 
-function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, raw: unknown): T {
+function parsed<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const result = schema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  throw new ResponseError(RpcErrorCode.InvalidParams, `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`);
+  throw new RpcError('invalid-params', `${issue?.path.join('.') || 'params'}: ${issue?.message ?? 'invalid'}`);
 }
 
 /**
@@ -95,11 +120,13 @@ export function bindRpc(
   const refused = (line: AuditLine<'auth.refused'>, message: string) => (edge ? edge.refused(line, message) : audit(log).line('warn', line, message));
   let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
 
-  channel.onRequest(SessionMethods.init.method, (raw: unknown) => {
-    if (caller) throw new ResponseError(RpcErrorCode.Conflict, 'this session is already authenticated');
+  channel.onRequest(sessionRequestType('init'), (raw: unknown) => {
+    if (caller) throw new RpcError('already-authenticated', 'this session is already authenticated');
     const params = parsed(SessionMethods.init.params, raw);
     // One read of both: the chain presented must be the one of the key that signs.
     const { identity, authority } = broker.keys;
+    // Why the user was not admitted, when that is why the responder refused: what the client branches on.
+    let refusal: RpcErrorReason = 'handshake-refused';
     const h: { responder: ChallengeResponder; hello?: UserHello } = {
       responder: new ChallengeResponder({
         identity,
@@ -112,7 +139,10 @@ export function bindRpc(
             return { ok: false, message: `metadata.pk1 is not a user hello: ${issue?.path.join('.') || 'hello'}: ${issue?.message ?? 'invalid'}` };
           }
           const admission = broker.users.preview(id, hello.data, origin);
-          if (!admission.ok) return admission;
+          if (!admission.ok) {
+            refusal = admission.reason;
+            return admission;
+          }
           h.hello = hello.data;
           const grant: UserGrant = { role: admission.role, brokerName: 'vaultysclaw', ...(authority ? { authority } : {}) };
           return { ok: true, value: { metadata: grant } };
@@ -123,25 +153,25 @@ export function bindRpc(
     const accepted = h.responder.accept(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!accepted.ok) {
       refused({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
-      throw new ResponseError(RpcErrorCode.Unauthenticated, `${accepted.reason}: ${accepted.message}`);
+      throw new RpcError(accepted.reason === 'peer-refused' ? refusal : 'handshake-refused', `${accepted.reason}: ${accepted.message}`);
     }
     return { challenge: Buffer.from(accepted.value.step1).toString('base64') };
   });
 
-  channel.onRequest(SessionMethods.complete.method, (raw: unknown) => {
-    if (caller) throw new ResponseError(RpcErrorCode.Conflict, 'this session is already authenticated');
+  channel.onRequest(sessionRequestType('complete'), (raw: unknown) => {
+    if (caller) throw new RpcError('already-authenticated', 'this session is already authenticated');
     const params = parsed(SessionMethods.complete.params, raw);
-    if (!handshake?.hello) throw new ResponseError(RpcErrorCode.Unauthenticated, 'out-of-order: no session/init to complete');
+    if (!handshake?.hello) throw new RpcError('handshake-refused', 'out-of-order: no session/init to complete');
     const result = handshake.responder.complete(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!result.ok) {
       refused({ event: 'auth.refused', kind: 'user', reason: result.reason, detail: result.message }, 'user handshake refused');
-      throw new ResponseError(RpcErrorCode.Unauthenticated, `${result.reason}: ${result.message}`);
+      throw new RpcError('handshake-refused', `${result.reason}: ${result.message}`);
     }
     const user: VaultysId = result.value.initiator;
     const admission = broker.users.enroll(user, handshake.hello, origin);
     if (!admission.ok) {
       refused({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
-      throw new ResponseError(RpcErrorCode.Unauthenticated, admission.message);
+      throw new RpcError(admission.reason, admission.message);
     }
     caller = user.did;
     edge?.authenticated();
@@ -150,61 +180,54 @@ export function bindRpc(
   });
 
   const audience = new ProgressAudience(() => caller);
-  const table = handlers(broker);
-  for (const [name, spec] of Object.entries(Methods) as [MethodName, MethodSpec][]) {
-    channel.onRequest(spec.method, (raw: unknown) => {
-      if (!caller) throw new ResponseError(RpcErrorCode.Unauthenticated, 'prove your identity first (vaultysclaw/session/init)');
+  const table = handlers(broker, audience);
+  const bind = <M extends MethodName>(name: M) => {
+    const spec = Methods[name];
+    channel.onRequest(requestType(name), (raw: unknown): ResultOf<M> => {
+      if (!caller) throw new RpcError('unauthenticated', 'prove your identity first (vaultysclaw/session/init)');
       const role = broker.users.roleOf(caller);
       if (!role || !spec.roles.includes(role)) {
         audit(log).warn('rpc.forbidden', { method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
-        throw new ResponseError(RpcErrorCode.Forbidden, `${role ? `role ${role}` : 'a removed user'} may not call ${spec.method}`);
+        throw new RpcError('role-forbidden', `${role ? `role ${role}` : 'a removed user'} may not call ${spec.method}`);
       }
-      const params = parsed(spec.params, raw);
+      // The one place the compiler is told rather than shown: this schema is Methods[name].params, so its output is
+      // ParsedParams<M> (zod's types do not carry an indexed table's key through safeParse).
+      const params = parsed(spec.params, raw) as ParsedParams<M>;
       try {
-        // Reading an intent is watching it: its progress comes to this session from then on.
-        if (name === 'intentsGet') audience.watch((params as { id: string }).id);
-        return (table[name] as (p: unknown, c: RpcCaller) => unknown)(params, { did: caller, role });
+        return table[name](params, { did: caller, role });
       } catch (err) {
-        if (err instanceof RpcFailure) {
-          audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: err.code, detail: err.message }, 'request refused');
-          throw new ResponseError(err.code, err.message);
+        if (err instanceof RpcError) {
+          audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: err.code, reason: err.reason, detail: err.message }, 'request refused');
+          throw err;
         }
         audit(log).error('rpc.error', { method: spec.method, err: (err as Error).message }, 'request failed');
         const storage = storageFailure(err);
-        if (storage) throw new ResponseError(RpcErrorCode.Internal, `the broker cannot write its data: ${storage}; the request failed`);
-        throw new ResponseError(RpcErrorCode.Internal, 'internal error; see the broker log');
+        if (storage) throw new RpcError('storage-failed', `the broker cannot write its data: ${storage}; the request failed`);
+        throw new RpcError('internal', 'internal error; see the broker log');
       }
     });
-  }
+  };
+  for (const name of Object.keys(Methods) as MethodName[]) bind(name);
 
   // Notifications go to authenticated sessions only. They are sent from inside the event bus, that is from an
   // agent's frame or a timer: a client that went away mid-notification (vscode-jsonrpc throws synchronously on a
   // disposed connection) is worth a debug line and must never fail the agent's frame or reach another session.
-  const forward = <K extends keyof typeof Notifications>(key: K, wrap: (v: never) => unknown, wanted: (v: never) => boolean = () => true) =>
-    guarded(
+  const forwarding = forwarders(audience);
+  const subscribe = <K extends NotificationName>(key: K): (() => void) => {
+    const { wrap, wanted } = forwarding[key];
+    const type = notificationType(key);
+    const listener = guarded(
       (err) => audit(log).debug('rpc.notify-failed', { err: (err as Error).message }, 'notification not delivered'),
-      (value: never) => {
-        if (!caller || !broker.users.roleOf(caller) || !wanted(value)) return;
-        return channel.sendNotification(Notifications[key].method, wrap(value));
+      (event: BrokerEvent<K>) => {
+        if (!caller || !broker.users.roleOf(caller) || (wanted && !wanted(event))) return;
+        return channel.sendNotification(type, wrap(event));
       },
     );
-  const subscriptions = [
-    ['agentChanged', forward('agentChanged', (agent) => ({ agent }))],
-    ['registrationChanged', forward('registrationChanged', (agent) => ({ agent }))],
-    ['intentChanged', forward('intentChanged', (intent: IntentView) => ({ intent: summarizeIntent(intent) }))],
-    ['userChanged', forward('userChanged', (user) => ({ user }))],
-    ['approvalChanged', forward('approvalChanged', (approval: ApprovalView) => ({ approval: summarizeApproval(approval) }))],
-    [
-      'intentProgress',
-      forward(
-        'intentProgress',
-        ({ intentId, seq, stream, text }: BrokerEvents['intentProgress'][0]) => ({ intentId, seq, stream, text }),
-        (progress: BrokerEvents['intentProgress'][0]) => audience.wants(progress),
-      ),
-    ],
-  ] as const;
-  for (const [event, listener] of subscriptions) broker.events.on(event, listener as never);
+    broker.events.on(key, listener);
+    return () => broker.events.off(key, listener);
+  };
+  const unsubscribe = (Object.keys(Notifications) as NotificationName[]).map(subscribe);
   return () => {
-    for (const [event, listener] of subscriptions) broker.events.off(event, listener as never);
+    for (const off of unsubscribe) off();
   };
 }

@@ -2,6 +2,7 @@ import type pino from 'pino';
 import { createMessageConnection, type Message } from 'vscode-jsonrpc';
 import type WebSocket from 'ws';
 import { guarded } from '../../core/io/guarded';
+import { CloseCode } from '../../core/wire/close-codes';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
 import type { Broker } from '../broker';
 import { cutOffIfNotReading } from '../hub/backpressure';
@@ -38,7 +39,7 @@ export function acceptWebSocketRpc(broker: Broker, socket: WebSocket, log: pino.
   connection.onError(
     guard(([err]: [Error, Message | undefined, number | undefined]) => {
       edge.refused({ event: 'rpc.transport-error', code: 'bad-frame', err: err.message }, 'bad JSON-RPC frame; closing');
-      socket.close(4000, 'bad frame');
+      socket.close(CloseCode.BadFrame, 'bad frame');
     }),
   );
   connection.onClose(guard(() => unbind()));

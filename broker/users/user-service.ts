@@ -7,13 +7,16 @@ import type { UserHello } from '../../core/rpc/user-auth';
 import type { InvitationView, UserView } from '../../core/rpc/views';
 import type { BrokerEventBus } from '../events';
 import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
+import type { RpcErrorReason } from '../../core/rpc/rpc-error';
 import { hashToken, type InvitationRecord, type InvitationStore } from '../store/invitation-store';
 import type { UserRecord, UserStore } from '../store/user-store';
 import { displayName, nameKey, visibleText } from '../../core/text/untrusted-text';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
 
-export type Admission = { ok: true; role: Role } | { ok: false; message: string };
+/** A refusal says why in `reason` (what the client branches on) and `message` (what a person reads). */
+export type Refusal = { ok: false; reason: RpcErrorReason; message: string };
+export type Admission = { ok: true; role: Role } | Refusal;
 
 /**
  * Where a session comes from: `host` is the broker host itself (its owner-only local socket, or the stdio of
@@ -74,9 +77,9 @@ export class UserService {
 
   /** At INIT, before the broker signs: would this id be let in? Nothing is consumed yet. */
   preview(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {
-    if (id.type !== IdType.Person) return { ok: false, message: 'users prove a person id' };
+    if (id.type !== IdType.Person) return { ok: false, reason: 'not-a-person', message: 'users prove a person id' };
     const user = this.users.get(id.did);
-    if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, message: 'this user was removed from the broker' };
+    if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, reason: 'user-removed', message: 'this user was removed from the broker' };
     const admission = this.#admitNewcomer(id.did, hello, origin);
     return admission.ok ? { ok: true, role: admission.role } : admission;
   }
@@ -87,21 +90,21 @@ export class UserService {
    * invitation, and a network peer on a broker with no user at all is refused outright. The name is checked
    * last, so only the holder of a valid invitation learns whether a name is taken.
    */
-  #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; role: Role; invitation?: InvitationRecord } | { ok: false; message: string } {
+  #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; role: Role; invitation?: InvitationRecord } | Refusal {
     if (did === this.localOperatorDid) return { ok: true, role: 'owner' };
     const firstOwner = origin === 'host' && !this.users.hasUsersBesides(this.localOperatorDid);
     let invitation: InvitationRecord | undefined;
     if (!firstOwner) {
-      if (!this.users.hasUsersBesides(null)) return { ok: false, message: NO_OWNER_YET };
-      if (!hello.invitation) return { ok: false, message: 'you are not a user of this broker: ask an admin for an invitation' };
+      if (!this.users.hasUsersBesides(null)) return { ok: false, reason: 'no-owner-yet', message: NO_OWNER_YET };
+      if (!hello.invitation) return { ok: false, reason: 'invitation-needed', message: 'you are not a user of this broker: ask an admin for an invitation' };
       invitation = this.invitations.getByHash(hashToken(hello.invitation));
       if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
-        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
+        return { ok: false, reason: 'invitation-invalid', message: 'the invitation is unknown, used, revoked or expired' };
       }
-      if (!this.#inviterStillMay(invitation)) return { ok: false, message: 'whoever created this invitation may no longer grant its role' };
+      if (!this.#inviterStillMay(invitation)) return { ok: false, reason: 'invitation-invalid', message: 'whoever created this invitation may no longer grant its role' };
     }
     if (this.#nameHolder(hello.name, did)) {
-      return { ok: false, message: `the name ${JSON.stringify(visibleText(hello.name))} is taken on this broker: join with another name` };
+      return { ok: false, reason: 'name-taken', message: `the name ${JSON.stringify(visibleText(hello.name))} is taken on this broker: join with another name` };
     }
     return invitation ? { ok: true, role: invitation.role, invitation } : { ok: true, role: 'owner' };
   }
@@ -129,7 +132,7 @@ export class UserService {
     return this.users.transaction((): Admission => {
       const known = this.users.get(id.did);
       if (known) {
-        if (known.removedAt !== null) return { ok: false, message: 'this user was removed from the broker' };
+        if (known.removedAt !== null) return { ok: false, reason: 'user-removed', message: 'this user was removed from the broker' };
         // The name is the one given at enrolment: a login cannot take another user's (an admin renames).
         this.users.touch(id.did, now);
         return { ok: true, role: known.role };
@@ -138,7 +141,7 @@ export class UserService {
       if (!admission.ok) return admission;
       // Consumed in the same transaction as the user is added: single use holds against concurrent joins.
       if (admission.invitation && !this.invitations.use(hello.invitation!, id.did, now)) {
-        return { ok: false, message: 'the invitation is unknown, used, revoked or expired' };
+        return { ok: false, reason: 'invitation-invalid', message: 'the invitation is unknown, used, revoked or expired' };
       }
       const { role } = admission;
       const invitedBy = admission.invitation?.createdBy ?? null;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BrokerInfo } from '../rpc/methods';
 import { PolicyInput } from '../rpc/views';
 import { Role } from '../rpc/roles';
+import { RpcErrorReason } from '../rpc/rpc-error';
 import { CommandLimits, Capability, Confinement, RegistrationStatus } from '../wire/policy';
 import { IntentOutcome } from '../wire/intent';
 import { TokenUsageReport } from '../wire/task';
@@ -107,7 +108,7 @@ export const AUDIT_EVENTS = {
 
   // User requests on /rpc (broker/rpc/).
   'rpc.forbidden': z.object({ method: z.string(), did, role: Role.or(z.literal('none')) }),
-  'rpc.refused': z.object({ method: z.string(), did, code: z.number(), detail: z.string() }),
+  'rpc.refused': z.object({ method: z.string(), did, code: z.number(), reason: RpcErrorReason, detail: z.string() }),
   'rpc.error': z.object({ method: z.string(), err }),
   'rpc.notify-failed': z.object({ err }),
   'rpc.transport-error': z.object({ code: z.literal('bad-frame').optional(), err }),

@@ -3,10 +3,12 @@ import { SESSION_TRUST, type TrustMemory } from '../authority/trust-memory';
 import { ChallengeInitiator, type SecretIdentity } from '../identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../policy/intent-gates';
 import { SessionMethods } from './methods';
+import type { RpcEndpoint } from './rpc-client';
+import { RpcError, type RpcErrorReason } from './rpc-error';
 import { USER_AUTH, UserGrant, type UserHello } from './user-auth';
 import type { UserView } from './views';
 
-export type SendRequest = (method: string, params: unknown) => Promise<unknown>;
+export type SendRequest = RpcEndpoint['sendRequest'];
 
 /**
  * The client half of the session handshake (CLI and extension alike): the
@@ -15,6 +17,8 @@ export type SendRequest = (method: string, params: unknown) => Promise<unknown>;
  * certifies a role. What a verified chain teaches (revocations, replaced ids,
  * the newest certificate serial) is kept in `memory` (by default for the life
  * of this process), so a broker presenting an older generation is refused.
+ * A refusal on this side is an RpcError with its reason (broker-not-pinned, no-role-certified,
+ * broker-handshake-refused), like the broker's own refusals.
  */
 export async function authenticateUser(
   send: SendRequest,
@@ -24,6 +28,7 @@ export async function authenticateUser(
   memory: TrustMemory = SESSION_TRUST,
 ): Promise<{ user: UserView; grant: UserGrant }> {
   let grant: UserGrant | undefined;
+  let refusal: RpcErrorReason = 'broker-handshake-refused';
   const initiator = new ChallengeInitiator({
     identity,
     ...USER_AUTH,
@@ -36,9 +41,15 @@ export async function authenticateUser(
         learnt: memory.learnt,
         mismatch: (proved) => `broker proved ${proved}, not the pinned ${brokerDid}`,
       });
-      // A broken chain is as final as a wrong key: both say "not the pinned" broker, which clients treat as permanent.
-      if (!trusted.ok) return { ok: false, message: isRootDid(brokerDid) ? `${trusted.message}; the broker is not the pinned ${brokerDid}` : trusted.message };
-      if (!parsed.success) return { ok: false, message: 'the broker certified no role' };
+      // A broken chain is as final as a wrong key: both are broker-not-pinned, which clients treat as permanent.
+      if (!trusted.ok) {
+        refusal = 'broker-not-pinned';
+        return { ok: false, message: isRootDid(brokerDid) ? `${trusted.message}; the broker is not the pinned ${brokerDid}` : trusted.message };
+      }
+      if (!parsed.success) {
+        refusal = 'no-role-certified';
+        return { ok: false, message: 'the broker certified no role' };
+      }
       grant = parsed.data;
       memory.learn(trusted.chain);
       return { ok: true, value: undefined };
@@ -48,7 +59,9 @@ export async function authenticateUser(
     await send(SessionMethods.init.method, { challenge: Buffer.from(initiator.init).toString('base64') }),
   );
   const completed = initiator.respond(new Uint8Array(Buffer.from(step1.challenge, 'base64')));
-  if (!completed.ok) throw new Error(`the broker failed authentication (${completed.reason}): ${completed.message}`);
+  if (!completed.ok) {
+    throw new RpcError(completed.reason === 'peer-refused' ? refusal : 'broker-handshake-refused', `the broker failed authentication (${completed.reason}): ${completed.message}`);
+  }
   const done = SessionMethods.complete.result.parse(
     await send(SessionMethods.complete.method, { challenge: Buffer.from(completed.value.complete).toString('base64') }),
   );

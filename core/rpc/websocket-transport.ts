@@ -1,5 +1,6 @@
 import { AbstractMessageReader, AbstractMessageWriter, Disposable, type DataCallback, type Message } from 'vscode-jsonrpc';
 import type WebSocket from 'ws';
+import { CloseCode } from '../wire/close-codes';
 
 /**
  * JSON-RPC over a WebSocket: one JSON message per text frame. Used by the
@@ -46,6 +47,6 @@ export class WebSocketMessageWriter extends AbstractMessageWriter {
   }
 
   end(): void {
-    this.socket.close(1000);
+    this.socket.close(CloseCode.Normal);
   }
 }

@@ -99,7 +99,9 @@ export async function openBrokerWebSocket(url: string, tls: BrokerTls | undefine
     socket = await brokerWebSocket(url, tls, { maxPayload: MAX_RPC_MESSAGE_BYTES }, timeoutMs);
   } catch (err) {
     if (err instanceof BrokerTlsError && err.reason === 'pin-mismatch') throw err;
-    throw new Error(`cannot reach the broker at ${loggableUrl(url)}: ${(err as Error).message}`);
+    const message = `cannot reach the broker at ${loggableUrl(url)}: ${(err as Error).message}`;
+    // The reason stays with the error: a client tells a certificate that will never verify from an outage by it.
+    throw err instanceof BrokerTlsError ? new BrokerTlsError(err.reason, message, err.code) : new Error(message);
   }
   await new Promise<void>((resolve, reject) => {
     socket.once('open', resolve);

@@ -12,8 +12,6 @@ import { RegistrationStatus } from './policy';
 export const HUB_PROTOCOL_VERSION = 1;
 /** Challenger protocol and service of agent authentication: a user handshake can never pass for an agent one. */
 export const AGENT_AUTH = { protocol: 'vaultysclaw', service: 'agent-auth/v1' } as const;
-/** WebSocket close code meaning "this agent's registration was rejected or revoked": it must not reconnect. */
-export const CLOSE_REGISTRATION_ENDED = 4003;
 /** A frame larger than this closes the connection: room for a 1 MiB file write or read plus its envelope. */
 export const MAX_HUB_FRAME_BYTES = BUDGETS.hubFrameBytes.limit;
 

@@ -1,24 +1,14 @@
-import type { z } from 'zod';
 import type { SecretIdentity } from '../../core/identity';
-import { Methods, Notifications, RpcErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
+import { Notifications, RpcErrorCode } from '../../core/rpc/methods';
+import { RpcClient, type RpcEndpoint } from '../../core/rpc/rpc-client';
+import type { NotificationName, NotificationParams } from '../../core/rpc/rpc-contract';
+import { rpcErrorReason } from '../../core/rpc/rpc-error';
 import type { Role } from '../../core/rpc/roles';
 import type { UserHello } from '../../core/rpc/user-auth';
 import { authenticateUser } from '../../core/rpc/user-session';
 import type { UserView } from '../../core/rpc/views';
 
-/**
- * The two things the extension needs from a JSON-RPC channel. A
- * vscode-languageclient LanguageClient (stdio broker) and a vscode-jsonrpc
- * MessageConnection (team broker over WebSocket, tests) both fit, so
- * everything above this line is the same code for both transports.
- */
-export interface RpcEndpoint {
-  sendRequest(method: string, params: unknown): Promise<unknown>;
-  onNotification(method: string, handler: (params: unknown) => void): { dispose(): void };
-}
-
-export type NotificationName = keyof typeof Notifications;
-export type NotificationParams<K extends NotificationName> = z.infer<(typeof Notifications)[K]['params']>;
+export type { NotificationName, NotificationParams };
 
 /** A JSON-RPC error as the broker sends it: a typed code and a message for people. */
 export function rpcErrorCode(err: unknown): number | undefined {
@@ -43,28 +33,29 @@ export function describeRpcError(err: unknown): string {
 
 /** The broker refused the user because they are not (yet) one of its users: an invitation would help. */
 export function needsInvitation(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /ask an admin for an invitation|invitation is unknown, used, revoked or expired/.test(message);
+  const reason = rpcErrorReason(err);
+  return reason === 'invitation-needed' || reason === 'invitation-invalid';
 }
 
 /**
  * An authenticated session with a broker: the user has proven their VaultysId
  * (Challenger v1, broker pinned to `brokerDid`) before any other request.
- * Calls go through the one method table; params and results are validated on
- * this side too, and notifications are parsed before any listener sees them.
+ * Calls go through the one typed client (RpcClient); notifications are parsed
+ * before any listener sees them.
  */
-export class BrokerSession {
+export class BrokerSession extends RpcClient {
   #self: UserView;
   readonly #listeners = new Map<NotificationName, Set<{ listener: (params: unknown) => void; onInvalid?: (message: string) => void }>>();
 
   private constructor(
-    private readonly endpoint: RpcEndpoint,
+    protected override readonly endpoint: RpcEndpoint,
     readonly brokerDid: string,
     user: UserView,
     /** The role the broker certified at the handshake. */
     readonly grantedRole: Role,
     readonly identity: SecretIdentity,
   ) {
+    super(endpoint);
     this.#self = { ...user, role: grantedRole };
   }
 
@@ -92,14 +83,6 @@ export class BrokerSession {
     const before = this.#self;
     this.#self = view;
     return before.role !== view.role || before.removed !== view.removed ? before : undefined;
-  }
-
-  async call<M extends MethodName>(name: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
-    const spec = Methods[name];
-    // Checked here first, so a mistake in the extension reads as one and never reaches the broker.
-    const checked = spec.params.parse(params);
-    const raw = await this.endpoint.sendRequest(spec.method, checked);
-    return spec.result.parse(raw) as ResultOf<M>;
   }
 
   /**

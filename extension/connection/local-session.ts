@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { SecretIdentity } from '../../core/identity';
 import type { UserHello } from '../../core/rpc/user-auth';
 import { inviteOnHost, readBrokerIdentity, type BrokerCli } from './broker-cli';
-import { BrokerSession, describeRpcError, needsInvitation, type RpcEndpoint } from './broker-session';
+import type { RpcEndpoint } from '../../core/rpc/rpc-client';
+import { rpcErrorReason } from '../../core/rpc/rpc-error';
+import { BrokerSession, describeRpcError, needsInvitation } from './broker-session';
 import { NodeNotFoundError, resolveNode } from './node-runtime';
 import { PermanentConnectError, type Connected } from './supervisor';
 
@@ -100,7 +102,7 @@ export async function connectLocalBroker(o: LocalSessionOptions): Promise<LocalC
   } catch (err) {
     await broker.stop();
     const message = describeRpcError(err);
-    if (/not the pinned/.test(message)) throw new PermanentConnectError(`the local broker proved another identity than the one in ${o.dataDir}: ${message}`);
+    if (rpcErrorReason(err) === 'broker-not-pinned') throw new PermanentConnectError(`the local broker proved another identity than the one in ${o.dataDir}: ${message}`);
     throw new Error(`could not authenticate to the local broker: ${message}`);
   }
   o.log('info', `authenticated to the local broker as ${session.user.name} (${session.user.did}), role ${session.role}`);

@@ -1,10 +1,13 @@
 import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
-import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
+import { BrokerTlsError, openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
+import { CloseCode } from '../../core/wire/close-codes';
 import { rpcUrl } from '../../core/wire/broker-url';
 import type { SecretIdentity } from '../../core/identity';
+import type { RpcEndpoint } from '../../core/rpc/rpc-client';
+import { rpcErrorReason } from '../../core/rpc/rpc-error';
 import type { UserHello } from '../../core/rpc/user-auth';
-import { BrokerSession, describeRpcError, needsInvitation, type RpcEndpoint } from './broker-session';
+import { BrokerSession, describeRpcError, needsInvitation } from './broker-session';
 import { PermanentConnectError, type Connected } from './supervisor';
 
 export interface OpenChannel {
@@ -42,7 +45,7 @@ export async function openTeamBroker(hubUrl: string, tls?: BrokerTls, timeoutMs 
     closed,
     close: () => {
       connection.dispose();
-      socket.close(1000);
+      socket.close(CloseCode.Normal);
     },
   };
 }
@@ -55,7 +58,7 @@ export async function openTeamBroker(hubUrl: string, tls?: BrokerTls, timeoutMs 
 export async function connectTeamBroker(hubUrl: string, brokerDid: string, identity: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<Connected> {
   const channel = await openTeamBroker(hubUrl, tls).catch((err: Error) => {
     // A certificate that does not verify, or is not the pinned one, stays so on every retry.
-    if (tls && /certificate/i.test(err.message)) throw new PermanentConnectError(`${hubUrl}: ${err.message}. Check vaultysclaw.brokerCaFile / vaultysclaw.brokerTlsPin with the broker's admin.`, 'openSettings');
+    if (tls && err instanceof BrokerTlsError && err.reason !== 'unreachable') throw new PermanentConnectError(`${hubUrl}: ${err.message}. Check vaultysclaw.brokerCaFile / vaultysclaw.brokerTlsPin with the broker's admin.`, 'openSettings');
     throw err;
   });
   let session: BrokerSession;
@@ -63,11 +66,7 @@ export async function connectTeamBroker(hubUrl: string, brokerDid: string, ident
     session = await BrokerSession.open(channel.endpoint, identity, brokerDid, hello);
   } catch (err) {
     channel.close();
-    const message = describeRpcError(err);
-    if (/not the pinned/.test(message)) throw new PermanentConnectError(`${hubUrl} is not the pinned broker: ${message}. Check vaultysclaw.brokerDid with the broker's admin.`, 'openSettings');
-    if (needsInvitation(err)) throw new PermanentConnectError(`${hubUrl} does not know your key yet: ${message}`, 'enterInvitation');
-    if (/removed from the broker/.test(message)) throw new PermanentConnectError(message);
-    throw new Error(`could not authenticate to ${hubUrl}: ${message}`);
+    throw sessionRefusal(hubUrl, err);
   }
   return {
     session,
@@ -75,4 +74,17 @@ export async function connectTeamBroker(hubUrl: string, brokerDid: string, ident
     closed: channel.closed,
     close: async () => channel.close(),
   };
+}
+
+/**
+ * What a failed handshake with a team broker means, decided by its reason (never its wording): permanent when
+ * retrying cannot fix it (another broker than the pinned one, a key the broker does not know, a removed user).
+ */
+export function sessionRefusal(hubUrl: string, err: unknown): Error {
+  const message = describeRpcError(err);
+  const reason = rpcErrorReason(err);
+  if (reason === 'broker-not-pinned') return new PermanentConnectError(`${hubUrl} is not the pinned broker: ${message}. Check vaultysclaw.brokerDid with the broker's admin.`, 'openSettings');
+  if (needsInvitation(err)) return new PermanentConnectError(`${hubUrl} does not know your key yet: ${message}`, 'enterInvitation');
+  if (reason === 'user-removed') return new PermanentConnectError(message);
+  return new Error(`could not authenticate to ${hubUrl}: ${message}`);
 }

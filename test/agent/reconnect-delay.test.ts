@@ -2,7 +2,8 @@
 // retry and bounded retries while the new broker comes up, then exponential again.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CLOSE_GOING_AWAY, DEFAULT_RECONNECT, ReconnectBackoff } from '../../agent/reconnect-delay';
+import { DEFAULT_RECONNECT, ReconnectBackoff } from '../../agent/reconnect-delay';
+import { CloseCode } from '../../core/wire/close-codes';
 
 /** The n-th delay (from 0) of an outage that began with `firstCode`, the later closes being 1006, over many fresh backoffs. */
 function delays(n: number, firstCode: number, samples = 1000): number[] {
@@ -24,7 +25,7 @@ describe('reconnect backoff', () => {
   });
 
   test('a broker going away (1001): the first retry spreads over 250 ms-2 s, so a restart is not stampeded', () => {
-    const first = delays(0, CLOSE_GOING_AWAY);
+    const first = delays(0, CloseCode.GoingAway);
     const [lo, hi] = range(first);
     assert.ok(lo >= 250 && hi <= DEFAULT_RECONNECT.restart.firstSpreadMs, `${lo}..${hi}`);
     const late = first.filter((d) => d > 1_000).length / first.length;
@@ -32,15 +33,15 @@ describe('reconnect backoff', () => {
   });
 
   test('while the restarted broker is not up yet, retries stay at most 4 s apart, then back off exponentially', () => {
-    const capped = delays(DEFAULT_RECONNECT.restart.attempts - 1, CLOSE_GOING_AWAY);
+    const capped = delays(DEFAULT_RECONNECT.restart.attempts - 1, CloseCode.GoingAway);
     assert.ok(range(capped)[1] <= DEFAULT_RECONNECT.restart.ceilingMs && range(capped)[1] > 3_000);
-    assert.ok(range(delays(DEFAULT_RECONNECT.restart.attempts, CLOSE_GOING_AWAY))[1] > 20_000);
+    assert.ok(range(delays(DEFAULT_RECONNECT.restart.attempts, CloseCode.GoingAway))[1] > 20_000);
   });
 
   test('reset after authenticating: the next outage starts over with its own close code', () => {
     const next = Array.from({ length: 200 }, () => {
       const b = new ReconnectBackoff();
-      for (let i = 0; i < 5; i++) b.next(CLOSE_GOING_AWAY);
+      for (let i = 0; i < 5; i++) b.next(CloseCode.GoingAway);
       b.reset();
       return b.next(1006);
     });

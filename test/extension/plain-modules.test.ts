@@ -25,6 +25,7 @@ import { asksHostRules, checkDomains, checkLimit, initialDomains, initialLimits,
 import type { Capability, Confinement } from '../../core/wire/policy';
 import { validateSettings, type RawSettings } from '../../extension/settings';
 import { removeDirs, ROOT, tempDir } from '../support/processes';
+import { RpcError } from '../../core/rpc/rpc-error';
 
 const DID = `did:vaultys:00${'ab'.repeat(19)}`;
 const raw = (over: Partial<RawSettings>): RawSettings => ({
@@ -417,8 +418,11 @@ describe('tree text', () => {
   test('broker errors read as sentences, and invitations are recognised', () => {
     const err = Object.assign(new Error('role viewer may not call vaultysclaw/intents/dispatch'), { code: -32003 });
     assert.equal(describeRpcError(err), 'not allowed: role viewer may not call vaultysclaw/intents/dispatch');
-    assert.ok(needsInvitation(new Error('peer-refused: you are not a user of this broker: ask an admin for an invitation')));
-    assert.ok(!needsInvitation(new Error('bad signature')));
+    // Recognised by the reason the broker sends, whatever its words; the words alone are not enough (issue 15).
+    assert.ok(needsInvitation(new RpcError('invitation-needed', 'peer-refused: you are not a user of this broker: ask an admin for an invitation')));
+    assert.ok(needsInvitation(new RpcError('invitation-invalid', 'any words')));
+    assert.ok(!needsInvitation(new Error('peer-refused: you are not a user of this broker: ask an admin for an invitation')));
+    assert.ok(!needsInvitation(new RpcError('handshake-refused', 'bad signature')));
   });
 });
 

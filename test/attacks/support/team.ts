@@ -8,6 +8,7 @@ import { loadLocalOperator } from '../../../broker/local-operator';
 import { IdType, seal, SecretIdentity } from '../../../core/identity';
 import { RpcErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../../core/rpc/methods';
 import type { Role } from '../../../core/rpc/roles';
+import { rpcErrorReason, type RpcErrorReason } from '../../../core/rpc/rpc-error';
 import type { ApprovalView, IntentDetail, IntentView } from '../../../core/rpc/views';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../../core/rpc/websocket-transport';
 import type { ApprovalDecisionBody } from '../../../core/wire/approval';
@@ -72,6 +73,8 @@ export async function joinAs(broker: BrokerProcess, inviter: Member, role: Role,
 export interface RpcErrorLike {
   code: number;
   message: string;
+  /** data.reason: what a program branches on. */
+  reason: RpcErrorReason | undefined;
 }
 
 /** The JSON-RPC error a call ends with; fails the test if it succeeds. */
@@ -82,7 +85,7 @@ export async function rpcError(promise: Promise<unknown>, what = 'the call'): Pr
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };
     assert.equal(typeof e.code, 'number', `${what}: not a JSON-RPC error: ${String(err)}`);
-    return { code: e.code as number, message: String(e.message) };
+    return { code: e.code as number, message: String(e.message), reason: rpcErrorReason(err) };
   }
   assert.fail(`${what} succeeded but must be refused; it returned ${JSON.stringify(result).slice(0, 300)}`);
 }

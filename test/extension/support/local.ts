@@ -29,9 +29,12 @@ export async function connectLocal(options: {
   identity?: SecretIdentity;
   name?: string;
   methods?: string[];
+  /** Wraps the launcher (after the counting one): a test changes what the extension's code receives. */
+  via?: (inner: LaunchBroker) => LaunchBroker;
 }): Promise<LocalConnected & { identity: SecretIdentity }> {
   const identity = options.identity ?? generateUserIdentity();
-  const launch = options.methods ? countingLauncher(stdioLauncher(options.launched), options.methods) : stdioLauncher(options.launched);
+  const stdio = options.methods ? countingLauncher(stdioLauncher(options.launched), options.methods) : stdioLauncher(options.launched);
+  const launch = options.via ? options.via(stdio) : stdio;
   const connected = await connectLocalBroker({
     extensionPath: ROOT,
     nodePathSetting: process.execPath,
