@@ -4,7 +4,6 @@ import { ExtData } from '@msgpack/msgpack';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   IdType,
-  decodeChallenge,
   encodeChallenge,
   signedBytes,
   verifyCertificate,
