@@ -2,8 +2,27 @@
 // signatures; each refusal asserted by its reason.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodeChallenge, verifyCertificate, type HandshakeRejection } from '../../../../core/identity';
-import { PROTOCOL, SERVICE, decoded, expectOk, flipped, refusalOf, runHonestHandshake } from '../support/handshake';
+import fc from 'fast-check';
+import {
+  decodeChallenge,
+  encodeChallenge,
+  type HandshakeRejection,
+  IdType,
+  verifyCertificate,
+} from '../../../../core/identity';
+import {
+  attempt,
+  decoded,
+  expectOk,
+  flipped,
+  identityFrom,
+  PROTOCOL,
+  refusalOf,
+  resigned,
+  runHonestHandshake,
+  SERVICE,
+  twinsOf,
+} from '../support/handshake';
 
 describe('certificate tampering', () => {
   test('flipping any single byte of a certificate never verifies, and the refusals name several distinct reasons', () => {
@@ -52,5 +71,57 @@ describe('certificate scope', () => {
     const { complete } = runHonestHandshake();
     expectOk(verifyCertificate(complete, { maxMessageBytes: complete.length }));
     assert.equal(refusalOf(() => verifyCertificate(complete, { maxMessageBytes: complete.length - 1 })), 'oversized');
+  });
+});
+
+describe('self-handshake (spec §5.10 rule 4)', () => {
+  test('a certificate whose pk1 and pk2 are the same id, signed twice with it, is refused as self-handshake', () => {
+    const run = runHonestHandshake();
+    const self = { ...decoded(run.complete), pk2: run.initiatorIdentity.id };
+    const signedTwice = resigned(resigned(self, run.initiatorIdentity, 'sign2'), run.initiatorIdentity, 'sign1');
+    assert.equal(refusalOf(() => verifyCertificate(encodeChallenge(signedTwice))), 'self-handshake');
+  });
+
+  for (const [how, twin] of twinsOf(identityFrom(1).id)) {
+    test(`Self-handshake: a certificate whose pk2 is pk1's signing key under ${how}, signed twice with it, is refused as self-handshake`, () => {
+      const run = runHonestHandshake();
+      const self = { ...decoded(run.complete), pk2: twin };
+      const signedTwice = resigned(resigned(self, run.initiatorIdentity, 'sign2'), run.initiatorIdentity, 'sign1');
+      assert.equal(refusalOf(() => verifyCertificate(encodeChallenge(signedTwice))), 'self-handshake');
+    });
+  }
+});
+
+describe('messages out of place', () => {
+  test('an INIT or a STEP1 given to verifyCertificate is refused as unexpected-message', () => {
+    const run = runHonestHandshake();
+    assert.equal(refusalOf(() => verifyCertificate(run.init)), 'unexpected-message');
+    assert.equal(refusalOf(() => verifyCertificate(run.step1)), 'unexpected-message');
+  });
+});
+
+describe('certificate properties', () => {
+  const SIGNATURE_REASONS: readonly HandshakeRejection[] = ['bad-responder-signature', 'bad-initiator-signature'];
+
+  test('any single-byte change to a certificate is refused; if the bytes still decode, a signature is what fails', () => {
+    const certificates = [
+      runHonestHandshake().complete,
+      runHonestHandshake({ initiatorMetadata: { agent: 'a1', tags: ['x', 'y'] }, responderMetadata: { capabilities: ['fs.read'], limit: 300 } }).complete,
+      runHonestHandshake({ initiatorIdentity: identityFrom(5, IdType.Organization), responderMetadata: new Uint8Array(40).fill(7) }).complete,
+    ];
+    fc.assert(
+      fc.property(fc.nat(certificates.length - 1), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.integer({ min: 1, max: 255 }), (which, where, mask) => {
+        const cert = certificates[which]!;
+        const mutated = new Uint8Array(cert);
+        const at = Math.floor(where * cert.length);
+        mutated[at] = mutated[at]! ^ mask;
+        const verdict = attempt(() => verifyCertificate(mutated));
+        assert.equal(verdict.ok, false, `byte ${at} ^ ${mask} still verifies`);
+        if (!verdict.ok && attempt(() => decodeChallenge(mutated)).ok) {
+          assert.ok(SIGNATURE_REASONS.includes(verdict.reason), `decodable mutation refused as ${verdict.reason}`);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -5,6 +5,7 @@ import {
   ChallengeResponder,
   IdType,
   SecretIdentity,
+  VaultysId,
   decodeChallenge,
   encodeChallenge,
   signedBytes,
@@ -13,6 +14,7 @@ import {
   type HandshakeRejection,
   type HandshakeResult,
   type InitiatorOptions,
+  type PeerDecision,
   type ResponderOptions,
 } from '../../../../core/identity';
 
@@ -276,3 +278,33 @@ export function metadataWithRawPk1(value: Uint8Array): Uint8Array {
 }
 
 export { encode as msgpackEncode, decode as msgpackDecode };
+
+/** metadata with pk1 first, as the decoder requires, whatever the source map's order. */
+export function withPk1(metadata: ChallengeMessage['metadata'], pk1: unknown): ChallengeMessage['metadata'] {
+  return { pk1, ...('pk2' in metadata ? { pk2: metadata.pk2 } : {}) };
+}
+
+/** An acceptResponder that admits only the pinned id. */
+export function pinnedTo(pinned: VaultysId): (responder: VaultysId) => PeerDecision<void> {
+  return (responder) => (responder.equals(pinned) ? { ok: true, value: undefined } : { ok: false, message: 'not the pinned broker' });
+}
+
+/** A fresh responder's verdict on an INIT, checking that the refusal came before any signature. */
+export function responderRefusal(init: Uint8Array): HandshakeRejection {
+  const identity = identityFrom(2, IdType.Person);
+  const signed = countSignatures(identity);
+  const responder = startResponder({ responderIdentity: identity });
+  const reason = refusalOf(() => responder.accept(init));
+  assert.equal(signed.count, 0, 'the responder signed while refusing');
+  assert.equal(responder.state, 'error');
+  return reason;
+}
+
+/**
+ * The same Ed25519 key under another 77-byte id: another type byte, or another X25519 key beside it. A
+ * comparison of whole ids lets such a twin through as a peer, so a side would sign a session with itself.
+ */
+export const twinsOf = (id: VaultysId): [string, VaultysId][] => [
+  ['another type byte', VaultysId.fromBytes(concatBytes([id.type === IdType.Machine ? IdType.Person : IdType.Machine], id.bytes.subarray(1)))],
+  ['another X25519 key', VaultysId.fromBytes(concatBytes(id.bytes.subarray(0, 45), identityFrom(77).id.encryptionKey))],
+];
