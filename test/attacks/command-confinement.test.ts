@@ -19,6 +19,7 @@ import { approveAgent, assertAgentRefused, assertSucceeded, call, finalIntent, o
 import { tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { answers, callsTools, ScriptedModel, toolResults } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
+import { killProcesses, processesWith } from '../support/host-processes';
 
 exitIfHeldOpen();
 
@@ -36,20 +37,6 @@ function helloModes(proxy: MitmProxy): string[] {
     const needle = Buffer.concat([encode('mode'), encode(mode)]);
     return proxy.seen.some((m) => m.direction === 'toBroker' && Buffer.from(m.data).includes(needle));
   });
-}
-
-/** Host processes whose command line carries `marker`. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
 }
 
 describe('run_command runs in a bubblewrap sandbox', () => {
@@ -121,13 +108,7 @@ describe('run_command runs in a bubblewrap sandbox', () => {
   });
 
   after(async () => {
-    for (const pid of strays) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    killProcesses(strays);
     await started.cleanup();
     await proxy?.close();
     await model?.close();

@@ -9,19 +9,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { HttpFetchOutput, RunCommandOutput } from '../../agent/tools';
-import type { ParamsOf } from '../../core/rpc/methods';
 import type { IntentView } from '../../core/rpc/views';
 import { assertNoEscape, CountingHttpServer, CountingResolver, networkProbes, type ProbeResults } from './support/egress-fixtures';
-import { approveAgent, assertSucceeded, call, finalIntent, ownerOf, runAs, type Member } from './support/team';
+import { approveAgent, assertSucceeded, call, commandOutput, finalIntent, ownerOf, runAs, type Member } from './support/team';
 import type { AgentProcess, BrokerProcess } from '../support/processes';
 import { answers, callsTools, ScriptedModel, toolResults } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
 
 exitIfHeldOpen();
-
-type ApprovedPolicy = ParamsOf<'registrationsApprove'>['policy'];
-/** The policy input with allowedDomains, the field `policy --allowed-domains` sets (core/rpc/views.ts PolicyInput). */
-const withDomains = (policy: ApprovedPolicy, allowedDomains: string[]) => ({ ...policy, allowedDomains }) as ApprovedPolicy;
 
 describe('a command whose policy allows localhost reaches it through its proxy, and nothing else', () => {
   const started = new Started();
@@ -33,11 +28,7 @@ describe('a command whose policy allows localhost reaches it through its proxy, 
   let resolver: CountingResolver;
   let hubPort: number;
 
-  const run = async (command: string, args: string[]): Promise<RunCommandOutput> => {
-    const view = await runAs(owner, agent.did, 'run_command', { command, args, cwd: '.', timeoutMs: 30_000 });
-    assertSucceeded(view);
-    return view.output as RunCommandOutput;
-  };
+  const run = (command: string, args: string[]) => commandOutput(owner, agent.did, command, args);
   const fetch = (params: Record<string, unknown>) => runAs(owner, agent.did, 'http_fetch', { method: 'GET', timeoutMs: 10_000, ...params });
   const runTask = async (instruction: string): Promise<IntentView> => {
     const sent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'llm_task', params: { instruction } });
@@ -67,7 +58,7 @@ describe('a command whose policy allows localhost reaches it through its proxy, 
       request: 'llm_task,run_command,http_fetch',
       args: ['--model-url', model.url, '--model', 'scripted-model', '--egress-allow-loopback'],
     });
-    await approveAgent(owner, agent, withDomains({ capabilities: ['llm_task', 'run_command', 'http_fetch'], maxTokensPerDay: 1_000_000, maxRequestsPerHour: 1000 }, ['localhost']));
+    await approveAgent(owner, agent, { capabilities: ['llm_task', 'run_command', 'http_fetch'], maxTokensPerDay: 1_000_000, maxRequestsPerHour: 1000, allowedDomains: ['localhost'] });
     assert.deepEqual((await call(owner, 'agentsGet', { did: agent.did })).policy?.allowedDomains, ['localhost'], 'the certificate carries the allowed domains');
   });
 

@@ -11,7 +11,7 @@ import type { RunCommandOutput } from '../../agent/tools';
 import { approveAgent, assertSucceeded, call, finalIntent, ownerOf, runAs, type Member } from './support/team';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { cgroupLayout } from '../../agent/confinement/command-cgroup';
-import { processesWith } from '../support/host-processes';
+import { processesWith, killProcesses } from '../support/host-processes';
 import { answers, callsTools, ScriptedModel, toolResults } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
 
@@ -197,13 +197,7 @@ describe('a command does not outlive an agent killed under it', () => {
     owner = ownerOf(broker);
   });
   after(async () => {
-    for (const pid of strays) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    killProcesses(strays);
     await started.cleanup();
   });
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RunCommandOutput } from '../../agent/tools';
 import type { IntentView } from '../../core/rpc/views';
 import { assertNoEscape, CountingHttpServer, CountingResolver, networkProbes, type ProbeResults } from './support/egress-fixtures';
-import { approveAgent, assertSucceeded, call, finalIntent, ownerOf, runAs, type Member } from './support/team';
+import { approveAgent, call, commandOutput, finalIntent, ownerOf, runAs, type Member } from './support/team';
 import type { AgentProcess, BrokerProcess } from '../support/processes';
 import { answers, callsTools, ScriptedModel, toolResults } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -27,11 +27,7 @@ describe('a command whose policy allows no domains has no network at all', () =>
 
   const probes = () => networkProbes({ allowed: site.port, broker: hubPort, resolver: resolver.port });
   const reached = () => ({ site: site.connections, resolver: resolver.datagrams });
-  const run = async (command: string, args: string[]): Promise<RunCommandOutput> => {
-    const view = await runAs(owner, agent.did, 'run_command', { command, args, cwd: '.', timeoutMs: 30_000 });
-    assertSucceeded(view);
-    return view.output as RunCommandOutput;
-  };
+  const run = (command: string, args: string[]) => commandOutput(owner, agent.did, command, args);
   const runTask = async (instruction: string): Promise<IntentView> => {
     const sent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'llm_task', params: { instruction } });
     assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);

@@ -13,3 +13,14 @@ export function processesWith(marker: string): number[] {
   }
   return found;
 }
+
+/** SIGKILLs each process still there: what a test left behind must not outlive it. */
+export function killProcesses(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}

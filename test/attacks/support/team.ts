@@ -18,6 +18,7 @@ import { FINAL_INTENT_STATES } from '../../../core/rpc/views';
 import { waitFor, type AgentProcess, type BrokerProcess, type LogTail } from '../../support/processes';
 import { bounded } from './fleet';
 import { RogueAgent } from './rogue-agent';
+import type { RunCommandOutput } from '../../../agent/tools';
 
 /**
  * Users of a real broker for RBAC, delegation and approval attacks: the owner
@@ -149,6 +150,13 @@ export async function runAs(member: Member, agent: string, capability: IntentVie
 }
 
 /** Asserts a broker-side refusal: rejected before signing, never sent. */
+/** Runs an approved run_command (cwd the workspace root, 30 s) that must succeed, and gives its output. */
+export async function commandOutput(member: Member, agent: string, command: string, args: string[]): Promise<RunCommandOutput> {
+  const view = await runAs(member, agent, 'run_command', { command, args, cwd: '.', timeoutMs: 30_000 });
+  assertSucceeded(view);
+  return view.output as RunCommandOutput;
+}
+
 export function assertBrokerRefused(view: IntentView, reason: IntentView['reason'], message?: RegExp): void {
   assert.equal(view.state, 'rejected', `expected a refusal, got ${view.state} ${view.reason} ${view.message}`);
   assert.equal(view.rejectedBy, 'broker', `refused by ${view.rejectedBy}: ${view.message}`);
