@@ -13,6 +13,7 @@ import { LiveModel } from './model/live-model';
 import { createStatusBar, updateStatusBar } from './status-bar';
 import { brokerStateSurface, type VaultysClawSurface } from './surface';
 import { NodeTreeProvider } from './views/node-tree-provider';
+import { IntentId } from '../core/wire/common';
 
 let connection: BrokerConnection | undefined;
 
@@ -85,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
     ...registerBrokerCommands(services),
     command(services, OPEN_APPROVAL_COMMAND, async (arg) => {
       const requestId = typeof arg === 'string' ? arg : String((arg as { id?: string } | undefined)?.id ?? '').replace(/^approval:/, '');
-      if (/^[0-9a-f]{32}$/.test(requestId)) await panels.open(requestId);
+      if (IntentId.safeParse(requestId).success) await panels.open(requestId);
     }),
   );
   render(new Set(['connection']));
