@@ -172,14 +172,14 @@ export function openDatabase(path: string): BrokerDatabase {
  * system already tolerates; the caller says why.
  */
 export function relaxedWrites(db: BrokerDatabase): <T>(fn: () => T) => T {
-  const relax = db.prepare('PRAGMA synchronous = NORMAL');
-  const restore = db.prepare('PRAGMA synchronous = FULL');
+  // Issued afresh at every call: SQLite applies this pragma when its statement is prepared, so a statement
+  // prepared once and run again leaves the first call at FULL.
   return (fn) => {
-    relax.run();
+    db.pragma('synchronous = NORMAL');
     try {
       return fn();
     } finally {
-      restore.run();
+      db.pragma('synchronous = FULL');
     }
   };
 }
