@@ -310,6 +310,13 @@ export const BUDGETS = {
     unit: 'ms',
     enforcedAt: 'core/wire/tools.ts (HttpFetchParams), agent/tools/http-fetch.ts',
   },
+  egressRefusalReports: {
+    who: ['workspace'],
+    what: "egress refusals one command gets reported one by one (the agent's log and the command's progress); the rest are counted in one line when it ends",
+    limit: 32,
+    unit: 'count',
+    enforcedAt: 'agent/egress/egress-launch-part.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

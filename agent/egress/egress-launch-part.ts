@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type pino from 'pino';
+import { BUDGETS } from '../../core/budgets';
 import type { LaunchPart } from '../confinement/launch-part';
 import { createAgentLogger } from '../log';
 import { ToolFailure, type ToolContext } from '../tools/types';
@@ -42,7 +43,10 @@ export function egressLaunchPart(ctx: Pick<ToolContext, 'policy' | 'host' | 'onP
   if (ctx.policy.allowedDomains.length === 0 || ctx.host.confinement.mode !== 'sandboxed') return null;
   const bridge = bridgeScript();
   const node = realpathSync(process.execPath);
+  // A command chooses how often it is refused: past the budget, refusals are only counted, then told in one line.
+  let refusals = 0;
   const proxy = EgressProxy.open({ policy: ctx.policy, host: ctx.host }, ({ host, port, why }) => {
+    if (++refusals > BUDGETS.egressRefusalReports.limit) return;
     // In the agent's log whoever started the command (an llm_task streams no progress), and to the caller's viewer.
     egressLog().warn({ event: 'egress.refused', host, port, why }, 'egress refused');
     ctx.onProgress('status', `egress refused${host ? ` ${host}${port === null ? '' : `:${port}`}` : ''}: ${why}\n`);
@@ -59,6 +63,11 @@ export function egressLaunchPart(ctx: Pick<ToolContext, 'policy' | 'host' | 'onP
     env: { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, all_proxy: url },
     finish: async () => {
       await proxy.close();
+      const unreported = refusals - BUDGETS.egressRefusalReports.limit;
+      if (unreported > 0) {
+        egressLog().warn({ event: 'egress.refused-summary', unreported }, 'egress refusals not reported one by one');
+        ctx.onProgress('status', `egress refused ${unreported} more connection${unreported === 1 ? '' : 's'}, not listed one by one\n`);
+      }
       return null;
     },
   };

@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { addressProblem } from '../../../agent/egress/destination-check';
-import { egressLaunchPart } from '../../../agent/egress/egress-launch-part';
+import { BRIDGE_PORT, egressLaunchPart } from '../../../agent/egress/egress-launch-part';
 import { EgressProxy } from '../../../agent/egress/egress-proxy';
 import { BUDGETS } from '../../../core/budgets';
 import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
@@ -118,6 +118,24 @@ describe('egress: proxy and bridge in a sandbox with no network of its own', () 
     });
     assertNoEscape(results);
     assert.deepEqual({ allowed: allowed.connections, hub: hub.connections, dns: resolver.datagrams }, before, 'nothing on the host was reached');
+  });
+
+  test('a command refused BUDGETS.egressRefusalReports times gets each reported; the one past it is only counted, in one line at its end', async () => {
+    for (const extra of [0, 1]) {
+      status.length = 0;
+      const attempts = BUDGETS.egressRefusalReports.limit + extra;
+      await withEgress(['localhost'], true, async (part) => {
+        // Sequential proxy requests for a name the policy does not allow: each is answered 403 by the proxy.
+        const script = `const http = require('node:http'); (async () => { for (let i = 0; i < ${attempts}; i++) await new Promise((ok) =>
+          http.get({ host: '127.0.0.1', port: ${BRIDGE_PORT}, path: 'http://denied.example/' + i }, (r) => { r.resume(); r.on('end', ok); }).on('error', ok)); })();`;
+        const r = await nodeScript(part, script);
+        assert.equal(r.code, 0, r.stderr);
+      });
+      const told = status.filter((s) => s.startsWith('egress refused denied.example'));
+      assert.equal(told.length, BUDGETS.egressRefusalReports.limit, status.join(''));
+      const summary = status.filter((s) => s.includes('not listed one by one'));
+      assert.deepEqual(summary, extra ? ['egress refused 1 more connection, not listed one by one\n'] : []);
+    }
   });
 
   test('with no allowed domains there is no egress part and no network at all', async () => {
