@@ -317,6 +317,41 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'agent/egress/egress-launch-part.ts',
   },
+  policyRules: {
+    who: ['user'],
+    what: 'allow / ask / deny rules one certified policy carries, all capabilities together (first match wins, so each call reads at most this many)',
+    limit: 128,
+    unit: 'count',
+    enforcedAt: 'core/wire/policy-rules.ts (PolicyRules)',
+  },
+  policyRulesBytes: {
+    who: ['user'],
+    what: "a policy's rules as JSON, examples included: they travel in every agent certificate (a Challenger message is at most challengeMessageBytes)",
+    limit: 16 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/policy-rules.ts (PolicyRules)',
+  },
+  rulePatternBytes: {
+    who: ['user'],
+    what: "one pattern of a rule: an argv element, a path glob, a URL path prefix (matching is O(pattern × input), never a backtracking regex)",
+    limit: 256,
+    unit: 'bytes',
+    enforcedAt: 'core/wire/policy-rules.ts (CommandMatch, PathMatch, HttpMatch)',
+  },
+  ruleArgvItems: {
+    who: ['user'],
+    what: "elements of one run_command rule's argv pattern",
+    limit: 32,
+    unit: 'count',
+    enforcedAt: 'core/wire/policy-rules.ts (CommandMatch)',
+  },
+  ruleExamples: {
+    who: ['user'],
+    what: 'examples one rule carries on each side (matches, doesNotMatch), checked when the policy is set',
+    limit: 8,
+    unit: 'count',
+    enforcedAt: 'core/wire/policy-rules.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

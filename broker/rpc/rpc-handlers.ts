@@ -58,6 +58,9 @@ function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
     agentsList: (p) => broker.directory.page(undefined, p),
     agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
+    // Contract of issue 16: the broker branch (wip/rules-broker) implements these two.
+    policyTest: () => throwError(notFound('policy/test (not merged yet)')),
+    policyAllowCall: () => throwError(notFound('policy/allowCall (not merged yet)')),
     policySet: (p, c) => broker.registrations.setPolicy(c.did, p.did, p.policy, p.widen),
     registrationsList: (p) => broker.directory.page('pending', p),
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),

@@ -37,6 +37,9 @@ const toView = (r: ApprovalRow): ApprovalView => ({
   reason: r.reason,
   decidedAt: r.decided_at,
   paramsTruncated: false,
+  reviewersRequired: 1,
+  approvals: [],
+  modelCall: false,
 });
 
 /** A list reads the summary of the params written beside them, never the params. */

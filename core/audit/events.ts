@@ -87,6 +87,8 @@ export const AUDIT_EVENTS = {
   'registration.expired': z.object({ did, name: z.string(), lifetimeMs: z.number() }),
   'registration.expiry-failed': z.object({ err }),
   'policy.updated': z.object({ actor: did, did, policy: PolicyInput, policyVersion: z.number() }),
+  /** "Approve and allow this from now on": the exact allow rule an admin added from an approval request. */
+  'policy.rule-added': z.object({ actor: did, did, requestId: z.string(), capability: Capability, rule: z.string(), policyVersion: z.number() }),
   'agent.revoked': z.object({ actor: did, did, reason: z.string() }),
   'agent.offline': z.object({ did, ...budgetedCode }),
   'agent.confinement': z.object({
@@ -131,7 +133,19 @@ export const AUDIT_EVENTS = {
 
   // Tool approvals (broker/approvals/).
   'approval.requested': z.object({ requestId: z.string(), intentId: z.string(), agent: did, user: did, capability: Capability, expiresAt: z.number() }),
-  'approval.decided': z.object({ requestId: z.string(), intentId: z.string(), reviewer: did, role: Role, decision: z.enum(['approve', 'reject']), reason: z.string().nullable() }),
+  'approval.decided': z.object({
+    requestId: z.string(),
+    intentId: z.string(),
+    reviewer: did,
+    role: Role,
+    decision: z.enum(['approve', 'reject']),
+    reason: z.string().nullable(),
+    /** The dispatching user approved a call their task's model chose (a rule's selfReview "model-calls"). */
+    selfReview: z.boolean().optional(),
+    /** Approvals so far and how many the rule requires; the request stays pending until they are equal. */
+    approvals: z.number().optional(),
+    required: z.number().optional(),
+  }),
   'approval.refused': z.object({ did: did.optional(), ...refusal }),
   'approval.decision-refused': z.object({ did, reason: z.string() }),
   'approval.self-refused': z.object({ did, requestId: z.string() }),
@@ -162,7 +176,7 @@ export const SECURITY_EVENTS = {
   'agent registration approved': ['registration.approved'],
   'agent registration rejected': ['registration.rejected'],
   'intent submission and routing': ['intent.routed', 'intent.refused'],
-  'policy updates': ['policy.updated'],
+  'policy updates': ['policy.updated', 'policy.rule-added'],
   'delegation certificate issuance': ['delegation.issued'],
   'tool approval requests and decisions': ['approval.requested', 'approval.decided'],
   'authentication events': ['auth.succeeded', 'auth.refused'],

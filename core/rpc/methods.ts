@@ -3,7 +3,7 @@ import { Did, IntentId } from '../wire/common';
 import { ProgressStream } from '../wire/intent';
 import { Capability } from '../wire/policy';
 import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
-import { AgentView, ApprovalView, GrantView, IntentDetail, IntentSummary, InvitationView, PolicyInput, UserView } from './views';
+import { AgentView, ApprovalView, GrantView, IntentDetail, IntentSummary, InvitationView, PolicyInput, PolicyTestResult, UserView } from './views';
 import { page, pageParams } from './pages';
 import { AgentScope } from '../wire/delegation';
 import { UserName } from './user-auth';
@@ -117,6 +117,27 @@ export const Methods = {
   agentsGet: define('vaultysclaw/agents/get', z.strictObject({ did: Did }), AgentView, EVERYONE),
   agentsRevoke: define('vaultysclaw/agents/revoke', z.strictObject({ did: Did, reason: Reason }), AgentView, ADMINS),
   policySet: define('vaultysclaw/policy/set', z.strictObject({ did: Did, policy: PolicyInput, widen: z.boolean().default(false) }), AgentView, ADMINS),
+  /**
+   * The dry run: which gate or rule would decide this call for this user (admins may name another with `as`), by
+   * the same evaluation as intents/dispatch, without signing, recording or sending anything.
+   */
+  policyTest: define(
+    'vaultysclaw/policy/test',
+    z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()), as: Did.optional() }),
+    PolicyTestResult,
+    DISPATCHERS,
+  ),
+  /**
+   * "Approve and allow this from now on": adds to the agent's policy the narrowest allow rule for exactly the call
+   * of this approval request (its exact argv, exact path, method + host + exact path, or exact tool set; never a
+   * wildcard), first in its capability's list, and re-issues the policy through update_capabilities.
+   */
+  policyAllowCall: define(
+    'vaultysclaw/policy/allowCall',
+    z.strictObject({ requestId: IntentId }),
+    z.strictObject({ agent: AgentView, rule: z.string().max(1024) }),
+    ADMINS,
+  ),
   registrationsList: define('vaultysclaw/registrations/list', pageParams({}), page(AgentView), EVERYONE),
   registrationsApprove: define(
     'vaultysclaw/registrations/approve',

@@ -4,6 +4,7 @@ import { Did, EpochMs, IntentId } from '../wire/common';
 import { ApprovalRequestBody } from '../wire/approval';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
 import { Capability, CertifiedPolicy, CommandLimits, Confinement, DomainPattern, RegistrationStatus } from '../wire/policy';
+import { MAX_REVIEWERS, PolicyRules, RuleEffect } from '../wire/policy-rules';
 import { Role } from './roles';
 
 /** What an admin chooses when approving an agent or changing its policy. */
@@ -21,6 +22,11 @@ export const PolicyInput = z.strictObject({
    * changes a capability does not silently widen a limit set before), and is the widest (MAX_COMMAND_LIMITS) at approval.
    */
   commandLimits: CommandLimits.partial().default({}),
+  /**
+   * Allow / ask / deny rules (core/wire/policy-rules.ts), checked with their examples when set. Left out: the
+   * agent's current rules stay when its policy changes (none at approval); null removes them.
+   */
+  rules: PolicyRules.nullable().optional(),
 });
 export type PolicyInput = z.input<typeof PolicyInput>;
 
@@ -129,5 +135,40 @@ export const ApprovalView = ApprovalRequestBody.extend({
   decidedAt: EpochMs.nullable(),
   /** In a list, long strings of params are cut: the reviewer's panel reads the whole request from approvals/get. */
   paramsTruncated: z.boolean(),
+  /** Distinct approvals the call needs (the request's `reviewers`, 1 when absent): the panel shows "1 of 2 approvals". */
+  reviewersRequired: z.number().int().min(1).max(MAX_REVIEWERS),
+  /** The approvals given so far, in order; the request stays pending until there are reviewersRequired of them. */
+  approvals: z.array(z.strictObject({ reviewer: Did, decidedAt: EpochMs, selfReview: z.boolean() })).max(MAX_REVIEWERS),
+  /** The call was chosen by a model inside an llm_task, not typed by the user who dispatched it. */
+  modelCall: z.boolean(),
 });
 export type ApprovalView = z.infer<typeof ApprovalView>;
+
+/**
+ * What the dry run (policy/test, `broker policy test`, VaultysClaw: Test Policy) answers: the same gates and rules
+ * as a real dispatch, without signing or sending anything.
+ */
+export const PolicyTestResult = z.strictObject({
+  verdict: z.enum(['allowed', 'needs-approval', 'refused']),
+  /** The refusal's reason, as a real dispatch would record it; null unless refused. */
+  reason: RejectionReason.nullable(),
+  /** Which gate decided, in words: "delegation", "rules", "params", "agent online", ... */
+  gate: z.string().max(64),
+  message: z.string().max(4096),
+  /** The rule (or default) that decided, when the call got as far as the rules. */
+  rule: z
+    .strictObject({
+      source: z.enum(['rule', 'default', 'approvalRequired']),
+      index: z.number().int().nonnegative().nullable(),
+      effect: RuleEffect,
+      description: z.string().max(1024),
+    })
+    .nullable(),
+  /** Distinct approvals a needs-approval call waits for; 0 otherwise. */
+  reviewers: z.number().int().min(0).max(MAX_REVIEWERS),
+  /** The dispatching user may be one of them (selfReview "model-calls", calls a task's model makes). */
+  selfReview: z.boolean(),
+  /** What only the agent host can check and may make stricter: a symlinked path, the resolved executable. */
+  hostChecks: z.array(z.string().max(512)).max(8),
+});
+export type PolicyTestResult = z.infer<typeof PolicyTestResult>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Bytes, Did, Envelope, EpochMs, IntentId } from './common';
 import { Capability } from './policy';
+import { MAX_REVIEWERS } from './policy-rules';
 
 /**
  * An agent paused on a tool that needs approval (ctx vaultysclaw/approval-request/v1),
@@ -17,6 +18,19 @@ export const ApprovalRequestBody = z.strictObject({
   cwd: z.string().max(4096),
   requestedAt: EpochMs,
   expiresAt: EpochMs,
+  /**
+   * Distinct reviewers the matching rule requires (policy-rules.ts); absent (agents before 0.4.0): one. The agent
+   * runs the call once this many distinct approvals, each countersigned, have come; any one rejection ends it.
+   */
+  reviewers: z.number().int().min(1).max(MAX_REVIEWERS).optional(),
+  /**
+   * The call was chosen by a model (a tool call inside an llm_task) and its rule says selfReview "model-calls":
+   * the user who dispatched the task may be one of the reviewers. The broker allows that only for a call of an
+   * llm_task intent, whatever this says; never for an intent whose params the user typed.
+   */
+  selfReview: z.boolean().optional(),
+  /** Which rule asked, in words ("run_command rule 2: ask git push *"), for the reviewer's panel. */
+  rule: z.string().max(512).optional(),
 });
 export type ApprovalRequestBody = z.infer<typeof ApprovalRequestBody>;
 

@@ -53,6 +53,8 @@ export const RejectionReason = z.enum([
   'sandbox-unavailable',
   /** http_fetch or the egress proxy: the host is not in allowedDomains, or leads to loopback, link-local or the broker. */
   'destination-refused',
+  /** A deny rule of the certified policy (or its capability's default deny) matched the call. */
+  'rule-denied',
   'agent-offline',
   'agent-busy',
   // Why a running llm_task stopped, besides the gates it re-checks at each step.

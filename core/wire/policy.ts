@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { BUDGETS } from '../budgets';
 import { Did } from './common';
 import { BrokerAuthority } from './authority';
+import { DomainPattern } from './domain-pattern';
+import { PolicyRules } from './policy-rules';
+
+export { DomainPattern };
 
 export const RegistrationStatus = z.enum(['approved', 'pending', 'rejected', 'revoked']);
 export type RegistrationStatus = z.infer<typeof RegistrationStatus>;
@@ -11,18 +15,6 @@ export const CAPABILITIES = ['read_file', 'list_files', 'write_file', 'run_comma
 export const Capability = z.enum(CAPABILITIES);
 export type Capability = z.infer<typeof Capability>;
 
-/**
- * A host a command (through the agent's egress proxy) or http_fetch may reach: an exact lower-case DNS name
- * (registry.npmjs.org) or every name under one (*.example.com, which does not match example.com itself).
- * No IP literals, ports or schemes: the rule is about names, and the proxy refuses loopback and the broker
- * whatever name leads there.
- */
-export const DomainPattern = z
-  .string()
-  .max(253)
-  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, {
-    message: 'a lower-case host name, or *. followed by one (no scheme, port, path or IP address)',
-  });
 
 /** Per command; each is narrowed again by the agent host's ceilings (agent start --max-*). */
 export const CommandLimits = z.strictObject({
@@ -54,6 +46,11 @@ export const CertifiedPolicy = z.strictObject({
   /** Hosts commands and http_fetch may reach; empty: commands get no network at all and http_fetch reaches nothing. */
   allowedDomains: z.array(DomainPattern).max(BUDGETS.allowedDomains.limit),
   commandLimits: CommandLimits,
+  /**
+   * Allow / ask / deny per command, path, host or task tool set (policy-rules.ts). Absent (every certificate
+   * before issue 16): each capability keeps its old meaning, ask when approvalRequired names it, else allow.
+   */
+  rules: PolicyRules.optional(),
 });
 export type CertifiedPolicy = z.infer<typeof CertifiedPolicy>;
 

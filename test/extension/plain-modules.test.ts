@@ -252,7 +252,7 @@ describe('the approval page', () => {
     assert.ok(!parseWebviewMessage('ready').ok);
     const approval: ApprovalView = {
       requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: `did:vaultys:01${'cd'.repeat(19)}`, capability: 'run_command',
-      params: { command: 'rm', args: ['-rf', 'build'] }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000, state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false,
+      params: { command: 'rm', args: ['-rf', 'build'] }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000, state: 'pending', decidedBy: null, reason: null, decidedAt: null, reviewersRequired: 1, approvals: [], modelCall: false, paramsTruncated: false,
     };
     const reviewer = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'r', role: 'reviewer' as const };
     assert.equal(cannotDecide(approval, reviewer, true, Date.now()), null);
@@ -354,7 +354,7 @@ describe('tree text', () => {
     const user = (n: number, name: string, role: UserView['role'], removed = false): UserView => ({ did: `did:vaultys:${String(n).repeat(40)}`, name, role, roleSetBy: null, invitedBy: null, removed, createdAt: 0, lastSeen: 0 });
     const alice = user(1, 'alice', 'operator');
     const owner = user(2, 'olga', 'owner');
-    const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false } as const;
+    const approval = { requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: DID, user: owner.did, capability: 'write_file', params: {}, cwd: '/w', requestedAt: 0, expiresAt: 1, state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false, reviewersRequired: 1, approvals: [] as ApprovalView['approvals'], modelCall: false } as const;
     const names = { agent: () => undefined, user: (did: string) => [alice, owner].find((u) => u.did === did) };
     assert.equal(whoMustAct(approval, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(5, 'dan', 'reviewer', true), user(6, 'vic', 'viewer')], names), 'bob or carol');
     assert.equal(whoMustAct({ ...approval, user: alice.did }, [alice, owner, user(3, 'bob', 'reviewer'), user(4, 'carol', 'admin'), user(7, 'eve', 'reviewer')], names), 'bob, carol, eve or 1 more');
@@ -371,7 +371,7 @@ describe('tree text', () => {
     const approval: ApprovalView = {
       requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: twinDid, user: requester.did, capability: 'write_file',
       params: { path: 'notes\u202Etxt.sh', content: 'line\nnext\x1b[2J\x85' }, cwd: '/w\u2066', requestedAt: now, expiresAt: now + 60_000,
-      state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false,
+      state: 'pending', decidedBy: null, reason: null, decidedAt: null, reviewersRequired: 1, approvals: [], modelCall: false, paramsTruncated: false,
     };
     const [row] = approvalsTree([approval], names, now);
     assert.equal(row!.label, 'write_file notes⟨U+202E⟩txt.sh');

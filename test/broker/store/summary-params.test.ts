@@ -71,7 +71,7 @@ describe('summarized views', () => {
   test('an approval stays flagged when it already was, and is flagged when its params are cut now', () => {
     const approval: ApprovalView = {
       requestId: 'r', intentId: 'i', agent: 'a', user: 'u', capability: 'write_file', params: { path: 'x' }, cwd: '/w', requestedAt: 1, expiresAt: 2,
-      state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: true,
+      state: 'pending', decidedBy: null, reason: null, decidedAt: null, reviewersRequired: 1, approvals: [], modelCall: false, paramsTruncated: true,
     };
     assert.equal(summarizeApproval(approval).paramsTruncated, true);
     assert.equal(summarizeApproval({ ...approval, paramsTruncated: false }).paramsTruncated, false);

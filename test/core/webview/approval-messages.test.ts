@@ -13,7 +13,7 @@ const REVIEWER = { did: `did:vaultys:01${'ef'.repeat(19)}`, name: 'rev', role: '
 const approval = (over: Partial<ApprovalView> = {}): ApprovalView => ({
   requestId: 'a'.repeat(32), intentId: 'b'.repeat(32), agent: AGENT, user: USER, capability: 'write_file',
   params: { path: 'notes.txt', content: 'line\nnext', mode: 'overwrite' }, cwd: '/srv', requestedAt: 1, expiresAt: Date.now() + 60_000,
-  state: 'pending', decidedBy: null, reason: null, decidedAt: null, paramsTruncated: false, ...over,
+  state: 'pending', decidedBy: null, reason: null, decidedAt: null, reviewersRequired: 1, approvals: [], modelCall: false, paramsTruncated: false, ...over,
 });
 const names = { agent: () => undefined, user: () => undefined };
 const stateOf = (a: ApprovalView, error: string | null = null) =>
