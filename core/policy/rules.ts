@@ -175,14 +175,15 @@ export function checkPolicyRules(rules: PolicyRules, granted: readonly Capabilit
  * The narrowest allow rule for exactly this call, for "approve and allow this from now on": the exact argv with no
  * "*", the exact path with glob characters escaped, method + host + the exact URL path, the exact tool set. Null
  * when the call cannot be named exactly (a command given as a relative path, an argument that is "*" or empty,
- * a pattern past the rule budgets, a path outside the workspace, an IP-literal host).
+ * a pattern past the rule budgets, a path outside the workspace, an IP-literal host, a rule that would not match).
  */
 export function exactAllowRule(call: IntentCall): { capability: Capability; rule: AnyRule } | null {
   const exact = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, match: unknown): T | null => {
     const parsed = schema.safeParse({ effect: 'allow', match });
     return parsed.success ? parsed.data : null;
   };
-  const named = (rule: AnyRule | null) => (rule === null ? null : { capability: call.capability, rule });
+  // The rule must name the call it was made from: a URL path with %2F, say, which no allow prefix matches, gets none.
+  const named = (rule: AnyRule | null) => (rule !== null && matchNames(rule.match, subjectsOf(call)[0]!, false) ? { capability: call.capability, rule } : null);
   switch (call.capability) {
     case 'run_command': {
       const { command, args } = call.params;

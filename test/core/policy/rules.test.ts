@@ -200,6 +200,9 @@ describe('checkPolicyRules, exactAllowRule, describeRule', () => {
       capability: 'http_fetch',
       rule: { effect: 'allow', match: { methods: ['GET'], host: 'registry.npmjs.org', pathPrefix: '/react' } },
     });
+    for (const call of [fetch('GET', 'https://127.0.0.1/x'), fetch('GET', 'https://a.test/a%2Fb'), write('../x'), run('git', ''), run('git', ...Array<string>(40).fill('x'))]) {
+      assert.equal(exactAllowRule(call), null, JSON.stringify(call.params));
+    }
     assert.deepEqual(exactAllowRule(task(['write_file', 'read_file'])), { capability: 'llm_task', rule: { effect: 'allow', match: { tools: ['read_file', 'write_file'] } } });
     for (const call of [run('git', 'status'), write('src/a*.ts'), fetch('GET', 'https://registry.npmjs.org/react'), task(['read_file'])]) {
       const exact = exactAllowRule(call)!;
