@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { checkCallRules, checkPolicyRules, decideCall, describeRule, exactAllowRule, mayAsk, type HostFacts } from '../../../core/policy/rules';
 import type { Capability } from '../../../core/wire/policy';
 import { PolicyRules } from '../../../core/wire/policy-rules';
 import type { IntentCall } from '../../../core/wire/task';
+import { fuzzParameters } from '../../fault/support/fuzz-budget';
 import { ROOT } from '../../support/processes';
 
 const run = (command: string, ...args: string[]): IntentCall => ({ capability: 'run_command', params: { command, args, cwd: '.', timeoutMs: 1_000 } });
@@ -372,5 +374,23 @@ describe('attacks on the build-machine rule set: getting a denied command throug
     for (const path of ['.github/workflows/ci.yml', '.vscode/tasks.json', 'package.json', 'packages/a/package.json', 'package-lock.json', 'yarn.lock']) assert.equal(effectOf(buildMachine, write(path)), 'ask', path);
     for (const path of ['src/index.ts', 'test/a.test.ts', 'src/.eslintrc.json']) assert.equal(effectOf(buildMachine, write(path)), 'allow', path);
     for (const path of ['README.md', '../outside', '/etc/passwd', 'src2/a.ts']) assert.equal(effectOf(buildMachine, write(path)), 'ask', path);
+  });
+});
+
+describe('respelling a path never changes its decision', () => {
+  test('./, // and x/.. inserted anywhere in a workspace path decide as the plain path (build-machine rules)', () => {
+    const segment = fc.constantFrom('src', '.env', '.git', 'config', '.github', 'a.pem', 'package.json', 'id_rsa', 'x');
+    const noise = fc.constantFrom('', './', '/', 'zz/../', '././');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(noise, segment), { minLength: 1, maxLength: 5 }), (parts) => {
+        const plain = parts.map(([, s]) => s).join('/');
+        // A leading / would make the path absolute: another path, not another spelling.
+        const respelt = parts.map(([n, s], i) => `${i === 0 ? n.replace(/^\/+/, '') : n}${s}`).join('/');
+        for (const call of [read, write]) {
+          assert.equal(decideCall(buildMachine, call(respelt)).description, decideCall(buildMachine, call(plain)).description, `${respelt} vs ${plain}`);
+        }
+      }),
+      fuzzParameters(1_000, 15_000),
+    );
   });
 });
