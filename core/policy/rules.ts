@@ -66,12 +66,15 @@ export interface RuleDecision {
 
 type Policy = Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>;
 
+/** What a capability gets where no rule speaks and no default is set: its meaning before rules existed. */
+const approvalRequiredEffect = (policy: Policy, capability: Capability): RuleEffect => (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
+
 /** The decision of the policy's rules for one call (an intent's own call, or a tool call a task's model made). */
 export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts): RuleDecision {
   const capability = call.capability;
   const entry = policy.rules?.[capability];
   if (entry === undefined) {
-    const effect: RuleEffect = policy.approvalRequired.includes(capability) ? 'ask' : 'allow';
+    const effect = approvalRequiredEffect(policy, capability);
     const words = effect === 'ask' ? 'needs approval (approvalRequired)' : 'allowed (no rules, not in approvalRequired)';
     return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'approvalRequired', capability }, description: `${capability}: ${words}` };
   }
@@ -94,7 +97,7 @@ function decideSubject(policy: Policy, capability: RuledCapability, subject: Sub
       description: `${ruleName(capability, index)}: ${describeRule(capability, rule)}`,
     };
   }
-  const effect = entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
+  const effect = entry.default ?? approvalRequiredEffect(policy, capability);
   const stated = entry.default === undefined ? (effect === 'ask' ? ' (approvalRequired)' : ' (not in approvalRequired)') : '';
   return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'default', capability }, description: `${capability} default: ${effect}${stated}` };
 }
@@ -116,10 +119,7 @@ export function checkCallRules(decision: RuleDecision): GateVerdict {
  */
 export function mayAsk(policy: Policy, capability: Capability): boolean {
   const entry = policy.rules?.[capability];
-  const own =
-    entry === undefined
-      ? policy.approvalRequired.includes(capability)
-      : (entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow')) === 'ask' || entry.rules.some((rule) => rule.effect === 'ask');
+  const own = (entry?.default ?? approvalRequiredEffect(policy, capability)) === 'ask' || (entry?.rules.some((rule) => rule.effect === 'ask') ?? false);
   return own || (capability === 'llm_task' && TASK_TOOLS.some((tool) => mayAsk(policy, tool)));
 }
 
