@@ -2,7 +2,7 @@
 // the extension as CommonJS with `vscode` external, the webviews as browser bundles.
 // `node esbuild.mjs --watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -59,9 +59,22 @@ const targets = [
   },
 ].filter((t) => Object.values(t.entryPoints).every((entry) => existsSync(entry)));
 
+/**
+ * The rule editor's JSON schema (package.json jsonValidation), generated from the zod PolicyRules schema so the
+ * editor and the broker cannot drift: the generator is bundled in memory, run, and its output written to dist/.
+ */
+async function writeRulesSchema() {
+  const built = await esbuild.build({ entryPoints: ['extension/rules/rules-schema.ts'], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'warning' });
+  const module = { exports: {} };
+  new Function('module', 'exports', 'require', built.outputFiles[0].text)(module, module.exports, (await import('node:module')).createRequire(import.meta.url));
+  mkdirSync('dist', { recursive: true });
+  writeFileSync('dist/policy-rules.schema.json', `${JSON.stringify(module.exports.policyRulesJsonSchema(), null, 2)}\n`);
+}
+
 if (watch) {
+  await writeRulesSchema();
   for (const t of targets) await (await esbuild.context(t)).watch();
   console.log('watching for changes…');
 } else {
-  await Promise.all(targets.map((t) => esbuild.build(t)));
+  await Promise.all([...targets.map((t) => esbuild.build(t)), writeRulesSchema()]);
 }
