@@ -1,7 +1,9 @@
 import { narrowLimits } from '../../core/policy/command-limits';
+import { describeRule } from '../../core/policy/rules';
 import { formatBytes, formatLimit, LIMIT_FIELDS } from '../../core/rpc/policy-text';
 import type { AgentView } from '../../core/rpc/views';
-import type { CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
+import type { Capability, CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
+import type { AnyRule } from '../../core/wire/policy-rules';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, until, type TreeNode } from './tree-node';
 
@@ -76,7 +78,7 @@ export function rulesSummary(policy: Pick<CertifiedPolicy, 'rules'>): string {
 /** One Markdown line per rule, in order, as the refusals and the approval panel name them. */
 function ruleLines(policy: Pick<CertifiedPolicy, 'rules'>): string[] {
   return Object.entries(policy.rules ?? {}).flatMap(([capability, c]) =>
-    c ? c.rules.map((rule, i) => `- ${md(`${capability} rule ${i}: ${rule.effect} ${JSON.stringify(rule.match)}${rule.reviewers ? ` (${rule.reviewers} reviewers)` : ''}${rule.note ? ` (${rule.note})` : ''}`)}`) : [],
+    c ? (c.rules as readonly AnyRule[]).map((rule, i) => `- ${md(visibleText(`${capability} rule ${i + 1}: ${describeRule(capability as Capability, rule)}`))}`) : [],
   );
 }
 
