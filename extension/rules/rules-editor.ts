@@ -6,8 +6,6 @@ import { describeRpcError } from '../connection/broker-session';
 import { command, pickAgent, type Services } from '../commands/services';
 import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, rulesDocumentText, rulesFileName, RULES_FILE_SUFFIX, type DocumentProblem } from './rules-document';
 
-export const EDIT_RULES_COMMAND = 'vaultysclaw.editRules';
-
 /**
  * The rule editor: a JSONC file per agent in the extension's global storage, opened in a normal editor (the JSON
  * language service gives completion and validation from the schema package.json's jsonValidation names), applied
@@ -125,7 +123,7 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
         if (applying.get(key) === next) applying.delete(key);
       });
     }),
-    command(services, EDIT_RULES_COMMAND, open),
+    command(services, 'vaultysclaw.editRules', open),
   ];
 }
 

@@ -7,14 +7,12 @@ import { command, pickAgent, type Services } from '../commands/services';
 import { toolSummary } from '../model/approvals-tree';
 import { verdictDetails, verdictHeadline } from './policy-test-text';
 
-export const TEST_POLICY_COMMAND = 'vaultysclaw.testPolicy';
-
 /**
  * VaultysClaw: Test Policy: the dry run (policy/test) for a call typed as Dispatch Intent asks for it. The broker
  * answers with the same gates and rules as a real dispatch, and signs, records and sends nothing.
  */
 export function registerTestPolicy(services: Services): vscode.Disposable {
-  return command(services, TEST_POLICY_COMMAND, async (arg) => {
+  return command(services, 'vaultysclaw.testPolicy', async (arg) => {
     const session = await services.connection.requireSession('test the policy');
     if (!session) return;
     const agent = await pickAgent(services, arg, (a) => a.status === 'approved', 'Test the policy of');
