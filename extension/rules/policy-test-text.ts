@@ -42,7 +42,7 @@ export function verdictDetails(result: PolicyTestResult, call: TestedCall): stri
     `**Why:** ${md(visibleText(result.message))}`,
   ];
   if (result.rule) {
-    const where = result.rule.source === 'rule' ? `rule ${result.rule.index ?? '?'}` : result.rule.source === 'default' ? "the capability's default" : 'approvalRequired (no rules for this capability)';
+    const where = result.rule.source === 'rule' ? `rule ${result.rule.index === null ? '?' : result.rule.index + 1}` : result.rule.source === 'default' ? "the capability's default" : 'approvalRequired (no rules for this capability)';
     lines.push('', `**Rule:** ${where}, effect \`${result.rule.effect}\`: ${md(visibleText(result.rule.description))}`);
   }
   if (result.verdict === 'needs-approval') {

@@ -113,6 +113,16 @@ export function readRulesText(text: string, granted: readonly Capability[]): { o
   return problem ? { ok: false, problems: [problem] } : { ok: true, rules: parsed.data };
 }
 
+/**
+ * The path a broker refusal names ("rules.run_command.rules[2].examples.matches[0]: …", as policy/set words a
+ * RulesProblem), so its diagnostic points at the rule too; [] (the document) when it names none.
+ */
+export function refusalPath(message: string): (string | number)[] {
+  const named = /\brules\.([A-Za-z_]+(?:\.[A-Za-z_]+|\[\d+\])*): /.exec(message);
+  if (!named) return [];
+  return [...named[1]!.matchAll(/([A-Za-z_]+)|\[(\d+)\]/g)].map((t) => (t[2] !== undefined ? Number(t[2]) : t[1]!));
+}
+
 const DAY_MS = 24 * 60 * 60_000;
 
 /** The agent's policy as it is, with these rules: what policy/set receives. Its expiry stays where it is. */

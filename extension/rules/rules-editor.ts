@@ -4,7 +4,7 @@ import type { AgentView } from '../../core/rpc/views';
 import { visibleText } from '../../core/text/untrusted-text';
 import { describeRpcError } from '../connection/broker-session';
 import { command, pickAgent, type Services } from '../commands/services';
-import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, rulesDocumentText, rulesFileName, RULES_FILE_SUFFIX, type DocumentProblem } from './rules-document';
+import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, refusalPath, rulesDocumentText, rulesFileName, RULES_FILE_SUFFIX, type DocumentProblem } from './rules-document';
 
 /**
  * The rule editor: a JSONC file per agent in the extension's global storage, opened in a normal editor (the JSON
@@ -62,7 +62,7 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
       view = await session.call('policySet', { did, policy: input.policy, widen: false });
     } catch (err) {
       const message = describeRpcError(err);
-      show(doc, [{ message, path: refusedPath(err) }], 'The broker refused the rules: ');
+      show(doc, [{ message, path: refusalPath(message) }], 'The broker refused the rules: ');
       void vscode.window.showWarningMessage(`VaultysClaw: the broker refused the rules of ${visibleText(agent.name)}: ${message}. Your text is saved; fix it and save again.`);
       return;
     }
@@ -139,11 +139,4 @@ async function readFileText(uri: vscode.Uri): Promise<string | undefined> {
 function sameRules(text: string, agent: AgentView): boolean {
   const read = readRulesText(text, agent.policy?.capabilities ?? []);
   return read.ok && isDeepStrictEqual(read.rules, agent.policy?.rules ?? undefined);
-}
-
-/** The path into the rules a broker refusal names (its error data carries the RulesProblem), else the document. */
-function refusedPath(err: unknown): (string | number)[] {
-  const data = (err as { data?: { path?: unknown } } | undefined)?.data;
-  const path = data?.path;
-  return Array.isArray(path) && path.every((p) => typeof p === 'string' || typeof p === 'number') ? path : [];
 }

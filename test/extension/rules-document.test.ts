@@ -8,9 +8,10 @@ import { decideCall } from '../../core/policy/rules';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { PolicyInput, PolicyTestResult, type AgentView } from '../../core/rpc/views';
 import type { CertifiedPolicy } from '../../core/wire/policy';
+import type { IntentCall } from '../../core/wire/task';
 import { PolicyRules } from '../../core/wire/policy-rules';
 import { verdictDetails, verdictHeadline } from '../../extension/rules/policy-test-text';
-import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, rulesDocumentText, rulesFileName } from '../../extension/rules/rules-document';
+import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, refusalPath, rulesDocumentText, rulesFileName } from '../../extension/rules/rules-document';
 import { policyRulesJsonSchema } from '../../extension/rules/rules-schema';
 import { rulesSummary } from '../../extension/model/agents-tree';
 
@@ -34,11 +35,11 @@ describe('the rule editor\'s document', () => {
     assert.ok(read.ok, JSON.stringify(read));
     assert.deepEqual(read.rules, { run_command: { default: 'allow', rules: [] }, read_file: { default: 'allow', rules: [] }, write_file: { default: 'ask', rules: [] } });
     // Same decisions as without rules, for every granted capability.
-    const calls = [
+    const calls: IntentCall[] = [
       { capability: 'read_file', params: { path: 'a' } },
       { capability: 'write_file', params: { path: 'a', content: '', mode: 'create' } },
       { capability: 'run_command', params: { command: 'ls', args: [], cwd: '.', timeoutMs: 1000 } },
-    ] as const;
+    ];
     for (const call of calls) assert.equal(decideCall({ ...p, rules: read.rules }, call).effect, decideCall(p, call).effect, call.capability);
     // Its commented examples are valid rules once uncommented.
     const uncommented = parse(text.replace(/^\s*\/\/ (\{.*\}),?$/gm, '$1,').replace(/,(\s*\])/g, '$1'));
@@ -100,6 +101,12 @@ describe('the rule editor\'s document', () => {
     assert.ok(!m.ok);
     assert.equal(at(missing, problemRange(missing, m.problems[0]!)), '{ "effect": "deny" }');
     assert.equal(problemRange(missing, { message: 'x', path: ['nothing', 3] }).offset, 0);
+
+    // The broker's refusal names the same path in its words.
+    const refusal = 'invalid params: rules.run_command.rules[0].examples.matches[1]: run_command rule 1 ...';
+    assert.deepEqual(refusalPath(refusal), ['run_command', 'rules', 0, 'examples', 'matches', 1]);
+    assert.equal(at(example, problemRange(example, { message: refusal, path: refusalPath(refusal) })), '["git", "push"]');
+    assert.deepEqual(refusalPath('not allowed: only admins'), []);
   });
 
   test('policy/set receives the current policy with the rules, its expiry kept; an expired policy is not re-issued', () => {
@@ -149,7 +156,7 @@ describe('Test Policy\'s answer', () => {
     assert.equal(verdictHeadline(ask, call), 'Needs 2 approvals: run_command git push origin on box would wait for 2 distinct reviewers (run_command rule 2: ask ["git","push","*"] (2 reviewers)).');
     const details = verdictDetails(ask, call);
     assert.match(details, /\*\*Verdict:\*\* needs 2 approvals/);
-    assert.match(details, /\*\*Rule:\*\* rule 1, effect `ask`/);
+    assert.match(details, /\*\*Rule:\*\* rule 2, effect `ask`/, 'counted from 1, as the descriptions count');
     assert.match(details, /Checked only on the agent host[\s\S]*- the command git is resolved on the agent host/);
     const refused = result({ verdict: 'refused', reason: 'rule-denied', gate: 'rules', message: 'refused by run_command rule 3: deny ["rm","*"]\u202E' });
     assert.equal(verdictHeadline(refused, call), 'Refused (rule-denied) by rules: run_command git push origin on box: refused by run_command rule 3: deny ["rm","*"]⟨U+202E⟩');
