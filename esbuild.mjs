@@ -38,6 +38,8 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     external: ['vscode', ...nodeExternals],
+    // jsonc-parser's UMD build (its "main") loads its parts with a require esbuild cannot follow: bundle its ESM build.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   },
   {
     // The extension-host test suite (test/extension-host/), loaded by the workbench as extensionTestsPath.

@@ -1,6 +1,5 @@
 import type { PolicyTestResult } from '../../core/rpc/views';
 import { visibleText } from '../../core/text/untrusted-text';
-import { md } from '../model/tree-node';
 
 /** What was asked of the dry run, as the answer names it. */
 export interface TestedCall {
@@ -28,28 +27,25 @@ export function verdictHeadline(result: PolicyTestResult, call: TestedCall): str
   }
 }
 
-/** The whole answer as Markdown, for "Show Details": which gate or rule decided, why, and what only the agent host checks. */
+/** The whole answer as plain text, for "Show Details": which gate or rule decided, why, and what only the agent host checks. */
 export function verdictDetails(result: PolicyTestResult, call: TestedCall): string {
   const lines = [
-    `# Test Policy: ${md(call.capability)} ${md(call.summary)}`,
+    `Test Policy: ${call.capability} ${call.summary}`,
+    `On ${call.agentName}, dispatched by ${call.asUser}. A dry run: nothing was signed, recorded or sent.`,
     '',
-    `On **${md(call.agentName)}**, dispatched by **${md(call.asUser)}**. A dry run: nothing was signed, recorded or sent.`,
-    '',
-    `**Verdict:** ${result.verdict === 'allowed' ? 'allowed' : result.verdict === 'needs-approval' ? `needs ${plural(result.reviewers, 'approval')}` : `refused (\`${result.reason ?? 'refused'}\`)`}`,
-    '',
-    `**Decided by:** ${md(visibleText(result.gate))}`,
-    '',
-    `**Why:** ${md(visibleText(result.message))}`,
+    `Verdict:     ${result.verdict === 'allowed' ? 'allowed' : result.verdict === 'needs-approval' ? `needs ${plural(result.reviewers, 'approval')}` : `refused (${result.reason ?? 'refused'})`}`,
+    `Decided by:  ${visibleText(result.gate)}`,
+    `Why:         ${visibleText(result.message)}`,
   ];
   if (result.rule) {
     const where = result.rule.source === 'rule' ? `rule ${result.rule.index === null ? '?' : result.rule.index + 1}` : result.rule.source === 'default' ? "the capability's default" : 'approvalRequired (no rules for this capability)';
-    lines.push('', `**Rule:** ${where}, effect \`${result.rule.effect}\`: ${md(visibleText(result.rule.description))}`);
+    lines.push(`Rule:        ${where}, effect ${result.rule.effect}: ${visibleText(result.rule.description)}`);
   }
   if (result.verdict === 'needs-approval') {
-    lines.push('', `**Reviewers:** ${result.reviewers} distinct, none of them the requester${result.selfReview ? " (except that the dispatching user may review their task's model calls)" : ''}.`);
+    lines.push(`Reviewers:   ${result.reviewers} distinct, none of them the requester${result.selfReview ? " (except that the dispatching user may review their task's model calls)" : ''}`);
   }
   if (result.hostChecks.length) {
-    lines.push('', '**Checked only on the agent host** (it may be stricter there):', '', ...result.hostChecks.map((c) => `- ${md(visibleText(c))}`));
+    lines.push('', 'Checked only on the agent host (it may be stricter there):', ...result.hostChecks.map((c) => `  - ${visibleText(c)}`));
   }
   return `${lines.join('\n')}\n`;
 }

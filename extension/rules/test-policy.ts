@@ -34,6 +34,6 @@ export function registerTestPolicy(services: Services): vscode.Disposable {
     const headline = `VaultysClaw: ${verdictHeadline(result, call)}`;
     const details = 'Show Details';
     const show = result.verdict === 'refused' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-    if ((await show(headline, details)) === details) await showReadOnly(verdictDetails(result, call), `test-policy ${capability} ${agent.did.slice(-8)}.md`);
+    if ((await show(headline, details)) === details) await showReadOnly(verdictDetails(result, call), `test-policy ${capability} ${agent.did.slice(-8)}.txt`);
   });
 }

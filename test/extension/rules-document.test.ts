@@ -155,11 +155,11 @@ describe('Test Policy\'s answer', () => {
     const ask = result({ verdict: 'needs-approval', reviewers: 2, rule: { source: 'rule', index: 1, effect: 'ask', description: 'run_command rule 2: ask ["git","push","*"] (2 reviewers)' }, hostChecks: ['the command git is resolved on the agent host'] });
     assert.equal(verdictHeadline(ask, call), 'Needs 2 approvals: run_command git push origin on box would wait for 2 distinct reviewers (run_command rule 2: ask ["git","push","*"] (2 reviewers)).');
     const details = verdictDetails(ask, call);
-    assert.match(details, /\*\*Verdict:\*\* needs 2 approvals/);
-    assert.match(details, /\*\*Rule:\*\* rule 2, effect `ask`/, 'counted from 1, as the descriptions count');
+    assert.match(details, /^Verdict: +needs 2 approvals$/m);
+    assert.match(details, /^Rule: +rule 2, effect ask: run_command rule 2/m, 'counted from 1, as the descriptions count');
     assert.match(details, /Checked only on the agent host[\s\S]*- the command git is resolved on the agent host/);
     const refused = result({ verdict: 'refused', reason: 'rule-denied', gate: 'rules', message: 'refused by run_command rule 3: deny ["rm","*"]\u202E' });
     assert.equal(verdictHeadline(refused, call), 'Refused (rule-denied) by rules: run_command git push origin on box: refused by run_command rule 3: deny ["rm","*"]⟨U+202E⟩');
-    assert.match(verdictDetails(refused, call), /\*\*Verdict:\*\* refused \(`rule-denied`\)/);
+    assert.match(verdictDetails(refused, call), /^Verdict: +refused \(rule-denied\)\nDecided by: +rules\nWhy: +refused by run_command rule 3: deny \["rm","\*"\]⟨U\+202E⟩$/m);
   });
 });
