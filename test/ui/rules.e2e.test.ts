@@ -154,7 +154,9 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       await wb.notification(/the rules of rules-agent were not applied: run_command rule 1 \(allow \["git","status"\]\): example \["git","push"\] should match but does not/);
       const listed = await waitText('the diagnostic in Problems', problems, /Not applied: run_command rule 1[^\n]*example \["git","push"\] should match but does not/);
       assert.match(listed, /VaultysClaw/);
-      // On the example itself: the squiggle sits on the line the whole rule set is typed on, and the text is kept.
+      // On the failing example itself: the line and column where ["git", "push"] starts.
+      assert.match(listed, new RegExp(`\\[Ln 1, Col ${FAILING.indexOf('["git", "push"]') + 1}\\]`));
+      // A squiggle in the editor, and the text kept.
       await editorOf(rulesTab).lines.locator('..').locator('.squiggly-error').first().waitFor({ state: 'attached', timeout: STEP_MS });
       assert.equal((await broker.call('agentsGet', { did: agent.did })).policy?.rules, undefined, 'nothing applied');
       const saved = readdirSync(join(userDataDir, 'User', 'globalStorage', 'vaultysclaw.vaultysclaw', 'rules'));
