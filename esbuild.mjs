@@ -66,7 +66,15 @@ const targets = [
  * editor and the broker cannot drift: the generator is bundled in memory, run, and its output written to dist/.
  */
 async function writeRulesSchema() {
-  const built = await esbuild.build({ entryPoints: ['extension/rules/rules-schema.ts'], bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'warning' });
+  // From stdin, not as an entry point: the module is imported by tests too (eslint keeps entry points unimported).
+  const built = await esbuild.build({
+    stdin: { contents: "export { policyRulesJsonSchema } from './extension/rules/rules-schema';", resolveDir: import.meta.dirname, loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
   const module = { exports: {} };
   new Function('module', 'exports', 'require', built.outputFiles[0].text)(module, module.exports, (await import('node:module')).createRequire(import.meta.url));
   mkdirSync('dist', { recursive: true });
