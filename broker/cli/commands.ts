@@ -9,6 +9,9 @@ import { FINAL_INTENT_STATES, type IntentSummary, type PolicyInput, type PolicyT
 import { formatLimit, LIMIT_FIELDS, parseDomainList, parseLimit } from '../../core/rpc/policy-text';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { allPages } from '../../core/rpc/pages';
+import { readRulesDocument } from '../../core/rpc/rules-document';
+import { rulesProblemText } from '../../core/rpc/rules-problem';
+import type { PolicyRules } from '../../core/wire/policy-rules';
 import { BUDGETS } from '../../core/budgets';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
@@ -49,6 +52,20 @@ function readInvitation(source: string): string {
   // The message never repeats what was read: it may be a secret pasted in the wrong place.
   if (!UserHello.shape.invitation.safeParse(token).success) throw new Error('the invitation must be the 43-character token "invite" printed, alone');
   return token;
+}
+
+/** `--rules-file`: the rules of a JSON document, checked as the broker will check them; `none` removes them. */
+function rulesFile(file: string, granted: readonly Capability[]): PolicyRules | null {
+  if (file === 'none') return null;
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new Error(`--rules-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const read = readRulesDocument(text, granted);
+  if (!read.ok) throw new Error(`--rules-file ${file}: ${rulesProblemText(read.problem)}`);
+  return read.rules;
 }
 
 /** Params given on the command line: a JSON object, or an error that shows one. */
@@ -210,6 +227,7 @@ export function addOperatorCommands(program: Command): void {
       .option('--max-tokens-per-day <n>', 'daily token budget', '100000')
       .option('--valid-days <n>', 'policy lifetime in days', '30')
       .option('--allowed-domains <list>', "hosts its commands (through the agent's proxy) and http_fetch may reach, comma-separated: a.example.com,*.npmjs.org (omitted: none, no network)")
+      .option('--rules-file <file>', 'allow / ask / deny rules, a JSON document (see examples/rules/); none removes them (omitted: a change keeps the current rules, an approval sets none)')
       .option('--widen', 'allow granting more than the agent asked for');
     // Omitted, a limit keeps the agent's current one (the widest at approval): a change never silently widens a limit.
     for (const field of LIMIT_FIELDS) {
@@ -218,7 +236,16 @@ export function addOperatorCommands(program: Command): void {
     }
     return command;
   };
-  type PolicyOptions = Connection & { capabilities: string; approvalRequired: string; maxRequestsPerHour: string; maxTokensPerDay: string; validDays: string; allowedDomains?: string; widen?: boolean } & Record<string, unknown>;
+  type PolicyOptions = Connection & {
+    capabilities: string;
+    approvalRequired: string;
+    maxRequestsPerHour: string;
+    maxTokensPerDay: string;
+    validDays: string;
+    allowedDomains?: string;
+    rulesFile?: string;
+    widen?: boolean;
+  } & Record<string, unknown>;
   const policyOf = (o: PolicyOptions): PolicyInput => {
     const domains = parseDomainList(o.allowedDomains ?? '');
     if (!domains.ok) throw new Error(`--allowed-domains: ${domains.problem}`);
@@ -230,14 +257,16 @@ export function addOperatorCommands(program: Command): void {
       if (!limit.ok) throw new Error(`--${field.flag}: ${limit.problem}`);
       commandLimits[field.key] = limit.value;
     }
+    const granted = capabilities(o.capabilities);
     return {
-      capabilities: capabilities(o.capabilities),
+      capabilities: granted,
       approvalRequired: capabilities(o.approvalRequired),
       maxRequestsPerHour: Number(o.maxRequestsPerHour),
       maxTokensPerDay: Number(o.maxTokensPerDay),
       validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
       allowedDomains: domains.domains,
       commandLimits,
+      ...(o.rulesFile === undefined ? {} : { rules: rulesFile(o.rulesFile, granted) }),
     };
   };
 
