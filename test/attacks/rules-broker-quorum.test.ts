@@ -12,6 +12,7 @@ import { RpcErrorCode } from '../../core/rpc/methods';
 import type { ApprovalView, IntentSummary } from '../../core/rpc/views';
 import { ApprovalCountersignBody, ApprovalDecisionBody, type ApprovalRequestBody } from '../../core/wire/approval';
 import type { Capability } from '../../core/wire/policy';
+import type { PolicyRules } from '../../core/wire/policy-rules';
 import { IdType, SecretIdentity } from '../../core/identity';
 import { waitFor, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -191,7 +192,21 @@ describe('self-review of model calls', () => {
     await delivered();
   });
 
+  test("an agent that claims selfReview on a model call its certified rules do not let the requester review: -32003", async () => {
+    const { approval } = await paused(admin, 'llm_task', task, { ...modelWrite, selfReview: true });
+    assert.deepEqual([approval.modelCall, approval.selfReview], [true, true]);
+    await expectRpcError(decide(admin, approval, 'approve'), RpcErrorCode.Forbidden, /the agent's certified rules do not let the requester review this call/);
+    await decide(bob, approval, 'reject');
+    await delivered();
+  });
+
   test('with selfReview, the dispatching user approves their task\'s model call: audited selfReview true, and with 2 reviewers another person is still needed', async () => {
+    // The rule the agent read the request from, in the certificate it holds.
+    const rules: PolicyRules = { write_file: { rules: [{ effect: 'ask', match: { path: 'notes.md' }, reviewers: 2, selfReview: 'model-calls' }] } };
+    const changed = await call(owner, 'policySet', { did: agent.did, policy: { capabilities: CAPABILITIES, approvalRequired: ['write_file'], rules } });
+    await hub.next('update_capabilities');
+    ({ handshake } = await bounded('agent renewal', agent.authenticate(hub)));
+    assert.equal(handshake.policy.policyVersion, changed.policy?.policyVersion);
     const { approval } = await paused(admin, 'llm_task', task, { ...modelWrite, selfReview: true, reviewers: 2 });
     assert.deepEqual([approval.modelCall, approval.selfReview, approval.reviewersRequired], [true, true, 2]);
     const own = await decide(admin, approval, 'approve');
