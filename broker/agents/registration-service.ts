@@ -11,12 +11,11 @@ import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
+import { rulesProblemText } from '../../core/rpc/rules-problem';
 import { checkPolicyRules, decideCall, describeRule, exactAllowRule } from '../../core/policy/rules';
 import type { AnyRule, PolicyRules } from '../../core/wire/policy-rules';
 import { parseIntentCall } from '../../core/wire/task';
 
-/** Where in the rules a problem is, as an admin reads it: run_command.rules[2].examples.matches[0]. */
-const problemPath = (path: readonly (string | number)[]) => path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${p}`)).join('');
 
 /** What RegistrationService works with, handed over by Broker as one object. */
 export interface RegistrationServiceContext extends Pick<BrokerContext, 'online' | 'events' | 'log' | 'now'> {
@@ -159,7 +158,7 @@ export class RegistrationService {
     const unknownApproval = policy.approvalRequired.filter((c) => !policy.capabilities.includes(c));
     if (unknownApproval.length) throw invalid(`approvalRequired names capabilities not granted: ${unknownApproval.join(', ')}`);
     const problem = policy.rules ? checkPolicyRules(policy.rules, policy.capabilities) : undefined;
-    if (problem) throw invalid(`rules.${problemPath(problem.path)}: ${problem.message}`);
+    if (problem) throw invalid(rulesProblemText(problem));
     return policy;
   }
 

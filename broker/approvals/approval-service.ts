@@ -7,6 +7,7 @@ import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { IntentCall, taskTools } from '../../core/wire/task';
 import { ToolCall } from '../../core/wire/tools';
+import { decideCall } from '../../core/policy/rules';
 import { ApprovalDecisionBody, type ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -134,16 +135,11 @@ export class ApprovalService {
     if (!approval) throw notFound(`approval request ${d.requestId}`);
     if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
     const intent = this.intents.get(approval.intentId);
-    // The requester may review only a call their task's model chose, when its rule says so: "model call" is read from
-    // the broker's own intent record (an llm_task asking about one of its tools), never from what the agent claims.
     const selfReview = approval.user === caller.did;
-    if (selfReview && !(approval.selfReview === true && intent !== undefined && isModelCall(intent, approval))) {
+    const selfRefusal = selfReview ? this.#selfReviewRefusal(approval, intent) : undefined;
+    if (selfRefusal) {
       audit(this.log).warn('approval.self-refused', { did: caller.did, requestId: d.requestId }, 'self-approval refused');
-      throw forbidden(
-        approval.selfReview && approval.modelCall === false
-          ? 'nobody approves a call they made themselves: self-review is for calls a task\'s model chose'
-          : 'nobody approves a tool call of their own intent',
-      );
+      throw forbidden(selfRefusal);
     }
     const now = this.now();
     if (approval.state !== 'pending') throw conflict(`approval request ${d.requestId} is already ${approval.state}`);
@@ -193,6 +189,21 @@ export class ApprovalService {
     this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
     this.events.emit('approvalChanged', recorded.view);
     return recorded.view;
+  }
+
+  /**
+   * Why the requester may not decide this request, if they may not. They may review only a call their task's model
+   * chose, when its rule says so: "model call" is read from the broker's own intent record (an llm_task asking about
+   * one of its tools), never from the agent's word, and the rules of the certificate the agent's connection holds
+   * must say selfReview for this call too (on what the broker sees; an honest agent's host facts only take it away).
+   */
+  #selfReviewRefusal(approval: ApprovalView, intent: IntentView | undefined): string | undefined {
+    if (approval.selfReview !== true) return 'nobody approves a tool call of their own intent';
+    if (!intent || !isModelCall(intent, approval)) return "nobody approves a call they made themselves: self-review is for calls a task's model chose";
+    const policy = this.online.get(approval.agent)?.certifiedPolicy;
+    const call = IntentCall.safeParse({ capability: approval.capability, params: approval.params });
+    if (!policy || !call.success || !decideCall(policy, call.data).selfReview) return "the agent's certified rules do not let the requester review this call";
+    return undefined;
   }
 
   #sameReviewer(did: string, requestId: string): never {

@@ -13,13 +13,29 @@ import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule
  *
  * Matching is written so a deny rule matches broadly and an allow or ask rule narrowly, because a rule that
  * fails to match falls through to the rules after it and then to the default:
- * - run_command: a bare command name in a rule (git) matches the bare command git and an absolute path in a
- *   system directory ending in /git; an allow or ask rule never matches a relative or workspace path (./git, a
- *   planted binary), a deny rule matches any command whose last path segment is the name. An absolute rule
- *   (/usr/bin/git) matches that path, and a bare command the agent host resolved to it (HostFacts.executable).
- * - paths: the workspace-relative path normalised (./, //, a/../b); on the agent also each real path the call
- *   reaches through a symlink (HostFacts.realPaths): the strictest verdict of all of them holds. Deny rules
- *   match case-insensitively, allow and ask rules exactly.
+ * - run_command: the rule's argv against [command, ...args], element by element; "*" is any number of arguments
+ *   (zero included) anywhere, every other element is literal; without a "*" the argv must be exactly the rule's.
+ *   A bare command name in a rule (git) matches the bare command git and an absolute path in a system directory
+ *   (/usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin) ending in /git, however spelled
+ *   (/usr/bin/../bin/git); an allow or ask rule never matches a relative or workspace path (./git, a planted
+ *   binary), a deny rule matches any command whose last path segment is the name, and a bare command the host
+ *   resolved to a file of that name. An absolute rule (/usr/bin/git) matches that path, and a bare command the
+ *   agent host resolved to it (HostFacts.executable). A "*" as the rule's first element matches any command.
+ *   Allow and ask compare exactly (no case folding, no Unicode normalisation: gіt with a Cyrillic і is another
+ *   command); deny also compares the command name case-insensitively. Arguments compare exactly for every effect
+ *   (git -c and git -C are different options).
+ * - paths: the workspace-relative path normalised (./, //, a/../b); a path that is absolute or climbs out of the
+ *   workspace matches no allow or ask rule, only deny rules and the default. On the agent also each real path the
+ *   call reaches through a symlink (HostFacts.realPaths): the strictest verdict of all of them holds (deny > ask
+ *   with more reviewers > ask > allow). Deny rules match case-insensitively, allow and ask rules exactly.
+ *   list_files matches the directory it lists.
+ * - http_fetch: the URL's host against the rule's host pattern (domainAllowed), its methods if given, and the
+ *   WHATWG-parsed pathname under pathPrefix at a segment boundary (/api names /api and /api/x, not /api2). An allow
+ *   or ask prefix never matches a path with an encoded / . or \ (%2F, %2E, %5C) a server might decode past it; a
+ *   deny prefix also matches the decoded path, case-insensitively.
+ * - llm_task: an allow or ask rule matches a task whose tool set (taskTools) is within the rule's tools; a deny
+ *   rule matches a task that may use any of them. Each tool call the task's model makes is decided again by its
+ *   own capability's rules.
  * Every match is O(pattern × input) (no backtracking regex), within the bounds of core/budgets.ts.
  */
 

@@ -69,7 +69,7 @@ describe('decideCall: run_command rules', () => {
       assert.equal(decision.effect, 'deny', command);
       assert.deepEqual(checkCallRules(decision), { ok: false, reason: 'rule-denied', message: 'refused by run_command rule 1: deny ["rm","*","-rf","*"] (no recursive deletes)' });
     }
-    assert.equal(effectOf(commands, run('rm', 'x', '-RF', 'y')), 'deny');
+    assert.equal(effectOf(commands, run('rm', 'x', '-RF', 'y')), 'ask', 'arguments compare exactly, for deny too');
   });
 
   test('Unicode look-alikes and case variants do not match an allow rule', () => {
