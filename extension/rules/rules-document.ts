@@ -1,8 +1,8 @@
-import { findNodeAtLocation, parse, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import { checkPolicyRules } from '../../core/policy/rules';
+import { findNodeAtLocation, parse, parseTree, printParseErrorCode, stripComments, type ParseError } from 'jsonc-parser';
+import { readRulesDocument } from '../../core/rpc/rules-document';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
 import { CAPABILITIES, type Capability, type CertifiedPolicy } from '../../core/wire/policy';
-import { PolicyRules, type RuledCapability } from '../../core/wire/policy-rules';
+import type { PolicyRules, RuledCapability } from '../../core/wire/policy-rules';
 
 /**
  * The rule editor's document, without the editor API: a JSONC file holding exactly a PolicyRules object (so a
@@ -95,22 +95,20 @@ export function problemRange(text: string, problem: DocumentProblem): { offset: 
   }
 }
 
-/** The rules a document holds, or its first problems: JSON syntax, then the schema, then the examples and capabilities. */
+/**
+ * The rules a document holds, or its problems: JSON syntax (every error, at its offset, comments allowed), then
+ * the schema and the rules' own examples as the CLI's --rules-file reads them (core/rpc/rules-document.ts, one
+ * reading and one wording for both), with the path into the rules an editor underlines.
+ */
 export function readRulesText(text: string, granted: readonly Capability[]): { ok: true; rules: PolicyRules } | { ok: false; problems: DocumentProblem[] } {
   const errors: ParseError[] = [];
-  const value: unknown = parse(text, errors, { allowTrailingComma: false, disallowComments: false });
+  parse(text, errors, { allowTrailingComma: false, disallowComments: false });
   if (errors.length) {
     return { ok: false, problems: errors.map((e) => ({ message: `JSON: ${printParseErrorCode(e.error)}`, offset: e.offset, length: Math.max(e.length, 1) })) };
   }
-  const parsed = PolicyRules.safeParse(value);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      problems: parsed.error.issues.map((i) => ({ message: i.message, path: i.path.filter((p): p is string | number => typeof p !== 'symbol') })),
-    };
-  }
-  const problem = checkPolicyRules(parsed.data, granted);
-  return problem ? { ok: false, problems: [problem] } : { ok: true, rules: parsed.data };
+  // Comments become spaces: the syntax is already checked above, and a problem is placed by its path, not an offset.
+  const read = readRulesDocument(stripComments(text, ' '), granted);
+  return read.ok ? read : { ok: false, problems: [read.problem] };
 }
 
 /**
