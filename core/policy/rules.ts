@@ -1,7 +1,10 @@
-import type { IntentCall } from '../wire/task';
+import { TASK_TOOLS, type IntentCall } from '../wire/task';
 import type { Capability, CertifiedPolicy } from '../wire/policy';
-import type { AnyRule, PolicyRules, RuleEffect } from '../wire/policy-rules';
+import { CommandRule, HttpRule, PathRule, TaskRule, type AnyRule, type PolicyRules, type RuledCapability, type RuleEffect } from '../wire/policy-rules';
+import { normaliseCommandPath } from './command-name';
 import type { GateVerdict } from './intent-gates';
+import { escapeGlob, joinSegments, normaliseWorkspacePath } from './path-glob';
+import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule-match';
 
 /**
  * The allow / ask / deny rules of a certified policy (core/wire/policy-rules.ts), evaluated the same way by the
@@ -45,25 +48,63 @@ export interface RuleDecision {
   description: string;
 }
 
+type Policy = Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>;
+
 /** The decision of the policy's rules for one call (an intent's own call, or a tool call a task's model made). */
-export function decideCall(policy: Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>, call: IntentCall, facts?: HostFacts): RuleDecision {
-  void policy;
-  void call;
-  void facts;
-  throw new Error('decideCall: not merged yet (wip/rules-engine)');
+export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts): RuleDecision {
+  const capability = call.capability;
+  const entry = policy.rules?.[capability];
+  if (entry === undefined) {
+    const effect: RuleEffect = policy.approvalRequired.includes(capability) ? 'ask' : 'allow';
+    const words = effect === 'ask' ? 'needs approval (approvalRequired)' : 'allowed (no rules, not in approvalRequired)';
+    return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'approvalRequired', capability }, description: `${capability}: ${words}` };
+  }
+  // Every path the call reaches is judged, and the strictest verdict holds: a symlink into .github/ is a write to .github/.
+  const decisions = subjectsOf(call, facts?.realPaths, facts?.executable).map((subject) => decideSubject(policy, capability, subject));
+  return decisions.reduce((strictest, d) => (strictness(d) > strictness(strictest) ? d : strictest));
 }
+
+function decideSubject(policy: Policy, capability: RuledCapability, subject: Subject): RuleDecision {
+  const entry = policy.rules![capability]!;
+  const rules: readonly AnyRule[] = entry.rules;
+  const index = rules.findIndex((rule) => matchNames(rule.match, subject, rule.effect === 'deny'));
+  if (index >= 0) {
+    const rule = rules[index]!;
+    return {
+      effect: rule.effect,
+      reviewers: rule.effect === 'ask' ? (rule.reviewers ?? 1) : 0,
+      selfReview: rule.effect === 'ask' && rule.selfReview === 'model-calls',
+      source: { kind: 'rule', capability, index },
+      description: `${ruleName(capability, index)}: ${describeRule(capability, rule)}`,
+    };
+  }
+  const effect = entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
+  const stated = entry.default === undefined ? (effect === 'ask' ? ' (approvalRequired)' : ' (not in approvalRequired)') : '';
+  return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'default', capability }, description: `${capability} default: ${effect}${stated}` };
+}
+
+/** deny > ask with more reviewers > ask a requester may not self-review > ask > allow. */
+const strictness = (d: RuleDecision): number => (d.effect === 'deny' ? 1_000 : d.effect === 'ask' ? 10 * d.reviewers + (d.selfReview ? 0 : 1) : 0);
+
+/** 'run_command rule 3': 1-based, as people count; RulesProblem.path stays 0-based. */
+const ruleName = (capability: Capability, index: number): string => `${capability} rule ${index + 1}`;
 
 /** A deny decision as the gate verdict both sides give ('rule-denied', naming the rule), else ok. */
 export function checkCallRules(decision: RuleDecision): GateVerdict {
-  void decision;
-  throw new Error('checkCallRules: not merged yet (wip/rules-engine)');
+  return decision.effect === 'deny' ? { ok: false, reason: 'rule-denied', message: `refused by ${decision.description}` } : { ok: true };
 }
 
-/** Whether any call of `capability` could need a reviewer under this policy (for answer deadlines). */
-export function mayAsk(policy: Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>, capability: Capability): boolean {
-  void policy;
-  void capability;
-  throw new Error('mayAsk: not merged yet (wip/rules-engine)');
+/**
+ * Whether any call of `capability` could need a reviewer under this policy (for answer deadlines): approvalRequired
+ * where no rules speak, an ask rule, an ask default. A task may ask for any tool call its model makes.
+ */
+export function mayAsk(policy: Policy, capability: Capability): boolean {
+  const entry = policy.rules?.[capability];
+  const own =
+    entry === undefined
+      ? policy.approvalRequired.includes(capability)
+      : (entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow')) === 'ask' || entry.rules.some((rule) => rule.effect === 'ask');
+  return own || (capability === 'llm_task' && TASK_TOOLS.some((tool) => mayAsk(policy, tool)));
 }
 
 /** Where a rule set is wrong, with the path into it (["run_command","rules",2,"examples","matches",0]) an editor can point at. */
@@ -72,29 +113,101 @@ export interface RulesProblem {
   message: string;
 }
 
+type Example = readonly string[] | string;
+
+const RULED_CAPABILITIES = ['run_command', 'read_file', 'list_files', 'write_file', 'http_fetch', 'llm_task'] as const satisfies readonly RuledCapability[];
+
+/** An example as the subject the rule is matched against, the same reading a real call gets. */
+function exampleSubject(capability: RuledCapability, example: Example): Subject {
+  if (capability === 'http_fetch') return httpExampleSubject(example as string);
+  if (capability === 'llm_task') return { capability, tools: example as TaskRule['match']['tools'] };
+  if (capability === 'run_command') return { capability, argv: example as readonly string[] };
+  return { capability, path: normaliseWorkspacePath(example as string) };
+}
+
 /**
  * Checked when a policy is set: every rule's examples match (or do not) as they say, and each rule and default
- * names a granted capability. The first problem, naming the rule and the example.
+ * names a granted capability. The first problem, naming the rule and the example. Each example is matched
+ * against its own rule alone, not the list: it documents what the rule means, whatever comes before it.
  */
 export function checkPolicyRules(rules: PolicyRules, granted: readonly Capability[]): RulesProblem | undefined {
-  void rules;
-  void granted;
-  throw new Error('checkPolicyRules: not merged yet (wip/rules-engine)');
+  for (const capability of RULED_CAPABILITIES) {
+    const entry = rules[capability];
+    if (entry === undefined) continue;
+    if (!granted.includes(capability)) return { path: [capability], message: `rules for ${capability}, which this policy does not grant` };
+    const list: readonly AnyRule[] = entry.rules;
+    for (const [index, rule] of list.entries()) {
+      const sides = [
+        ['matches', rule.examples?.matches, true],
+        ['doesNotMatch', rule.examples?.doesNotMatch, false],
+      ] as const;
+      for (const [side, examples, expected] of sides) {
+        for (const [n, example] of ((examples ?? []) as readonly Example[]).entries()) {
+          if (matchNames(rule.match, exampleSubject(capability, example), rule.effect === 'deny') === expected) continue;
+          return {
+            path: [capability, 'rules', index, 'examples', side, n],
+            message: `${ruleName(capability, index)} (${describeRule(capability, rule)}): example ${JSON.stringify(example)} should ${expected ? '' : 'not '}match but ${expected ? 'does not' : 'does'}`,
+          };
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
  * The narrowest allow rule for exactly this call, for "approve and allow this from now on": the exact argv with no
  * "*", the exact path with glob characters escaped, method + host + the exact URL path, the exact tool set. Null
- * when the call cannot be named exactly (a command given as a relative path).
+ * when the call cannot be named exactly (a command given as a relative path, an argument that is "*" or empty,
+ * a pattern past the rule budgets, a path outside the workspace, an IP-literal host).
  */
 export function exactAllowRule(call: IntentCall): { capability: Capability; rule: AnyRule } | null {
-  void call;
-  throw new Error('exactAllowRule: not merged yet (wip/rules-engine)');
+  const exact = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, match: unknown): T | null => {
+    const parsed = schema.safeParse({ effect: 'allow', match });
+    return parsed.success ? parsed.data : null;
+  };
+  const named = (rule: AnyRule | null) => (rule === null ? null : { capability: call.capability, rule });
+  switch (call.capability) {
+    case 'run_command': {
+      const { command, args } = call.params;
+      if (command.includes('/') && !command.startsWith('/')) return null;
+      const argv = [command.startsWith('/') ? normaliseCommandPath(command) : command, ...args];
+      // "*" is the wildcard element and has no escape: an argument spelled "*" cannot be allowed exactly.
+      if (argv.includes('*')) return null;
+      return named(exact(CommandRule, { argv }));
+    }
+    case 'read_file':
+    case 'list_files':
+    case 'write_file': {
+      const path = normaliseWorkspacePath(call.params.path);
+      if (!path.inside) return null;
+      return named(exact(PathRule, { path: escapeGlob(joinSegments(path.segments)) }));
+    }
+    case 'http_fetch': {
+      if (!URL.canParse(call.params.url)) return null;
+      const url = new URL(call.params.url);
+      return named(exact(HttpRule, { methods: [call.params.method], host: url.hostname.replace(/\.$/, ''), pathPrefix: url.pathname }));
+    }
+    case 'llm_task': {
+      const tools = subjectsOf(call)[0] as Extract<Subject, { capability: 'llm_task' }>;
+      return named(exact(TaskRule, { tools: TASK_TOOLS.filter((t) => tools.tools.includes(t)) }));
+    }
+  }
 }
 
-/** One rule in words, as descriptions show it: 'ask ["git","push","*"]', 'deny **\/.env*'. */
+/** One rule in words, as descriptions show it: 'ask ["git","push","*"]', 'deny **\/.env*', 'ask src/** (2 reviewers)'. */
 export function describeRule(capability: Capability, rule: AnyRule): string {
-  void capability;
-  void rule;
-  throw new Error('describeRule: not merged yet (wip/rules-engine)');
+  const words = [rule.effect, matchWords(capability, rule)];
+  if (rule.effect === 'ask' && rule.reviewers !== undefined && rule.reviewers > 1) words.push(`(${rule.reviewers} reviewers)`);
+  if (rule.effect === 'ask' && rule.selfReview === 'model-calls') words.push('(model calls: self-review)');
+  if (rule.note !== undefined) words.push(`(${rule.note})`);
+  return words.join(' ');
+}
+
+function matchWords(capability: Capability, rule: AnyRule): string {
+  const match = rule.match;
+  if ('argv' in match) return JSON.stringify(match.argv);
+  if ('path' in match) return match.path;
+  if ('host' in match) return `${match.methods?.join(',') ?? 'any method'} ${match.host}${match.pathPrefix ?? ''}`;
+  return `${capability} with tools ${JSON.stringify(match.tools)}`;
 }
