@@ -30,7 +30,8 @@ const TWO_PERSON: PolicyRules = {
   },
 };
 
-function setup(rules: PolicyRules | undefined = TWO_PERSON, over: Parameters<typeof policy>[0] = {}): RunnerHarness {
+/** `null`: a certificate from before rules existed. */
+function setup(rules: PolicyRules | null = TWO_PERSON, over: Parameters<typeof policy>[0] = {}): RunnerHarness {
   harness = new RunnerHarness(policy({ capabilities: ['read_file', 'list_files', 'write_file'], approvalRequired: [], ...(rules ? { rules } : {}), ...over }));
   mkdirSync(join(harness.workspace, 'release'));
   return harness;
@@ -211,7 +212,7 @@ describe('rules on a direct intent', () => {
 
 describe('an old certificate, without rules', () => {
   test('approvalRequired pauses exactly as before: a request without reviewers, selfReview or rule; the requester is refused; one reviewer runs it', async () => {
-    const h = setup(undefined, { approvalRequired: ['write_file'] });
+    const h = setup(null, { approvalRequired: ['write_file'] });
     const { body, result, request, file } = await pausedRelease(h);
     assert.deepEqual(Object.keys(request).sort(), ['agent', 'capability', 'cwd', 'expiresAt', 'intentId', 'params', 'requestId', 'requestedAt', 'user']);
     h.runner.onApprovalDecision(h.decision(request, 'approve', h.user), h.session);
@@ -223,7 +224,7 @@ describe('an old certificate, without rules', () => {
   });
 
   test('a capability outside approvalRequired runs at once', async () => {
-    const h = setup(undefined);
+    const h = setup(null);
     const body = h.intent({ capability: 'write_file', params: { path: 'release/now.txt', content: 'x\n', mode: 'create' } });
     await h.expectSucceeded(h.seal(body), body.id);
     assert.equal(h.approvalRequests().length, 0);
