@@ -51,6 +51,8 @@ export async function recheckAfterApproval(
   return {
     ok: false,
     reason: 'approval-required',
-    message: `the policy now requires ${decision.reviewers} reviewers (${decision.description}); this call has ${counted} approvals; dispatch again`.slice(0, 1024),
+    message: `the policy now requires ${plural(decision.reviewers, 'reviewer')} (${decision.description}); this call has ${plural(counted, 'approval')}; dispatch again`.slice(0, 1024),
   };
 }
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
