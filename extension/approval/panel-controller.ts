@@ -112,7 +112,7 @@ export interface PanelHost {
   connected(): boolean;
   /** Signs and sends the decision; resolves with the broker's updated view. */
   decide(approval: ApprovalView, decision: 'approve' | 'reject', reason: string): Promise<ApprovalView>;
-  /** policy/allowCall: adds the exact allow rule for this request's call to its agent's policy; resolves with the rule in words. */
+  /** policy/allowCall: adds the exact allow rule for this request's call to its agent's policy; resolves with the rule in words (describeRule). */
   allowCall(approval: ApprovalView): Promise<string>;
   openDiff(approval: ApprovalView): Promise<string | null>;
   report(message: string): void;
@@ -206,7 +206,8 @@ export class ApprovalPanelController {
     if (offer && !this.#error) {
       try {
         const rule = await this.host.allowCall(approval);
-        this.#notice = `You approved this tool call (signed with your key), and the agent's policy now allows it from now on: ${visibleText(rule)}.`;
+        // The broker answers with the rule in words ('allow ["git","status"]'); its capability says where it went.
+        this.#notice = `You approved this tool call (signed with your key), and the agent's policy now allows it from now on: ${approval.capability} ${visibleText(rule)}, first of its rules.`;
       } catch (err) {
         this.#error = `The call was approved, but the allow rule was not added: ${(err as Error).message}`;
       }

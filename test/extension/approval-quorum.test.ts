@@ -84,7 +84,7 @@ describe('the approval panel with rules', () => {
         },
         allowCall: async () => {
           calls.push('allowCall');
-          return 'run_command rule 1: allow ["git","push","origin","main"]';
+          return 'allow ["git","push","origin","main"]';
         },
         openDiff: async () => null,
       };
@@ -99,7 +99,7 @@ describe('the approval panel with rules', () => {
     const admin = await run(ADMIN);
     assert.deepEqual(admin.calls, ['decide approve', 'allowCall']);
     assert.equal(admin.last.error, null);
-    assert.match(admin.last.notice ?? '', /now allows it from now on: run_command rule 1: allow \["git","push","origin","main"\]/);
+    assert.match(admin.last.notice ?? '', /now allows it from now on: run_command allow \["git","push","origin","main"\], first of its rules\./);
     assert.equal(admin.last.quorum.approvedBy.length, 1, '1 of 2 approvals after the first');
     assert.match(admin.last.cannotDecide ?? '', /already approved/);
   });

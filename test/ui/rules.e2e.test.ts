@@ -4,7 +4,7 @@
 // with a failing example and sees the diagnostic on that example (the typed text kept), fixes it and sees the
 // policy applied in the Agents view and the broker; runs Test Policy from the palette and the context menu and
 // reads the verdicts; and reviews a write a two-person rule holds, where the panel shows "1 of 2 approvals" and
-// who approved. Screenshots of each step: test-output/ui-rules/. Fails, not skips, without code-server/Chromium.
+// who approved, and the admin approves it and allows that exact write from now on. Screenshots of each step: test-output/ui-rules/. Fails, not skips, without code-server/Chromium.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -270,10 +270,16 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       assert.ok(!existsSync(join(workspace, 'release', 'notes.txt')), 'nothing written before the second approval');
     });
 
-    await step('second-approval', async () => {
+    // The admin's second approval also allows exactly this write from now on (approvals/decide, then policy/allowCall).
+    await step('second-approval-and-allow', async () => {
       const panel = wb.webview;
-      await panel.locator('#approve').click();
+      await panel.locator('#approve-allow').click();
       await waitText('the decision in the panel', panel.locator('#app'), /This request was approved by/);
+      await waitText('the rule added', panel.locator('#app'), /now allows it from now on: write_file allow release\/notes\.txt, first of its rules\./);
+      const policy = (await broker.call('agentsGet', { did: agent.did })).policy!;
+      assert.deepEqual(policy.rules?.write_file?.rules[0], { effect: 'allow', match: { path: 'release/notes.txt' } }, 'the exact path, first in its list');
+      assert.equal(policy.rules?.write_file?.rules.length, 2);
+      await waitText('the Agents view', wb.pane('Agents'), /Rules\s*run_command 2 rules, default deny · write_file 2 rules, default allow/);
       await waitText('the quorum complete', panel.locator('#quorum'), /^2 of 2 approvals — approved by bob \([0-9A-F ]{19}\), rules-admin/);
       const decided = await broker.call('approvalsGet', { requestId });
       assert.equal(decided.state, 'approved');
