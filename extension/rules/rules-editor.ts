@@ -80,29 +80,26 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
     const uri = vscode.Uri.joinPath(dir, rulesFileName(agent));
     const fresh = rulesDocumentText(agent, agent.policy);
     const openDoc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-    let draft = false;
-    if (!openDoc) {
-      const onDisk = await readFileText(uri);
-      // A text that differs from the agent's rules is what somebody typed and did not get applied: it is kept.
-      draft = onDisk !== undefined && onDisk !== fresh && !sameRules(onDisk, agent);
-      if (!draft) {
-        await vscode.workspace.fs.createDirectory(dir);
-        await vscode.workspace.fs.writeFile(uri, Buffer.from(fresh, 'utf8'));
-      }
+    // A text that differs from the agent's rules is what somebody typed and did not get applied: it is kept.
+    const current = openDoc?.getText() ?? (await readFileText(uri));
+    const draft = current !== undefined && current !== fresh && !sameRules(current, agent);
+    if (!openDoc && !draft) {
+      await vscode.workspace.fs.createDirectory(dir);
+      await vscode.workspace.fs.writeFile(uri, Buffer.from(fresh, 'utf8'));
     }
     const doc = openDoc ?? (await vscode.workspace.openTextDocument(uri));
     await vscode.window.showTextDocument(doc, { preview: false });
     if (draft) {
       const replace = 'Replace with Current Rules';
-      const choice = await vscode.window.showInformationMessage(
-        `VaultysClaw: this is your draft of ${visibleText(agent.name)}'s rules, which differs from its current policy v${agent.policy.policyVersion}. Save it to apply it.`,
-        replace,
-      );
-      if (choice === replace) {
-        const edit = new vscode.WorkspaceEdit();
-        edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), fresh);
-        await vscode.workspace.applyEdit(edit);
-      }
+      // Not awaited: the command ends with the editor shown, the offer stays until answered.
+      void vscode.window
+        .showInformationMessage(`VaultysClaw: this is your draft of ${visibleText(agent.name)}'s rules, which differs from its current policy v${agent.policy.policyVersion}. Save it to apply it.`, replace)
+        .then(async (choice) => {
+          if (choice !== replace) return;
+          const edit = new vscode.WorkspaceEdit();
+          edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), fresh);
+          await vscode.workspace.applyEdit(edit);
+        });
     }
   }
 

@@ -164,6 +164,18 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       assert.equal(readFileSync(join(userDataDir, 'User', 'globalStorage', 'vaultysclaw.vaultysclaw', 'rules', saved[0]!), 'utf8'), FAILING, 'what was typed is saved as typed');
     });
 
+    // Closed and opened again, the editor brings back the unapplied draft, not the agent's rules.
+    await step('draft-reopened', async () => {
+      await wb.clearNotifications();
+      await editorOf(rulesTab).tab.locator('.codicon-close').click();
+      await editorOf(rulesTab).tab.waitFor({ state: 'detached', timeout: STEP_MS });
+      await wb.clickRow('Agents', AGENT_NAME, 'right');
+      await wb.menuItem('Edit Policy Rules…');
+      await wb.notification(/this is your draft of rules-agent's rules, which differs from its current policy v1/);
+      await waitText('the draft as typed', editorOf(rulesTab).lines, /\["git", "status"\], \["git", "push"\]\]/);
+      assert.doesNotMatch(await textOf(editorOf(rulesTab).lines), /Policy rules of/, 'not the starter');
+    });
+
     await step('rules-applied', async () => {
       await wb.clearNotifications();
       await replaceText(FIXED);
