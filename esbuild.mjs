@@ -2,7 +2,7 @@
 // the extension as CommonJS with `vscode` external, the webviews as browser bundles.
 // `node esbuild.mjs --watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -38,6 +38,8 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     external: ['vscode', ...nodeExternals],
+    // jsonc-parser's UMD build (its "main") loads its parts with a require esbuild cannot follow: bundle its ESM build.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   },
   {
     // The extension-host test suite (test/extension-host/), loaded by the workbench as extensionTestsPath.
@@ -59,9 +61,30 @@ const targets = [
   },
 ].filter((t) => Object.values(t.entryPoints).every((entry) => existsSync(entry)));
 
+/**
+ * The rule editor's JSON schema (package.json jsonValidation), generated from the zod PolicyRules schema so the
+ * editor and the broker cannot drift: the generator is bundled in memory, run, and its output written to dist/.
+ */
+async function writeRulesSchema() {
+  // From stdin, not as an entry point: the module is imported by tests too (eslint keeps entry points unimported).
+  const built = await esbuild.build({
+    stdin: { contents: "export { policyRulesJsonSchema } from './extension/rules/rules-schema';", resolveDir: import.meta.dirname, loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
+  const module = { exports: {} };
+  new Function('module', 'exports', 'require', built.outputFiles[0].text)(module, module.exports, (await import('node:module')).createRequire(import.meta.url));
+  mkdirSync('dist', { recursive: true });
+  writeFileSync('dist/policy-rules.schema.json', `${JSON.stringify(module.exports.policyRulesJsonSchema(), null, 2)}\n`);
+}
+
 if (watch) {
+  await writeRulesSchema();
   for (const t of targets) await (await esbuild.context(t)).watch();
   console.log('watching for changes…');
 } else {
-  await Promise.all(targets.map((t) => esbuild.build(t)));
+  await Promise.all([...targets.map((t) => esbuild.build(t)), writeRulesSchema()]);
 }

@@ -8,19 +8,28 @@ import type { IntentBody, RejectionReason } from '../core/wire/intent';
 import type { Capability } from '../core/wire/policy';
 import type { CertifiedSession } from './intent-runner';
 
-export type ApprovalOutcome = { ok: true; reviewer: string } | { ok: false; reason: RejectionReason; message: string };
+/** `reviewers`: the distinct reviewers who approved, in the order their decisions came. */
+export type ApprovalOutcome = { ok: true; reviewers: string[] } | { ok: false; reason: RejectionReason; message: string };
+
+/** What the matching rule asks of the reviewers (call-decision.ts quorumOf); nothing: one reviewer, not the requester. */
+export type Quorum = Partial<Pick<ApprovalRequestBody, 'reviewers' | 'selfReview' | 'rule'>>;
 
 interface Waiting {
   request: ApprovalRequestBody;
+  /** Reviewers whose approval counted, each once. */
+  approvers: Set<string>;
   settle: (outcome: ApprovalOutcome) => void;
 }
 
 /**
- * Pauses a tool call that needs a reviewer (seed control 9): sends a signed
- * request with the full context, then accepts only a decision signed by a
- * reviewer who is not the requester, countersigned by the pinned broker, for
- * this very request, before the timeout carried in the certificate. Expiry is
- * a rejection.
+ * Pauses a tool call that needs reviewers (seed control 9, the two-person rule of issue 16): sends a signed
+ * request with the full context, then counts only decisions signed by a reviewer, countersigned by the pinned
+ * broker over those exact bytes, for this very request, before the timeout carried in the certificate. The call
+ * runs once the request's number of distinct reviewers approved; a second decision by one of them counts for
+ * nothing, so one person replaying or repeating their approval is still one person. Any single valid rejection
+ * ends the wait. The requester is never one of the reviewers, unless the request says the matching rule lets the
+ * dispatching user review a model's call (selfReview, set by this agent for a task's tool calls only). Expiry is a
+ * rejection.
  */
 export class ApprovalWaiter {
   readonly #waiting = new Map<string, Waiting>();
@@ -43,6 +52,7 @@ export class ApprovalWaiter {
     session: CertifiedSession,
     send: (frame: AgentFrame) => void,
     abort?: AbortSignal,
+    quorum: Quorum = {},
   ): Promise<ApprovalOutcome> {
     const requestedAt = this.now();
     const params = call.params as { cwd?: unknown };
@@ -56,6 +66,7 @@ export class ApprovalWaiter {
       cwd: typeof params.cwd === 'string' ? join(this.workspaceRoot, params.cwd) : this.workspaceRoot,
       requestedAt,
       expiresAt: requestedAt + session.policy.approvalTimeoutMs,
+      ...quorum,
     };
     return new Promise<ApprovalOutcome>((resolve) => {
       const timer = setTimeout(() => settle({ ok: false, reason: 'approval-expired', message: 'no reviewer decided before the approval timeout' }), session.policy.approvalTimeoutMs);
@@ -68,8 +79,11 @@ export class ApprovalWaiter {
       };
       if (abort?.aborted) return onAbort();
       abort?.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.set(request.requestId, { request, settle });
-      this.log.info({ event: 'approval.requested', intentId: intent.id, requestId: request.requestId, capability: call.capability }, 'waiting for a reviewer');
+      this.#waiting.set(request.requestId, { request, approvers: new Set(), settle });
+      this.log.info(
+        { event: 'approval.requested', intentId: intent.id, requestId: request.requestId, capability: call.capability, reviewers: request.reviewers ?? 1, selfReview: request.selfReview ?? false },
+        'waiting for a reviewer',
+      );
       send({ type: 'approval/request', envelope: seal(this.identity, 'vaultysclaw/approval-request/v1', request) });
     });
   }
@@ -91,8 +105,16 @@ export class ApprovalWaiter {
       return;
     }
     const { waiting, decision } = verdict;
-    if (decision.decision === 'approve') return waiting.settle({ ok: true, reviewer: decision.reviewer });
-    waiting.settle({ ok: false, reason: 'approval-rejected', message: `rejected by ${decision.reviewer}${decision.reason ? `: ${decision.reason}` : ''}` });
+    if (decision.decision === 'reject') {
+      return waiting.settle({ ok: false, reason: 'approval-rejected', message: `rejected by ${decision.reviewer}${decision.reason ? `: ${decision.reason}` : ''}` });
+    }
+    waiting.approvers.add(decision.reviewer);
+    const required = waiting.request.reviewers ?? 1;
+    this.log.info(
+      { event: 'approval.counted', requestId: decision.requestId, intentId: decision.intentId, reviewer: decision.reviewer, approvals: waiting.approvers.size, required },
+      'a reviewer approved',
+    );
+    if (waiting.approvers.size >= required) waiting.settle({ ok: true, reviewers: [...waiting.approvers] });
   }
 
   #verify(bundle: ApprovalDecisionBundle, session: CertifiedSession): { waiting: Waiting; decision: ApprovalDecisionBody } | { refusal: string } {
@@ -121,8 +143,10 @@ export class ApprovalWaiter {
     if (!waiting) return { refusal: `no tool call is waiting for request ${d.requestId}` };
     const r = waiting.request;
     if (d.intentId !== r.intentId || d.agent !== r.agent) return { refusal: 'the decision is for another intent or agent' };
-    if (d.reviewer === r.user) return { refusal: 'a user cannot approve a tool call of their own intent' };
+    if (d.reviewer === r.user && r.selfReview !== true) return { refusal: 'a user cannot approve a tool call of their own intent' };
     if (!(this.now() <= r.expiresAt) || !(d.decidedAt <= r.expiresAt)) return { refusal: 'the decision came after the approval timeout' };
+    // Counted once: the same reviewer again (a replay, or a second decision) must not stand in for a second person.
+    if (waiting.approvers.has(d.reviewer)) return { refusal: `${d.reviewer} already approved request ${d.requestId}; a reviewer counts once` };
     return { waiting, decision: d };
   }
 }

@@ -20,6 +20,8 @@ import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
 import { writeAllowance, type HostRules } from './confinement/host-rules';
+import { checkCallRules } from '../core/policy/rules';
+import { decideOnHost, quorumOf, recheckAfterApproval } from './rules/call-decision';
 
 const RESEND_BATCH = 50;
 const RESEND_INTERVAL_MS = 500;
@@ -190,7 +192,9 @@ export class IntentRunner {
 
   async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined): Promise<void> {
     let claimed = false;
-    const needsApproval = session.policy.approvalRequired.includes(intent.capability);
+    const parsed = parseIntentCall(intent);
+    // Read before the durable step below, which cannot wait: what the call reaches on this host, for its rules.
+    const rules = parsed.ok ? await decideOnHost(session.policy, parsed.call, this.o.sandbox) : null;
     // The seen id and, for a call that runs at once, the executed request are committed together, before anything runs.
     const decision = this.o.atomically(() => {
       const inputs = this.#policyInputs(intent, session);
@@ -201,28 +205,34 @@ export class IntentRunner {
         alreadySeen: (id) => !(claimed = this.o.seen.record(id, intent.issuedAt)),
       });
       if (!verdict.ok) return verdict;
-      const call = parseIntentCall(intent);
-      if (!call.ok) return call;
-      if (call.call.capability === 'llm_task' && !this.#tasks) {
+      if (!parsed.ok) return parsed;
+      if (parsed.call.capability === 'llm_task' && !this.#tasks) {
         return { ok: false as const, reason: 'model-unavailable' as const, message: 'this agent has no model configured (agent start --model-url)' };
       }
-      // Only executed requests count toward the hourly rate; one that waits for a reviewer counts when it runs.
-      if (!needsApproval) this.o.requests.record(inputs.now);
-      return call;
+      // A deny rule refuses before a reviewer is asked or anything runs, whatever approval could follow.
+      const denied = checkCallRules(rules!);
+      if (!denied.ok) return denied;
+      // Only executed requests count toward the hourly rate; one that waits for reviewers counts when it runs.
+      if (rules!.effect === 'allow') this.o.requests.record(inputs.now);
+      return { ok: true as const, call: parsed.call, rules: rules! };
     });
     if (!decision.ok) return this.#finish(intent, 'rejected', decision.reason, decision.message, null, claimed);
     const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null, usage: TokenUsageReport[] = []) =>
       this.#finish(intent, outcome, reason, message, output, true, usage);
     const call = decision.call;
-    if (needsApproval) {
-      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send);
+    if (decision.rules.effect === 'ask') {
+      // The user typed these params: they are never one of the reviewers, whatever the rule says of a model's calls.
+      const quorum = quorumOf(decision.rules, false);
+      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send, undefined, quorum);
       if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
-      this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewer: approval.reviewer }, 'a reviewer approved the tool call');
+      this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewers: approval.reviewers }, 'the reviewers approved the tool call');
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
       const now = current();
       if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
       if (!again.ok) return finish('rejected', again.reason, again.message, null);
+      const ruled = await recheckAfterApproval(now.policy, call, this.o.sandbox, { reviewers: approval.reviewers, requester: intent.user, modelCall: false });
+      if (!ruled.ok) return finish('rejected', ruled.reason, ruled.message, null);
       this.o.requests.record(this.#now());
     }
     this.o.log.info({ event: 'intent.executing', intentId: intent.id, capability: intent.capability, user: intent.user }, 'executing intent');

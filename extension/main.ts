@@ -13,6 +13,8 @@ import { LiveModel } from './model/live-model';
 import { createStatusBar, updateStatusBar } from './status-bar';
 import { brokerStateSurface, type VaultysClawSurface } from './surface';
 import { NodeTreeProvider } from './views/node-tree-provider';
+import { registerRulesEditor } from './rules/rules-editor';
+import { registerTestPolicy } from './rules/test-policy';
 import { IntentId } from '../core/wire/common';
 
 let connection: BrokerConnection | undefined;
@@ -84,6 +86,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
     ...registerAgentCommands(services),
     ...registerAdminCommands(services),
     ...registerBrokerCommands(services),
+    ...registerRulesEditor(services, context.globalStorageUri),
+    registerTestPolicy(services),
     command(services, OPEN_APPROVAL_COMMAND, async (arg) => {
       const requestId = typeof arg === 'string' ? arg : String((arg as { id?: string } | undefined)?.id ?? '').replace(/^approval:/, '');
       if (IntentId.safeParse(requestId).success) await panels.open(requestId);

@@ -18,6 +18,8 @@ import { requestChatCompletion } from './chat-completions';
 import type { ModelSettings } from './model-settings';
 import { effectiveLimits, runTaskLoop, type TaskOutcome, type ToolCallOutcome } from './task-loop';
 import { toolDefinitions } from './tool-definitions';
+import { checkCallRules } from '../../core/policy/rules';
+import { decideOnHost, quorumOf, recheckAfterApproval } from '../rules/call-decision';
 
 /** The inputs of a task step's gates; the delegation gate is given the step, so it checks the step's own capability. */
 export type StepGateInputs = Parameters<typeof checkTaskStepGates>[2];
@@ -114,13 +116,21 @@ export class TaskRunner {
       return refuse('bad-params', `${issue?.path.slice(1).join('.') || 'arguments'}: ${issue?.message ?? 'invalid'}`);
     }
     const session = current()!;
-    if (session.policy.approvalRequired.includes(tool)) {
-      const approval = await this.o.approvals.request(intent, call.data, session, this.o.send, deadline);
+    const rules = await decideOnHost(session.policy, call.data, this.o.sandbox);
+    const denied = checkCallRules(rules);
+    if (!denied.ok) return refuse(denied.reason, denied.message);
+    if (rules.effect === 'ask') {
+      // The model chose these arguments: its rule may let the user who dispatched the task be one of the reviewers.
+      const approval = await this.o.approvals.request(intent, call.data, session, this.o.send, deadline, quorumOf(rules, true));
       if (!approval.ok) return refuse(approval.reason, approval.message);
-      this.o.log.info({ event: 'approval.granted', intentId: intent.id, tool, reviewer: approval.reviewer }, 'a reviewer approved the model\'s tool call');
+      this.o.log.info({ event: 'approval.granted', intentId: intent.id, tool, reviewers: approval.reviewers }, "the reviewers approved the model's tool call");
       // The wait may have outlived the policy or a delegation: decide again on what holds now.
       const again = gates(tool);
       if (!again.ok) return refuse(again.reason, again.message);
+      const now = current();
+      if (!now) return refuse('agent-offline', 'the connection to the broker was lost during the task');
+      const ruled = await recheckAfterApproval(now.policy, call.data, this.o.sandbox, { reviewers: approval.reviewers, requester: intent.user, modelCall: true });
+      if (!ruled.ok) return refuse(ruled.reason, ruled.message);
     }
     // Counted in the same turn as the gate that read the window: the calls of one response beyond what
     // remains of the hour are refused to the model, one by one, as rate-limited.

@@ -1,6 +1,6 @@
 import type pino from 'pino';
 import { CloseCode } from '../../core/wire/close-codes';
-import type { AgentView, PolicyInput } from '../../core/rpc/views';
+import type { AgentView, ApprovalView, PolicyInput } from '../../core/rpc/views';
 import { PolicyInput as PolicyInputSchema } from '../../core/rpc/views';
 import type { BrokerEventBus } from '../events';
 import { conflict, invalid, notFound } from '../rpc/rpc-failure';
@@ -11,6 +11,10 @@ import type { AgentDirectory } from './agent-directory';
 import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
+import { rulesProblemText } from '../../core/rpc/rules-problem';
+import { checkPolicyRules, decideCall, describeRule, exactAllowRule } from '../../core/policy/rules';
+import type { AnyRule, PolicyRules } from '../../core/wire/policy-rules';
+import { parseIntentCall } from '../../core/wire/task';
 
 
 /** What RegistrationService works with, handed over by Broker as one object. */
@@ -46,7 +50,7 @@ export class RegistrationService {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
-    const policy = this.#checkedPolicy(record.requested, input, widen, MAX_COMMAND_LIMITS);
+    const policy = this.#checkedPolicy(record.requested, input, widen, { commandLimits: MAX_COMMAND_LIMITS, rules: null });
     this.registry.transaction(() => {
       this.policies.set(did, policy, this.now());
       this.registry.setStatus(did, 'approved', null);
@@ -79,26 +83,82 @@ export class RegistrationService {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'approved') throw conflict(`agent ${did} is ${record.status}; approve it first`);
-    const current = this.policies.get(did)?.commandLimits ?? MAX_COMMAND_LIMITS;
-    const policy = this.#checkedPolicy(record.requested, input, widen, current);
+    const current = this.policies.get(did);
+    const policy = this.#checkedPolicy(record.requested, input, widen, {
+      commandLimits: current?.commandLimits ?? MAX_COMMAND_LIMITS,
+      rules: current?.rules ?? null,
+    });
     const stored = this.policies.set(did, policy, this.now());
     audit(this.log).info('policy.updated', { actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
     return this.#changed(did, 'agentChanged');
   }
 
   /**
-   * At most what the agent asked for, unless the admin widens it explicitly. Limits left out keep `limits`
-   * (the agent's current ones, or the widest at approval): changing one field never silently widens another.
+   * "Approve and allow this from now on": the narrowest allow rule for exactly the call of `request`, first in its
+   * capability's rules, re-issued through the path of setPolicy (a new version, update_capabilities). A capability
+   * without rules gets an entry whose default is what it meant before (ask when approvalRequired names it), so no
+   * other call changes meaning. Everything else of the policy stays as it is, its expiry included.
    */
-  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean, limits: PolicyChoice['commandLimits']): PolicyChoice {
-    const parsed = PolicyInputSchema.parse(input);
-    const policy: PolicyChoice = { ...parsed, commandLimits: { ...limits, ...parsed.commandLimits } };
+  allowCall(actor: string, request: ApprovalView): { agent: AgentView; rule: string } {
+    const parsed = parseIntentCall(request);
+    if (!parsed.ok) throw invalid(`the call of approval request ${request.requestId} does not parse: ${parsed.message}`);
+    const exact = exactAllowRule(parsed.call);
+    if (!exact) throw invalid(`the call of approval request ${request.requestId} cannot be named exactly (a command given as a relative path): add a rule by hand`);
+    const current = this.policies.get(request.agent);
+    if (!current) throw conflict(`agent ${request.agent} has no policy`);
+    // An allow rule first in the list would come before a deny: a call the rules refuse stays refused.
+    const decision = decideCall(current, parsed.call);
+    if (decision.effect === 'deny') throw conflict(`the policy denies this call (${decision.description}); an allow rule is not added over a deny`);
+    const capability = exact.capability as keyof PolicyRules;
+    const entry = current.rules?.[capability] ?? { default: current.approvalRequired.includes(exact.capability) ? ('ask' as const) : ('allow' as const), rules: [] };
+    const rules = { ...current.rules, [capability]: { ...entry, rules: [exact.rule, ...entry.rules] as AnyRule[] } } as PolicyRules;
+    const remaining = current.policyExpiresAt - this.now();
+    if (!(remaining > 0)) throw conflict(`the policy of agent ${request.agent} has expired; set a new one first`);
+    const input: PolicyInput = {
+      capabilities: current.capabilities,
+      approvalRequired: current.approvalRequired,
+      maxTokensPerDay: current.maxTokensPerDay,
+      maxRequestsPerHour: current.maxRequestsPerHour,
+      validForMs: remaining,
+      allowedDomains: current.allowedDomains,
+      commandLimits: current.commandLimits,
+      rules,
+    };
+    // The capabilities are the current ones, granted before: nothing here widens them.
+    const agent = this.setPolicy(actor, request.agent, input, true);
+    const rule = describeRule(exact.capability, exact.rule);
+    audit(this.log).info(
+      'policy.rule-added',
+      { actor, did: request.agent, requestId: request.requestId, capability: exact.capability, rule, policyVersion: agent.policy!.policyVersion },
+      'allow rule added from an approval request',
+    );
+    return { agent, rule };
+  }
+
+  /**
+   * At most what the agent asked for, unless the admin widens it explicitly. Limits left out keep the agent's
+   * current ones (the widest at approval), and rules left out its current rules (none at approval): changing one
+   * field never silently widens another. Rules are checked with their examples against the capabilities granted.
+   */
+  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean, current: Pick<PolicyChoice, 'commandLimits' | 'rules'>): PolicyChoice {
+    const parsed = PolicyInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw invalid(`policy.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+    }
+    const policy: PolicyChoice = {
+      ...parsed.data,
+      commandLimits: { ...current.commandLimits, ...parsed.data.commandLimits },
+      rules: parsed.data.rules === undefined ? current.rules : parsed.data.rules,
+    };
     const beyond = policy.capabilities.filter((c) => !requested.includes(c));
     if (beyond.length && !widen) {
       throw invalid(`the agent did not ask for ${beyond.join(', ')}; pass widen to grant more than it asked for`);
     }
     const unknownApproval = policy.approvalRequired.filter((c) => !policy.capabilities.includes(c));
     if (unknownApproval.length) throw invalid(`approvalRequired names capabilities not granted: ${unknownApproval.join(', ')}`);
+    const problem = policy.rules ? checkPolicyRules(policy.rules, policy.capabilities) : undefined;
+    if (problem) throw invalid(rulesProblemText(problem));
     return policy;
   }
 

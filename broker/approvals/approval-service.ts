@@ -7,6 +7,7 @@ import type { Role } from '../../core/rpc/roles';
 import type { ApprovalView, IntentView } from '../../core/rpc/views';
 import { IntentCall, taskTools } from '../../core/wire/task';
 import { ToolCall } from '../../core/wire/tools';
+import { decideCall } from '../../core/policy/rules';
 import { ApprovalDecisionBody, type ApprovalRequestBody, type ApprovalCountersignBody, type ApprovalDecisionBundle } from '../../core/wire/approval';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -30,6 +31,14 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
   const task = IntentCall.safeParse({ capability: intent.capability, params: intent.params });
   if (!task.success || task.data.capability !== 'llm_task') return false;
   return taskTools(task.data.params).some((tool) => tool === r.capability) && ToolCall.safeParse({ capability: r.capability, params: r.params }).success;
+}
+
+/**
+ * A call a model chose: the intent is an llm_task and the request asks about one of its tools, not about the task
+ * itself (whose params the user typed).
+ */
+function isModelCall(intent: IntentView, r: Pick<ApprovalRequestBody, 'capability'>): boolean {
+  return intent.capability === 'llm_task' && r.capability !== 'llm_task';
 }
 
 /** What ApprovalService works with, handed over by Broker as one object. */
@@ -104,7 +113,7 @@ export class ApprovalService {
     if (!(r.expiresAt <= limit) || !(r.requestedAt <= now + DEFAULT_CLOCK_SKEW_MS)) {
       return refuse('approval-timeout', 'the approval request runs past the timeout carried in the certificate');
     }
-    const view = this.approvals.add(r, envelope);
+    const view = this.approvals.add(r, envelope, isModelCall(intent, r));
     this.#askedOn.set(connection, (this.#askedOn.get(connection) ?? new Set()).add(r.requestId));
     audit(this.log).info('approval.requested', { requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
     this.events.emit('approvalChanged', view);
@@ -125,13 +134,16 @@ export class ApprovalService {
     const approval = this.approvals.get(d.requestId);
     if (!approval) throw notFound(`approval request ${d.requestId}`);
     if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
-    if (approval.user === caller.did) {
+    const intent = this.intents.get(approval.intentId);
+    const selfReview = approval.user === caller.did;
+    const selfRefusal = selfReview ? this.#selfReviewRefusal(approval, intent) : undefined;
+    if (selfRefusal) {
       audit(this.log).warn('approval.self-refused', { did: caller.did, requestId: d.requestId }, 'self-approval refused');
-      throw forbidden('nobody approves a tool call of their own intent');
+      throw forbidden(selfRefusal);
     }
     const now = this.now();
     if (approval.state !== 'pending') throw conflict(`approval request ${d.requestId} is already ${approval.state}`);
-    const intent = this.intents.get(approval.intentId);
+    if (approval.approvals.some((a) => a.reviewer === caller.did)) return this.#sameReviewer(caller.did, d.requestId);
     if (!intent || (intent.state !== 'sent' && intent.state !== 'running')) {
       throw conflict(`the intent of approval request ${d.requestId} is already ${intent?.state ?? 'gone'}: nothing waits for this decision`);
     }
@@ -146,13 +158,57 @@ export class ApprovalService {
       countersignedAt: now,
     };
     const countersignature = seal(this.keys.identity, 'vaultysclaw/approval-countersign/v1', counter);
-    const state = d.decision === 'approve' ? 'approved' : 'rejected';
-    if (!this.approvals.decide(d.requestId, { state, reviewer: caller.did, reason: d.reason, decidedAt: d.decidedAt, decision: envelope, countersignature })) {
-      throw conflict(`approval request ${d.requestId} was decided meanwhile`);
-    }
-    audit(this.log).info('approval.decided', { requestId: d.requestId, intentId: d.intentId, reviewer: caller.did, role: caller.role, decision: d.decision, reason: d.reason }, 'tool call decided');
+    const recorded = this.approvals.decide(d.requestId, {
+      reviewer: caller.did,
+      decision: d.decision,
+      reason: d.reason,
+      selfReview,
+      decidedAt: d.decidedAt,
+      envelope,
+      countersignature,
+    });
+    if (!recorded.ok && recorded.why === 'same-reviewer') return this.#sameReviewer(caller.did, d.requestId);
+    if (!recorded.ok) throw conflict(`approval request ${d.requestId} was decided meanwhile`);
+    const { approvals, reviewersRequired } = recorded.view;
+    audit(this.log).info(
+      'approval.decided',
+      {
+        requestId: d.requestId,
+        intentId: d.intentId,
+        reviewer: caller.did,
+        role: caller.role,
+        decision: d.decision,
+        reason: d.reason,
+        ...(selfReview ? { selfReview: true } : {}),
+        approvals: approvals.length,
+        required: reviewersRequired,
+      },
+      selfReview ? "tool call decided by its requester, reviewing a call their task's model chose" : 'tool call decided',
+    );
+    // Each decision goes out at once: the agent counts distinct countersigned approvals itself.
     this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
-    return this.#changed(d.requestId);
+    this.events.emit('approvalChanged', recorded.view);
+    return recorded.view;
+  }
+
+  /**
+   * Why the requester may not decide this request, if they may not. They may review only a call their task's model
+   * chose, when its rule says so: "model call" is read from the broker's own intent record (an llm_task asking about
+   * one of its tools), never from the agent's word, and the rules of the certificate the agent's connection holds
+   * must say selfReview for this call too (on what the broker sees; an honest agent's host facts only take it away).
+   */
+  #selfReviewRefusal(approval: ApprovalView, intent: IntentView | undefined): string | undefined {
+    if (approval.selfReview !== true) return 'nobody approves a tool call of their own intent';
+    if (!intent || !isModelCall(intent, approval)) return "nobody approves a call they made themselves: self-review is for calls a task's model chose";
+    const policy = this.online.get(approval.agent)?.certifiedPolicy;
+    const call = IntentCall.safeParse({ capability: approval.capability, params: approval.params });
+    if (!policy || !call.success || !decideCall(policy, call.data).selfReview) return "the agent's certified rules do not let the requester review this call";
+    return undefined;
+  }
+
+  #sameReviewer(did: string, requestId: string): never {
+    audit(this.log).warn('approval.decision-refused', { did, reason: `second decision by the same reviewer on ${requestId}` }, 'the same reviewer decided twice');
+    throw conflict(`you already decided approval request ${requestId}: each approval must come from another reviewer`);
   }
 
   /**

@@ -5,16 +5,19 @@ import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } fro
 import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { UserHello } from '../../core/rpc/user-auth';
-import { FINAL_INTENT_STATES, type IntentSummary, type PolicyInput } from '../../core/rpc/views';
+import { FINAL_INTENT_STATES, type IntentSummary, type PolicyInput, type PolicyTestResult } from '../../core/rpc/views';
 import { formatLimit, LIMIT_FIELDS, parseDomainList, parseLimit } from '../../core/rpc/policy-text';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { allPages } from '../../core/rpc/pages';
+import { readRulesDocument } from '../../core/rpc/rules-document';
+import { rulesProblemText } from '../../core/rpc/rules-problem';
+import type { PolicyRules } from '../../core/wire/policy-rules';
 import { BUDGETS } from '../../core/budgets';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
 import { brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability, type CommandLimits } from '../../core/wire/policy';
-import { visibleJson } from '../../core/text/untrusted-text';
+import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
 
@@ -49,6 +52,45 @@ function readInvitation(source: string): string {
   // The message never repeats what was read: it may be a secret pasted in the wrong place.
   if (!UserHello.shape.invitation.safeParse(token).success) throw new Error('the invitation must be the 43-character token "invite" printed, alone');
   return token;
+}
+
+/** `--rules-file`: the rules of a JSON document, checked as the broker will check them; `none` removes them. */
+function rulesFile(file: string, granted: readonly Capability[]): PolicyRules | null {
+  if (file === 'none') return null;
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new Error(`--rules-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const read = readRulesDocument(text, granted);
+  if (!read.ok) throw new Error(`--rules-file ${file}: ${rulesProblemText(read.problem)}`);
+  return read.rules;
+}
+
+/** Params given on the command line: a JSON object, or an error that shows one. */
+function jsonObject(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('params must be a JSON object, e.g. \'{"path":"README.md"}\'');
+  return parsed as Record<string, unknown>;
+}
+
+/** The dry run's answer for people: the verdict first, then what decided it and what only the agent can check. */
+function policyTestText(r: PolicyTestResult): string {
+  const verdict =
+    r.verdict === 'refused'
+      ? `refused (${r.reason ?? 'not allowed'})`
+      : r.verdict === 'needs-approval'
+        ? `needs ${r.reviewers} approval${r.reviewers === 1 ? '' : 's'}${r.selfReview ? " (you may approve your task's model calls yourself)" : ''}`
+        : 'allowed';
+  const lines = [`verdict: ${verdict}`, `decided by: ${r.gate}${r.rule ? ` (${r.rule.description})` : ''}`, `why: ${r.message}`];
+  for (const check of r.hostChecks) lines.push(`the agent also checks: ${check}`);
+  return `${lines.map((l) => visibleText(l)).join('\n')}\n`;
 }
 
 /** The key commander gives an option's value: --max-cpu-seconds → maxCpuSeconds. */
@@ -101,9 +143,9 @@ async function withClient(o: Connection, run: (client: BrokerClient, user: Secre
 }
 
 /** A command that talks to a running broker, with the connection options every such command shares. */
-function clientCommand(program: Command, spec: string, description: string): Command {
+function clientCommand(program: Command, spec: string, description: string, options?: { isDefault?: boolean }): Command {
   return program
-    .command(spec)
+    .command(spec, options)
     .description(description)
     .option('--data-dir <dir>', 'data directory of a broker on this host (local socket)', defaultDataDir())
     .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket').env('VAULTYSCLAW_URL'))
@@ -185,6 +227,7 @@ export function addOperatorCommands(program: Command): void {
       .option('--max-tokens-per-day <n>', 'daily token budget', '100000')
       .option('--valid-days <n>', 'policy lifetime in days', '30')
       .option('--allowed-domains <list>', "hosts its commands (through the agent's proxy) and http_fetch may reach, comma-separated: a.example.com,*.npmjs.org (omitted: none, no network)")
+      .option('--rules-file <file>', 'allow / ask / deny rules, a JSON document (see examples/rules/); none removes them (omitted: a change keeps the current rules, an approval sets none)')
       .option('--widen', 'allow granting more than the agent asked for');
     // Omitted, a limit keeps the agent's current one (the widest at approval): a change never silently widens a limit.
     for (const field of LIMIT_FIELDS) {
@@ -193,7 +236,16 @@ export function addOperatorCommands(program: Command): void {
     }
     return command;
   };
-  type PolicyOptions = Connection & { capabilities: string; approvalRequired: string; maxRequestsPerHour: string; maxTokensPerDay: string; validDays: string; allowedDomains?: string; widen?: boolean } & Record<string, unknown>;
+  type PolicyOptions = Connection & {
+    capabilities: string;
+    approvalRequired: string;
+    maxRequestsPerHour: string;
+    maxTokensPerDay: string;
+    validDays: string;
+    allowedDomains?: string;
+    rulesFile?: string;
+    widen?: boolean;
+  } & Record<string, unknown>;
   const policyOf = (o: PolicyOptions): PolicyInput => {
     const domains = parseDomainList(o.allowedDomains ?? '');
     if (!domains.ok) throw new Error(`--allowed-domains: ${domains.problem}`);
@@ -205,14 +257,16 @@ export function addOperatorCommands(program: Command): void {
       if (!limit.ok) throw new Error(`--${field.flag}: ${limit.problem}`);
       commandLimits[field.key] = limit.value;
     }
+    const granted = capabilities(o.capabilities);
     return {
-      capabilities: capabilities(o.capabilities),
+      capabilities: granted,
       approvalRequired: capabilities(o.approvalRequired),
       maxRequestsPerHour: Number(o.maxRequestsPerHour),
       maxTokensPerDay: Number(o.maxTokensPerDay),
       validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
       allowedDomains: domains.domains,
       commandLimits,
+      ...(o.rulesFile === undefined ? {} : { rules: rulesFile(o.rulesFile, granted) }),
     };
   };
 
@@ -222,10 +276,25 @@ export function addOperatorCommands(program: Command): void {
     return withClient(o, async (c) => print(await c.call('registrationsApprove', { did, widen: Boolean(o.widen), policy })));
   });
 
-  policyOptions(clientCommand(program, 'policy <did>', "change an approved agent's policy (it renews its certificate)")).action((did: string, o: PolicyOptions) => {
-    const policy = policyOf(o);
-    return withClient(o, async (c) => print(await c.call('policySet', { did, widen: Boolean(o.widen), policy })));
+  const policy = program.command('policy').description("change an agent's policy, or test what it decides for a call");
+  // The default subcommand: `policy <did> --capabilities …` keeps working as `policy set <did> …`.
+  policyOptions(clientCommand(policy, 'set <did>', "change an approved agent's policy (it renews its certificate)", { isDefault: true })).action((did: string, o: PolicyOptions) => {
+    const input = policyOf(o);
+    return withClient(o, async (c) => print(await c.call('policySet', { did, widen: Boolean(o.widen), policy: input })));
   });
+
+  clientCommand(policy, 'test <agent> <capability> <params>', 'dry run: which gate or rule would decide this call (params: JSON object), without sending anything')
+    .option('--as <user>', 'the DID of the user to test as (admins only; default: you)')
+    .option('--json', 'print the whole answer as JSON')
+    .action((agent: string, capability: string, params: string, o: Connection & { as?: string; json?: boolean }) => {
+      const call = { agent, capability: capabilities(capability)[0]!, params: jsonObject(params), ...(o.as ? { as: o.as } : {}) };
+      return withClient(o, async (c) => {
+        const result = await c.call('policyTest', call);
+        if (o.json) print(result);
+        else process.stdout.write(policyTestText(result));
+        if (result.verdict === 'refused') process.exitCode = 2;
+      });
+    });
 
   clientCommand(program, 'reject <did>', 'reject a pending agent (sticky: it is refused from then on)')
     .requiredOption('--reason <text>', 'why, for the audit log')
@@ -239,12 +308,7 @@ export function addOperatorCommands(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the result', '60')
     .action((agent: string, capability: string, params: string | undefined, o: Connection & { timeout: string }) =>
       withClient(o, async (c) => {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(params ?? '{}');
-        } catch {
-          throw new Error('params must be a JSON object, e.g. \'{"path":"README.md"}\'');
-        }
+        const parsed = jsonObject(params ?? '{}');
         const final = new Map<string, IntentSummary>();
         let waiter: ((v: IntentSummary) => void) | undefined;
         c.connection.onNotification(Notifications.intentChanged.method, (p: { intent: IntentSummary }) => {
@@ -255,7 +319,7 @@ export function addOperatorCommands(program: Command): void {
         c.connection.onNotification(Notifications.intentProgress.method, (p: { text: string; stream: string }) => {
           if (p.stream !== 'status') process.stderr.write(p.text);
         });
-        const sent = await c.call('intentsDispatch', { agent, capability: capabilities(capability)[0]!, params: parsed as Record<string, unknown> });
+        const sent = await c.call('intentsDispatch', { agent, capability: capabilities(capability)[0]!, params: parsed });
         const ended = FINAL_INTENT_STATES.includes(sent.state)
           ? sent
           : (final.get(sent.id) ??

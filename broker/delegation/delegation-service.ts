@@ -214,13 +214,26 @@ export class DelegationService {
    * on the revocation list, and the key names the signing id, so a rotation
    * never hands out a certificate of the replaced id.
    */
-  delegationFor(user: string, role: Role, agent: string, capability: Capability, until: number, alsoFor: readonly Capability[] = []): DelegationChoice {
+  delegationFor(
+    user: string,
+    role: Role,
+    agent: string,
+    capability: Capability,
+    until: number,
+    alsoFor: readonly Capability[] = [],
+    /** False for the dry run (policy/test): the body a certificate would have, unsigned, and nothing kept. */
+    mint = true,
+  ): DelegationChoice {
     const revocationVersion = this.grants.version();
     if (role === 'owner' || role === 'admin') {
       const capabilities = [...new Set([capability, ...alsoFor])].sort();
       const signer = this.keys.identity;
       const key = `${signer.did} ${user} ${agent} ${capabilities.join(',')}`;
       let held = this.#roleCertificates.get(key);
+      if (!mint && (!held || held.body.expiresAt < until)) {
+        const body: DelegationBody = { id: 'dry-run', user, agent, capabilities, issuedAt: this.now(), expiresAt: until + ROLE_CERTIFICATE_REUSE_MS };
+        return { ok: true, certificate: { payload: new Uint8Array(), signature: new Uint8Array() }, revocationVersion, signedHere: body };
+      }
       if (!held || held.body.expiresAt < until) {
         const body: DelegationBody = {
           id: randomBytes(16).toString('hex'),

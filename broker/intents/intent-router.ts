@@ -10,7 +10,9 @@ import type { Role } from '../../core/rpc/roles';
 import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
-import { MAX_TASK_TIME_MS, parseIntentCall, taskTools, type TokenUsageReport } from '../../core/wire/task';
+import { MAX_TASK_TIME_MS, parseIntentCall, taskTools, type IntentCall, type TokenUsageReport } from '../../core/wire/task';
+import { checkCallRules, decideCall, type RuleDecision } from '../../core/policy/rules';
+import { gateOf } from './gate-names';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
@@ -30,6 +32,18 @@ import type { BrokerContext } from '../broker-context';
 const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'));
 
 export const DEFAULT_LOST_AGENT_GRACE_MS = 30_000;
+
+/** The pre-check's answer: the first gate that refuses (named for the dry run), or the decision of the rules. */
+export type PrecheckOutcome = { ok: false; gate: string; reason: RejectionReason; message: string } | { ok: true; decision: RuleDecision };
+
+export interface Evaluation {
+  intent: IntentBody;
+  /** The certified policy the gates and rules read. */
+  policy: CertifiedPolicy;
+  /** The call, when its params parse. */
+  call: IntentCall | undefined;
+  outcome: PrecheckOutcome;
+}
 
 export interface DispatchRequest {
   agent: string;
@@ -97,18 +111,39 @@ export class IntentRouter {
   }
 
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
+    const { intent, outcome } = this.evaluate(caller, request, true);
+    // One audit line per submission, its outcome included: intent.routed or intent.refused.
+    const submitted = { intentId: intent.id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability };
+    if (!outcome.ok) {
+      audit(this.log).warn('intent.refused', { ...submitted, reason: outcome.reason, detail: outcome.message }, 'intent submitted and refused by the broker');
+      return this.#emit(this.intents.recordRefused(intent, outcome.reason, outcome.message, intent.issuedAt));
+    }
+    const connection = this.online.get(intent.agent)!;
+    const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
+    const view = this.intents.recordSent(intent, envelope, intent.issuedAt);
+    connection.send({ type: 'intent', envelope });
+    this.#arm(intent, connection.certifiedPolicy!, 0);
+    audit(this.log).info('intent.routed', { ...submitted }, 'intent submitted, signed and routed');
+    return this.#emit(view);
+  }
+
+  /**
+   * What the broker makes of a request before anything is signed or sent: the intent it would sign and the first
+   * gate that refuses it, or the decision of the policy's rules. Dispatch and the dry run (policy/test) both read
+   * this, so they cannot disagree; `mint` false (the dry run) signs, keeps and records nothing.
+   */
+  evaluate(caller: { did: string; role: Role }, request: DispatchRequest, mint: boolean): Evaluation {
     const record = this.registry.get(request.agent);
     if (!record) throw notFound(`agent ${request.agent}`);
     const now = this.now();
-    const id = randomBytes(16).toString('hex');
     const expiresAt = now + this.stalenessMs;
     const call = parseIntentCall(request);
     // A task's model calls tools under the task's certificate, for as long as the task may run: one the broker mints covers them too.
     const task = call.ok && call.call.capability === 'llm_task' ? call.call.params : undefined;
     const until = task ? expiresAt + (task.timeLimitMs ?? MAX_TASK_TIME_MS) : expiresAt;
-    const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, until, task ? taskTools(task) : []);
+    const choice = this.delegations.delegationFor(caller.did, caller.role, request.agent, request.capability, until, task ? taskTools(task) : [], mint);
     const intent: IntentBody = {
-      id,
+      id: randomBytes(16).toString('hex'),
       agent: request.agent,
       capability: request.capability,
       params: request.params,
@@ -119,34 +154,16 @@ export class IntentRouter {
       issuedAt: now,
       expiresAt,
     };
-    // One audit line per submission, its outcome included: intent.routed or intent.refused.
-    const submitted = { intentId: id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability };
-
-    // Defence in depth: the same gates the agent applies, before anything is signed or sent.
-    const refusal = this.#precheck(intent, record.status, choice, call);
-    if (refusal) {
-      audit(this.log).warn('intent.refused', { ...submitted, reason: refusal.reason, detail: refusal.message }, 'intent submitted and refused by the broker');
-      return this.#emit(this.intents.recordRefused(intent, refusal.reason, refusal.message, now));
-    }
-    const connection = this.online.get(intent.agent)!;
-    const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
-    const view = this.intents.recordSent(intent, envelope, now);
-    connection.send({ type: 'intent', envelope });
-    this.#arm(intent, connection.certifiedPolicy!, 0);
-    audit(this.log).info('intent.routed', { ...submitted }, 'intent submitted, signed and routed');
-    return this.#emit(view);
+    const policy = this.directory.certifiedPolicy(intent.agent, record.status);
+    return { intent, policy, call: call.ok ? call.call : undefined, outcome: this.#precheck(intent, policy, choice, call) };
   }
 
-  #precheck(
-    intent: IntentBody,
-    status: Parameters<AgentDirectory['certifiedPolicy']>[1],
-    choice: DelegationChoice,
-    call: ReturnType<typeof parseIntentCall>,
-  ): { reason: RejectionReason; message: string } | undefined {
+  /** Defence in depth: the same gates and rules the agent applies, in its order, then what the wire and the connection need. */
+  #precheck(intent: IntentBody, policy: CertifiedPolicy, choice: DelegationChoice, call: ReturnType<typeof parseIntentCall>): PrecheckOutcome {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
       agent: intent.agent,
-      policy: this.directory.certifiedPolicy(intent.agent, status),
+      policy,
       stalenessMs: this.stalenessMs,
       clockSkewMs: DEFAULT_CLOCK_SKEW_MS,
       alreadySeen: () => false,
@@ -164,19 +181,24 @@ export class IntentRouter {
           : { ok: false, reason: choice.reason, message: choice.message },
       approvals: 'pause',
     });
-    if (!verdict.ok) return verdict;
-    if (!call.ok) return call;
+    if (!verdict.ok) return { ...verdict, gate: gateOf(verdict.reason) };
+    if (!call.ok) return { ...call, gate: 'params' };
+    // The rules on what the broker can see (no host facts): a denied call is never signed. The agent decides again
+    // with what only its host knows (a symlink's target, the path a bare command resolves to), never more leniently.
+    const decision = decideCall(policy, call.call);
+    const rules = checkCallRules(decision);
+    if (!rules.ok) return { ...rules, gate: 'rules' };
     // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
     const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
     if (bytes > BUDGETS.envelopePayloadBytes.limit) {
-      return { reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}` };
+      return { ok: false, gate: 'params', reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}` };
     }
-    if (!this.online.isOnline(intent.agent)) return { reason: 'agent-offline', message: 'the agent is not connected' };
+    if (!this.online.isOnline(intent.agent)) return { ok: false, gate: 'agent online', reason: 'agent-offline', message: 'the agent is not connected' };
     // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
     if (!this.online.get(intent.agent)!.certifiedBy?.equals(this.keys.identity.id)) {
-      return { reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
+      return { ok: false, gate: 'agent online', reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
     }
-    return undefined;
+    return { ok: true, decision };
   }
 
   /** A result verified against the connection's key (by AgentConnection); here it must match an intent sent to that agent. */

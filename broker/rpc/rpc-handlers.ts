@@ -11,6 +11,7 @@ import type { Broker } from '../broker';
 import type { RpcOrigin } from '../users/user-service';
 import type { BrokerEvent } from '../events';
 import { ProgressAudience } from './progress-audience';
+import { testPolicy } from '../intents/policy-test';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound } from './rpc-failure';
 import { summarizeApproval, summarizeIntent } from '../store/summary-params';
@@ -58,9 +59,8 @@ function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
     agentsList: (p) => broker.directory.page(undefined, p),
     agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
-    // Contract of issue 16: the broker branch (wip/rules-broker) implements these two.
-    policyTest: () => throwError(notFound('policy/test (not merged yet)')),
-    policyAllowCall: () => throwError(notFound('policy/allowCall (not merged yet)')),
+    policyTest: (p, c) => testPolicy({ router: broker.router, users: broker.users }, c, p),
+    policyAllowCall: (p, c) => broker.registrations.allowCall(c.did, broker.approvals.get(p.requestId)),
     policySet: (p, c) => broker.registrations.setPolicy(c.did, p.did, p.policy, p.widen),
     registrationsList: (p) => broker.directory.page('pending', p),
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),

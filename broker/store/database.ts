@@ -152,6 +152,33 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE policies ADD COLUMN file_bytes INTEGER;
    ALTER TABLE policies ADD COLUMN workspace_write_bytes INTEGER;
    ALTER TABLE agents ADD COLUMN confinement TEXT`,
+  // Issue 16: the allow / ask / deny rules certified with the policy (its JSON; NULL: none, each capability keeps its old
+  // meaning), and approvals that need several distinct reviewers: what the request asked (reviewers NULL: one, as every
+  // request before), whether the broker's own intent record says a model chose the call, and each reviewer's signed
+  // decision in a row of its own (one per reviewer: a second decision by the same reviewer is refused by the key). The
+  // decisions made before are copied there so a request reads its approvals from one place.
+  `ALTER TABLE policies ADD COLUMN rules TEXT;
+   ALTER TABLE approvals ADD COLUMN reviewers INTEGER CHECK (reviewers >= 1);
+   ALTER TABLE approvals ADD COLUMN self_review INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE approvals ADD COLUMN model_call INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE approvals ADD COLUMN rule TEXT;
+   CREATE TABLE approval_decisions (
+     request_id TEXT NOT NULL REFERENCES approvals(request_id),
+     reviewer TEXT NOT NULL,
+     decision TEXT NOT NULL CHECK (decision IN ('approve','reject')),
+     self_review INTEGER NOT NULL,
+     decided_at INTEGER NOT NULL,
+     decision_payload BLOB NOT NULL,
+     decision_signature BLOB NOT NULL,
+     countersign_payload BLOB NOT NULL,
+     countersign_signature BLOB NOT NULL,
+     PRIMARY KEY (request_id, reviewer)
+   ) STRICT;
+   INSERT INTO approval_decisions
+     SELECT request_id, decided_by, CASE state WHEN 'approved' THEN 'approve' ELSE 'reject' END, 0, decided_at,
+       decision_payload, decision_signature, countersign_payload, countersign_signature
+     FROM approvals WHERE state IN ('approved','rejected') AND decided_by IS NOT NULL AND decision_payload IS NOT NULL
+       AND countersign_payload IS NOT NULL`,
 ];
 
 /**

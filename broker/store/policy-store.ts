@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import type { PolicyInput } from '../../core/rpc/views';
 import type { Capability, CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
+import { PolicyRules } from '../../core/wire/policy-rules';
 import type { BrokerDatabase } from './database';
 
 interface PolicyRow {
@@ -18,12 +19,32 @@ interface PolicyRow {
   processes: number | null;
   file_bytes: number | null;
   workspace_write_bytes: number | null;
+  rules: string | null;
 }
 
 export type StoredPolicy = Omit<CertifiedPolicy, 'status' | 'approvalTimeoutMs'>;
 
-/** What an admin chose, every default applied and the command limits whole (RegistrationService fills them). */
-export type PolicyChoice = Omit<z.output<typeof PolicyInput>, 'commandLimits'> & { commandLimits: CommandLimits };
+/**
+ * What an admin chose, every default applied, the command limits whole and the rules decided (RegistrationService
+ * fills them: kept, replaced or removed).
+ */
+export type PolicyChoice = Omit<z.output<typeof PolicyInput>, 'commandLimits' | 'rules'> & { commandLimits: CommandLimits; rules: PolicyRules | null };
+
+/**
+ * Parsed again on the way out: the row is only as trustworthy as the data directory it sits in. Rules that no longer
+ * parse fail the read (the agent gets no certificate), never dropped: dropping them would widen the policy.
+ */
+function rulesOf(text: string | null, did: string): PolicyRules | undefined {
+  if (text === null) return undefined;
+  let parsed: ReturnType<typeof PolicyRules.safeParse> | undefined;
+  try {
+    parsed = PolicyRules.safeParse(JSON.parse(text));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.success) return parsed.data;
+  throw new Error(`the stored rules of agent ${did} do not parse; refusing to certify its policy without them`);
+}
 
 /** The policy an admin set for each agent; its version grows with every change. */
 export class PolicyStore {
@@ -36,12 +57,12 @@ export class PolicyStore {
     this.#get = db.prepare<[string], PolicyRow>('SELECT * FROM policies WHERE agent_did = ?');
     this.#upsert = db.prepare(
       `INSERT INTO policies (agent_did, version, capabilities, approval_required, max_tokens_per_day, max_requests_per_hour, policy_expires_at, updated_at,
-         allowed_domains, cpu_seconds, memory_bytes, processes, file_bytes, workspace_write_bytes)
-       VALUES (@did, 1, @capabilities, @approval, @tokens, @requests, @expires, @now, @domains, @cpu, @memory, @processes, @file, @writes)
+         allowed_domains, cpu_seconds, memory_bytes, processes, file_bytes, workspace_write_bytes, rules)
+       VALUES (@did, 1, @capabilities, @approval, @tokens, @requests, @expires, @now, @domains, @cpu, @memory, @processes, @file, @writes, @rules)
        ON CONFLICT(agent_did) DO UPDATE SET version = version + 1, capabilities = @capabilities, approval_required = @approval,
          max_tokens_per_day = @tokens, max_requests_per_hour = @requests, policy_expires_at = @expires, updated_at = @now,
          allowed_domains = @domains, cpu_seconds = @cpu, memory_bytes = @memory, processes = @processes, file_bytes = @file,
-         workspace_write_bytes = @writes`,
+         workspace_write_bytes = @writes, rules = @rules`,
     );
   }
 
@@ -54,7 +75,7 @@ export class PolicyStore {
   #read(did: string): StoredPolicy | undefined {
     const row = this.#get.get(did);
     if (!row) return undefined;
-    return {
+    const policy: StoredPolicy = {
       policyId: `policy:${row.agent_did}`,
       policyVersion: row.version,
       capabilities: JSON.parse(row.capabilities) as Capability[],
@@ -72,6 +93,9 @@ export class PolicyStore {
         workspaceWriteBytes: row.workspace_write_bytes ?? MAX_COMMAND_LIMITS.workspaceWriteBytes,
       },
     };
+    // Absent, not undefined, when there are none: a certificate without rules is byte for byte what it was before them.
+    const rules = rulesOf(row.rules, row.agent_did);
+    return rules ? { ...policy, rules } : policy;
   }
 
   set(did: string, input: PolicyChoice, now: number): StoredPolicy {
@@ -92,6 +116,7 @@ export class PolicyStore {
       processes: limits.processes,
       file: limits.fileBytes,
       writes: limits.workspaceWriteBytes,
+      rules: input.rules === null ? null : JSON.stringify(input.rules),
     });
     return this.#read(did)!;
   }

@@ -39,7 +39,19 @@ export const ApprovalPanelState = z.strictObject({
   params: z.array(ApprovalParam),
   /** A file write: the panel offers a diff of current vs proposed content. */
   canDiff: z.boolean(),
-  /** Why this reviewer cannot decide now (not pending, own request, role, disconnected), or null. */
+  /** Distinct approvals the matching rule requires, and who approved so far (names with fingerprints), in order. */
+  quorum: z.strictObject({ required: z.number(), approvedBy: z.array(Party) }),
+  /** Which rule asked for the review, in words, or null (an agent before rules, or approvalRequired). */
+  rule: nullableString,
+  /** A model chose this call (inside an llm_task) and its rule lets the user who dispatched the task review it. */
+  selfReview: z.boolean(),
+  modelCall: z.boolean(),
+  /**
+   * Offered to an admin reviewer only: "approve and allow this exact call on this agent from now on". `call` is the
+   * call as the heading shows it, `rule` the exact allow rule it adds in words. Null: not offered.
+   */
+  allowCall: z.nullable(z.strictObject({ call: z.string(), rule: z.string() })),
+  /** Why this reviewer cannot decide now (not pending, own request, already approved, role, disconnected), or null. */
   cannotDecide: nullableString,
   connected: z.boolean(),
   busy: z.boolean(),
@@ -56,6 +68,8 @@ export const WebviewToExtension = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
   z.strictObject({ type: z.literal('decide'), decision: z.enum(['approve', 'reject']), reason: z.string().check(z.maxLength(1000)) }),
   z.strictObject({ type: z.literal('openDiff') }),
+  /** Approve, then add the exact allow rule for this call (policy/allowCall); the controller offers it to admins only. */
+  z.strictObject({ type: z.literal('approveAndAllow'), reason: z.string().check(z.maxLength(1000)) }),
 ]);
 export type WebviewToExtension = z.infer<typeof WebviewToExtension>;
 

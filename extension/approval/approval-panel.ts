@@ -153,6 +153,14 @@ export class ApprovalPanels implements vscode.Disposable {
         this.log.info(`${decision} ${approval.capability} request ${approval.requestId} (intent ${approval.intentId}) as ${session.user.did}`);
         return view;
       },
+      allowCall: async (approval) => {
+        const session = connection.session;
+        if (!session) throw new Error('the broker is not connected');
+        const added = await session.call('policyAllowCall', { requestId: approval.requestId });
+        model.noteAgent(added.agent);
+        this.log.info(`added the allow rule ${added.rule} to agent ${approval.agent} from request ${approval.requestId} as ${session.user.did}`);
+        return added.rule;
+      },
       openDiff: (approval) => this.#openDiff(approval),
     };
   }

@@ -1,4 +1,6 @@
-import { REVIEWERS, type Role } from '../../core/rpc/roles';
+import { describeRule, exactAllowRule } from '../../core/policy/rules';
+import { ADMINS, REVIEWERS, type Role } from '../../core/rpc/roles';
+import { parseIntentCall } from '../../core/wire/task';
 import type { ApprovalView } from '../../core/rpc/views';
 import { WebviewToExtension, type ApprovalPanelState, type ExtensionToWebview } from '../../core/webview/approval-messages';
 import { displayName, visibleText } from '../../core/text/untrusted-text';
@@ -23,6 +25,11 @@ export interface Reviewer {
   role: Role;
 }
 
+/** The user who dispatched a task may review the calls its model chose, when the matching rule says so; nobody else their own. */
+export function maySelfReview(approval: Pick<ApprovalView, 'selfReview' | 'modelCall'>): boolean {
+  return approval.selfReview === true && approval.modelCall;
+}
+
 /** Why this reviewer cannot decide this request now, or null when they can. */
 export function cannotDecide(approval: ApprovalView, reviewer: Reviewer, connected: boolean, now: number): string | null {
   if (!connected) return 'The broker is disconnected; the decision cannot be sent. Restart the broker and reopen this approval.';
@@ -30,15 +37,37 @@ export function cannotDecide(approval: ApprovalView, reviewer: Reviewer, connect
   if (approval.expiresAt <= now) return 'This request has timed out, which rejects it.';
   // A list's summary cuts long params: nobody approves what they were not shown in full.
   if (approval.paramsTruncated) return 'The request is shown cut, as lists show it; its whole parameters are being read from the broker.';
-  if (approval.user === reviewer.did) return 'You asked for this tool call: somebody else has to review it.';
+  // Two-person rule: one person's approval counts once, whatever they send again.
+  if (approval.approvals.some((a) => a.reviewer === reviewer.did)) {
+    const missing = approval.reviewersRequired - approval.approvals.length;
+    return `You already approved this request; it waits for ${missing} more approval${missing === 1 ? '' : 's'} by somebody else.`;
+  }
+  if (approval.user === reviewer.did && !maySelfReview(approval)) {
+    return approval.modelCall
+      ? "You started the task whose model chose this call, and its rule does not allow self-review: somebody else has to review it."
+      : 'You asked for this tool call: somebody else has to review it.';
+  }
   if (!REVIEWERS.includes(reviewer.role)) return `Your role (${reviewer.role}) cannot decide approvals; owners, admins and reviewers can.`;
   return null;
+}
+
+/**
+ * "Approve and allow this from now on", for an admin who may decide this request: the call as shown and the exact
+ * allow rule the broker would add (core/policy/rules.ts exactAllowRule, never a wildcard), or null when not offered.
+ */
+export function allowCallOffer(approval: ApprovalView, reviewer: Reviewer, refusal: string | null): ApprovalPanelState['allowCall'] {
+  if (refusal !== null || !ADMINS.includes(reviewer.role)) return null;
+  const call = parseIntentCall(approval);
+  const exact = call.ok ? exactAllowRule(call.call) : null;
+  if (!exact) return null;
+  return { call: toolSummary(approval.capability, approval.params), rule: visibleText(`${exact.capability} ${describeRule(exact.capability, exact.rule)}`) };
 }
 
 export function panelState(
   approval: ApprovalView,
   context: { names: Names; reviewer: Reviewer; connected: boolean; busy: boolean; error: string | null; notice: string | null; now: number },
 ): ApprovalPanelState {
+  const refusal = cannotDecide(approval, context.reviewer, context.connected, context.now);
   // A decision depends on these names: each is shown with its fingerprint, invisible characters made visible.
   const name = (did: string, kind: 'agent' | 'user') => {
     const known = kind === 'agent' ? context.names.agent(did)?.name : context.names.user(did)?.name;
@@ -61,7 +90,12 @@ export function panelState(
     reviewer: { did: context.reviewer.did, name: context.reviewer.name, role: context.reviewer.role },
     params: paramsForDisplay(approval.params),
     canDiff: approval.capability === 'write_file' && typeof approval.params.path === 'string' && typeof approval.params.content === 'string',
-    cannotDecide: cannotDecide(approval, context.reviewer, context.connected, context.now),
+    quorum: { required: approval.reviewersRequired, approvedBy: approval.approvals.map((a) => ({ did: a.reviewer, name: name(a.reviewer, 'user') })) },
+    rule: approval.rule === undefined ? null : visibleText(approval.rule),
+    selfReview: maySelfReview(approval),
+    modelCall: approval.modelCall,
+    allowCall: allowCallOffer(approval, context.reviewer, refusal),
+    cannotDecide: refusal,
     connected: context.connected,
     busy: context.busy,
     error: context.error,
@@ -78,6 +112,8 @@ export interface PanelHost {
   connected(): boolean;
   /** Signs and sends the decision; resolves with the broker's updated view. */
   decide(approval: ApprovalView, decision: 'approve' | 'reject', reason: string): Promise<ApprovalView>;
+  /** policy/allowCall: adds the exact allow rule for this request's call to its agent's policy; resolves with the rule in words (describeRule). */
+  allowCall(approval: ApprovalView): Promise<string>;
   openDiff(approval: ApprovalView): Promise<string | null>;
   report(message: string): void;
   now(): number;
@@ -132,31 +168,52 @@ export class ApprovalPanelController {
         this.refresh();
         return;
       }
-      case 'decide': {
-        const approval = this.#current();
-        const reviewer = this.host.reviewer();
-        if (!approval || !reviewer || this.#busy) return;
-        const refusal = cannotDecide(approval, reviewer, this.host.connected(), this.host.now());
-        if (refusal) {
-          this.#error = refusal;
-          this.refresh();
-          return;
-        }
-        this.#busy = true;
-        this.#error = null;
-        this.refresh();
-        try {
-          this.#last = await this.host.decide(approval, message.decision, message.reason);
-          this.#notice = `You ${message.decision === 'approve' ? 'approved' : 'rejected'} this tool call; the decision was signed with your key.`;
-        } catch (err) {
-          this.#error = `The decision was not accepted: ${(err as Error).message}`;
-        } finally {
-          this.#busy = false;
-        }
-        this.refresh();
+      case 'decide':
+        await this.#decide(message.decision, message.reason, false);
         return;
+      case 'approveAndAllow':
+        await this.#decide('approve', message.reason, true);
+        return;
+    }
+  }
+
+  /** Signs and sends a decision; with `allow`, then adds the exact allow rule (re-checked here: admins only). */
+  async #decide(decision: 'approve' | 'reject', reason: string, allow: boolean): Promise<void> {
+    const approval = this.#current();
+    const reviewer = this.host.reviewer();
+    if (!approval || !reviewer || this.#busy) return;
+    const refusal = cannotDecide(approval, reviewer, this.host.connected(), this.host.now());
+    // The webview is not trusted to have hidden the option: a message it should not have sent is refused here.
+    const offer = allow ? allowCallOffer(approval, reviewer, refusal) : null;
+    if (refusal || (allow && !offer)) {
+      this.#error = refusal ?? 'Approve and allow is offered to admins only, for a call that can be named exactly.';
+      this.refresh();
+      return;
+    }
+    this.#busy = true;
+    this.#error = null;
+    this.refresh();
+    try {
+      const view = await this.host.decide(approval, decision, reason);
+      this.#last = view;
+      const missing = view.state === 'pending' ? view.reviewersRequired - view.approvals.length : 0;
+      this.#notice =
+        `You ${decision === 'approve' ? 'approved' : 'rejected'} this tool call; the decision was signed with your key.` +
+        (missing > 0 ? ` It waits for ${missing} more approval${missing === 1 ? '' : 's'} by somebody else.` : '');
+    } catch (err) {
+      this.#error = `The decision was not accepted: ${(err as Error).message}`;
+    }
+    if (offer && !this.#error) {
+      try {
+        const rule = await this.host.allowCall(approval);
+        // The broker answers with the rule in words ('allow ["git","status"]'); its capability says where it went.
+        this.#notice = `You approved this tool call (signed with your key), and the agent's policy now allows it from now on: ${approval.capability} ${visibleText(rule)}, first of its rules.`;
+      } catch (err) {
+        this.#error = `The call was approved, but the allow rule was not added: ${(err as Error).message}`;
       }
     }
+    this.#busy = false;
+    this.refresh();
   }
 
   /** Posts the current state, if the webview is ready for it. */

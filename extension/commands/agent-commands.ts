@@ -3,58 +3,13 @@ import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import type { IntentDetail } from '../../core/rpc/views';
 import { FINAL_INTENT_STATES } from '../../core/rpc/views';
 import type { Capability } from '../../core/wire/policy';
-import { buildParams, checkAnswer, PARAM_FIELDS } from '../intent-params';
 import { intentOutcome } from '../model/activity-tree';
+import { askParams } from './ask-params';
 import { askPolicy } from './policy-picker';
 import { command, didArgument, pickAgent, type Services } from './services';
 
 /** How long Dispatch Intent waits for the agent's signed result. */
 const DISPATCH_WAIT_MS = 10 * 60_000;
-
-async function askParams(capability: Capability, agentName: string): Promise<Record<string, unknown> | undefined> {
-  const fields = PARAM_FIELDS[capability];
-  const answers: Record<string, string> = {};
-  for (const [i, field] of fields.entries()) {
-    const title = `${capability} on ${agentName} (${i + 1}/${fields.length})`;
-    if (field.choices) {
-      const choice = await vscode.window.showQuickPick([...field.choices], { title, placeHolder: field.prompt, ignoreFocusOut: true });
-      if (choice === undefined) return undefined;
-      answers[field.name] = choice;
-      continue;
-    }
-    if (field.multiline) {
-      const editor = vscode.window.activeTextEditor;
-      const source = await vscode.window.showQuickPick(
-        [
-          ...(editor ? [{ label: '$(file) Content of the active editor', description: editor.document.fileName, value: 'editor' as const }] : []),
-          { label: '$(edit) Type it', value: 'type' as const },
-        ],
-        { title, placeHolder: field.prompt, ignoreFocusOut: true },
-      );
-      if (!source) return undefined;
-      if (source.value === 'editor' && editor) {
-        answers[field.name] = editor.document.getText();
-        continue;
-      }
-    }
-    const value = await vscode.window.showInputBox({
-      title,
-      prompt: field.prompt,
-      placeHolder: field.placeholder,
-      value: field.defaultValue,
-      ignoreFocusOut: true,
-      validateInput: (v) => checkAnswer(capability, field.name, v),
-    });
-    if (value === undefined) return undefined;
-    answers[field.name] = value;
-  }
-  const built = buildParams(capability, answers);
-  if (!built.ok) {
-    void vscode.window.showErrorMessage(`VaultysClaw: ${built.problem}`);
-    return undefined;
-  }
-  return built.params;
-}
 
 /**
  * Read-only documents for intents and their results. Opened as untitled
@@ -80,8 +35,12 @@ function registerJsonDocuments(): vscode.Disposable {
 
 /** Shows JSON in a read-only editor titled `name`.json (the same name again shows the new content). */
 export async function showJson(value: unknown | string, name: string): Promise<void> {
-  const content = typeof value === 'string' ? value : `${visibleJson(value)}\n`;
-  const uri = vscode.Uri.from({ scheme: JSON_SCHEME, path: `/${name.replace(/[^A-Za-z0-9._-]/g, '-')}.json` });
+  await showReadOnly(typeof value === 'string' ? value : `${visibleJson(value)}\n`, `${name}.json`);
+}
+
+/** Shows text in a read-only editor titled `fileName` (its extension picks the language); the same name again shows the new content. */
+export async function showReadOnly(content: string, fileName: string): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: JSON_SCHEME, path: `/${fileName.replace(/[^A-Za-z0-9._-]/g, '-')}` });
   jsonDocuments.set(uri.toString(), content);
   jsonChanged?.fire(uri);
   const doc = await vscode.workspace.openTextDocument(uri);

@@ -1,7 +1,9 @@
 import { narrowLimits } from '../../core/policy/command-limits';
+import { describeRule } from '../../core/policy/rules';
 import { formatBytes, formatLimit, LIMIT_FIELDS } from '../../core/rpc/policy-text';
 import type { AgentView } from '../../core/rpc/views';
-import type { CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
+import type { Capability, CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
+import type { AnyRule } from '../../core/wire/policy-rules';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, until, type TreeNode } from './tree-node';
 
@@ -66,6 +68,20 @@ export function networkRule(policy: Pick<CertifiedPolicy, 'allowedDomains'>): st
   return policy.allowedDomains.length ? `through the agent's proxy to: ${policy.allowedDomains.join(', ')}` : 'no network';
 }
 
+/** "run_command 3 rules, default ask · write_file 1 rule": what the policy's rules say, per capability; none: approvalRequired decides. */
+export function rulesSummary(policy: Pick<CertifiedPolicy, 'rules'>): string {
+  const entries = Object.entries(policy.rules ?? {}).filter(([, c]) => c !== undefined);
+  if (entries.length === 0) return 'none (Needs approval decides)';
+  return entries.map(([capability, c]) => `${capability} ${c!.rules.length} rule${c!.rules.length === 1 ? '' : 's'}${c!.default ? `, default ${c!.default}` : ''}`).join(' · ');
+}
+
+/** One Markdown line per rule, in order, as the refusals and the approval panel name them. */
+function ruleLines(policy: Pick<CertifiedPolicy, 'rules'>): string[] {
+  return Object.entries(policy.rules ?? {}).flatMap(([capability, c]) =>
+    c ? (c.rules as readonly AnyRule[]).map((rule, i) => `- ${md(visibleText(`${capability} rule ${i + 1}: ${describeRule(capability as Capability, rule)}`))}`) : [],
+  );
+}
+
 /** The limits a command runs under: the policy's, narrowed to the agent host's ceilings when the agent stated them. */
 export function effectiveLimits(agent: Pick<AgentView, 'confinement'>, policy: Pick<CertifiedPolicy, 'commandLimits'>): CommandLimits {
   return agent.confinement ? narrowLimits(policy.commandLimits, agent.confinement.ceilings) : policy.commandLimits;
@@ -100,6 +116,7 @@ export function agentDetails(agent: AgentView, now: number): TreeNode[] {
     rows.push(
       detail(id('capabilities'), 'Capabilities', p.capabilities.join(', ') || 'none', 'tools'),
       detail(id('approval'), 'Needs approval', p.approvalRequired.join(', ') || 'none', 'shield'),
+      detail(id('rules'), 'Rules', visibleText(rulesSummary(p)), 'list-ordered', p.rules ? ['Allow / ask / deny rules, first match wins:', '', ...ruleLines(p)].join('\n') : undefined),
       detail(id('requests'), 'Requests this hour', `${agent.usage.requestsLastHour} / ${p.maxRequestsPerHour}`, 'pulse'),
       detail(id('tokens'), 'Tokens today', `${agent.usage.tokensToday} / ${p.maxTokensPerDay}`, 'symbol-numeric'),
       detail(id('network'), 'Network', networkRule(p), 'globe'),

@@ -54,6 +54,7 @@ function panelHost(session: BrokerSession, model: LiveModel, requestId: string, 
       model.noteApproval(view);
       return view;
     },
+    allowCall: async (approval) => (await session.call('policyAllowCall', { requestId: approval.requestId })).rule,
     openDiff: async () => null,
   };
 }

@@ -150,6 +150,18 @@ const matrix: { [M in MethodName]: Case<M> } = {
       assert.deepEqual(r.policy?.capabilities, ['read_file']);
     },
   },
+  // The dry run answers for the caller: every dispatcher may list files here (owners and admins by role, the operator by grant).
+  policyTest: {
+    params: async () => ({ agent: agent.did, capability: 'list_files', params: { path: '.' } }),
+    check: (r) => assert.deepEqual([r.verdict, r.gate, r.rule?.source], ['allowed', 'rules', 'approvalRequired']),
+  },
+  policyAllowCall: {
+    params: async () => ({ requestId: (await freshApproval()).requestId }),
+    check: (r) => {
+      assert.match(r.rule, /^allow approval-.*\.txt$/);
+      assert.deepEqual(r.agent.policy?.rules?.write_file?.rules[0], { effect: 'allow', match: { path: r.rule.slice('allow '.length) } });
+    },
+  },
   registrationsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((a) => a.did === fixture.pendingAgent)) },
   registrationsApprove: {
     params: async () => ({ did: await registerAgent(broker), policy: { capabilities: ['read_file'] } }),
@@ -249,8 +261,9 @@ describe('RBAC: every method × every role', () => {
   test('the roles of the table are what the architecture says (spot checks)', () => {
     const allowedFor = (name: MethodName) => [...Methods[name].roles].sort();
     assert.deepEqual(allowedFor('intentsDispatch'), ['admin', 'operator', 'owner']);
+    assert.deepEqual(allowedFor('policyTest'), allowedFor('intentsDispatch'), 'the dry run is for who may dispatch');
     assert.deepEqual(allowedFor('approvalsDecide'), ['admin', 'owner', 'reviewer']);
-    for (const name of ['usersSetRole', 'usersRemove', 'usersRename', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'registrationsApprove'] as const) {
+    for (const name of ['usersSetRole', 'usersRemove', 'usersRename', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'policyAllowCall', 'registrationsApprove'] as const) {
       assert.deepEqual(allowedFor(name), ['admin', 'owner'], name);
     }
     assert.deepEqual(allowedFor('agentsList'), [...Role.options].sort());

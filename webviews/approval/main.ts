@@ -71,9 +71,17 @@ reasonBox.addEventListener('keydown', (e: KeyboardEvent) => {
 
 let current: ApprovalPanelState | null = null;
 
-function decide(decision: 'approve' | 'reject'): void {
+function decide(decision: 'approve' | 'reject' | 'approveAndAllow'): void {
   if (!current || current.cannotDecide || current.busy) return;
-  vscode.postMessage({ type: 'decide', decision, reason: reasonBox.value ?? '' });
+  const reason = reasonBox.value ?? '';
+  vscode.postMessage(decision === 'approveAndAllow' ? { type: 'approveAndAllow', reason } : { type: 'decide', decision, reason });
+}
+
+/** "1 of 2 approvals (alice)": how far the two-person rule (or more) has come, and who approved. */
+function quorumText(state: ApprovalPanelState): string {
+  const { required, approvedBy } = state.quorum;
+  const who = approvedBy.length ? ` — approved by ${approvedBy.map((p) => p.name).join(', ')}` : '';
+  return `${approvedBy.length} of ${required} approval${required === 1 ? '' : 's'}${who}`;
 }
 
 function banner(kind: 'error' | 'warn' | 'ok' | 'info', text: string): HTMLElement {
@@ -111,6 +119,10 @@ function render(state: ApprovalPanelState): void {
   for (const b of [approve, reject]) if (disabled) b.setAttribute('disabled', '');
   approve.addEventListener('click', () => decide('approve'));
   reject.addEventListener('click', () => decide('reject'));
+  // Admins only (the extension sends allowCall null to anyone else, and refuses the message from them anyway).
+  const allow = state.allowCall ? custom('vscode-button', { id: 'approve-allow', secondary: '' }, `Approve and allow ${state.allowCall.call} on this agent from now on`) : null;
+  if (allow && disabled) allow.setAttribute('disabled', '');
+  allow?.addEventListener('click', () => decide('approveAndAllow'));
   if (disabled) reasonBox.setAttribute('disabled', '');
   else reasonBox.removeAttribute('disabled');
 
@@ -122,6 +134,8 @@ function render(state: ApprovalPanelState): void {
   app.replaceChildren(
     el('h1', {}, `${state.capability} ${state.summary}`),
     el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
+    el('p', { id: 'quorum' }, quorumText(state)),
+    ...(state.selfReview ? [banner('info', "Self-review of a model's call: a model chose this call inside the requester's task, and its rule lets the requester review it (audited as self-review).")] : []),
     ...banners,
     el('h2', {}, 'Request'),
     el(
@@ -130,6 +144,9 @@ function render(state: ApprovalPanelState): void {
       ...row('Agent', `${state.agent.name} `, el('code', {}, state.agent.did)),
       ...row('Requested by', `${state.requester.name} `, el('code', {}, state.requester.did)),
       ...row('Tool', el('code', {}, state.capability)),
+      ...row('Asked by the rule', state.rule ? el('code', {}, state.rule) : 'no rule (the policy names this tool as needing approval)'),
+      ...row('Approvals', quorumText(state)),
+      ...(state.modelCall ? row('Chosen by', "the task's model, not typed by the requester") : []),
       ...row('Intent', el('code', {}, state.intentId)),
       ...row('Request', el('code', {}, state.requestId)),
       ...row('Working directory', el('code', {}, state.cwd)),
@@ -145,6 +162,7 @@ function render(state: ApprovalPanelState): void {
     el('label', { for: 'reason' }, 'Reason (optional)'),
     reasonBox,
     el('div', { class: 'actions' }, approve, reject, el('span', { class: 'keys' }, state.busy ? 'Sending…' : 'Ctrl+Enter in the reason box approves')),
+    ...(allow && state.allowCall ? [el('div', { class: 'actions' }, allow), el('p', { class: 'keys' }, `As an admin you may also add the exact rule ${state.allowCall.rule} to this agent's policy (first in its list; it is re-issued to the agent).`)] : []),
   );
   if (focused) document.getElementById(focused)?.focus();
 }

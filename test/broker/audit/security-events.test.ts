@@ -125,7 +125,16 @@ describe('the seed security events: catalogued, and written by the path that per
     const approval = await pendingApproval(owner, intent.id);
     await audited('approval.requested', { requestId: approval.requestId, intentId: intent.id, agent: agent.did, user: owner.did, capability: 'write_file' });
     await call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve', { reason: 'looks fine' }));
-    await audited('approval.decided', { requestId: approval.requestId, intentId: intent.id, reviewer: bob.did, role: 'reviewer', decision: 'approve', reason: 'looks fine' });
+    await audited('approval.decided', { requestId: approval.requestId, intentId: intent.id, reviewer: bob.did, role: 'reviewer', decision: 'approve', reason: 'looks fine', approvals: 1, required: 1 });
+    assertSucceeded(await finalIntent(owner, intent.id));
+  });
+
+  test('policy updates: "approve and allow this" writes policy.rule-added with the exact rule and the new version', async () => {
+    const intent = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'allowed.txt', content: 'x\n', mode: 'create' } });
+    const approval = await pendingApproval(owner, intent.id);
+    const added = await call(owner, 'policyAllowCall', { requestId: approval.requestId });
+    await audited('policy.rule-added', { actor: owner.did, did: agent.did, requestId: approval.requestId, capability: 'write_file', rule: 'allow allowed.txt', policyVersion: added.agent.policy!.policyVersion });
+    await call(bob, 'approvalsDecide', decisionParams(bob.identity, approval, 'approve'));
     assertSucceeded(await finalIntent(owner, intent.id));
   });
 

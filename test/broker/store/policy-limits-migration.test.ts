@@ -32,12 +32,13 @@ test('a policy stored before the upgrade reads as no network and the widest limi
     const policies = new PolicyStore(upgraded);
     const stored = policies.get(did);
     assert.equal(stored?.policyVersion, 4);
+    assert.equal(stored && 'rules' in stored, false, 'a policy from before rules has none: its capabilities keep their meaning');
     assert.deepEqual(stored?.allowedDomains, []);
     assert.deepEqual(stored?.commandLimits, MAX_COMMAND_LIMITS);
     assert.equal(new AgentRegistry(upgraded).get(did)?.confinement, null);
 
     const limits = { cpuSeconds: 5, memoryBytes: 1 << 20, processes: 3, fileBytes: 1 << 10, workspaceWriteBytes: 1 << 12 };
-    const next = policies.set(did, { capabilities: ['run_command'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, validForMs: 60_000, allowedDomains: ['a.example.com', 'a.example.com', '*.npmjs.org'], commandLimits: limits }, 1000);
+    const next = policies.set(did, { capabilities: ['run_command'], approvalRequired: [], maxTokensPerDay: 10, maxRequestsPerHour: 5, validForMs: 60_000, allowedDomains: ['a.example.com', 'a.example.com', '*.npmjs.org'], commandLimits: limits, rules: null }, 1000);
     assert.equal(next.policyVersion, 5);
     assert.deepEqual(next.allowedDomains, ['a.example.com', '*.npmjs.org'], 'stored once each');
     assert.deepEqual(next.commandLimits, limits);

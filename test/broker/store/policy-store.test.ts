@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PolicyStore, type PolicyChoice } from '../../../broker/store/policy-store';
 import { MAX_COMMAND_LIMITS } from '../../../core/policy/command-limits';
+import type { PolicyRules } from '../../../core/wire/policy-rules';
 import { sendIntents } from './support/sent-intents';
 import { did, tempBrokerDatabase } from './support/temp-database';
 
@@ -13,6 +14,7 @@ const choice: PolicyChoice = {
   validForMs: 60_000,
   allowedDomains: ['example.com', '*.example.com', 'example.com'],
   commandLimits: { ...MAX_COMMAND_LIMITS, cpuSeconds: 5, processes: 3 },
+  rules: null,
 };
 
 function policies() {
@@ -49,6 +51,17 @@ describe('PolicyStore (real SQLite file)', () => {
     assert.deepEqual([second.policyVersion, second.capabilities, second.allowedDomains, second.policyExpiresAt], [2, ['read_file'], [], 62_000]);
     assert.deepEqual(store.policies.get(did(1)), second, 'the cached policy follows the write');
     assert.deepEqual(new PolicyStore(store.reopen()).get(did(1)), second);
+  });
+
+  test('rules are stored whole and certified; a policy without them has no rules key at all (old certificates stay as they were)', () => {
+    const store = policies();
+    const rules: PolicyRules = { run_command: { default: 'ask', rules: [{ effect: 'deny', match: { argv: ['rm', '*'] }, note: 'no deletes' }] } };
+    const withRules = store.policies.set(did(1), { ...choice, rules }, 1_000);
+    assert.deepEqual(withRules.rules, rules);
+    const restarted = new PolicyStore(store.reopen());
+    assert.deepEqual(restarted.get(did(1))!.rules, rules);
+    const removed = restarted.set(did(1), choice, 2_000);
+    assert.equal('rules' in removed, false, 'null removes them, and the policy has no rules key');
   });
 
   test('a policy for an agent the broker does not know is refused by the database', () => {

@@ -16,8 +16,8 @@ const approval = (over: Partial<ApprovalView> = {}): ApprovalView => ({
   state: 'pending', decidedBy: null, reason: null, decidedAt: null, reviewersRequired: 1, approvals: [], modelCall: false, paramsTruncated: false, ...over,
 });
 const names = { agent: () => undefined, user: () => undefined };
-const stateOf = (a: ApprovalView, error: string | null = null) =>
-  panelState(a, { names, reviewer: REVIEWER, connected: true, busy: false, error, notice: null, now: Date.now() });
+const stateOf = (a: ApprovalView, error: string | null = null, reviewer: { did: string; name: string; role: 'reviewer' | 'admin' } = REVIEWER) =>
+  panelState(a, { names, reviewer, connected: true, busy: false, error, notice: null, now: Date.now() });
 
 describe('approval panel messages', () => {
   test('every state the panel controller builds is a message the webview accepts, unchanged', () => {
@@ -25,7 +25,14 @@ describe('approval panel messages', () => {
       stateOf(approval()),
       stateOf(approval({ state: 'approved', decidedBy: REVIEWER.did, reason: 'fine', decidedAt: 2 }), 'late'),
       stateOf(approval({ capability: 'run_command', params: { command: 'ls', args: ['-l'], cwd: '.', timeoutMs: 1000 }, user: REVIEWER.did })),
+      // Issue 16: a two-person rule half-way, a model's call under self-review, and the admin's "approve and allow".
+      stateOf(approval({ reviewersRequired: 2, approvals: [{ reviewer: USER, decidedAt: 3, selfReview: false }], rule: 'write_file rule 1: ask notes.txt (2 reviewers)' }), null, { ...REVIEWER, role: 'admin' }),
+      stateOf(approval({ user: REVIEWER.did, modelCall: true, selfReview: true })),
     ];
+    assert.deepEqual(states[3]!.quorum.approvedBy.map((p) => p.did), [USER]);
+    assert.equal(states[3]!.allowCall?.rule, 'write_file allow notes.txt');
+    assert.equal(states[4]!.selfReview, true);
+    assert.equal(states[4]!.cannotDecide, null);
     for (const state of states) {
       const parsed = ExtensionToWebview.safeParse({ type: 'state', state });
       assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
@@ -42,11 +49,13 @@ describe('approval panel messages', () => {
   });
 
   test('the controller reads what the webview sends with the same schema, and a saved state round-trips', () => {
-    for (const message of [{ type: 'ready' }, { type: 'decide', decision: 'reject', reason: 'no' }, { type: 'openDiff' }] as const) {
+    for (const message of [{ type: 'ready' }, { type: 'decide', decision: 'reject', reason: 'no' }, { type: 'openDiff' }, { type: 'approveAndAllow', reason: '' }] as const) {
       assert.ok(WebviewToExtension.safeParse(message).success);
       assert.deepEqual(parseWebviewMessage(message), { ok: true, message });
     }
     assert.deepEqual(parseWebviewMessage({ type: 'decide', decision: 'approve', reason: 'x'.repeat(1001) }).ok, false);
+    // The webview names no rule of its own: "approve and allow" carries a reason only, the rule is the broker's exact one.
+    assert.equal(parseWebviewMessage({ type: 'approveAndAllow', reason: '', rule: { argv: ['*'] } }).ok, false);
     const saved = { requestId: 'a'.repeat(32), reason: 'typing…', last: stateOf(approval()) };
     assert.deepEqual(ApprovalWebviewState.parse(saved), saved);
     assert.equal(ApprovalWebviewState.safeParse({ ...saved, requestId: '../x' }).success, false);

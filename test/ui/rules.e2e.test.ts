@@ -1,0 +1,314 @@
+// Issue 16 in a real workbench (../shared/design/testing.md, layer 3): the packaged .vsix in code-server 4.100.3,
+// driven by Chromium, with the extension's own local broker and a real agent process. An admin opens the rule
+// editor from the agent's context menu, gets completion-grade schema errors from jsonValidation, saves a rule set
+// with a failing example and sees the diagnostic on that example (the typed text kept), fixes it and sees the
+// policy applied in the Agents view and the broker; runs Test Policy from the palette and the context menu and
+// reads the verdicts; and reviews a write a two-person rule holds, where the panel shows "1 of 2 approvals" and
+// who approved, and the admin approves it and allows that exact write from now on. Screenshots of each step: test-output/ui-rules/. Fails, not skips, without code-server/Chromium.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { BrokerClient } from '../../broker/cli/broker-client';
+import type { PolicyRules } from '../../core/wire/policy-rules';
+import { sealDecision } from '../../extension/approval/decision';
+import { generateUserIdentity } from '../../extension/identity/user-key';
+import { brokerCli, codeServerOrFail, copyExtensionLogs, freePort, installExtension, launchChromium, startCodeServer, writeUserSettings, type CodeServer } from '../support/code-server';
+import { ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
+import { packageVsix, STEP_MS, textOf, waitText, Workbench } from './support/workbench';
+
+const OUT = join(ROOT, 'test-output', 'ui-rules');
+const DIST = join(ROOT, 'dist');
+const USER_NAME = 'rules-admin';
+const AGENT_NAME = 'rules-agent';
+
+/** The rule set the admin types, one line (the editor's auto-indent then has nothing to add). */
+const rulesWith = (gitStatusExamples: string): string =>
+  '{ "run_command": { "default": "deny", "rules": [ ' +
+  `{ "effect": "allow", "match": { "argv": ["git", "status"] }, "examples": ${gitStatusExamples} }, ` +
+  '{ "effect": "ask", "match": { "argv": ["git", "push", "*"] }, "reviewers": 2, "note": "two people for a push" } ] }, ' +
+  '"write_file": { "default": "allow", "rules": [ { "effect": "ask", "match": { "path": "release/**" }, "reviewers": 2 } ] } }';
+const FAILING = rulesWith('{ "matches": [["git", "status"], ["git", "push"]] }');
+const FIXED = rulesWith('{ "matches": [["git", "status"]], "doesNotMatch": [["git", "push"]] }');
+
+const cleanups: (() => Promise<void> | void)[] = [];
+
+test('rules in a real workbench: the rule editor, Test Policy and a two-person approval, through the UI', { timeout: 240_000 }, async () => {
+  codeServerOrFail();
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(join(OUT, 'logs'), { recursive: true });
+
+  const runDir = tempDir('ui-rules');
+  const dataDir = join(runDir, 'broker');
+  const userDataDir = join(runDir, 'user-data');
+  const extensionsDir = join(runDir, 'extensions');
+  const workspace = join(runDir, 'workspace');
+  mkdirSync(join(workspace, 'release'), { recursive: true });
+
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  let stepNo = 0;
+  const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+    stepNo += 1;
+    const file = `${String(stepNo).padStart(2, '0')}-${name}`;
+    const started = Date.now();
+    try {
+      const result = await body();
+      await page?.screenshot({ path: join(OUT, `${file}.png`) });
+      console.log(`  ui step ${file}: ${Date.now() - started} ms`);
+      return result;
+    } catch (err) {
+      await page?.screenshot({ path: join(OUT, `${file}-FAILED.png`) }).catch(() => undefined);
+      throw new Error(`UI step ${stepNo} (${name}) failed: ${(err as Error).message}\nscreenshot: test-output/ui-rules/${file}-FAILED.png; logs: test-output/ui-rules/logs/`);
+    }
+  };
+
+  let server: CodeServer | undefined;
+  const consoleLines: string[] = [];
+  try {
+    const hubPort = await freePort();
+    installExtension({ runDir, userDataDir, extensionsDir, vsix: packageVsix(runDir) });
+    assert.ok(readdirSync(extensionsDir).some((d) => d.startsWith('vaultysclaw.vaultysclaw-')));
+    writeUserSettings(userDataDir, {
+      'vaultysclaw.brokerMode': 'local',
+      'vaultysclaw.dataDir': dataDir,
+      'vaultysclaw.hubPort': hubPort,
+      'vaultysclaw.nodePath': process.execPath,
+      'vaultysclaw.userName': USER_NAME,
+      // Typed text goes in as typed: no closing brackets or quotes added, no suggestion accepted by Enter.
+      'editor.autoClosingBrackets': 'never',
+      'editor.autoClosingQuotes': 'never',
+      'editor.autoSurround': 'never',
+      'editor.autoIndent': 'none',
+      'editor.formatOnType': false,
+      'editor.quickSuggestions': { other: false, comments: false, strings: false },
+      'editor.suggestOnTriggerCharacters': false,
+      'editor.acceptSuggestionOnEnter': 'off',
+    });
+    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
+    cleanups.push(() => server!.stop());
+    browser = await launchChromium(runDir);
+    cleanups.push(() => browser?.close());
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    const wb = new Workbench(page);
+
+    await step('broker-connected', async () => {
+      await page!.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`);
+      await page!.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().click();
+      await waitFor('the status bar to say the broker is connected', async () => /connected to local broker as rules-admin \(owner\)/.test(await wb.statusLabel()), 60_000, 200);
+    });
+    const broker = await BrokerClient.connect(dataDir);
+    cleanups.push(() => broker.close());
+    const brokerDid = (JSON.parse(brokerCli('identity', '--data-dir', dataDir, '--json')) as { did: string }).did;
+
+    // Set-up outside the steps under test: a real agent, approved with four tools and no rules (covered by workbench.e2e).
+    let agent!: AgentProcess;
+    await step('agent-online', async () => {
+      agent = await startAgent({ brokerUrl: `ws://127.0.0.1:${hubPort}`, brokerDid, workspace, name: AGENT_NAME, request: 'read_file,list_files,write_file,run_command' });
+      cleanups.push(() => agent.kill());
+      await waitFor('the registration', async () => (await broker.call('agentsGet', { did: agent.did }).catch(() => undefined))?.status === 'pending', STEP_MS, 200);
+      await broker.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['read_file', 'list_files', 'write_file', 'run_command'], approvalRequired: ['run_command'] } });
+      await waitFor('the agent online', async () => (await broker.call('agentsGet', { did: agent.did })).online, STEP_MS, 200);
+      await waitText('the agent under Online', wb.pane('Agents'), /Online[\s\S]*rules-agent/);
+    });
+
+    const editorOf = (tabLabel: RegExp | string) => {
+      const tab = page!.locator('.tab', { hasText: tabLabel });
+      return { tab, lines: page!.locator('.editor-group-container', { has: tab }).locator('.editor-instance .monaco-editor .view-lines') };
+    };
+    const rulesTab = `${AGENT_NAME}--`;
+    const replaceText = async (text: string) => {
+      await editorOf(rulesTab).lines.click();
+      await page!.keyboard.press('Control+A');
+      await page!.keyboard.insertText(text);
+    };
+    const problems = page.locator('.markers-panel');
+
+    await step('rule-editor-opened', async () => {
+      await wb.clickRow('Agents', AGENT_NAME, 'right');
+      await wb.menuItem('Edit Policy Rules…');
+      const { tab, lines } = editorOf(rulesTab);
+      await tab.waitFor({ state: 'visible', timeout: STEP_MS });
+      assert.match((await tab.textContent()) ?? '', /\.vaultysclaw-rules\.jsonc/);
+      // The commented starter: today's meaning (run_command asks, the rest allowed), examples in comments.
+      const shown = await waitText('the starter', lines, /Policy rules of rules-agent[\s\S]*"run_command": \{\s*"default": "ask"[\s\S]*"write_file": \{\s*"default": "allow"/);
+      assert.match(shown, /\/\/ \{ "effect": "deny", "match": \{ "argv": \["rm", "\*"\] \}/);
+    });
+
+    // jsonValidation: the schema generated from the zod PolicyRules reaches the JSON language service, before any save.
+    await step('schema-validation', async () => {
+      await replaceText('{ "run_command": { "rules": [ { "effect": "maybe", "match": { "argv": ["ls"] } } ] } }');
+      await page!.keyboard.press('Control+Shift+M');
+      await waitText('the schema\'s complaint in Problems', problems, /Value is not accepted\. Valid values: "allow", "ask", "deny"/);
+    });
+
+    await step('failing-example-diagnostic', async () => {
+      await wb.clearNotifications();
+      await replaceText(FAILING);
+      await page!.keyboard.press('Control+S');
+      await wb.notification(/the rules of rules-agent were not applied: run_command rule 1 \(allow \["git","status"\]\): example \["git","push"\] should match but does not/);
+      const listed = await waitText('the diagnostic in Problems', problems, /Not applied: run_command rule 1[^\n]*example \["git","push"\] should match but does not/);
+      assert.match(listed, /VaultysClaw/);
+      // On the failing example itself: the line and column where ["git", "push"] starts.
+      assert.match(listed, new RegExp(`\\[Ln 1, Col ${FAILING.indexOf('["git", "push"]') + 1}\\]`));
+      // A squiggle in the editor, and the text kept.
+      await editorOf(rulesTab).lines.locator('..').locator('.squiggly-error').first().waitFor({ state: 'attached', timeout: STEP_MS });
+      assert.equal((await broker.call('agentsGet', { did: agent.did })).policy?.rules, undefined, 'nothing applied');
+      const saved = readdirSync(join(userDataDir, 'User', 'globalStorage', 'vaultysclaw.vaultysclaw', 'rules'));
+      assert.equal(saved.length, 1);
+      assert.equal(readFileSync(join(userDataDir, 'User', 'globalStorage', 'vaultysclaw.vaultysclaw', 'rules', saved[0]!), 'utf8'), FAILING, 'what was typed is saved as typed');
+    });
+
+    // Closed and opened again, the editor brings back the unapplied draft, not the agent's rules.
+    await step('draft-reopened', async () => {
+      await wb.clearNotifications();
+      await editorOf(rulesTab).tab.locator('.codicon-close').click();
+      await editorOf(rulesTab).tab.waitFor({ state: 'detached', timeout: STEP_MS });
+      await wb.clickRow('Agents', AGENT_NAME, 'right');
+      await wb.menuItem('Edit Policy Rules…');
+      await wb.notification(/this is your draft of rules-agent's rules, which differs from its current policy v1/);
+      await waitText('the draft as typed', editorOf(rulesTab).lines, /\["git", "status"\], \["git", "push"\]\]/);
+      assert.doesNotMatch(await textOf(editorOf(rulesTab).lines), /Policy rules of/, 'not the starter');
+    });
+
+    await step('rules-applied', async () => {
+      await wb.clearNotifications();
+      await replaceText(FIXED);
+      await page!.keyboard.press('Control+S');
+      await wb.notification(/rules-agent now runs under policy v2 with 3 rules/);
+      const view = await broker.call('agentsGet', { did: agent.did });
+      assert.deepEqual(view.policy?.rules, JSON.parse(FIXED) as PolicyRules);
+      assert.deepEqual(view.policy?.approvalRequired, ['run_command'], 'the rest of the policy kept');
+      await waitFor('the diagnostics cleared', async () => !/Not applied/.test(await textOf(problems)), STEP_MS, 200);
+      await wb.clickRow('Agents', AGENT_NAME);
+      await waitText('the rules under the agent', wb.pane('Agents'), /Rules\s*run_command 2 rules, default deny · write_file 1 rule, default allow/);
+    });
+
+    await step('test-policy-palette', async () => {
+      await wb.clearNotifications();
+      await wb.command('VaultysClaw: Test Policy');
+      await wb.picker('Test the policy of');
+      await wb.choose(AGENT_NAME);
+      await wb.picker(`Test the policy of ${AGENT_NAME}`);
+      await wb.choose('run_command');
+      await wb.picker(`run_command on ${AGENT_NAME} (1/4)`);
+      await wb.answer('git');
+      await wb.picker(`run_command on ${AGENT_NAME} (2/4)`);
+      await wb.answer('push origin main');
+      await wb.picker(`run_command on ${AGENT_NAME} (3/4)`);
+      await wb.answer(null);
+      await wb.picker(`run_command on ${AGENT_NAME} (4/4)`);
+      await wb.answer(null);
+      await wb.notification(/Needs 2 approvals: run_command git push origin main on rules-agent would wait for 2 distinct reviewers \(run_command rule 2: ask \["git","push","\*"\] \(2 reviewers\) \(two people for a push\)\)/);
+      assert.equal((await broker.call('intentsList', { agent: agent.did, limit: 10 })).items.length, 0, 'a dry run sends nothing');
+    });
+
+    await step('test-policy-refused-details', async () => {
+      await wb.clearNotifications();
+      await wb.clickRow('Agents', AGENT_NAME, 'right');
+      await wb.menuItem('Test Policy');
+      await wb.picker(`Test the policy of ${AGENT_NAME}`);
+      await wb.choose('run_command');
+      await wb.picker(`run_command on ${AGENT_NAME} (1/4)`);
+      await wb.answer('rm');
+      await wb.picker(`run_command on ${AGENT_NAME} (2/4)`);
+      await wb.answer('-rf build');
+      await wb.picker(`run_command on ${AGENT_NAME} (3/4)`);
+      await wb.answer(null);
+      await wb.picker(`run_command on ${AGENT_NAME} (4/4)`);
+      await wb.answer(null);
+      await wb.notification(/Refused \(rule-denied\) by [^:]+: run_command rm -rf build on rules-agent/);
+      await page!.locator('.notifications-toasts .monaco-button', { hasText: 'Show Details' }).first().click();
+      const { lines } = editorOf(/test-policy-run_command/);
+      await waitText('the verdict in full', lines, /Verdict: +refused \(rule-denied\)\s*Decided by: +rules\s*Why: +refused by run_command default: deny/);
+    });
+
+    // A write the two-person rule holds: alice (an operator on the team WebSocket) asks, bob (a reviewer) approves
+    // first with his own key, and the panel shows the admin "1 of 2 approvals" and who approved.
+    const alice = join(runDir, 'alice.key');
+    const aliceDid = brokerCli('keygen', alice).trim();
+    const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
+    const tokenFile = join(runDir, 'alice.invitation');
+    writeFileSync(tokenFile, brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim(), { mode: 0o600 });
+    brokerCli('join', ...remote, '--invitation-file', tokenFile);
+    brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
+    const bobKey = generateUserIdentity();
+    const bob = await BrokerClient.connectRemote(`ws://127.0.0.1:${hubPort}`, brokerDid, bobKey, {
+      name: 'bob',
+      invitation: brokerCli('invite', '--data-dir', dataDir, '--role', 'reviewer', '--token-only').trim(),
+    });
+    cleanups.push(() => bob.close());
+    const content = 'released after two reviews\n';
+    const dispatchOut: string[] = [];
+    const dispatch = spawn(
+      process.execPath,
+      [join(DIST, 'broker.js'), 'dispatch', ...remote, agent.did, 'write_file', JSON.stringify({ path: 'release/notes.txt', content, mode: 'create' }), '--timeout', '120'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    cleanups.push(() => {
+      if (dispatch.exitCode === null && dispatch.signalCode === null) dispatch.kill('SIGKILL');
+    });
+    dispatch.stdout!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
+    dispatch.stderr!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
+    const dispatchExit = new Promise<number | null>((resolve) => dispatch.once('exit', (code) => resolve(code)));
+
+    const requestId = await step('first-approval', async () => {
+      const pending = await waitFor('the paused write', async () => {
+        if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
+        return (await broker.call('approvalsList', { state: 'pending' })).items[0];
+      }, STEP_MS, 200);
+      assert.equal(pending.reviewersRequired, 2, 'the rule asks for two reviewers');
+      const full = await bob.call('approvalsGet', { requestId: pending.requestId });
+      const sealed = sealDecision(bobKey, full, 'approve', 'first of two');
+      const after = await bob.call('approvalsDecide', { payload: sealed.payload, signature: sealed.signature });
+      assert.equal(after.state, 'pending', 'one approval of two decides nothing');
+      assert.equal(after.approvals.length, 1);
+      return pending.requestId;
+    });
+
+    await step('panel-quorum', async () => {
+      await wb.clickRow('Approvals', 'write_file release/notes.txt');
+      const panel = wb.webview;
+      await waitText('the quorum', panel.locator('#quorum'), /^1 of 2 approvals — approved by bob \([0-9A-F ]{19}\)$/);
+      const body = await waitText('the panel', panel.locator('#app'), /You review as rules-admin \(owner\)/);
+      assert.match(body, /Asked by the rule\s*write_file rule 1: ask release\/\*\* \(2 reviewers\)/);
+      // The admin may also allow exactly this call from now on.
+      await waitText('the admin\'s option', panel.locator('#approve-allow'), /Approve and allow release\/notes\.txt on this agent from now on/);
+      assert.ok(!existsSync(join(workspace, 'release', 'notes.txt')), 'nothing written before the second approval');
+    });
+
+    // The admin's second approval also allows exactly this write from now on (approvals/decide, then policy/allowCall).
+    await step('second-approval-and-allow', async () => {
+      const panel = wb.webview;
+      await panel.locator('#approve-allow').click();
+      await waitText('the decision in the panel', panel.locator('#app'), /This request was approved by/);
+      await waitText('the rule added', panel.locator('#app'), /now allows it from now on: write_file allow release\/notes\.txt, first of its rules\./);
+      const policy = (await broker.call('agentsGet', { did: agent.did })).policy!;
+      assert.deepEqual(policy.rules?.write_file?.rules[0], { effect: 'allow', match: { path: 'release/notes.txt' } }, 'the exact path, first in its list');
+      assert.equal(policy.rules?.write_file?.rules.length, 2);
+      await waitText('the Agents view', wb.pane('Agents'), /Rules\s*run_command 2 rules, default deny · write_file 2 rules, default allow/);
+      await waitText('the quorum complete', panel.locator('#quorum'), /^2 of 2 approvals — approved by bob \([0-9A-F ]{19}\), rules-admin/);
+      const decided = await broker.call('approvalsGet', { requestId });
+      assert.equal(decided.state, 'approved');
+      assert.equal(decided.approvals.length, 2);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([dispatchExit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STEP_MS)))]);
+      clearTimeout(timer);
+      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatchOut.join('')}`);
+      assert.equal(readFileSync(join(workspace, 'release', 'notes.txt'), 'utf8'), content);
+      assert.deepEqual(consoleLines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/.test(l)), []);
+    });
+  } finally {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    copyExtensionLogs(userDataDir, join(OUT, 'logs'));
+    if (server) writeFileSync(join(OUT, 'logs', 'code-server.log'), server.output.join(''));
+    writeFileSync(join(OUT, 'logs', 'browser-console.log'), `${consoleLines.join('\n')}\n`);
+    if (process.env.VAULTYSCLAW_UI_KEEP) console.log(`  ui run folder kept: ${runDir}`);
+    else rmSync(runDir, { recursive: true, force: true });
+  }
+});
