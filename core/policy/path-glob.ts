@@ -72,7 +72,12 @@ function segmentMatches(tokens: readonly Token[], name: readonly string[]): bool
  * `fold`: compare case-insensitively, for deny rules (a case-insensitive file system opens .ENV for .env).
  */
 export function globMatches(glob: string, segments: readonly string[], fold: boolean): boolean {
-  const pattern = normaliseWorkspacePath(glob).segments.map((s) => (s === '**' ? null : segmentTokens(s, fold)));
+  // ./ and // in a glob are spelling, as in a path; a ".." segment (refused by the schema) stays literal and so
+  // never matches a normalised path.
+  const pattern = glob
+    .split('/')
+    .filter((s) => s !== '' && s !== '.')
+    .map((s) => (s === '**' ? null : segmentTokens(s, fold)));
   const names = segments.map((s) => Array.from(fold ? s.toLowerCase() : s));
   // Each (pattern segment, name) pair is compared at most once, so the whole match costs O(|glob| × |path|).
   let row = new Array<boolean>(names.length + 1).fill(false);

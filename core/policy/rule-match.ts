@@ -51,9 +51,10 @@ export function matchNames(match: AnyMatch, subject: Subject, deny: boolean): bo
   switch (subject.capability) {
     case 'run_command': {
       const { argv, executable } = subject;
-      const fold = (a: string) => (deny ? a.toLowerCase() : a);
+      // Arguments compare exactly, for deny too: programs read them case-sensitively (git -c sets a config value,
+      // git -C changes directory), so folding would deny what the rule never named.
       return argvMatches((match as CommandMatch).argv, argv, (element, index) =>
-        index === 0 ? commandMatches(element, argv[0]!, { deny, executable }) : element === argv[index] || fold(element) === fold(argv[index]!),
+        index === 0 ? commandMatches(element, argv[0]!, { deny, executable }) : element === argv[index],
       );
     }
     case 'read_file':

@@ -13,13 +13,29 @@ import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule
  *
  * Matching is written so a deny rule matches broadly and an allow or ask rule narrowly, because a rule that
  * fails to match falls through to the rules after it and then to the default:
- * - run_command: a bare command name in a rule (git) matches the bare command git and an absolute path in a
- *   system directory ending in /git; an allow or ask rule never matches a relative or workspace path (./git, a
- *   planted binary), a deny rule matches any command whose last path segment is the name. An absolute rule
- *   (/usr/bin/git) matches that path, and a bare command the agent host resolved to it (HostFacts.executable).
- * - paths: the workspace-relative path normalised (./, //, a/../b); on the agent also each real path the call
- *   reaches through a symlink (HostFacts.realPaths): the strictest verdict of all of them holds. Deny rules
- *   match case-insensitively, allow and ask rules exactly.
+ * - run_command: the rule's argv against [command, ...args], element by element; "*" is any number of arguments
+ *   (zero included) anywhere, every other element is literal; without a "*" the argv must be exactly the rule's.
+ *   A bare command name in a rule (git) matches the bare command git and an absolute path in a system directory
+ *   (/usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin) ending in /git, however spelled
+ *   (/usr/bin/../bin/git); an allow or ask rule never matches a relative or workspace path (./git, a planted
+ *   binary), a deny rule matches any command whose last path segment is the name, and a bare command the host
+ *   resolved to a file of that name. An absolute rule (/usr/bin/git) matches that path, and a bare command the
+ *   agent host resolved to it (HostFacts.executable). A "*" as the rule's first element matches any command.
+ *   Allow and ask compare exactly (no case folding, no Unicode normalisation: gіt with a Cyrillic і is another
+ *   command); deny also compares the command name case-insensitively. Arguments compare exactly for every effect
+ *   (git -c and git -C are different options).
+ * - paths: the workspace-relative path normalised (./, //, a/../b); a path that is absolute or climbs out of the
+ *   workspace matches no allow or ask rule, only deny rules and the default. On the agent also each real path the
+ *   call reaches through a symlink (HostFacts.realPaths): the strictest verdict of all of them holds (deny > ask
+ *   with more reviewers > ask > allow). Deny rules match case-insensitively, allow and ask rules exactly.
+ *   list_files matches the directory it lists.
+ * - http_fetch: the URL's host against the rule's host pattern (domainAllowed), its methods if given, and the
+ *   WHATWG-parsed pathname under pathPrefix at a segment boundary (/api names /api and /api/x, not /api2). An allow
+ *   or ask prefix never matches a path with an encoded / . or \ (%2F, %2E, %5C) a server might decode past it; a
+ *   deny prefix also matches the decoded path, case-insensitively.
+ * - llm_task: an allow or ask rule matches a task whose tool set (taskTools) is within the rule's tools; a deny
+ *   rule matches a task that may use any of them. Each tool call the task's model makes is decided again by its
+ *   own capability's rules.
  * Every match is O(pattern × input) (no backtracking regex), within the bounds of core/budgets.ts.
  */
 
@@ -50,12 +66,15 @@ export interface RuleDecision {
 
 type Policy = Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>;
 
+/** What a capability gets where no rule speaks and no default is set: its meaning before rules existed. */
+const approvalRequiredEffect = (policy: Policy, capability: Capability): RuleEffect => (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
+
 /** The decision of the policy's rules for one call (an intent's own call, or a tool call a task's model made). */
 export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts): RuleDecision {
   const capability = call.capability;
   const entry = policy.rules?.[capability];
   if (entry === undefined) {
-    const effect: RuleEffect = policy.approvalRequired.includes(capability) ? 'ask' : 'allow';
+    const effect = approvalRequiredEffect(policy, capability);
     const words = effect === 'ask' ? 'needs approval (approvalRequired)' : 'allowed (no rules, not in approvalRequired)';
     return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'approvalRequired', capability }, description: `${capability}: ${words}` };
   }
@@ -78,7 +97,7 @@ function decideSubject(policy: Policy, capability: RuledCapability, subject: Sub
       description: `${ruleName(capability, index)}: ${describeRule(capability, rule)}`,
     };
   }
-  const effect = entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
+  const effect = entry.default ?? approvalRequiredEffect(policy, capability);
   const stated = entry.default === undefined ? (effect === 'ask' ? ' (approvalRequired)' : ' (not in approvalRequired)') : '';
   return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'default', capability }, description: `${capability} default: ${effect}${stated}` };
 }
@@ -100,10 +119,7 @@ export function checkCallRules(decision: RuleDecision): GateVerdict {
  */
 export function mayAsk(policy: Policy, capability: Capability): boolean {
   const entry = policy.rules?.[capability];
-  const own =
-    entry === undefined
-      ? policy.approvalRequired.includes(capability)
-      : (entry.default ?? (policy.approvalRequired.includes(capability) ? 'ask' : 'allow')) === 'ask' || entry.rules.some((rule) => rule.effect === 'ask');
+  const own = (entry?.default ?? approvalRequiredEffect(policy, capability)) === 'ask' || (entry?.rules.some((rule) => rule.effect === 'ask') ?? false);
   return own || (capability === 'llm_task' && TASK_TOOLS.some((tool) => mayAsk(policy, tool)));
 }
 
@@ -159,14 +175,15 @@ export function checkPolicyRules(rules: PolicyRules, granted: readonly Capabilit
  * The narrowest allow rule for exactly this call, for "approve and allow this from now on": the exact argv with no
  * "*", the exact path with glob characters escaped, method + host + the exact URL path, the exact tool set. Null
  * when the call cannot be named exactly (a command given as a relative path, an argument that is "*" or empty,
- * a pattern past the rule budgets, a path outside the workspace, an IP-literal host).
+ * a pattern past the rule budgets, a path outside the workspace, an IP-literal host, a rule that would not match).
  */
 export function exactAllowRule(call: IntentCall): { capability: Capability; rule: AnyRule } | null {
   const exact = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, match: unknown): T | null => {
     const parsed = schema.safeParse({ effect: 'allow', match });
     return parsed.success ? parsed.data : null;
   };
-  const named = (rule: AnyRule | null) => (rule === null ? null : { capability: call.capability, rule });
+  // The rule must name the call it was made from: a URL path with %2F, say, which no allow prefix matches, gets none.
+  const named = (rule: AnyRule | null) => (rule !== null && matchNames(rule.match, subjectsOf(call)[0]!, false) ? { capability: call.capability, rule } : null);
   switch (call.capability) {
     case 'run_command': {
       const { command, args } = call.params;

@@ -31,7 +31,8 @@ export const CommandMatch = z.strictObject({
     .array(Pattern)
     .min(1)
     .max(BUDGETS.ruleArgvItems.limit)
-    .refine((argv) => argv[0] === '*' || !argv[0]!.includes('/') || argv[0]!.startsWith('/'), {
+    // zod runs this refinement even when .min(1) failed: an empty argv must be refused, not throw out of safeParse.
+    .refine((argv) => argv[0] === undefined || argv[0] === '*' || !argv[0].includes('/') || argv[0].startsWith('/'), {
       message: 'the command is a bare name (git) or an absolute path (/usr/bin/git), not a relative path',
     }),
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { answerDeadline, toolTimeoutMs } from '../../../core/policy/answer-deadline';
 import type { IntentBody } from '../../../core/wire/intent';
+import type { CertifiedPolicy } from '../../../core/wire/policy';
 import { MAX_TASK_TIME_MS } from '../../../core/wire/task';
 
 const EXPIRES = Date.UTC(2025, 0, 15, 12, 5, 0);
@@ -27,6 +28,14 @@ describe('the answer deadline: what an intent may legitimately take, plus a marg
   test("the reviewer's wait counts only when the certificate makes the capability wait for one", () => {
     assert.equal(answerDeadline(call('run_command', command), policy(['run_command']), MARGIN), EXPIRES + APPROVAL + 125_000 + MARGIN);
     assert.equal(answerDeadline(call('run_command', command), policy(['write_file']), MARGIN), EXPIRES + 125_000 + MARGIN);
+  });
+
+  test("a rule-level ask waits the approval timeout too, while an explicit allow default drops approvalRequired's wait", () => {
+    const ruled = (rules: NonNullable<CertifiedPolicy['rules']>, approvalRequired: IntentBody['capability'][] = []) => ({ ...policy(approvalRequired), rules });
+    const pushAsks = ruled({ run_command: { default: 'allow', rules: [{ effect: 'ask', reviewers: 2, match: { argv: ['git', 'push', '*'] } }] } });
+    assert.equal(answerDeadline(call('run_command', command), pushAsks, MARGIN), EXPIRES + APPROVAL + 125_000 + MARGIN);
+    const allowAll = ruled({ run_command: { default: 'allow', rules: [] } }, ['run_command']);
+    assert.equal(answerDeadline(call('run_command', command), allowAll, MARGIN), EXPIRES + 125_000 + MARGIN);
   });
 
   test("a task: its own time limit (reviewer waits run inside it), or the wire's ceiling when it names none", () => {

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { checkCallRules, checkPolicyRules, decideCall, describeRule, exactAllowRule, mayAsk, type HostFacts } from '../../../core/policy/rules';
 import type { Capability } from '../../../core/wire/policy';
 import { PolicyRules } from '../../../core/wire/policy-rules';
 import type { IntentCall } from '../../../core/wire/task';
+import { fuzzParameters } from '../../fault/support/fuzz-budget';
+import { ROOT } from '../../support/processes';
 
 const run = (command: string, ...args: string[]): IntentCall => ({ capability: 'run_command', params: { command, args, cwd: '.', timeoutMs: 1_000 } });
 const write = (path: string): IntentCall => ({ capability: 'write_file', params: { path, content: '', mode: 'overwrite' } });
@@ -69,7 +74,7 @@ describe('decideCall: run_command rules', () => {
       assert.equal(decision.effect, 'deny', command);
       assert.deepEqual(checkCallRules(decision), { ok: false, reason: 'rule-denied', message: 'refused by run_command rule 1: deny ["rm","*","-rf","*"] (no recursive deletes)' });
     }
-    assert.equal(effectOf(commands, run('rm', 'x', '-RF', 'y')), 'deny');
+    assert.equal(effectOf(commands, run('rm', 'x', '-RF', 'y')), 'ask', 'arguments compare exactly, for deny too');
   });
 
   test('Unicode look-alikes and case variants do not match an allow rule', () => {
@@ -197,6 +202,9 @@ describe('checkPolicyRules, exactAllowRule, describeRule', () => {
       capability: 'http_fetch',
       rule: { effect: 'allow', match: { methods: ['GET'], host: 'registry.npmjs.org', pathPrefix: '/react' } },
     });
+    for (const call of [fetch('GET', 'https://127.0.0.1/x'), fetch('GET', 'https://a.test/a%2Fb'), write('../x'), run('git', ''), run('git', ...Array<string>(40).fill('x'))]) {
+      assert.equal(exactAllowRule(call), null, JSON.stringify(call.params));
+    }
     assert.deepEqual(exactAllowRule(task(['write_file', 'read_file'])), { capability: 'llm_task', rule: { effect: 'allow', match: { tools: ['read_file', 'write_file'] } } });
     for (const call of [run('git', 'status'), write('src/a*.ts'), fetch('GET', 'https://registry.npmjs.org/react'), task(['read_file'])]) {
       const exact = exactAllowRule(call)!;
@@ -210,5 +218,179 @@ describe('checkPolicyRules, exactAllowRule, describeRule', () => {
   test('describeRule in short words', () => {
     assert.equal(describeRule('run_command', { effect: 'deny', match: { argv: ['rm', '*'] } }), 'deny ["rm","*"]');
     assert.equal(describeRule('write_file', { effect: 'ask', reviewers: 2, match: { path: 'src/**' }, note: 'reviewed code' }), 'ask src/** (2 reviewers) (reviewed code)');
+  });
+});
+
+describe('decideCall: reviewers, self-review and the default', () => {
+  const policy = policyOf(
+    {
+      write_file: {
+        rules: [
+          { effect: 'ask', selfReview: 'model-calls', match: { path: 'src/**' } },
+          { effect: 'ask', reviewers: 3, match: { path: 'infra/**' } },
+        ],
+      },
+      read_file: { rules: [{ effect: 'deny', match: { path: 'secret' } }] },
+    },
+    ['write_file'],
+  );
+
+  test('an ask rule gives its reviewers (1 when absent) and selfReview only with "model-calls"', () => {
+    assert.deepEqual(
+      (({ effect, reviewers, selfReview }) => ({ effect, reviewers, selfReview }))(decideCall(policy, write('src/a'))),
+      { effect: 'ask', reviewers: 1, selfReview: true },
+    );
+    assert.equal(decideCall(policy, write('infra/main.tf')).reviewers, 3);
+    assert.equal(decideCall(policy, write('infra/main.tf')).selfReview, false);
+    assert.equal(decideCall(policy, read('secret')).reviewers, 0);
+  });
+
+  test('a rules entry without a default defaults as approvalRequired says', () => {
+    assert.equal(effectOf(policy, write('README.md')), 'ask', 'write_file is in approvalRequired');
+    assert.equal(effectOf(policy, read('README.md')), 'allow', 'read_file is not');
+    assert.equal(decideCall(policy, read('README.md')).description, 'read_file default: allow (not in approvalRequired)');
+  });
+
+  test('through a symlink, the ask needing more reviewers, then the one a requester may not self-review, holds', () => {
+    const viaLink = decideCall(policy, write('src/link'), { realPaths: ['infra/x'] });
+    assert.deepEqual([viaLink.reviewers, viaLink.selfReview], [3, false]);
+    const selfReviewed = decideCall(policy, write('src/a'), { realPaths: ['README.md'] });
+    assert.deepEqual([selfReviewed.reviewers, selfReviewed.selfReview, selfReviewed.source.kind], [1, false, 'default']);
+  });
+
+  test('a deny through a symlink is final whatever the lexical path allows', () => {
+    assert.equal(effectOf(policy, read('public/a'), { realPaths: ['secret'] }), 'deny');
+    assert.equal(effectOf(policy, read('public/a'), { realPaths: ['./SECRET'] }), 'deny');
+  });
+});
+
+describe('mayAsk', () => {
+  test('approvalRequired without rules, an ask rule, an ask default; a task when any tool may ask', () => {
+    assert.equal(mayAsk({ approvalRequired: ['write_file'] }, 'write_file'), true);
+    assert.equal(mayAsk({ approvalRequired: [] }, 'write_file'), false);
+    assert.equal(mayAsk(policyOf({ write_file: { default: 'allow', rules: [] } }, ['write_file']), 'write_file'), false, 'an explicit default overrides approvalRequired');
+    assert.equal(mayAsk(policyOf({ write_file: { default: 'deny', rules: [{ effect: 'ask', match: { path: 'a' } }] } }), 'write_file'), true);
+    assert.equal(mayAsk(policyOf({ write_file: { default: 'ask', rules: [] } }), 'write_file'), true);
+    assert.equal(mayAsk(policyOf({ write_file: { rules: [] } }, ['write_file']), 'write_file'), true);
+    assert.equal(mayAsk(policyOf({ run_command: { default: 'ask', rules: [] } }), 'llm_task'), true, "a task's model may call run_command");
+    assert.equal(mayAsk({ approvalRequired: [] }, 'llm_task'), false);
+  });
+});
+
+/** The README's rule set for a build machine (examples/rules/build-machine.json). */
+const buildMachine = policyOf(JSON.parse(readFileSync(join(ROOT, 'examples', 'rules', 'build-machine.json'), 'utf8')));
+
+describe('attacks on the build-machine rule set: getting a denied command through', () => {
+  test('its own examples hold', () => {
+    assert.equal(checkPolicyRules(buildMachine.rules, ['read_file', 'list_files', 'write_file', 'run_command', 'http_fetch']), undefined);
+  });
+
+  test('argument order: deny ["rm","*","-rf","*"] catches -rf anywhere; -fr has its own deny; every other spelling asks', () => {
+    const table: [string[], 'deny' | 'ask'][] = [
+      [['rm', '-rf', '/'], 'deny'],
+      [['rm', '/', '-rf'], 'deny'],
+      [['rm', '--', '-rf'], 'deny'],
+      [['rm', '-fr', '/'], 'deny'],
+      [['rm', '-r', '-f', '/'], 'ask'],
+      [['rm', '-f', '-r', '/'], 'ask'],
+      [['rm', '-Rf', '/'], 'ask'],
+      [['rm', '-rfv', '/'], 'ask'],
+      [['rm', '--recursive', '--force', '/'], 'ask'],
+      [['/bin/rm', '-r', '/'], 'ask'],
+      [['./rm', '-r', '/'], 'ask'],
+      [['./rm', '-rf', '/'], 'deny'],
+    ];
+    for (const [[command, ...args], effect] of table) assert.equal(effectOf(buildMachine, run(command!, ...args)), effect, [command, ...args].join(' '));
+  });
+
+  test('wrappers and launchers are denied whatever they wrap, however the launcher is spelled', () => {
+    const wrapped: string[][] = [
+      ['env', 'rm', '-rf', '/'],
+      ['env', '-i', 'PATH=/bin', 'git', 'push'],
+      ['/usr/bin/env', 'git', 'push'],
+      ['./env', 'git', 'push'],
+      ['sh', '-c', 'git push'],
+      ['bash', '-c', 'npm test && rm -rf /'],
+      ['/bin/dash', '-c', 'x'],
+      ['BASH', '-c', 'x'],
+      ['xargs', '-0', 'rm'],
+      ['nohup', 'git', 'push'],
+      ['timeout', '5', 'git', 'push'],
+      ['nice', '-n', '5', 'git', 'push'],
+      ['setsid', 'git', 'push'],
+      ['sudo', 'git', 'status'],
+      ['su', '-c', 'id'],
+      ['busybox', 'rm', '-rf', '/'],
+      ['python3', '-c', 'import os'],
+      ['/usr/bin/python3', '-I', '-c', 'x'],
+      ['perl', 'script.pl'],
+      ['node', '-e', 'require("child_process")'],
+      ['node', '--eval', 'x'],
+      ['find', '.', '-exec', 'rm', '{}', ';'],
+      ['find', '.', '-name', '*.ts', '-execdir', 'sh', '{}', '+'],
+      ['find', '.', '-delete'],
+      ['git', '-c', 'core.pager=sh -c id', 'log'],
+      ['git', '--exec-path', '/tmp', 'status'],
+      ['git', 'fetch', '--upload-pack', 'sh -c id'],
+      ['npx', 'some-package'],
+      ['npm', 'exec', 'some-package'],
+      ['npm', 'x', 'some-package'],
+    ];
+    for (const [command, ...args] of wrapped) {
+      const decision = decideCall(buildMachine, run(command!, ...args));
+      assert.equal(decision.effect, 'deny', [command, ...args].join(' '));
+      assert.equal(checkCallRules(decision).ok, false);
+    }
+  });
+
+  test('read-only git and the build are allowed; a push needs two reviewers; a planted git or a look-alike asks', () => {
+    for (const argv of [['git', 'status'], ['/usr/bin/git', 'status', '--short'], ['git', 'diff'], ['git', 'log', '--oneline'], ['npm', 'test'], ['npm', 'run', 'build'], ['npx', 'tsc', '--noEmit']]) {
+      assert.equal(effectOf(buildMachine, run(argv[0]!, ...argv.slice(1))), 'allow', argv.join(' '));
+    }
+    const push = decideCall(buildMachine, run('git', 'push', 'origin', 'main'));
+    assert.deepEqual([push.effect, push.reviewers], ['ask', 2]);
+    for (const argv of [['./git', 'status'], ['/work/ws/git', 'status'], ['g\u0456t', 'status'], ['git', 'diff', '--output=.github/workflows/ci.yml'], ['git', '-C', 'sub', 'status'], ['npm', 'run', 'deploy']]) {
+      assert.equal(effectOf(buildMachine, run(argv[0]!, ...argv.slice(1))), 'ask', argv.join(' '));
+    }
+  });
+
+  test('a very long argv (257 arguments of 8 KiB) is decided like a short one', () => {
+    const long = Array<string>(256).fill('x'.repeat(8192));
+    assert.equal(effectOf(buildMachine, run('npm', 'test', ...long.slice(1))), 'allow');
+    assert.equal(effectOf(buildMachine, run('git', ...long.slice(2), '-rf', 'push')), 'ask');
+    assert.equal(effectOf(buildMachine, run('find', ...long.slice(1), '-exec')), 'deny');
+  });
+
+  test('secrets and .git are denied to every file tool, however the path is spelled or reached', () => {
+    for (const path of ['.env', 'app/.env.production', './.env', 'src/../.env', 'src//.ENV', 'certs/server.pem', 'deploy/id_rsa', '.git/config', '.git/hooks/pre-commit', 'vendor/lib/.git/HEAD', '.npmrc']) {
+      for (const call of [read(path), write(path)]) assert.equal(effectOf(buildMachine, call), 'deny', `${call.capability} ${path}`);
+    }
+    assert.equal(effectOf(buildMachine, { capability: 'list_files', params: { path: '.git' } }), 'deny');
+    assert.equal(effectOf(buildMachine, read('src/config.ts'), { realPaths: ['.env'] }), 'deny', 'a symlink to a secret');
+    assert.equal(effectOf(buildMachine, write('src/a.ts'), { realPaths: ['.github/workflows/ci.yml'] }), 'ask', 'a symlink into .github');
+  });
+
+  test('workspace configuration asks, source is allowed, the rest asks', () => {
+    for (const path of ['.github/workflows/ci.yml', '.vscode/tasks.json', 'package.json', 'packages/a/package.json', 'package-lock.json', 'yarn.lock']) assert.equal(effectOf(buildMachine, write(path)), 'ask', path);
+    for (const path of ['src/index.ts', 'test/a.test.ts', 'src/.eslintrc.json']) assert.equal(effectOf(buildMachine, write(path)), 'allow', path);
+    for (const path of ['README.md', '../outside', '/etc/passwd', 'src2/a.ts']) assert.equal(effectOf(buildMachine, write(path)), 'ask', path);
+  });
+});
+
+describe('respelling a path never changes its decision', () => {
+  test('./, // and x/.. inserted anywhere in a workspace path decide as the plain path (build-machine rules)', () => {
+    const segment = fc.constantFrom('src', '.env', '.git', 'config', '.github', 'a.pem', 'package.json', 'id_rsa', 'x');
+    const noise = fc.constantFrom('', './', '/', 'zz/../', '././');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(noise, segment), { minLength: 1, maxLength: 5 }), (parts) => {
+        const plain = parts.map(([, s]) => s).join('/');
+        // A leading / would make the path absolute: another path, not another spelling.
+        const respelt = parts.map(([n, s], i) => `${i === 0 ? n.replace(/^\/+/, '') : n}${s}`).join('/');
+        for (const call of [read, write]) {
+          assert.equal(decideCall(buildMachine, call(respelt)).description, decideCall(buildMachine, call(plain)).description, `${respelt} vs ${plain}`);
+        }
+      }),
+      fuzzParameters(1_000, 15_000),
+    );
   });
 });
