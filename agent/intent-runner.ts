@@ -20,8 +20,9 @@ import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
 import { writeAllowance, type HostRules } from './confinement/host-rules';
-import { checkCallRules } from '../core/policy/rules';
-import { decideOnHost, quorumOf, recheckAfterApproval } from './rules/call-decision';
+import { checkCallRules, decideCall } from '../core/policy/rules';
+import { quorumOf, recheckAfterApproval, rulesSpeakFor } from './rules/call-decision';
+import { hostFacts } from './rules/host-facts';
 
 const RESEND_BATCH = 50;
 const RESEND_INTERVAL_MS = 500;
@@ -194,7 +195,8 @@ export class IntentRunner {
     let claimed = false;
     const parsed = parseIntentCall(intent);
     // Read before the durable step below, which cannot wait: what the call reaches on this host, for its rules.
-    const rules = parsed.ok ? await decideOnHost(session.policy, parsed.call, this.o.sandbox) : null;
+    const facts = parsed.ok && rulesSpeakFor(session.policy, parsed.call) ? await hostFacts(parsed.call, this.o.sandbox) : undefined;
+    const rules = parsed.ok ? decideCall(session.policy, parsed.call, facts) : null;
     // The seen id and, for a call that runs at once, the executed request are committed together, before anything runs.
     const decision = this.o.atomically(() => {
       const inputs = this.#policyInputs(intent, session);
@@ -226,12 +228,15 @@ export class IntentRunner {
       const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send, undefined, quorum);
       if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewers: approval.reviewers }, 'the reviewers approved the tool call');
-      // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now.
+      // What the call reaches may have changed during the wait too; read before the re-check, which must not wait.
+      const facts = await hostFacts(call, this.o.sandbox);
+      // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now,
+      // and count the execution in the same turn, so calls approved together cannot all pass the rate gate.
       const now = current();
       if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
       if (!again.ok) return finish('rejected', again.reason, again.message, null);
-      const ruled = await recheckAfterApproval(now.policy, call, this.o.sandbox, { reviewers: approval.reviewers, requester: intent.user, modelCall: false });
+      const ruled = recheckAfterApproval(now.policy, call, facts, { reviewers: approval.reviewers, requester: intent.user, modelCall: false });
       if (!ruled.ok) return finish('rejected', ruled.reason, ruled.message, null);
       this.o.requests.record(this.#now());
     }

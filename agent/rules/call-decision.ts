@@ -1,22 +1,17 @@
-import { checkCallRules, decideCall, type RuleDecision } from '../../core/policy/rules';
+import { checkCallRules, decideCall, type HostFacts, type RuleDecision } from '../../core/policy/rules';
 import type { GateVerdict } from '../../core/policy/intent-gates';
-import type { Quorum } from '../approval-waiter';
 import type { CertifiedPolicy } from '../../core/wire/policy';
 import type { IntentCall } from '../../core/wire/task';
-import type { WorkspaceSandbox } from '../tools/sandbox';
-import { hostFacts } from './host-facts';
+import type { Quorum } from '../approval-waiter';
 
 type RulesOf = Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>;
 
 /**
- * The rules' decision for one call on this host: the lexical match and what the call really reaches here
- * (host-facts.ts), the strictest of them. A capability without rules reads nothing from the disk: a certificate
- * from before rules existed decides exactly as it did (approvalRequired), with nothing new to fail.
+ * Whether the policy has rules for this call's capability, so that what the call reaches on this host
+ * (host-facts.ts) can change the decision. Without them nothing is read and nothing waits: a certificate from
+ * before rules existed decides exactly as it did (approvalRequired), in the same turn.
  */
-export async function decideOnHost(policy: RulesOf, call: IntentCall, sandbox: WorkspaceSandbox): Promise<RuleDecision> {
-  const ruled = policy.rules?.[call.capability] !== undefined;
-  return decideCall(policy, call, ruled ? await hostFacts(call, sandbox) : undefined);
-}
+export const rulesSpeakFor = (policy: RulesOf, call: IntentCall): boolean => policy.rules?.[call.capability] !== undefined;
 
 /**
  * What the approval request adds for the reviewers' panel and the broker: how many distinct approvals, whether the
@@ -33,15 +28,16 @@ export function quorumOf(decision: RuleDecision, modelCall: boolean): Quorum {
  * After the reviewers' wait, on the policy in force now: the call runs only if that policy would let it run with
  * the approvals it has. A deny added meanwhile refuses it; an ask that now needs more distinct reviewers than
  * approved (the requester counting only where the new rule lets them review a model's call) refuses it too,
- * rather than running on a quorum the policy no longer accepts.
+ * rather than running on a quorum the policy no longer accepts. Synchronous, so the caller can check the rate and
+ * record the execution in the same turn; `facts` are read fresh by the caller after the wait.
  */
-export async function recheckAfterApproval(
+export function recheckAfterApproval(
   policy: RulesOf,
   call: IntentCall,
-  sandbox: WorkspaceSandbox,
+  facts: HostFacts,
   approval: { reviewers: readonly string[]; requester: string; modelCall: boolean },
-): Promise<GateVerdict> {
-  const decision = await decideOnHost(policy, call, sandbox);
+): GateVerdict {
+  const decision = decideCall(policy, call, facts);
   const denied = checkCallRules(decision);
   if (!denied.ok) return denied;
   if (decision.effect !== 'ask') return { ok: true };

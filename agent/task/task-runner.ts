@@ -18,8 +18,9 @@ import { requestChatCompletion } from './chat-completions';
 import type { ModelSettings } from './model-settings';
 import { effectiveLimits, runTaskLoop, type TaskOutcome, type ToolCallOutcome } from './task-loop';
 import { toolDefinitions } from './tool-definitions';
-import { checkCallRules } from '../../core/policy/rules';
-import { decideOnHost, quorumOf, recheckAfterApproval } from '../rules/call-decision';
+import { checkCallRules, decideCall } from '../../core/policy/rules';
+import { quorumOf, recheckAfterApproval } from '../rules/call-decision';
+import { hostFacts } from '../rules/host-facts';
 
 /** The inputs of a task step's gates; the delegation gate is given the step, so it checks the step's own capability. */
 export type StepGateInputs = Parameters<typeof checkTaskStepGates>[2];
@@ -108,15 +109,17 @@ export class TaskRunner {
       return refused(reason, message);
     };
     if (!taskTools(params).includes(tool)) return refuse('capability-not-granted', `${tool} is not among the tools of this task`);
+    const call = ToolCall.safeParse({ capability: tool, params: args });
+    // Read first: the gates, the rules and the record of the execution below then follow in one turn.
+    const facts = call.success ? await hostFacts(call.data, this.o.sandbox) : {};
     const verdict = gates(tool);
     if (!verdict.ok) return refuse(verdict.reason, verdict.message);
-    const call = ToolCall.safeParse({ capability: tool, params: args });
     if (!call.success) {
       const issue = call.error.issues[0];
       return refuse('bad-params', `${issue?.path.slice(1).join('.') || 'arguments'}: ${issue?.message ?? 'invalid'}`);
     }
     const session = current()!;
-    const rules = await decideOnHost(session.policy, call.data, this.o.sandbox);
+    const rules = decideCall(session.policy, call.data, facts);
     const denied = checkCallRules(rules);
     if (!denied.ok) return refuse(denied.reason, denied.message);
     if (rules.effect === 'ask') {
@@ -124,12 +127,11 @@ export class TaskRunner {
       const approval = await this.o.approvals.request(intent, call.data, session, this.o.send, deadline, quorumOf(rules, true));
       if (!approval.ok) return refuse(approval.reason, approval.message);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, tool, reviewers: approval.reviewers }, "the reviewers approved the model's tool call");
+      const fresh = await hostFacts(call.data, this.o.sandbox);
       // The wait may have outlived the policy or a delegation: decide again on what holds now.
       const again = gates(tool);
       if (!again.ok) return refuse(again.reason, again.message);
-      const now = current();
-      if (!now) return refuse('agent-offline', 'the connection to the broker was lost during the task');
-      const ruled = await recheckAfterApproval(now.policy, call.data, this.o.sandbox, { reviewers: approval.reviewers, requester: intent.user, modelCall: true });
+      const ruled = recheckAfterApproval(current()!.policy, call.data, fresh, { reviewers: approval.reviewers, requester: intent.user, modelCall: true });
       if (!ruled.ok) return refuse(ruled.reason, ruled.message);
     }
     // Counted in the same turn as the gate that read the window: the calls of one response beyond what

@@ -5,10 +5,12 @@
  * every attack aims at deleting victim.txt, so "it did not run" is a file still there, not only a reason.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import type { PolicyRules } from '../../core/wire/policy-rules';
+import { PolicyRules } from '../../core/wire/policy-rules';
+import { ROOT } from '../support/processes';
+import { approvalRequest, dispatch } from '../agent/support/rules-runner';
 import { policy, RunnerHarness } from './support/runner-harness';
 
 let harness: RunnerHarness | undefined;
@@ -17,29 +19,11 @@ afterEach(() => {
   harness = undefined;
 });
 
-/** The launchers a build machine's rules deny outright: each runs whatever argv follows it. */
-const LAUNCHERS = ['env', 'sh', 'bash', 'dash', 'xargs', 'nice', 'nohup', 'timeout', 'stdbuf', 'setsid', 'busybox', 'python3', 'perl', 'node'];
-
-/** A build machine's commands: read-only git and tests run, pushes ask two people, deletes and launchers are refused. */
-const BUILD_MACHINE: PolicyRules = {
-  run_command: {
-    default: 'ask',
-    rules: [
-      { effect: 'deny', match: { argv: ['rm', '*'] }, note: 'no deletes' },
-      { effect: 'deny', match: { argv: ['find', '*', '-exec', '*'] }, note: 'find runs commands' },
-      { effect: 'deny', match: { argv: ['find', '*', '-execdir', '*'] } },
-      { effect: 'deny', match: { argv: ['find', '*', '-delete', '*'] } },
-      { effect: 'deny', match: { argv: ['git', '*', 'push', '*'] }, note: 'pushes go through CI' },
-      ...LAUNCHERS.map((name) => ({ effect: 'deny' as const, match: { argv: [name, '*'] }, note: 'launcher' })),
-      { effect: 'allow', match: { argv: ['git', 'status', '*'] } },
-      { effect: 'allow', match: { argv: ['git', 'diff', '*'] } },
-      { effect: 'allow', match: { argv: ['ls', '*'] } },
-    ],
-  },
-};
+/** The README's rule set for a build machine, as shipped. */
+const BUILD_MACHINE = PolicyRules.parse(JSON.parse(readFileSync(join(ROOT, 'examples', 'rules', 'build-machine.json'), 'utf8')));
 
 function setup(rules: PolicyRules = BUILD_MACHINE): RunnerHarness {
-  const h = new RunnerHarness(policy({ capabilities: ['run_command', 'read_file'], approvalRequired: [], rules }));
+  const h = new RunnerHarness(policy({ capabilities: ['run_command', 'read_file', 'list_files', 'write_file'], approvalRequired: [], rules }));
   harness = h;
   writeFileSync(join(h.workspace, 'victim.txt'), 'keep me\n');
   writeFileSync(join(h.workspace, 'list.txt'), 'victim.txt\n');
@@ -55,31 +39,43 @@ async function expectDenied(h: RunnerHarness, command: string, args: string[]): 
   return r.message;
 }
 
+/** The call waits for a reviewer instead of running: nothing ran meanwhile; the reviewer then rejects it. Returns the rule that asked. */
+async function expectAsked(h: RunnerHarness, command: string, args: string[]): Promise<string | undefined> {
+  const body = h.intent({ capability: 'run_command', params: { command, args, cwd: '.', timeoutMs: 10_000 } });
+  const result = dispatch(h, body);
+  const request = await approvalRequest(h, body.id);
+  assert.ok(existsSync(victim(h)), `${command} ${args.join(' ')} ran before a reviewer decided`);
+  h.runner.onApprovalDecision(h.decision(request, 'reject'), h.session);
+  assert.equal((await result)[0]?.reason, 'approval-rejected');
+  assert.ok(existsSync(victim(h)));
+  return request.rule;
+}
+
 async function expectRan(h: RunnerHarness, command: string, args: string[]): Promise<void> {
   const body = h.intent({ capability: 'run_command', params: { command, args, cwd: '.', timeoutMs: 10_000 } });
   await h.expectSucceeded(h.seal(body), body.id);
 }
 
 describe('run_command rules on the agent', () => {
-  test('Argument order: rm and git push are refused however their arguments are arranged or the program is spelled', async () => {
+  test('Argument order under the build-machine rules: rm -rf is refused wherever -rf stands; every other spelling of rm waits for a reviewer, it never runs at once', async () => {
     const h = setup();
     for (const [command, ...args] of [
-      ['rm', 'victim.txt'],
-      ['rm', '-f', '--', 'victim.txt'],
-      ['rm', '-r', '-f', 'victim.txt'],
-      ['/usr/bin/rm', 'victim.txt'],
-      ['/bin/../usr/bin/rm', 'victim.txt'],
-      ['RM', 'victim.txt'],
+      ['rm', '-rf', 'victim.txt'],
+      ['rm', 'victim.txt', '-rf'],
+      ['rm', '-fr', 'victim.txt'],
+      ['/usr/bin/rm', '-rf', 'victim.txt'],
+      ['/bin/../usr/bin/rm', 'victim.txt', '-rf'],
+      ['RM', '-rf', 'victim.txt'],
     ]) {
-      assert.match(await expectDenied(h, command!, args), /no deletes/);
+      await expectDenied(h, command!, args);
     }
-    for (const args of [['push'], ['push', 'origin', 'main'], ['-C', '.', 'push'], ['--no-pager', '-c', 'core.hooksPath=x', 'push', '--force']]) {
-      assert.match(await expectDenied(h, 'git', args), /pushes go through CI/);
+    for (const args of [['-r', '-f', 'victim.txt'], ['-Rf', 'victim.txt'], ['--recursive', '--force', 'victim.txt'], ['victim.txt']]) {
+      await expectAsked(h, 'rm', args);
     }
     assert.equal(h.executedCount(), 0);
   });
 
-  test('Launchers: env, sh -c, xargs, find -exec and the like are refused before they can run rm', async () => {
+  test('Launchers under the build-machine rules: env, sh -c, xargs, find -exec, nice, timeout, inline interpreters are refused before they can run rm', async () => {
     const h = setup();
     const attempts: string[][] = [
       ['env', 'rm', 'victim.txt'],
@@ -93,8 +89,10 @@ describe('run_command rules on the agent', () => {
       ['find', '.', '-name', 'victim.txt', '-delete'],
       ['nice', 'rm', 'victim.txt'],
       ['timeout', '5', 'rm', 'victim.txt'],
+      ['setsid', 'rm', 'victim.txt'],
       ['python3', '-c', 'import os; os.remove("victim.txt")'],
       ['node', '-e', 'require("fs").unlinkSync("victim.txt")'],
+      ['git', '-c', 'alias.x=!rm victim.txt', 'x'],
     ];
     for (const [command, ...args] of attempts) await expectDenied(h, command!, args);
     assert.equal(h.executedCount(), 0);
@@ -108,13 +106,13 @@ describe('run_command rules on the agent', () => {
     assert.match(await expectDenied(h, 'sh', ['-c', 'rm victim.txt']), new RegExp(`${name} runs anything`));
   });
 
-  test('A planted ./git does not match the allow rule for git: refused by the default, and it never runs; the system git does', async () => {
-    const h = setup({ run_command: { default: 'deny', rules: [{ effect: 'allow', match: { argv: ['git', 'status', '*'] } }] } });
+  test('A planted ./git does not match the allow rule for git status: it waits for a reviewer (the default ask) and never runs at once; the system git runs', async () => {
+    const h = setup();
     const planted = join(h.workspace, 'git');
     writeFileSync(planted, '#!/bin/sh\nrm victim.txt\n');
     chmodSync(planted, 0o755);
     for (const command of ['./git', planted, 'sub/../git']) {
-      assert.match(await expectDenied(h, command, ['status']), /run_command default: deny/);
+      assert.equal(await expectAsked(h, command, ['status']), 'run_command default: ask');
     }
     await expectRan(h, 'git', ['status']);
     assert.ok(existsSync(victim(h)));

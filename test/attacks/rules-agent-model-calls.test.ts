@@ -116,6 +116,20 @@ describe("rules on a task's model calls", () => {
     assert.equal(existsSync(file), false);
   });
 
+  test('A task whose tools a deny rule names is refused rule-denied before its model is called', async () => {
+    const h = setup({ llm_task: { rules: [{ effect: 'deny', match: { tools: ['run_command'] }, note: 'no commands from a model' }] } });
+    const from = model.requests.length;
+    const body = h.intent({
+      capability: 'llm_task',
+      params: { instruction: 'Build it', tools: ['read_file', 'run_command'] },
+      delegation: h.delegation({ capabilities: ['llm_task', 'read_file', 'run_command'] }),
+    });
+    const [done] = await dispatch(h, body);
+    assert.deepEqual([done?.outcome, done?.reason], ['rejected', 'rule-denied']);
+    assert.match(done?.message ?? '', /no commands from a model/);
+    assert.equal(model.requests.length, from, 'the model was called');
+  });
+
   test('A policy change after a self-review: the new certificate no longer lets the requester review, so their approval no longer counts and the call is refused', async () => {
     const h = setup(askWrites({ selfReview: 'model-calls' }));
     const { body, result, file, toolResult } = taskWritingDocs(h);
