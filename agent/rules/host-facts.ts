@@ -16,7 +16,7 @@ import type { WorkspaceSandbox } from '../tools/sandbox';
 export async function hostFacts(call: IntentCall, sandbox: WorkspaceSandbox): Promise<HostFacts> {
   switch (call.capability) {
     case 'run_command':
-      return { executable: await bareExecutable(call.params.command, sandbox) };
+      return { executables: await executablesOf(call.params.command, call.params.cwd, sandbox) };
     case 'read_file':
     case 'list_files':
       return { realPaths: await realPathOf(() => sandbox.resolveExisting(call.params.path), sandbox) };
@@ -28,14 +28,17 @@ export async function hostFacts(call: IntentCall, sandbox: WorkspaceSandbox): Pr
   }
 }
 
-/** A bare name as the command will find it on the sandbox's PATH, every link resolved; null when it finds none. */
-async function bareExecutable(command: string, sandbox: WorkspaceSandbox): Promise<string | null | undefined> {
-  // A path (absolute or ./git) is matched as written: rules already treat it as the path it names.
-  if (command.includes('/')) return undefined;
+/**
+ * The file the command starts, as the tool will find it (a bare name on the sandbox's PATH, a path from the
+ * command's cwd), and that file's real target when it is a link: /usr/bin/sh and /usr/bin/dash. Both name it, so
+ * a deny rule on either catches it. Empty when there is none: the tool fails on the same cause.
+ */
+async function executablesOf(command: string, cwd: string, sandbox: WorkspaceSandbox): Promise<string[]> {
   try {
-    return await realpath(await resolveExecutable(command, '.', sandbox));
+    const found = await resolveExecutable(command, cwd, sandbox);
+    return [...new Set([found, await realpath(found)])];
   } catch {
-    return null;
+    return [];
   }
 }
 

@@ -8,7 +8,9 @@ import { normaliseWorkspacePath } from './path-glob';
  *   /work/ws/git: a binary planted in the workspace is not the git the rule's author meant. A deny rule matches any
  *   command whose last path segment is the name (./rm, ../../bin/rm), and a bare command the host resolved to a
  *   file of that name (sh → /usr/bin/dash is caught by deny dash).
- * - an absolute path (/usr/bin/git) matches that path, normalised, and a bare command the agent host resolved to it.
+ * - an absolute path (/usr/bin/git) matches that path, normalised, and a bare command the agent host resolved to it
+ *   (the file PATH finds, or the real file a link leads to: deny /usr/bin/sh catches sh, which is /usr/bin/dash
+ *   here). A deny rule also matches any command, however spelled, that the host resolved to it.
  * Allow and ask compare exactly (no case folding, no Unicode normalisation: a Cyrillic і in gіt is another
  * command). Deny also compares case-insensitively, so it stays broad.
  */
@@ -21,19 +23,22 @@ const lastSegment = (path: string): string => path.slice(path.lastIndexOf('/') +
 
 export interface CommandContext {
   deny: boolean;
-  /** The absolute path a bare command resolves to on the agent host, when known. */
-  executable?: string | null | undefined;
+  /** The absolute paths the command resolves to on the agent host (HostFacts.executables), when known. */
+  executables?: readonly string[] | undefined;
 }
 
 export function commandMatches(ruleCommand: string, command: string, context: CommandContext): boolean {
   const same = context.deny ? (a: string, b: string) => a === b || a.toLowerCase() === b.toLowerCase() : (a: string, b: string) => a === b;
-  const resolved = context.executable?.startsWith('/') ? normaliseCommandPath(context.executable) : null;
+  const resolved = (context.executables ?? []).filter((path) => path.startsWith('/')).map(normaliseCommandPath);
+  // An allow or ask rule trusts the host's resolution of a bare name only; a deny rule, of any spelling.
+  const trusted = context.deny || !command.includes('/') ? resolved : [];
   if (ruleCommand.startsWith('/')) {
     const rulePath = normaliseCommandPath(ruleCommand);
-    if (command.startsWith('/')) return same(rulePath, normaliseCommandPath(command));
-    return !command.includes('/') && resolved !== null && same(rulePath, resolved);
+    if (command.startsWith('/') && same(rulePath, normaliseCommandPath(command))) return true;
+    return trusted.some((path) => same(rulePath, path));
   }
-  if (!command.includes('/')) return same(ruleCommand, command) || (context.deny && resolved !== null && same(ruleCommand, lastSegment(resolved)));
+  if (context.deny && resolved.some((path) => same(ruleCommand, lastSegment(path)))) return true;
+  if (!command.includes('/')) return same(ruleCommand, command);
   if (context.deny) return same(ruleCommand, normaliseWorkspacePath(command).segments.at(-1) ?? '');
   if (!command.startsWith('/')) return false;
   const path = normaliseCommandPath(command);

@@ -11,16 +11,16 @@ import { globMatches, normaliseWorkspacePath, type WorkspacePath } from './path-
  * call, the dry run and the examples checked when a policy is set, so they cannot disagree.
  */
 export type Subject =
-  | { capability: 'run_command'; argv: readonly string[]; executable?: string | null | undefined }
+  | { capability: 'run_command'; argv: readonly string[]; executables?: readonly string[] | undefined }
   | { capability: 'read_file' | 'list_files' | 'write_file'; path: WorkspacePath }
   | { capability: 'http_fetch'; method: string; url: URL | null }
   | { capability: 'llm_task'; tools: readonly TaskTool[] };
 
 /** The lexical subject of a call; path tools also get one subject per real path the host reports. */
-export function subjectsOf(call: IntentCall, realPaths: readonly string[] = [], executable?: string | null): Subject[] {
+export function subjectsOf(call: IntentCall, realPaths: readonly string[] = [], executables?: readonly string[]): Subject[] {
   switch (call.capability) {
     case 'run_command':
-      return [{ capability: 'run_command', argv: [call.params.command, ...call.params.args], executable }];
+      return [{ capability: 'run_command', argv: [call.params.command, ...call.params.args], executables }];
     case 'read_file':
     case 'list_files':
     case 'write_file':
@@ -50,11 +50,11 @@ type AnyMatch = CommandMatch | PathMatch | HttpMatch | TaskMatch;
 export function matchNames(match: AnyMatch, subject: Subject, deny: boolean): boolean {
   switch (subject.capability) {
     case 'run_command': {
-      const { argv, executable } = subject;
+      const { argv, executables } = subject;
       // Arguments compare exactly, for deny too: programs read them case-sensitively (git -c sets a config value,
       // git -C changes directory), so folding would deny what the rule never named.
       return argvMatches((match as CommandMatch).argv, argv, (element, index) =>
-        index === 0 ? commandMatches(element, argv[0]!, { deny, executable }) : element === argv[index],
+        index === 0 ? commandMatches(element, argv[0]!, { deny, executables }) : element === argv[index],
       );
     }
     case 'read_file':

@@ -20,7 +20,7 @@ import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule
  *   (/usr/bin/../bin/git); an allow or ask rule never matches a relative or workspace path (./git, a planted
  *   binary), a deny rule matches any command whose last path segment is the name, and a bare command the host
  *   resolved to a file of that name. An absolute rule (/usr/bin/git) matches that path, and a bare command the
- *   agent host resolved to it (HostFacts.executable). A "*" as the rule's first element matches any command.
+ *   agent host resolved to it (HostFacts.executables). A "*" as the rule's first element matches any command.
  *   Allow and ask compare exactly (no case folding, no Unicode normalisation: gіt with a Cyrillic і is another
  *   command); deny also compares the command name case-insensitively. Arguments compare exactly for every effect
  *   (git -c and git -C are different options).
@@ -41,8 +41,11 @@ import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule
 
 /** What only the agent host knows about a call; the broker and the dry run pass none (lexical matching only). */
 export interface HostFacts {
-  /** The absolute path a bare command resolves to on the agent host (its PATH inside the sandbox, symlinks resolved), or null. */
-  executable?: string | null;
+  /**
+   * The absolute paths the command resolves to on the agent host: for a bare name the file its PATH inside the
+   * sandbox finds, and that file's real target when it is a link; for a path, its real target. Empty: not found.
+   */
+  executables?: readonly string[];
   /** Workspace-relative real paths the file call reaches through symlinks, besides its lexical path. */
   realPaths?: readonly string[];
 }
@@ -79,7 +82,7 @@ export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts):
     return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'approvalRequired', capability }, description: `${capability}: ${words}` };
   }
   // Every path the call reaches is judged, and the strictest verdict holds: a symlink into .github/ is a write to .github/.
-  const decisions = subjectsOf(call, facts?.realPaths, facts?.executable).map((subject) => decideSubject(policy, capability, subject));
+  const decisions = subjectsOf(call, facts?.realPaths, facts?.executables).map((subject) => decideSubject(policy, capability, subject));
   return decisions.reduce((strictest, d) => (strictness(d) > strictness(strictest) ? d : strictest));
 }
 

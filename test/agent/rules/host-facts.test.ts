@@ -26,27 +26,31 @@ afterEach(() => ws.cleanup());
 const command = (cmd: string) => hostFacts({ capability: 'run_command', params: { command: cmd, args: [], cwd: '.', timeoutMs: 1000 } }, ws.sandbox);
 const read = (path: string) => hostFacts({ capability: 'read_file', params: { path } }, ws.sandbox);
 
-/** Where a shell finds the command on the sandbox's PATH, every link resolved. */
-const onPath = (name: string) => realpathSync(execFileSync('/bin/sh', ['-c', `command -v ${name}`], { env: { PATH: SCRUBBED_PATH }, encoding: 'utf8' }).trim());
+/** Where a shell finds the command on the sandbox's PATH: the file found, and the real file it leads to. */
+const onPath = (name: string) => {
+  const found = execFileSync('/bin/sh', ['-c', `command -v ${name}`], { env: { PATH: SCRUBBED_PATH }, encoding: 'utf8' }).trim();
+  return [...new Set([found, realpathSync(found)])];
+};
 
 describe('host facts: run_command', () => {
-  test('a bare name is the real file the scrubbed PATH finds (links resolved: sh is whatever /usr/bin/sh points to)', async () => {
-    assert.deepEqual(await command('git'), { executable: onPath('git') });
-    assert.deepEqual(await command('sh'), { executable: onPath('sh') });
-    assert.notEqual(onPath('sh'), '/usr/bin/sh', 'this host links sh to a shell of another name');
+  test('a bare name is the file the scrubbed PATH finds and, for a link, the real file (sh: /usr/bin/sh and what it points to)', async () => {
+    assert.deepEqual(await command('git'), { executables: onPath('git') });
+    const sh = onPath('sh');
+    assert.deepEqual(await command('sh'), { executables: sh });
+    assert.equal(sh.length, 2, 'this host links sh to a shell of another name');
   });
 
   test('a planted workspace file of the same name is never what a bare name resolves to', async () => {
-    assert.ok(!(await command('git')).executable?.startsWith(ws.root));
+    assert.ok((await command('git')).executables?.every((path) => !path.startsWith(ws.root)));
   });
 
-  test('a name found nowhere on the PATH: null', async () => {
-    assert.deepEqual(await command('no-such-command-vc'), { executable: null });
+  test('a name found nowhere on the PATH: no executable', async () => {
+    assert.deepEqual(await command('no-such-command-vc'), { executables: [] });
   });
 
-  test('a path (./git, /usr/bin/git) is matched as written: no fact', async () => {
-    assert.deepEqual(await command('./git'), { executable: undefined });
-    assert.deepEqual(await command('/usr/bin/git'), { executable: undefined });
+  test('a path is the file it names from the cwd, and its real target: a planted ./git is the workspace file', async () => {
+    assert.deepEqual(await command('./git'), { executables: [realpathSync(join(ws.root, 'git'))] });
+    assert.deepEqual(await command('/usr/bin/git'), { executables: [...new Set(['/usr/bin/git', realpathSync('/usr/bin/git')])] });
   });
 });
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { commandMatches, normaliseCommandPath } from '../../../core/policy/command-name';
 
-const allow = (rule: string, command: string, executable?: string | null) => commandMatches(rule, command, { deny: false, executable });
-const deny = (rule: string, command: string, executable?: string | null) => commandMatches(rule, command, { deny: true, executable });
+const allow = (rule: string, command: string, ...executables: string[]) => commandMatches(rule, command, { deny: false, executables });
+const deny = (rule: string, command: string, ...executables: string[]) => commandMatches(rule, command, { deny: true, executables });
 
 describe('commandMatches', () => {
   test('a bare name: the bare command and the same name in a system directory, however the path is spelled', () => {
@@ -42,9 +42,18 @@ describe('commandMatches', () => {
   });
 
   test('a deny on a name catches a bare command the host resolved to a file of that name', () => {
-    assert.equal(deny('dash', 'sh', '/usr/bin/dash'), true);
-    assert.equal(deny('dash', 'sh', null), false);
-    assert.equal(allow('dash', 'sh', '/usr/bin/dash'), false);
+    assert.equal(deny('dash', 'sh', '/usr/bin/sh', '/usr/bin/dash'), true);
+    assert.equal(deny('dash', 'sh'), false);
+    assert.equal(allow('dash', 'sh', '/usr/bin/sh', '/usr/bin/dash'), false);
+  });
+
+  test('an absolute deny catches the command through the file PATH finds or the real file a link leads to', () => {
+    assert.equal(deny('/usr/bin/sh', 'sh', '/usr/bin/sh', '/usr/bin/dash'), true, 'found on PATH as /usr/bin/sh');
+    assert.equal(deny('/usr/bin/dash', 'sh', '/usr/bin/sh', '/usr/bin/dash'), true, 'its real file');
+    assert.equal(deny('/usr/bin/dash', '/bin/sh', '/bin/sh', '/usr/bin/dash'), true, 'a path that links there');
+    assert.equal(deny('dash', './shell', '/work/ws/shell', '/usr/bin/dash'), true, 'a workspace link to a denied program');
+    assert.equal(allow('/usr/bin/dash', './shell', '/work/ws/shell', '/usr/bin/dash'), false, 'an allow trusts the resolution of a bare name only');
+    assert.equal(allow('/usr/bin/sh', 'sh', '/usr/bin/sh', '/usr/bin/dash'), true);
   });
 
   test('normaliseCommandPath resolves //, . and .. lexically', () => {

@@ -64,8 +64,8 @@ describe('decideCall: run_command rules', () => {
     assert.equal(effectOf(commands, run('/usr/bin/make')), 'allow');
     assert.equal(effectOf(commands, run('/usr/bin/./make')), 'allow');
     assert.equal(effectOf(commands, run('make')), 'ask');
-    assert.equal(effectOf(commands, run('make'), { executable: '/usr/bin/make' }), 'allow');
-    assert.equal(effectOf(commands, run('make'), { executable: '/work/ws/make' }), 'ask');
+    assert.equal(effectOf(commands, run('make'), { executables: ['/usr/bin/make'] }), 'allow');
+    assert.equal(effectOf(commands, run('make'), { executables: ['/work/ws/make'] }), 'ask');
   });
 
   test('a deny rule matches broadly: any path ending in the name, any case; deny wins', () => {
@@ -347,8 +347,11 @@ describe('attacks on the build-machine rule set: getting a denied command throug
     for (const argv of [['git', 'status'], ['/usr/bin/git', 'status', '--short'], ['git', 'diff'], ['git', 'log', '--oneline'], ['npm', 'test'], ['npm', 'run', 'build'], ['npx', 'tsc', '--noEmit']]) {
       assert.equal(effectOf(buildMachine, run(argv[0]!, ...argv.slice(1))), 'allow', argv.join(' '));
     }
-    const push = decideCall(buildMachine, run('git', 'push', 'origin', 'main'));
-    assert.deepEqual([push.effect, push.reviewers], ['ask', 2]);
+    // Options before the subcommand do not make a push a lesser one (git -C dir push).
+    for (const argv of [['git', 'push', 'origin', 'main'], ['git', '-C', '.', 'push'], ['git', '--git-dir=.git', 'push', '--force'], ['git', '--no-pager', 'push']]) {
+      const push = decideCall(buildMachine, run(argv[0]!, ...argv.slice(1)));
+      assert.deepEqual([push.effect, push.reviewers], ['ask', 2], argv.join(' '));
+    }
     for (const argv of [['./git', 'status'], ['/work/ws/git', 'status'], ['g\u0456t', 'status'], ['git', 'diff', '--output=.github/workflows/ci.yml'], ['git', '-C', 'sub', 'status'], ['npm', 'run', 'deploy']]) {
       assert.equal(effectOf(buildMachine, run(argv[0]!, ...argv.slice(1))), 'ask', argv.join(' '));
     }
