@@ -157,7 +157,7 @@ export class RegistrationService {
     }
     const unknownApproval = policy.approvalRequired.filter((c) => !policy.capabilities.includes(c));
     if (unknownApproval.length) throw invalid(`approvalRequired names capabilities not granted: ${unknownApproval.join(', ')}`);
-    const problem = policy.rules ? checkPolicyRules(policy.rules, policy.capabilities) : undefined;
+    const problem = policy.rules ? checkPolicyRules(policy.rules) : undefined;
     if (problem) throw invalid(rulesProblemText(problem));
     return policy;
   }

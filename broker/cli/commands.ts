@@ -55,7 +55,7 @@ function readInvitation(source: string): string {
 }
 
 /** `--rules-file`: the rules of a JSON document, checked as the broker will check them; `none` removes them. */
-function rulesFile(file: string, granted: readonly Capability[]): PolicyRules | null {
+function rulesFile(file: string): PolicyRules | null {
   if (file === 'none') return null;
   let text: string;
   try {
@@ -63,7 +63,7 @@ function rulesFile(file: string, granted: readonly Capability[]): PolicyRules | 
   } catch (err) {
     throw new Error(`--rules-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const read = readRulesDocument(text, granted);
+  const read = readRulesDocument(text);
   if (!read.ok) throw new Error(`--rules-file ${file}: ${rulesProblemText(read.problem)}`);
   return read.rules;
 }
@@ -257,16 +257,15 @@ export function addOperatorCommands(program: Command): void {
       if (!limit.ok) throw new Error(`--${field.flag}: ${limit.problem}`);
       commandLimits[field.key] = limit.value;
     }
-    const granted = capabilities(o.capabilities);
     return {
-      capabilities: granted,
+      capabilities: capabilities(o.capabilities),
       approvalRequired: capabilities(o.approvalRequired),
       maxRequestsPerHour: Number(o.maxRequestsPerHour),
       maxTokensPerDay: Number(o.maxTokensPerDay),
       validForMs: Math.round(positive(o.validDays, '--valid-days') * DAY_MS),
       allowedDomains: domains.domains,
       commandLimits,
-      ...(o.rulesFile === undefined ? {} : { rules: rulesFile(o.rulesFile, granted) }),
+      ...(o.rulesFile === undefined ? {} : { rules: rulesFile(o.rulesFile) }),
     };
   };
 

@@ -145,15 +145,15 @@ function exampleSubject(capability: RuledCapability, example: Example): Subject 
 }
 
 /**
- * Checked when a policy is set: every rule's examples match (or do not) as they say, and each rule and default
- * names a granted capability. The first problem, naming the rule and the example. Each example is matched
- * against its own rule alone, not the list: it documents what the rule means, whatever comes before it.
+ * Checked when a policy is set: every rule's examples match (or do not) as they say. The first problem, naming the
+ * rule and the example. Each example is matched against its own rule alone, not the list: it documents what the
+ * rule means, whatever comes before it. Rules for a capability the policy does not grant are checked the same and
+ * kept: one rule file serves a fleet, and a capability granted later arrives with its rules already in force.
  */
-export function checkPolicyRules(rules: PolicyRules, granted: readonly Capability[]): RulesProblem | undefined {
+export function checkPolicyRules(rules: PolicyRules): RulesProblem | undefined {
   for (const capability of RULED_CAPABILITIES) {
     const entry = rules[capability];
     if (entry === undefined) continue;
-    if (!granted.includes(capability)) return { path: [capability], message: `rules for ${capability}, which this policy does not grant` };
     const list: readonly AnyRule[] = entry.rules;
     for (const [index, rule] of list.entries()) {
       const sides = [

@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import { checkPolicyRules, type RulesProblem } from '../policy/rules';
-import type { Capability } from '../wire/policy';
 import { PolicyRules } from '../wire/policy-rules';
 
 /**
@@ -11,7 +10,7 @@ import { PolicyRules } from '../wire/policy-rules';
  */
 export type RulesDocument = { ok: true; rules: PolicyRules } | { ok: false; problem: RulesProblem };
 
-export function readRulesDocument(text: string, granted: readonly Capability[]): RulesDocument {
+export function readRulesDocument(text: string): RulesDocument {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -20,7 +19,7 @@ export function readRulesDocument(text: string, granted: readonly Capability[]):
   }
   const parsed = PolicyRules.safeParse(json);
   if (!parsed.success) return { ok: false, problem: schemaProblem(parsed.error.issues[0]) };
-  const problem = checkPolicyRules(parsed.data, granted);
+  const problem = checkPolicyRules(parsed.data);
   return problem === undefined ? { ok: true, rules: parsed.data } : { ok: false, problem };
 }
 

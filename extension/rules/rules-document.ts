@@ -1,7 +1,7 @@
 import { findNodeAtLocation, parse, parseTree, printParseErrorCode, stripComments, type ParseError } from 'jsonc-parser';
 import { readRulesDocument } from '../../core/rpc/rules-document';
 import type { AgentView, PolicyInput } from '../../core/rpc/views';
-import { CAPABILITIES, type Capability, type CertifiedPolicy } from '../../core/wire/policy';
+import { CAPABILITIES, type CertifiedPolicy } from '../../core/wire/policy';
 import type { PolicyRules, RuledCapability } from '../../core/wire/policy-rules';
 
 /**
@@ -100,14 +100,14 @@ export function problemRange(text: string, problem: DocumentProblem): { offset: 
  * the schema and the rules' own examples as the CLI's --rules-file reads them (core/rpc/rules-document.ts, one
  * reading and one wording for both), with the path into the rules an editor underlines.
  */
-export function readRulesText(text: string, granted: readonly Capability[]): { ok: true; rules: PolicyRules } | { ok: false; problems: DocumentProblem[] } {
+export function readRulesText(text: string): { ok: true; rules: PolicyRules } | { ok: false; problems: DocumentProblem[] } {
   const errors: ParseError[] = [];
   parse(text, errors, { allowTrailingComma: false, disallowComments: false });
   if (errors.length) {
     return { ok: false, problems: errors.map((e) => ({ message: `JSON: ${printParseErrorCode(e.error)}`, offset: e.offset, length: Math.max(e.length, 1) })) };
   }
   // Comments become spaces: the syntax is already checked above, and a problem is placed by its path, not an offset.
-  const read = readRulesDocument(stripComments(text, ' '), granted);
+  const read = readRulesDocument(stripComments(text, ' '));
   return read.ok ? read : { ok: false, problems: [read.problem] };
 }
 

@@ -45,7 +45,7 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
       void vscode.window.showErrorMessage(`VaultysClaw: ${visibleText(agent.name)} has no policy to add rules to (it is ${agent.status}).`);
       return;
     }
-    const read = readRulesText(doc.getText(), agent.policy.capabilities);
+    const read = readRulesText(doc.getText());
     if (!read.ok) {
       show(doc, read.problems, 'Not applied: ');
       void vscode.window.showWarningMessage(`VaultysClaw: the rules of ${visibleText(agent.name)} were not applied: ${read.problems[0]!.message}. Your text is saved; fix it and save again.`);
@@ -134,6 +134,6 @@ async function readFileText(uri: vscode.Uri): Promise<string | undefined> {
 
 /** Whether a text on disk already says what the agent's policy says (then it is refreshed, not kept as a draft). */
 function sameRules(text: string, agent: AgentView): boolean {
-  const read = readRulesText(text, agent.policy?.capabilities ?? []);
+  const read = readRulesText(text);
   return read.ok && isDeepStrictEqual(read.rules, agent.policy?.rules ?? undefined);
 }

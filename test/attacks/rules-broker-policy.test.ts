@@ -86,8 +86,9 @@ describe('rules checked when they are set', () => {
       RpcErrorCode.InvalidParams,
       /^rules\.run_command\.rules\[1\]\.examples\.matches\[0\]: run_command rule 2 \(ask \["git","push"\]\): example \["git","push","origin"\] should match but does not$/,
     );
-    const ungranted: PolicyRules = { read_file: { rules: [] }, list_files: { default: 'deny', rules: [] } };
-    await expectRpcError(call(owner, 'policySet', { did: agent.did, policy: { ...BASE, rules: ungranted } }), RpcErrorCode.InvalidParams, /^rules\.list_files: rules for list_files, which this policy does not grant$/);
+    // Rules for a capability the policy does not grant are still checked: a wrong example there is refused too.
+    const ungranted: PolicyRules = { list_files: { default: 'deny', rules: [{ effect: 'allow', match: { path: 'src/**' }, examples: { matches: ['docs/a.md'] } }] } };
+    await expectRpcError(call(owner, 'policySet', { did: agent.did, policy: { ...BASE, capabilities: ['read_file', 'write_file'], rules: ungranted } }), RpcErrorCode.InvalidParams, /^rules\.list_files\.rules\[0\]\.examples\.matches\[0\]: list_files rule 1/);
     const pending = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, { name: 'pending', requested: CAPABILITIES, agentVersion: '0.4.0' });
     const { hub: pendingHub } = await bounded('pending handshake', pending.authenticate());
     pendingHub.close();

@@ -184,13 +184,12 @@ describe('checkPolicyRules, exactAllowRule, describeRule', () => {
         ],
       },
     });
-    assert.equal(checkPolicyRules(rules, ['run_command']), undefined, 'each example is checked against its own rule alone');
+    assert.equal(checkPolicyRules(rules), undefined, 'each example is checked against its own rule alone');
     const wrong = PolicyRules.parse({ run_command: { rules: [...rules.run_command!.rules.slice(0, 2), { effect: 'ask', match: { argv: ['git', '*'] }, examples: { doesNotMatch: [['git', 'status']] } }] } });
-    assert.deepEqual(checkPolicyRules(wrong, ['run_command']), {
+    assert.deepEqual(checkPolicyRules(wrong), {
       path: ['run_command', 'rules', 2, 'examples', 'doesNotMatch', 0],
       message: 'run_command rule 3 (ask ["git","*"]): example ["git","status"] should not match but does',
     });
-    assert.deepEqual(checkPolicyRules(rules, ['read_file']), { path: ['run_command'], message: 'rules for run_command, which this policy does not grant' });
   });
 
   test('exactAllowRule is never broader than the call', () => {
@@ -282,7 +281,7 @@ const buildMachine = policyOf(JSON.parse(readFileSync(join(ROOT, 'examples', 'ru
 
 describe('attacks on the build-machine rule set: getting a denied command through', () => {
   test('its own examples hold', () => {
-    assert.equal(checkPolicyRules(buildMachine.rules, ['read_file', 'list_files', 'write_file', 'run_command', 'http_fetch']), undefined);
+    assert.equal(checkPolicyRules(buildMachine.rules), undefined);
   });
 
   test('argument order: deny ["rm","*","-rf","*"] catches -rf anywhere; -fr has its own deny; every other spelling asks', () => {
