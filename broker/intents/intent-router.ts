@@ -34,7 +34,8 @@ const fromBase64 = (text: string) => new Uint8Array(Buffer.from(text, 'base64'))
 export const DEFAULT_LOST_AGENT_GRACE_MS = 30_000;
 
 /** The pre-check's answer: the first gate that refuses (named for the dry run), or the decision of the rules. */
-export type PrecheckOutcome = { ok: false; gate: string; reason: RejectionReason; message: string } | { ok: true; decision: RuleDecision };
+/** A refusal from the rules or after them names the rules' decision too, so the dry run shows which rule it was. */
+export type PrecheckOutcome = { ok: false; gate: string; reason: RejectionReason; message: string; decision?: RuleDecision } | { ok: true; decision: RuleDecision };
 
 export interface Evaluation {
   intent: IntentBody;
@@ -187,16 +188,16 @@ export class IntentRouter {
     // with what only its host knows (a symlink's target, the path a bare command resolves to), never more leniently.
     const decision = decideCall(policy, call.call);
     const rules = checkCallRules(decision);
-    if (!rules.ok) return { ...rules, gate: 'rules' };
+    if (!rules.ok) return { ...rules, gate: 'rules', decision };
     // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).
     const bytes = taggedBytes('vaultysclaw/intent/v1', intent).length;
     if (bytes > BUDGETS.envelopePayloadBytes.limit) {
-      return { ok: false, gate: 'params', reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}` };
+      return { ok: false, gate: 'params', reason: 'bad-params', message: `the signed intent would be ${bytes} bytes; the wire carries at most ${BUDGETS.envelopePayloadBytes.limit}`, decision };
     }
-    if (!this.online.isOnline(intent.agent)) return { ok: false, gate: 'agent online', reason: 'agent-offline', message: 'the agent is not connected' };
+    if (!this.online.isOnline(intent.agent)) return { ok: false, gate: 'agent online', reason: 'agent-offline', message: 'the agent is not connected', decision };
     // Signed with a key this connection has not proven yet, it would be refused as a bad signature: say why instead.
     if (!this.online.get(intent.agent)!.certifiedBy?.equals(this.keys.identity.id)) {
-      return { ok: false, gate: 'agent online', reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment' };
+      return { ok: false, gate: 'agent online', reason: 'agent-busy', message: 'the agent is renewing its handshake after a broker identity rotation; retry in a moment', decision };
     }
     return { ok: true, decision };
   }

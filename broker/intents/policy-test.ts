@@ -3,6 +3,7 @@ import { ADMINS, DISPATCHERS, type Role } from '../../core/rpc/roles';
 import type { PolicyTestResult } from '../../core/rpc/views';
 import type { CertifiedPolicy } from '../../core/wire/policy';
 import type { IntentCall } from '../../core/wire/task';
+import type { RuleDecision } from '../../core/policy/rules';
 import { forbidden, notFound } from '../rpc/rpc-failure';
 import type { Evaluation, IntentRouter } from './intent-router';
 
@@ -12,12 +13,12 @@ export interface PolicyTestContext {
   users: { roleOf(did: string): Role | undefined; idOf(did: string): string | undefined };
 }
 
-const refused = (gate: string, message: string, reason: PolicyTestResult['reason'] = null): PolicyTestResult => ({
+const refused = (gate: string, message: string, reason: PolicyTestResult['reason'] = null, decision?: RuleDecision): PolicyTestResult => ({
   verdict: 'refused',
   reason,
   gate,
   message: message.slice(0, 4096),
-  rule: null,
+  rule: decision ? ruleOf(decision) : null,
   reviewers: 0,
   selfReview: false,
   hostChecks: [],
@@ -43,9 +44,8 @@ export function testPolicy(c: PolicyTestContext, caller: { did: string; role: Ro
 }
 
 function resultOf({ outcome, policy, call }: Evaluation): PolicyTestResult {
-  if (!outcome.ok) return refused(outcome.gate, outcome.message, outcome.reason);
+  if (!outcome.ok) return refused(outcome.gate, outcome.message, outcome.reason, outcome.decision);
   const { decision } = outcome;
-  const source = decision.source;
   const ask = decision.effect === 'ask';
   return {
     verdict: ask ? 'needs-approval' : 'allowed',
@@ -54,11 +54,16 @@ function resultOf({ outcome, policy, call }: Evaluation): PolicyTestResult {
     message: ask
       ? `needs ${decision.reviewers} distinct approval${decision.reviewers === 1 ? '' : 's'}${decision.selfReview ? " (the dispatching user may approve their task's model calls)" : ''}: ${decision.description}`
       : `allowed: ${decision.description}`,
-    rule: { source: source.kind, index: source.kind === 'rule' ? source.index : null, effect: decision.effect, description: decision.description.slice(0, 1024) },
+    rule: ruleOf(decision),
     reviewers: ask ? decision.reviewers : 0,
     selfReview: ask && decision.selfReview,
     hostChecks: call ? hostChecks(policy, call) : [],
   };
+}
+
+/** The rule (or default) that decided, as the answer names it. */
+function ruleOf({ source, effect, description }: RuleDecision): NonNullable<PolicyTestResult['rule']> {
+  return { source: source.kind, index: source.kind === 'rule' ? source.index : null, effect, description: description.slice(0, 1024) };
 }
 
 /** What only the agent's host can check, and may decide more strictly than the lexical match above. */

@@ -137,7 +137,8 @@ describe('the dry run', () => {
     const linesBefore = auditLines(broker.dataDir).filter((l) => l.event === 'intent.refused' || l.event === 'intent.routed').length;
     const denied = await call(alice, 'policyTest', { agent: agent.did, capability: 'run_command', params: run('rm', ['-rf', '/']) });
     assert.deepEqual(denied, {
-      verdict: 'refused', reason: 'rule-denied', gate: 'rules', message: 'refused by run_command rule 1: deny ["rm","*"] (no deletes)', rule: null, reviewers: 0, selfReview: false, hostChecks: [],
+      verdict: 'refused', reason: 'rule-denied', gate: 'rules', message: 'refused by run_command rule 1: deny ["rm","*"] (no deletes)',
+      rule: { source: 'rule', index: 0, effect: 'deny', description: 'run_command rule 1: deny ["rm","*"] (no deletes)' }, reviewers: 0, selfReview: false, hostChecks: [],
     });
     const push = await call(alice, 'policyTest', { agent: agent.did, capability: 'run_command', params: run('git', ['push', 'origin', 'main']) });
     assert.deepEqual([push.verdict, push.reviewers, push.rule], ['needs-approval', 2, { source: 'rule', index: 2, effect: 'ask', description: 'run_command rule 3: ask ["git","push","*"] (2 reviewers)' }]);

@@ -168,7 +168,7 @@ describe('the CLI', () => {
   test('policy test prints the verdict and what decided it (--json the whole answer, --as another user); exit 2 when refused', async () => {
     const denied = brokerCli('policy', 'test', agent.did, 'run_command', JSON.stringify(run('rm', ['-rf', 'build'])));
     assert.equal(denied.status, 2, denied.stderr);
-    assert.equal(denied.stdout, 'verdict: refused (rule-denied)\ndecided by: rules\nwhy: refused by run_command rule 1: deny ["rm","*"] (no deletes)\n');
+    assert.equal(denied.stdout, 'verdict: refused (rule-denied)\ndecided by: rules (run_command rule 1: deny ["rm","*"] (no deletes))\nwhy: refused by run_command rule 1: deny ["rm","*"] (no deletes)\n');
     const asks = brokerCli('policy', 'test', agent.did, 'run_command', JSON.stringify(run('make', [])));
     assert.equal(asks.status, 0, asks.stderr);
     assert.match(asks.stdout, /^verdict: needs 1 approval\ndecided by: rules \(run_command default: ask\)\n/);
