@@ -12,6 +12,7 @@ import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
 import { rulesProblemText } from '../../core/rpc/rules-problem';
+import { POLICY_RULES_SINCE, readsPolicyRules } from '../../core/wire/hub-messages';
 import { checkPolicyRules, decideCall, describeRule, exactAllowRule } from '../../core/policy/rules';
 import type { AnyRule, PolicyRules } from '../../core/wire/policy-rules';
 import { parseIntentCall } from '../../core/wire/task';
@@ -50,7 +51,7 @@ export class RegistrationService {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
-    const policy = this.#checkedPolicy(record.requested, input, widen, { commandLimits: MAX_COMMAND_LIMITS, rules: null });
+    const policy = this.#checkedPolicy(did, record.requested, input, widen, { commandLimits: MAX_COMMAND_LIMITS, rules: null });
     this.registry.transaction(() => {
       this.policies.set(did, policy, this.now());
       this.registry.setStatus(did, 'approved', null);
@@ -84,7 +85,7 @@ export class RegistrationService {
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'approved') throw conflict(`agent ${did} is ${record.status}; approve it first`);
     const current = this.policies.get(did);
-    const policy = this.#checkedPolicy(record.requested, input, widen, {
+    const policy = this.#checkedPolicy(did, record.requested, input, widen, {
       commandLimits: current?.commandLimits ?? MAX_COMMAND_LIMITS,
       rules: current?.rules ?? null,
     });
@@ -140,7 +141,7 @@ export class RegistrationService {
    * current ones (the widest at approval), and rules left out its current rules (none at approval): changing one
    * field never silently widens another. Rules are checked with their examples against the capabilities granted.
    */
-  #checkedPolicy(requested: string[], input: PolicyInput, widen: boolean, current: Pick<PolicyChoice, 'commandLimits' | 'rules'>): PolicyChoice {
+  #checkedPolicy(did: string, requested: string[], input: PolicyInput, widen: boolean, current: Pick<PolicyChoice, 'commandLimits' | 'rules'>): PolicyChoice {
     const parsed = PolicyInputSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -159,6 +160,13 @@ export class RegistrationService {
     if (unknownApproval.length) throw invalid(`approvalRequired names capabilities not granted: ${unknownApproval.join(', ')}`);
     const problem = policy.rules ? checkPolicyRules(policy.rules) : undefined;
     if (problem) throw invalid(rulesProblemText(problem));
+    // An agent before 0.4.0 refuses a certificate with rules (its schema is strict): it would fail closed, unable to
+    // connect, which the admin should hear now rather than find as an agent gone offline. An offline agent is not
+    // known: its next handshake fails the same way and the agent says why in its log.
+    const version = this.online.get(did)?.agentVersion;
+    if (policy.rules && version !== undefined && !readsPolicyRules(version)) {
+      throw invalid(`agent ${did} runs ${version}, which cannot read rules in its certificate (it would refuse its next handshake); upgrade it to ${POLICY_RULES_SINCE.join('.')} or later first`);
+    }
     return policy;
   }
 

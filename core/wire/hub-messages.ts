@@ -80,10 +80,18 @@ export const OversizedIntentFrame = z.object({
 /** The first agent version whose decoder accepts an `error` frame's intentId (strict schemas refuse unknown keys). */
 const REFUSAL_INTENT_ID_SINCE = [0, 2, 0];
 
+/** The first agent version whose certificate decoder accepts a policy's `rules` (issue 16). */
+export const POLICY_RULES_SINCE = [0, 4, 0] as const;
+
 /** Whether an agent that says it runs `agentVersion` reads an `error` frame's intentId; an older one would drop the connection over it. */
-export function readsRefusedIntentId(agentVersion: string | undefined): boolean {
+export const readsRefusedIntentId = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, REFUSAL_INTENT_ID_SINCE);
+
+/** Whether an agent that says it runs `agentVersion` reads rules in its certificate; an older one refuses the handshake. */
+export const readsPolicyRules = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, POLICY_RULES_SINCE);
+
+function runsAtLeast(agentVersion: string | undefined, since: readonly number[]): boolean {
   const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);
   if (!parts) return false;
-  const at = parts.findIndex((n, i) => n !== REFUSAL_INTENT_ID_SINCE[i]);
-  return at < 0 || parts[at]! > REFUSAL_INTENT_ID_SINCE[at]!;
+  const at = parts.findIndex((n, i) => n !== since[i]);
+  return at < 0 || parts[at]! > since[at]!;
 }

@@ -98,6 +98,24 @@ describe('rules checked when they are set', () => {
     assert.equal(hub.frames.filter((f) => f.type === 'update_capabilities').length, 0);
   });
 
+  test('an agent before 0.4.0, online, is refused rules (it would refuse the certificate and go offline); without rules it is approved', async () => {
+    const old = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, { name: 'old', requested: CAPABILITIES, agentVersion: '0.3.9' });
+    const { hub: oldHub } = await bounded('old agent handshake', old.authenticate());
+    try {
+      await expectRpcError(
+        call(owner, 'registrationsApprove', { did: old.did, policy: BASE }),
+        RpcErrorCode.InvalidParams,
+        new RegExp(`^agent ${old.did} runs 0\\.3\\.9, which cannot read rules in its certificate .*upgrade it to 0\\.4\\.0 or later first$`),
+      );
+      assert.equal((await call(owner, 'agentsGet', { did: old.did })).status, 'pending', 'the refused approval approved nothing');
+      const approved = await call(owner, 'registrationsApprove', { did: old.did, policy: { ...BASE, rules: null } });
+      assert.equal(approved.status, 'approved');
+      await expectRpcError(call(owner, 'policySet', { did: old.did, policy: BASE }), RpcErrorCode.InvalidParams, /runs 0\.3\.9, which cannot read rules/);
+    } finally {
+      oldHub.close();
+    }
+  });
+
   test('rules left out of a change are kept; null removes them; each change renews the certificate', async () => {
     const withoutRules: PolicyInput = { ...BASE, rules: undefined };
     const kept = await call(owner, 'policySet', { did: agent.did, policy: { ...withoutRules, maxRequestsPerHour: 500 } });

@@ -28,6 +28,7 @@ const RULES: PolicyRules = {
     rules: [
       { effect: 'deny', match: { argv: ['rm', '*'] }, note: 'no deletes' },
       { effect: 'allow', match: { argv: ['echo', '*'] } },
+      { effect: 'ask', match: { argv: ['git', 'push', '*'] }, reviewers: 2 },
     ],
   },
   write_file: { default: 'ask', rules: [{ effect: 'deny', match: { path: '**/.env*' } }] },
@@ -120,6 +121,12 @@ describe('the dry run agrees with the real dispatch', () => {
     await agree({ what: 'a command a rule denies', who: () => owner, capability: 'run_command', params: run('rm', ['-f', 'nothing']), expect: ['refused', 'rule-denied', 'rules'] });
     await agree({ what: 'a write a rule denies', who: () => owner, capability: 'write_file', params: { path: 'app/.env', content: 'K=1', mode: 'create' }, expect: ['refused', 'rule-denied', 'rules'] });
     assert.ok(auditLines(broker.dataDir).some((l) => l.event === 'intent.refused' && l.reason === 'rule-denied'), 'rule-denied refusals are audited');
+  });
+
+  test('with rules: where the agent decides to ask (a rule for two reviewers, a default ask), it asks for as many reviewers as the dry run said', async () => {
+    await agree({ what: 'a command a rule asks two reviewers about', who: () => owner, capability: 'run_command', params: run('git', ['push', 'origin', 'main']), expect: ['needs-approval', 2] });
+    await agree({ what: 'a command only the default asks about', who: () => owner, capability: 'run_command', params: run('make', []), expect: ['needs-approval', 1] });
+    await agree({ what: 'a write only the default asks about', who: () => owner, capability: 'write_file', params: { path: 'notes.txt', content: 'x', mode: 'create' }, expect: ['needs-approval', 1] });
   });
 });
 
