@@ -56,10 +56,16 @@ function panelHost(session: BrokerSession, model: LiveModel, requestId: string, 
     },
     allowCall: async (approval) => (await session.call('policyAllowCall', { requestId: approval.requestId })).rule,
     openDiff: async () => null,
+    lookup: async (id) => session.call('approvalsGet', { requestId: id }),
+    setTitle: () => undefined,
+    close: () => undefined,
   };
 }
 
-const lastState = (posted: ExtensionToWebview[]) => posted[posted.length - 1]?.state;
+const lastState = (posted: ExtensionToWebview[]) => {
+  const m = posted[posted.length - 1];
+  return m?.type === 'state' ? m.state : undefined;
+};
 
 describe('tool approval through the panel logic', () => {
   test('a reviewer on the team WebSocket approves an owner\'s write; the decision is signed by the reviewer and the agent proceeds', async () => {
