@@ -86,7 +86,9 @@ export class ApprovalPanels implements vscode.Disposable {
       if (!session) return;
       this.model.noteApproval(await session.call('approvalsGet', { requestId }));
     }
-    const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), vscode.ViewColumn.Active, this.#options());
+    // Approval panels share one group (the diff editor has its own beside it): a review never spreads over more.
+    const column = [...this.#panels.values()].find((p) => p.panel.viewColumn !== undefined)?.panel.viewColumn ?? vscode.ViewColumn.Active;
+    const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), column, this.#options());
     this.#adopt(panel, requestId);
   }
 
