@@ -156,7 +156,8 @@ function render(state: ApprovalPanelState): void {
       ...(state.decidedBy ? row(`${state.state[0]!.toUpperCase()}${state.state.slice(1)} by`, `${state.decidedBy.name} `, el('code', {}, state.decidedBy.did)) : []),
       ...row('Intent', el('code', {}, state.intentId)),
       ...row('Request', el('code', {}, state.requestId)),
-      ...row('Requested', `${time(state.requestedAt)} (`, since(state.requestedAt), ')'),
+      ...row('Requested at', time(state.requestedAt)),
+      ...row('Times out at', time(state.expiresAt)),
       ...row('Reviewer', `${state.reviewer.name} (${state.reviewer.role}) `, el('code', {}, state.reviewer.did)),
     ),
   );
@@ -171,6 +172,7 @@ function render(state: ApprovalPanelState): void {
       ...(state.modelCall ? row('Chosen by', "the task's model, not typed by the requester") : []),
       ...row('Asked by the rule', state.rule ? el('code', {}, state.rule) : 'no rule (the policy names this tool as needing approval)'),
       ...row('Approvals', el('span', { id: 'quorum' }, quorumText(state))),
+      ...row('Requested', since(state.requestedAt)),
       ...(state.state === 'pending' ? row('Times out', since(state.expiresAt), '; a timeout rejects the call') : []),
     ),
     ...banners,
