@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { BrokerConnection } from '../connection/broker-connection';
-import type { Names } from '../model/approvals-tree';
+import { OPEN_APPROVAL_COMMAND, type Names } from '../model/approvals-tree';
 import type { LiveModel } from '../model/live-model';
 import type { ApprovalPanels } from './approval-panel';
 import { reviewMessage, ReviewNotices } from './review-notices';
@@ -39,7 +39,7 @@ export class ReviewNotifier implements vscode.Disposable {
     }
     for (const approval of fresh) {
       void vscode.window.showInformationMessage(reviewMessage(approval, names), 'Review').then((choice) => {
-        if (choice === 'Review') void vscode.commands.executeCommand('vaultysclaw.openApproval', approval.requestId);
+        if (choice === 'Review') void vscode.commands.executeCommand(OPEN_APPROVAL_COMMAND, approval.requestId);
       });
     }
   }
