@@ -16,6 +16,8 @@ import { NodeTreeProvider } from './views/node-tree-provider';
 import { registerRulesEditor } from './rules/rules-editor';
 import { registerTestPolicy } from './rules/test-policy';
 import { IntentId } from '../core/wire/common';
+import { registerApprovalCommands } from './approval/approval-commands';
+import { ReviewNotifier } from './approval/review-notifier';
 
 let connection: BrokerConnection | undefined;
 
@@ -92,6 +94,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
       const requestId = typeof arg === 'string' ? arg : String((arg as { id?: string } | undefined)?.id ?? '').replace(/^approval:/, '');
       if (IntentId.safeParse(requestId).success) await panels.open(requestId);
     }),
+    new ReviewNotifier(model, connection, panels),
+    ...registerApprovalCommands(services),
   );
   render(new Set(['connection']));
   connection.start();

@@ -60,7 +60,14 @@ export const ApprovalPanelState = z.strictObject({
 });
 export type ApprovalPanelState = z.infer<typeof ApprovalPanelState>;
 
-export const ExtensionToWebview = z.discriminatedUnion('type', [z.strictObject({ type: z.literal('state'), state: ApprovalPanelState })]);
+export const ExtensionToWebview = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('state'), state: ApprovalPanelState }),
+  /**
+   * No live state to show: the broker is not connected yet (final false), or it no longer holds the request (a panel
+   * restored after a restart of a reset broker; final true). The panel says so and offers Close instead of waiting.
+   */
+  z.strictObject({ type: z.literal('unavailable'), requestId: z.string(), message: z.string(), final: z.boolean() }),
+]);
 export type ExtensionToWebview = z.infer<typeof ExtensionToWebview>;
 
 /** The webview is an edge like any other: what it sends is checked before anything reads it. */
@@ -70,6 +77,8 @@ export const WebviewToExtension = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('openDiff') }),
   /** Approve, then add the exact allow rule for this call (policy/allowCall); the controller offers it to admins only. */
   z.strictObject({ type: z.literal('approveAndAllow'), reason: z.string().check(z.maxLength(1000)) }),
+  /** The reviewer closes a panel whose request is decided or gone. */
+  z.strictObject({ type: z.literal('close') }),
 ]);
 export type WebviewToExtension = z.infer<typeof WebviewToExtension>;
 

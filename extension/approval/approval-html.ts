@@ -39,7 +39,7 @@ export function approvalHtml(options: { cspSource: string; nonce: string; script
   pre { background: var(--vscode-textCodeBlock-background); border: 1px solid var(--vscode-panel-border, transparent); padding: 8px 10px; white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0 0; max-height: 60vh; overflow: auto; }
   .param { margin: 0 0 12px; }
   .param-name { font-weight: 600; }
-  .banner { padding: 8px 12px; margin: 12px 0; border-left: 3px solid var(--vscode-focusBorder); background: var(--vscode-editorWidget-background); }
+  .banner { padding: 8px 12px; margin: 12px 0; border: 1px solid var(--vscode-contrastBorder, transparent); border-left: 3px solid var(--vscode-focusBorder); background: var(--vscode-editorWidget-background); overflow-wrap: anywhere; }
   .banner.error { border-left-color: var(--vscode-errorForeground); color: var(--vscode-errorForeground); }
   .banner.warn { border-left-color: var(--vscode-editorWarning-foreground); }
   .banner.ok { border-left-color: var(--vscode-testing-iconPassed, var(--vscode-focusBorder)); }
@@ -49,6 +49,11 @@ export function approvalHtml(options: { cspSource: string; nonce: string; script
   vscode-textarea { width: 100%; }
   .keys { color: var(--vscode-descriptionForeground); font-size: 0.9em; }
   [hidden] { display: none !important; }
+  #summary { margin: 8px 0 4px; }
+  details { margin: 20px 0 0; border-top: 1px solid var(--vscode-panel-border, var(--vscode-contrastBorder, transparent)); padding-top: 8px; }
+  summary { cursor: pointer; color: var(--vscode-descriptionForeground); }
+  details[open] summary { margin-bottom: 8px; }
+  summary:focus-visible, pre:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: 2px; }
 </style>
 </head>
 <body>

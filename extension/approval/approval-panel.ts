@@ -7,11 +7,12 @@ import { ApprovalWebviewState, type ExtensionToWebview } from '../../core/webvie
 import type { BrokerConnection } from '../connection/broker-connection';
 import type { LiveModel } from '../model/live-model';
 import { approvalHtml, makeNonce } from './approval-html';
-import { sealDecision } from './decision';
-import { ApprovalPanelController, type PanelHost } from './panel-controller';
+import { lookupApproval } from './approval-lookup';
+import { sendDecision } from './decision';
+import { ApprovalPanelController, panelTitle, type PanelHost } from './panel-controller';
+import { APPROVAL_DIFF_SCHEME as DIFF_SCHEME } from './request-argument';
 
 export const APPROVAL_VIEW_TYPE = 'vaultysclaw.approval';
-const DIFF_SCHEME = 'vaultysclaw-approval';
 
 /** Read-only documents for the diff editor: the proposed content of a write, and what the file holds now. */
 export class ApprovalContentProvider implements vscode.TextDocumentContentProvider {
@@ -55,7 +56,8 @@ export class ApprovalPanels implements vscode.Disposable {
         deserializeWebviewPanel: async (panel, state: unknown) => {
           // Only the request id: the rest of a state saved by an older version need not match today's schema.
           const requestId = ApprovalWebviewState.shape.requestId.safeParse((state as Partial<ApprovalWebviewState> | undefined)?.requestId).data;
-          if (!requestId) {
+          // One panel per request: a second restored tab of the same request goes.
+          if (!requestId || this.#panels.has(requestId)) {
             panel.dispose();
             return;
           }
@@ -63,6 +65,10 @@ export class ApprovalPanels implements vscode.Disposable {
         },
       }),
     );
+  }
+
+  has(requestId: string): boolean {
+    return this.#panels.has(requestId);
   }
 
   get openRequests(): string[] {
@@ -80,7 +86,9 @@ export class ApprovalPanels implements vscode.Disposable {
       if (!session) return;
       this.model.noteApproval(await session.call('approvalsGet', { requestId }));
     }
-    const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), vscode.ViewColumn.Active, this.#options());
+    // Approval panels share one group (the diff editor has its own beside it): a review never spreads over more.
+    const column = [...this.#panels.values()].find((p) => p.panel.viewColumn !== undefined)?.panel.viewColumn ?? vscode.ViewColumn.Active;
+    const panel = vscode.window.createWebviewPanel(APPROVAL_VIEW_TYPE, this.#title(requestId), column, this.#options());
     this.#adopt(panel, requestId);
   }
 
@@ -104,7 +112,7 @@ export class ApprovalPanels implements vscode.Disposable {
 
   #title(requestId: string): string {
     const a = this.model.approval(requestId);
-    return a ? `Approve ${a.capability}?` : 'VaultysClaw approval';
+    return a ? panelTitle(a) : 'VaultysClaw approval';
   }
 
   #adopt(panel: vscode.WebviewPanel, requestId: string): void {
@@ -114,7 +122,7 @@ export class ApprovalPanels implements vscode.Disposable {
     const nonce = makeNonce();
     const scriptUri = panel.webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews', 'approval.js'));
     const post = (message: ExtensionToWebview) => void panel.webview.postMessage(message);
-    const controller = new ApprovalPanelController(requestId, this.#host(requestId, post));
+    const controller = new ApprovalPanelController(requestId, this.#host(requestId, panel, post));
     this.#panels.set(requestId, { panel, controller });
     const subs = [
       panel.webview.onDidReceiveMessage((m: unknown) => void controller.receive(m)),
@@ -128,9 +136,11 @@ export class ApprovalPanels implements vscode.Disposable {
       this.#panels.delete(requestId);
     });
     panel.webview.html = approvalHtml({ cspSource: panel.webview.cspSource, nonce, scriptUri: scriptUri.toString(), title: this.#title(requestId) });
+    // Named (and, for a restored panel, looked up) at once, not when the webview first says ready.
+    controller.refresh();
   }
 
-  #host(requestId: string, post: (message: ExtensionToWebview) => void): PanelHost {
+  #host(requestId: string, panel: vscode.WebviewPanel, post: (message: ExtensionToWebview) => void): PanelHost {
     const { model, connection } = this;
     return {
       post,
@@ -147,9 +157,7 @@ export class ApprovalPanels implements vscode.Disposable {
         const session = connection.session;
         if (!session) throw new Error('the broker is not connected');
         // Signed here, with the reviewer's key from SecretStorage; the broker only checks and countersigns.
-        const sealed = sealDecision(session.identity, approval, decision, reason);
-        const view = await session.call('approvalsDecide', { payload: sealed.payload, signature: sealed.signature });
-        model.noteApproval(view);
+        const view = await sendDecision(session, model, approval, decision, reason);
         this.log.info(`${decision} ${approval.capability} request ${approval.requestId} (intent ${approval.intentId}) as ${session.user.did}`);
         return view;
       },
@@ -162,6 +170,15 @@ export class ApprovalPanels implements vscode.Disposable {
         return added.rule;
       },
       openDiff: (approval) => this.#openDiff(approval),
+      lookup: async (id) => {
+        const session = connection.session;
+        if (!session) throw new Error('the broker is not connected');
+        return lookupApproval(session, model, id);
+      },
+      setTitle: (title) => {
+        if (panel.title !== title) panel.title = title;
+      },
+      close: () => panel.dispose(),
     };
   }
 
@@ -176,7 +193,13 @@ export class ApprovalPanels implements vscode.Disposable {
     const current = await this.#currentContent(approval);
     this.#content.set(left, current.content);
     const title = `${visibleText(path)}: ${current.label} ↔ proposed`;
-    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    // One diff editor for approvals: it opens where the last one is (a new group only the first time), and the
+    // previous request's diff goes, so a review leaves one group beside the panel, not one more per diff.
+    const diffTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.scheme === DIFF_SCHEME);
+    const viewColumn = diffTabs()[0]?.group.viewColumn ?? vscode.ViewColumn.Beside;
+    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true, viewColumn });
+    const stale = diffTabs().filter((t) => (t.input as vscode.TabInputTextDiff).modified.toString() !== right.toString());
+    if (stale.length) await vscode.window.tabGroups.close(stale, true);
     return current.notice;
   }
 

@@ -103,6 +103,27 @@ export function panelState(
   };
 }
 
+const TITLE_CALL_CHARS = 40;
+
+/** The call as a tab title names it: a path whole (two writes to notes.txt in different folders differ), cut at the front when long; a command line cut at the end. */
+export function shortCall(approval: Pick<ApprovalView, 'capability' | 'params'>): string {
+  const path = approval.params.path;
+  const text = typeof path === 'string' ? visibleText(path) : toolSummary(approval.capability, approval.params);
+  if (text.length <= TITLE_CALL_CHARS) return text;
+  return typeof path === 'string' ? `…${text.slice(-(TITLE_CALL_CHARS - 1))}` : `${text.slice(0, TITLE_CALL_CHARS - 1)}…`;
+}
+
+const DECIDED_TITLE: Record<Exclude<ApprovalView['state'], 'pending'>, string> = { approved: 'Approved', rejected: 'Rejected', expired: 'Expired' };
+
+/** "Approve write_file notes.txt?" while it waits, "Approved: write_file notes.txt" once decided: one tab per request, named by its call. */
+export function panelTitle(approval: Pick<ApprovalView, 'capability' | 'params' | 'state'>): string {
+  const call = `${approval.capability} ${shortCall(approval)}`;
+  return approval.state === 'pending' ? `Approve ${call}?` : `${DECIDED_TITLE[approval.state]}: ${call}`;
+}
+
+export const UNAVAILABLE_TITLE = 'Approval request unavailable';
+export const WAITING_TITLE = 'Approval: waiting for the broker';
+
 export interface PanelHost {
   post(message: ExtensionToWebview): void;
   /** The approval as the broker last told it, or undefined when disconnected/unknown. */
@@ -115,6 +136,13 @@ export interface PanelHost {
   /** policy/allowCall: adds the exact allow rule for this request's call to its agent's policy; resolves with the rule in words (describeRule). */
   allowCall(approval: ApprovalView): Promise<string>;
   openDiff(approval: ApprovalView): Promise<string | null>;
+  /**
+   * approvals/get: the request as the broker holds it now (noted in the model), or null when the broker has no such
+   * request. For a panel whose request the model does not list: one restored after a restart, or decided since.
+   */
+  lookup(requestId: string): Promise<ApprovalView | null>;
+  setTitle(title: string): void;
+  close(): void;
   report(message: string): void;
   now(): number;
 }
@@ -130,6 +158,9 @@ export class ApprovalPanelController {
   #error: string | null = null;
   #notice: string | null = null;
   #last: ApprovalView | undefined;
+  /** Set once a lookup found no such request, or failed: said in the panel, not asked again until the broker reconnects. */
+  #unavailable: string | null = null;
+  #lookup: 'none' | 'running' | 'done' = 'none';
 
   constructor(
     readonly requestId: string,
@@ -174,6 +205,9 @@ export class ApprovalPanelController {
       case 'approveAndAllow':
         await this.#decide('approve', message.reason, true);
         return;
+      case 'close':
+        this.host.close();
+        return;
     }
   }
 
@@ -216,12 +250,16 @@ export class ApprovalPanelController {
     this.refresh();
   }
 
-  /** Posts the current state, if the webview is ready for it. */
+  /** Names the tab after the request and posts the current state, if the webview is ready for it. */
   refresh(): void {
-    if (!this.#ready) return;
     const approval = this.#current();
+    if (!approval) {
+      this.#unknown();
+      return;
+    }
+    this.host.setTitle(panelTitle(approval));
     const reviewer = this.host.reviewer();
-    if (!approval || !reviewer) return;
+    if (!this.#ready || !reviewer) return;
     this.host.post({
       type: 'state',
       state: panelState(approval, {
@@ -234,6 +272,44 @@ export class ApprovalPanelController {
         now: this.host.now(),
       }),
     });
+  }
+
+  /**
+   * A request the model does not hold, nor this panel saw (a panel restored after a restart): asked of the broker once
+   * per connection; a request it does not hold, or an answer that does not come, is said in the panel with Close,
+   * never "waiting" for ever.
+   */
+  #unknown(): void {
+    if (!this.host.connected()) {
+      this.#lookup = 'none';
+      this.#unavailable = null;
+      this.host.setTitle(WAITING_TITLE);
+      this.#postUnavailable('VaultysClaw is not connected to a broker, so the live state of this request is unknown. It shows here once the broker is back; you may close this panel meanwhile.', false);
+      return;
+    }
+    if (this.#lookup === 'none') {
+      this.#lookup = 'running';
+      void this.host.lookup(this.requestId).then(
+        (view) => {
+          if (view) this.#last = view;
+          else this.#unavailable = 'The broker no longer holds this approval request (its data was reset, or this panel was left from another broker). Nothing waits for a decision here.';
+        },
+        (err: unknown) => {
+          this.#unavailable = `The broker did not answer for this request: ${(err as Error).message}. Nothing can be decided from this panel now.`;
+        },
+      ).finally(() => {
+        this.#lookup = 'done';
+        this.refresh();
+      });
+    }
+    if (this.#unavailable) {
+      this.host.setTitle(UNAVAILABLE_TITLE);
+      this.#postUnavailable(this.#unavailable, true);
+    }
+  }
+
+  #postUnavailable(message: string, final: boolean): void {
+    if (this.#ready) this.host.post({ type: 'unavailable', requestId: this.requestId, message, final });
   }
 
   /** The freshest view: the broker's (live) or, when disconnected, the last one seen, shown as disconnected. */

@@ -207,7 +207,11 @@ export async function run(): Promise<void> {
         const tab = await waitFor('the approval panel tab', () =>
           vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('vaultysclaw.approval')),
         );
-        assert.equal(tab.label, 'Approve write_file?');
+        assert.equal(tab.label, 'Approve write_file paused.txt?');
+        // Opened again (the row, or a Review notification): the same panel is revealed, never a second one.
+        await vscode.commands.executeCommand(row.command, ...(row.arguments ?? []));
+        const approvalTabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('vaultysclaw.approval'));
+        assert.equal(approvalTabs.length, 1, 'one panel per request');
 
         // Opening the read shows the signed intent, checked here against the pinned broker id.
         const readRow = (await shown(surface.views.activity)).find((r) => r.node.id === `intent:${read.id}`)!;

@@ -10,7 +10,7 @@ import { open, VaultysId } from '../../core/identity';
 import { shortFingerprint } from '../../core/text/untrusted-text';
 import { ApprovalDecisionBody } from '../../core/wire/approval';
 import type { ExtensionToWebview } from '../../core/webview/approval-messages';
-import { sealDecision } from '../../extension/approval/decision';
+import { sealDecision, sendDecision } from '../../extension/approval/decision';
 import { ApprovalPanelController, type PanelHost } from '../../extension/approval/panel-controller';
 import type { BrokerSession } from '../../extension/connection/broker-session';
 import { connectTeamBroker } from '../../extension/connection/team-broker';
@@ -48,18 +48,20 @@ function panelHost(session: BrokerSession, model: LiveModel, requestId: string, 
     connected: () => model.connected,
     now: () => Date.now(),
     report: (m) => reports.push(m),
-    decide: async (approval, decision, reason) => {
-      const sealed = sealDecision(session.identity, approval, decision, reason);
-      const view = await session.call('approvalsDecide', { payload: sealed.payload, signature: sealed.signature });
-      model.noteApproval(view);
-      return view;
-    },
+    // The extension's one path to approvals/decide (the panel, the diff title bar and Approvals rows all use it).
+    decide: (approval, decision, reason) => sendDecision(session, model, approval, decision, reason),
     allowCall: async (approval) => (await session.call('policyAllowCall', { requestId: approval.requestId })).rule,
     openDiff: async () => null,
+    lookup: async (id) => session.call('approvalsGet', { requestId: id }),
+    setTitle: () => undefined,
+    close: () => undefined,
   };
 }
 
-const lastState = (posted: ExtensionToWebview[]) => posted[posted.length - 1]?.state;
+const lastState = (posted: ExtensionToWebview[]) => {
+  const m = posted[posted.length - 1];
+  return m?.type === 'state' ? m.state : undefined;
+};
 
 describe('tool approval through the panel logic', () => {
   test('a reviewer on the team WebSocket approves an owner\'s write; the decision is signed by the reviewer and the agent proceeds', async () => {

@@ -87,11 +87,16 @@ describe('the approval panel with rules', () => {
           return 'allow ["git","push","origin","main"]';
         },
         openDiff: async () => null,
+        lookup: async () => approval,
+        setTitle: () => undefined,
+        close: () => undefined,
       };
       const controller = new ApprovalPanelController(approval.requestId, host);
       await controller.receive({ type: 'ready' });
       await controller.receive({ type: 'approveAndAllow', reason: 'fine' });
-      return { calls, last: posted[posted.length - 1]!.state };
+      const last = posted[posted.length - 1]!;
+      assert.equal(last.type, 'state');
+      return { calls, last: last.type === 'state' ? last.state : assert.fail('no state posted') };
     };
     const reviewer = await run(ALICE);
     assert.deepEqual(reviewer.calls, [], 'nothing decided, nothing added');

@@ -92,29 +92,40 @@ function row(term: string, ...value: (Node | string)[]): Node[] {
   return [el('dt', {}, term), el('dd', {}, ...value)];
 }
 
+function closeButton(): HTMLElement {
+  const close = custom('vscode-button', { id: 'close', 'aria-label': 'Close this approval panel' }, 'Close');
+  close.addEventListener('click', () => vscode.postMessage({ type: 'close' }));
+  return close;
+}
+
+/** The reviewer's view: the call and the decision first, where the eye lands; identifiers and times folded below. */
 function render(state: ApprovalPanelState): void {
   current = state;
   if (saved.requestId !== state.requestId) save({ requestId: state.requestId, reason: '' });
   save({ last: state });
   if (reasonBox.value !== saved.reason && document.activeElement !== reasonBox) reasonBox.value = saved.reason;
+  const call = `${state.capability} ${state.summary}`;
 
   const banners: Node[] = [];
   if (!state.connected) banners.push(banner('warn', 'Disconnected from the broker: this is the request as last seen, not live.'));
   if (state.error) banners.push(banner('error', state.error));
   if (state.notice) banners.push(banner('ok', state.notice));
   if (state.state !== 'pending') {
-    const who = state.decidedBy ? ` by ${state.decidedBy.name} (${state.decidedBy.did})` : '';
+    // The name carries its fingerprint; the DID itself is in the details below, not in a line it would overflow.
+    const who = state.decidedBy ? ` by ${state.decidedBy.name}` : '';
     const when = state.decidedAt ? ` at ${time(state.decidedAt)}` : '';
     const why = state.decisionReason ? ` — “${state.decisionReason}”` : '';
     banners.push(banner(state.state === 'approved' ? 'ok' : 'warn', `This request was ${state.state}${who}${when}${why}.`));
   }
+  if (state.selfReview) banners.push(banner('info', "Self-review of a model's call: a model chose this call inside the requester's task, and its rule lets the requester review it (audited as self-review)."));
+  if (state.cannotDecide && state.state === 'pending') banners.push(banner('info', state.cannotDecide));
 
   const params: Node[] = state.params.map((p) =>
     el('div', { class: 'param' }, el('div', { class: 'param-name' }, p.name), p.multiline ? el('pre', { tabindex: '0', 'aria-label': `parameter ${p.name}` }, p.text) : el('code', {}, p.text)),
   );
 
-  const approve = custom('vscode-button', { id: 'approve', 'aria-keyshortcuts': 'Control+Enter' }, 'Approve');
-  const reject = custom('vscode-button', { id: 'reject', secondary: '' }, 'Reject');
+  const approve = custom('vscode-button', { id: 'approve', 'aria-keyshortcuts': 'Control+Enter', 'aria-label': `Approve ${call}` }, 'Approve');
+  const reject = custom('vscode-button', { id: 'reject', secondary: '', 'aria-label': `Reject ${call}` }, 'Reject');
   const disabled = Boolean(state.cannotDecide) || state.busy;
   for (const b of [approve, reject]) if (disabled) b.setAttribute('disabled', '');
   approve.addEventListener('click', () => decide('approve'));
@@ -129,47 +140,77 @@ function render(state: ApprovalPanelState): void {
   const diff = custom('vscode-button', { id: 'open-diff', secondary: '' }, 'Open Diff: Current ↔ Proposed');
   diff.addEventListener('click', () => vscode.postMessage({ type: 'openDiff' }));
 
-  // Rendering replaces the nodes; whoever was on a button by keyboard stays on it.
+  // Rendering replaces the nodes; whoever was on a button by keyboard stays on it, and an open details stays open.
   const focused = document.activeElement instanceof HTMLElement && document.activeElement !== reasonBox ? document.activeElement.id : '';
-  app.replaceChildren(
-    el('h1', {}, `${state.capability} ${state.summary}`),
-    el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
-    el('p', { id: 'quorum' }, quorumText(state)),
-    ...(state.selfReview ? [banner('info', "Self-review of a model's call: a model chose this call inside the requester's task, and its rule lets the requester review it (audited as self-review).")] : []),
-    ...banners,
-    el('h2', {}, 'Request'),
+  const detailsOpen = (document.getElementById('details') as HTMLDetailsElement | null)?.open ?? false;
+  const details = el(
+    'details',
+    { id: 'details' },
+    el('summary', {}, 'Identifiers and times (DIDs, intent and request ids)'),
     el(
       'dl',
       {},
       ...row('Agent', `${state.agent.name} `, el('code', {}, state.agent.did)),
       ...row('Requested by', `${state.requester.name} `, el('code', {}, state.requester.did)),
-      ...row('Tool', el('code', {}, state.capability)),
-      ...row('Asked by the rule', state.rule ? el('code', {}, state.rule) : 'no rule (the policy names this tool as needing approval)'),
-      ...row('Approvals', quorumText(state)),
-      ...(state.modelCall ? row('Chosen by', "the task's model, not typed by the requester") : []),
+      ...state.quorum.approvedBy.flatMap((p, i) => row(`Approval ${i + 1}`, `${p.name} `, el('code', {}, p.did))),
+      ...(state.decidedBy ? row(`${state.state[0]!.toUpperCase()}${state.state.slice(1)} by`, `${state.decidedBy.name} `, el('code', {}, state.decidedBy.did)) : []),
       ...row('Intent', el('code', {}, state.intentId)),
       ...row('Request', el('code', {}, state.requestId)),
-      ...row('Working directory', el('code', {}, state.cwd)),
-      ...row('Requested', `${time(state.requestedAt)} (`, since(state.requestedAt), ')'),
-      ...row('Times out', `${time(state.expiresAt)} (`, since(state.expiresAt), '); a timeout rejects the call'),
+      ...row('Requested at', time(state.requestedAt)),
+      ...row('Times out at', time(state.expiresAt)),
+      ...row('Reviewer', `${state.reviewer.name} (${state.reviewer.role}) `, el('code', {}, state.reviewer.did)),
     ),
+  );
+  if (detailsOpen) details.setAttribute('open', '');
+  app.replaceChildren(
+    el('h1', { id: 'call' }, call),
+    el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
+    el(
+      'dl',
+      { id: 'summary' },
+      ...row('Where', `${state.agent.name}, in `, el('code', {}, state.cwd)),
+      ...(state.modelCall ? row('Chosen by', "the task's model, not typed by the requester") : []),
+      ...row('Asked by the rule', state.rule ? el('code', {}, state.rule) : 'no rule (the policy names this tool as needing approval)'),
+      ...row('Approvals', el('span', { id: 'quorum' }, quorumText(state))),
+      ...row('Requested', since(state.requestedAt)),
+      ...(state.state === 'pending' ? row('Times out', since(state.expiresAt), '; a timeout rejects the call') : []),
+    ),
+    ...banners,
+    el(
+      'div',
+      { class: 'actions', role: 'group', 'aria-label': 'Decision' },
+      ...(state.state === 'pending' ? [approve, reject] : [closeButton()]),
+      el('span', { class: 'keys' }, state.busy ? 'Sending…' : state.state === 'pending' ? 'Ctrl+Enter in the reason box approves' : ''),
+    ),
+    ...(state.state === 'pending' ? [el('label', { for: 'reason' }, 'Reason (optional)'), reasonBox] : []),
+    ...(allow && state.allowCall && state.state === 'pending' ? [el('div', { class: 'actions' }, allow), el('p', { class: 'keys' }, `As an admin you may also add the exact rule ${state.allowCall.rule} to this agent's policy (first in its list; it is re-issued to the agent).`)] : []),
+    el('p', { class: 'sub', id: 'signer' }, `You review as ${state.reviewer.name} (${state.reviewer.role}); your decision is signed with your own key.`),
     el('h2', {}, 'Parameters (in full)'),
-    ...params,
     ...(state.canDiff ? [el('div', { class: 'actions' }, diff)] : []),
-    el('h2', {}, 'Decision'),
-    el('p', { class: 'sub' }, `You review as ${state.reviewer.name} (${state.reviewer.role}); your decision is signed with your own key.`),
-    ...(state.cannotDecide ? [banner('info', state.cannotDecide)] : []),
-    el('label', { for: 'reason' }, 'Reason (optional)'),
-    reasonBox,
-    el('div', { class: 'actions' }, approve, reject, el('span', { class: 'keys' }, state.busy ? 'Sending…' : 'Ctrl+Enter in the reason box approves')),
-    ...(allow && state.allowCall ? [el('div', { class: 'actions' }, allow), el('p', { class: 'keys' }, `As an admin you may also add the exact rule ${state.allowCall.rule} to this agent's policy (first in its list; it is re-issued to the agent).`)] : []),
+    ...params,
+    details,
   );
   if (focused) document.getElementById(focused)?.focus();
 }
 
+/** No live state: the broker is not connected yet, or no longer holds this request. Said plainly, with Close. */
+function renderUnavailable(message: { requestId: string; message: string; final: boolean }): void {
+  current = null;
+  const last = saved.last && saved.last.requestId === message.requestId ? saved.last : null;
+  app.replaceChildren(
+    el('h1', { id: 'call' }, last ? `${last.capability} ${last.summary}` : 'Approval request'),
+    banner(message.final ? 'warn' : 'info', message.message),
+    ...(last ? [el('p', { class: 'sub' }, `As last seen here: on ${last.agent.name}, asked by ${last.requester.name}, ${last.state}.`)] : []),
+    el('div', { class: 'actions', role: 'group', 'aria-label': 'Panel' }, closeButton()),
+  );
+  document.getElementById('close')?.focus();
+}
+
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const message = ExtensionToWebview.safeParse(event.data);
-  if (message.success) render(message.data.state);
+  if (!message.success) return;
+  if (message.data.type === 'state') render(message.data.state);
+  else renderUnavailable(message.data);
 });
 
 // Restore what was on screen while the extension answers, then ask for the live state.

@@ -40,6 +40,13 @@ describe('approval panel messages', () => {
     }
   });
 
+  test('a panel without a live request is told so (waiting for the broker, or gone for good), with nothing else', () => {
+    const gone = { type: 'unavailable', requestId: 'a'.repeat(32), message: 'The broker no longer holds this approval request.', final: true };
+    assert.deepEqual(ExtensionToWebview.parse(gone), gone);
+    assert.equal(ExtensionToWebview.safeParse({ ...gone, final: undefined }).success, false);
+    assert.equal(ExtensionToWebview.safeParse({ ...gone, html: '<b>' }).success, false);
+  });
+
   test('the webview refuses what is not a panel state: a missing field, an extra one, another type', () => {
     const state = stateOf(approval());
     const { busy: _busy, ...withoutBusy } = state;
@@ -49,13 +56,14 @@ describe('approval panel messages', () => {
   });
 
   test('the controller reads what the webview sends with the same schema, and a saved state round-trips', () => {
-    for (const message of [{ type: 'ready' }, { type: 'decide', decision: 'reject', reason: 'no' }, { type: 'openDiff' }, { type: 'approveAndAllow', reason: '' }] as const) {
+    for (const message of [{ type: 'ready' }, { type: 'decide', decision: 'reject', reason: 'no' }, { type: 'openDiff' }, { type: 'approveAndAllow', reason: '' }, { type: 'close' }] as const) {
       assert.ok(WebviewToExtension.safeParse(message).success);
       assert.deepEqual(parseWebviewMessage(message), { ok: true, message });
     }
     assert.deepEqual(parseWebviewMessage({ type: 'decide', decision: 'approve', reason: 'x'.repeat(1001) }).ok, false);
     // The webview names no rule of its own: "approve and allow" carries a reason only, the rule is the broker's exact one.
     assert.equal(parseWebviewMessage({ type: 'approveAndAllow', reason: '', rule: { argv: ['*'] } }).ok, false);
+    assert.equal(parseWebviewMessage({ type: 'close', requestId: 'a'.repeat(32) }).ok, false, 'Close closes its own panel, nothing it names');
     const saved = { requestId: 'a'.repeat(32), reason: 'typing…', last: stateOf(approval()) };
     assert.deepEqual(ApprovalWebviewState.parse(saved), saved);
     assert.equal(ApprovalWebviewState.safeParse({ ...saved, requestId: '../x' }).success, false);
