@@ -16,6 +16,7 @@ import { NodeTreeProvider } from './views/node-tree-provider';
 import { registerRulesEditor } from './rules/rules-editor';
 import { registerTestPolicy } from './rules/test-policy';
 import { IntentId } from '../core/wire/common';
+import { registerResultView } from './results/register';
 
 let connection: BrokerConnection | undefined;
 
@@ -93,6 +94,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
       if (IntentId.safeParse(requestId).success) await panels.open(requestId);
     }),
   );
+  // The one reused result view (issue 17): dispatches and Activity rows open it.
+  context.subscriptions.push(...registerResultView(services, context.extensionUri));
   render(new Set(['connection']));
   connection.start();
   return {
