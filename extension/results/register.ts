@@ -4,8 +4,6 @@ import { command, type Services } from '../commands/services';
 import { intentOfResultUri } from './result-documents';
 import { ResultPanel } from './result-panel';
 
-export const SHOW_RESULT_COMMAND = 'vaultysclaw.showResult';
-
 /** An intent id from a command's argument: an id, an Activity row (`intent:<id>`), a result document's URI, or the panel's intent. */
 function intentArgument(arg: unknown, panel: ResultPanel): string | undefined {
   const raw = arg instanceof vscode.Uri ? intentOfResultUri(arg) : typeof arg === 'string' ? arg : (arg as { id?: unknown } | undefined)?.id;
@@ -19,7 +17,7 @@ export function registerResultView(services: Services, extensionUri: vscode.Uri)
   const panel = new ResultPanel(extensionUri, services.connection, services.model, services.log);
   return [
     panel,
-    command(services, SHOW_RESULT_COMMAND, async (arg, options) => {
+    command(services, 'vaultysclaw.showResult', async (arg, options) => {
       const id = intentArgument(arg, panel);
       if (id) await panel.show(id, { preserveFocus: (options as { preserveFocus?: boolean } | undefined)?.preserveFocus === true });
     }),
