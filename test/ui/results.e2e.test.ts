@@ -22,6 +22,8 @@ const SOURCE = 'export const answer: number = 42;\n// "quoted", not escaped\n';
 const SCRIPT = 'for i in 1 2 3; do echo line $i; sleep 2; done; echo oops >&2; exit 3';
 
 const cleanups: (() => Promise<void> | void)[] = [];
+/** What evaluate() sees inside the webview (this file compiles without the DOM's types; the function is sent as text). */
+type Styled = { getComputedStyle(e: unknown): { whiteSpace: string; backgroundColor: string } };
 
 test('results in a real workbench: read_file, list_files and run_command in the one result view, Verify, the envelope, a dark theme', { timeout: 240_000 }, async () => {
   codeServerOrFail();
@@ -141,7 +143,7 @@ test('results in a real workbench: read_file, list_files and run_command in the 
       assert.match(await textOf(panel.locator('#duration')), /^\d+(\.\d)? s$/);
       assert.match(await textOf(panel.locator('dl')), /Command\s+sh -c 'for i in 1 2 3; do echo line \$i; sleep 2; done; echo oops >&2; exit 3'/);
       // Wrapped, not one long line behind a scrollbar.
-      assert.equal(await panel.locator('#stdout').evaluate('(e) => getComputedStyle(e).whiteSpace'), 'pre-wrap');
+      assert.equal(await panel.locator('#stdout').evaluate((e) => (globalThis as unknown as Styled).getComputedStyle(e).whiteSpace), 'pre-wrap');
     });
 
     await step('verify', async () => {
@@ -165,7 +167,7 @@ test('results in a real workbench: read_file, list_files and run_command in the 
       // Back to the command from the Activity view: the same one result view, in the theme's colours.
       await wb.clickRow('Activity', 'run_command sh');
       await waitText('the command again', panel.locator('#exit'), /^exit code 3$/);
-      const [r, g, b] = String(await panel.evaluate('() => getComputedStyle(document.body).backgroundColor')).match(/\d+/g)!.map(Number);
+      const [r, g, b] = (await panel.evaluate((app) => (globalThis as unknown as Styled).getComputedStyle((app as unknown as { ownerDocument: { body: unknown } }).ownerDocument.body).backgroundColor)).match(/\d+/g)!.map(Number);
       assert.ok(r! + g! + b! < 200, `a dark background from the theme's variables (${r}, ${g}, ${b})`);
       assert.equal(await tab(/^run_command sh/).count(), 1);
       assert.deepEqual(consoleLines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/.test(l)), []);
