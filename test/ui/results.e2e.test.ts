@@ -59,14 +59,15 @@ test('results in a real workbench: read_file, list_files and run_command in the 
   try {
     const hubPort = await freePort();
     installExtension({ runDir, userDataDir, extensionsDir, vsix: packageVsix(runDir) });
-    writeUserSettings(userDataDir, {
+    const settings = {
       'vaultysclaw.brokerMode': 'local',
       'vaultysclaw.dataDir': dataDir,
       'vaultysclaw.hubPort': hubPort,
       'vaultysclaw.nodePath': process.execPath,
       'vaultysclaw.userName': USER_NAME,
       'workbench.colorTheme': 'Default Light Modern',
-    });
+    };
+    writeUserSettings(userDataDir, settings);
     server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
     cleanups.push(() => server!.stop());
     browser = await launchChromium(runDir);
@@ -161,8 +162,8 @@ test('results in a real workbench: read_file, list_files and run_command in the 
     });
 
     await step('dark', async () => {
-      await wb.command('Preferences: Color Theme');
-      await wb.choose('Dark Modern');
+      // As a person's settings.json changes it (the theme picker's first row is the Marketplace's).
+      writeUserSettings(userDataDir, { ...settings, 'workbench.colorTheme': 'Default Dark Modern' });
       await waitFor('the dark theme', async () => /vs-dark/.test((await page!.locator('.monaco-workbench').getAttribute('class')) ?? ''), STEP_MS, 200);
       // Back to the command from the Activity view: the same one result view, in the theme's colours.
       await wb.clickRow('Activity', 'run_command sh');
