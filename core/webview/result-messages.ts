@@ -90,7 +90,11 @@ export const ResultView = z.strictObject({
 });
 export type ResultView = z.infer<typeof ResultView>;
 
-export const ExtensionToWebview = z.discriminatedUnion('type', [z.strictObject({ type: z.literal('view'), view: ResultView })]);
+export const ExtensionToWebview = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('view'), view: ResultView }),
+  /** No intent to show (a restored panel whose intent this broker does not know, or not connected): why, in words. */
+  z.strictObject({ type: z.literal('notice'), text: z.string() }),
+]);
 export type ExtensionToWebview = z.infer<typeof ExtensionToWebview>;
 
 /** The webview is an edge like any other: what it sends is checked before anything reads it. */

@@ -48,6 +48,8 @@ export class ResultPanel implements vscode.Disposable {
       }),
       model.onDidChange((parts) => {
         const id = this.#intentId;
+        // A panel restored before the broker connected, or shown across a reconnect, reads its intent once connected.
+        if (id && this.#panel && parts.has('connection') && model.connected && !this.#detail) void this.#fetch(id);
         if (!id || !(parts.has('intents') || parts.has('users') || parts.has('agents') || parts.has('approvals'))) return;
         const summary = model.intent(id);
         // The detail (output, envelopes) is read once the intent is final; until then the summary tells the state.
@@ -137,6 +139,7 @@ export class ResultPanel implements vscode.Disposable {
       }
     } catch (err) {
       this.log.warn(`could not read intent ${intentId}: ${(err as Error).message}`);
+      if (intentId === this.#intentId && !this.#intent()) this.#notice(`This intent could not be read from the broker: ${(err as Error).message}. Close this tab, or pick an intent in the Activity view.`);
     } finally {
       this.#fetching.delete(intentId);
       // A change that arrived while this read was in flight asks again once it is done.
@@ -175,9 +178,15 @@ export class ResultPanel implements vscode.Disposable {
     }, RENDER_DELAY_MS);
   }
 
+  #notice(text: string): void {
+    const message: ExtensionToWebview = { type: 'notice', text };
+    void this.#panel?.webview.postMessage(message);
+  }
+
   #render(): void {
     const panel = this.#panel;
     const intent = this.#intent();
+    if (panel && !intent && !this.model.connected) this.#notice('Not connected to the broker: the result shows once VaultysClaw reconnects.');
     if (!panel || !intent) return;
     try {
       const view = resultView({

@@ -200,6 +200,8 @@ describe('result view model', () => {
     const v = view(intent({ params: { path: 'a' }, output: { content: 'x', bytes: 1, truncated: false } }));
     assert.equal(ExtensionToWebview.safeParse({ type: 'view', view: v }).success, true);
     assert.equal(ExtensionToWebview.safeParse({ type: 'view', view: { ...v, body: { kind: 'file' } } }).success, false);
+    assert.equal(ExtensionToWebview.safeParse({ type: 'notice', text: 'gone' }).success, true);
+    assert.equal(ExtensionToWebview.safeParse({ type: 'notice', text: 7 }).success, false);
   });
 });
 

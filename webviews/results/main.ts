@@ -207,7 +207,11 @@ function render(view: ResultView): void {
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const message = ExtensionToWebview.safeParse(event.data);
   if (!message.success) return;
-  render(message.data.view);
+  if (message.data.type === 'view') render(message.data.view);
+  else {
+    app.replaceChildren(el('p', { class: 'banner', role: 'status' }, message.data.text));
+    app.setAttribute('aria-busy', 'false');
+  }
 });
 
 vscode.postMessage({ type: 'ready' });
