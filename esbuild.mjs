@@ -59,6 +59,14 @@ const targets = [
     format: 'iife',
     target: 'es2022',
   },
+  {
+    ...common,
+    entryPoints: { results: 'webviews/results/main.ts' },
+    outdir: 'dist/webviews',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
 ].filter((t) => Object.values(t.entryPoints).every((entry) => existsSync(entry)));
 
 /**

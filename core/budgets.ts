@@ -352,6 +352,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'core/wire/policy-rules.ts',
   },
+  resultProgressBytes: {
+    who: ['agent'],
+    what: "progress text (UTF-8) the extension keeps of one intent for its result view (a command's output, a task's steps), streamed live; past it the oldest text is dropped and the view says so",
+    limit: 512 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'extension/results/progress-log.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

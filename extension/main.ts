@@ -18,6 +18,7 @@ import { registerTestPolicy } from './rules/test-policy';
 import { IntentId } from '../core/wire/common';
 import { registerApprovalCommands } from './approval/approval-commands';
 import { ReviewNotifier } from './approval/review-notifier';
+import { registerResultView } from './results/register';
 
 let connection: BrokerConnection | undefined;
 
@@ -97,6 +98,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
     new ReviewNotifier(model, connection, panels),
     ...registerApprovalCommands(services),
   );
+  // The one reused result view (issue 17): dispatches and Activity rows open it.
+  context.subscriptions.push(...registerResultView(services, context.extensionUri));
   render(new Set(['connection']));
   connection.start();
   return {

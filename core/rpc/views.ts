@@ -43,6 +43,8 @@ export const AgentView = z.strictObject({
   usage: z.strictObject({ requestsLastHour: z.number().int(), tokensToday: z.number().int() }),
   firstSeen: EpochMs,
   lastSeen: EpochMs,
+  /** The agent's public VaultysId, base64 (its DID is a hash of it): what a client checks the agent's signed results against, offline. */
+  id: z.string().max(256).optional(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 

@@ -59,6 +59,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
     progress.report({ message: 'signing and sending…' });
     const sent = await session.call('intentsDispatch', { agent, capability, params });
     services.model.noteIntent(sent);
+    void vscode.commands.executeCommand('vaultysclaw.showResult', sent.id, { preserveFocus: true });
     // The output comes with the intent's detail, once it is final: notifications carry summaries only.
     if (FINAL_INTENT_STATES.includes(sent.state)) return session.call('intentsGet', { id: sent.id });
     progress.report({ message: `intent ${sent.id.slice(0, 8)} ${sent.state}; waiting for the agent's signed result…` });
@@ -108,10 +109,6 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
       if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`);
       else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`);
-      await showJson(
-        { state: final.state, outcome: final.outcome, reason: final.reason, rejectedBy: final.rejectedBy, message: final.message, output: final.output, intent: { id: final.id, agent: final.agent, capability: final.capability, params: final.params, user: final.user } },
-        `${capability} ${final.id.slice(0, 8)} result`,
-      );
     }),
 
     command(services, 'vaultysclaw.approveRegistration', async (arg) => {

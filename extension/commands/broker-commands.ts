@@ -3,8 +3,6 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { describeAuditVerdict, verifyLocalAuditLog } from '../connection/broker-cli';
 import { decodeUserSecret } from '../identity/user-key';
-import { intentDocument } from '../intent-document';
-import { showJson } from './agent-commands';
 import { command, type Services } from './services';
 
 export function registerBrokerCommands(services: Services): vscode.Disposable[] {
@@ -72,11 +70,7 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
     command(services, 'vaultysclaw.showIntent', async (arg) => {
       const id = typeof arg === 'string' ? arg : typeof (arg as { id?: unknown })?.id === 'string' ? String((arg as { id: string }).id).replace(/^intent:/, '') : undefined;
       if (!id) return;
-      const session = await connection.requireSession('show an intent');
-      if (!session) return;
-      // The detail is fetched here, one intent at a time: lists and notifications carry no envelopes.
-      const [intent, info] = await Promise.all([session.call('intentsGet', { id }), session.call('brokerInfo', {})]);
-      await showJson(intentDocument(intent, info.id), `intent ${intent.id.slice(0, 8)}`);
+      await vscode.commands.executeCommand('vaultysclaw.showResult', id);
     }),
 
     command(services, 'vaultysclaw.exportUserKey', async () => {
