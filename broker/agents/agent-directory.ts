@@ -83,6 +83,7 @@ export class AgentDirectory {
       usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: this.tokensToday(record.did, now) },
       firstSeen: record.firstSeen,
       lastSeen: record.lastSeen,
+      ...(record.removedAt !== null ? { removed: true as const } : {}),
     };
   }
 

@@ -43,6 +43,8 @@ export const AgentView = z.strictObject({
   usage: z.strictObject({ requestsLastHour: z.number().int(), tokensToday: z.number().int() }),
   firstSeen: EpochMs,
   lastSeen: EpochMs,
+  /** Set once an admin removed this revoked or rejected agent from the lists: clients drop its row. */
+  removed: z.literal(true).optional(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 
