@@ -5,7 +5,7 @@ import { command, type Services } from './services';
 const WRITING = 'vaultysclaw.writingContent';
 
 /** The editor the user is typing a write's content in, and how to hand its text back (undefined: cancelled). */
-let writing: { uri: string; finish: (text: string | undefined) => void } | undefined;
+let writing: { uri: string; finish: (text: string | undefined, closeFirst?: () => Promise<void>) => Promise<void> } | undefined;
 
 /** Every open text tab, most recent group first: what "a chosen open file" may be. */
 function openDocuments(): OpenDocument[] {
@@ -40,7 +40,7 @@ export async function askContent(title: string, prompt: string): Promise<string 
 
 /** Opens an empty editor and waits for Write to Agent, its closing (or saving), or Cancel. */
 async function typeInNewEditor(title: string): Promise<string | undefined> {
-  writing?.finish(undefined);
+  void writing?.finish(undefined);
   const doc = await vscode.workspace.openTextDocument({ content: '', language: 'plaintext' });
   await vscode.window.showTextDocument(doc, { preview: false });
   const uri = doc.uri.toString();
@@ -50,22 +50,28 @@ async function typeInNewEditor(title: string): Promise<string | undefined> {
     (_progress, token) =>
       new Promise<string | undefined>((resolve) => {
         const subs: vscode.Disposable[] = [];
-        const finish = (text: string | undefined) => {
+        let done = false;
+        // Listeners go first, so closing the editor here is not heard as the user closing it; the next question
+        // (a quick pick) opens only once the editor is gone, so closing it cannot take the focus from that question.
+        const finish = async (text: string | undefined, closeFirst?: () => Promise<void>) => {
+          if (done) return;
+          done = true;
           if (writing?.uri === uri) writing = undefined;
           void vscode.commands.executeCommand('setContext', WRITING, false);
           for (const s of subs.splice(0)) s.dispose();
+          await closeFirst?.().catch(() => undefined);
           resolve(text);
         };
         writing = { uri, finish };
         void vscode.commands.executeCommand('setContext', WRITING, true);
         subs.push(
-          token.onCancellationRequested(() => finish(undefined)),
+          token.onCancellationRequested(() => void finish(undefined)),
           vscode.workspace.onDidChangeTextDocument((e) => {
             if (e.document.uri.toString() === uri) latest = e.document.getText();
           }),
           // Closing (Save As closes the untitled editor too) means done; an editor closed empty means nothing to write.
           vscode.workspace.onDidCloseTextDocument((closed) => {
-            if (closed.uri.toString() === uri) finish(latest === '' ? undefined : latest);
+            if (closed.uri.toString() === uri) void finish(latest === '' ? undefined : latest);
           }),
         );
       }),
@@ -95,14 +101,12 @@ export function registerContentSource(services: Services): vscode.Disposable {
       const w = current(arg);
       if (!w) return;
       const text = vscode.workspace.textDocuments.find((d) => d.uri.toString() === w.uri)?.getText() ?? '';
-      w.finish(text);
-      await close(w.uri);
+      await w.finish(text, () => close(w.uri));
     }),
     command(services, 'vaultysclaw.cancelWrite', async (arg) => {
       const w = current(arg);
       if (!w) return;
-      w.finish(undefined);
-      await close(w.uri);
+      await w.finish(undefined, () => close(w.uri));
     }),
   );
 }
