@@ -11,7 +11,7 @@ export interface ParamField {
   defaultValue?: string;
   /** A fixed set of answers: shown as a quick pick instead of an input box. */
   choices?: readonly string[];
-  /** For write_file content: offered from the active editor. */
+  /** For write_file content and task instructions: typed in a new editor, or taken from a chosen open file (extension/commands/content-source.ts). */
   multiline?: boolean;
 }
 
@@ -134,4 +134,29 @@ export function checkAnswer(capability: Capability, field: string, value: string
   if (field === 'instruction' && !value.trim()) return 'the task needs an instruction';
   if ((field === 'path' || field === 'command') && !value.trim()) return `${capability} needs a ${field}`;
   return undefined;
+}
+
+/** An open editor tab, as the content picker sees it. */
+export interface OpenDocument {
+  uri: string;
+  scheme: string;
+  languageId: string;
+  /** What the picker shows: the file's path, or the untitled tab's title. */
+  label: string;
+}
+
+/**
+ * The open documents offered as the content of a write: files on disk and untitled text the user typed. Never what the
+ * extension itself shows (intents, results, envelopes: schemes vaultysclaw-*, and the untitled JSON tabs results open):
+ * one Enter must not write the previous result's JSON to the agent.
+ */
+export function contentSources(docs: readonly OpenDocument[]): OpenDocument[] {
+  const seen = new Set<string>();
+  return docs.filter((d) => {
+    if (seen.has(d.uri)) return false;
+    seen.add(d.uri);
+    if (d.scheme.startsWith('vaultysclaw')) return false;
+    if (d.scheme === 'untitled') return d.languageId !== 'json';
+    return d.scheme === 'file';
+  });
 }

@@ -8,8 +8,11 @@ import { BrokerConnection, readSettings } from './connection/broker-connection';
 import { UserIdentityStore } from './identity/user-identity-store';
 import { activityTree } from './model/activity-tree';
 import { agentsTree } from './model/agents-tree';
+import { registerContentSource } from './commands/content-source';
+import { trackEmptyStates } from './views/empty-states';
 import { approvalsTree, OPEN_APPROVAL_COMMAND } from './model/approvals-tree';
 import { LiveModel } from './model/live-model';
+import { count } from './model/tree-node';
 import { createStatusBar, updateStatusBar } from './status-bar';
 import { brokerStateSurface, type VaultysClawSurface } from './surface';
 import { NodeTreeProvider } from './views/node-tree-provider';
@@ -55,9 +58,9 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
     if (all || parts.has('approvals') || parts.has('agents') || parts.has('users')) approvals.refresh();
     if (all || parts.has('intents') || parts.has('approvals') || parts.has('agents') || parts.has('users')) activity.refresh();
     const pending = model.pendingApprovals().length;
-    approvalsView.badge = pending ? { value: pending, tooltip: `${pending} tool calls waiting for a reviewer` } : undefined;
+    approvalsView.badge = pending ? { value: pending, tooltip: `${count(pending, 'tool call')} waiting for a reviewer` } : undefined;
     const registrations = model.agents().filter((a) => a.status === 'pending').length;
-    agentsView.badge = registrations ? { value: registrations, tooltip: `${registrations} agents waiting for approval` } : undefined;
+    agentsView.badge = registrations ? { value: registrations, tooltip: `${count(registrations, 'agent')} waiting for approval` } : undefined;
     updateStatusBar(status, live.supervisor.state, model);
   };
 
@@ -90,6 +93,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
     ...registerAdminCommands(services),
     ...registerBrokerCommands(services),
     ...registerRulesEditor(services, context.globalStorageUri),
+    registerContentSource(services),
+    ...trackEmptyStates(model, live.supervisor, [agents, approvals, activity], [agentsView, approvalsView, activityView]),
     registerTestPolicy(services),
     command(services, OPEN_APPROVAL_COMMAND, async (arg) => {
       const requestId = typeof arg === 'string' ? arg : String((arg as { id?: string } | undefined)?.id ?? '').replace(/^approval:/, '');

@@ -98,3 +98,81 @@ export function policyFromAnswers(a: PolicyAnswers, agent: AgentView): { ok: tru
     },
   };
 }
+
+/** The wizard's questions, in order, for a policy granting `capabilities`: LLM tokens only with llm_task, domains and limits only with a tool that uses them. */
+export type PolicyStep = 'capabilities' | 'approval' | 'requests' | 'tokens' | 'days' | 'domains' | 'limits';
+
+export function policySteps(capabilities: readonly Capability[]): PolicyStep[] {
+  return [
+    'capabilities',
+    ...(capabilities.length ? (['approval'] as const) : []),
+    'requests',
+    ...(capabilities.includes('llm_task') ? (['tokens'] as const) : []),
+    'days',
+    ...(asksHostRules(capabilities) ? (['domains', 'limits'] as const) : []),
+  ];
+}
+
+/** The answers a wizard starts from: the agent's current policy, else what it asked for with the defaults below. */
+export function initialAnswers(agent: AgentView): PolicyAnswers {
+  const p = agent.policy;
+  const remainingDays = p ? (p.policyExpiresAt - Date.now()) / DAY_MS : 0;
+  return {
+    capabilities: initialCapabilities(agent),
+    approvalRequired: [...(p?.approvalRequired ?? [])],
+    maxRequestsPerHour: String(p?.maxRequestsPerHour ?? DEFAULT_REQUESTS_PER_HOUR),
+    maxTokensPerDay: String(p?.maxTokensPerDay ?? DEFAULT_TOKENS_PER_DAY),
+    // An edit that does not touch the expiry keeps it (within checkDays' bounds); a new policy holds 30 days.
+    validDays: remainingDays > 0 && remainingDays <= 366 ? String(remainingDays) : String(DEFAULT_DAYS),
+  };
+}
+
+export const DEFAULT_REQUESTS_PER_HOUR = 60;
+export const DEFAULT_TOKENS_PER_DAY = 100_000;
+export const DEFAULT_DAYS = 30;
+
+/**
+ * "Approve as requested", in one click: exactly the capabilities the agent asked for (never more: no widening), none
+ * paused for a reviewer (a single user could otherwise not use them: nobody else can review their calls), 60 requests
+ * an hour, LLM tokens only counted for llm_task, 30 days, no network, the widest command limits (the agent host narrows
+ * them to its own ceilings).
+ */
+export function asRequested(agent: AgentView): { policy: PolicyInput; summary: string } {
+  const capabilities = CAPABILITIES.filter((c) => agent.requested.includes(c));
+  const built = policyFromAnswers(
+    { capabilities, approvalRequired: [], maxRequestsPerHour: String(DEFAULT_REQUESTS_PER_HOUR), maxTokensPerDay: String(DEFAULT_TOKENS_PER_DAY), validDays: String(DEFAULT_DAYS), allowedDomains: '' },
+    agent,
+  );
+  if (!built.ok) throw new Error(built.problem);
+  const summary = [
+    capabilities.join(', ') || 'no capabilities',
+    'no reviewer needed',
+    `${DEFAULT_REQUESTS_PER_HOUR} requests/h`,
+    ...(capabilities.includes('llm_task') ? [`${DEFAULT_TOKENS_PER_DAY.toLocaleString('en-US')} LLM tokens/day`] : []),
+    `${DEFAULT_DAYS} days`,
+    ...(asksHostRules(capabilities) ? ['no network'] : []),
+  ].join(' · ');
+  return { policy: built.policy, summary };
+}
+
+/** One answer as the Edit Policy list shows it. */
+export function answerText(step: PolicyStep, a: PolicyAnswers, agent: AgentView): string {
+  switch (step) {
+    case 'capabilities':
+      return a.capabilities.join(', ') || 'none';
+    case 'approval':
+      return a.approvalRequired.filter((c) => a.capabilities.includes(c)).join(', ') || 'none';
+    case 'requests':
+      return `${a.maxRequestsPerHour} per hour`;
+    case 'tokens':
+      return `${a.maxTokensPerDay} per day`;
+    case 'days':
+      return `${Math.round(Number(a.validDays) * 10) / 10} days from now`;
+    case 'domains':
+      return (a.allowedDomains ?? initialDomains(agent)) || 'no network';
+    case 'limits': {
+      const l = a.commandLimits ?? initialLimits(agent);
+      return LIMIT_FIELDS.map((f) => `${f.label} ${l[f.key]}`).join(' · ');
+    }
+  }
+}

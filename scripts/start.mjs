@@ -4,6 +4,7 @@
 // `--smoke` stops after the first result (used by the test suite).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { agentExitMessage } from './agent-exit.mjs';
 import { freePort } from './free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +24,9 @@ function must(result, what) {
   return result.stdout;
 }
 
+let stopping = false;
 function stopAll() {
+  stopping = true;
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
 }
 
@@ -56,12 +59,8 @@ async function main() {
     join(demo, 'env.sh'),
     `export VAULTYSCLAW_URL=${url}\nexport VAULTYSCLAW_BROKER_DID=${brokerDid}\nexport DEMO_DIR=${demo}\nexport DEMO_AGENT=${agentDid}\nexport DEMO_BROKER_DIR=${brokerDir}\n`,
   );
-  const agent = spawn(
-    process.execPath,
-    [join(root, 'dist', 'agent.js'), 'start', '--state-dir', agentDir, '--broker-url', url, '--workspace', workspace, '--name', 'local-demo',
-      '--request', 'read_file,list_files,write_file,run_command'],
-    { stdio: ['ignore', 'inherit', 'pipe'] },
-  );
+  const agentArgs = ['--state-dir', agentDir, '--broker-url', url, '--workspace', workspace, '--name', 'local-demo', '--request', 'read_file,list_files,write_file,run_command'];
+  const agent = spawn(process.execPath, [join(root, 'dist', 'agent.js'), 'start', ...agentArgs], { stdio: ['ignore', 'inherit', 'pipe'] });
   children.push(agent);
   agent.stderr.on('data', (chunk) => process.stderr.write(`[agent] ${chunk}`.replace(/\n(?=.)/g, '\n[agent] ')));
 
@@ -90,6 +89,8 @@ Try, in another terminal:
   npm run dispatch -- run_command '{"command":"ls","args":["-la"],"cwd":".","timeoutMs":5000}'
   node dist/broker.js agents --data-dir ${brokerDir}
 Press Ctrl-C to stop.`);
+  // A revoked agent exits (code 3); the broker keeps running and this says how to enroll one again.
+  agent.once('exit', (code, signal) => stopping || say(agentExitMessage({ root, code, signal, brokerDid, stateDir: agentDir, startArgs: agentArgs })));
   await new Promise((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);

@@ -84,6 +84,7 @@ export class AgentDirectory {
       firstSeen: record.firstSeen,
       lastSeen: record.lastSeen,
       id: record.idBase64,
+      ...(record.removedAt !== null ? { removed: true as const } : {}),
     };
   }
 

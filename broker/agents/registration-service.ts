@@ -80,6 +80,22 @@ export class RegistrationService {
     return this.#changed(did, 'agentChanged');
   }
 
+  /**
+   * Takes a revoked or rejected agent out of the lists (the audit log keeps its whole story). An approved or pending
+   * one is refused: it could still run or be approved, and hiding it would hide that from every admin.
+   */
+  remove(actor: string, did: string): AgentView {
+    const record = this.registry.get(did);
+    if (!record) throw notFound(`agent ${did}`);
+    if (record.status !== 'revoked' && record.status !== 'rejected') {
+      throw conflict(`${record.name} is ${record.status}: only a revoked or rejected agent can be removed (revoke${record.status === 'pending' ? ' or reject' : ''} it first)`);
+    }
+    if (record.removedAt !== null) throw conflict(`${record.name} was already removed`);
+    if (!this.registry.hide(did, this.now())) throw conflict(`${record.name} changed while being removed; try again`);
+    audit(this.log).info('agent.removed', { actor, did, name: record.name, status: record.status }, 'agent removed from the lists');
+    return this.#changed(did, 'agentChanged');
+  }
+
   setPolicy(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
     const record = this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);

@@ -14,6 +14,8 @@ export interface AgentRecord {
   confinement: Confinement | null;
   firstSeen: number;
   lastSeen: number;
+  /** When an admin removed it from the lists (revoked or rejected agents only); null: listed. */
+  removedAt: number | null;
 }
 
 interface AgentRow {
@@ -26,6 +28,7 @@ interface AgentRow {
   confinement: string | null;
   first_seen: number;
   last_seen: number;
+  removed_at: number | null;
 }
 
 /** Parsed again on the way out: the row is only as trustworthy as the data directory it sits in. */
@@ -50,6 +53,7 @@ function toRecord(row: AgentRow): AgentRecord {
     confinement: confinementOf(row.confinement),
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,
+    removedAt: row.removed_at,
   };
 }
 
@@ -65,6 +69,7 @@ export class AgentRegistry {
   readonly #relaxed;
   readonly #countPending;
   readonly #removePending;
+  readonly #hide;
   /** last_seen of agents that reconnected unchanged, not written yet: a reconnect storm costs no disk write per agent. */
   readonly #lastSeen = new Map<string, number>();
   /** Rows read at every handshake and dispatch; each write below drops the agent's entry (never refills it, so a rolled-back write cannot stay cached). */
@@ -82,8 +87,8 @@ export class AgentRegistry {
         `SELECT *, first_seen AS page_key, rowid AS page_rowid FROM agents
          WHERE ${where} (first_seen, rowid) > (@key, @rowid) ORDER BY first_seen, rowid LIMIT @limit`,
       );
-    this.#pageAll = page('');
-    this.#pageStatus = page('status = @status AND');
+    this.#pageAll = page('removed_at IS NULL AND');
+    this.#pageStatus = page('status = @status AND removed_at IS NULL AND');
     this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
     const touch = db.prepare<[number, string]>('UPDATE agents SET last_seen = ? WHERE did = ?');
     this.#touchAll = db.transaction((seen: Map<string, number>) => {
@@ -98,6 +103,14 @@ export class AgentRegistry {
     this.#removePending = db.prepare<[number], { did: string; name: string }>(
       "DELETE FROM agents WHERE status = 'pending' AND first_seen <= ? RETURNING did, name",
     );
+    // Only an agent that can never run again leaves the lists; the status in the WHERE makes that hold even for a caller that did not check.
+    this.#hide = db.prepare<[Record<string, unknown>]>("UPDATE agents SET removed_at = @now WHERE did = @did AND status IN ('revoked','rejected') AND removed_at IS NULL");
+  }
+
+  /** Takes a revoked or rejected agent out of the lists; its row stays, so its key stays refused. False if it was not such an agent. */
+  hide(did: string, now: number): boolean {
+    this.#rows.delete(did);
+    return this.#hide.run({ did, now }).changes === 1;
   }
 
   /** How many registrations await a decision. */

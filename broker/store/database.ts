@@ -179,6 +179,9 @@ export const MIGRATIONS: readonly string[] = [
        decision_payload, decision_signature, countersign_payload, countersign_signature
      FROM approvals WHERE state IN ('approved','rejected') AND decided_by IS NOT NULL AND decision_payload IS NOT NULL
        AND countersign_payload IS NOT NULL`,
+  // Issue 17: an admin removes a revoked or rejected agent from the lists. The row stays (its intents reference it, and
+  // its status keeps the key refused when it reconnects: a removed key never comes back as a fresh registration).
+  `ALTER TABLE agents ADD COLUMN removed_at INTEGER`,
 ];
 
 /**

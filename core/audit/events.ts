@@ -159,6 +159,9 @@ export const AUDIT_EVENTS = {
   'delegation.role-revoked': z.object({ did, role: Role, certificates: z.number() }),
   'delegation.reissued': z.object({ count: z.number(), by: did }),
   'revocations.published': z.object({ version: z.number() }),
+
+  // Issue 17: a revoked or rejected agent taken out of the lists (its row and key status stay).
+  'agent.removed': z.object({ actor: did, did, name: z.string(), status: z.enum(['revoked', 'rejected']) }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

@@ -162,6 +162,8 @@ export const Methods = {
   intentsList: define('vaultysclaw/intents/list', pageParams({ agent: Did.optional() }), page(IntentSummary), EVERYONE),
   // Names are set once at enrolment; only an admin changes one (issue 13, finding 11).
   usersRename: define('vaultysclaw/users/rename', z.strictObject({ did: Did, name: UserName }), UserView, ADMINS),
+  /** Takes a revoked or rejected agent out of the lists (refused for approved and pending ones); audited as agent.removed. */
+  agentsRemove: define('vaultysclaw/agents/remove', z.strictObject({ did: Did }), AgentView, ADMINS),
 } satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof Methods;

@@ -45,6 +45,8 @@ export const AgentView = z.strictObject({
   lastSeen: EpochMs,
   /** The agent's public VaultysId, base64 (its DID is a hash of it): what a client checks the agent's signed results against, offline. */
   id: z.string().max(256).optional(),
+  /** Set once an admin removed this revoked or rejected agent from the lists: clients drop its row. */
+  removed: z.literal(true).optional(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 

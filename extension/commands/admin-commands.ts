@@ -7,7 +7,7 @@ import { agentHubUrl, enrollmentCommands } from '../enrollment';
 import { checkDays } from '../policy-choice';
 import { shortDid } from '../model/tree-node';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
-import { command, didArgument, type Services } from './services';
+import { command, didArgument, pickAgent, type Services } from './services';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -101,6 +101,21 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       );
       if (choice === 'Copy DID') await vscode.env.clipboard.writeText(info.did);
       if (choice === 'Copy Fingerprint') await vscode.env.clipboard.writeText(info.fingerprint);
+    }),
+
+    command(services, 'vaultysclaw.removeAgent', async (arg) => {
+      const session = await connection.requireSession('remove an agent');
+      if (!session) return;
+      const agent = await pickAgent(services, arg, (a) => a.status === 'revoked' || a.status === 'rejected', 'Remove from the list');
+      if (!agent) return;
+      const ok = await vscode.window.showWarningMessage(
+        `Remove ${visibleText(agent.name)} (${agent.status}) from the list?`,
+        { modal: true, detail: `${agent.did}\n\nIts key stays ${agent.status}: it cannot register again. The audit log keeps its whole history, and its removal.` },
+        'Remove',
+      );
+      if (ok !== 'Remove') return;
+      model.noteAgent(await session.call('agentsRemove', { did: agent.did }));
+      void vscode.window.setStatusBarMessage(`VaultysClaw: removed ${visibleText(agent.name)} from the list`, 5000);
     }),
 
     command(services, 'vaultysclaw.joinBroker', async () => {

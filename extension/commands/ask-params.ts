@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { Capability } from '../../core/wire/policy';
 import { buildParams, checkAnswer, PARAM_FIELDS } from '../intent-params';
+import { askContent } from './content-source';
 
 /** Asks for an intent's params one field at a time (Dispatch Intent, Test Policy); undefined if cancelled or invalid. */
 export async function askParams(capability: Capability, agentName: string): Promise<Record<string, unknown> | undefined> {
@@ -15,19 +16,10 @@ export async function askParams(capability: Capability, agentName: string): Prom
       continue;
     }
     if (field.multiline) {
-      const editor = vscode.window.activeTextEditor;
-      const source = await vscode.window.showQuickPick(
-        [
-          ...(editor ? [{ label: '$(file) Content of the active editor', description: editor.document.fileName, value: 'editor' as const }] : []),
-          { label: '$(edit) Type it', value: 'type' as const },
-        ],
-        { title, placeHolder: field.prompt, ignoreFocusOut: true },
-      );
-      if (!source) return undefined;
-      if (source.value === 'editor' && editor) {
-        answers[field.name] = editor.document.getText();
-        continue;
-      }
+      const text = await askContent(title, field.prompt);
+      if (text === undefined) return undefined;
+      answers[field.name] = text;
+      continue;
     }
     const value = await vscode.window.showInputBox({
       title,

@@ -32,7 +32,8 @@ export function whoMustAct(approval: ApprovalView, users: readonly UserView[], n
 /** The state as a person reads it: "rejected by agent: capability-not-granted", "waiting for approval by bob". */
 export function intentOutcome(intent: Pick<IntentSummary, 'state' | 'rejectedBy' | 'reason' | 'message' | 'createdAt'>, stalenessMs: number, now: number, awaitingApprovalBy?: string): string {
   // The message is the agent's words: shown, never able to hide or reorder the row around it.
-  if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.reason ?? visibleText(intent.message ?? 'no reason')}`;
+  // The sentence, not the code: "path-escape" tells a person less than "the path leaves the workspace"; the code stays in the tooltip.
+  if (intent.state === 'rejected') return `rejected by ${intent.rejectedBy ?? 'broker'}: ${intent.message ? visibleText(intent.message) : (intent.reason ?? 'no reason given')}`;
   if (intent.state === 'failed') return `failed${intent.message ? `: ${visibleText(intent.message)}` : ''}`;
   // The agent holds it, paused on a tool call: not stale, and not moving until somebody decides.
   if (awaitingApprovalBy !== undefined && !FINAL_INTENT_STATES.includes(intent.state)) return `waiting for approval by ${awaitingApprovalBy}`;
@@ -64,15 +65,18 @@ export function activityTree(intents: readonly IntentSummary[], c: ActivityConte
       const pending = paused.get(i.id);
       const approval = pending && !FINAL_INTENT_STATES.includes(i.state) ? pending : undefined;
       const outcome = intentOutcome(i, stalenessMs, now, approval && whoMustAct(approval, c.users, names));
+      const describe = (at: number) => `${outcome} · ${agent} · ${ago(i.createdAt, at)}`;
       return {
         id: `intent:${i.id}`,
         label: `${i.capability} ${toolSummary(i.capability, i.params)}`,
-        description: `${outcome} · ${agent} · ${ago(i.createdAt, now)}`,
+        description: describe(now),
+        describe,
         tooltip: [
           `**${md(i.capability)}** on ${md(agent)} by ${md(user)}`,
           '',
           `State: ${md(outcome)}`,
           '',
+          ...(i.reason ? [`Reason code: \`${i.reason}\``, ''] : []),
           ...(approval ? [`Paused on the agent before ${md(approval.capability)} ${md(toolSummary(approval.capability, approval.params))}; the Approvals view opens it.`, ''] : []),
           `Created ${isoTime(i.createdAt)}, updated ${isoTime(i.updatedAt)}`,
           '',

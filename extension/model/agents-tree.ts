@@ -5,7 +5,7 @@ import type { AgentView } from '../../core/rpc/views';
 import type { Capability, CertifiedPolicy, CommandLimits } from '../../core/wire/policy';
 import type { AnyRule } from '../../core/wire/policy-rules';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
-import { ago, isoTime, md, until, type TreeNode } from './tree-node';
+import { ago, count, isoTime, md, until, type TreeNode } from './tree-node';
 
 export type AgentGroup = 'online' | 'offline' | 'pending' | 'revoked' | 'rejected';
 
@@ -126,7 +126,8 @@ export function agentDetails(agent: AgentView, now: number): TreeNode[] {
     );
   }
   if (agent.statusReason) rows.push(detail(id('reason'), 'Reason', visibleText(agent.statusReason), 'comment'));
-  rows.push(detail(id('seen'), agent.online ? 'Connected' : 'Last seen', `${ago(agent.lastSeen, now)} (${isoTime(agent.lastSeen)})`, 'clock'));
+  const seen = (at: number) => `${ago(agent.lastSeen, at)} (${isoTime(agent.lastSeen)})`;
+  rows.push({ ...detail(id('seen'), agent.online ? 'Connected' : 'Last seen', seen(now), 'clock'), describe: seen });
   return rows;
 }
 
@@ -135,7 +136,7 @@ export function agentTooltip(agent: AgentView, now: number): string {
   const lines = [
     `**${md(visibleText(agent.name))}** — ${agentGroup(agent)}`,
     '',
-    `DID: \`${agent.did}\``,
+    `DID: \`${agent.did}\` (right-click: Copy DID)`,
     '',
     `Requested: ${md(agent.requested.join(', ') || 'nothing')}`,
     '',
@@ -173,20 +174,35 @@ function unsandboxed(agent: AgentView): string {
   return '';
 }
 
+/**
+ * The row's words: its state and what it may do ("online · read_file, list_files"), then its fingerprint, so two
+ * look-alike names still read differently. Ages in it ("offline, seen 5 min ago") are computed at `now`: the views
+ * call it again on a timer (extension/views/age-refresh.ts) so they stay true.
+ */
+export function agentDescription(agent: AgentView, now: number): string {
+  const fingerprint = shortFingerprint(agent.did);
+  const caps = (list: readonly string[]) => (list.length ? list.join(', ') : 'nothing');
+  switch (agentGroup(agent)) {
+    case 'online':
+      return `online · ${caps(agent.policy?.capabilities ?? [])}${unsandboxed(agent)} · ${fingerprint}`;
+    case 'offline':
+      return `offline, seen ${ago(agent.lastSeen, now)} · ${caps(agent.policy?.capabilities ?? [])}${unsandboxed(agent)} · ${fingerprint}`;
+    case 'pending':
+      return `waiting for approval · ${agent.online ? 'online' : `offline, seen ${ago(agent.lastSeen, now)}`} · asks ${caps(agent.requested)}${unsandboxed(agent)} · ${fingerprint}`;
+    case 'revoked':
+      return `revoked${agent.statusReason ? `: ${visibleText(agent.statusReason)}` : ''} · ${fingerprint}`;
+    case 'rejected':
+      return `rejected${agent.statusReason ? `: ${visibleText(agent.statusReason)}` : ''} · ${fingerprint}`;
+  }
+}
+
 export function agentNode(agent: AgentView, now: number): TreeNode {
   const group = agentGroup(agent);
-  // The name is the agent's own choice: every row carries its fingerprint, so a look-alike registration is visible.
-  const fingerprint = shortFingerprint(agent.did);
-  const description =
-    group === 'pending'
-      ? `${fingerprint} · ${agent.online ? 'online' : 'offline'} · asks ${agent.requested.join(', ') || 'nothing'}`
-      : group === 'online' || group === 'offline'
-        ? `${fingerprint} · ${agent.usage.requestsLastHour}/${agent.policy?.maxRequestsPerHour ?? 0} req/h${unsandboxed(agent)}`
-        : fingerprint;
   return {
     id: agent.did,
     label: visibleText(agent.name),
-    description,
+    description: agentDescription(agent, now),
+    describe: (at) => agentDescription(agent, at),
     tooltip: agentTooltip(agent, now),
     contextValue: agentContextValue(agent),
     icon: { id: group === 'online' ? 'vm-running' : group === 'pending' ? 'vm-outline' : 'vm' },
@@ -204,7 +220,7 @@ export function agentsTree(agents: readonly AgentView[], now: number): TreeNode[
     groups.push({
       id: `group:${group}`,
       label,
-      description: String(members.length),
+      description: count(members.length, 'agent'),
       contextValue: `agentGroup.${group}`,
       ...(icon ? { icon } : {}),
       collapsible: group === 'revoked' || group === 'rejected' ? 'collapsed' : 'expanded',
@@ -212,4 +228,17 @@ export function agentsTree(agents: readonly AgentView[], now: number): TreeNode[
     });
   }
   return groups;
+}
+
+/** How long after connecting the Agents view says "Connecting…" for an agent it was told to expect, before it offers enrolment. */
+export const EXPECTED_AGENT_GRACE_MS = 120_000;
+
+/**
+ * The agents the view should still say "Connecting…" for: named in vaultysclaw.expectedAgents (the demo names the agent it
+ * started), not known to the broker yet, while the connection is younger than the grace period. Empty: the view may
+ * say "No agents yet" and offer enrolment, which is then true.
+ */
+export function awaitedAgents(expected: readonly string[], agents: readonly Pick<AgentView, 'name'>[], connectedSince: number, now: number): string[] {
+  if (now - connectedSince > EXPECTED_AGENT_GRACE_MS) return [];
+  return expected.filter((name) => !agents.some((a) => a.name === name));
 }

@@ -233,7 +233,9 @@ export class LiveModel {
 
   #agentChanged(session: BrokerSession, agent: AgentView, fromCall = false): void {
     if (this.#session !== session || (!this.#loaded.agents && !fromCall)) return;
-    this.#agents.set(agent.did, agent);
+    // An admin removed it from the lists (agents/remove): its row goes, in every session that hears it.
+    if (agent.removed) this.#agents.delete(agent.did);
+    else this.#agents.set(agent.did, agent);
     this.#emit('agents');
   }
 

@@ -8,6 +8,11 @@ export interface TreeNode {
   id: string;
   label: string;
   description?: string;
+  /**
+   * The description again at another time, for rows whose words hold an age ("5 min ago"): a timer calls it and
+   * repaints only the rows whose text changed (extension/views/age-refresh.ts), without rebuilding the tree.
+   */
+  describe?: (now: number) => string;
   /** Markdown. */
   tooltip?: string;
   /** Drives the menus in package.json (viewItem == agent.pending …). */
@@ -18,6 +23,31 @@ export interface TreeNode {
   children?: TreeNode[];
   /** A command run when the row is opened, with its arguments. */
   command?: { id: string; title: string; args: unknown[] };
+}
+
+/** "1 agent", "2 agents", "0 approvals": the noun agrees with the number. */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
+/**
+ * Brings the age words of `roots` up to `now`, in place: each row with a `describe` gets its new text, and the rows whose
+ * text changed are returned, for the view to repaint those alone (a timer does this; the broker is not asked anything).
+ */
+export function refreshAges(roots: readonly TreeNode[], now: number): TreeNode[] {
+  const changed: TreeNode[] = [];
+  const visit = (nodes: readonly TreeNode[]) => {
+    for (const node of nodes) {
+      const text = node.describe?.(now);
+      if (text !== undefined && text !== node.description) {
+        node.description = text;
+        changed.push(node);
+      }
+      if (node.children) visit(node.children);
+    }
+  };
+  visit(roots);
+  return changed;
 }
 
 const MINUTE = 60_000;

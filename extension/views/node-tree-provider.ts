@@ -1,12 +1,13 @@
 import * as vscode from 'vscode';
-import type { TreeNode } from '../model/tree-node';
+import { refreshAges, type TreeNode } from '../model/tree-node';
 
 /**
  * A tree view over plain TreeNodes (extension/model). It rebuilds only when
- * told to, which main.ts does on broker notifications, never on a timer.
+ * told to, which main.ts does on broker notifications, never on a timer; a
+ * timer only brings the age words of its rows up to date (refreshAges).
  */
 export class NodeTreeProvider implements vscode.TreeDataProvider<TreeNode> {
-  readonly #changed = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly #changed = new vscode.EventEmitter<TreeNode | TreeNode[] | undefined>();
   readonly onDidChangeTreeData = this.#changed.event;
   #roots: TreeNode[] = [];
 
@@ -15,6 +16,12 @@ export class NodeTreeProvider implements vscode.TreeDataProvider<TreeNode> {
   refresh(): void {
     this.#roots = this.build();
     this.#changed.fire(undefined);
+  }
+
+  /** Repaints only the rows whose age words changed since they were built (no rebuild, nothing asked of the broker). */
+  refreshAges(now: number): void {
+    const changed = refreshAges(this.#roots, now);
+    if (changed.length) this.#changed.fire(changed);
   }
 
   get roots(): readonly TreeNode[] {

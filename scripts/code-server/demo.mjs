@@ -11,6 +11,7 @@
 // `--smoke` checks that the workbench answers and the agent runs, then stops (for CI or a quick check).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { agentExitMessage } from '../agent-exit.mjs';
 import { freePort } from '../free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,7 +39,9 @@ function must(result, what) {
 const node = (args, what) => must(spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180_000 }), what);
 
 /** code-server runs in its own process group (its extension host, the extension's broker, language servers). */
+let stopping = false;
 function stopAll() {
+  stopping = true;
   for (const { child, group } of children.splice(0).reverse()) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     try {
@@ -86,6 +89,8 @@ async function main() {
         'vaultysclaw.dataDir': brokerDir,
         'vaultysclaw.hubPort': hubPort,
         'vaultysclaw.nodePath': process.execPath,
+        // The Agents view says "Connecting…" until this agent reaches the broker, not "No agents yet… Enroll one".
+        'vaultysclaw.expectedAgents': ['demo-agent'],
         'workbench.startupEditor': 'none',
         'workbench.tips.enabled': false,
         'extensions.ignoreRecommendations': true,
@@ -101,12 +106,9 @@ async function main() {
   say(`▸ enrolling a local agent pinned to ${brokerDid}`);
   node([join(root, 'dist', 'agent.js'), 'init', '--state-dir', agentDir, '--broker', brokerDid], 'agent init');
   const agentLog = openSync(join(logs, 'agent.log'), 'a');
-  const agent = spawn(
-    process.execPath,
-    [join(root, 'dist', 'agent.js'), 'start', '--state-dir', agentDir, '--broker-url', `ws://127.0.0.1:${hubPort}`, '--workspace', workspace, '--name', 'demo-agent',
-      '--request', 'read_file,list_files,write_file,run_command'],
-    { stdio: ['ignore', agentLog, agentLog] },
-  );
+  const agentArgs = ['--state-dir', agentDir, '--broker-url', `ws://127.0.0.1:${hubPort}`, '--workspace', workspace, '--name', 'demo-agent',
+    '--request', 'read_file,list_files,write_file,run_command'];
+  const agent = spawn(process.execPath, [join(root, 'dist', 'agent.js'), 'start', ...agentArgs], { stdio: ['ignore', agentLog, agentLog] });
   children.push({ child: agent, group: false });
 
   const port = await freePort(portArg);
@@ -140,6 +142,9 @@ async function main() {
   4. To see a review: F1 → "VaultysClaw: Edit Agent Policy", tick write_file as needing a reviewer, then
      dispatch a write as another user (README "Two users"; the broker's local socket is in ${brokerDir}).
 
+  5. Revoking demo-agent (the README's last step) ends only the agent: the workbench keeps running, and this
+     terminal prints the two commands that enroll an agent again.
+
   Logs: ${logs}. Ctrl-C stops code-server, the extension's broker and the agent.`);
 
   if (smoke) {
@@ -151,11 +156,11 @@ async function main() {
     stopAll();
     return;
   }
+  // The agent ending (revoked: the README's last step) is part of the demo, not its end: the workbench keeps serving.
+  agent.once('exit', (code, signal) => {
+    if (!stopping) say(agentExitMessage({ root, code, signal, brokerDid, stateDir: agentDir, startArgs: agentArgs, log: join(logs, 'agent.log') }));
+  });
   await new Promise((done) => {
-    agent.once('exit', (code) => {
-      say(`the agent exited (${code}); see ${join(logs, 'agent.log')}`);
-      done();
-    });
     server.once('exit', (code) => {
       say(`code-server exited (${code}); see ${join(logs, 'code-server.log')}`);
       done();

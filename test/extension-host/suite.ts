@@ -135,7 +135,7 @@ export async function run(): Promise<void> {
       body: async () => {
         await connected();
         assert.match(String(surface.statusBar.tooltip), new RegExp(`connected to local broker as ${USER_NAME} \\(owner\\)`));
-        assert.match(surface.statusBar.text, /^\$\(shield\) 0 online · \$\(bell\) 0$/);
+        assert.match(surface.statusBar.text, /^\$\(shield\) no agent online$/);
         const firstPid = brokerPid(config.dataDir);
         assert.ok(firstPid, 'the extension started a broker on the configured data directory');
         const before = (await withBroker(config, (b) => b.call('usersList', {}))).items;
@@ -173,17 +173,17 @@ export async function run(): Promise<void> {
 
         const pending = await waitForRow('the pending registration', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.pending');
         // Every agent row carries the agent's short fingerprint, so a look-alike registration is visible.
-        assert.equal(pending.text, `${AGENT_NAME} — ${shortFingerprint(agent.did)} · online · asks read_file, write_file`);
-        assert.equal((await shown(surface.views.agents))[0]!.text, 'Pending registration — 1');
+        assert.equal(pending.text, `${AGENT_NAME} — waiting for approval · online · asks read_file, write_file · ${shortFingerprint(agent.did)}`);
+        assert.equal((await shown(surface.views.agents))[0]!.text, 'Pending registration — 1 agent');
         assert.equal(surface.views.agents.view.badge?.value, 1);
-        await waitFor('the status bar to count the registration', () => /· \$\(question\) 1 ·/.test(surface.statusBar.text));
+        await waitFor('the status bar to count the registration', () => / · 1 registration to review$/.test(surface.statusBar.text));
 
         await withBroker(config, (b) => b.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['read_file', 'write_file'], approvalRequired: ['write_file'] } }));
         await waitForRow('the agent under Online', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.online');
         const details = (await shown(surface.views.agents)).filter((r) => r.depth === 2).map((r) => r.text);
         assert.ok(details.includes('Capabilities — read_file, write_file'), details.join('\n'));
         assert.ok(details.includes('Needs approval — write_file'), details.join('\n'));
-        await waitFor('the status bar to count it online', () => /^\$\(shield\) 1 online · \$\(bell\) 0$/.test(surface.statusBar.text));
+        await waitFor('the status bar to count it online', () => /^\$\(shield\) 1 agent online$/.test(surface.statusBar.text));
         assert.equal(surface.views.agents.view.badge, undefined);
 
         // A read runs through; a write pauses on the agent for a reviewer other than its requester (the host operator).
@@ -195,7 +195,7 @@ export async function run(): Promise<void> {
         const operatorDid = (await withBroker(config, (b) => b.call('usersList', {}))).items.find((u) => u.name === 'local operator')!.did;
         assert.equal(approval.text, `write_file paused.txt — local operator (${shortFingerprint(operatorDid)}) · just now · on host-agent (${shortFingerprint(agent.did)})`);
         assert.equal(surface.views.approvals.view.badge?.value, 1);
-        await waitFor('the status bar to count the approval', () => /\$\(bell-dot\) 1$/.test(surface.statusBar.text));
+        await waitFor('the status bar to count the approval', () => /^\$\(shield\) 1 agent online · 1 approval waiting$/.test(surface.statusBar.text));
         const waiting = await waitForRow('the write in the Activity view', surface.views.activity, (r) => r.node.id === `intent:${write.id}`);
         assert.match(waiting.text, new RegExp(`^write_file paused\\.txt — waiting for approval by ${USER_NAME} · host-agent`), 'it says who must act, not "sent"');
         const brokerSide = (await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }))).items;
@@ -271,7 +271,7 @@ export async function run(): Promise<void> {
         assert.match(down.state.reason, /the local broker stopped/);
         assert.equal(down.state.retryInMs, 1000, 'the first restart waits 1 s');
         assert.match(down.message, /^Disconnected: the local broker stopped/);
-        assert.equal(down.status, '$(debug-disconnect) VaultysClaw');
+        assert.equal(down.status, '$(debug-disconnect) VaultysClaw: disconnected');
         const retry = seen.find((s) => s.state.kind === 'connecting' && s.at >= down.at)!;
         assert.ok(retry.at - down.at >= 900, `reconnected after its backoff, not at once (${retry.at - down.at} ms)`);
         for (const s of seen.filter((x) => x.state.kind !== 'connected')) assert.equal(s.rows, 0, `no rows while ${s.state.kind}`);

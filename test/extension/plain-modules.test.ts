@@ -290,7 +290,7 @@ describe('tree text', () => {
     assert.ok(!node.tooltip!.includes('[click](command:'), 'no link survives in the tooltip');
     assert.equal(md('a_b*c'), 'a\\_b\\*c');
     const tree = agentsTree([agent({ did: `did:vaultys:00${'01'.repeat(19)}`, name: 'b' }), agent({ name: 'a', online: false }), hostile, agent({ did: `did:vaultys:00${'02'.repeat(19)}`, status: 'revoked', statusReason: 'gone' })], now);
-    assert.deepEqual(tree.map((g) => [g.label, g.description]), [['Online', '1'], ['Offline', '1'], ['Pending registration', '1'], ['Revoked', '1']]);
+    assert.deepEqual(tree.map((g) => [g.label, g.description]), [['Online', '1 agent'], ['Offline', '1 agent'], ['Pending registration', '1 agent'], ['Revoked', '1 agent']]);
     assert.equal(ago(now - 90_000, now), '1 min ago');
     assert.equal(until(now + 3 * 86_400_000, now), 'in 3 d');
     assert.match(until(now - 7_200_000, now), /^expired 2 h ago$/);
@@ -315,13 +315,13 @@ describe('tree text', () => {
     const unconfined = with_({ mode: 'unconfined', detail: 'started with --unconfined-commands', ceilings });
     assert.equal(row(unconfined, 'Commands')?.description, 'UNCONFINED');
     assert.deepEqual(row(unconfined, 'Commands')?.icon, { id: 'warning', color: 'notificationsWarningIcon.foreground' });
-    assert.match(agentNode(unconfined, now).description ?? '', / · UNCONFINED$/, 'said on the agent\'s own row');
+    assert.match(agentNode(unconfined, now).description ?? '', / · UNCONFINED · [0-9A-F ]{19}$/, 'said on the agent\'s own row');
     assert.match(agentNode(unconfined, now).tooltip ?? '', /Commands: \*\*UNCONFINED\*\*/);
 
     const broken = with_({ mode: 'unavailable', detail: 'bwrap is not on the PATH\u202E: apt install bubblewrap', ceilings });
     assert.equal(row(broken, 'Commands')?.description, 'sandbox unavailable: bwrap is not on the PATH⟨U+202E⟩: apt install bubblewrap', 'the agent\'s words, invisible characters shown');
     assert.equal(row(broken, 'Commands')?.icon?.id, 'error');
-    assert.match(agentNode(broken, now).description ?? '', / · sandbox unavailable$/);
+    assert.match(agentNode(broken, now).description ?? '', / · sandbox unavailable · [0-9A-F ]{19}$/);
 
     const older = with_(null, { policy: { ...policy, allowedDomains: [] } });
     assert.equal(row(older, 'Commands')?.description, 'unknown (agent older than 0.3.0)');
@@ -346,6 +346,11 @@ describe('tree text', () => {
     assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001), 'sent (stale: past the staleness window)');
     assert.equal(intentOutcome(sent, 300_000, 1000 + 300_001, 'bob'), 'waiting for approval by bob', 'a paused intent is held by its agent, not stale');
     assert.equal(intentOutcome(rejected, 300_000, 2000, 'bob'), 'rejected by agent: capability-not-granted', 'a final state wins over a leftover approval');
+    const escaped: IntentSummary = { ...rejected, reason: 'path-escape', message: 'path ../etc/passwd leaves the workspace' };
+    assert.equal(intentOutcome(escaped, 300_000, 2000), 'rejected by agent: path ../etc/passwd leaves the workspace', 'the sentence, not the code');
+    const [row] = activityTree([escaped], { names: { agent: () => undefined, user: () => undefined }, approvals: [], users: [], stalenessMs: 300_000, now: 2000 });
+    assert.match(row!.description!, /^rejected by agent: path \.\.\/etc\/passwd leaves the workspace · /);
+    assert.match(row!.tooltip!, /Reason code: `path-escape`/, 'the code stays one hover away');
     assert.equal(newerIntent(rejected, sent), false, 'a final state is not overwritten by an earlier one at the same time');
     assert.equal(newerIntent(sent, rejected), true);
   });
@@ -390,8 +395,8 @@ describe('tree text', () => {
     assert.deepEqual(
       pending.map((n) => [n.label, n.description]),
       [
-        ['build-1', '00AB ABAB ABAB ABAB · online · asks read_file'],
-        ['bui⟨U+200B⟩ld-1', '00CD CDCD CDCD CDCD · online · asks read_file'],
+        ['build-1', 'waiting for approval · online · asks read_file · 00AB ABAB ABAB ABAB'],
+        ['bui⟨U+200B⟩ld-1', 'waiting for approval · online · asks read_file · 00CD CDCD CDCD CDCD'],
       ],
       'two look-alike registrations read differently, each with its fingerprint',
     );

@@ -180,6 +180,15 @@ const matrix: { [M in MethodName]: Case<M> } = {
   },
   intentsGet: { params: async () => ({ id: fixture.intentId }), check: (r) => assert.equal(r.state, 'succeeded') },
   intentsList: { params: async () => ({}), check: (r) => assert.ok(r.items.some((i) => i.id === fixture.intentId)) },
+  // A fresh rejected agent each time: only revoked or rejected agents can be removed.
+  agentsRemove: {
+    params: async () => {
+      const did = await registerAgent(broker);
+      await call(owner(), 'registrationsReject', { did, reason: 'rbac matrix' });
+      return { did };
+    },
+    check: (r) => assert.deepEqual([r.status, r.removed], ['rejected', true]),
+  },
 };
 
 const methodNames = () => Object.entries(Methods).map(([name]) => name as MethodName);
@@ -263,7 +272,7 @@ describe('RBAC: every method × every role', () => {
     assert.deepEqual(allowedFor('intentsDispatch'), ['admin', 'operator', 'owner']);
     assert.deepEqual(allowedFor('policyTest'), allowedFor('intentsDispatch'), 'the dry run is for who may dispatch');
     assert.deepEqual(allowedFor('approvalsDecide'), ['admin', 'owner', 'reviewer']);
-    for (const name of ['usersSetRole', 'usersRemove', 'usersRename', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'policyAllowCall', 'registrationsApprove'] as const) {
+    for (const name of ['usersSetRole', 'usersRemove', 'usersRename', 'invitationsCreate', 'grantsCreate', 'grantsRevoke', 'agentsRevoke', 'policySet', 'policyAllowCall', 'registrationsApprove', 'agentsRemove'] as const) {
       assert.deepEqual(allowedFor(name), ['admin', 'owner'], name);
     }
     assert.deepEqual(allowedFor('agentsList'), [...Role.options].sort());

@@ -15,7 +15,7 @@ describe('AgentRegistry (real SQLite file)', () => {
     const first = agents.recordSeen(did(1), 'AQ==', hello, 10);
     assert.equal(first.created, true);
     assert.deepEqual(first.record, {
-      did: did(1), idBase64: 'AQ==', name: 'builder', requested: ['read_file'], status: 'pending', statusReason: null, confinement: null, firstSeen: 10, lastSeen: 10,
+      did: did(1), idBase64: 'AQ==', name: 'builder', requested: ['read_file'], status: 'pending', statusReason: null, confinement: null, firstSeen: 10, lastSeen: 10, removedAt: null,
     });
     assert.equal(agents.recordSeen(did(1), 'AQ==', hello, 20).created, false);
     assert.equal(agents.countPending(), 1);
@@ -86,6 +86,26 @@ describe('AgentRegistry (real SQLite file)', () => {
     assert.deepEqual(names(), ['a1', 'a2', 'a3']);
     assert.deepEqual(names('approved'), ['a2']);
     assert.deepEqual(names('pending'), ['a1', 'a3']);
+  });
+
+  test('hide takes only a revoked or rejected agent out of the pages; its row (and so its status) stays readable', () => {
+    const { db } = tempBrokerDatabase();
+    const agents = new AgentRegistry(db);
+    for (const n of [1, 2, 3, 4]) agents.recordSeen(did(n), 'AA==', { ...hello, name: `a${n}` }, n * 10);
+    agents.setStatus(did(2), 'approved', null);
+    agents.setStatus(did(3), 'revoked', 'gone');
+    agents.setStatus(did(4), 'rejected', 'unknown');
+    assert.equal(agents.hide(did(1), 100), false, 'pending stays');
+    assert.equal(agents.hide(did(2), 100), false, 'approved stays');
+    assert.equal(agents.hide(did(3), 100), true);
+    assert.equal(agents.hide(did(4), 100), true);
+    assert.equal(agents.hide(did(3), 200), false, 'already removed');
+    const names = (status?: 'revoked') => agents.page(status, { limit: 10 }, (r) => r.name).items;
+    assert.deepEqual(names(), ['a1', 'a2']);
+    assert.deepEqual(names('revoked'), []);
+    assert.deepEqual([agents.get(did(3))!.status, agents.get(did(3))!.removedAt], ['revoked', 100]);
+    agents.recordSeen(did(3), 'AA==', { ...hello, name: 'a3-again' }, 300);
+    assert.equal(agents.get(did(3))!.status, 'revoked', 'a removed key that says hello again is still revoked, never pending');
   });
 
   test('a transaction that throws leaves no write behind, and the status read after it is the stored one', () => {
