@@ -159,6 +159,9 @@ export const AUDIT_EVENTS = {
   'delegation.role-revoked': z.object({ did, role: Role, certificates: z.number() }),
   'delegation.reissued': z.object({ count: z.number(), by: did }),
   'revocations.published': z.object({ version: z.number() }),
+
+  // Cancels (broker/intents/): who ended an intent, and whether its agent was told (signed) to stop it.
+  'intent.cancelled': z.object({ intentId: z.string(), agent: did, user: did, by: did, role: Role, from: z.string(), agentTold: z.boolean() }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

@@ -162,6 +162,11 @@ export const Methods = {
   intentsList: define('vaultysclaw/intents/list', pageParams({ agent: Did.optional() }), page(IntentSummary), EVERYONE),
   // Names are set once at enrolment; only an admin changes one (issue 13, finding 11).
   usersRename: define('vaultysclaw/users/rename', z.strictObject({ did: Did, name: UserName }), UserView, ADMINS),
+  /**
+   * Ends an intent not final yet as `cancelled` and tells its agent (signed) to stop it. The broker lets only the
+   * intent's requester and admins through: the role table cannot say "own intent".
+   */
+  intentsCancel: define('vaultysclaw/intents/cancel', z.strictObject({ id: IntentId }), IntentSummary, DISPATCHERS),
 } satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof Methods;

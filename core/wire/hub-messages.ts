@@ -64,6 +64,8 @@ export const BrokerFrame = z.discriminatedUnion('type', [
    * renews its handshake and trusts nothing until the new chain verifies.
    */
   z.strictObject({ type: z.literal('authority/changed') }),
+  /** Stop one intent (IntentCancelBody, ctx vaultysclaw/intent-cancel/v1); sent only to agents that read it (readsIntentCancel). */
+  z.strictObject({ type: z.literal('intent/cancel'), envelope: Envelope }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;
 
@@ -80,10 +82,22 @@ export const OversizedIntentFrame = z.object({
 /** The first agent version whose decoder accepts an `error` frame's intentId (strict schemas refuse unknown keys). */
 const REFUSAL_INTENT_ID_SINCE = [0, 2, 0];
 
+/** The first agent version whose decoder accepts an `intent/cancel` frame. */
+const INTENT_CANCEL_SINCE = [0, 4, 0];
+
 /** Whether an agent that says it runs `agentVersion` reads an `error` frame's intentId; an older one would drop the connection over it. */
 export function readsRefusedIntentId(agentVersion: string | undefined): boolean {
+  return runsAtLeast(agentVersion, REFUSAL_INTENT_ID_SINCE);
+}
+
+/** Whether an agent that says it runs `agentVersion` reads an `intent/cancel` frame; an older one would drop the connection over it. */
+export function readsIntentCancel(agentVersion: string | undefined): boolean {
+  return runsAtLeast(agentVersion, INTENT_CANCEL_SINCE);
+}
+
+function runsAtLeast(agentVersion: string | undefined, since: readonly number[]): boolean {
   const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);
   if (!parts) return false;
-  const at = parts.findIndex((n, i) => n !== REFUSAL_INTENT_ID_SINCE[i]);
-  return at < 0 || parts[at]! > REFUSAL_INTENT_ID_SINCE[at]!;
+  const at = parts.findIndex((n, i) => n !== since[i]);
+  return at < 0 || parts[at]! > since[at]!;
 }
