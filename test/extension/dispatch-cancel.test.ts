@@ -9,6 +9,8 @@ import type { PolicyTestResult, UserView } from '../../core/rpc/views';
 import { connectTeamBroker } from '../../extension/connection/team-broker';
 import type { Connected } from '../../extension/connection/supervisor';
 import { generateUserIdentity } from '../../extension/identity/user-key';
+import { activityTree } from '../../extension/model/activity-tree';
+import { approvalsTree } from '../../extension/model/approvals-tree';
 import { cancelIntent, watchDispatch, type DispatchStatus } from '../../extension/model/intent-watch';
 import { LiveModel } from '../../extension/model/live-model';
 import { LOCAL_OPERATOR_EXPLAINED, localOperatorNote } from '../../extension/model/local-operator';
@@ -118,6 +120,11 @@ describe('the dispatch notification against a real broker and agent', () => {
       });
       assert.equal(last.message, `intent ${sent.id.slice(0, 8)} cancelled`);
       await waitFor('the approval ended in the model', () => model.pendingApprovals().every((a) => a.intentId !== sent.id));
+      // What the Activity and Approvals views are built from: the row says cancelled (not waiting), no request left.
+      const row = activityTree(model.intents(), { names: model, approvals: model.approvals(), users: model.users(), stalenessMs: 300_000, now: Date.now() }).find((r) => r.id === `intent:${sent.id}`);
+      assert.match(row?.description ?? '', /^cancelled · writer/);
+      assert.equal(row?.contextValue, 'intent.cancelled', 'no Cancel Intent on a cancelled row (the menu reads intent.sent / intent.running)');
+      assert.deepEqual(approvalsTree(model.approvals(), model, Date.now()), []);
       const detail = await waitFor('the agent\'s answer kept', async () => {
         const d = await local.session.call('intentsGet', { id: sent.id });
         return d.signedResult ? d : undefined;
