@@ -7,7 +7,9 @@ import { randomInt } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { decodeCanonical } from '../../core/identity';
+import { decodeCanonical, IdType, open, SecretIdentity } from '../../core/identity';
+import { INTENT_CANCEL_CONTEXT, IntentCancelBody } from '../../core/wire/intent-cancel';
+import { RogueAgent } from '../attacks/support/rogue-agent';
 import { RpcErrorCode } from '../../core/rpc/methods';
 import type { IntentDetail } from '../../core/rpc/views';
 import { ResultBody } from '../../core/wire/intent';
@@ -146,5 +148,37 @@ describe('cancel', () => {
     await expectRpcError(call(alice, 'intentsCancel', { id: sent.id }), RpcErrorCode.Conflict, /already ended succeeded; there is nothing to cancel/);
     await expectRpcError(call(alice, 'intentsCancel', { id: 'f'.repeat(32) }), RpcErrorCode.NotFound, /not found/);
     assert.equal((await call(alice, 'intentsGet', { id: sent.id })).state, 'succeeded');
+  });
+  test('the cancel frame is sent signed to agents from 0.4.0 on, and not to an older one (its strict decoder would drop the connection): its intent still ends cancelled and its late answer is kept', async () => {
+    for (const agentVersion of ['0.4.0', '0.3.0']) {
+      const rogue = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, { name: `agent-${agentVersion}`, requested: ['read_file'], agentVersion });
+      const { hub } = await rogue.authenticate();
+      try {
+        await call(owner, 'registrationsApprove', { did: rogue.did, policy: { capabilities: ['read_file'] } });
+        await hub.next('update_capabilities');
+        const { handshake } = await rogue.authenticate(hub);
+        const sent = await call(owner, 'intentsDispatch', { agent: rogue.did, capability: 'read_file', params: { path: 'a.txt' } });
+        const intent = rogue.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder);
+        await call(owner, 'intentsCancel', { id: intent.id });
+        if (agentVersion === '0.4.0') {
+          const frame = await hub.next('intent/cancel');
+          const opened = open(handshake.certificate.responder, INTENT_CANCEL_CONTEXT, frame.envelope);
+          assert.ok(opened.ok, 'signed by the broker the agent authenticated, under its own context');
+          const body = IntentCancelBody.parse(opened.body);
+          assert.deepEqual([body.intentId, body.agent, body.cancelledBy], [intent.id, rogue.did, owner.did]);
+        } else {
+          await assert.rejects(hub.next('intent/cancel', () => true, 1500), /timed out after 1500 ms waiting for a intent\/cancel frame/, 'an older agent is not sent the frame');
+        }
+        const told = auditLines(broker.dataDir).find((l) => l.event === 'intent.cancelled' && l.intentId === sent.id);
+        assert.equal(told?.agentTold, agentVersion === '0.4.0');
+        // The agent answers anyway (the older one ran it): kept, the final state unchanged.
+        hub.send({ type: 'result', envelope: rogue.result({ intentId: intent.id, outcome: 'succeeded', reason: null, message: 'done', output: { content: 'a' } }) });
+        await hub.next('result/ack', (f) => f.intentId === intent.id);
+        const detail = await call(owner, 'intentsGet', { id: intent.id });
+        assert.deepEqual([detail.state, detail.outcome, Boolean(detail.signedResult)], ['cancelled', 'succeeded', true]);
+      } finally {
+        hub.close();
+      }
+    }
   });
 });
