@@ -7,6 +7,7 @@ import type { AgentFrame } from '../core/wire/hub-messages';
 import type { IntentBody, RejectionReason } from '../core/wire/intent';
 import type { Capability } from '../core/wire/policy';
 import type { CertifiedSession } from './intent-runner';
+import { cancelledBy } from './intent-cancel';
 
 /** `reviewers`: the distinct reviewers who approved, in the order their decisions came. */
 export type ApprovalOutcome = { ok: true; reviewers: string[] } | { ok: false; reason: RejectionReason; message: string };
@@ -44,7 +45,8 @@ export class ApprovalWaiter {
   /**
    * `call` is what the reviewer decides on: the intent's own tool, or a tool an
    * llm_task's model called, with the model's arguments. `abort` (a task's
-   * deadline) ends the wait as an expiry.
+   * deadline) ends the wait as an expiry, or as a rejection `cancelled` when
+   * its reason is the intent's cancel (IntentCancelled).
    */
   request(
     intent: IntentBody,
@@ -70,7 +72,14 @@ export class ApprovalWaiter {
     };
     return new Promise<ApprovalOutcome>((resolve) => {
       const timer = setTimeout(() => settle({ ok: false, reason: 'approval-expired', message: 'no reviewer decided before the approval timeout' }), session.policy.approvalTimeoutMs);
-      const onAbort = () => settle({ ok: false, reason: 'approval-expired', message: 'the task reached its time limit while waiting for the reviewer' });
+      const onAbort = () => {
+        const cancel = cancelledBy(abort);
+        settle(
+          cancel
+            ? { ok: false, reason: 'cancelled', message: `${cancel.message} while it waited for a reviewer; it did not run` }
+            : { ok: false, reason: 'approval-expired', message: 'the task reached its time limit while waiting for the reviewer' },
+        );
+      };
       const settle = (outcome: ApprovalOutcome) => {
         clearTimeout(timer);
         abort?.removeEventListener('abort', onAbort);

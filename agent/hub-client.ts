@@ -232,6 +232,9 @@ export class HubClient {
         case 'approval/decision':
           if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
           return this.options.runner.onApprovalDecision(f.bundle, this.#session);
+        case 'intent/cancel':
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
+          return this.options.runner.onCancel(f.envelope, this.#session);
         case 'error':
           log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message, intentId: f.intentId }, 'broker reported an error');
           if (f.code === 'unknown-intent' && f.intentId) this.options.runner.forgetRefused(f.intentId);

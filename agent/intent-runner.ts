@@ -23,6 +23,7 @@ import { writeAllowance, type HostRules } from './confinement/host-rules';
 import { checkCallRules, decideCall } from '../core/policy/rules';
 import { quorumOf, recheckAfterApproval, rulesSpeakFor } from './rules/call-decision';
 import { hostFacts } from './rules/host-facts';
+import { cancelledBy, IntentCancelled, verifyIntentCancel } from './intent-cancel';
 
 const RESEND_BATCH = 50;
 const RESEND_INTERVAL_MS = 500;
@@ -65,6 +66,8 @@ export interface IntentRunnerOptions {
 export class IntentRunner {
   /** Intents being handled by this process: a second delivery (the broker resending after a reconnect) is ignored, the first one's result answers both. */
   readonly #inHand = new Set<string>();
+  /** Per intent in hand, what its cancel aborts: the running tool, the task, the wait for a reviewer. */
+  readonly #cancels = new Map<string, AbortController>();
   readonly #now: () => number;
   readonly #approvals: ApprovalWaiter;
   readonly #tasks?: TaskRunner;
@@ -127,6 +130,27 @@ export class IntentRunner {
     this.#approvals.decide(bundle, session);
   }
 
+  /**
+   * The broker's signed cancel of an intent in hand: its tool is stopped (run_command's process group killed, a
+   * task's loop ended) or its wait for a reviewer dropped, and the intent is answered with its signed result as
+   * usual. A cancel that is not the pinned broker's, for another agent, or stale is refused and changes nothing.
+   */
+  onCancel(envelope: SealedEnvelope, session: CertifiedSession): void {
+    const verdict = verifyIntentCancel(envelope, { broker: session.broker, agent: this.o.identity.did, now: this.#now(), stalenessMs: this.o.stalenessMs, clockSkewMs: this.o.clockSkewMs });
+    if (!verdict.ok) {
+      this.o.log.warn({ event: 'cancel.refused', reason: verdict.reason, detail: verdict.message }, 'cancel refused');
+      return;
+    }
+    const { intentId, cancelledBy: by } = verdict.cancel;
+    const controller = this.#cancels.get(intentId);
+    if (!controller) {
+      this.o.log.info({ event: 'cancel.ignored', intentId, by }, 'cancel for an intent not in hand (already answered, or never received)');
+      return;
+    }
+    this.o.log.warn({ event: 'intent.cancelling', intentId, by }, 'the broker cancelled this intent; stopping it');
+    controller.abort(new IntentCancelled(by));
+  }
+
   /** The connection closed: tool calls waiting for a reviewer there are rejected. */
   detach(): void {
     this.#send = () => {};
@@ -179,8 +203,10 @@ export class IntentRunner {
       return;
     }
     this.#inHand.add(intent.id);
+    const cancel = new AbortController();
+    this.#cancels.set(intent.id, cancel);
     try {
-      await this.#run(intent, session, current);
+      await this.#run(intent, session, current, cancel.signal);
     } catch (err) {
       // Fail closed and say so: the broker gets a signed answer even when the agent's disk cannot take one more row.
       const cause = storageFailure(err) ?? (err as Error).message;
@@ -188,10 +214,11 @@ export class IntentRunner {
       this.#report({ intentId: intent.id, outcome: 'failed', reason: null, message: `the agent could not handle this intent: ${cause}`, output: null }, false);
     } finally {
       this.#inHand.delete(intent.id);
+      this.#cancels.delete(intent.id);
     }
   }
 
-  async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined): Promise<void> {
+  async #run(intent: IntentBody, session: CertifiedSession, current: () => CertifiedSession | undefined, cancel: AbortSignal): Promise<void> {
     let claimed = false;
     const parsed = parseIntentCall(intent);
     // Read before the durable step below, which cannot wait: what the call reaches on this host, for its rules.
@@ -222,14 +249,21 @@ export class IntentRunner {
     const finish = (outcome: ResultBody['outcome'], reason: RejectionReason | null, message: string, output: Record<string, unknown> | null, usage: TokenUsageReport[] = []) =>
       this.#finish(intent, outcome, reason, message, output, true, usage);
     const call = decision.call;
+    // Cancelled before it ran (while its host facts were read, or its reviewers decided): it never runs.
+    const notRun = () => {
+      const by = cancelledBy(cancel);
+      return by && finish('rejected', 'cancelled', `${by.message} before it ran`, null);
+    };
+    if (cancelledBy(cancel)) return notRun();
     if (decision.rules.effect === 'ask') {
       // The user typed these params: they are never one of the reviewers, whatever the rule says of a model's calls.
       const quorum = quorumOf(decision.rules, false);
-      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send, undefined, quorum);
+      const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send, cancel, quorum);
       if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewers: approval.reviewers }, 'the reviewers approved the tool call');
       // What the call reaches may have changed during the wait too; read before the re-check, which must not wait.
       const facts = await hostFacts(call, this.o.sandbox);
+      if (cancelledBy(cancel)) return notRun();
       // The wait may have outlived the policy, the rate window or a delegation: decide again on what holds now,
       // and count the execution in the same turn, so calls approved together cannot all pass the rate gate.
       const now = current();
@@ -246,7 +280,7 @@ export class IntentRunner {
       this.#send({ type: 'progress', envelope: seal(this.o.identity, 'vaultysclaw/progress/v1', body) });
     });
     if (call.capability === 'llm_task') {
-      const task = await this.#tasks!.run(intent, call.params, progress, current, writeAllowance(session.policy, this.o.host));
+      const task = await this.#tasks!.run(intent, call.params, progress, current, writeAllowance(session.policy, this.o.host), cancel);
       progress.flush();
       if (task.outcome === 'succeeded') return finish('succeeded', null, task.message, task.output, task.usage);
       return finish('failed', task.reason, task.message, task.output, task.usage);
@@ -257,10 +291,13 @@ export class IntentRunner {
       policy,
       host: this.o.host,
       writes: writeAllowance(policy, this.o.host),
-      signal: AbortSignal.timeout(toolTimeoutMs(call)),
+      signal: AbortSignal.any([cancel, AbortSignal.timeout(toolTimeoutMs(call))]),
       onProgress: (stream, text) => progress.push(stream, text),
     });
     progress.flush();
+    const stopped = cancelledBy(cancel);
+    // What it did before the cancel stays in the signed answer (a command's output so far, its exit by signal).
+    if (stopped) return finish('failed', 'cancelled', `${stopped.message}; the tool was stopped`, outcome.ok ? outcome.output : null);
     if (outcome.ok) return finish('succeeded', null, 'done', outcome.output);
     if (outcome.reason === 'failed') return finish('failed', null, outcome.message, null);
     return finish('rejected', outcome.reason, outcome.message, null);

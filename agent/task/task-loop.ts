@@ -3,6 +3,7 @@ import type { RejectionReason } from '../../core/wire/intent';
 import { TaskTool, type TaskParams } from '../../core/wire/task';
 import { ModelCallError, type ChatCompletion, type ChatMessage, type ToolDefinition } from './chat-completions';
 import type { TaskLimits } from './model-settings';
+import { cancelledBy } from '../intent-cancel';
 
 /** The most of one tool's answer the model is shown: a large file or log must not blow up every later prompt. */
 export const MAX_TOOL_RESULT_CHARS = 16 * 1024;
@@ -78,7 +79,11 @@ export async function runTaskLoop(params: TaskParams, limits: TaskLimits, deadli
     return { text, truncated: text.length < lastText.length, steps, toolCalls };
   };
   const stop = (reason: RejectionReason | null, message: string): TaskOutcome => ({ outcome: 'failed', reason, message, output: output() });
-  const timeUp = () => stop('task-time-limit', `the task reached its time limit of ${Math.round(limits.timeLimitMs / 1000)} s`);
+  // `deadline` also carries the intent's cancel: a cancelled task says so, not that its time ran out.
+  const timeUp = () => {
+    const cancel = cancelledBy(deadline);
+    return cancel ? stop('cancelled', `${cancel.message}; the task stopped after ${steps} step${steps === 1 ? '' : 's'}`) : stop('task-time-limit', `the task reached its time limit of ${Math.round(limits.timeLimitMs / 1000)} s`);
+  };
 
   while (steps < limits.maxSteps) {
     if (deadline.aborted) return timeUp();

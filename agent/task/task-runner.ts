@@ -55,10 +55,11 @@ const refused = (reason: RejectionReason, message: string): ToolCallOutcome => (
 export class TaskRunner {
   constructor(private readonly o: TaskRunnerOptions) {}
 
-  async run(intent: IntentBody, params: TaskParams, progress: ProgressBatcher, current: () => CertifiedSession | undefined, writes: WriteAllowance): Promise<TaskResult> {
+  /** `cancel`: aborted (with IntentCancelled) when the intent is cancelled; it stops the model call, the tool or the reviewer wait in flight. */
+  async run(intent: IntentBody, params: TaskParams, progress: ProgressBatcher, current: () => CertifiedSession | undefined, writes: WriteAllowance, cancel: AbortSignal): Promise<TaskResult> {
     const { endpoint } = this.o.model;
     const limits = effectiveLimits(params, this.o.model.limits);
-    const deadline = AbortSignal.timeout(limits.timeLimitMs);
+    const deadline = AbortSignal.any([cancel, AbortSignal.timeout(limits.timeLimitMs)]);
     const usage = new Map<string, number>();
     const gates = (capability: Capability): GateVerdict => {
       const session = current();

@@ -39,6 +39,7 @@ const GATES: Record<RejectionReason, string> = {
   'task-time-limit': 'task limits',
   'model-unavailable': 'model',
   'model-malformed-response': 'model',
+  cancelled: 'cancel',
 };
 
 export const gateOf = (reason: RejectionReason): string => GATES[reason];

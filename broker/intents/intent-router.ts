@@ -17,9 +17,10 @@ import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
-import { readsRefusedIntentId } from '../../core/wire/hub-messages';
+import { readsIntentCancel, readsRefusedIntentId } from '../../core/wire/hub-messages';
+import { INTENT_CANCEL_CONTEXT, type IntentCancelBody } from '../../core/wire/intent-cancel';
 import type { ActiveIdentity } from '../identity/active-identity';
-import { notFound } from '../rpc/rpc-failure';
+import { conflict, forbidden, notFound } from '../rpc/rpc-failure';
 import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
@@ -202,6 +203,34 @@ export class IntentRouter {
     return { ok: true, decision };
   }
 
+  /**
+   * Ends an intent not final yet as `cancelled`, for its requester or an admin (the role table lets every dispatcher
+   * call this; only here is "own intent" known). Its pending approvals end with it (Broker: onIntentFinal). The
+   * agent, if connected, gets a signed order to stop the tool or drop the call waiting for a reviewer; its signed
+   * answer is kept as a late result and never changes the final state.
+   */
+  cancel(caller: { did: string; role: Role }, id: string): IntentView {
+    const intent = this.intents.get(id);
+    if (!intent) throw notFound(`intent ${id}`);
+    if (intent.user !== caller.did && caller.role !== 'admin' && caller.role !== 'owner') {
+      throw forbidden('only the user who dispatched an intent, or an admin, may cancel it');
+    }
+    const from = intent.state;
+    const now = this.now();
+    const cancelled = this.intents.markCancelled(id, `cancelled by ${caller.did}`, now);
+    if (!cancelled) throw conflict(`intent ${id} already ended ${this.intents.get(id)?.state ?? 'final'}; there is nothing to cancel`);
+    this.#disarm(intent.agent, id);
+    const connection = this.online.get(intent.agent);
+    // An agent that cannot read the frame would drop its connection over it: it runs on, and its answer comes late.
+    const agentTold = connection !== undefined && readsIntentCancel(connection.agentVersion) && connection.certifiedBy?.equals(this.keys.identity.id) === true;
+    if (agentTold) {
+      const body: IntentCancelBody = { intentId: id, agent: intent.agent, cancelledBy: caller.did, at: now };
+      connection.send({ type: 'intent/cancel', envelope: seal(this.keys.identity, INTENT_CANCEL_CONTEXT, body) });
+    }
+    audit(this.log).warn('intent.cancelled', { intentId: id, agent: intent.agent, user: intent.user, by: caller.did, role: caller.role, from, agentTold }, 'intent cancelled');
+    return this.#emit(cancelled);
+  }
+
   /** A result verified against the connection's key (by AgentConnection); here it must match an intent sent to that agent. */
   onResult(connection: AgentConnection, result: ResultBody, envelope: SealedEnvelope): void {
     const intent = this.intents.get(result.intentId);
@@ -218,7 +247,7 @@ export class IntentRouter {
     if (recorded) this.#disarm(intent.agent, intent.id);
     if (!view) return;
     const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
-    if (late) audit(this.log).warn('intent.late-result', { ...fields }, 'signed result kept for an intent already ended lost-agent');
+    if (late) audit(this.log).warn('intent.late-result', { ...fields }, `signed result kept for an intent already ended ${late.state}`);
     else audit(this.log).info('intent.result', { ...fields }, 'signed result recorded');
     this.#emit(view);
   }

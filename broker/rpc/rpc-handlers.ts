@@ -74,6 +74,7 @@ function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
     intentsList: (p) => broker.intents.list(p, p),
     usersRename: (p, c) => broker.users.rename(c, p.did, p.name),
     agentsRemove: (p, c) => broker.registrations.remove(c.did, p.did),
+    intentsCancel: (p, c) => summarizeIntent(broker.router.cancel(c, p.id)),
   };
 }
 

@@ -147,7 +147,7 @@ export class IntentStore {
     this.#late = db.prepare(
       `UPDATE intents SET outcome = @outcome, reason = @reason, rejected_by = @rejectedBy, message = @message,
          output = @output, result_payload = @resultPayload, result_signature = @resultSignature, updated_at = @now
-       WHERE id = @id AND state = 'lost-agent' AND result_payload IS NULL`,
+       WHERE id = @id AND state IN ('lost-agent', 'cancelled') AND result_payload IS NULL`,
     );
     this.#setState = db.prepare(`UPDATE intents SET state = @state, updated_at = @now WHERE id = @id AND state IN ('sent', 'running')`);
     const page = (where: string) =>
@@ -232,8 +232,9 @@ export class IntentStore {
 
   /**
    * A verified result for an intent already final as lost-agent (its agent came
-   * back after the grace period): the signed answer is kept and shown, the
-   * state stays the one final state it was given. Undefined if there is nothing to add.
+   * back after the grace period) or cancelled (the agent's answer to the cancel):
+   * the signed answer is kept and shown, the state stays the one final state it
+   * was given. Undefined if there is nothing to add.
    */
   recordLateResult(result: ResultBody, envelope: SealedEnvelope, now: number): IntentView | undefined {
     return this.#relaxed(() => this.#late.run(resultColumns(result, envelope, now)).changes) === 1 ? this.get(result.intentId) : undefined;
@@ -245,6 +246,14 @@ export class IntentStore {
     const changes = this.#relaxed(() => this.#finish.run({ id, ...lost, output: null, resultPayload: null, resultSignature: null, now }).changes);
     if (changes !== 1) return undefined;
     return this.#update(id, { ...lost, updatedAt: now }, true);
+  }
+
+  /** Ends an in-flight intent its requester or an admin cancelled. Returns the final view, or undefined if it was already final. */
+  markCancelled(id: string, message: string, now: number): IntentView | undefined {
+    const cancelled = { state: 'cancelled', outcome: null, reason: 'cancelled', rejectedBy: null, message } as const;
+    const changes = this.#relaxed(() => this.#finish.run({ id, ...cancelled, output: null, resultPayload: null, resultSignature: null, now }).changes);
+    if (changes !== 1) return undefined;
+    return this.#update(id, { ...cancelled, updatedAt: now }, true);
   }
 
   get(id: string): IntentView | undefined {

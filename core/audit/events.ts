@@ -162,6 +162,8 @@ export const AUDIT_EVENTS = {
 
   // Issue 17: a revoked or rejected agent taken out of the lists (its row and key status stay).
   'agent.removed': z.object({ actor: did, did, name: z.string(), status: z.enum(['revoked', 'rejected']) }),
+  // Cancels (broker/intents/): who ended an intent, and whether its agent was told (signed) to stop it.
+  'intent.cancelled': z.object({ intentId: z.string(), agent: did, user: did, by: did, role: Role, from: z.string(), agentTold: z.boolean() }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

@@ -21,6 +21,7 @@ export const SIGNATURE_CONTEXTS = [
   'vaultysclaw/audit-checkpoint/v1',
   'vaultysclaw/broker-certificate/v1',
   'vaultysclaw/broker-revocation/v1',
+  'vaultysclaw/intent-cancel/v1',
 ] as const;
 
 export type SignatureContext = (typeof SIGNATURE_CONTEXTS)[number];

@@ -164,6 +164,11 @@ export const Methods = {
   usersRename: define('vaultysclaw/users/rename', z.strictObject({ did: Did, name: UserName }), UserView, ADMINS),
   /** Takes a revoked or rejected agent out of the lists (refused for approved and pending ones); audited as agent.removed. */
   agentsRemove: define('vaultysclaw/agents/remove', z.strictObject({ did: Did }), AgentView, ADMINS),
+  /**
+   * Ends an intent not final yet as `cancelled` and tells its agent (signed) to stop it. The broker lets only the
+   * intent's requester and admins through: the role table cannot say "own intent".
+   */
+  intentsCancel: define('vaultysclaw/intents/cancel', z.strictObject({ id: IntentId }), IntentSummary, DISPATCHERS),
 } satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof Methods;

@@ -50,9 +50,10 @@ export const AgentView = z.strictObject({
 });
 export type AgentView = z.infer<typeof AgentView>;
 
-export const IntentState = z.enum(['sent', 'running', 'succeeded', 'failed', 'rejected', 'lost-agent']);
+/** `cancelled`: its requester or an admin ended it (intents/cancel); the agent's signed answer may follow it, kept as a late result. */
+export const IntentState = z.enum(['sent', 'running', 'succeeded', 'failed', 'rejected', 'lost-agent', 'cancelled']);
 export type IntentState = z.infer<typeof IntentState>;
-export const FINAL_INTENT_STATES: readonly IntentState[] = ['succeeded', 'failed', 'rejected', 'lost-agent'];
+export const FINAL_INTENT_STATES: readonly IntentState[] = ['succeeded', 'failed', 'rejected', 'lost-agent', 'cancelled'];
 
 export const IntentView = z.strictObject({
   id: IntentId,

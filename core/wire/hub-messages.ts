@@ -64,6 +64,8 @@ export const BrokerFrame = z.discriminatedUnion('type', [
    * renews its handshake and trusts nothing until the new chain verifies.
    */
   z.strictObject({ type: z.literal('authority/changed') }),
+  /** Stop one intent (IntentCancelBody, ctx vaultysclaw/intent-cancel/v1); sent only to agents that read it (readsIntentCancel). */
+  z.strictObject({ type: z.literal('intent/cancel'), envelope: Envelope }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;
 
@@ -88,6 +90,12 @@ export const readsRefusedIntentId = (agentVersion: string | undefined): boolean 
 
 /** Whether an agent that says it runs `agentVersion` reads rules in its certificate; an older one refuses the handshake. */
 export const readsPolicyRules = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, POLICY_RULES_SINCE);
+
+/** The first agent version whose decoder accepts an `intent/cancel` frame. */
+const INTENT_CANCEL_SINCE = [0, 4, 0];
+
+/** Whether an agent that says it runs `agentVersion` reads an `intent/cancel` frame; an older one would drop the connection over it. */
+export const readsIntentCancel = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, INTENT_CANCEL_SINCE);
 
 function runsAtLeast(agentVersion: string | undefined, since: readonly number[]): boolean {
   const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);

@@ -62,6 +62,8 @@ export const RejectionReason = z.enum([
   'task-time-limit',
   'model-unavailable',
   'model-malformed-response',
+  /** The requester or an admin cancelled the intent (intents/cancel): the agent stopped its tool or dropped its wait. */
+  'cancelled',
 ]);
 export type RejectionReason = z.infer<typeof RejectionReason>;
 

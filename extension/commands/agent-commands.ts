@@ -7,6 +7,11 @@ import { intentOutcome } from '../model/activity-tree';
 import { askParams } from './ask-params';
 import { askPolicy } from './policy-picker';
 import { command, didArgument, pickAgent, type Services } from './services';
+import { describeRpcError, type BrokerSession } from '../connection/broker-session';
+import { cancelIntent, watchDispatch, type DispatchStatus } from '../model/intent-watch';
+import { SOLO_CHOICES, soloReview } from '../model/solo-review';
+import { OPEN_APPROVAL_COMMAND, toolSummary } from '../model/approvals-tree';
+
 
 /** How long Dispatch Intent waits for the agent's signed result. */
 const DISPATCH_WAIT_MS = 10 * 60_000;
@@ -48,13 +53,15 @@ export async function showReadOnly(content: string, fileName: string): Promise<v
 }
 
 /**
- * Sends an intent and waits for its final state, with progress and cancel.
- * Cancel stops waiting; the broker has no way to call an intent back, so it
- * says so.
+ * Sends an intent and waits for its final state, with progress and cancel. Cancel is a real cancel
+ * (intents/cancel): the broker ends the intent and has its agent stop the tool or drop the call waiting for a
+ * reviewer. While a reviewer must act, the notification says who and offers Open Approval. A call that nobody
+ * but the requester could review is named before it is sent (soloReview).
  */
 export async function dispatchAndWait(services: Services, agent: string, capability: Capability, params: Record<string, unknown>, title: string): Promise<IntentDetail | undefined> {
   const session = await services.connection.requireSession('dispatch an intent');
   if (!session) return undefined;
+  if (!(await confirmReviewable(services, session, { agent, capability, params }))) return undefined;
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
     progress.report({ message: 'signing and sending…' });
     const sent = await session.call('intentsDispatch', { agent, capability, params });
@@ -62,26 +69,86 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
     void vscode.commands.executeCommand('vaultysclaw.showResult', sent.id, { preserveFocus: true });
     // The output comes with the intent's detail, once it is final: notifications carry summaries only.
     if (FINAL_INTENT_STATES.includes(sent.state)) return session.call('intentsGet', { id: sent.id });
-    progress.report({ message: `intent ${sent.id.slice(0, 8)} ${sent.state}; waiting for the agent's signed result…` });
-    const abort = new AbortController();
-    const cancel = token.onCancellationRequested(() => abort.abort());
+    const stopWaiting = new AbortController();
+    const cancel = token.onCancellationRequested(() => {
+      void cancelIntent(session, services.model, sent.id).catch((err: unknown) => {
+        // Refused (it ended meanwhile, say): stop waiting and say why; the Activity view shows how it ends.
+        stopWaiting.abort();
+        void vscode.window.showWarningMessage(`VaultysClaw: could not cancel intent ${sent.id.slice(0, 8)}: ${describeRpcError(err)}`);
+      });
+    });
+    const offered = new Set<string>();
+    const watch = watchDispatch(services.model, sent.id, (status) => {
+      progress.report({ message: status.message });
+      const request = status.waitingFor;
+      if (request && !offered.has(request.requestId)) {
+        offered.add(request.requestId);
+        void offerApproval(services, session, sent.id, request.requestId, status);
+      }
+    });
     const progressSub = services.model.onIntentProgress((p) => {
       if (p.intentId === sent.id) progress.report({ message: p.text.trim().slice(0, 120) });
     });
     try {
-      await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: abort.signal });
+      await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: stopWaiting.signal });
       return await session.call('intentsGet', { id: sent.id });
     } catch (err) {
-      if (abort.signal.aborted) {
-        void vscode.window.showInformationMessage(`VaultysClaw: stopped waiting for intent ${sent.id.slice(0, 8)}; it keeps running on the agent, and the Activity view shows how it ends.`);
-        return undefined;
-      }
+      if (stopWaiting.signal.aborted) return undefined;
       throw err;
     } finally {
       cancel.dispose();
+      watch.dispose();
       progressSub.dispose();
     }
   });
+}
+
+/** Beside the progress: the call waits for a reviewer, who; Open Approval opens its request, Cancel Intent withdraws it. */
+async function offerApproval(services: Services, session: BrokerSession, intentId: string, requestId: string, status: DispatchStatus): Promise<void> {
+  const text = `VaultysClaw: ${status.message}.${status.note ? ` ${status.note}` : ''}`;
+  const choice = await vscode.window.showInformationMessage(text, OFFER.open, OFFER.cancel);
+  if (choice === OFFER.open) await vscode.commands.executeCommand(OPEN_APPROVAL_COMMAND, requestId);
+  else if (choice === OFFER.cancel) await cancelIntent(session, services.model, intentId).catch((err: unknown) => vscode.window.showWarningMessage(`VaultysClaw: ${describeRpcError(err)}`));
+}
+
+const OFFER = { open: 'Open Approval', cancel: 'Cancel Intent' } as const;
+
+/**
+ * Before a call that will wait for reviewers: if nobody but the requester could decide it, say so and let them
+ * withdraw it before it is sent. True: dispatch. The dry run failing (an older broker) never blocks a dispatch.
+ */
+async function confirmReviewable(services: Services, session: BrokerSession, request: { agent: string; capability: Capability; params: Record<string, unknown> }): Promise<boolean> {
+  const dry = await session.call('policyTest', request).catch(() => undefined);
+  if (!dry) return true;
+  const users = services.model.users().length > 0 ? services.model.users() : (await session.call('usersList', {}).catch(() => undefined))?.items ?? [];
+  const solo = soloReview(dry, session.user.did, users);
+  if (!solo.deadEnd) return true;
+  const choice = await vscode.window.showWarningMessage(solo.message, { modal: true, detail: solo.detail }, SOLO_CHOICES.dispatch, SOLO_CHOICES.invite);
+  if (choice === SOLO_CHOICES.invite) {
+    const invite = await vscode.window.showInformationMessage(
+      'VaultysClaw: an owner or admin creates an invitation (VaultysClaw: Invite User, role reviewer) and sends its token; the reviewer runs VaultysClaw: Join Broker with it in their own editor.',
+      'Invite User…',
+    );
+    if (invite) await vscode.commands.executeCommand('vaultysclaw.inviteUser');
+  }
+  return choice === SOLO_CHOICES.dispatch;
+}
+
+/** The intent a Cancel Intent command acts on: an Activity row, an id, or one picked among those still in flight. */
+async function intentToCancel(services: Services, arg: unknown): Promise<string | undefined> {
+  const raw = typeof arg === 'string' ? arg : typeof (arg as { id?: unknown } | undefined)?.id === 'string' ? String((arg as { id: string }).id).replace(/^intent:/, '') : undefined;
+  if (raw) return raw;
+  const self = services.connection.session?.user.did;
+  const open = services.model.intents().filter((i) => !FINAL_INTENT_STATES.includes(i.state) && (i.user === self || services.connection.session?.role === 'admin' || services.connection.session?.role === 'owner'));
+  if (open.length === 0) {
+    void vscode.window.showInformationMessage('VaultysClaw: no intent of yours is in flight.');
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    open.map((i) => ({ label: `${i.capability} ${toolSummary(i.capability, i.params)}`, description: `${i.state} · ${i.id.slice(0, 8)}`, id: i.id })),
+    { title: 'Cancel an intent', placeHolder: 'Intent in flight' },
+  );
+  return picked?.id;
 }
 
 export function registerAgentCommands(services: Services): vscode.Disposable[] {
@@ -155,6 +222,23 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const ok = await vscode.window.showWarningMessage(`Revoke ${visibleText(agent.name)}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
       if (ok !== 'Revoke') return;
       model.noteAgent(await session.call('agentsRevoke', { did: agent.did, reason: reason.trim() }));
+    }),
+
+    command(services, 'vaultysclaw.cancelIntent', async (arg) => {
+      const session = await services.connection.requireSession('cancel an intent');
+      if (!session) return;
+      const id = await intentToCancel(services, arg);
+      if (!id) return;
+      const known = model.intent(id);
+      const what = known ? `${known.capability} ${toolSummary(known.capability, known.params)}` : `intent ${id.slice(0, 8)}`;
+      const ok = await vscode.window.showWarningMessage(
+        `Cancel ${what}?`,
+        { modal: true, detail: 'The agent stops its tool (a running command is killed) or drops the call waiting for a reviewer; the intent ends cancelled.' },
+        'Cancel Intent',
+      );
+      if (ok !== 'Cancel Intent') return;
+      await cancelIntent(session, model, id);
+      void vscode.window.showInformationMessage(`VaultysClaw: ${what} cancelled.`);
     }),
 
     command(services, 'vaultysclaw.copyDid', async (arg) => {

@@ -11,6 +11,7 @@ const STATE_ICONS: Record<IntentSummary['state'], TreeNode['icon']> = {
   failed: { id: 'error', color: 'testing.iconFailed' },
   rejected: { id: 'circle-slash', color: 'errorForeground' },
   'lost-agent': { id: 'debug-disconnect', color: 'testing.iconFailed' },
+  cancelled: { id: 'stop-circle', color: 'disabledForeground' },
 };
 
 export const SHOW_INTENT_COMMAND = 'vaultysclaw.showIntent';

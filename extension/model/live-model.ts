@@ -15,7 +15,7 @@ const MAX_PAGES = 50;
 type Disposable = { dispose(): void };
 
 const APPROVAL_RANK: Record<ApprovalView['state'], number> = { pending: 0, approved: 1, rejected: 1, expired: 1 };
-const INTENT_RANK: Record<IntentSummary['state'], number> = { sent: 0, running: 1, succeeded: 2, failed: 2, rejected: 2, 'lost-agent': 2 };
+const INTENT_RANK: Record<IntentSummary['state'], number> = { sent: 0, running: 1, succeeded: 2, failed: 2, rejected: 2, 'lost-agent': 2, cancelled: 2 };
 
 /** A newer view of an intent never loses to an older one, whatever order they arrive in. */
 export function newerIntent(current: IntentSummary | undefined, next: IntentSummary): boolean {

@@ -5,6 +5,7 @@
 // daily budget, which stops a task mid-way; malformed and hanging endpoints end a task with their own
 // reason; and the model key reaches nothing but the model endpoint.
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,6 +17,7 @@ import type { IntentSummary } from '../../core/rpc/views';
 import { allIntents } from '../attacks/support/fleet';
 import { MitmProxy } from '../attacks/support/mitm-proxy';
 import { approveAgent, assertBrokerRefused, call, decisionParams, finalIntent, joinAs, ownerOf, pendingApproval, runAs, type Member } from '../attacks/support/team';
+import { processesWith } from '../support/host-processes';
 import { tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { answers, callsTools, ScriptedModel, toolResults, type RecordedRequest } from '../support/scripted-model';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -47,6 +49,12 @@ describe('llm_task end to end', () => {
     assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
     return sent;
   };
+  /** The intent once the agent's signed answer is kept (after a cancel it comes as a late result). */
+  const signedAnswer = (id: string) =>
+    waitFor('the agent\'s signed answer kept', async () => {
+      const d = await call(owner, 'intentsGet', { id });
+      return d.signedResult ? d : undefined;
+    }, 20_000);
   const runTask = async (who: Member, target: AgentProcess, params: Record<string, unknown>) => finalIntent(who, (await task(who, target, params)).id, 20_000);
   const requestsSince = (n: number): RecordedRequest[] => model.requests.slice(n);
 
@@ -306,6 +314,31 @@ describe('llm_task end to end', () => {
     assert.equal(done.reason, 'task-time-limit', String(done.message));
     assert.ok(Date.now() - t0 < 15_000, 'the task ended on its own deadline');
     await waitFor('the agent to abandon the request', () => requestsSince(from)[0]?.abandoned === true);
+  });
+
+  test('cancelled while a tool it called runs: the command is killed, the loop stops (no further model call), the task ends cancelled', async () => {
+    const marker = String(randomInt(1e8, 1e9));
+    const from = model.requests.length;
+    model.play([callsTools([{ name: 'run_command', args: { command: 'sleep', args: [`300.${marker}`], cwd: '.', timeoutMs: 120_000 } }], 50), answers('never asked', 10)]);
+    const sent = await task(owner, agent, { instruction: 'Wait a long time.', maxSteps: 5 });
+    await waitFor('the command the model called running', () => processesWith(marker).length > 0, 20_000);
+    assert.equal((await call(owner, 'intentsCancel', { id: sent.id })).state, 'cancelled');
+    await waitFor('the command gone', () => processesWith(marker).length === 0, 15_000);
+    const answer = await signedAnswer(sent.id);
+    assert.deepEqual([answer.state, answer.outcome, answer.reason], ['cancelled', 'failed', 'cancelled']);
+    assert.match(answer.message ?? '', /cancelled by did:vaultys:[0-9a-f]{40}; the task stopped after 1 step/);
+    assert.equal(model.requests.length - from, 1, 'the model is not asked again after the cancel');
+  });
+
+  test('cancelled while the model thinks: the request to the endpoint is abandoned and the task ends cancelled', async () => {
+    const from = model.requests.length;
+    model.play([{ kind: 'hang' }]);
+    const sent = await task(owner, agent, { instruction: 'Think forever.', maxSteps: 5 });
+    await waitFor('the model request in flight', () => model.requests.length > from, 20_000);
+    await call(owner, 'intentsCancel', { id: sent.id });
+    const answer = await signedAnswer(sent.id);
+    assert.deepEqual([answer.state, answer.reason], ['cancelled', 'cancelled']);
+    await waitFor('the endpoint request abandoned', () => model.requests[from]?.abandoned === true, 10_000);
   });
 
   test('a policy that puts llm_task itself under approval pauses the whole task, instruction shown, before any model call', async () => {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { BUDGETS } from '../../core/budgets';
 import { IdType, SecretIdentity } from '../../core/identity';
 import { Methods, RpcErrorCode, type MethodName, type ParamsOf, type ResultOf } from '../../core/rpc/methods';
-import { ADMINS, Role } from '../../core/rpc/roles';
+import { ADMINS, DISPATCHERS, Role } from '../../core/rpc/roles';
 import type { ApprovalView } from '../../core/rpc/views';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -63,8 +63,8 @@ async function freshUser(role: Role = 'viewer'): Promise<Member> {
 }
 
 /** A new tool call paused for a reviewer: the operator writes a file on the agent, which needs approval. */
-async function freshApproval(): Promise<ApprovalView> {
-  const sent = await call(member('operator'), 'intentsDispatch', {
+async function freshApproval(by: Member = member('operator')): Promise<ApprovalView> {
+  const sent = await call(by, 'intentsDispatch', {
     agent: agent.did,
     capability: 'write_file',
     params: { path: `${unique('approval')}.txt`, content: 'x', mode: 'create' },
@@ -188,6 +188,14 @@ const matrix: { [M in MethodName]: Case<M> } = {
       return { did };
     },
     check: (r) => assert.deepEqual([r.status, r.removed], ['rejected', true]),
+  // Each allowed caller cancels an intent of their own, paused for a reviewer (so still in flight); the broker's own
+  // check (requester or admin) is test/e2e/intent-cancel.test.ts.
+  intentsCancel: {
+    params: async (c) => ({ id: (await freshApproval(DISPATCHERS.includes(c.role) ? c : member('operator'))).intentId }),
+    check: (r, c) => {
+      assert.equal(r.state, 'cancelled');
+      assert.equal(r.user, c.did);
+    },
   },
 };
 

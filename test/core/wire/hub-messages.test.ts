@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readsPolicyRules, readsRefusedIntentId } from '../../../core/wire/hub-messages';
+import { readsIntentCancel, readsPolicyRules, readsRefusedIntentId } from '../../../core/wire/hub-messages';
 
 test('readsRefusedIntentId: agents from 0.2.0 on read an error frame’s intentId; older ones and unknown versions do not', () => {
   for (const version of ['0.2.0', '0.2.1', '0.3.0', '0.10.0', '1.0.0', '0.2.0-rc.1', '2.0.0+build']) assert.equal(readsRefusedIntentId(version), true, version);
@@ -10,4 +10,9 @@ test('readsRefusedIntentId: agents from 0.2.0 on read an error frame’s intentI
 test('readsPolicyRules: agents from 0.4.0 on read rules in their certificate; older ones and unknown versions do not', () => {
   for (const version of ['0.4.0', '0.4.1', '0.10.0', '1.0.0']) assert.equal(readsPolicyRules(version), true, version);
   for (const version of ['0.3.0', '0.3.99', '0.2.5', undefined, 'dev']) assert.equal(readsPolicyRules(version), false, String(version));
+});
+
+test('readsIntentCancel: agents from 0.4.0 on read an intent/cancel frame; older ones (whose strict decoder would drop the connection) and unknown versions do not', () => {
+  for (const version of ['0.4.0', '0.4.1', '0.10.0', '1.0.0', '0.4.0-rc.1']) assert.equal(readsIntentCancel(version), true, version);
+  for (const version of ['0.3.0', '0.3.99', '0.2.0', undefined, '', 'dev', 'v0.4.0', '0.4']) assert.equal(readsIntentCancel(version), false, String(version));
 });
