@@ -188,6 +188,7 @@ const matrix: { [M in MethodName]: Case<M> } = {
       return { did };
     },
     check: (r) => assert.deepEqual([r.status, r.removed], ['rejected', true]),
+  },
   // Each allowed caller cancels an intent of their own, paused for a reviewer (so still in flight); the broker's own
   // check (requester or admin) is test/e2e/intent-cancel.test.ts.
   intentsCancel: {
