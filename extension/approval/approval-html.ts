@@ -1,34 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { webviewPage } from '../webview/webview-page';
 
-export function makeNonce(): string {
-  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
-
-const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
-
-/**
- * The approval panel's page: nothing runs but our nonce'd bundle, nothing
- * loads but from the extension's own webview resources, and no inline style
- * but the nonce'd block. Colours come from the editor's --vscode-* variables.
- */
-export function approvalHtml(options: { cspSource: string; nonce: string; scriptUri: string; title: string }): string {
-  const { cspSource, nonce } = options;
-  const csp = [
-    "default-src 'none'",
-    `img-src ${cspSource} data:`,
-    `font-src ${cspSource}`,
-    `style-src ${cspSource} 'nonce-${nonce}'`,
-    `script-src 'nonce-${nonce}'`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>${escapeAttr(options.title)}</title>
-<style nonce="${nonce}">
-  body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 20px 24px; line-height: 1.5; }
+/** What this panel's page looks like; webviewPage makes the page around it (CSP, nonce, bundle). */
+const STYLE = `  body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 20px 24px; line-height: 1.5; }
   h1 { font-size: 1.3em; font-weight: 600; margin: 16px 0 4px; }
   h2 { font-size: 1.05em; font-weight: 600; margin: 20px 0 6px; }
   .sub { color: var(--vscode-descriptionForeground); margin: 0 0 12px; }
@@ -53,12 +26,9 @@ export function approvalHtml(options: { cspSource: string; nonce: string; script
   details { margin: 20px 0 0; border-top: 1px solid var(--vscode-panel-border, var(--vscode-contrastBorder, transparent)); padding-top: 8px; }
   summary { cursor: pointer; color: var(--vscode-descriptionForeground); }
   details[open] summary { margin-bottom: 8px; }
-  summary:focus-visible, pre:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: 2px; }
-</style>
-</head>
-<body>
-<main id="app" aria-live="polite"><p class="sub">Loading the approval request…</p></main>
-<script nonce="${nonce}" src="${escapeAttr(options.scriptUri)}"></script>
-</body>
-</html>`;
+  summary:focus-visible, pre:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: 2px; }`;
+
+/** The approval panel's page, titled after the call it asks about. */
+export function approvalHtml(options: { cspSource: string; nonce: string; scriptUri: string; title: string }): string {
+  return webviewPage({ ...options, style: STYLE, loading: 'Loading the approval request…' });
 }

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { IntentId } from '../../core/wire/common';
 import { FINAL_INTENT_STATES, type IntentDetail } from '../../core/rpc/views';
 import { ResultWebviewState, WebviewToExtension, type ExtensionToWebview, type Verdict } from '../../core/webview/result-messages';
-import { makeNonce } from '../approval/approval-html';
+import { makeNonce } from '../webview/webview-page';
 import type { BrokerConnection } from '../connection/broker-connection';
 import type { LiveModel } from '../model/live-model';
 import { envelopeDocument, verifyEnvelopes } from './envelope-check';

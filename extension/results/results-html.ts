@@ -1,22 +1,7 @@
-const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+import { webviewPage } from '../webview/webview-page';
 
-/**
- * The result view's page: only our nonce'd bundle runs, only the extension's webview resources load, no inline
- * style but the nonce'd block. Colours are the theme's --vscode-* variables only, so light, dark and
- * high-contrast themes all read (high contrast adds its contrast borders).
- */
-export function resultsHtml(options: { cspSource: string; nonce: string; scriptUri: string }): string {
-  const { cspSource, nonce } = options;
-  const csp = ["default-src 'none'", `img-src ${cspSource} data:`, `font-src ${cspSource}`, `style-src ${cspSource} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeAttr(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>VaultysClaw result</title>
-<style nonce="${nonce}">
-  body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 20px 24px; line-height: 1.5; }
+/** What this panel's page looks like; webviewPage makes the page around it (CSP, nonce, bundle). */
+const STYLE = `  body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 20px 24px; line-height: 1.5; }
   h1 { font-size: 1.3em; font-weight: 600; margin: 16px 0 4px; overflow-wrap: anywhere; }
   h2 { font-size: 1.05em; font-weight: 600; margin: 20px 0 6px; }
   .sub { color: var(--vscode-descriptionForeground); margin: 0 0 8px; }
@@ -42,12 +27,9 @@ export function resultsHtml(options: { cspSource: string; nonce: string; scriptU
   .step { margin: 12px 0; padding-left: 10px; border-left: 2px solid var(--vscode-panel-border, var(--vscode-contrastBorder, transparent)); }
   .call { margin: 6px 0; }
   .notes { color: var(--vscode-descriptionForeground); margin: 6px 0; padding-left: 18px; }
-  [hidden] { display: none !important; }
-</style>
-</head>
-<body>
-<main id="app" aria-live="polite" aria-busy="true"><p class="sub">Loading the result…</p></main>
-<script nonce="${nonce}" src="${escapeAttr(options.scriptUri)}"></script>
-</body>
-</html>`;
+  [hidden] { display: none !important; }`;
+
+/** The result view's page. */
+export function resultsHtml(options: { cspSource: string; nonce: string; scriptUri: string }): string {
+  return webviewPage({ ...options, title: 'VaultysClaw result', style: STYLE, loading: 'Loading the result…' });
 }
