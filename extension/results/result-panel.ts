@@ -234,7 +234,9 @@ export class ResultPanel implements vscode.Disposable {
   }
 
   #options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-    return { enableScripts: true, enableFindWidget: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews')] };
+    // Kept alive while hidden: the read_file document opens over the panel, and a webview rebuilt on reveal can come
+    // back blank in a browser workbench (its new frame waits forever on the old frame's service worker).
+    return { enableScripts: true, enableFindWidget: true, retainContextWhenHidden: true, localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webviews')] };
   }
 
   #adopt(panel: vscode.WebviewPanel): void {

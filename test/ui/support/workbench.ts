@@ -116,8 +116,8 @@ export class Workbench {
     await this.command('Notifications: Clear All Notifications');
   }
 
-  /** The approval panel's own document, inside the webview's two iframes. */
+  /** The shown panel's own document, inside the webview's two iframes: a panel kept alive while hidden keeps its iframe, hidden. */
   get webview(): FrameLocator {
-    return this.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    return this.page.frameLocator('iframe.webview.ready >> visible=true').frameLocator('#active-frame');
   }
 }
