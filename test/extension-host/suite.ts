@@ -213,11 +213,23 @@ export async function run(): Promise<void> {
         const approvalTabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('vaultysclaw.approval'));
         assert.equal(approvalTabs.length, 1, 'one panel per request');
 
-        // Opening the read shows the signed intent, checked here against the pinned broker id.
+        // Opening the read shows it in the one result view (issue 17), and the file it read as a read-only document.
         const readRow = (await shown(surface.views.activity)).find((r) => r.node.id === `intent:${read.id}`)!;
         await vscode.commands.executeCommand(readRow.item.command!.command, ...(readRow.item.command!.arguments ?? []));
-        const doc = await waitFor('the signed intent document', () => vscode.window.activeTextEditor?.document.uri.scheme === 'vaultysclaw-intent' && vscode.window.activeTextEditor.document);
-        assert.match(doc.getText(), /"verified": "signature checked here against the pinned broker id"/);
+        await waitFor('the result view of the read', () =>
+          vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('vaultysclaw.result') && t.label === 'read_file hello.txt'),
+        );
+        const content = await waitFor('the read file as a result document', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'vaultysclaw-result' && d.uri.path === `/${read.id}/hello.txt`));
+        assert.equal(content.getText(), 'hello from the host suite\n');
+        // Verify checks both signatures here, the intent against the pinned broker id; the decoded envelope then says so.
+        await vscode.commands.executeCommand('vaultysclaw.verifyResult', read.id);
+        await vscode.commands.executeCommand('vaultysclaw.showSignedEnvelope', read.id);
+        const doc = await waitFor('the signed envelope document', () => {
+          const d = vscode.window.activeTextEditor?.document;
+          return d?.uri.scheme === 'vaultysclaw-result' && d.uri.path === `/${read.id}/signed-read_file.json` && d;
+        });
+        assert.match(doc.getText(), /"intent": "The signed intent holds: signed by did:vaultys:/);
+        assert.match(doc.getText(), /"result": "The signed result holds: signed by did:vaultys:/);
         assert.match(doc.getText(), /hello from the host suite/);
       },
     },
