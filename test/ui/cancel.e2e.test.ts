@@ -171,9 +171,14 @@ test('cancel in a real workbench: from the progress notification, from the Activ
       await wb.picker(`write_file on ${AGENT_NAME} (1/3)`);
       await wb.answer('solo.txt');
       await wb.picker(`write_file on ${AGENT_NAME} (2/3)`);
-      await wb.choose('Type it');
-      await wb.quickInput.locator('.quick-input-message', { hasText: 'Content to write' }).waitFor({ state: 'visible', timeout: STEP_MS });
-      await wb.answer('written only if reviewed');
+      // The content is typed in a new untitled editor and handed over by Write to Agent (extension/commands/content-source.ts).
+      await wb.choose('Type it in a new editor');
+      const contentEditor = page!.locator('.editor-group-container', { has: page!.locator('.tab.active', { hasText: /Untitled-\d+/ }) }).locator('.monaco-editor .view-lines');
+      await contentEditor.click();
+      await page!.keyboard.type('written only if reviewed');
+      await waitText('the typed content', contentEditor, /written only if reviewed/);
+      // From the editor's title bar, as the progress notification says.
+      await page!.locator('.editor-group-container', { has: page!.locator('.tab.active', { hasText: /Untitled-\d+/ }) }).locator('.editor-actions .action-label[aria-label^="Write to Agent"]').click();
       await wb.picker(`write_file on ${AGENT_NAME} (3/3)`);
       await wb.choose('create');
       const dialog = await waitText('the modal before dispatch', page!.locator('.monaco-dialog-box'), /needs a reviewer other than you; nobody else can review on this broker/);
@@ -185,6 +190,7 @@ test('cancel in a real workbench: from the progress notification, from the Activ
     const waiting = await step('waiting-for-reviewer-notification', async () => {
       await page!.locator('.monaco-dialog-box .monaco-button', { hasText: 'Dispatch Anyway' }).click();
       const intent = await waitFor('the write at the broker', async () => (await broker.call('intentsList', { agent: agent.did, limit: 10 })).items.find((i) => i.capability === 'write_file'), STEP_MS, 200);
+      assert.equal((await broker.call('intentsGet', { id: intent.id })).params.content, 'written only if reviewed', "the content editor's text, as typed");
       await waitText('the notification naming the wait', toasts, /(?=[\s\S]*waits for a reviewer: local operator\. "local operator" is the broker host's own command-line key)(?=[\s\S]*Open Approval)/);
       return intent;
     });
