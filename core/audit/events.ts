@@ -22,7 +22,7 @@ const refusal = { code: z.string().optional(), reason: z.string().optional(), de
 /** Added to a line an agent that is not approved causes: it went through the refusal budget (AgentConnection.auditConnection). */
 const budgetedCode = { code: RegistrationStatus.optional() };
 const chainFields = { root: z.string().nullable(), serial: z.number().nullable(), expiresAt: z.number().nullable(), revocations: z.number() };
-const intentSubmitted = { intentId: z.string(), user: did, role: Role, agent: did, capability: Capability };
+const intentSubmitted = { intentId: z.string(), user: did, role: Role, agent: did, capability: Capability, via: z.string().optional() };
 const intentAnswered = { intentId: z.string(), agent: did, outcome: IntentOutcome, reason: z.string().nullish() };
 
 export const AUDIT_EVENTS = {

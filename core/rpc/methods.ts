@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Did, IntentId } from '../wire/common';
 import { ProgressStream } from '../wire/intent';
+import { IntentOrigin } from '../wire/intent-origin';
 import { Capability } from '../wire/policy';
 import { ADMINS, DISPATCHERS, EVERYONE, REVIEWERS, Role } from './roles';
 import { AgentView, ApprovalView, GrantView, IntentDetail, IntentSummary, InvitationView, PolicyInput, PolicyTestResult, UserView } from './views';
@@ -153,7 +154,8 @@ export const Methods = {
   registrationsReject: define('vaultysclaw/registrations/reject', z.strictObject({ did: Did, reason: Reason }), AgentView, ADMINS),
   intentsDispatch: define(
     'vaultysclaw/intents/dispatch',
-    z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()) }),
+    // via: the client says a model chose this intent (the extension's language model tools, `broker mcp`).
+    z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()), via: IntentOrigin.optional() }),
     IntentSummary,
     DISPATCHERS,
   ),

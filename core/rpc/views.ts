@@ -3,6 +3,7 @@ import { BUDGETS } from '../budgets';
 import { Did, EpochMs, IntentId } from '../wire/common';
 import { ApprovalRequestBody } from '../wire/approval';
 import { IntentOutcome, RejectionReason } from '../wire/intent';
+import { IntentOrigin } from '../wire/intent-origin';
 import { Capability, CertifiedPolicy, CommandLimits, Confinement, DomainPattern, RegistrationStatus } from '../wire/policy';
 import { MAX_REVIEWERS, PolicyRules, RuleEffect } from '../wire/policy-rules';
 import { Role } from './roles';
@@ -73,6 +74,8 @@ export const IntentView = z.strictObject({
   /** Base64 of the signed intent and result envelopes, for anyone who wants to check them. */
   signedIntent: z.strictObject({ payload: z.string(), signature: z.string() }).nullable(),
   signedResult: z.strictObject({ payload: z.string(), signature: z.string() }).nullable(),
+  /** Which model dispatched it (core/wire/intent-origin.ts); absent: a person did. */
+  via: IntentOrigin.optional(),
 });
 export type IntentView = z.infer<typeof IntentView>;
 

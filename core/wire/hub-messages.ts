@@ -97,6 +97,12 @@ const INTENT_CANCEL_SINCE = [0, 4, 0];
 /** Whether an agent that says it runs `agentVersion` reads an `intent/cancel` frame; an older one would drop the connection over it. */
 export const readsIntentCancel = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, INTENT_CANCEL_SINCE);
 
+/** The first agent version whose decoder accepts an intent's `via` and a rule's `chosenBy` (issue 18). */
+export const INTENT_ORIGIN_SINCE = [0, 5, 0] as const;
+
+/** Whether an agent that says it runs `agentVersion` reads an intent's `via`; an older one refuses the intent as malformed. */
+export const readsIntentOrigin = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, INTENT_ORIGIN_SINCE);
+
 function runsAtLeast(agentVersion: string | undefined, since: readonly number[]): boolean {
   const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);
   if (!parts) return false;

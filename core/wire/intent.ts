@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Did, Envelope, EpochMs, IntentId } from './common';
+import { IntentOrigin } from './intent-origin';
 import { Capability } from './policy';
 import { TokenUsageReport } from './task';
 
@@ -19,6 +20,11 @@ export const IntentBody = z.strictObject({
   revocationVersion: z.number().int().nonnegative(),
   issuedAt: EpochMs,
   expiresAt: EpochMs,
+  /**
+   * A model dispatched it (issue 18): rules with chosenBy "model" apply, selfReview "model-calls" lets the
+   * requester approve it. Sent only to agents that read it (readsIntentOrigin); older ones get the intent without.
+   */
+  via: IntentOrigin.optional(),
 });
 export type IntentBody = z.infer<typeof IntentBody>;
 

@@ -76,6 +76,11 @@ const ruleOf = <M extends z.ZodType, E extends z.ZodType>(match: M, example: E) 
       reviewers: z.number().int().min(1).max(MAX_REVIEWERS).optional(),
       /** ask only: the user who dispatched an llm_task may approve the calls its model chose (audited as self-review). */
       selfReview: z.literal('model-calls').optional(),
+      /**
+       * "model": the rule applies only to calls a model chose (an llm_task's tool calls, and intents an editor AI or
+       * an MCP client dispatched: the signed `via`); other calls skip it. Needs an agent that reads `via` (0.5.0).
+       */
+      chosenBy: z.literal('model').optional(),
       /** Why the rule is there: shown with refusals, in the approval panel and in the dry run. */
       note: Utf8Text(200).optional(),
       /** Checked when the policy is set: a policy whose examples fail is refused, naming the rule and the example. */
