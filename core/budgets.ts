@@ -359,6 +359,20 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'extension/results/progress-log.ts',
   },
+  pendingApprovalRequestsPerIntent: {
+    who: ['agent'],
+    what: "approval requests one intent may have pending at once: an honest agent awaits each call's decision before the next (a request past its expiry by the agent's clock, within the allowed skew, no longer counts)",
+    limit: 1,
+    unit: 'count',
+    enforcedAt: 'broker/approvals/approval-service.ts',
+  },
+  approvalRequestsPerIntent: {
+    who: ['agent'],
+    what: "approval requests one intent may make in its lifetime (each is a database row and an audit line): an llm_task's calls that need a reviewer",
+    limit: 256,
+    unit: 'count',
+    enforcedAt: 'broker/approvals/approval-service.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -1,6 +1,7 @@
 import type { Page, PageRequest } from '../../core/rpc/pages';
 import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
+import { BUDGETS } from '../../core/budgets';
 import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
@@ -112,6 +113,14 @@ export class ApprovalService {
     const limit = now + this.approvalTimeoutMs + DEFAULT_CLOCK_SKEW_MS;
     if (!(r.expiresAt <= limit) || !(r.requestedAt <= now + DEFAULT_CLOCK_SKEW_MS)) {
       return refuse('approval-timeout', 'the approval request runs past the timeout carried in the certificate');
+    }
+    // Each request is a row and an audit line: without these bounds a compromised agent opens them at the hub's frame
+    // rate for as long as its task runs. An honest agent awaits each decision before its next call, so they cost it nothing.
+    if (this.approvals.countFor(r.intentId) >= BUDGETS.approvalRequestsPerIntent.limit) {
+      return refuse('approval-limit', `intent ${r.intentId} already made ${BUDGETS.approvalRequestsPerIntent.limit} approval requests, the most one intent may make`);
+    }
+    if (this.#stillPending(r.intentId, now) >= BUDGETS.pendingApprovalRequestsPerIntent.limit) {
+      return refuse('approval-pending', `intent ${r.intentId} already has an approval request waiting for a reviewer: an agent asks about one call at a time`);
     }
     const view = this.approvals.add(r, envelope, isModelCall(intent, r));
     this.#askedOn.set(connection, (this.#askedOn.get(connection) ?? new Set()).add(r.requestId));
@@ -250,6 +259,18 @@ export class ApprovalService {
   onConnectionClosed(connection: AgentConnection): void {
     for (const requestId of this.#askedOn.get(connection) ?? []) this.#cancel(requestId, 'the agent dropped the tool call when its connection closed');
     this.#askedOn.delete(connection);
+  }
+
+  /**
+   * The intent's pending requests once those whose time is up by the asking agent's clock are ended: an honest agent
+   * whose clock runs ahead of ours (within the skew we allow) has given up on its last request and moved on.
+   */
+  #stillPending(intentId: string, now: number): number {
+    const pending = this.approvals.pendingFor(intentId);
+    for (const requestId of pending) {
+      if ((this.approvals.get(requestId)?.expiresAt ?? 0) <= now + DEFAULT_CLOCK_SKEW_MS) this.#cancel(requestId, "its time was up by the agent's clock, which asked about its next call");
+    }
+    return this.approvals.pendingFor(intentId).length;
   }
 
   #cancel(requestId: string, why: string): void {

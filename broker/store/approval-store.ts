@@ -93,6 +93,7 @@ export class ApprovalStore {
   readonly #due;
   readonly #cancel;
   readonly #pendingFor;
+  readonly #countFor;
   readonly #approvals;
   readonly #addDecision;
   readonly #record;
@@ -132,6 +133,7 @@ export class ApprovalStore {
     this.#due = db.prepare<[number], { request_id: string }>(`SELECT request_id FROM approvals WHERE state = 'pending' AND expires_at <= ?`);
     this.#cancel = db.prepare(`UPDATE approvals SET state = 'expired', reason = @reason, decided_at = @now WHERE request_id = @requestId AND state = 'pending'`);
     this.#pendingFor = db.prepare<[string], { request_id: string }>(`SELECT request_id FROM approvals WHERE intent_id = ? AND state = 'pending'`);
+    this.#countFor = db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM approvals WHERE intent_id = ?`);
     this.#record = db.transaction((requestId: string, d: ReviewerDecision): DecisionOutcome => {
       const before = this.get(requestId);
       if (before?.state !== 'pending') return { ok: false, why: 'not-pending' };
@@ -201,6 +203,11 @@ export class ApprovalStore {
   /** The pending requests of one intent. */
   pendingFor(intentId: string): string[] {
     return this.#pendingFor.all(intentId).map((r) => r.request_id);
+  }
+
+  /** How many requests one intent has made, whatever became of them. */
+  countFor(intentId: string): number {
+    return this.#countFor.get(intentId)?.n ?? 0;
   }
 
   /**

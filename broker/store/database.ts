@@ -182,6 +182,8 @@ export const MIGRATIONS: readonly string[] = [
   // Issue 17: an admin removes a revoked or rejected agent from the lists. The row stays (its intents reference it, and
   // its status keeps the key refused when it reconnects: a removed key never comes back as a fresh registration).
   `ALTER TABLE agents ADD COLUMN removed_at INTEGER`,
+  // Each approval request counts against its intent's lifetime budget (BUDGETS.approvalRequestsPerIntent): a lookup, not a scan.
+  `CREATE INDEX approvals_by_intent ON approvals(intent_id)`,
 ];
 
 /**
