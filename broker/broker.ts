@@ -29,6 +29,7 @@ import { IntentResendStore } from './store/intent-resend-store';
 import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 import type { BrokerContext } from './broker-context';
+import { UserRequestRate } from './rpc/user-request-rate';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 10 * 60_000;
 /** How often agents' last_seen times kept in memory are written (and at shutdown). */
@@ -58,6 +59,8 @@ export interface BrokerOptions {
   answerMarginMs?: number;
   /** Budgets of undecided registrations (see PendingRegistrations); tests lower them to reach the bound quickly. */
   pendingLimits?: Partial<PendingLimits>;
+  /** BUDGETS.rpcRequestUnitsPerSecond unless given (tests). */
+  requestUnitsPerSecond?: number;
   log: pino.Logger;
   now?: () => number;
 }
@@ -76,6 +79,8 @@ export class Broker implements ConnectionHost {
   readonly users: UserService;
   readonly delegations: DelegationService;
   readonly approvals: ApprovalService;
+  /** Each user's requests, across their sessions (bindRpc). */
+  readonly requestRate: UserRequestRate;
   readonly keys: ActiveIdentity;
   readonly identities: IdentityService;
   readonly log: pino.Logger;
@@ -114,6 +119,7 @@ export class Broker implements ConnectionHost {
       stalenessMs: options.stalenessMs,
       answerMarginMs: options.answerMarginMs,
     });
+    this.requestRate = new UserRequestRate(this.now, options.requestUnitsPerSecond);
     this.approvals = new ApprovalService({ ...context, approvals: new ApprovalStore(this.db), intents, users: this.users, approvalTimeoutMs });
     this.identities = new IdentityService({ ...context, dataDir: options.dataDir, allowRootKey: options.allowRootKey ?? false, delegations: this.delegations });
     this.events.on('intentChanged', (intent) => {

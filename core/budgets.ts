@@ -373,6 +373,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/approvals/approval-service.ts',
   },
+  rpcRequestUnitsPerSecond: {
+    who: ['user'],
+    what: "request units one user may spend in one second, across all their network sessions (the host's local socket and stdio are not budgeted; a request costs 1; one that evaluates an agent's rules, intents/dispatch or policy/test, costs 10): past it the request is refused 'rate-limited', audited once per second",
+    limit: 200,
+    unit: 'per-second',
+    enforcedAt: 'broker/rpc/user-request-rate.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type pino from 'pino';
 import type { Disposable, NotificationType, RequestHandler, RequestType } from 'vscode-jsonrpc';
 import { ChallengeResponder, VaultysId } from '../../core/identity';
-import { Methods, Notifications, SessionMethods, type MethodName, type ResultOf } from '../../core/rpc/methods';
+import { Methods, Notifications, RpcErrorCode, SessionMethods, type MethodName, type ResultOf } from '../../core/rpc/methods';
 import { notificationType, requestType, sessionRequestType, type NotificationName, type NotificationParams } from '../../core/rpc/rpc-contract';
 import { RpcError, type RpcErrorReason } from '../../core/rpc/rpc-error';
 import type { Role } from '../../core/rpc/roles';
@@ -19,6 +19,8 @@ import { guarded } from '../../core/io/guarded';
 import type { SessionEdge } from '../hub/socket-edge';
 import { audit } from '../audit/audit-log';
 import type { AuditLine } from '../../core/audit/events';
+import { BUDGETS } from '../../core/budgets';
+import { requestUnits } from './user-request-rate';
 
 /** Who is calling: a proven user DID and the role RBAC resolves from it at this request. */
 export interface RpcCaller {
@@ -190,6 +192,14 @@ export function bindRpc(
     const spec = Methods[name];
     channel.onRequest(requestType(name), (raw: unknown): ResultOf<M> => {
       if (!caller) throw new RpcError('unauthenticated', 'prove your identity first (vaultysclaw/session/init)');
+      // Before the role check: a refused request costs an audit line, so a flood of forbidden calls is budgeted too.
+      // The host's own channels (local socket, stdio) are not: whoever reaches them already holds the data directory.
+      const rate = origin === 'host' ? 'admitted' : broker.requestRate.take(caller, requestUnits(name));
+      if (rate !== 'admitted') {
+        const message = `too many requests this second (more than ${BUDGETS.rpcRequestUnitsPerSecond.limit} units; ${spec.method} costs ${requestUnits(name)}): try again shortly`;
+        if (rate === 'refused-first') audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: RpcErrorCode.RateLimited, reason: 'rate-limited', detail: message }, 'request rate budget spent');
+        throw new RpcError('rate-limited', message);
+      }
       const role = broker.users.roleOf(caller);
       if (!role || !spec.roles.includes(role)) {
         audit(log).warn('rpc.forbidden', { method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');

@@ -198,6 +198,8 @@ export const RpcErrorCode = {
   Forbidden: -32003,
   Conflict: -32009,
   Refused: -32010,
+  /** The caller spent their request budget for this second (BUDGETS.rpcRequestUnitsPerSecond): try again shortly. */
+  RateLimited: -32029,
   Internal: -32603,
 } as const;
 

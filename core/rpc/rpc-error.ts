@@ -35,6 +35,8 @@ export const RpcErrorReason = z.enum([
   'conflict',
   /** The broker cannot write its data. */
   'storage-failed',
+  /** The caller sent more requests this second than their budget (BUDGETS.rpcRequestUnitsPerSecond). */
+  'rate-limited',
   'internal',
   /** Client side: the broker answered a result that does not match the method's schema. */
   'invalid-result',
@@ -69,6 +71,7 @@ export const RPC_ERROR_CODES = {
   'not-found': RpcErrorCode.NotFound,
   conflict: RpcErrorCode.Conflict,
   'storage-failed': RpcErrorCode.Internal,
+  'rate-limited': RpcErrorCode.RateLimited,
   internal: RpcErrorCode.Internal,
   'invalid-result': RpcErrorCode.Internal,
   'broker-not-pinned': RpcErrorCode.Refused,
