@@ -182,6 +182,16 @@ export const MIGRATIONS: readonly string[] = [
   // Issue 17: an admin removes a revoked or rejected agent from the lists. The row stays (its intents reference it, and
   // its status keeps the key refused when it reconnects: a removed key never comes back as a fresh registration).
   `ALTER TABLE agents ADD COLUMN removed_at INTEGER`,
+  // Issue 17: a cancel its agent has not answered yet (it was offline, or its connection dropped the frame), re-sent
+  // signed when the agent reconnects, across broker restarts (BUDGETS.pendingCancelsPerAgent rows per agent at most).
+  `CREATE TABLE intent_cancels (
+     intent_id TEXT PRIMARY KEY REFERENCES intents(id),
+     agent_did TEXT NOT NULL,
+     cancelled_by TEXT NOT NULL,
+     cancelled_at INTEGER NOT NULL,
+     resends INTEGER NOT NULL DEFAULT 0 CHECK (resends >= 0)
+   ) STRICT;
+   CREATE INDEX intent_cancels_by_agent ON intent_cancels(agent_did, cancelled_at)`,
 ];
 
 /**
