@@ -118,7 +118,7 @@ function ghostHost(lookup: PanelHost['lookup'], connected: () => boolean) {
   let closed = 0;
   const host: PanelHost = {
     post: (m) => posted.push(m), approval: () => undefined, names, reviewer: () => OWNER, connected, now: () => Date.now(), report: () => undefined,
-    decide: async () => assert.fail('nothing to decide'), allowCall: async () => assert.fail('nothing to allow'), openDiff: async () => null,
+    decide: async () => assert.fail('nothing to decide'), allowCall: async () => assert.fail('nothing to allow'), withdraw: async () => assert.fail('nothing to withdraw'), openDiff: async () => null,
     lookup, setTitle: (t) => titles.push(t), close: () => (closed += 1),
   };
   return { host, posted, titles, closed: () => closed };
