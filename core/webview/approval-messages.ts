@@ -55,6 +55,8 @@ export const ApprovalPanelState = z.strictObject({
   cannotDecide: nullableString,
   /** Its requester (or an admin) may withdraw it: cancel its intent (intents/cancel), which ends the request. */
   canWithdraw: z.boolean(),
+  /** What "local operator" means, when the requester, the reviewer or a decider shown is the broker host's key; else null. */
+  localOperator: nullableString,
   /** It ended because its intent was cancelled (withdrawn by its requester or an admin), not by a timeout. */
   withdrawn: z.boolean(),
   connected: z.boolean(),

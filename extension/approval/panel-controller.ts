@@ -5,6 +5,7 @@ import type { ApprovalView } from '../../core/rpc/views';
 import { WebviewToExtension, type ApprovalPanelState, type ExtensionToWebview } from '../../core/webview/approval-messages';
 import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
+import { localOperatorAmong } from '../model/local-operator';
 
 export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewToExtension } | { ok: false; problem: string } {
   const parsed = WebviewToExtension.safeParse(raw);
@@ -118,6 +119,12 @@ export function panelState(
     cannotDecide: refusal,
     canWithdraw: mayWithdraw(approval, context.reviewer, context.connected),
     withdrawn: isWithdrawn(approval),
+    // Raw names, not the displayed ones (those carry a fingerprint): the requester, this reviewer, who decided or approved.
+    localOperator:
+      localOperatorAmong([
+        context.reviewer.name,
+        ...[approval.user, approval.decidedBy, ...approval.approvals.map((a) => a.reviewer)].map((did) => (did ? context.names.user(did)?.name : undefined)),
+      ]) ?? null,
     connected: context.connected,
     busy: context.busy,
     error: context.error,

@@ -177,6 +177,7 @@ function render(state: ApprovalPanelState): void {
   app.replaceChildren(
     el('h1', { id: 'call' }, call),
     el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.withdrawn ? 'withdrawn' : state.state)),
+    ...(state.localOperator ? [el('p', { class: 'sub', id: 'local-operator' }, state.localOperator)] : []),
     el(
       'dl',
       { id: 'summary' },
