@@ -26,6 +26,7 @@ import { ApprovalService } from './approvals/approval-service';
 import { ApprovalStore } from './store/approval-store';
 import { TokenUsageStore } from './store/token-usage-store';
 import { IntentResendStore } from './store/intent-resend-store';
+import { PendingCancelStore } from './store/pending-cancel-store';
 import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 import type { BrokerContext } from './broker-context';
@@ -114,6 +115,7 @@ export class Broker implements ConnectionHost {
       intents,
       tokens,
       resends: new IntentResendStore(this.db),
+      cancels: new PendingCancelStore(this.db),
       delegations: this.delegations,
       lostAgentGraceMs: options.lostAgentGraceMs,
       stalenessMs: options.stalenessMs,

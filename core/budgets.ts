@@ -380,6 +380,13 @@ export const BUDGETS = {
     unit: 'per-second',
     enforcedAt: 'broker/rpc/user-request-rate.ts',
   },
+  pendingCancelsPerAgent: {
+    who: ['user', 'agent'],
+    what: "cancels the broker keeps for one agent until it answers their intents (re-sent, signed afresh, when it reconnects): past it the oldest is dropped (audited); each is re-sent at most intentResends times",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'broker/store/pending-cancel-store.ts (record), broker/intents/intent-router.ts (onAgentBack)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -25,6 +25,7 @@ import type { AgentRegistry } from '../store/agent-registry';
 import type { IntentStore } from '../store/intent-store';
 import type { TokenUsageStore } from '../store/token-usage-store';
 import type { IntentResendStore } from '../store/intent-resend-store';
+import type { PendingCancel, PendingCancelStore } from '../store/pending-cancel-store';
 import { BUDGETS } from '../../core/budgets';
 import { gateTokenReport } from './token-report-gate';
 import { audit } from '../audit/audit-log';
@@ -60,6 +61,8 @@ export interface IntentRouterContext extends Pick<BrokerContext, 'keys' | 'onlin
   intents: IntentStore;
   tokens: TokenUsageStore;
   resends: IntentResendStore;
+  /** Cancels not answered yet by their agent, re-sent when it reconnects (across broker restarts). */
+  cancels: PendingCancelStore;
   delegations: DelegationService;
   /** How long a disconnected agent has to come back and answer before its intents end lost-agent. */
   lostAgentGraceMs?: number;
@@ -85,6 +88,7 @@ export class IntentRouter {
   private readonly intents: IntentStore;
   private readonly tokens: TokenUsageStore;
   private readonly resends: IntentResendStore;
+  private readonly cancels: PendingCancelStore;
   private readonly delegations: DelegationService;
   private readonly events: BrokerEventBus;
   private readonly log: pino.Logger;
@@ -102,6 +106,7 @@ export class IntentRouter {
       intents: this.intents,
       tokens: this.tokens,
       resends: this.resends,
+      cancels: this.cancels,
       delegations: this.delegations,
       events: this.events,
       log: this.log,
@@ -220,15 +225,29 @@ export class IntentRouter {
     const cancelled = this.intents.markCancelled(id, `cancelled by ${caller.did}`, now);
     if (!cancelled) throw conflict(`intent ${id} already ended ${this.intents.get(id)?.state ?? 'final'}; there is nothing to cancel`);
     this.#disarm(intent.agent, id);
-    const connection = this.online.get(intent.agent);
-    // An agent that cannot read the frame would drop its connection over it: it runs on, and its answer comes late.
-    const agentTold = connection !== undefined && readsIntentCancel(connection.agentVersion) && connection.certifiedBy?.equals(this.keys.identity.id) === true;
-    if (agentTold) {
-      const body: IntentCancelBody = { intentId: id, agent: intent.agent, cancelledBy: caller.did, at: now };
-      connection.send({ type: 'intent/cancel', envelope: seal(this.keys.identity, INTENT_CANCEL_CONTEXT, body) });
+    const pending: PendingCancel = { intentId: id, agent: intent.agent, cancelledBy: caller.did };
+    // Kept until the agent answers, told now or not: an agent offline now, or whose connection drops before the
+    // frame arrives, is told again when it comes back (onAgentBack), instead of running the tool on.
+    for (const dropped of this.cancels.record(pending, now)) {
+      audit(this.log).warn('intent.cancel-dropped', { intentId: dropped, agent: intent.agent, reason: 'agent-budget' }, 'an older unanswered cancel given up: its agent has too many');
     }
+    const connection = this.online.get(intent.agent);
+    const agentTold = connection !== undefined && this.#tellCancel(connection, pending);
     audit(this.log).warn('intent.cancelled', { intentId: id, agent: intent.agent, user: intent.user, by: caller.did, role: caller.role, from, agentTold }, 'intent cancelled');
     return this.#emit(cancelled);
+  }
+
+  /**
+   * Sends the signed order to stop one intent, signed now: the agent refuses a cancel older than its staleness
+   * window, so one kept while it was away is signed afresh, never replayed. False when this connection cannot take
+   * it: an agent before 0.4.0 would drop its connection over the frame (it runs on, and its answer comes late), and
+   * one that has not proven this broker key yet would refuse the signature.
+   */
+  #tellCancel(connection: AgentConnection, cancel: PendingCancel): boolean {
+    if (!readsIntentCancel(connection.agentVersion) || connection.certifiedBy?.equals(this.keys.identity.id) !== true) return false;
+    const body: IntentCancelBody = { ...cancel, at: this.now() };
+    connection.send({ type: 'intent/cancel', envelope: seal(this.keys.identity, INTENT_CANCEL_CONTEXT, body) });
+    return true;
   }
 
   /** A result verified against the connection's key (by AgentConnection); here it must match an intent sent to that agent. */
@@ -245,6 +264,8 @@ export class IntentRouter {
     connection.send({ type: 'result/ack', intentId: result.intentId });
     const view = recorded ?? late;
     if (recorded) this.#disarm(intent.agent, intent.id);
+    // Answered: its cancel, if it was cancelled, need not be sent again.
+    if (intent.state === 'cancelled') this.cancels.forget(intent.id);
     if (!view) return;
     const fields = { intentId: result.intentId, agent: connection.did, outcome: result.outcome, reason: result.reason };
     if (late) audit(this.log).warn('intent.late-result', { ...fields }, `signed result kept for an intent already ended ${late.state}`);
@@ -340,6 +361,30 @@ export class IntentRouter {
       const body = sentBody(envelope);
       if (body) this.#arm(body, connection.certifiedPolicy!, this.now() + this.answerMarginMs);
       audit(this.log).info('intent.resent', { intentId: intent.id, agent: did, resends }, 'intent in flight resent after the agent reconnected');
+    }
+    this.#resendCancels(connection);
+  }
+
+  /**
+   * Cancelled intents are final, so never among those resent above; what the agent still holds of them (a tool
+   * running on through a dropped connection, a claimed call) is stopped by their cancels, signed again here. A
+   * cancel the agent keeps not answering (it never had the intent, or lost it with its disk) is given up after
+   * BUDGETS.intentResends reconnects, like an intent.
+   */
+  #resendCancels(connection: AgentConnection): void {
+    const did = connection.did!;
+    const pending = this.cancels.forAgent(did);
+    if (pending.length === 0 || !readsIntentCancel(connection.agentVersion)) return;
+    const counts = this.cancels.countResends(pending.map((c) => c.intentId));
+    for (const [i, cancel] of pending.entries()) {
+      const resends = counts[i]!;
+      if (resends > BUDGETS.intentResends.limit) {
+        this.cancels.forget(cancel.intentId);
+        audit(this.log).warn('intent.cancel-dropped', { intentId: cancel.intentId, agent: did, reason: 'resend-limit' }, 'cancel given up: its agent never answered it across reconnects');
+        continue;
+      }
+      if (!this.#tellCancel(connection, cancel)) return;
+      audit(this.log).info('intent.cancel-resent', { intentId: cancel.intentId, agent: did, resends }, 'cancel its agent had not answered signed again to its new connection');
     }
   }
 

@@ -184,6 +184,16 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE agents ADD COLUMN removed_at INTEGER`,
   // Each approval request counts against its intent's lifetime budget (BUDGETS.approvalRequestsPerIntent): a lookup, not a scan.
   `CREATE INDEX approvals_by_intent ON approvals(intent_id)`,
+  // Issue 17: a cancel its agent has not answered yet (it was offline, or its connection dropped the frame), re-sent
+  // signed when the agent reconnects, across broker restarts (BUDGETS.pendingCancelsPerAgent rows per agent at most).
+  `CREATE TABLE intent_cancels (
+     intent_id TEXT PRIMARY KEY REFERENCES intents(id),
+     agent_did TEXT NOT NULL,
+     cancelled_by TEXT NOT NULL,
+     cancelled_at INTEGER NOT NULL,
+     resends INTEGER NOT NULL DEFAULT 0 CHECK (resends >= 0)
+   ) STRICT;
+   CREATE INDEX intent_cancels_by_agent ON intent_cancels(agent_did, cancelled_at)`,
 ];
 
 /**

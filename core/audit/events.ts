@@ -164,6 +164,9 @@ export const AUDIT_EVENTS = {
   'agent.removed': z.object({ actor: did, did, name: z.string(), status: z.enum(['revoked', 'rejected']) }),
   // Cancels (broker/intents/): who ended an intent, and whether its agent was told (signed) to stop it.
   'intent.cancelled': z.object({ intentId: z.string(), agent: did, user: did, by: did, role: Role, from: z.string(), agentTold: z.boolean() }),
+  // A cancel its agent had not answered, signed afresh to its new connection; or given up (resend-limit, or over the per-agent budget).
+  'intent.cancel-resent': z.object({ intentId: z.string(), agent: did, resends: z.number() }),
+  'intent.cancel-dropped': z.object({ intentId: z.string(), agent: did, reason: z.enum(['resend-limit', 'agent-budget']) }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

@@ -53,6 +53,12 @@ export const ApprovalPanelState = z.strictObject({
   allowCall: z.nullable(z.strictObject({ call: z.string(), rule: z.string() })),
   /** Why this reviewer cannot decide now (not pending, own request, already approved, role, disconnected), or null. */
   cannotDecide: nullableString,
+  /** Its requester (or an admin) may withdraw it: cancel its intent (intents/cancel), which ends the request. */
+  canWithdraw: z.boolean(),
+  /** What "local operator" means, when the requester, the reviewer or a decider shown is the broker host's key; else null. */
+  localOperator: nullableString,
+  /** It ended because its intent was cancelled (withdrawn by its requester or an admin), not by a timeout. */
+  withdrawn: z.boolean(),
   connected: z.boolean(),
   busy: z.boolean(),
   error: nullableString,
@@ -77,7 +83,9 @@ export const WebviewToExtension = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('openDiff') }),
   /** Approve, then add the exact allow rule for this call (policy/allowCall); the controller offers it to admins only. */
   z.strictObject({ type: z.literal('approveAndAllow'), reason: z.string().check(z.maxLength(1000)) }),
-  /** The reviewer closes a panel whose request is decided or gone. */
+  /** Withdraw the request: cancel its intent; the controller offers it to the requester and admins only. */
+  z.strictObject({ type: z.literal('withdraw') }),
+    /** The reviewer closes a panel whose request is decided or gone. */
   z.strictObject({ type: z.literal('close') }),
 ]);
 export type WebviewToExtension = z.infer<typeof WebviewToExtension>;

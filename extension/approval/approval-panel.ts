@@ -10,6 +10,7 @@ import { approvalHtml } from './approval-html';
 import { makeNonce } from '../webview/webview-page';
 import { lookupApproval } from './approval-lookup';
 import { sendDecision } from './decision';
+import { cancelIntent } from '../model/intent-watch';
 import { ApprovalPanelController, panelTitle, type PanelHost } from './panel-controller';
 import { APPROVAL_DIFF_SCHEME as DIFF_SCHEME } from './request-argument';
 
@@ -161,6 +162,12 @@ export class ApprovalPanels implements vscode.Disposable {
         const view = await sendDecision(session, model, approval, decision, reason);
         this.log.info(`${decision} ${approval.capability} request ${approval.requestId} (intent ${approval.intentId}) as ${session.user.did}`);
         return view;
+      },
+      withdraw: async (approval) => {
+        const session = connection.session;
+        if (!session) throw new Error('the broker is not connected');
+        await cancelIntent(session, model, approval.intentId);
+        this.log.info(`withdrew ${approval.capability} request ${approval.requestId}: cancelled intent ${approval.intentId} as ${session.user.did}`);
       },
       allowCall: async (approval) => {
         const session = connection.session;

@@ -1,10 +1,11 @@
 import { describeRule, exactAllowRule } from '../../core/policy/rules';
-import { ADMINS, REVIEWERS, type Role } from '../../core/rpc/roles';
+import { ADMINS, DISPATCHERS, REVIEWERS, type Role } from '../../core/rpc/roles';
 import { parseIntentCall } from '../../core/wire/task';
 import type { ApprovalView } from '../../core/rpc/views';
 import { WebviewToExtension, type ApprovalPanelState, type ExtensionToWebview } from '../../core/webview/approval-messages';
 import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
+import { localOperatorAmong } from '../model/local-operator';
 
 export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewToExtension } | { ok: false; problem: string } {
   const parsed = WebviewToExtension.safeParse(raw);
@@ -52,6 +53,26 @@ export function cannotDecide(approval: ApprovalView, reviewer: Reviewer, connect
 }
 
 /**
+ * The reason the broker gives a request whose intent was cancelled (broker/approvals/approval-service.ts
+ * onIntentFinal): the request did not time out, it was withdrawn, and every panel of it says so.
+ */
+const WITHDRAWN_REASON = 'cancelled: its intent ended cancelled';
+
+export function isWithdrawn(approval: Pick<ApprovalView, 'state' | 'reason'>): boolean {
+  return approval.state === 'expired' && approval.reason === WITHDRAWN_REASON;
+}
+
+/**
+ * Who may withdraw a pending request: whoever may cancel its intent (intents/cancel), its requester or an admin, with
+ * a role that may still call it. The single user whose own write needs somebody else's review is not left waiting
+ * for the timeout. The broker decides again; this only keeps the button from those it would refuse.
+ */
+export function mayWithdraw(approval: Pick<ApprovalView, 'state' | 'user'>, reviewer: Reviewer, connected: boolean): boolean {
+  if (!connected || approval.state !== 'pending' || !DISPATCHERS.includes(reviewer.role)) return false;
+  return approval.user === reviewer.did || ADMINS.includes(reviewer.role);
+}
+
+/**
  * "Approve and allow this from now on", for an admin who may decide this request: the call as shown and the exact
  * allow rule the broker would add (core/policy/rules.ts exactAllowRule, never a wildcard), or null when not offered.
  */
@@ -96,6 +117,14 @@ export function panelState(
     modelCall: approval.modelCall,
     allowCall: allowCallOffer(approval, context.reviewer, refusal),
     cannotDecide: refusal,
+    canWithdraw: mayWithdraw(approval, context.reviewer, context.connected),
+    withdrawn: isWithdrawn(approval),
+    // Raw names, not the displayed ones (those carry a fingerprint): the requester, this reviewer, who decided or approved.
+    localOperator:
+      localOperatorAmong([
+        context.reviewer.name,
+        ...[approval.user, approval.decidedBy, ...approval.approvals.map((a) => a.reviewer)].map((did) => (did ? context.names.user(did)?.name : undefined)),
+      ]) ?? null,
     connected: context.connected,
     busy: context.busy,
     error: context.error,
@@ -116,9 +145,10 @@ export function shortCall(approval: Pick<ApprovalView, 'capability' | 'params'>)
 const DECIDED_TITLE: Record<Exclude<ApprovalView['state'], 'pending'>, string> = { approved: 'Approved', rejected: 'Rejected', expired: 'Expired' };
 
 /** "Approve write_file notes.txt?" while it waits, "Approved: write_file notes.txt" once decided: one tab per request, named by its call. */
-export function panelTitle(approval: Pick<ApprovalView, 'capability' | 'params' | 'state'>): string {
+export function panelTitle(approval: Pick<ApprovalView, 'capability' | 'params' | 'state' | 'reason'>): string {
   const call = `${approval.capability} ${shortCall(approval)}`;
-  return approval.state === 'pending' ? `Approve ${call}?` : `${DECIDED_TITLE[approval.state]}: ${call}`;
+  if (approval.state === 'pending') return `Approve ${call}?`;
+  return `${isWithdrawn(approval) ? 'Withdrawn' : DECIDED_TITLE[approval.state]}: ${call}`;
 }
 
 export const UNAVAILABLE_TITLE = 'Approval request unavailable';
@@ -133,6 +163,8 @@ export interface PanelHost {
   connected(): boolean;
   /** Signs and sends the decision; resolves with the broker's updated view. */
   decide(approval: ApprovalView, decision: 'approve' | 'reject', reason: string): Promise<ApprovalView>;
+  /** intents/cancel of the request's intent: the broker ends it cancelled and the request with it, and tells its agent. */
+  withdraw(approval: ApprovalView): Promise<void>;
   /** policy/allowCall: adds the exact allow rule for this request's call to its agent's policy; resolves with the rule in words (describeRule). */
   allowCall(approval: ApprovalView): Promise<string>;
   openDiff(approval: ApprovalView): Promise<string | null>;
@@ -205,10 +237,36 @@ export class ApprovalPanelController {
       case 'approveAndAllow':
         await this.#decide('approve', message.reason, true);
         return;
+      case 'withdraw':
+        await this.#withdraw();
+        return;
       case 'close':
         this.host.close();
         return;
     }
+  }
+
+  /** Cancels the request's intent, re-checked here: the webview is not trusted to have hidden the button. */
+  async #withdraw(): Promise<void> {
+    const approval = this.#current();
+    const reviewer = this.host.reviewer();
+    if (!approval || !reviewer || this.#busy) return;
+    if (!mayWithdraw(approval, reviewer, this.host.connected())) {
+      this.#error = approval.state !== 'pending' ? `This request is already ${approval.state}; there is nothing to withdraw.` : 'Only the user who asked for this call, or an admin, may withdraw it.';
+      this.refresh();
+      return;
+    }
+    this.#busy = true;
+    this.#error = null;
+    this.refresh();
+    try {
+      await this.host.withdraw(approval);
+      this.#notice = 'You withdrew this request: its intent was cancelled, so the call never runs, and its agent was told to drop it.';
+    } catch (err) {
+      this.#error = `The request was not withdrawn: ${(err as Error).message}`;
+    }
+    this.#busy = false;
+    this.refresh();
   }
 
   /** Signs and sends a decision; with `allow`, then adds the exact allow rule (re-checked here: admins only). */

@@ -1,6 +1,7 @@
 import type { ApprovalView } from '../../core/rpc/views';
 import type { Names } from '../model/approvals-tree';
 import { who } from '../model/tree-node';
+import { inertLinks } from '../model/notification-text';
 import { cannotDecide, shortCall, type Reviewer } from './panel-controller';
 
 /**
@@ -50,5 +51,28 @@ export function reviewMessage(approval: ApprovalView, names: Names): string {
   const agent = who(names.agent(approval.agent)?.name, approval.agent);
   const quorum = approval.reviewersRequired > 1 ? ` (${approval.approvals.length} of ${approval.reviewersRequired} approvals so far)` : '';
   const asker = approval.modelCall ? `The model of ${user}'s task` : user;
-  return `VaultysClaw: ${asker} asks to ${approval.capability} ${shortCall(approval)} on ${agent}; your review is needed${quorum}.`;
+  return inertLinks(`VaultysClaw: ${asker} asks to ${approval.capability} ${shortCall(approval)} on ${agent}; your review is needed${quorum}.`);
+}
+
+/**
+ * Of the requests a review prompt announced, those still waiting for this reviewer: the prompt closes (VS Code lets a
+ * progress notification end, never an ordinary one) once none is, so a notice never offers a decision already made.
+ * A request decided, withdrawn, expired or already approved by this reviewer is done; one whose panel is open is the
+ * panel's to show; one absent from a complete list is gone. While the list is partial (disconnected, loading) an
+ * absent request is unknown, and kept.
+ */
+export function stillAwaiting(
+  requestIds: readonly string[],
+  approvals: readonly ApprovalView[],
+  reviewer: Reviewer | undefined,
+  now: number,
+  options: { complete: boolean; skip?: (requestId: string) => boolean },
+): string[] {
+  const byId = new Map(approvals.map((a) => [a.requestId, a]));
+  return requestIds.filter((id) => {
+    const approval = byId.get(id);
+    if (!approval) return !options.complete;
+    if (options.skip?.(id)) return false;
+    return reviewer ? mayReview(approval, reviewer, now) : approval.state === 'pending' && approval.expiresAt > now;
+  });
 }

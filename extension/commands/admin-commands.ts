@@ -8,6 +8,7 @@ import { checkDays } from '../policy-choice';
 import { shortDid } from '../model/tree-node';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { command, didArgument, pickAgent, type Services } from './services';
+import { localOperatorAmong } from '../model/local-operator';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -19,7 +20,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       if (!session) return;
       const users = (await allPages((cursor) => session.call('usersList', { limit: BUDGETS.listPageItems.limit, cursor }))).filter((u) => !u.removed);
       const user = await vscode.window.showQuickPick(
-        users.map((u) => ({ label: visibleText(u.name), description: `${u.role} · ${shortFingerprint(u.did)}`, did: u.did })),
+        users.map((u) => ({ label: visibleText(u.name), description: `${u.role} · ${shortFingerprint(u.did)}`, detail: localOperatorAmong([u.name]), did: u.did })),
         { title: 'Grant a delegation (1/4)', placeHolder: 'Which user may dispatch?', matchOnDescription: true },
       );
       if (!user) return;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { inertLinks } from '../model/notification-text';
 import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import type { IntentDetail } from '../../core/rpc/views';
 import { FINAL_INTENT_STATES } from '../../core/rpc/views';
@@ -62,7 +63,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
   const session = await services.connection.requireSession('dispatch an intent');
   if (!session) return undefined;
   if (!(await confirmReviewable(services, session, { agent, capability, params }))) return undefined;
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: inertLinks(title), cancellable: true }, async (progress, token) => {
     progress.report({ message: 'signing and sending…' });
     const sent = await session.call('intentsDispatch', { agent, capability, params });
     services.model.noteIntent(sent);
@@ -79,7 +80,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
     });
     const offered = new Set<string>();
     const watch = watchDispatch(services.model, sent.id, (status) => {
-      progress.report({ message: status.message });
+      progress.report({ message: inertLinks(status.message) });
       const request = status.waitingFor;
       if (request && !offered.has(request.requestId)) {
         offered.add(request.requestId);
@@ -87,7 +88,8 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
       }
     });
     const progressSub = services.model.onIntentProgress((p) => {
-      if (p.intentId === sent.id) progress.report({ message: p.text.trim().slice(0, 120) });
+      // A command's output is the agent's (or a repository file's) words: no link of theirs in the notification.
+      if (p.intentId === sent.id) progress.report({ message: inertLinks(p.text.trim().slice(0, 120)) });
     });
     try {
       await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: stopWaiting.signal });
@@ -105,7 +107,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
 
 /** Beside the progress: the call waits for a reviewer, who; Open Approval opens its request, Cancel Intent withdraws it. */
 async function offerApproval(services: Services, session: BrokerSession, intentId: string, requestId: string, status: DispatchStatus): Promise<void> {
-  const text = `VaultysClaw: ${status.message}.${status.note ? ` ${status.note}` : ''}`;
+  const text = inertLinks(`VaultysClaw: ${status.message}.${status.note ? ` ${status.note}` : ''}`);
   const choice = await vscode.window.showInformationMessage(text, OFFER.open, OFFER.cancel);
   if (choice === OFFER.open) await vscode.commands.executeCommand(OPEN_APPROVAL_COMMAND, requestId);
   else if (choice === OFFER.cancel) await cancelIntent(session, services.model, intentId).catch((err: unknown) => vscode.window.showWarningMessage(`VaultysClaw: ${describeRpcError(err)}`));
@@ -174,8 +176,8 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const final = await dispatchAndWait(services, agent.did, capability, params, `VaultysClaw: ${capability} on ${visibleText(agent.name)}`);
       if (!final) return;
       const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
-      if (final.state === 'succeeded') void vscode.window.showInformationMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`);
-      else void vscode.window.showWarningMessage(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`);
+      if (final.state === 'succeeded') void vscode.window.showInformationMessage(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`));
+      else void vscode.window.showWarningMessage(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`));
     }),
 
     command(services, 'vaultysclaw.approveRegistration', async (arg) => {

@@ -3,6 +3,7 @@ import { FINAL_INTENT_STATES, type ApprovalView, type IntentSummary, type UserVi
 import { toolSummary, type Names } from './approvals-tree';
 import { visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, who, type TreeNode } from './tree-node';
+import { localOperatorAmong, localOperatorNote } from './local-operator';
 
 const STATE_ICONS: Record<IntentSummary['state'], TreeNode['icon']> = {
   sent: { id: 'arrow-right' },
@@ -67,6 +68,8 @@ export function activityTree(intents: readonly IntentSummary[], c: ActivityConte
       const approval = pending && !FINAL_INTENT_STATES.includes(i.state) ? pending : undefined;
       const outcome = intentOutcome(i, stalenessMs, now, approval && whoMustAct(approval, c.users, names));
       const describe = (at: number) => `${outcome} · ${agent} · ${ago(i.createdAt, at)}`;
+      // Named as the requester, or as the only one who may review: a new user reads who that is, here.
+      const operator = localOperatorAmong([names.user(i.user)?.name]) ?? localOperatorNote(outcome);
       return {
         id: `intent:${i.id}`,
         label: `${i.capability} ${toolSummary(i.capability, i.params)}`,
@@ -79,6 +82,7 @@ export function activityTree(intents: readonly IntentSummary[], c: ActivityConte
           '',
           ...(i.reason ? [`Reason code: \`${i.reason}\``, ''] : []),
           ...(approval ? [`Paused on the agent before ${md(approval.capability)} ${md(toolSummary(approval.capability, approval.params))}; the Approvals view opens it.`, ''] : []),
+          ...(operator ? [`_${md(operator)}_`, ''] : []),
           `Created ${isoTime(i.createdAt)}, updated ${isoTime(i.updatedAt)}`,
           '',
           `Intent \`${i.id}\``,

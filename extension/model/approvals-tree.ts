@@ -1,6 +1,7 @@
 import type { AgentView, ApprovalView, UserView } from '../../core/rpc/views';
 import { visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, until, who, type TreeNode } from './tree-node';
+import { localOperatorAmong } from './local-operator';
 
 export interface Names {
   agent(did: string): AgentView | undefined;
@@ -29,6 +30,7 @@ export function approvalsTree(approvals: readonly ApprovalView[], names: Names, 
     .map((a) => {
       const agent = who(names.agent(a.agent)?.name, a.agent);
       const user = who(names.user(a.user)?.name, a.user);
+      const operator = localOperatorAmong([names.user(a.user)?.name]);
       return {
         id: `approval:${a.requestId}`,
         label: `${a.capability} ${toolSummary(a.capability, a.params)}`,
@@ -39,6 +41,7 @@ export function approvalsTree(approvals: readonly ApprovalView[], names: Names, 
           `Requested ${ago(a.requestedAt, now)} (${isoTime(a.requestedAt)}); times out ${until(a.expiresAt, now)}, which rejects it.`,
           '',
           `Working directory: \`${visibleText(a.cwd).replace(/`/g, "'")}\``,
+          ...(operator ? ['', `_${md(operator)}_`] : []),
         ].join('\n'),
         contextValue: 'approval.pending',
         icon: { id: 'shield', color: 'notificationsWarningIcon.foreground' },

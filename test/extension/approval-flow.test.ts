@@ -11,7 +11,7 @@ import { shortFingerprint } from '../../core/text/untrusted-text';
 import { ApprovalDecisionBody } from '../../core/wire/approval';
 import type { ExtensionToWebview } from '../../core/webview/approval-messages';
 import { sealDecision, sendDecision } from '../../extension/approval/decision';
-import { ApprovalPanelController, type PanelHost } from '../../extension/approval/panel-controller';
+import { ApprovalPanelController, panelTitle, type PanelHost } from '../../extension/approval/panel-controller';
 import type { BrokerSession } from '../../extension/connection/broker-session';
 import { connectTeamBroker } from '../../extension/connection/team-broker';
 import { PermanentConnectError, type Connected } from '../../extension/connection/supervisor';
@@ -20,6 +20,7 @@ import { intentDocument } from '../../extension/intent-document';
 import { activityTree } from '../../extension/model/activity-tree';
 import { approvalsTree, OPEN_APPROVAL_COMMAND } from '../../extension/model/approvals-tree';
 import { LiveModel } from '../../extension/model/live-model';
+import { cancelIntent } from '../../extension/model/intent-watch';
 import { removeDirs, startAgent, waitFor, type AgentProcess } from '../support/processes';
 import { connectLocal } from './support/local';
 import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
@@ -51,6 +52,7 @@ function panelHost(session: BrokerSession, model: LiveModel, requestId: string, 
     // The extension's one path to approvals/decide (the panel, the diff title bar and Approvals rows all use it).
     decide: (approval, decision, reason) => sendDecision(session, model, approval, decision, reason),
     allowCall: async (approval) => (await session.call('policyAllowCall', { requestId: approval.requestId })).rule,
+    withdraw: async (approval) => void (await cancelIntent(session, model, approval.intentId)),
     openDiff: async () => null,
     lookup: async (id) => session.call('approvalsGet', { requestId: id }),
     setTitle: () => undefined,
@@ -186,6 +188,73 @@ describe('tool approval through the panel logic', () => {
     assert.equal(doc.signedResult.decoded.body.outcome, 'succeeded');
     const forged = JSON.parse(intentDocument(detail, bobKey.id.toBase64())) as { signedIntent: { verified: string } };
     assert.match(forged.signedIntent.verified, /^NOT VERIFIED/, 'checked against any other key, the intent does not verify');
+  });
+
+  test('Withdraw request: the requester and an admin are offered it, a reviewer is not (and is refused if its webview sends it); the requester\'s withdraw cancels the intent and every open panel says withdrawn', async () => {
+    const owner = await connectLocal({ launched, name: 'alice' });
+    dirs.push(dirname(owner.dataDir));
+    const info = await owner.session.call('brokerInfo', {});
+    const join = async (role: 'reviewer' | 'admin' | 'operator', name: string) => {
+      const { token } = await owner.session.call('invitationsCreate', { role });
+      const member = await connectTeamBroker(info.hubUrl!, info.did, generateUserIdentity(), { name, invitation: token });
+      remotes.push(member);
+      const model = new LiveModel();
+      await model.attach(member.session);
+      return { session: member.session, model };
+    };
+    const [bob, ada, olly] = [await join('reviewer', 'bob'), await join('admin', 'ada'), await join('operator', 'olly')];
+    const agent = await startAgent({ brokerUrl: info.hubUrl!, brokerDid: info.did, name: 'writer' });
+    agents.push(agent);
+    dirs.push(agent.stateDir, agent.workspace);
+    await waitFor('the registration', async () => (await owner.session.call('registrationsList', {})).items.some((r) => r.did === agent.did && r.online));
+    await owner.session.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['write_file'], approvalRequired: ['write_file'] } });
+    await owner.session.call('grantsCreate', { user: olly.session.user.did, agent: '*', capabilities: ['write_file'], validForMs: 3_600_000 });
+    await waitFor('the agent online', () => olly.model.agent(agent.did)?.online && olly.model.agent(agent.did)?.status === 'approved');
+    await agent.log.waitFor('auth.succeeded', (l) => l.status === 'approved');
+
+    // olly, an operator, asks for a write nobody but a reviewer may let through.
+    const sent = await olly.session.call('intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'withdrawn.txt', content: 'never', mode: 'create' } });
+    assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
+    olly.model.noteIntent(sent);
+    const approval = await waitFor('the request at every member', () => [olly, bob, ada].every((m) => m.model.approvals().some((a) => a.intentId === sent.id)) && olly.model.approvals().find((a) => a.intentId === sent.id));
+    const panels = Object.fromEntries(
+      await Promise.all(
+        ([['olly', olly], ['bob', bob], ['ada', ada]] as const).map(async ([name, m]) => {
+          const posted: ExtensionToWebview[] = [];
+          const reports: string[] = [];
+          const controller = new ApprovalPanelController(approval.requestId, panelHost(m.session, m.model, approval.requestId, posted, reports));
+          await controller.receive({ type: 'ready' });
+          return [name, { controller, posted, model: m.model }] as const;
+        }),
+      ),
+    );
+    assert.deepEqual(
+      ['olly', 'bob', 'ada'].map((n) => lastState(panels[n]!.posted)?.canWithdraw),
+      [true, false, true],
+      'offered to the requester and an admin, not to a reviewer who did not ask',
+    );
+
+    // A reviewer's webview that sends it anyway is refused here: nothing is cancelled.
+    await panels.bob!.controller.receive({ type: 'withdraw' });
+    assert.match(lastState(panels.bob!.posted)?.error ?? '', /Only the user who asked for this call, or an admin, may withdraw it/);
+    assert.equal((await olly.session.call('intentsGet', { id: sent.id })).state, 'sent');
+
+    await panels.olly!.controller.receive({ type: 'withdraw' });
+    assert.match(lastState(panels.olly!.posted)?.notice ?? '', /You withdrew this request/);
+    assert.equal((await olly.session.call('intentsGet', { id: sent.id })).state, 'cancelled');
+    for (const name of ['olly', 'bob', 'ada']) {
+      const { controller, posted, model } = panels[name]!;
+      await waitFor(`${name}'s panel to say withdrawn`, () => {
+        controller.refresh();
+        const state = lastState(posted);
+        return state?.withdrawn && state.state === 'expired' ? state : undefined;
+      });
+      assert.equal(panelTitle(model.approval(approval.requestId)!), 'Withdrawn: write_file withdrawn.txt');
+      assert.equal(lastState(posted)?.canWithdraw, false, 'nothing left to withdraw');
+    }
+    const final = await olly.model.waitForFinal(sent.id, { timeoutMs: 20_000 });
+    assert.equal(final.state, 'cancelled');
+    await agent.log.waitFor('intent.rejected', (l) => l.intentId === sent.id && l.reason === 'cancelled');
   });
 
   test('the sealed decision names the reviewer and verifies with the reviewer\'s key only', () => {

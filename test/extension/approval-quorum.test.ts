@@ -86,6 +86,7 @@ describe('the approval panel with rules', () => {
           calls.push('allowCall');
           return 'allow ["git","push","origin","main"]';
         },
+        withdraw: async () => assert.fail('nothing to withdraw'),
         openDiff: async () => null,
         lookup: async () => approval,
         setTitle: () => undefined,

@@ -10,7 +10,8 @@ import type { ExtensionToWebview } from '../../core/webview/approval-messages';
 import { lookupApproval } from '../../extension/approval/approval-lookup';
 import { ApprovalPanelController, panelTitle, UNAVAILABLE_TITLE, WAITING_TITLE, type PanelHost, type Reviewer } from '../../extension/approval/panel-controller';
 import { APPROVAL_DIFF_SCHEME, requestArgument } from '../../extension/approval/request-argument';
-import { reviewMessage, ReviewNotices } from '../../extension/approval/review-notices';
+import { reviewMessage, ReviewNotices, stillAwaiting } from '../../extension/approval/review-notices';
+import { inertLinks } from '../../extension/model/notification-text';
 import { LiveModel } from '../../extension/model/live-model';
 import { removeDirs, waitFor } from '../support/processes';
 import { connectLocal } from './support/local';
@@ -87,6 +88,45 @@ describe('the Review notification', () => {
   });
 });
 
+describe('the Review notification goes away when the request is no longer the reviewer\'s to decide', () => {
+  const BOB = { did: `did:vaultys:01${'0b'.repeat(19)}`, name: 'bob', role: 'reviewer' } as const satisfies Reviewer;
+  const open = (ids: string[], approvals: ApprovalView[], options: { complete: boolean; skip?: (id: string) => boolean } = { complete: true }, reviewer: Reviewer | undefined = OWNER, now = Date.now()) =>
+    stillAwaiting(ids, approvals, reviewer, now, options);
+
+  test('another reviewer decided first, the requester withdrew it, it expired, or this reviewer approved (two-person rule): it closes', () => {
+    const a = write();
+    assert.deepEqual(open([a.requestId], [a]), [a.requestId], 'still pending: the notice stays');
+    assert.deepEqual(open([a.requestId], [{ ...a, state: 'approved', decidedBy: BOB.did, decidedAt: 2 }]), [], 'approved by bob first');
+    assert.deepEqual(open([a.requestId], [{ ...a, state: 'rejected', decidedBy: BOB.did, decidedAt: 2 }]), [], 'rejected by bob first');
+    assert.deepEqual(open([a.requestId], [{ ...a, state: 'expired', reason: 'cancelled: its intent ended cancelled' }]), [], 'withdrawn by its requester');
+    assert.deepEqual(open([a.requestId], [a], { complete: true }, OWNER, a.expiresAt), [], 'timed out, before the broker says so');
+    const two = write({ reviewersRequired: 2 });
+    assert.deepEqual(open([two.requestId], [{ ...two, approvals: [{ reviewer: BOB.did, decidedAt: 2, selfReview: false }] }]), [two.requestId], 'bob\'s approval of a two-person request leaves it to olga');
+    assert.deepEqual(open([two.requestId], [{ ...two, approvals: [{ reviewer: OWNER.did, decidedAt: 2, selfReview: false }] }]), [], 'olga approved it (from a row or the diff): nothing left for her');
+    assert.deepEqual(open([a.requestId], [a], { complete: true, skip: () => true }), [], 'its panel is open (Review was clicked): the panel says the rest');
+  });
+
+  test('gone from a complete list it closes; from a partial one (disconnected, loading) it stays, and a summary stays while one of its requests waits', () => {
+    const [a, b] = [write(), write()];
+    assert.deepEqual(open([a.requestId], [], { complete: true }), [], 'the broker no longer lists it');
+    assert.deepEqual(open([a.requestId], [], { complete: false }), [a.requestId], 'unknown while the list is partial');
+    assert.deepEqual(open([a.requestId], [a], { complete: false }, undefined), [a.requestId], 'disconnected: a request seen pending stays announced');
+    assert.deepEqual(open([a.requestId, b.requestId], [{ ...a, state: 'approved' }, b]), [b.requestId], 'the summary notice stays for b');
+    assert.deepEqual(open([a.requestId, b.requestId], [{ ...a, state: 'approved' }, { ...b, state: 'rejected' }]), [], 'and closes when none waits');
+  });
+
+  test('a name, a path or a model\'s arguments cannot put a command link in the notification (VS Code renders [label](command:…) in a message)', () => {
+    // The pattern the workbench's notification renderer links (vs/base/common/linkedText.ts).
+    const LINK = /\[([^\]]+)\]\(((?:https?:\/\/|command:|file:)[^)\s]+)(?: (["'])(.+?)(\3))?\)/gi;
+    const users: Record<string, string> = { [REQUESTER.did]: '[Approve](command:vaultysclaw.approve)' };
+    const hostile = { agent: () => ({ name: '[x](https://evil.example)' }), user: (d: string) => (users[d] ? { name: users[d] } : undefined) } as unknown as PanelHost['names'];
+    const message = reviewMessage(write({ params: { path: '[Review](command:workbench.action.terminal.sendSequence?%7B%7D)', content: '', mode: 'create' } }), hostile);
+    assert.deepEqual(message.match(LINK), null, message);
+    assert.match(message, /\[Approve\] \(command:vaultysclaw\.approve\)/, 'the text is still shown, readable');
+    assert.equal(inertLinks('see [docs](https://x.y) and [a](command:b)').match(LINK), null);
+  });
+});
+
 describe('the approval tab', () => {
   test('is named after the call, and renamed once decided', () => {
     assert.equal(panelTitle(write()), 'Approve write_file notes.txt?');
@@ -118,7 +158,7 @@ function ghostHost(lookup: PanelHost['lookup'], connected: () => boolean) {
   let closed = 0;
   const host: PanelHost = {
     post: (m) => posted.push(m), approval: () => undefined, names, reviewer: () => OWNER, connected, now: () => Date.now(), report: () => undefined,
-    decide: async () => assert.fail('nothing to decide'), allowCall: async () => assert.fail('nothing to allow'), openDiff: async () => null,
+    decide: async () => assert.fail('nothing to decide'), allowCall: async () => assert.fail('nothing to allow'), withdraw: async () => assert.fail('nothing to withdraw'), openDiff: async () => null,
     lookup, setTitle: (t) => titles.push(t), close: () => (closed += 1),
   };
   return { host, posted, titles, closed: () => closed };

@@ -6,12 +6,15 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { PolicyInput } from '../../core/rpc/views';
-import type { AgentView, ApprovalView } from '../../core/rpc/views';
+import type { AgentView, ApprovalView, UserView } from '../../core/rpc/views';
+import { panelState } from '../../extension/approval/panel-controller';
+import { approvalsTree } from '../../extension/model/approvals-tree';
+import { LOCAL_OPERATOR_EXPLAINED, LOCAL_OPERATOR_NAME } from '../../extension/model/local-operator';
 import { contentSources, type OpenDocument } from '../../extension/intent-params';
 import { activityTree } from '../../extension/model/activity-tree';
 import { agentDescription, agentNode, agentsTree, awaitedAgents, EXPECTED_AGENT_GRACE_MS } from '../../extension/model/agents-tree';
 import { connectedStatus, type StatusFacts } from '../../extension/model/status-summary';
-import { count, refreshAges } from '../../extension/model/tree-node';
+import { count, md, refreshAges } from '../../extension/model/tree-node';
 import { answerText, asRequested, initialAnswers, policyFromAnswers, policySteps } from '../../extension/policy-choice';
 import { AgeTicker } from '../../extension/views/age-refresh';
 
@@ -205,5 +208,35 @@ describe('empty states', () => {
     assert.deepEqual(awaitedAgents(['demo-agent'], [{ name: 'demo-agent' }], since, since + 19_000), [], 'it arrived');
     assert.deepEqual(awaitedAgents(['demo-agent'], [], since, since + EXPECTED_AGENT_GRACE_MS + 1), [], 'too long: offer enrolment');
     assert.deepEqual(awaitedAgents([], [], since, since), [], 'nothing expected: "No agents yet" is true');
+  });
+});
+
+describe('"local operator" explained wherever it appears', () => {
+  const OPERATOR_USER = { did: OTHER, name: LOCAL_OPERATOR_NAME, role: 'owner', removed: false } as unknown as UserView;
+  const DEV = { did: ME, name: 'dev', role: 'operator', removed: false } as unknown as UserView;
+  const users: Record<string, UserView> = { [OTHER]: OPERATOR_USER, [ME]: DEV };
+  const names = { agent: () => undefined, user: (did: string) => users[did] };
+  const explained = (text: string | undefined) => (text ?? '').includes(md(LOCAL_OPERATOR_EXPLAINED));
+  const intent = (user: string) => ({ id: `${user.slice(-1)}`.repeat(32), agent: AGENT, capability: 'write_file', params: { path: 'a.txt' }, paramsTruncated: false, user, outcome: null, reason: null, rejectedBy: null, message: null, state: 'sent', createdAt: 1, updatedAt: 1 }) as const;
+
+  test('an Activity row\'s tooltip, when the local operator asked or is the only one who may review; not otherwise', () => {
+    const byOperator = activityTree([intent(OTHER)], { names, approvals: [], users: [OPERATOR_USER, DEV], stalenessMs: 300_000, now: 2 })[0]!;
+    assert.ok(explained(byOperator.tooltip), byOperator.tooltip);
+    const waiting = intent(ME);
+    const paused = activityTree([waiting], { names, approvals: [approval(ME, { intentId: waiting.id })], users: [OPERATOR_USER, DEV], stalenessMs: 300_000, now: 2 })[0]!;
+    assert.match(paused.description ?? '', /^waiting for approval by local operator/);
+    assert.ok(explained(paused.tooltip), 'the only reviewer is the host key: said where the row names it');
+    const plain = activityTree([waiting], { names, approvals: [], users: [OPERATOR_USER, DEV], stalenessMs: 300_000, now: 2 })[0]!;
+    assert.ok(!explained(plain.tooltip), 'nothing about it where it does not appear');
+  });
+
+  test('an Approvals row\'s tooltip and the approval panel\'s requester and reviewer lines', () => {
+    assert.ok(explained(approvalsTree([approval(OTHER)], names, 2)[0]!.tooltip));
+    assert.ok(!explained(approvalsTree([approval(ME)], names, 2)[0]!.tooltip));
+    const state = (user: string, reviewer: { did: string; name: string; role: 'owner' | 'reviewer' }) => panelState(approval(user), { names, reviewer, connected: true, busy: false, error: null, notice: null, now: 2 });
+    assert.equal(state(OTHER, { did: ME, name: 'dev', role: 'reviewer' }).localOperator, LOCAL_OPERATOR_EXPLAINED, 'asked by the host key');
+    assert.equal(state(ME, { did: OTHER, name: LOCAL_OPERATOR_NAME, role: 'owner' }).localOperator, LOCAL_OPERATOR_EXPLAINED, 'reviewed as the host key');
+    assert.equal(state(ME, { did: `did:vaultys:00${'ef'.repeat(19)}`, name: 'rev', role: 'reviewer' }).localOperator, null);
+    assert.match(LOCAL_OPERATOR_EXPLAINED, /broker host's own key .*not a person in an editor.*this extension when it runs that command line/);
   });
 });

@@ -110,7 +110,9 @@ function render(state: ApprovalPanelState): void {
   if (!state.connected) banners.push(banner('warn', 'Disconnected from the broker: this is the request as last seen, not live.'));
   if (state.error) banners.push(banner('error', state.error));
   if (state.notice) banners.push(banner('ok', state.notice));
-  if (state.state !== 'pending') {
+  if (state.withdrawn) {
+    banners.push(banner('warn', 'This request was withdrawn: its intent was cancelled by its requester or an admin, so the call never runs. Nothing waits for a decision.'));
+  } else if (state.state !== 'pending') {
     // The name carries its fingerprint; the DID itself is in the details below, not in a line it would overflow.
     const who = state.decidedBy ? ` by ${state.decidedBy.name}` : '';
     const when = state.decidedAt ? ` at ${time(state.decidedAt)}` : '';
@@ -118,7 +120,8 @@ function render(state: ApprovalPanelState): void {
     banners.push(banner(state.state === 'approved' ? 'ok' : 'warn', `This request was ${state.state}${who}${when}${why}.`));
   }
   if (state.selfReview) banners.push(banner('info', "Self-review of a model's call: a model chose this call inside the requester's task, and its rule lets the requester review it (audited as self-review)."));
-  if (state.cannotDecide && state.state === 'pending') banners.push(banner('info', state.cannotDecide));
+  const withdrawHint = state.canWithdraw ? ' You may withdraw it instead (Withdraw request cancels its intent).' : '';
+  if (state.cannotDecide && state.state === 'pending') banners.push(banner('info', `${state.cannotDecide}${withdrawHint}`));
 
   const params: Node[] = state.params.map((p) =>
     el('div', { class: 'param' }, el('div', { class: 'param-name' }, p.name), p.multiline ? el('pre', { tabindex: '0', 'aria-label': `parameter ${p.name}` }, p.text) : el('code', {}, p.text)),
@@ -136,6 +139,15 @@ function render(state: ApprovalPanelState): void {
   allow?.addEventListener('click', () => decide('approveAndAllow'));
   if (disabled) reasonBox.setAttribute('disabled', '');
   else reasonBox.removeAttribute('disabled');
+
+  // The requester (or an admin) is never left waiting for the timeout of a request nobody else may decide.
+  const withdraw = state.canWithdraw
+    ? custom('vscode-button', { id: 'withdraw', secondary: '', 'aria-label': `Withdraw request: cancel ${call}` }, 'Withdraw request')
+    : null;
+  if (withdraw && state.busy) withdraw.setAttribute('disabled', '');
+  withdraw?.addEventListener('click', () => {
+    if (current?.canWithdraw && !current.busy) vscode.postMessage({ type: 'withdraw' });
+  });
 
   const diff = custom('vscode-button', { id: 'open-diff', secondary: '' }, 'Open Diff: Current ↔ Proposed');
   diff.addEventListener('click', () => vscode.postMessage({ type: 'openDiff' }));
@@ -164,7 +176,8 @@ function render(state: ApprovalPanelState): void {
   if (detailsOpen) details.setAttribute('open', '');
   app.replaceChildren(
     el('h1', { id: 'call' }, call),
-    el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.state)),
+    el('p', { class: 'sub' }, 'on ', el('strong', {}, state.agent.name), ' · asked by ', el('strong', {}, state.requester.name), ' · ', el('span', { class: 'state' }, state.withdrawn ? 'withdrawn' : state.state)),
+    ...(state.localOperator ? [el('p', { class: 'sub', id: 'local-operator' }, state.localOperator)] : []),
     el(
       'dl',
       { id: 'summary' },
@@ -179,7 +192,7 @@ function render(state: ApprovalPanelState): void {
     el(
       'div',
       { class: 'actions', role: 'group', 'aria-label': 'Decision' },
-      ...(state.state === 'pending' ? [approve, reject] : [closeButton()]),
+      ...(state.state === 'pending' ? [approve, reject, ...(withdraw ? [withdraw] : [])] : [closeButton()]),
       el('span', { class: 'keys' }, state.busy ? 'Sending…' : state.state === 'pending' ? 'Ctrl+Enter in the reason box approves' : ''),
     ),
     ...(state.state === 'pending' ? [el('label', { for: 'reason' }, 'Reason (optional)'), reasonBox] : []),
@@ -214,5 +227,5 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
 });
 
 // Restore what was on screen while the extension answers, then ask for the live state.
-if (saved.last) render({ ...saved.last, busy: false, notice: null, error: null, cannotDecide: 'Waiting for the extension to send the live state of this request…' });
+if (saved.last) render({ ...saved.last, busy: false, notice: null, error: null, cannotDecide: 'Waiting for the extension to send the live state of this request…', canWithdraw: false });
 vscode.postMessage({ type: 'ready' });
