@@ -85,6 +85,22 @@ export default defineConfig(
       '^(ws|pino|better-sqlite3|commander|vscode|vscode-jsonrpc|vscode-languageclient|vscode-languageserver)(/|$)',
     ],
   ),
+  // A notification renders [label](command:…) in its message as a link that runs the command, and our messages carry
+  // text others wrote (names, paths, refusals, output): the extension notifies through extension/notify.ts, which makes
+  // every message link-inert.
+  {
+    files: ['extension/**/*.ts'],
+    ignores: ['extension/notify.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'MemberExpression[property.name=/^show(Information|Warning|Error)Message$/]',
+          message: 'Notify through notify.info/warn/error (extension/notify.ts): it makes the message link-inert.',
+        },
+      ],
+    },
+  },
   // Every line the broker logs lands in its hash-chained audit.log, which operators alert on by event name and
   // fields: it writes through audit(log) (broker/audit/audit-log.ts), whose names and field types the compiler
   // checks against core/audit/events.ts, never through pino's level methods with a free-form object.

@@ -6,6 +6,7 @@ import { OPEN_APPROVAL_COMMAND } from '../model/approvals-tree';
 import { sendDecision } from './decision';
 import { cannotDecide, panelTitle, paramsForDisplay, shortCall } from './panel-controller';
 import { requestArgument, type RequestSource } from './request-argument';
+import { notify } from '../notify';
 
 const REASON_CHARS = 1000;
 /** A dialog reads well up to about this much text. */
@@ -27,7 +28,7 @@ export function registerApprovalCommands(services: Services): vscode.Disposable[
 async function decideFrom(services: Services, arg: unknown, decision: 'approve' | 'reject'): Promise<void> {
   const target = requestArgument(arg);
   if (!target) {
-    void vscode.window.showWarningMessage('VaultysClaw: this is not an approval request, so there is nothing to decide here.');
+    void notify.warn('VaultysClaw: this is not an approval request, so there is nothing to decide here.');
     return;
   }
   const session = await services.connection.requireSession(`${decision} the request`);
@@ -37,7 +38,7 @@ async function decideFrom(services: Services, arg: unknown, decision: 'approve' 
   const reviewer = { did: session.user.did, name: session.user.name, role: session.role };
   const refusal = cannotDecide(approval, reviewer, true, Date.now());
   if (refusal) {
-    void vscode.window.showWarningMessage(`VaultysClaw: ${refusal}`);
+    void notify.warn(`VaultysClaw: ${refusal}`);
     return;
   }
   const reason = decision === 'reject' ? await askReason(approval) : await confirmApprove(services, approval, target.source);
@@ -45,7 +46,7 @@ async function decideFrom(services: Services, arg: unknown, decision: 'approve' 
   const view = await sendDecision(session, services.model, approval, decision, reason);
   services.log.info(`${decision} ${approval.capability} request ${approval.requestId} (intent ${approval.intentId}) as ${session.user.did}, from the ${target.source === 'diff' ? 'diff editor' : target.source === 'row' ? 'Approvals view' : 'command'}`);
   const missing = view.state === 'pending' ? view.reviewersRequired - view.approvals.length : 0;
-  void vscode.window.showInformationMessage(
+  void notify.info(
     `VaultysClaw: you ${decision === 'approve' ? 'approved' : 'rejected'} ${approval.capability} ${shortCall(approval)}; the decision was signed with your key.` +
       (missing > 0 ? ` It waits for ${missing} more approval${missing === 1 ? '' : 's'} by somebody else.` : ''),
   );
@@ -76,10 +77,10 @@ async function confirmApprove(services: Services, approval: ApprovalView, source
   ].join('\n');
   if (detail.length > MODAL_CHARS) {
     // Too long to read in a dialog, and never cut: the panel shows it in full.
-    const open = await vscode.window.showWarningMessage(`${panelTitle(approval)} The request is too long to show here; review it in its panel.`, { modal: true }, 'Open Approval');
+    const open = await notify.warn(`${panelTitle(approval)} The request is too long to show here; review it in its panel.`, { modal: true }, 'Open Approval');
     if (open) await vscode.commands.executeCommand(OPEN_APPROVAL_COMMAND, approval.requestId);
     return undefined;
   }
-  const choice = await vscode.window.showWarningMessage(`${panelTitle(approval)} Your approval is signed with your key.`, { modal: true, detail }, 'Approve');
+  const choice = await notify.warn(`${panelTitle(approval)} Your approval is signed with your key.`, { modal: true, detail }, 'Approve');
   return choice === 'Approve' ? '' : undefined;
 }

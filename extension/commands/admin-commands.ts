@@ -9,6 +9,7 @@ import { shortDid } from '../model/tree-node';
 import { shortFingerprint, visibleText } from '../../core/text/untrusted-text';
 import { command, didArgument, pickAgent, type Services } from './services';
 import { localOperatorAmong } from '../model/local-operator';
+import { notify } from '../notify';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -41,7 +42,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       const days = await vscode.window.showInputBox({ title: 'Grant a delegation (4/4)', prompt: 'Valid for how many days', value: '30', validateInput: checkDays });
       if (!days) return;
       const grant = await session.call('grantsCreate', { user: user.did, agent: agent.did, capabilities: caps.map((c) => c.capability), validForMs: Math.round(Number(days) * DAY_MS) });
-      void vscode.window.showInformationMessage(
+      void notify.info(
         `VaultysClaw: ${user.label} may dispatch ${grant.capabilities.join(', ')} on ${grant.agent === '*' ? 'every agent' : shortDid(grant.agent)} until ${new Date(grant.expiresAt).toLocaleString()} (signed delegation ${grant.id.slice(0, 8)}).`,
       );
     }),
@@ -56,7 +57,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       if (!days) return;
       const created = await session.call('invitationsCreate', { role, validForMs: Math.round(Number(days) * DAY_MS) });
       await vscode.env.clipboard.writeText(created.token);
-      await vscode.window.showInformationMessage(
+      await notify.info(
         `Invitation for a ${role} copied to the clipboard.`,
         {
           modal: true,
@@ -72,13 +73,13 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       const settings = connection.settings;
       const hub = agentHubUrl(info.hubUrl, settings?.mode === 'remote' ? settings.brokerUrl : null);
       if (!hub) {
-        void vscode.window.showWarningMessage('VaultysClaw: this broker reports no agent hub URL.');
+        void notify.warn('VaultysClaw: this broker reports no agent hub URL.');
         return;
       }
       // A broker with a root is pinned by its root, so its agents survive rotations of the broker id.
       const lines = enrollmentCommands({ brokerDid: info.root ?? info.did, hubUrl: hub, workspace: '<workspace dir>' });
       await vscode.env.clipboard.writeText(lines.text);
-      await vscode.window.showInformationMessage('Enrollment commands copied to the clipboard.', {
+      await notify.info('Enrollment commands copied to the clipboard.', {
         modal: true,
         detail: `On the build machine, from the VaultysClaw folder:\n\n${lines.init}\n${lines.start}\n\nThe agent pins this broker (${info.root ? `root ${info.root}` : info.fingerprint}) and appears here as a pending registration.`,
       });
@@ -88,7 +89,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       const session = await connection.requireSession('show the broker identity');
       if (!session) return;
       const info = await session.call('brokerInfo', {});
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await notify.info(
         `VaultysClaw broker ${info.did}`,
         {
           modal: true,
@@ -109,7 +110,7 @@ export function registerAdminCommands(services: Services): vscode.Disposable[] {
       if (!session) return;
       const agent = await pickAgent(services, arg, (a) => a.status === 'revoked' || a.status === 'rejected', 'Remove from the list');
       if (!agent) return;
-      const ok = await vscode.window.showWarningMessage(
+      const ok = await notify.warn(
         `Remove ${visibleText(agent.name)} (${agent.status}) from the list?`,
         { modal: true, detail: `${agent.did}\n\nIts key stays ${agent.status}: it cannot register again. The audit log keeps its whole history, and its removal.` },
         'Remove',

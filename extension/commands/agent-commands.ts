@@ -12,6 +12,7 @@ import { describeRpcError, type BrokerSession } from '../connection/broker-sessi
 import { cancelIntent, watchDispatch, type DispatchStatus } from '../model/intent-watch';
 import { SOLO_CHOICES, soloReview } from '../model/solo-review';
 import { OPEN_APPROVAL_COMMAND, toolSummary } from '../model/approvals-tree';
+import { notify } from '../notify';
 
 
 /** How long Dispatch Intent waits for the agent's signed result. */
@@ -75,7 +76,7 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
       void cancelIntent(session, services.model, sent.id).catch((err: unknown) => {
         // Refused (it ended meanwhile, say): stop waiting and say why; the Activity view shows how it ends.
         stopWaiting.abort();
-        void vscode.window.showWarningMessage(`VaultysClaw: could not cancel intent ${sent.id.slice(0, 8)}: ${describeRpcError(err)}`);
+        void notify.warn(`VaultysClaw: could not cancel intent ${sent.id.slice(0, 8)}: ${describeRpcError(err)}`);
       });
     });
     const offered = new Set<string>();
@@ -108,9 +109,9 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
 /** Beside the progress: the call waits for a reviewer, who; Open Approval opens its request, Cancel Intent withdraws it. */
 async function offerApproval(services: Services, session: BrokerSession, intentId: string, requestId: string, status: DispatchStatus): Promise<void> {
   const text = inertLinks(`VaultysClaw: ${status.message}.${status.note ? ` ${status.note}` : ''}`);
-  const choice = await vscode.window.showInformationMessage(text, OFFER.open, OFFER.cancel);
+  const choice = await notify.info(text, OFFER.open, OFFER.cancel);
   if (choice === OFFER.open) await vscode.commands.executeCommand(OPEN_APPROVAL_COMMAND, requestId);
-  else if (choice === OFFER.cancel) await cancelIntent(session, services.model, intentId).catch((err: unknown) => vscode.window.showWarningMessage(`VaultysClaw: ${describeRpcError(err)}`));
+  else if (choice === OFFER.cancel) await cancelIntent(session, services.model, intentId).catch((err: unknown) => notify.warn(`VaultysClaw: ${describeRpcError(err)}`));
 }
 
 const OFFER = { open: 'Open Approval', cancel: 'Cancel Intent' } as const;
@@ -125,9 +126,9 @@ async function confirmReviewable(services: Services, session: BrokerSession, req
   const users = services.model.users().length > 0 ? services.model.users() : (await session.call('usersList', {}).catch(() => undefined))?.items ?? [];
   const solo = soloReview(dry, session.user.did, users);
   if (!solo.deadEnd) return true;
-  const choice = await vscode.window.showWarningMessage(solo.message, { modal: true, detail: solo.detail }, SOLO_CHOICES.dispatch, SOLO_CHOICES.invite);
+  const choice = await notify.warn(solo.message, { modal: true, detail: solo.detail }, SOLO_CHOICES.dispatch, SOLO_CHOICES.invite);
   if (choice === SOLO_CHOICES.invite) {
-    const invite = await vscode.window.showInformationMessage(
+    const invite = await notify.info(
       'VaultysClaw: an owner or admin creates an invitation (VaultysClaw: Invite User, role reviewer) and sends its token; the reviewer runs VaultysClaw: Join Broker with it in their own editor.',
       'Invite User…',
     );
@@ -143,7 +144,7 @@ async function intentToCancel(services: Services, arg: unknown): Promise<string 
   const self = services.connection.session?.user.did;
   const open = services.model.intents().filter((i) => !FINAL_INTENT_STATES.includes(i.state) && (i.user === self || services.connection.session?.role === 'admin' || services.connection.session?.role === 'owner'));
   if (open.length === 0) {
-    void vscode.window.showInformationMessage('VaultysClaw: no intent of yours is in flight.');
+    void notify.info('VaultysClaw: no intent of yours is in flight.');
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
@@ -163,7 +164,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!agent) return;
       const granted = agent.policy?.capabilities ?? [];
       if (granted.length === 0) {
-        void vscode.window.showWarningMessage(`VaultysClaw: ${visibleText(agent.name)} has no capabilities granted.`);
+        void notify.warn(`VaultysClaw: ${visibleText(agent.name)} has no capabilities granted.`);
         return;
       }
       const capability = (await vscode.window.showQuickPick(
@@ -176,8 +177,8 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const final = await dispatchAndWait(services, agent.did, capability, params, `VaultysClaw: ${capability} on ${visibleText(agent.name)}`);
       if (!final) return;
       const outcome = intentOutcome(final, Number.POSITIVE_INFINITY, Date.now());
-      if (final.state === 'succeeded') void vscode.window.showInformationMessage(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`));
-      else void vscode.window.showWarningMessage(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`));
+      if (final.state === 'succeeded') void notify.info(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} succeeded.`));
+      else void notify.warn(inertLinks(`VaultysClaw: ${capability} on ${visibleText(agent.name)} ${outcome}.`));
     }),
 
     command(services, 'vaultysclaw.approveRegistration', async (arg) => {
@@ -189,7 +190,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!choice) return;
       const view = await session.call('registrationsApprove', { did: agent.did, policy: choice.policy, widen: choice.widen });
       model.noteAgent(view);
-      void vscode.window.showInformationMessage(`VaultysClaw: approved ${visibleText(view.name)} with ${view.policy?.capabilities.join(', ') || 'no capabilities'}.`);
+      void notify.info(`VaultysClaw: approved ${visibleText(view.name)} with ${view.policy?.capabilities.join(', ') || 'no capabilities'}.`);
     }),
 
     command(services, 'vaultysclaw.rejectRegistration', async (arg) => {
@@ -211,7 +212,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!choice) return;
       const view = await session.call('policySet', { did: agent.did, policy: choice.policy, widen: choice.widen });
       model.noteAgent(view);
-      void vscode.window.showInformationMessage(`VaultysClaw: ${visibleText(view.name)} now runs under policy v${view.policy?.policyVersion ?? '?'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`);
+      void notify.info(`VaultysClaw: ${visibleText(view.name)} now runs under policy v${view.policy?.policyVersion ?? '?'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`);
     }),
 
     command(services, 'vaultysclaw.revokeAgent', async (arg) => {
@@ -221,7 +222,7 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!agent) return;
       const reason = await vscode.window.showInputBox({ title: `Revoke ${visibleText(agent.name)}`, prompt: 'Why? (recorded in the audit log)', validateInput: (v) => (v.trim() ? undefined : 'a reason is required'), ignoreFocusOut: true });
       if (!reason) return;
-      const ok = await vscode.window.showWarningMessage(`Revoke ${visibleText(agent.name)}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
+      const ok = await notify.warn(`Revoke ${visibleText(agent.name)}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
       if (ok !== 'Revoke') return;
       model.noteAgent(await session.call('agentsRevoke', { did: agent.did, reason: reason.trim() }));
     }),
@@ -233,14 +234,14 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       if (!id) return;
       const known = model.intent(id);
       const what = known ? `${known.capability} ${toolSummary(known.capability, known.params)}` : `intent ${id.slice(0, 8)}`;
-      const ok = await vscode.window.showWarningMessage(
+      const ok = await notify.warn(
         `Cancel ${what}?`,
         { modal: true, detail: 'The agent stops its tool (a running command is killed) or drops the call waiting for a reviewer; the intent ends cancelled.' },
         'Cancel Intent',
       );
       if (ok !== 'Cancel Intent') return;
       await cancelIntent(session, model, id);
-      void vscode.window.showInformationMessage(`VaultysClaw: ${what} cancelled.`);
+      void notify.info(`VaultysClaw: ${what} cancelled.`);
     }),
 
     command(services, 'vaultysclaw.copyDid', async (arg) => {

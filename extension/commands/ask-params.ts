@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Capability } from '../../core/wire/policy';
 import { buildParams, checkAnswer, PARAM_FIELDS } from '../intent-params';
 import { askContent } from './content-source';
+import { notify } from '../notify';
 
 /** Asks for an intent's params one field at a time (Dispatch Intent, Test Policy); undefined if cancelled or invalid. */
 export async function askParams(capability: Capability, agentName: string): Promise<Record<string, unknown> | undefined> {
@@ -34,7 +35,7 @@ export async function askParams(capability: Capability, agentName: string): Prom
   }
   const built = buildParams(capability, answers);
   if (!built.ok) {
-    void vscode.window.showErrorMessage(`VaultysClaw: ${built.problem}`);
+    void notify.error(`VaultysClaw: ${built.problem}`);
     return undefined;
   }
   return built.params;

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { describeAuditVerdict, verifyLocalAuditLog } from '../connection/broker-cli';
 import { decodeUserSecret } from '../identity/user-key';
 import { command, type Services } from './services';
+import { notify } from '../notify';
 
 export function registerBrokerCommands(services: Services): vscode.Disposable[] {
   const { connection, log } = services;
@@ -12,13 +13,13 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
   const localAuditLog = () => {
     const settings = connection.settings;
     if (settings?.mode === 'remote') {
-      void vscode.window.showInformationMessage('VaultysClaw: a team broker keeps its audit log on its own host (audit.log in its data directory); verify it there with `broker audit verify`.');
+      void notify.info('VaultysClaw: a team broker keeps its audit log on its own host (audit.log in its data directory); verify it there with `broker audit verify`.');
       return undefined;
     }
     const local = connection.local;
     const dataDir = local?.dataDir ?? (settings?.mode === 'local' ? connection.dataDirFor(settings) : undefined);
     if (!dataDir) {
-      void vscode.window.showInformationMessage('VaultysClaw: the local broker has not been configured yet; check the VaultysClaw settings.');
+      void notify.info('VaultysClaw: the local broker has not been configured yet; check the VaultysClaw settings.');
       return undefined;
     }
     return { cli: local?.cli, dataDir, file: join(dataDir, 'audit.log') };
@@ -37,7 +38,7 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       const audit = localAuditLog();
       if (!audit) return;
       if (!existsSync(audit.file)) {
-        void vscode.window.showWarningMessage(`VaultysClaw: there is no audit log at ${audit.file} yet.`);
+        void notify.warn(`VaultysClaw: there is no audit log at ${audit.file} yet.`);
         return;
       }
       await vscode.window.showTextDocument(vscode.Uri.file(audit.file), { preview: false });
@@ -48,7 +49,7 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       if (!audit) return;
       const cli = audit.cli;
       if (!cli) {
-        void vscode.window.showWarningMessage('VaultysClaw: verifying needs the broker CLI, which runs on Node.js; the local broker has not started yet (see the VaultysClaw log).');
+        void notify.warn('VaultysClaw: verifying needs the broker CLI, which runs on Node.js; the local broker has not started yet (see the VaultysClaw log).');
         return;
       }
       const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VaultysClaw: verifying the audit log…' }, () =>
@@ -57,10 +58,10 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       const verdict = describeAuditVerdict(report);
       log.info(verdict);
       if (report.ok) {
-        void vscode.window.showInformationMessage(`VaultysClaw: ${verdict}`);
+        void notify.info(`VaultysClaw: ${verdict}`);
         return;
       }
-      const choice = await vscode.window.showErrorMessage(`VaultysClaw: ${verdict}`, 'Open at Line');
+      const choice = await notify.error(`VaultysClaw: ${verdict}`, 'Open at Line');
       if (choice && report.failure) {
         const line = Math.max(0, report.failure.line - 1);
         await vscode.window.showTextDocument(vscode.Uri.file(audit.file), { selection: new vscode.Range(line, 0, line, 0), preview: false });
@@ -74,7 +75,7 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
     }),
 
     command(services, 'vaultysclaw.exportUserKey', async () => {
-      const ok = await vscode.window.showWarningMessage(
+      const ok = await notify.warn(
         'Export your VaultysClaw user key?',
         { modal: true, detail: 'Whoever holds it can act as you on every broker you use. Keep it as you would a password, and delete copies you no longer need.' },
         'Save to File…',
@@ -84,14 +85,14 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       const { did, secret } = await connection.identities.exportSecret();
       if (ok === 'Copy to Clipboard') {
         await vscode.env.clipboard.writeText(secret);
-        void vscode.window.showInformationMessage(`VaultysClaw: key of ${did} copied to the clipboard.`);
+        void notify.info(`VaultysClaw: key of ${did} copied to the clipboard.`);
         return;
       }
       const target = await vscode.window.showSaveDialog({ title: 'Save your VaultysClaw user key', saveLabel: 'Save Key', filters: { 'Key file': ['key'] } });
       if (!target) return;
       writeFileSync(target.fsPath, `${secret}\n`, { mode: 0o600 });
       chmodSync(target.fsPath, 0o600);
-      void vscode.window.showInformationMessage(`VaultysClaw: key of ${did} saved to ${target.fsPath} (mode 0600; usable with the CLI's --key).`);
+      void notify.info(`VaultysClaw: key of ${did} saved to ${target.fsPath} (mode 0600; usable with the CLI's --key).`);
     }),
 
     command(services, 'vaultysclaw.importUserKey', async () => {
@@ -115,10 +116,10 @@ export function registerBrokerCommands(services: Services): vscode.Disposable[] 
       const incoming = decodeUserSecret(text);
       const current = (await connection.identities.exportSecret()).did;
       if (incoming.did === current) {
-        void vscode.window.showInformationMessage('VaultysClaw: that is already your key.');
+        void notify.info('VaultysClaw: that is already your key.');
         return;
       }
-      const ok = await vscode.window.showWarningMessage(
+      const ok = await notify.warn(
         `Replace your user key?`,
         { modal: true, detail: `Current: ${current}\nNew: ${incoming.did}\n\nExport the current key first if you may need it again. The broker connection restarts with the new key.` },
         'Replace',

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { contentSources, type OpenDocument } from '../intent-params';
 import { command, type Services } from './services';
+import { notify } from '../notify';
 
 const WRITING = 'vaultysclaw.writingContent';
 
@@ -83,7 +84,7 @@ export function registerContentSource(services: Services): vscode.Disposable {
   const current = (arg: unknown) => {
     // From the title bar the argument is the editor's resource: only the content editor of the write in progress counts.
     if (!writing || (arg instanceof vscode.Uri && arg.toString() !== writing.uri)) {
-      void vscode.window.showInformationMessage('VaultysClaw: this is not the editor of a write in progress.');
+      void notify.info('VaultysClaw: this is not the editor of a write in progress.');
       return undefined;
     }
     return writing;

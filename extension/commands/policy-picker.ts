@@ -21,6 +21,7 @@ import {
   type PolicyAnswers,
   type PolicyStep,
 } from '../policy-choice';
+import { notify } from '../notify';
 
 type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'back' } | { kind: 'cancel' };
 
@@ -199,12 +200,12 @@ export async function askPolicy(agent: AgentView, verb: string): Promise<{ polic
   const hostRules = policySteps(chosen.capabilities).includes('domains');
   const built = policyFromAnswers({ ...chosen, ...(hostRules ? {} : { allowedDomains: undefined, commandLimits: undefined }) }, agent);
   if (!built.ok) {
-    void vscode.window.showErrorMessage(`VaultysClaw: ${built.problem}`);
+    void notify.error(`VaultysClaw: ${built.problem}`);
     return undefined;
   }
   const wider = widening(chosen.capabilities, agent.requested);
   if (wider.length) {
-    const ok = await vscode.window.showWarningMessage(
+    const ok = await notify.warn(
       `Grant ${visibleText(agent.name)} ${wider.join(', ')}, which it did not ask for?`,
       { modal: true, detail: 'An agent is normally granted at most what it requested. Widening is recorded in the audit log.' },
       'Grant Anyway',

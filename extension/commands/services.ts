@@ -5,6 +5,7 @@ import { Did } from '../../core/wire/common';
 import type { BrokerConnection } from '../connection/broker-connection';
 import { describeRpcError } from '../connection/broker-session';
 import type { LiveModel } from '../model/live-model';
+import { notify } from '../notify';
 
 /** What every command works with. */
 export interface Services {
@@ -29,7 +30,7 @@ export function command(services: Services, id: string, body: (...args: unknown[
     } catch (err) {
       const message = describeRpcError(err);
       services.log.error(`${id}: ${message}`);
-      void vscode.window.showErrorMessage(`VaultysClaw: ${message}`);
+      void notify.error(`VaultysClaw: ${message}`);
       return undefined;
     }
   });
@@ -48,7 +49,7 @@ export async function pickAgent(services: Services, arg: unknown, filter: (a: Ag
   if (!(await services.connection.requireSession('list the agents'))) return undefined;
   const candidates = services.model.agents().filter(filter);
   if (candidates.length === 0) {
-    void vscode.window.showInformationMessage(`VaultysClaw: no agent to ${title.toLowerCase()}.`);
+    void notify.info(`VaultysClaw: no agent to ${title.toLowerCase()}.`);
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(

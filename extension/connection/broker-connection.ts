@@ -18,6 +18,7 @@ import { connectLocalBroker, type LocalConnected } from './local-session';
 import { notOwnerMessage, roleChangeMessage, roleSetter, watchOwnStanding, type StandingMessage } from './role-change';
 import { BrokerSupervisor, PermanentConnectError, type BrokerState, type Connected } from './supervisor';
 import { connectTeamBroker } from './team-broker';
+import { notify } from '../notify';
 
 export function readSettings(): ReturnType<typeof validateSettings> {
   const c = vscode.workspace.getConfiguration('vaultysclaw');
@@ -114,7 +115,7 @@ export class BrokerConnection implements vscode.Disposable {
     const why = state.kind === 'disconnected' ? state.reason : state.kind === 'connecting' ? 'still connecting' : 'stopped';
     const message = `cannot ${what}: the broker is not connected (${why.replace(/\.$/, '')}).`;
     this.log.warn(message);
-    void vscode.window.showWarningMessage(`VaultysClaw: ${message}`, 'Restart Broker', 'Show Log').then((choice) => {
+    void notify.warn(`VaultysClaw: ${message}`, 'Restart Broker', 'Show Log').then((choice) => {
       if (choice === 'Restart Broker') void this.restart();
       if (choice === 'Show Log') this.log.show();
     });
@@ -183,7 +184,7 @@ export class BrokerConnection implements vscode.Disposable {
         const retry = state.retryInMs !== null ? ` Retrying in ${Math.round(state.retryInMs / 1000)} s.` : '';
         (state.retryInMs === null ? this.log.error : this.log.warn).call(this.log, `broker disconnected: ${state.reason.replace(/\.$/, '')}.${retry}`);
         if (state.retryInMs === null) void this.#reportGaveUp(state);
-        else if (this.#wasConnected) void vscode.window.showWarningMessage(`VaultysClaw: lost the broker (${state.reason.replace(/\.$/, '')}).${retry}`, 'Show Broker Log').then((c) => c && this.brokerLog.show());
+        else if (this.#wasConnected) void notify.warn(`VaultysClaw: lost the broker (${state.reason.replace(/\.$/, '')}).${retry}`, 'Show Broker Log').then((c) => c && this.brokerLog.show());
         this.#wasConnected = false;
         break;
       }
@@ -208,7 +209,7 @@ export class BrokerConnection implements vscode.Disposable {
     const report = (message: StandingMessage | undefined) => {
       if (!message) return;
       this.log[message.warning ? 'warn' : 'info'](message.text);
-      void (message.warning ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(message.text);
+      void (message.warning ? notify.warn : notify.info)(message.text);
     };
     const nameOf = (did: string) => this.model.user(did)?.name;
     const last = this.#lastStanding.get(key);
@@ -234,7 +235,7 @@ export class BrokerConnection implements vscode.Disposable {
     const actions = ['Restart Broker', 'Show Log'];
     if (state.remedy === 'openSettings') actions.unshift('Open Settings');
     if (state.remedy === 'enterInvitation') actions.unshift('Enter Invitation…');
-    const choice = await vscode.window.showErrorMessage(`VaultysClaw: ${state.reason}`, ...actions);
+    const choice = await notify.error(`VaultysClaw: ${state.reason}`, ...actions);
     switch (choice) {
       case 'Restart Broker':
         return this.restart();

@@ -3,6 +3,7 @@ import { IntentId } from '../../core/wire/common';
 import { command, type Services } from '../commands/services';
 import { intentOfResultUri } from './result-documents';
 import { ResultPanel } from './result-panel';
+import { notify } from '../notify';
 
 /** An intent id from a command's argument: an id, an Activity row (`intent:<id>`), a result document's URI, or the panel's intent. */
 function intentArgument(arg: unknown, panel: ResultPanel): string | undefined {
@@ -24,12 +25,12 @@ export function registerResultView(services: Services, extensionUri: vscode.Uri)
     command(services, 'vaultysclaw.showSignedEnvelope', async (arg) => {
       const id = intentArgument(arg, panel);
       if (id) await panel.showEnvelope(id);
-      else void vscode.window.showInformationMessage('VaultysClaw: open a result first (click an intent in the Activity view).');
+      else void notify.info('VaultysClaw: open a result first (click an intent in the Activity view).');
     }),
     command(services, 'vaultysclaw.verifyResult', async (arg) => {
       const id = intentArgument(arg, panel);
       if (id) await panel.verify(id);
-      else void vscode.window.showInformationMessage('VaultysClaw: open a result first (click an intent in the Activity view).');
+      else void notify.info('VaultysClaw: open a result first (click an intent in the Activity view).');
     }),
   ];
 }

@@ -10,6 +10,7 @@ import { ProgressLog } from './progress-log';
 import { resultsHtml } from './results-html';
 import { ResultDocuments } from './result-documents';
 import { resultView, type ResultIntent } from './result-view-model';
+import { notify } from '../notify';
 
 export const RESULT_VIEW_TYPE = 'vaultysclaw.result';
 /** Coalesces a burst of progress into one render: a chatty command must not flood the webview. */
@@ -113,8 +114,8 @@ export class ResultPanel implements vscode.Disposable {
     }
     const both = `${verification.intent.sentence} ${verification.result.sentence}`;
     this.log.info(`verify intent ${detail.id}: ${both}`);
-    if (verification.intent.holds && verification.result.holds) void vscode.window.showInformationMessage(`VaultysClaw: both signatures hold. ${both}`);
-    else void vscode.window.showWarningMessage(`VaultysClaw: ${both}`);
+    if (verification.intent.holds && verification.result.holds) void notify.info(`VaultysClaw: both signatures hold. ${both}`);
+    else void notify.warn(`VaultysClaw: ${both}`);
     return verification;
   }
 
@@ -229,7 +230,7 @@ export class ResultPanel implements vscode.Disposable {
           return;
       }
     } catch (err) {
-      void vscode.window.showErrorMessage(`VaultysClaw: ${(err as Error).message}`);
+      void notify.error(`VaultysClaw: ${(err as Error).message}`);
     }
   }
 

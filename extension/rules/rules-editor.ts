@@ -5,6 +5,7 @@ import { visibleText } from '../../core/text/untrusted-text';
 import { describeRpcError } from '../connection/broker-session';
 import { command, pickAgent, type Services } from '../commands/services';
 import { agentOfRulesFile, policyWithRules, problemRange, readRulesText, refusalPath, rulesDocumentText, rulesFileName, RULES_FILE_SUFFIX, type DocumentProblem } from './rules-document';
+import { notify } from '../notify';
 
 /**
  * The rule editor: a JSONC file per agent in the extension's global storage, opened in a normal editor (the JSON
@@ -42,19 +43,19 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
     if (!session) return;
     const agent = await session.call('agentsGet', { did });
     if (!agent.policy) {
-      void vscode.window.showErrorMessage(`VaultysClaw: ${visibleText(agent.name)} has no policy to add rules to (it is ${agent.status}).`);
+      void notify.error(`VaultysClaw: ${visibleText(agent.name)} has no policy to add rules to (it is ${agent.status}).`);
       return;
     }
     const read = readRulesText(doc.getText());
     if (!read.ok) {
       show(doc, read.problems, 'Not applied: ');
-      void vscode.window.showWarningMessage(`VaultysClaw: the rules of ${visibleText(agent.name)} were not applied: ${read.problems[0]!.message}. Your text is saved; fix it and save again.`);
+      void notify.warn(`VaultysClaw: the rules of ${visibleText(agent.name)} were not applied: ${read.problems[0]!.message}. Your text is saved; fix it and save again.`);
       return;
     }
     const input = policyWithRules(agent.policy, read.rules, Date.now());
     if (!input.ok) {
       show(doc, [{ message: input.problem, path: [] }], 'Not applied: ');
-      void vscode.window.showWarningMessage(`VaultysClaw: ${input.problem}.`);
+      void notify.warn(`VaultysClaw: ${input.problem}.`);
       return;
     }
     let view: AgentView;
@@ -63,13 +64,13 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
     } catch (err) {
       const message = describeRpcError(err);
       show(doc, [{ message, path: refusalPath(message) }], 'The broker refused the rules: ');
-      void vscode.window.showWarningMessage(`VaultysClaw: the broker refused the rules of ${visibleText(agent.name)}: ${message}. Your text is saved; fix it and save again.`);
+      void notify.warn(`VaultysClaw: the broker refused the rules of ${visibleText(agent.name)}: ${message}. Your text is saved; fix it and save again.`);
       return;
     }
     services.model.noteAgent(view);
     diagnostics.delete(doc.uri);
     const count = Object.values(read.rules).reduce((n, c) => n + (c?.rules.length ?? 0), 0);
-    void vscode.window.showInformationMessage(
+    void notify.info(
       `VaultysClaw: ${visibleText(view.name)} now runs under policy v${view.policy?.policyVersion ?? '?'} with ${count} rule${count === 1 ? '' : 's'}${view.online ? '; it renews its certificate now' : '; it takes effect when it reconnects'}.`,
     );
   }
@@ -92,8 +93,7 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
     if (draft) {
       const replace = 'Replace with Current Rules';
       // Not awaited: the command ends with the editor shown, the offer stays until answered.
-      void vscode.window
-        .showInformationMessage(`VaultysClaw: this is your draft of ${visibleText(agent.name)}'s rules, which differs from its current policy v${agent.policy.policyVersion}. Save it to apply it.`, replace)
+      void notify.info(`VaultysClaw: this is your draft of ${visibleText(agent.name)}'s rules, which differs from its current policy v${agent.policy.policyVersion}. Save it to apply it.`, replace)
         .then(async (choice) => {
           if (choice !== replace) return;
           const edit = new vscode.WorkspaceEdit();
@@ -113,7 +113,7 @@ export function registerRulesEditor(services: Services, storage: vscode.Uri): vs
         .then(() => apply(doc))
         .catch((err: unknown) => {
           services.log.error(`applying ${doc.uri.fsPath}: ${describeRpcError(err)}`);
-          void vscode.window.showErrorMessage(`VaultysClaw: the rules were not applied: ${describeRpcError(err)}`);
+          void notify.error(`VaultysClaw: the rules were not applied: ${describeRpcError(err)}`);
         });
       applying.set(key, next);
       void next.finally(() => {

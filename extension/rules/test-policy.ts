@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { notify } from '../notify';
 import { visibleText } from '../../core/text/untrusted-text';
 import { CAPABILITIES, type Capability } from '../../core/wire/policy';
 import { askParams } from '../commands/ask-params';
@@ -33,7 +34,7 @@ export function registerTestPolicy(services: Services): vscode.Disposable {
     const call = { agentName: name, capability, summary: toolSummary(capability, params), asUser: visibleText(session.user.name) };
     const headline = `VaultysClaw: ${verdictHeadline(result, call)}`;
     const details = 'Show Details';
-    const show = result.verdict === 'refused' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const show = result.verdict === 'refused' ? notify.warn : notify.info;
     if ((await show(headline, details)) === details) await showReadOnly(verdictDetails(result, call), `test-policy ${capability} ${agent.did.slice(-8)}.txt`);
   });
 }
