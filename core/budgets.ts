@@ -359,6 +359,13 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'extension/results/progress-log.ts',
   },
+  lmToolResultBytes: {
+    who: ['agent', 'workspace'],
+    what: "the text a language model tool (vaultysclaw_dispatch, vaultysclaw_listAgents) hands the editor's model: a file, a command's output, a listing; past it the text is cut and says so",
+    limit: 32 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'extension/lm/tool-text.ts (boundText)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;
