@@ -7,10 +7,9 @@ import { soloReview } from '../model/solo-review';
 import { ProgressLog } from '../results/progress-log';
 import { agentsText } from './agents-text';
 import { checkDispatch, confirmation, dryRunLine, type DispatchInput } from './dispatch-input';
+import { LM_TOOLS } from './tool-names';
 import { intentResultText, notConnectedText, refusalText } from './tool-text';
 
-/** The tools package.json contributes (languageModelTools); the editor's AI finds them by these names. */
-export const LM_TOOLS = { listAgents: 'vaultysclaw_listAgents', dispatch: 'vaultysclaw_dispatch' } as const;
 
 const text = (t: string) => new vscode.LanguageModelToolResult([new vscode.LanguageModelTextPart(t)]);
 
@@ -46,10 +45,10 @@ export function registerLanguageModelTools(services: Services): vscode.Disposabl
       const request = { agent: checked.agent.did, capability: checked.call.capability, params: checked.call.params as Record<string, unknown> };
       const dry = await s.call('policyTest', request).catch(() => undefined);
       const solo = dry ? soloReview(dry, s.user.did, model.users()) : undefined;
-      return {
-        invocationMessage: `VaultysClaw: ${checked.call.capability} on ${visibleText(checked.agent.name)}`,
-        confirmationMessages: confirmation(checked.agent, checked.call, dry && dryRunLine(dry, solo?.deadEnd ? solo.message : undefined)),
-      };
+      const shown = confirmation(checked.agent, checked.call, dry && dryRunLine(dry, solo?.deadEnd ? solo.message : undefined));
+      // What the person was asked to confirm, kept in the log (no secret is in it: paramsShown hides them).
+      services.log.info(`language model tool confirmation: ${JSON.stringify(shown)}`);
+      return { invocationMessage: `VaultysClaw: ${checked.call.capability} on ${visibleText(checked.agent.name)}`, confirmationMessages: shown };
     },
 
     invoke: async (options, token) => {
