@@ -387,6 +387,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/store/pending-cancel-store.ts (record), broker/intents/intent-router.ts (onAgentBack)',
   },
+  lmToolResultBytes: {
+    who: ['agent', 'workspace'],
+    what: "the text a language model tool (vaultysclaw_dispatch, vaultysclaw_listAgents) hands the editor's model: a file, a command's output, a listing; past it the text is cut and says so",
+    limit: 32 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'extension/lm/tool-text.ts (boundText)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

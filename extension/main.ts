@@ -22,6 +22,7 @@ import { IntentId } from '../core/wire/common';
 import { registerApprovalCommands } from './approval/approval-commands';
 import { ReviewNotifier } from './approval/review-notifier';
 import { registerResultView } from './results/register';
+import { registerLanguageModelTools } from './lm/register-tools';
 
 let connection: BrokerConnection | undefined;
 
@@ -105,6 +106,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
   );
   // The one reused result view (issue 17): dispatches and Activity rows open it.
   context.subscriptions.push(...registerResultView(services, context.extensionUri));
+  // The editor's AI dispatches through the same session and gates (issue 18).
+  context.subscriptions.push(...registerLanguageModelTools(services));
   render(new Set(['connection']));
   connection.start();
   return {

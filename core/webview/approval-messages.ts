@@ -46,6 +46,8 @@ export const ApprovalPanelState = z.strictObject({
   /** A model chose this call (inside an llm_task) and its rule lets the user who dispatched the task review it. */
   selfReview: z.boolean(),
   modelCall: z.boolean(),
+  /** The paused intent was dispatched by a model (its signed via), in words: "the editor's AI (vscode-lm)". */
+  origin: z.optional(z.string()),
   /**
    * Offered to an admin reviewer only: "approve and allow this exact call on this agent from now on". `call` is the
    * call as the heading shows it, `rule` the exact allow rule it adds in words. Null: not offered.

@@ -72,6 +72,8 @@ export const ResultView = z.strictObject({
   title: z.string(),
   agent: Party,
   requester: Party,
+  /** A model chose it (the intent's signed via), in words: "the editor's AI (vscode-lm)"; absent: a person did. */
+  origin: z.optional(z.string()),
   state: z.string(),
   /** Still running: the body grows as progress arrives. */
   live: z.boolean(),

@@ -148,6 +148,7 @@ export class ApprovalPanels implements vscode.Disposable {
       post,
       approval: () => model.approval(requestId),
       names: { agent: (did) => model.agent(did), user: (did) => model.user(did) },
+      origin: (intentId) => model.intent(intentId)?.via,
       reviewer: () => {
         const s = connection.session;
         return s ? { did: s.user.did, name: s.user.name, role: s.role } : undefined;

@@ -6,6 +6,8 @@ import { WebviewToExtension, type ApprovalPanelState, type ExtensionToWebview } 
 import { displayName, visibleText } from '../../core/text/untrusted-text';
 import { toolSummary, type Names } from '../model/approvals-tree';
 import { localOperatorAmong } from '../model/local-operator';
+import type { IntentOrigin } from '../../core/wire/intent-origin';
+import { originName } from '../model/origin-words';
 
 export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewToExtension } | { ok: false; problem: string } {
   const parsed = WebviewToExtension.safeParse(raw);
@@ -86,7 +88,7 @@ export function allowCallOffer(approval: ApprovalView, reviewer: Reviewer, refus
 
 export function panelState(
   approval: ApprovalView,
-  context: { names: Names; reviewer: Reviewer; connected: boolean; busy: boolean; error: string | null; notice: string | null; now: number },
+  context: { names: Names; reviewer: Reviewer; connected: boolean; busy: boolean; error: string | null; notice: string | null; now: number; via?: IntentOrigin },
 ): ApprovalPanelState {
   const refusal = cannotDecide(approval, context.reviewer, context.connected, context.now);
   // A decision depends on these names: each is shown with its fingerprint, invisible characters made visible.
@@ -115,6 +117,7 @@ export function panelState(
     rule: approval.rule === undefined ? null : visibleText(approval.rule),
     selfReview: maySelfReview(approval),
     modelCall: approval.modelCall,
+    ...(context.via ? { origin: originName(context.via) } : {}),
     allowCall: allowCallOffer(approval, context.reviewer, refusal),
     cannotDecide: refusal,
     canWithdraw: mayWithdraw(approval, context.reviewer, context.connected),
@@ -159,6 +162,8 @@ export interface PanelHost {
   /** The approval as the broker last told it, or undefined when disconnected/unknown. */
   approval(): ApprovalView | undefined;
   names: Names;
+  /** The signed via of the intent a request pauses, as this session knows the intent (a model dispatched it). */
+  origin?(intentId: string): IntentOrigin | undefined;
   reviewer(): Reviewer | undefined;
   connected(): boolean;
   /** Signs and sends the decision; resolves with the broker's updated view. */
@@ -328,6 +333,7 @@ export class ApprovalPanelController {
         error: this.#error,
         notice: this.#notice,
         now: this.host.now(),
+        via: this.host.origin?.(approval.intentId),
       }),
     });
   }

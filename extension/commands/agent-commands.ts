@@ -9,14 +9,12 @@ import { askParams } from './ask-params';
 import { askPolicy } from './policy-picker';
 import { command, didArgument, pickAgent, type Services } from './services';
 import { describeRpcError, type BrokerSession } from '../connection/broker-session';
-import { cancelIntent, watchDispatch, type DispatchStatus } from '../model/intent-watch';
+import { cancelIntent, type DispatchStatus } from '../model/intent-watch';
+import { dispatchAndWaitFinal } from '../model/dispatch-wait';
 import { SOLO_CHOICES, soloReview } from '../model/solo-review';
 import { OPEN_APPROVAL_COMMAND, toolSummary } from '../model/approvals-tree';
 import { notify } from '../notify';
 
-
-/** How long Dispatch Intent waits for the agent's signed result. */
-const DISPATCH_WAIT_MS = 10 * 60_000;
 
 /**
  * Read-only documents for intents and their results. Opened as untitled
@@ -66,43 +64,26 @@ export async function dispatchAndWait(services: Services, agent: string, capabil
   if (!(await confirmReviewable(services, session, { agent, capability, params }))) return undefined;
   return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: inertLinks(title), cancellable: true }, async (progress, token) => {
     progress.report({ message: 'signing and sending…' });
-    const sent = await session.call('intentsDispatch', { agent, capability, params });
-    services.model.noteIntent(sent);
-    void vscode.commands.executeCommand('vaultysclaw.showResult', sent.id, { preserveFocus: true });
-    // The output comes with the intent's detail, once it is final: notifications carry summaries only.
-    if (FINAL_INTENT_STATES.includes(sent.state)) return session.call('intentsGet', { id: sent.id });
-    const stopWaiting = new AbortController();
-    const cancel = token.onCancellationRequested(() => {
-      void cancelIntent(session, services.model, sent.id).catch((err: unknown) => {
-        // Refused (it ended meanwhile, say): stop waiting and say why; the Activity view shows how it ends.
-        stopWaiting.abort();
-        void notify.warn(`VaultysClaw: could not cancel intent ${sent.id.slice(0, 8)}: ${describeRpcError(err)}`);
-      });
-    });
     const offered = new Set<string>();
-    const watch = watchDispatch(services.model, sent.id, (status) => {
-      progress.report({ message: inertLinks(status.message) });
-      const request = status.waitingFor;
-      if (request && !offered.has(request.requestId)) {
-        offered.add(request.requestId);
-        void offerApproval(services, session, sent.id, request.requestId, status);
-      }
-    });
-    const progressSub = services.model.onIntentProgress((p) => {
+    let sentId = '';
+    return dispatchAndWaitFinal(session, services.model, { agent, capability, params }, token, {
+      sent: (sent) => {
+        sentId = sent.id;
+        void vscode.commands.executeCommand('vaultysclaw.showResult', sent.id, { preserveFocus: true });
+      },
+      status: (status) => {
+        progress.report({ message: inertLinks(status.message) });
+        const request = status.waitingFor;
+        if (request && !offered.has(request.requestId)) {
+          offered.add(request.requestId);
+          void offerApproval(services, session, request.intentId, request.requestId, status);
+        }
+      },
       // A command's output is the agent's (or a repository file's) words: no link of theirs in the notification.
-      if (p.intentId === sent.id) progress.report({ message: inertLinks(p.text.trim().slice(0, 120)) });
+      progress: (p) => progress.report({ message: inertLinks(p.text.trim().slice(0, 120)) }),
+      // Refused (it ended meanwhile, say): stop waiting and say why; the Activity view shows how it ends.
+      cancelRefused: (err) => void notify.warn(`VaultysClaw: could not cancel intent ${sentId.slice(0, 8)}: ${describeRpcError(err)}`),
     });
-    try {
-      await services.model.waitForFinal(sent.id, { timeoutMs: DISPATCH_WAIT_MS, signal: stopWaiting.signal });
-      return await session.call('intentsGet', { id: sent.id });
-    } catch (err) {
-      if (stopWaiting.signal.aborted) return undefined;
-      throw err;
-    } finally {
-      cancel.dispose();
-      watch.dispose();
-      progressSub.dispose();
-    }
   });
 }
 

@@ -4,6 +4,7 @@ import { toolSummary, type Names } from './approvals-tree';
 import { visibleText } from '../../core/text/untrusted-text';
 import { ago, isoTime, md, who, type TreeNode } from './tree-node';
 import { localOperatorAmong, localOperatorNote } from './local-operator';
+import { originWords } from './origin-words';
 
 const STATE_ICONS: Record<IntentSummary['state'], TreeNode['icon']> = {
   sent: { id: 'arrow-right' },
@@ -67,7 +68,9 @@ export function activityTree(intents: readonly IntentSummary[], c: ActivityConte
       const pending = paused.get(i.id);
       const approval = pending && !FINAL_INTENT_STATES.includes(i.state) ? pending : undefined;
       const outcome = intentOutcome(i, stalenessMs, now, approval && whoMustAct(approval, c.users, names));
-      const describe = (at: number) => `${outcome} · ${agent} · ${ago(i.createdAt, at)}`;
+      // Provenance last: a model's intent reads the same as a person's, then says who chose it.
+      const origin = originWords(i.via);
+      const describe = (at: number) => `${outcome} · ${agent} · ${ago(i.createdAt, at)}${origin ? ` · ${origin}` : ''}`;
       // Named as the requester, or as the only one who may review: a new user reads who that is, here.
       const operator = localOperatorAmong([names.user(i.user)?.name]) ?? localOperatorNote(outcome);
       return {
@@ -78,6 +81,7 @@ export function activityTree(intents: readonly IntentSummary[], c: ActivityConte
         tooltip: [
           `**${md(i.capability)}** on ${md(agent)} by ${md(user)}`,
           '',
+          ...(origin ? [`Dispatched ${md(origin)}: a model chose this call, signed with ${md(user)}'s key`, ''] : []),
           `State: ${md(outcome)}`,
           '',
           ...(i.reason ? [`Reason code: \`${i.reason}\``, ''] : []),

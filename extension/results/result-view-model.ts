@@ -3,6 +3,7 @@ import { BUDGETS } from '../../core/budgets';
 import { FINAL_INTENT_STATES, type ApprovalView, type IntentDetail, type IntentSummary } from '../../core/rpc/views';
 import type { ProgressStream } from '../../core/wire/intent';
 import { localTime, relativeTime, usableLocale } from '../../core/webview/relative-time';
+import { originName } from '../model/origin-words';
 import type { ResultBody, ResultView, TaskCall, TaskStep, Verdict } from '../../core/webview/result-messages';
 
 /** One progress notification as the broker forwarded it. */
@@ -315,6 +316,7 @@ export function resultView(inputs: ResultInputs): ResultView {
     title: resultTitle(intent),
     agent: party(intent.agent),
     requester: party(intent.user),
+    ...(intent.via ? { origin: originName(intent.via) } : {}),
     state: intent.state,
     live: !final,
     problem: problemSentence(intent),

@@ -14,6 +14,7 @@ import { shortFingerprint } from '../../core/text/untrusted-text';
 import type { TreeNode } from '../../extension/model/tree-node';
 import type { BrokerStateSummary, VaultysClawSurface, ViewSurface } from '../../extension/surface';
 import { startAgent, waitFor, type AgentProcess } from '../support/processes';
+import { LM_TOOLS } from '../../extension/lm/tool-names';
 import { runCases, type Case } from './harness';
 import { readRunConfig, USER_NAME, type RunConfig } from './run-config';
 
@@ -89,6 +90,20 @@ function clientLog(config: RunConfig): string {
     .filter((f) => f.includes(EXTENSION_ID) && f.endsWith('VaultysClaw.log'))
     .map((f) => readFileSync(join(logs, f), 'utf8'))
     .join('\n');
+}
+
+/** A language model tool's answer as the model reads it: its text parts, joined. */
+function resultText(result: vscode.LanguageModelToolResult): string {
+  return result.content.map((p) => (p instanceof vscode.LanguageModelTextPart ? p.value : '')).join('');
+}
+
+/**
+ * The confirmations prepareInvocation asked VS Code to show, as the extension logged them. VS Code 1.100 shows them
+ * outside a chat too (a modal dialog), but a workbench running extension tests confirms every dialog itself
+ * ("DialogService: refused to show confirmation dialog in tests"), so the log is where the suite reads them.
+ */
+function confirmationsSoFar(config: RunConfig): { title: string; message: string }[] {
+  return [...clientLog(config).matchAll(/language model tool confirmation: (\{.*\})$/gm)].map((m) => JSON.parse(m[1]!) as { title: string; message: string });
 }
 
 const settings = () => vscode.workspace.getConfiguration('vaultysclaw');
@@ -325,11 +340,92 @@ export async function run(): Promise<void> {
             assert.equal(answered, 'answered', `${id} returns while the broker is down`);
             await waitFor(`${id} to say why and offer a restart`, () => clientLog(config).includes(`cannot ${what}: the broker is not connected (vaultysclaw.nodePath points at ${missing}`), 10_000, 200);
           }
+          // The editor's AI gets words it can pass on, not an exception: nothing was sent, and how to connect.
+          const offline = resultText(await vscode.lm.invokeTool(LM_TOOLS.listAgents, { input: {}, toolInvocationToken: undefined }));
+          assert.match(offline, /^Not sent: VaultysClaw is not connected to a broker \(vaultysclaw\.nodePath points at .*"VaultysClaw: Restart Broker" for the local broker, or "VaultysClaw: Join Broker" for a team broker/s);
         } finally {
           await settings().update('nodePath', config.nodePath, vscode.ConfigurationTarget.Global);
         }
         await connected();
         await waitForRow('the agent back in the Agents view', surface.views.agents, (r) => r.node.id === agent.did, 60_000);
+      },
+    },
+    {
+      name: "the language model tools are registered with their schemas, and listAgents names the online agent, its capabilities and what needs a reviewer",
+      timeoutMs: CASE_MS,
+      body: async () => {
+        await waitForRow('the agent online again', surface.views.agents, (r) => r.node.id === agent.did && r.node.contextValue === 'agent.online', 60_000);
+        const tools = vscode.lm.tools.filter((t) => t.name.startsWith('vaultysclaw_'));
+        assert.deepEqual(tools.map((t) => t.name).sort(), [LM_TOOLS.dispatch, LM_TOOLS.listAgents]);
+        const dispatch = tools.find((t) => t.name === LM_TOOLS.dispatch)!;
+        assert.deepEqual((dispatch.inputSchema as { required: string[] }).required, ['agent', 'capability', 'params']);
+        assert.match(dispatch.description, /remote build machine/);
+        const listed = resultText(await vscode.lm.invokeTool(LM_TOOLS.listAgents, { input: {}, toolInvocationToken: undefined }));
+        assert.match(listed, new RegExp(`^Agent ${AGENT_NAME} \\(online\\)\n  DID: ${agent.did}$`, 'm'), listed);
+        assert.match(listed, /^  - read_file: read a text file/m, listed);
+        assert.match(listed, /^  - write_file: .*\(every call needs a reviewer other than the user\)$/m, listed);
+      },
+    },
+    {
+      name: 'vaultysclaw_dispatch: after the confirmation that shows the exact intent, a real signed read on the real agent, its file text returned',
+      timeoutMs: CASE_MS,
+      body: async () => {
+        const asked = confirmationsSoFar(config).length;
+        const text = resultText(await vscode.lm.invokeTool(LM_TOOLS.dispatch, { input: { agent: AGENT_NAME, capability: 'read_file', params: { path: 'hello.txt' } }, toolInvocationToken: undefined }));
+        assert.match(text, /^read_file hello\.txt: succeeded\.\n\nFile hello\.txt \(26 B, 2 lines\):\nhello from the host suite\n/, text);
+        assert.match(text, new RegExp(`Result from the remote agent ${AGENT_NAME} \\(${agent.did}\\), intent [0-9a-f]{32}, signed by that agent`));
+        // What the person was asked: the agent by name and DID, the capability, the params as they are signed.
+        const shownNow = await waitFor('the confirmation in the log', () => {
+          const logged = confirmationsSoFar(config).slice(asked);
+          return logged.length > 0 && logged;
+        }, 10_000, 200);
+        assert.equal(shownNow.length, 1, 'one confirmation per call');
+        assert.equal(shownNow[0]!.title, `VaultysClaw: read_file on ${AGENT_NAME}?`);
+        assert.match(shownNow[0]!.message, new RegExp(`DID: ${agent.did}[\\s\\S]*Capability: read_file[\\s\\S]*"path": "hello\\.txt"[\\s\\S]*Dry run: the policy allows it`));
+        // At the broker: the user's own signed intent, as any dispatch of theirs.
+        const id = /intent ([0-9a-f]{32})/.exec(text)![1]!;
+        const intent = await withBroker(config, (b) => b.call('intentsGet', { id }));
+        assert.equal(intent.state, 'succeeded');
+        assert.equal(intent.user, ownerDid, "signed with the user's own key");
+        assert.ok(intent.signedIntent && intent.signedResult);
+      },
+    },
+    {
+      name: 'vaultysclaw_dispatch: a capability the policy does not grant comes back as the refusal with its reason, not an exception',
+      timeoutMs: CASE_MS,
+      body: async () => {
+        const text = resultText(await vscode.lm.invokeTool(LM_TOOLS.dispatch, { input: { agent: agent.did, capability: 'list_files', params: { path: '.' } }, toolInvocationToken: undefined }));
+        assert.match(text, /^Refused: the broker refused to send it: .+ \(capability-not-granted\)\.\nThe signed policy does not allow this/, text);
+        const id = /intent ([0-9a-f]{32})/.exec(text)![1]!;
+        const intent = await withBroker(config, (b) => b.call('intentsGet', { id }));
+        assert.deepEqual([intent.state, intent.reason, intent.user], ['rejected', 'capability-not-granted', ownerDid]);
+      },
+    },
+    {
+      name: "vaultysclaw_dispatch: cancelling the tool's token while the call waits for a reviewer ends the intent cancelled at the broker",
+      timeoutMs: CASE_MS,
+      body: async () => {
+        const cts = new vscode.CancellationTokenSource();
+        const call = Promise.resolve(vscode.lm.invokeTool(LM_TOOLS.dispatch, { input: { agent: AGENT_NAME, capability: 'write_file', params: { path: 'lm-paused.txt', content: 'from the model\n', mode: 'create' } }, toolInvocationToken: undefined }, cts.token)).then(
+          (r) => ({ text: resultText(r) }),
+          (err: unknown) => ({ error: err }),
+        );
+        const confirmed = await waitFor('the confirmation of the write', () => confirmationsSoFar(config).find((c) => c.title === `VaultysClaw: write 15 bytes to lm-paused.txt on ${AGENT_NAME}?`), 60_000, 200);
+        assert.match(confirmed.message, /"content": "15 bytes \(not shown\)"/, 'the content is counted, never shown');
+        assert.doesNotMatch(confirmed.message, /from the model/);
+        assert.match(confirmed.message, /Dry run: it will wait for a reviewer other than you/);
+        const pending = await waitFor('the write to wait for a reviewer', async () => (await withBroker(config, (b) => b.call('approvalsList', { state: 'pending' }))).items.find((a) => a.params.path === 'lm-paused.txt'), 60_000, 200);
+        cts.cancel();
+        const outcome = await call;
+        const intent = await waitFor('the intent to end cancelled', async () => {
+          const i = await withBroker(config, (b) => b.call('intentsGet', { id: pending.intentId }));
+          return i.state === 'cancelled' && i;
+        }, 30_000, 200);
+        assert.equal(intent.reason, 'cancelled');
+        // VS Code may hand the caller its own cancellation instead of the tool's answer; if the answer came, it says so.
+        if ('text' in outcome) assert.match(outcome.text, /^Cancelled: the intent was cancelled before it finished/, outcome.text);
+        else assert.match(String((outcome.error as Error)?.message ?? outcome.error), /cancel/i);
+        cts.dispose();
       },
     },
   ];

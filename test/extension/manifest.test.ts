@@ -64,14 +64,14 @@ describe('package.json contributes', () => {
     assert.match(code, /`agent\.\$\{agentGroup\(agent\)\}`/);
   });
 
-  test('one activity bar container with the three views the code creates, activated on them and on commands only', () => {
+  test('one activity bar container with the three views the code creates, activated on them, on commands and on its language model tools only', () => {
     assert.deepEqual(pkg.contributes.viewsContainers.activitybar.map((c) => c.id), ['vaultysclaw']);
     assert.ok(existsSync(join(ROOT, pkg.contributes.viewsContainers.activitybar[0]!.icon)));
     const views = pkg.contributes.views.vaultysclaw!.map((v) => v.id);
     assert.deepEqual(views, ['vaultysclaw.agents', 'vaultysclaw.approvals', 'vaultysclaw.activity']);
     for (const v of views) assert.match(code, new RegExp(`createTreeView\\('${v.replace('.', '\\.')}'`));
     assert.ok(!pkg.activationEvents.includes('*') && !pkg.activationEvents.includes('onStartupFinished'));
-    assert.ok(pkg.activationEvents.every((e) => /^on(View|Command|WebviewPanel):vaultysclaw\./.test(e)), pkg.activationEvents.join(', '));
+    assert.ok(pkg.activationEvents.every((e) => /^(on(View|Command|WebviewPanel):vaultysclaw\.|onLanguageModelTool:vaultysclaw_)/.test(e)), pkg.activationEvents.join(', '));
     for (const w of pkg.contributes.viewsWelcome) assert.ok(views.includes(w.view));
     assert.equal(pkg.main, './dist/extension.js');
     assert.match(pkg.engines.vscode, /^\^1\.100\./);

@@ -183,6 +183,7 @@ function render(state: ApprovalPanelState): void {
       { id: 'summary' },
       ...row('Where', `${state.agent.name}, in `, el('code', {}, state.cwd)),
       ...(state.modelCall ? row('Chosen by', "the task's model, not typed by the requester") : []),
+      ...(state.origin ? row('Dispatched by', `a model: ${state.origin}, with the requester's key`) : []),
       ...row('Asked by the rule', state.rule ? el('code', {}, state.rule) : 'no rule (the policy names this tool as needing approval)'),
       ...row('Approvals', el('span', { id: 'quorum' }, quorumText(state))),
       ...row('Requested', since(state.requestedAt)),

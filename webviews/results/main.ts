@@ -176,7 +176,7 @@ function render(view: ResultView): void {
       'p',
       { class: 'sub', role: 'status' },
       el('span', { class: 'state' }, view.live ? `${view.state}…` : view.state),
-      ` · on ${view.agent.name} · asked by ${view.requester.name} · started `,
+      ` · on ${view.agent.name} · asked by ${view.requester.name}${view.origin ? ` · dispatched by a model (${view.origin})` : ''} · started `,
       time(view.created),
       view.live ? null : ' · ended ',
       view.live ? null : time(view.updated),
