@@ -104,7 +104,12 @@ export class Workbench {
     await this.command('VaultysClaw: Dispatch Intent');
     await this.picker('Dispatch an intent to');
     await this.choose(agent);
-    await this.picker(`Dispatch to ${agent}`);
+    await this.call(`Dispatch to ${agent}`, agent, capability, answers);
+  }
+
+  /** The capability picker titled `title` (Dispatch Intent's, Test Policy's), then one answer per parameter picker. */
+  async call(title: string, agent: string, capability: string, answers: (string | null)[]): Promise<void> {
+    await this.picker(title);
     await this.choose(capability);
     for (const [i, answer] of answers.entries()) {
       await this.picker(`${capability} on ${agent} (${i + 1}/${answers.length})`);
@@ -120,7 +125,7 @@ export class Workbench {
     await this.picker(`Edit policy of ${agent}`);
     await this.choose('Needs a reviewer');
     await this.picker(`Edit policy of ${agent}: Needs a reviewer`);
-    const row = this.quickInput.locator('.monaco-list-row', { hasText: capability });
+    const row = this.quickInput.locator(`.monaco-list-row[aria-label="${capability}"]`);
     await row.locator('.quick-input-list-checkbox, input[type=checkbox], .monaco-checkbox').first().click();
     await waitFor(`${capability} to be ticked`, async () => (await row.getAttribute('aria-checked')) === 'true');
   }
