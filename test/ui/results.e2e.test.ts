@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertReadable } from './support/contrast';
+import { highContrastCheck } from './support/contrast';
 import { UI_OUT, UiSession } from './support/session';
 import { STEP_MS, textOf, waitText } from './support/workbench';
 
@@ -116,7 +116,7 @@ test('results in a real workbench: read_file, list_files and run_command in the 
       await ui.step(`high-contrast-${name}`, async () => {
         await ui.setTheme(id, cls);
         await waitText('the command again', panel.locator('#exit'), /^exit code 3$/);
-        await assertReadable(wb.webview, `the result view in ${id}`, 10);
+        await highContrastCheck(wb.webview, 'h1', `the result view in ${id}`);
         await ui.shot(`hc-result-${name}`);
       });
     }

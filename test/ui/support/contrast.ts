@@ -1,6 +1,7 @@
 // Readability of a webview as a theme paints it: every piece of text the person can see, its computed colour
-// against the background actually behind it (ancestors' backgrounds composited, opacity applied), as a WCAG
-// contrast ratio. A theme variable the panel forgot shows up here as text the colour of its background.
+// against the background actually behind it (ancestors' backgrounds composited along the flat tree, so a button's
+// label sits on the box inside its shadow root; opacity applied), as a WCAG contrast ratio. A theme variable the
+// panel (or a component's fallback) leaves out shows up here as text the colour of its background.
 import type { FrameLocator } from 'playwright-core';
 
 export interface TextContrast {
@@ -23,6 +24,8 @@ interface Css {
 interface Node {
   nodeType: number;
   textContent: string | null;
+  /** Where a host's light-DOM child is rendered: its colours are inherited from, and painted over, that slot. */
+  assignedSlot: El | null;
 }
 interface El extends Node {
   tagName: string;
@@ -54,8 +57,8 @@ function measure(body: El): TextContrast[] {
     });
     return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
   };
-  // The parent across a shadow root's boundary: a custom element's inner text sits on its host's background.
-  const up = (e: El): El | null => e.parentElement ?? e.getRootNode().host ?? null;
+  // The parent in the flat tree: a slotted child renders inside its slot; a shadow root's top sits in its host.
+  const up = (e: El): El | null => e.assignedSlot ?? e.parentElement ?? e.getRootNode().host ?? null;
   const background = (e: El): Rgba => {
     const layers: Rgba[] = [];
     for (let at: El | null = e; at; at = up(at)) {
@@ -75,15 +78,17 @@ function measure(body: El): TextContrast[] {
   const visit = (e: El) => {
     const css = win.getComputedStyle(e);
     if (css.display === 'none') return;
-    const own = Array.from(e.childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent ?? '').join('').trim();
-    const text = own || (/^(TEXTAREA|INPUT)$/.test(e.tagName) ? (e.value ?? '').trim() : '');
+    const texts = Array.from(e.childNodes).filter((n) => n.nodeType === 3 && (n.textContent ?? '').trim());
+    const text = texts.map((n) => n.textContent ?? '').join('').trim() || (/^(TEXTAREA|INPUT)$/.test(e.tagName) ? (e.value ?? '').trim() : '');
     if (text && css.visibility !== 'hidden' && e.getClientRects().length > 0) {
-      const bg = background(e);
-      const fg = parse(css.color);
-      const seen = over([fg[0], fg[1], fg[2], fg[3] * opacity(e)], bg);
+      // A custom element's own text is drawn by its slot, in the slot's colour, over the shadow's box.
+      const painter = texts[0]?.assignedSlot ?? e;
+      const bg = background(painter);
+      const fg = parse(win.getComputedStyle(painter).color);
+      const seen = over([fg[0], fg[1], fg[2], fg[3] * opacity(painter)], bg);
       const [hi, lo] = [luminance(seen), luminance(bg)].sort((a, b) => b - a);
       const name = `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : typeof e.className === 'string' && e.className ? `.${e.className.split(' ')[0]}` : ''}`;
-      shown.push({ what: `${name} "${text.slice(0, 40)}"`, fg: css.color, bg: `rgb(${bg.slice(0, 3).map(Math.round).join(', ')})`, ratio: Math.round(((hi! + 0.05) / (lo! + 0.05)) * 100) / 100 });
+      shown.push({ what: `${name} "${text.slice(0, 40)}"`, fg: win.getComputedStyle(painter).color, bg: `rgb(${bg.slice(0, 3).map(Math.round).join(', ')})`, ratio: Math.round(((hi! + 0.05) / (lo! + 0.05)) * 100) / 100 });
     }
     for (const child of Array.from(e.children)) visit(child);
     if (e.shadowRoot) for (const child of Array.from(e.shadowRoot.children)) visit(child);
@@ -102,6 +107,24 @@ export async function textContrast(webview: FrameLocator): Promise<TextContrast[
   return body.evaluate(measure as unknown as (body: unknown) => TextContrast[]);
 }
 
+/**
+ * Each button of the webview focused in turn, and its label's contrast then (a focused button takes another
+ * background, from another theme variable). Focus is left on the last one: the caller moves it.
+ */
+export async function focusedButtonContrast(webview: FrameLocator): Promise<TextContrast[]> {
+  const buttons = webview.locator('vscode-button');
+  const seen: TextContrast[] = [];
+  for (let i = 0; i < (await buttons.count()); i += 1) {
+    const button = buttons.nth(i);
+    if (!(await button.isVisible())) continue;
+    await button.focus();
+    const id = (await button.getAttribute('id')) ?? '';
+    const label = (await button.innerText()).trim();
+    seen.push(...(await textContrast(webview)).filter((t) => t.what.startsWith(`vscode-button${id ? `#${id}` : ''} "${label.slice(0, 40)}`)).map((t) => ({ ...t, what: `${t.what} (focused)` })));
+  }
+  return seen;
+}
+
 /** WCAG AA for body text; the high-contrast themes are made to pass it everywhere. */
 export const READABLE = 4.5;
 
@@ -115,4 +138,17 @@ export async function assertReadable(webview: FrameLocator, what: string, atLeas
   const unreadable = texts.filter((t) => t.ratio < min);
   if (unreadable.length) throw new Error(`${what}: ${unreadable.length} of ${texts.length} texts below a ${min}:1 contrast:\n${unreadable.map((t) => `  ${t.what}: ${t.fg} on ${t.bg} = ${t.ratio}:1`).join('\n')}`);
   return texts;
+}
+
+/**
+ * The check of a panel in a high-contrast theme: focus moved off its buttons (`rest` clicked), then every text at
+ * rest readable; then each button focused, whose labels below the bar are returned for the caller to report.
+ */
+export async function highContrastCheck(webview: FrameLocator, rest: string, what: string): Promise<TextContrast[]> {
+  await webview.locator(rest).first().click();
+  await assertReadable(webview, what, 10);
+  const focused = (await focusedButtonContrast(webview)).filter((t) => t.ratio < READABLE);
+  await webview.locator(rest).first().click();
+  for (const t of focused) console.log(`  ui contrast: ${what}, focused: ${t.what}: ${t.fg} on ${t.bg} = ${t.ratio}:1`);
+  return focused;
 }
