@@ -6,21 +6,19 @@
 // reads the verdicts; and reviews a write a two-person rule holds, where the panel shows "1 of 2 approvals" and
 // who approved, and the admin approves it and allows that exact write from now on. Screenshots of each step: test-output/ui-rules/. Fails, not skips, without code-server/Chromium.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
 import { BrokerClient } from '../../broker/cli/broker-client';
 import type { PolicyRules } from '../../core/wire/policy-rules';
 import { sealDecision } from '../../extension/approval/decision';
 import { generateUserIdentity } from '../../extension/identity/user-key';
-import { brokerCli, codeServerOrFail, copyExtensionLogs, freePort, installExtension, launchChromium, startCodeServer, writeUserSettings, type CodeServer } from '../support/code-server';
-import { ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
-import { packageVsix, STEP_MS, textOf, waitText, Workbench } from './support/workbench';
+import { brokerCli } from '../support/code-server';
+import { ROOT, waitFor } from '../support/processes';
+import { UiSession } from './support/session';
+import { STEP_MS, textOf, waitText } from './support/workbench';
 
 const OUT = join(ROOT, 'test-output', 'ui-rules');
-const DIST = join(ROOT, 'dist');
 const USER_NAME = 'rules-admin';
 const AGENT_NAME = 'rules-agent';
 
@@ -33,50 +31,14 @@ const rulesWith = (gitStatusExamples: string): string =>
 const FAILING = rulesWith('{ "matches": [["git", "status"], ["git", "push"]] }');
 const FIXED = rulesWith('{ "matches": [["git", "status"]], "doesNotMatch": [["git", "push"]] }');
 
-const cleanups: (() => Promise<void> | void)[] = [];
-
 test('rules in a real workbench: the rule editor, Test Policy and a two-person approval, through the UI', { timeout: 240_000 }, async () => {
-  codeServerOrFail();
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(join(OUT, 'logs'), { recursive: true });
-
-  const runDir = tempDir('ui-rules');
-  const dataDir = join(runDir, 'broker');
-  const userDataDir = join(runDir, 'user-data');
-  const extensionsDir = join(runDir, 'extensions');
-  const workspace = join(runDir, 'workspace');
-  mkdirSync(join(workspace, 'release'), { recursive: true });
-
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  let stepNo = 0;
-  const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
-    stepNo += 1;
-    const file = `${String(stepNo).padStart(2, '0')}-${name}`;
-    const started = Date.now();
-    try {
-      const result = await body();
-      await page?.screenshot({ path: join(OUT, `${file}.png`) });
-      console.log(`  ui step ${file}: ${Date.now() - started} ms`);
-      return result;
-    } catch (err) {
-      await page?.screenshot({ path: join(OUT, `${file}-FAILED.png`) }).catch(() => undefined);
-      throw new Error(`UI step ${stepNo} (${name}) failed: ${(err as Error).message}\nscreenshot: test-output/ui-rules/${file}-FAILED.png; logs: test-output/ui-rules/logs/`);
-    }
-  };
-
-  let server: CodeServer | undefined;
-  const consoleLines: string[] = [];
-  try {
-    const hubPort = await freePort();
-    installExtension({ runDir, userDataDir, extensionsDir, vsix: packageVsix(runDir) });
-    assert.ok(readdirSync(extensionsDir).some((d) => d.startsWith('vaultysclaw.vaultysclaw-')));
-    writeUserSettings(userDataDir, {
-      'vaultysclaw.brokerMode': 'local',
-      'vaultysclaw.dataDir': dataDir,
-      'vaultysclaw.hubPort': hubPort,
-      'vaultysclaw.nodePath': process.execPath,
-      'vaultysclaw.userName': USER_NAME,
+  const ui = await UiSession.start({
+    name: 'ui-rules',
+    shots: { dir: OUT, prefix: '', numbered: true },
+    logs: join(OUT, 'logs'),
+    userName: USER_NAME,
+    viewport: { width: 1440, height: 900 },
+    settings: {
       // Typed text goes in as typed: no closing brackets or quotes added, no suggestion accepted by Enter.
       'editor.autoClosingBrackets': 'never',
       'editor.autoClosingQuotes': 'never',
@@ -86,50 +48,35 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       'editor.quickSuggestions': { other: false, comments: false, strings: false },
       'editor.suggestOnTriggerCharacters': false,
       'editor.acceptSuggestionOnEnter': 'off',
+    },
+  });
+  const { page, wb, workspace, userDataDir } = ui;
+  mkdirSync(join(workspace, 'release'));
+  try {
+    await ui.step('broker-connected', async () => {
+      await ui.load();
+      await ui.openVaultysClaw();
     });
-    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
-    cleanups.push(() => server!.stop());
-    browser = await launchChromium(runDir);
-    cleanups.push(() => browser?.close());
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    const wb = new Workbench(page);
-
-    await step('broker-connected', async () => {
-      await page!.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`);
-      await page!.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
-      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().click();
-      await waitFor('the status bar to say the broker is connected', async () => /connected to local broker as rules-admin \(owner\)/.test(await wb.statusLabel()), 60_000, 200);
-    });
-    const broker = await BrokerClient.connect(dataDir);
-    cleanups.push(() => broker.close());
-    const brokerDid = (JSON.parse(brokerCli('identity', '--data-dir', dataDir, '--json')) as { did: string }).did;
+    const { broker, brokerDid } = await ui.broker();
 
     // Set-up outside the steps under test: a real agent, approved with four tools and no rules (covered by workbench.e2e).
-    let agent!: AgentProcess;
-    await step('agent-online', async () => {
-      agent = await startAgent({ brokerUrl: `ws://127.0.0.1:${hubPort}`, brokerDid, workspace, name: AGENT_NAME, request: 'read_file,list_files,write_file,run_command' });
-      cleanups.push(() => agent.kill());
-      await waitFor('the registration', async () => (await broker.call('agentsGet', { did: agent.did }).catch(() => undefined))?.status === 'pending', STEP_MS, 200);
-      await broker.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['read_file', 'list_files', 'write_file', 'run_command'], approvalRequired: ['run_command'] } });
-      await waitFor('the agent online', async () => (await broker.call('agentsGet', { did: agent.did })).online, STEP_MS, 200);
-      await waitText('the agent under Online', wb.pane('Agents'), /Online[\s\S]*rules-agent/);
-    });
+    const agent = await ui.step('agent-online', () =>
+      ui.approvedAgent(AGENT_NAME, { capabilities: ['read_file', 'list_files', 'write_file', 'run_command'], approvalRequired: ['run_command'] }),
+    );
 
     const editorOf = (tabLabel: RegExp | string) => {
-      const tab = page!.locator('.tab', { hasText: tabLabel });
-      return { tab, lines: page!.locator('.editor-group-container', { has: tab }).locator('.editor-instance .monaco-editor .view-lines') };
+      const tab = page.locator('.tab', { hasText: tabLabel });
+      return { tab, lines: page.locator('.editor-group-container', { has: tab }).locator('.editor-instance .monaco-editor .view-lines') };
     };
     const rulesTab = `${AGENT_NAME}--`;
     const replaceText = async (text: string) => {
       await editorOf(rulesTab).lines.click();
-      await page!.keyboard.press('Control+A');
-      await page!.keyboard.insertText(text);
+      await page.keyboard.press('Control+A');
+      await page.keyboard.insertText(text);
     };
     const problems = page.locator('.markers-panel');
 
-    await step('rule-editor-opened', async () => {
+    await ui.step('rule-editor-opened', async () => {
       await wb.clickRow('Agents', AGENT_NAME, 'right');
       await wb.menuItem('Edit Policy Rules…');
       const { tab, lines } = editorOf(rulesTab);
@@ -141,16 +88,16 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
     });
 
     // jsonValidation: the schema generated from the zod PolicyRules reaches the JSON language service, before any save.
-    await step('schema-validation', async () => {
+    await ui.step('schema-validation', async () => {
       await replaceText('{ "run_command": { "rules": [ { "effect": "maybe", "match": { "argv": ["ls"] } } ] } }');
-      await page!.keyboard.press('Control+Shift+M');
+      await page.keyboard.press('Control+Shift+M');
       await waitText('the schema\'s complaint in Problems', problems, /Value is not accepted\. Valid values: "allow", "ask", "deny"/);
     });
 
-    await step('failing-example-diagnostic', async () => {
+    await ui.step('failing-example-diagnostic', async () => {
       await wb.clearNotifications();
       await replaceText(FAILING);
-      await page!.keyboard.press('Control+S');
+      await page.keyboard.press('Control+S');
       await wb.notification(/the rules of rules-agent were not applied: run_command rule 1 \(allow \["git","status"\]\): example \["git","push"\] should match but does not/);
       const listed = await waitText('the diagnostic in Problems', problems, /Not applied: run_command rule 1[^\n]*example \["git","push"\] should match but does not/);
       assert.match(listed, /VaultysClaw/);
@@ -165,7 +112,7 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
     });
 
     // Closed and opened again, the editor brings back the unapplied draft, not the agent's rules.
-    await step('draft-reopened', async () => {
+    await ui.step('draft-reopened', async () => {
       await wb.clearNotifications();
       await editorOf(rulesTab).tab.locator('.codicon-close').click();
       await editorOf(rulesTab).tab.waitFor({ state: 'detached', timeout: STEP_MS });
@@ -176,10 +123,10 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       assert.doesNotMatch(await textOf(editorOf(rulesTab).lines), /Policy rules of/, 'not the starter');
     });
 
-    await step('rules-applied', async () => {
+    await ui.step('rules-applied', async () => {
       await wb.clearNotifications();
       await replaceText(FIXED);
-      await page!.keyboard.press('Control+S');
+      await page.keyboard.press('Control+S');
       await wb.notification(/rules-agent now runs under policy v2 with 3 rules/);
       const view = await broker.call('agentsGet', { did: agent.did });
       assert.deepEqual(view.policy?.rules, JSON.parse(FIXED) as PolicyRules);
@@ -189,79 +136,41 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       await waitText('the rules under the agent', wb.pane('Agents'), /Rules\s*run_command 2 rules, default deny · write_file 1 rule, default allow/);
     });
 
-    await step('test-policy-palette', async () => {
+    await ui.step('test-policy-palette', async () => {
       await wb.clearNotifications();
       await wb.command('VaultysClaw: Test Policy');
       await wb.picker('Test the policy of');
       await wb.choose(AGENT_NAME);
-      await wb.picker(`Test the policy of ${AGENT_NAME}`);
-      await wb.choose('run_command');
-      await wb.picker(`run_command on ${AGENT_NAME} (1/4)`);
-      await wb.answer('git');
-      await wb.picker(`run_command on ${AGENT_NAME} (2/4)`);
-      await wb.answer('push origin main');
-      await wb.picker(`run_command on ${AGENT_NAME} (3/4)`);
-      await wb.answer(null);
-      await wb.picker(`run_command on ${AGENT_NAME} (4/4)`);
-      await wb.answer(null);
+      await wb.call(`Test the policy of ${AGENT_NAME}`, AGENT_NAME, 'run_command', ['git', 'push origin main', null, null]);
       await wb.notification(/Needs 2 approvals: run_command git push origin main on rules-agent would wait for 2 distinct reviewers \(run_command rule 2: ask \["git","push","\*"\] \(2 reviewers\) \(two people for a push\)\)/);
       assert.equal((await broker.call('intentsList', { agent: agent.did, limit: 10 })).items.length, 0, 'a dry run sends nothing');
     });
 
-    await step('test-policy-refused-details', async () => {
+    await ui.step('test-policy-refused-details', async () => {
       await wb.clearNotifications();
       await wb.clickRow('Agents', AGENT_NAME, 'right');
       await wb.menuItem('Test Policy');
-      await wb.picker(`Test the policy of ${AGENT_NAME}`);
-      await wb.choose('run_command');
-      await wb.picker(`run_command on ${AGENT_NAME} (1/4)`);
-      await wb.answer('rm');
-      await wb.picker(`run_command on ${AGENT_NAME} (2/4)`);
-      await wb.answer('-rf build');
-      await wb.picker(`run_command on ${AGENT_NAME} (3/4)`);
-      await wb.answer(null);
-      await wb.picker(`run_command on ${AGENT_NAME} (4/4)`);
-      await wb.answer(null);
+      await wb.call(`Test the policy of ${AGENT_NAME}`, AGENT_NAME, 'run_command', ['rm', '-rf build', null, null]);
       await wb.notification(/Refused \(rule-denied\) by [^:]+: run_command rm -rf build on rules-agent/);
-      await page!.locator('.notifications-toasts .monaco-button', { hasText: 'Show Details' }).first().click();
+      await page.locator('.notifications-toasts .monaco-button', { hasText: 'Show Details' }).first().click();
       const { lines } = editorOf(/test-policy-run_command/);
       await waitText('the verdict in full', lines, /Verdict: +refused \(rule-denied\)\s*Decided by: +rules\s*Why: +refused by run_command default: deny/);
     });
 
     // A write the two-person rule holds: alice (an operator on the team WebSocket) asks, bob (a reviewer) approves
     // first with his own key, and the panel shows the admin "1 of 2 approvals" and who approved.
-    const alice = join(runDir, 'alice.key');
-    const aliceDid = brokerCli('keygen', alice).trim();
-    const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
-    const tokenFile = join(runDir, 'alice.invitation');
-    writeFileSync(tokenFile, brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim(), { mode: 0o600 });
-    brokerCli('join', ...remote, '--invitation-file', tokenFile);
-    brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
+    const alice = await ui.teammate('alice', 'operator', { agent: agent.did, capabilities: 'write_file' });
     const bobKey = generateUserIdentity();
-    const bob = await BrokerClient.connectRemote(`ws://127.0.0.1:${hubPort}`, brokerDid, bobKey, {
+    const bob = await BrokerClient.connectRemote(`ws://127.0.0.1:${ui.hubPort}`, brokerDid, bobKey, {
       name: 'bob',
-      invitation: brokerCli('invite', '--data-dir', dataDir, '--role', 'reviewer', '--token-only').trim(),
+      invitation: brokerCli('invite', '--data-dir', ui.dataDir, '--role', 'reviewer', '--token-only').trim(),
     });
-    cleanups.push(() => bob.close());
+    ui.defer(() => bob.close());
     const content = 'released after two reviews\n';
-    const dispatchOut: string[] = [];
-    const dispatch = spawn(
-      process.execPath,
-      [join(DIST, 'broker.js'), 'dispatch', ...remote, agent.did, 'write_file', JSON.stringify({ path: 'release/notes.txt', content, mode: 'create' }), '--timeout', '120'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    cleanups.push(() => {
-      if (dispatch.exitCode === null && dispatch.signalCode === null) dispatch.kill('SIGKILL');
-    });
-    dispatch.stdout!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
-    dispatch.stderr!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
-    const dispatchExit = new Promise<number | null>((resolve) => dispatch.once('exit', (code) => resolve(code)));
+    const dispatch = ui.dispatchAs(alice, agent.did, 'write_file', { path: 'release/notes.txt', content, mode: 'create' });
 
-    const requestId = await step('first-approval', async () => {
-      const pending = await waitFor('the paused write', async () => {
-        if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
-        return (await broker.call('approvalsList', { state: 'pending' })).items[0];
-      }, STEP_MS, 200);
+    const requestId = await ui.step('first-approval', async () => {
+      const pending = await ui.pendingApproval(dispatch, 'the paused write');
       assert.equal(pending.reviewersRequired, 2, 'the rule asks for two reviewers');
       const full = await bob.call('approvalsGet', { requestId: pending.requestId });
       const sealed = sealDecision(bobKey, full, 'approve', 'first of two');
@@ -271,7 +180,7 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       return pending.requestId;
     });
 
-    await step('panel-quorum', async () => {
+    await ui.step('panel-quorum', async () => {
       await wb.clickRow('Approvals', 'write_file release/notes.txt');
       const panel = wb.webview;
       await waitText('the quorum', panel.locator('#quorum'), /^1 of 2 approvals — approved by bob \([0-9A-F ]{19}\)$/);
@@ -283,7 +192,7 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
     });
 
     // The admin's second approval also allows exactly this write from now on (approvals/decide, then policy/allowCall).
-    await step('second-approval-and-allow', async () => {
+    await ui.step('second-approval-and-allow', async () => {
       const panel = wb.webview;
       await panel.locator('#approve-allow').click();
       await waitText('the decision in the panel', panel.locator('#app'), /This request was approved by/);
@@ -296,19 +205,12 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
       const decided = await broker.call('approvalsGet', { requestId });
       assert.equal(decided.state, 'approved');
       assert.equal(decided.approvals.length, 2);
-      let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([dispatchExit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STEP_MS)))]);
-      clearTimeout(timer);
-      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatchOut.join('')}`);
+      const code = await dispatch.exitWithin(STEP_MS);
+      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatch.output.join('')}`);
       assert.equal(readFileSync(join(workspace, 'release', 'notes.txt'), 'utf8'), content);
-      assert.deepEqual(consoleLines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/.test(l)), []);
+      assert.deepEqual(ui.cspViolations(), []);
     });
   } finally {
-    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-    copyExtensionLogs(userDataDir, join(OUT, 'logs'));
-    if (server) writeFileSync(join(OUT, 'logs', 'code-server.log'), server.output.join(''));
-    writeFileSync(join(OUT, 'logs', 'browser-console.log'), `${consoleLines.join('\n')}\n`);
-    if (process.env.VAULTYSCLAW_UI_KEEP) console.log(`  ui run folder kept: ${runDir}`);
-    else rmSync(runDir, { recursive: true, force: true });
+    await ui.close();
   }
 });

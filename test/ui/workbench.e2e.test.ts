@@ -9,91 +9,33 @@
 // without them. VAULTYSCLAW_CODE_SERVER / VAULTYSCLAW_CHROMIUM override the two paths; VAULTYSCLAW_UI_KEEP=1
 // keeps the run folder (data directories, user data, logs) instead of removing it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Browser, type Page } from 'playwright-core';
-import { BrokerClient } from '../../broker/cli/broker-client';
-import { brokerCli, codeServerOrFail, copyExtensionLogs, freePort, installExtension, launchChromium, startCodeServer, writeUserSettings, type CodeServer } from '../support/code-server';
-import { ROOT, startAgent, tempDir, waitFor, type AgentProcess } from '../support/processes';
-import { packageVsix, STEP_MS, textOf, waitText, Workbench } from './support/workbench';
+import { brokerCli } from '../support/code-server';
+import { type AgentProcess, waitFor } from '../support/processes';
+import { UI_OUT, UiSession } from './support/session';
+import { STEP_MS, textOf, waitText } from './support/workbench';
 
-const OUT = join(ROOT, 'test-output', 'ui');
-const DIST = join(ROOT, 'dist');
 const USER_NAME = 'workbench-owner';
 const AGENT_NAME = 'ui-agent';
 
-/** Every process this test starts, stopped by pid (code-server by its process group) whatever happens. */
-const cleanups: (() => Promise<void> | void)[] = [];
-
 test('the extension in a real workbench: registration, dispatch and a reviewed write, through the UI', { timeout: 180_000 }, async () => {
-  codeServerOrFail();
-  rmSync(OUT, { recursive: true, force: true });
-  mkdirSync(join(OUT, 'logs'), { recursive: true });
-
-  const runDir = tempDir('ui');
-  const dataDir = join(runDir, 'broker');
-  const userDataDir = join(runDir, 'user-data');
-  const extensionsDir = join(runDir, 'extensions');
-  const workspace = join(runDir, 'workspace');
-  mkdirSync(workspace, { recursive: true });
-  writeFileSync(join(workspace, 'hello.txt'), 'hello from the agent workspace\n');
-
-  let browser: Browser | undefined;
-  let page: Page | undefined;
-  let stepNo = 0;
-  const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
-    stepNo += 1;
-    const file = `${String(stepNo).padStart(2, '0')}-${name}`;
-    const started = Date.now();
-    try {
-      const result = await body();
-      await page?.screenshot({ path: join(OUT, `${file}.png`) });
-      console.log(`  ui step ${file}: ${Date.now() - started} ms`);
-      return result;
-    } catch (err) {
-      await page?.screenshot({ path: join(OUT, `${file}-FAILED.png`) }).catch(() => undefined);
-      throw new Error(`UI step ${stepNo} (${name}) failed: ${(err as Error).message}\nscreenshot: test-output/ui/${file}-FAILED.png; logs: test-output/ui/logs/`);
-    }
-  };
-
-  let server: CodeServer | undefined;
-  const consoleLines: string[] = [];
+  const ui = await UiSession.start({
+    name: 'ui',
+    shots: { prefix: '', numbered: true },
+    logs: join(UI_OUT, 'logs'),
+    userName: USER_NAME,
+    viewport: { width: 1440, height: 900 },
+    files: { 'hello.txt': 'hello from the agent workspace\n' },
+  });
+  const { page, wb, workspace, dataDir } = ui;
   try {
-    const hubPort = await freePort();
-    const packagedAt = Date.now();
-    const vsix = packageVsix(runDir);
-    console.log(`  ui: .vsix packaged in ${Date.now() - packagedAt} ms`);
-    installExtension({ runDir, userDataDir, extensionsDir, vsix });
-    assert.ok(readdirSync(extensionsDir).some((d) => d.startsWith('vaultysclaw.vaultysclaw-')), 'the .vsix installed into the run\'s extensions folder');
-    writeUserSettings(userDataDir, {
-      'vaultysclaw.brokerMode': 'local',
-      'vaultysclaw.dataDir': dataDir,
-      'vaultysclaw.hubPort': hubPort,
-      'vaultysclaw.nodePath': process.execPath,
-      'vaultysclaw.userName': USER_NAME,
-    });
-    server = await startCodeServer({ runDir, userDataDir, extensionsDir, workspace });
-    cleanups.push(() => server!.stop());
-
-    browser = await launchChromium(runDir);
-    cleanups.push(() => browser?.close());
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    const wb = new Workbench(page);
-
-    await step('workbench', async () => {
-      await page!.goto(`${server!.url}/?folder=${encodeURIComponent(workspace)}`);
-      await page!.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
-      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().waitFor({ state: 'visible', timeout: STEP_MS });
-    });
+    await ui.step('workbench', () => ui.load());
 
     // The extension activates on its views, starts its broker with vscode-languageclient and proves the user's key.
-    const owner = await step('broker-connected', async () => {
-      await page!.locator('.activitybar [aria-label^="VaultysClaw"]').first().click();
-      await waitFor('the status bar to say the broker is connected', async () => /connected to local broker as workbench-owner \(owner\)/.test(await wb.statusLabel()), 60_000, 200);
+    const owner = await ui.step('broker-connected', async () => {
+      await ui.openVaultysClaw();
       await waitText('the Agents view to offer enrollment', wb.pane('Agents'), /No agents yet/);
       assert.match(await textOf(wb.statusItem), /no agent online/);
       const users = JSON.parse(brokerCli('users', '--data-dir', dataDir)) as { did: string; name: string; role: string }[];
@@ -101,24 +43,21 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       assert.equal(me?.role, 'owner', 'the extension user is the broker\'s first user, hence its owner');
       return me!;
     });
-    const broker = await BrokerClient.connect(dataDir);
-    cleanups.push(() => broker.close());
-    const brokerDid = (JSON.parse(brokerCli('identity', '--data-dir', dataDir, '--json')) as { did: string }).did;
+    const { broker } = await ui.broker();
 
     // A real agent process, pinned to that broker's DID, connecting to the hub port the settings chose.
     let agent!: AgentProcess;
-    await step('registration-pending', async () => {
-      agent = await startAgent({ brokerUrl: `ws://127.0.0.1:${hubPort}`, brokerDid, workspace, name: AGENT_NAME, request: 'read_file,list_files,write_file' });
-      cleanups.push(() => agent.kill());
+    await ui.step('registration-pending', async () => {
+      agent = await ui.startAgent(AGENT_NAME, 'read_file,list_files,write_file');
       await waitText('the pending registration in the Agents view', wb.pane('Agents'), /Pending registration[\s\S]*ui-agent[\s\S]*asks read_file, list_files, write_file/);
       assert.equal((await broker.call('agentsGet', { did: agent.did })).status, 'pending');
       await waitFor('the status bar to count the pending registration', async () => /1 agent registration waiting for an admin/.test(await wb.statusLabel()));
     });
 
-    await step('approve-pickers', async () => {
+    await ui.step('approve-pickers', async () => {
       await wb.clickRow('Agents', AGENT_NAME, 'right');
       await wb.menuItem('Approve Registration');
-      // "Approve as requested" comes first (test/ui/words.e2e.test.ts takes it); this walk chooses the policy step by step.
+      // "Approve as requested" comes first (test/ui/readme-walk.e2e.test.ts takes it); this walk chooses the policy step by step.
       await wb.picker(`Approve ${AGENT_NAME}`);
       await wb.choose('Choose the policy');
       await wb.picker(`Approve ${AGENT_NAME} (1/4)`);
@@ -127,7 +66,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
         assert.equal(await wb.quickInput.locator('.monaco-list-row', { hasText: c }).getAttribute('aria-checked'), 'true', `${c} is preselected`);
       }
     });
-    await step('agent-approved', async () => {
+    await ui.step('agent-approved', async () => {
       await wb.answer(null);
       await wb.picker(`Approve ${AGENT_NAME} (2/4)`);
       await wb.answer(null); // nothing needs a reviewer yet
@@ -146,23 +85,17 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       await waitFor('the status bar to count it online', async () => /1 agent online\. No tool call waiting for approval/.test(await wb.statusLabel()));
     });
 
-    await step('dispatch-result', async () => {
+    await ui.step('dispatch-result', async () => {
       await wb.clearNotifications();
-      await wb.command('VaultysClaw: Dispatch Intent');
-      await wb.picker('Dispatch an intent to');
-      await wb.choose(AGENT_NAME);
-      await wb.picker(`Dispatch to ${AGENT_NAME}`);
-      await wb.choose('read_file');
-      await wb.picker(`read_file on ${AGENT_NAME} (1/1)`);
-      await wb.answer('hello.txt');
+      await wb.dispatch(AGENT_NAME, 'read_file', ['hello.txt']);
       await wb.notification(/read_file on ui-agent succeeded/);
       // The progress notification (with its Cancel) ends with the intent.
-      await waitFor('the progress notification to close', async () => !/signing and sending|waiting for the agent/.test(await textOf(page!.locator('.notifications-toasts'))), STEP_MS, 200);
+      await waitFor('the progress notification to close', async () => !/signing and sending|waiting for the agent/.test(await textOf(page.locator('.notifications-toasts'))), STEP_MS, 200);
       // The file itself, as a read-only document named after it (the result view, issue 17), not a JSON tab.
-      const resultTab = page!.locator('.tab.active', { hasText: 'hello.txt' });
+      const resultTab = page.locator('.tab.active', { hasText: 'hello.txt' });
       await resultTab.waitFor({ state: 'visible', timeout: STEP_MS });
       assert.doesNotMatch((await resultTab.getAttribute('class')) ?? '', /\bdirty\b/);
-      const editor = page!.locator('.editor-group-container', { has: resultTab }).locator('.editor-instance .monaco-editor .view-lines');
+      const editor = page.locator('.editor-group-container', { has: resultTab }).locator('.editor-instance .monaco-editor .view-lines');
       const shown = await waitText('the result in an editor', editor, /hello from the agent workspace/);
       assert.doesNotMatch(shown, /"state"/);
       await waitText('the intent in the Activity view', wb.pane('Activity'), /read_file hello\.txt[\s\S]*succeeded · ui-agent/);
@@ -174,7 +107,7 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     });
 
     // Opening the intent in the Activity view: the signed intent, checked in the extension against the pinned broker id.
-    await step('signed-intent', async () => {
+    await ui.step('signed-intent', async () => {
       await wb.clickRow('Activity', 'read_file hello.txt');
       await waitText('the result view', wb.webview.locator('h1'), /^read_file hello\.txt$/);
       await wb.webview.locator('vscode-button[aria-label^="Verify"]').click();
@@ -182,23 +115,13 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     });
 
     // Edit Agent Policy from the palette: write_file now pauses for a reviewer.
-    await step('policy-picker', async () => {
+    await ui.step('policy-picker', async () => {
       await wb.clearNotifications();
-      await wb.command('VaultysClaw: Edit Agent Policy');
-      await wb.picker('Edit the policy of');
-      await wb.choose(AGENT_NAME);
       // Edit Policy opens at the field picked, not at step 1 of every question.
-      await wb.picker(`Edit policy of ${AGENT_NAME}`);
-      await wb.choose('Needs a reviewer');
-      await wb.picker(`Edit policy of ${AGENT_NAME}: Needs a reviewer`);
-      const writeRow = wb.quickInput.locator('.monaco-list-row', { hasText: 'write_file' });
-      await writeRow.locator('.quick-input-list-checkbox, input[type=checkbox], .monaco-checkbox').first().click();
-      await waitFor('write_file to be ticked', async () => (await writeRow.getAttribute('aria-checked')) === 'true');
+      await wb.tickNeedsReviewer(AGENT_NAME, 'write_file');
     });
-    await step('policy-needs-approval', async () => {
-      await wb.quickInputBox.press('Enter');
-      await wb.picker(`Edit policy of ${AGENT_NAME}`);
-      await wb.choose('Apply the changes');
+    await ui.step('policy-needs-approval', async () => {
+      await wb.applyPolicyEdit(AGENT_NAME);
       await wb.notification(/ui-agent now runs under policy v2/);
       await waitFor('the broker to hold the new policy', async () => (await broker.call('agentsGet', { did: agent.did })).policy?.approvalRequired.includes('write_file'));
       // The agent row's details: expand it and read what needs approval.
@@ -208,45 +131,23 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
 
     // A second person: invited as an operator, joined over the team WebSocket with a key of their own (the CLI),
     // granted write_file on the agent; their write pauses on the agent for a reviewer.
-    const alice = join(runDir, 'alice.key');
-    const aliceDid = brokerCli('keygen', alice).trim();
-    const token = brokerCli('invite', '--data-dir', dataDir, '--role', 'operator', '--token-only').trim();
-    const remote = ['--url', `ws://127.0.0.1:${hubPort}`, '--broker-did', brokerDid, '--key', alice, '--name', 'alice'];
-    // The token from a file, never the command line (where any local user reads it).
-    const tokenFile = join(runDir, 'alice.invitation');
-    writeFileSync(tokenFile, token, { mode: 0o600 });
-    brokerCli('join', ...remote, '--invitation-file', tokenFile);
-    brokerCli('grant', aliceDid, '--agent', agent.did, '--capabilities', 'write_file', '--data-dir', dataDir);
+    const alice = await ui.teammate('alice', 'operator', { agent: agent.did, capabilities: 'write_file' });
     const content = 'written by the agent after a review in the workbench\n';
-    const dispatchOut: string[] = [];
-    const dispatch = spawn(
-      process.execPath,
-      [join(DIST, 'broker.js'), 'dispatch', ...remote, agent.did, 'write_file', JSON.stringify({ path: 'reviewed.txt', content, mode: 'create' }), '--timeout', '120'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    cleanups.push(() => {
-      if (dispatch.exitCode === null && dispatch.signalCode === null) dispatch.kill('SIGKILL');
-    });
-    dispatch.stdout!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
-    dispatch.stderr!.setEncoding('utf8').on('data', (c: string) => dispatchOut.push(c));
-    const dispatchExit = new Promise<number | null>((resolve) => dispatch.once('exit', (code) => resolve(code)));
+    const dispatch = ui.dispatchAs(alice, agent.did, 'write_file', { path: 'reviewed.txt', content, mode: 'create' });
 
-    const approval = await step('approval-waiting', async () => {
-      await waitFor('the broker to hold the paused write', async () => {
-        if (dispatch.exitCode !== null) throw new Error(`alice's dispatch ended before any review (${dispatch.exitCode}):\n${dispatchOut.join('')}`);
-        return (await broker.call('approvalsList', { state: 'pending' })).items.length > 0;
-      }, STEP_MS, 200);
+    const approval = await ui.step('approval-waiting', async () => {
+      await ui.pendingApproval(dispatch, 'the broker to hold the paused write');
       await waitText('the paused write in the Approvals view', wb.pane('Approvals'), /write_file reviewed\.txt[\s\S]*alice \([0-9A-F ]{19}\) · [^·]+ · on ui-agent \([0-9A-F ]{19}\)/);
       await waitFor('the status bar to count the approval', async () => /1 tool call waiting for approval: 1 you may decide/.test(await wb.statusLabel()));
       await waitText('the paused write in the Activity view, and who must act', wb.pane('Activity'), /write_file reviewed\.txt\s*waiting for approval by [^·]*workbench-owner[^·]* · ui-agent/);
       const pending = (await broker.call('approvalsList', { state: 'pending' })).items;
       assert.equal(pending.length, 1);
-      assert.equal(pending[0]!.user, aliceDid, 'requested by the second user');
+      assert.equal(pending[0]!.user, alice.did, 'requested by the second user');
       assert.equal(pending[0]!.agent, agent.did);
       return pending[0]!;
     });
 
-    await step('approval-panel', async () => {
+    await ui.step('approval-panel', async () => {
       await wb.clickRow('Approvals', 'write_file reviewed.txt');
       const panel = wb.webview;
       await waitText('the approval panel', panel.locator('h1'), /write_file reviewed\.txt/);
@@ -265,27 +166,27 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
     });
 
     // Hidden behind another editor (its webview torn down) and shown again, the panel keeps the typed reason.
-    await step('panel-restored', async () => {
+    await ui.step('panel-restored', async () => {
       await wb.webview.locator('#reason textarea').fill('typed before hiding the panel');
       await wb.clickRow('Activity', 'read_file hello.txt');
       // The read's result view (issue 17) takes the group, hiding the approval panel.
-      await page!.locator('.tab.active', { hasText: 'read_file hello.txt' }).waitFor({ state: 'visible', timeout: STEP_MS });
-      await page!.locator('.tab', { hasText: 'Approve write_file reviewed.txt?' }).first().click();
+      await page.locator('.tab.active', { hasText: 'read_file hello.txt' }).waitFor({ state: 'visible', timeout: STEP_MS });
+      await page.locator('.tab', { hasText: 'Approve write_file reviewed.txt?' }).first().click();
       await waitText('the panel shown again', wb.webview.locator('h1'), /write_file reviewed\.txt/);
       await waitFor('the reason restored', async () => (await wb.webview.locator('#reason textarea').inputValue().catch(() => '')) === 'typed before hiding the panel', STEP_MS, 200);
       await waitText('the live state again', wb.webview.locator('#app'), /You review as workbench-owner \(owner\)/);
     });
 
-    await step('diff', async () => {
+    await ui.step('diff', async () => {
       await wb.webview.locator('#open-diff').click();
-      await page!.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: STEP_MS });
-      await page!.locator('.tab', { hasText: 'reviewed.txt: new file ↔ proposed' }).waitFor({ state: 'visible', timeout: STEP_MS });
-      await waitText('the proposed content in the diff', page!.locator('.monaco-diff-editor').first(), /written by the agent after a review/);
+      await page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: STEP_MS });
+      await page.locator('.tab', { hasText: 'reviewed.txt: new file ↔ proposed' }).waitFor({ state: 'visible', timeout: STEP_MS });
+      await waitText('the proposed content in the diff', page.locator('.monaco-diff-editor').first(), /written by the agent after a review/);
     });
 
-    await step('approved', async () => {
+    await ui.step('approved', async () => {
       // Back to the panel's tab, then a reason and Approve.
-      await page!.locator('.tab', { hasText: 'Approve write_file reviewed.txt?' }).first().click();
+      await page.locator('.tab', { hasText: 'Approve write_file reviewed.txt?' }).first().click();
       const panel = wb.webview;
       await panel.locator('#reason textarea').fill('reviewed in the workbench');
       await panel.locator('#approve').click();
@@ -296,41 +197,33 @@ test('the extension in a real workbench: registration, dispatch and a reviewed w
       assert.equal(decided.reason, 'reviewed in the workbench');
       await waitText('the Approvals view emptied', wb.pane('Approvals'), /No tool calls are waiting for a reviewer/);
       // The panel's strict CSP (nonce'd script, no inline style but the nonce'd block) blocked nothing of ours.
-      assert.deepEqual(consoleLines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/.test(l)), []);
+      assert.deepEqual(ui.cspViolations(), []);
       await panel.locator('h1').scrollIntoViewIfNeeded();
     });
 
-    await step('agent-proceeded', async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([dispatchExit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STEP_MS)))]);
-      clearTimeout(timer);
-      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatchOut.join('')}`);
-      const result = JSON.parse(dispatchOut.join('').slice(dispatchOut.join('').indexOf('{'))) as { state: string; id: string; user: string };
+    await ui.step('agent-proceeded', async () => {
+      const code = await dispatch.exitWithin(STEP_MS);
+      assert.equal(code, 0, `alice's dispatch ended with ${code}:\n${dispatch.output.join('')}`);
+      const result = dispatch.result<{ state: string; id: string; user: string }>();
       assert.equal(result.state, 'succeeded');
-      assert.equal(result.user, aliceDid);
+      assert.equal(result.user, alice.did);
       assert.equal(readFileSync(join(workspace, 'reviewed.txt'), 'utf8'), content, 'the agent wrote the file in its workspace');
       assert.equal((await broker.call('intentsGet', { id: result.id })).state, 'succeeded');
       await waitText('the write in the Activity view', wb.pane('Activity'), /write_file reviewed\.txt[\s\S]*succeeded · ui-agent/);
       await waitFor('the status bar to count no approvals', async () => /No tool call waiting for approval/.test(await wb.statusLabel()));
       // The workbench's folder is the agent's workspace: the written file opens from Quick Open.
-      await page!.keyboard.press('Escape');
-      await page!.keyboard.press('Control+P');
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+P');
       await wb.quickInputBox.waitFor({ state: 'visible', timeout: STEP_MS });
       // The file's row: Quick Open also lists, from its history, the approval panel and the diff, both named after reviewed.txt.
       await wb.quickInputBox.fill('reviewed.txt');
       await wb.quickInput.locator('.monaco-list-row[aria-label^="reviewed.txt"]').filter({ hasNotText: '↔' }).first().click();
-      const fileTab = page!.locator('.tab.active[aria-label^="reviewed.txt, "]');
+      const fileTab = page.locator('.tab.active[aria-label^="reviewed.txt, "]');
       await fileTab.waitFor({ state: 'visible', timeout: STEP_MS });
-      const fileEditor = page!.locator('.editor-group-container', { has: fileTab }).locator('.editor-instance .monaco-editor .view-lines');
+      const fileEditor = page.locator('.editor-group-container', { has: fileTab }).locator('.editor-instance .monaco-editor .view-lines');
       await waitText('the written file in an editor', fileEditor, /written by the agent after a review in the workbench/);
     });
   } finally {
-    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-    // The extension's logs (client and broker) and code-server's output, for whoever reads a failure.
-    copyExtensionLogs(userDataDir, join(OUT, 'logs'));
-    if (server) writeFileSync(join(OUT, 'logs', 'code-server.log'), server.output.join(''));
-    writeFileSync(join(OUT, 'logs', 'browser-console.log'), `${consoleLines.join('\n')}\n`);
-    if (process.env.VAULTYSCLAW_UI_KEEP) console.log(`  ui run folder kept: ${runDir}`);
-    else rmSync(runDir, { recursive: true, force: true });
+    await ui.close();
   }
 });
