@@ -53,7 +53,8 @@ test('approvals where the eye is: Review notification, Approve at the top, Appro
     });
 
     await ui.step('review-opens-panel', async () => {
-      await toasts(/asks to write_file notes\.txt/).locator('.monaco-button', { hasText: 'Review' }).click();
+      // A progress notification (it closes itself once the request is no longer this reviewer's): Review is a link in it.
+      await toasts(/asks to write_file notes\.txt/).locator('a', { hasText: 'Review' }).click();
       await tab('Approve write_file notes.txt?').waitFor({ state: 'visible', timeout: STEP_MS });
       await waitText('the panel', panel().locator('#app'), /You review as demo-owner \(owner\)/);
       assert.equal(await textOf(panel().locator('#call')), 'write_file notes.txt');
