@@ -7,6 +7,13 @@ export function makeNonce(): string {
 const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 /**
+ * High Contrast Light defines no hover colour for secondary buttons, and the button library then falls back to a
+ * dark grey under their dark label: a focused Reject or Verify read 1.3:1 (test/ui/support/contrast.ts). The
+ * theme's own background keeps the label readable, the focus border still shows where focus is.
+ */
+const THEME_GAPS = 'body.vscode-high-contrast-light { --vscode-button-secondaryHoverBackground: var(--vscode-button-secondaryBackground, var(--vscode-editor-background)); }';
+
+/**
  * The page of every panel of ours: nothing runs but our nonce'd bundle, nothing loads but from the extension's own
  * webview resources, no inline style but the nonce'd block. Colours come from the editor's --vscode-* variables
  * only, so light, dark and high-contrast themes all read. `style` and `loading` are the panel's own, trusted text.
@@ -22,6 +29,7 @@ export function webviewPage(options: { cspSource: string; nonce: string; scriptU
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>${escapeAttr(options.title)}</title>
 <style nonce="${nonce}">
+${THEME_GAPS}
 ${options.style}
 </style>
 </head>
