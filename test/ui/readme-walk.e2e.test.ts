@@ -196,7 +196,7 @@ test('the README walk-through in one workbench: enroll, approve, dispatch, a rev
     await ui.step('solo-dead-end-modal', async () => {
       await writeFromEditor('solo.txt', 'written only if reviewed');
       const shown = await waitText('the modal before dispatch', dialog, /needs a reviewer other than you; nobody else can review on this broker/);
-      assert.match(shown, /"local operator" is the broker host's own command-line key/);
+      assert.match(shown, /"local operator" is the broker host's own key \(operator\.key in the broker's data directory\)/);
       for (const choice of ['Dispatch Anyway', 'How to Invite a Reviewer', 'Cancel']) assert.ok(shown.split('\n').includes(choice), `the modal offers ${choice}`);
       assert.equal((await broker.call('intentsList', { agent: agent.did, limit: 10 })).items.filter((i) => i.capability === 'write_file').length, 0, 'nothing sent before the choice');
     });
@@ -204,7 +204,7 @@ test('the README walk-through in one workbench: enroll, approve, dispatch, a rev
       await dialog.locator('.monaco-button', { hasText: 'Dispatch Anyway' }).click();
       const intent = await writeAt('solo.txt');
       assert.equal((await broker.call('intentsGet', { id: intent.id })).params.content, 'written only if reviewed', "the content editor's text, as typed");
-      await waitText('the notification naming the wait', toasts, /(?=[\s\S]*waits for a reviewer: local operator\. "local operator" is the broker host's own command-line key)(?=[\s\S]*Open Approval)/);
+      await waitText('the notification naming the wait', toasts, /(?=[\s\S]*waits for a reviewer: local operator\. "local operator" is the broker host's own key)(?=[\s\S]*Open Approval)/);
       return intent;
     });
     await ui.step('open-approval', async () => {
