@@ -182,6 +182,9 @@ export const MIGRATIONS: readonly string[] = [
   // Issue 17: an admin removes a revoked or rejected agent from the lists. The row stays (its intents reference it, and
   // its status keeps the key refused when it reconnects: a removed key never comes back as a fresh registration).
   `ALTER TABLE agents ADD COLUMN removed_at INTEGER`,
+  // Issue 18: which model dispatched an intent ("vscode-lm", "mcp:<client>"; NULL: a person, as every intent before).
+  // The broker's own record: kept even when the signed intent leaves it out for an agent before 0.5.0.
+  `ALTER TABLE intents ADD COLUMN via TEXT`,
 ];
 
 /**
