@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { checkCallRules, checkPolicyRules, decideCall, describeRule, exactAllowRule, mayAsk, type HostFacts } from '../../../core/policy/rules';
+import { checkCallRules, checkPolicyRules, chosenByOf, decideCall, describeRule, exactAllowRule, mayAsk, modelOnlyRule, type HostFacts } from '../../../core/policy/rules';
 import type { Capability } from '../../../core/wire/policy';
 import { PolicyRules } from '../../../core/wire/policy-rules';
 import type { IntentCall } from '../../../core/wire/task';
@@ -394,5 +394,57 @@ describe('respelling a path never changes its decision', () => {
       }),
       fuzzParameters(1_000, 15_000),
     );
+  });
+});
+
+describe('chosenBy "model": rules for the calls a model chose (issue 18)', () => {
+  const modelRules = policyOf({
+    run_command: {
+      default: 'allow',
+      rules: [
+        { effect: 'deny', chosenBy: 'model', match: { argv: ['curl', '*'] } },
+        { effect: 'ask', chosenBy: 'model', selfReview: 'model-calls', match: { argv: ['npm', '*'] } },
+        { effect: 'ask', reviewers: 2, match: { argv: ['npm', 'publish', '*'] } },
+      ],
+    },
+  });
+
+  test('a model-only rule decides a model\'s call and is skipped for a person\'s, which falls through to the next rules and the default', () => {
+    assert.deepEqual((({ effect, selfReview, source }) => ({ effect, selfReview, source }))(decideCall(modelRules, run('npm', 'test'), 'model')), {
+      effect: 'ask',
+      selfReview: true,
+      source: { kind: 'rule', capability: 'run_command', index: 1 },
+    });
+    assert.deepEqual(decideCall(modelRules, run('npm', 'test'), 'person').source, { kind: 'default', capability: 'run_command' });
+    assert.equal(decideCall(modelRules, run('curl', 'https://x'), 'model').effect, 'deny');
+    assert.equal(decideCall(modelRules, run('curl', 'https://x'), 'person').effect, 'allow');
+    // First match wins for a model too: its npm publish meets the model-only ask first.
+    assert.equal(decideCall(modelRules, run('npm', 'publish'), 'model').reviewers, 1);
+    assert.equal(decideCall(modelRules, run('npm', 'publish'), 'person').reviewers, 2);
+    assert.match(decideCall(modelRules, run('npm', 'test'), 'model').description, /^run_command rule 2: ask \["npm","\*"\] \(model calls: self-review\) \(calls a model chose\)$/);
+  });
+
+  test('chosenByOf: a signed via makes the call a model\'s, its absence a person\'s', () => {
+    assert.equal(chosenByOf('vscode-lm'), 'model');
+    assert.equal(chosenByOf('mcp:Claude Code'), 'model');
+    assert.equal(chosenByOf(undefined), 'person');
+  });
+
+  test('modelOnlyRule names the first rule with chosenBy, or nothing', () => {
+    assert.equal(modelOnlyRule(modelRules.rules), 'run_command rule 1');
+    assert.equal(modelOnlyRule(commands.rules), undefined);
+    assert.equal(modelOnlyRule(buildMachine.rules), 'run_command rule 55');
+  });
+
+  test("the build-machine rules: a model's npm test waits for a reviewer (its requester may approve), a person's runs; a model's npm exec is still denied", () => {
+    const byModel = decideCall(buildMachine, run('npm', 'test'), 'model');
+    assert.deepEqual([byModel.effect, byModel.reviewers, byModel.selfReview], ['ask', 1, true]);
+    assert.equal(decideCall(buildMachine, run('npm', 'test'), 'person').effect, 'allow');
+    const build = decideCall(buildMachine, run('npm', 'run', 'build'), 'model');
+    assert.deepEqual([build.effect, build.selfReview], ['ask', false]);
+    assert.equal(effectOf(buildMachine, run('npm', 'run', 'build')), 'allow');
+    for (const argv of [['npm', 'exec', 'x'], ['npx', 'cowsay'], ['sh', '-c', 'id']]) assert.equal(decideCall(buildMachine, run(argv[0]!, ...argv.slice(1)), 'model').effect, 'deny', argv.join(' '));
+    assert.deepEqual(decideCall(buildMachine, run('git', 'push'), 'model').reviewers, 2, 'a model pushes with two reviewers like anyone');
+    assert.equal(decideCall(buildMachine, run('git', 'status'), 'model').effect, 'allow');
   });
 });
