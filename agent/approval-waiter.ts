@@ -29,7 +29,8 @@ interface Waiting {
  * runs once the request's number of distinct reviewers approved; a second decision by one of them counts for
  * nothing, so one person replaying or repeating their approval is still one person. Any single valid rejection
  * ends the wait. The requester is never one of the reviewers, unless the request says the matching rule lets the
- * dispatching user review a model's call (selfReview, set by this agent for a task's tool calls only). Expiry is a
+ * dispatching user review a model's call (selfReview, set by this agent for a task's tool calls and the call of an
+ * intent whose signed `via` says a model dispatched it). Expiry is a
  * rejection.
  */
 export class ApprovalWaiter {

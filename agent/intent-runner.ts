@@ -20,7 +20,7 @@ import type { ModelSettings } from './task/model-settings';
 import { TaskRunner, type StepGateInputs } from './task/task-runner';
 import type { WorkspaceSandbox } from './tools/sandbox';
 import { writeAllowance, type HostRules } from './confinement/host-rules';
-import { checkCallRules, decideCall } from '../core/policy/rules';
+import { checkCallRules, chosenByOf, decideCall } from '../core/policy/rules';
 import { quorumOf, recheckAfterApproval, rulesSpeakFor } from './rules/call-decision';
 import { hostFacts } from './rules/host-facts';
 import { cancelledBy, IntentCancelled, verifyIntentCancel } from './intent-cancel';
@@ -223,7 +223,9 @@ export class IntentRunner {
     const parsed = parseIntentCall(intent);
     // Read before the durable step below, which cannot wait: what the call reaches on this host, for its rules.
     const facts = parsed.ok && rulesSpeakFor(session.policy, parsed.call) ? await hostFacts(parsed.call, this.o.sandbox) : undefined;
-    const rules = parsed.ok ? decideCall(session.policy, parsed.call, facts) : null;
+    // A model chose the call of an intent whose signed `via` says so: rules with chosenBy "model" apply to it.
+    const chosenBy = chosenByOf(intent.via);
+    const rules = parsed.ok ? decideCall(session.policy, parsed.call, chosenBy, facts) : null;
     // The seen id and, for a call that runs at once, the executed request are committed together, before anything runs.
     const decision = this.o.atomically(() => {
       const inputs = this.#policyInputs(intent, session);
@@ -256,8 +258,10 @@ export class IntentRunner {
     };
     if (cancelledBy(cancel)) return notRun();
     if (decision.rules.effect === 'ask') {
-      // The user typed these params: they are never one of the reviewers, whatever the rule says of a model's calls.
-      const quorum = quorumOf(decision.rules, false);
+      // A person typed these params unless the signed `via` says a model chose them: a person is never one of the
+      // reviewers of their own call, whatever the rule says of a model's calls.
+      const modelCall = chosenBy === 'model';
+      const quorum = quorumOf(decision.rules, modelCall);
       const approval = await this.#approvals.request(intent, { capability: intent.capability, params: intent.params }, session, this.#send, cancel, quorum);
       if (!approval.ok) return finish('rejected', approval.reason, approval.message, null);
       this.o.log.info({ event: 'approval.granted', intentId: intent.id, reviewers: approval.reviewers }, 'the reviewers approved the tool call');
@@ -270,7 +274,7 @@ export class IntentRunner {
       if (!now) return finish('rejected', 'approval-expired', 'the connection to the broker was lost while waiting for the reviewer', null);
       const again = checkPolicyGates(intent, this.#policyInputs(intent, now));
       if (!again.ok) return finish('rejected', again.reason, again.message, null);
-      const ruled = recheckAfterApproval(now.policy, call, facts, { reviewers: approval.reviewers, requester: intent.user, modelCall: false });
+      const ruled = recheckAfterApproval(now.policy, call, facts, { reviewers: approval.reviewers, requester: intent.user, modelCall });
       if (!ruled.ok) return finish('rejected', ruled.reason, ruled.message, null);
       this.o.requests.record(this.#now());
     }

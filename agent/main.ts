@@ -27,8 +27,8 @@ import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 import { workspaceLayoutProblem } from './workspace-layout';
 
-/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId); from 0.3.0 the hello states the agent's confinement. */
-const AGENT_VERSION = '0.4.0';
+/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId); from 0.3.0 the hello states the agent's confinement; from 0.5.0 it reads an intent's `via` and a rule's `chosenBy` (readsIntentOrigin). */
+const AGENT_VERSION = '0.5.0';
 
 /**
  * Test-only: shifts this agent's clock for the intent gates, so the tests can

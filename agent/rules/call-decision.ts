@@ -37,7 +37,7 @@ export function recheckAfterApproval(
   facts: HostFacts,
   approval: { reviewers: readonly string[]; requester: string; modelCall: boolean },
 ): GateVerdict {
-  const decision = decideCall(policy, call, facts);
+  const decision = decideCall(policy, call, approval.modelCall ? 'model' : 'person', facts);
   const denied = checkCallRules(decision);
   if (!denied.ok) return denied;
   if (decision.effect !== 'ask') return { ok: true };

@@ -120,7 +120,7 @@ export class TaskRunner {
       return refuse('bad-params', `${issue?.path.slice(1).join('.') || 'arguments'}: ${issue?.message ?? 'invalid'}`);
     }
     const session = current()!;
-    const rules = decideCall(session.policy, call.data, facts);
+    const rules = decideCall(session.policy, call.data, 'model', facts);
     const denied = checkCallRules(rules);
     if (!denied.ok) return refuse(denied.reason, denied.message);
     if (rules.effect === 'ask') {

@@ -12,8 +12,8 @@ import type { OnlineAgents } from './online-agents';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
 import { rulesProblemText } from '../../core/rpc/rules-problem';
-import { POLICY_RULES_SINCE, readsPolicyRules } from '../../core/wire/hub-messages';
-import { checkPolicyRules, decideCall, describeRule, exactAllowRule } from '../../core/policy/rules';
+import { INTENT_ORIGIN_SINCE, POLICY_RULES_SINCE, readsIntentOrigin, readsPolicyRules } from '../../core/wire/hub-messages';
+import { checkPolicyRules, decideCall, describeRule, exactAllowRule, modelOnlyRule } from '../../core/policy/rules';
 import type { AnyRule, PolicyRules } from '../../core/wire/policy-rules';
 import { parseIntentCall } from '../../core/wire/task';
 
@@ -124,7 +124,7 @@ export class RegistrationService {
     const current = this.policies.get(request.agent);
     if (!current) throw conflict(`agent ${request.agent} has no policy`);
     // An allow rule first in the list would come before a deny: a call the rules refuse stays refused.
-    const decision = decideCall(current, parsed.call);
+    const decision = decideCall(current, parsed.call, request.modelCall ? 'model' : 'person');
     if (decision.effect === 'deny') throw conflict(`the policy denies this call (${decision.description}); an allow rule is not added over a deny`);
     const capability = exact.capability as keyof PolicyRules;
     const entry = current.rules?.[capability] ?? { default: current.approvalRequired.includes(exact.capability) ? ('ask' as const) : ('allow' as const), rules: [] };
@@ -182,6 +182,13 @@ export class RegistrationService {
     const version = this.online.get(did)?.agentVersion;
     if (policy.rules && version !== undefined && !readsPolicyRules(version)) {
       throw invalid(`agent ${did} runs ${version}, which cannot read rules in its certificate (it would refuse its next handshake); upgrade it to ${POLICY_RULES_SINCE.join('.')} or later first`);
+    }
+    // The same for a rule that speaks only for a model's calls (issue 18): an agent before 0.5.0 cannot read chosenBy.
+    const modelOnly = policy.rules ? modelOnlyRule(policy.rules) : undefined;
+    if (modelOnly && version !== undefined && !readsIntentOrigin(version)) {
+      throw invalid(
+        `agent ${did} runs ${version}, which cannot read chosenBy in its certificate (${modelOnly}; it would refuse its next handshake); upgrade it to ${INTENT_ORIGIN_SINCE.join('.')} or later first, or leave out chosenBy`,
+      );
     }
     return policy;
   }

@@ -35,11 +35,11 @@ function describesCall(intent: IntentView, r: ApprovalRequestBody): boolean {
 }
 
 /**
- * A call a model chose: the intent is an llm_task and the request asks about one of its tools, not about the task
- * itself (whose params the user typed).
+ * A call a model chose: the intent's own call when a model dispatched it (`via`, in the broker's own record), or,
+ * for an llm_task, a request about one of its tools, not about the task itself (whose params the user typed).
  */
 function isModelCall(intent: IntentView, r: Pick<ApprovalRequestBody, 'capability'>): boolean {
-  return intent.capability === 'llm_task' && r.capability !== 'llm_task';
+  return intent.via !== undefined || (intent.capability === 'llm_task' && r.capability !== 'llm_task');
 }
 
 /** What ApprovalService works with, handed over by Broker as one object. */
@@ -208,10 +208,10 @@ export class ApprovalService {
    */
   #selfReviewRefusal(approval: ApprovalView, intent: IntentView | undefined): string | undefined {
     if (approval.selfReview !== true) return 'nobody approves a tool call of their own intent';
-    if (!intent || !isModelCall(intent, approval)) return "nobody approves a call they made themselves: self-review is for calls a task's model chose";
+    if (!intent || !isModelCall(intent, approval)) return 'nobody approves a call they made themselves: self-review is for calls a model chose';
     const policy = this.online.get(approval.agent)?.certifiedPolicy;
     const call = IntentCall.safeParse({ capability: approval.capability, params: approval.params });
-    if (!policy || !call.success || !decideCall(policy, call.data).selfReview) return "the agent's certified rules do not let the requester review this call";
+    if (!policy || !call.success || !decideCall(policy, call.data, 'model').selfReview) return "the agent's certified rules do not let the requester review this call";
     return undefined;
   }
 

@@ -284,9 +284,11 @@ export function addOperatorCommands(program: Command): void {
 
   clientCommand(policy, 'test <agent> <capability> <params>', 'dry run: which gate or rule would decide this call (params: JSON object), without sending anything')
     .option('--as <user>', 'the DID of the user to test as (admins only; default: you)')
+    // Only the dry run takes --via: `dispatch` has none, so a person at the command line cannot pose as a model.
+    .option('--via <origin>', 'test it as if a model dispatched it: vscode-lm, or mcp:<client name> (rules with chosenBy "model" then apply)')
     .option('--json', 'print the whole answer as JSON')
-    .action((agent: string, capability: string, params: string, o: Connection & { as?: string; json?: boolean }) => {
-      const call = { agent, capability: capabilities(capability)[0]!, params: jsonObject(params), ...(o.as ? { as: o.as } : {}) };
+    .action((agent: string, capability: string, params: string, o: Connection & { as?: string; via?: string; json?: boolean }) => {
+      const call = { agent, capability: capabilities(capability)[0]!, params: jsonObject(params), ...(o.as ? { as: o.as } : {}), ...(o.via ? { via: o.via } : {}) };
       return withClient(o, async (c) => {
         const result = await c.call('policyTest', call);
         if (o.json) print(result);

@@ -11,13 +11,14 @@ import { checkDelegation } from '../../core/policy/delegation-gate';
 import type { DelegationChoice, DelegationService } from '../delegation/delegation-service';
 import type { Capability, CertifiedPolicy } from '../../core/wire/policy';
 import { MAX_TASK_TIME_MS, parseIntentCall, taskTools, type IntentCall, type TokenUsageReport } from '../../core/wire/task';
-import { checkCallRules, decideCall, type RuleDecision } from '../../core/policy/rules';
+import { checkCallRules, chosenByOf, decideCall, type RuleDecision } from '../../core/policy/rules';
 import { gateOf } from './gate-names';
 import type { AgentDirectory } from '../agents/agent-directory';
 import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
-import { readsIntentCancel, readsRefusedIntentId } from '../../core/wire/hub-messages';
+import { readsIntentCancel, readsIntentOrigin, readsRefusedIntentId } from '../../core/wire/hub-messages';
+import type { IntentOrigin } from '../../core/wire/intent-origin';
 import { INTENT_CANCEL_CONTEXT, type IntentCancelBody } from '../../core/wire/intent-cancel';
 import type { ActiveIdentity } from '../identity/active-identity';
 import { conflict, forbidden, notFound } from '../rpc/rpc-failure';
@@ -52,6 +53,8 @@ export interface DispatchRequest {
   agent: string;
   capability: Capability;
   params: Record<string, unknown>;
+  /** A model chose this intent (the client's word, core/wire/intent-origin.ts); absent: a person did. */
+  via?: IntentOrigin | undefined;
 }
 
 /** What IntentRouter works with, handed over by Broker as one object. */
@@ -120,14 +123,16 @@ export class IntentRouter {
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
     const { intent, outcome } = this.evaluate(caller, request, true);
     // One audit line per submission, its outcome included: intent.routed or intent.refused.
-    const submitted = { intentId: intent.id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability };
+    // The broker's record and audit keep `via` even where the signed body cannot carry it (an agent before 0.5.0).
+    const via = request.via;
+    const submitted = { intentId: intent.id, user: caller.did, role: caller.role, agent: intent.agent, capability: intent.capability, ...(via ? { via } : {}) };
     if (!outcome.ok) {
       audit(this.log).warn('intent.refused', { ...submitted, reason: outcome.reason, detail: outcome.message }, 'intent submitted and refused by the broker');
-      return this.#emit(this.intents.recordRefused(intent, outcome.reason, outcome.message, intent.issuedAt));
+      return this.#emit(this.intents.recordRefused(intent, outcome.reason, outcome.message, intent.issuedAt, via));
     }
     const connection = this.online.get(intent.agent)!;
     const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
-    const view = this.intents.recordSent(intent, envelope, intent.issuedAt);
+    const view = this.intents.recordSent(intent, envelope, intent.issuedAt, via);
     connection.send({ type: 'intent', envelope });
     this.#arm(intent, connection.certifiedPolicy!, 0);
     audit(this.log).info('intent.routed', { ...submitted }, 'intent submitted, signed and routed');
@@ -160,13 +165,15 @@ export class IntentRouter {
       revocationVersion: choice.ok ? choice.revocationVersion : 0,
       issuedAt: now,
       expiresAt,
+      // Signed only for an agent that reads it: an older agent's strict schema would refuse the whole intent as malformed.
+      ...(request.via !== undefined && readsIntentOrigin(this.online.get(request.agent)?.agentVersion) ? { via: request.via } : {}),
     };
     const policy = this.directory.certifiedPolicy(intent.agent, record.status);
-    return { intent, policy, call: call.ok ? call.call : undefined, outcome: this.#precheck(intent, policy, choice, call) };
+    return { intent, policy, call: call.ok ? call.call : undefined, outcome: this.#precheck(intent, policy, choice, call, request.via) };
   }
 
   /** Defence in depth: the same gates and rules the agent applies, in its order, then what the wire and the connection need. */
-  #precheck(intent: IntentBody, policy: CertifiedPolicy, choice: DelegationChoice, call: ReturnType<typeof parseIntentCall>): PrecheckOutcome {
+  #precheck(intent: IntentBody, policy: CertifiedPolicy, choice: DelegationChoice, call: ReturnType<typeof parseIntentCall>, via: IntentOrigin | undefined): PrecheckOutcome {
     const verdict = checkIntentGates(intent, {
       now: intent.issuedAt,
       agent: intent.agent,
@@ -192,7 +199,9 @@ export class IntentRouter {
     if (!call.ok) return { ...call, gate: 'params' };
     // The rules on what the broker can see (no host facts): a denied call is never signed. The agent decides again
     // with what only its host knows (a symlink's target, the path a bare command resolves to), never more leniently.
-    const decision = decideCall(policy, call.call);
+    // Decided on the requested `via`, signed or not: an agent that cannot read it holds no chosenBy rule (the broker
+    // refuses to certify one to it), so where the agent would not see it, it changes nothing.
+    const decision = decideCall(policy, call.call, chosenByOf(via));
     const rules = checkCallRules(decision);
     if (!rules.ok) return { ...rules, gate: 'rules', decision };
     // What no receiver accepts is never signed: the agent would drop the frame, reconnect and get it again (finding 4).

@@ -40,7 +40,7 @@ export function testPolicy(c: PolicyTestContext, caller: { did: string; role: Ro
   }
   // What RBAC would answer the real dispatch, before any gate.
   if (!DISPATCHERS.includes(subject.role)) return refused('role', `role ${subject.role} may not call ${Methods.intentsDispatch.method}`);
-  return resultOf(c.router.evaluate(subject, { agent: p.agent, capability: p.capability, params: p.params }, false));
+  return resultOf(c.router.evaluate(subject, { agent: p.agent, capability: p.capability, params: p.params, via: p.via }, false));
 }
 
 function resultOf({ outcome, policy, call }: Evaluation): PolicyTestResult {

@@ -194,6 +194,9 @@ export const MIGRATIONS: readonly string[] = [
      resends INTEGER NOT NULL DEFAULT 0 CHECK (resends >= 0)
    ) STRICT;
    CREATE INDEX intent_cancels_by_agent ON intent_cancels(agent_did, cancelled_at)`,
+  // Issue 18: which model dispatched an intent ("vscode-lm", "mcp:<client>"; NULL: a person, as every intent before).
+  // The broker's own record: kept even when the signed intent leaves it out for an agent before 0.5.0.
+  `ALTER TABLE intents ADD COLUMN via TEXT`,
 ];
 
 /**

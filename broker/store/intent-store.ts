@@ -2,6 +2,7 @@ import { BUDGETS } from '../../core/budgets';
 import type { IntentDetail, IntentPart, IntentState, IntentSummary, IntentView } from '../../core/rpc/views';
 import type { SealedEnvelope } from '../../core/identity';
 import type { IntentBody, ResultBody } from '../../core/wire/intent';
+import type { IntentOrigin } from '../../core/wire/intent-origin';
 import { relaxedWrites, type BrokerDatabase } from './database';
 import { HOUR_MS } from '../../core/policy/intent-gates';
 import { HourlyWindow } from './hourly-window';
@@ -27,6 +28,7 @@ interface IntentRow {
   result_signature: Buffer | null;
   created_at: number;
   updated_at: number;
+  via: string | null;
 }
 
 const b64 = (b: Buffer | null) => (b ? b.toString('base64') : null);
@@ -45,6 +47,7 @@ function commonFields(row: Omit<IntentRow, 'params' | 'output' | 'intent_payload
     message: row.message,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(row.via === null ? {} : { via: row.via as IntentOrigin }),
   };
 }
 
@@ -61,7 +64,7 @@ function toView(row: IntentRow): IntentView {
 }
 
 /** The columns of a list item: no output, no envelopes, no params but their summary. */
-const SUMMARY_COLUMNS = `id, agent_did, capability, user_did, state, outcome, reason, rejected_by, message, created_at, updated_at, ${SUMMARY_COLUMNS_SQL}`;
+const SUMMARY_COLUMNS = `id, agent_did, capability, user_did, state, outcome, reason, rejected_by, message, created_at, updated_at, via, ${SUMMARY_COLUMNS_SQL}`;
 
 interface SummaryRow
   extends Omit<IntentRow, 'params' | 'output' | 'intent_payload' | 'intent_signature' | 'result_payload' | 'result_signature'>,
@@ -134,9 +137,9 @@ export class IntentStore {
   constructor(db: BrokerDatabase, now: number = Date.now()) {
     this.#insert = db.prepare(
       `INSERT INTO intents (id, agent_did, capability, params, params_summary, params_truncated, user_did, state, outcome, reason, rejected_by, message,
-         intent_payload, intent_signature, created_at, updated_at)
+         intent_payload, intent_signature, created_at, updated_at, via)
        VALUES (@id, @agent, @capability, @params, @paramsSummary, @paramsTruncated, @user, @state, @outcome, @reason, @rejectedBy, @message,
-         @payload, @signature, @now, @now)`,
+         @payload, @signature, @now, @now, @via)`,
     );
     this.#get = db.prepare<[string], IntentRow>('SELECT * FROM intents WHERE id = ?');
     this.#finish = db.prepare(
@@ -175,18 +178,21 @@ export class IntentStore {
     for (const row of this.#recentlyCounted.iterate(now - HOUR_MS)) this.#window.add(row.agent_did, row.id, row.created_at);
   }
 
-  /** Records an intent the broker signed and is about to send. */
-  recordSent(intent: IntentBody, envelope: SealedEnvelope, now: number): IntentView {
+  /**
+   * Records an intent the broker signed and is about to send. `via` is the broker's own record of who chose it,
+   * kept even when the signed body leaves it out (an agent before 0.5.0 would refuse it there).
+   */
+  recordSent(intent: IntentBody, envelope: SealedEnvelope, now: number, via?: IntentOrigin): IntentView {
     const params = JSON.stringify(intent.params);
     const summary = summaryColumns(intent.params);
     const payload = Buffer.from(envelope.payload);
     const signature = Buffer.from(envelope.signature);
     this.#relaxed(() =>
-      this.#insert.run({ ...unset, ...summary, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, state: 'sent', payload, signature, now }),
+      this.#insert.run({ ...unset, ...summary, id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, state: 'sent', payload, signature, now, via: via ?? null }),
     );
     this.#window.add(intent.agent, intent.id, now);
     const view: IntentView = {
-      ...newView(intent, params, now),
+      ...newView(intent, via, params, now),
       state: 'sent',
       signedIntent: { payload: payload.toString('base64'), signature: signature.toString('base64') },
     };
@@ -195,13 +201,13 @@ export class IntentStore {
   }
 
   /** Records an intent the broker refused before signing anything (defence in depth); it is final at once. */
-  recordRefused(intent: IntentBody, reason: IntentView['reason'], message: string, now: number): IntentView {
+  recordRefused(intent: IntentBody, reason: IntentView['reason'], message: string, now: number, via?: IntentOrigin): IntentView {
     const params = JSON.stringify(intent.params);
     const refused = { state: 'rejected', outcome: 'rejected', reason, rejectedBy: 'broker', message } as const;
     this.#relaxed(() =>
-      this.#insert.run({ ...unset, ...summaryColumns(intent.params), id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, ...refused, now }),
+      this.#insert.run({ ...unset, ...summaryColumns(intent.params), id: intent.id, agent: intent.agent, capability: intent.capability, params, user: intent.user, ...refused, now, via: via ?? null }),
     );
-    return { ...newView(intent, params, now), ...refused };
+    return { ...newView(intent, via, params, now), ...refused };
   }
 
   /** The agent reported progress: returns the new view, or undefined if the intent was not waiting to start. */
@@ -330,7 +336,7 @@ export class IntentStore {
 const unset = { outcome: null, reason: null, rejectedBy: null, message: null, payload: null, signature: null };
 
 /** The view of a row just inserted, as toView would read it back. */
-function newView(intent: IntentBody, params: string, now: number): IntentView {
+function newView(intent: IntentBody, via: IntentOrigin | undefined, params: string, now: number): IntentView {
   return {
     id: intent.id,
     agent: intent.agent,
@@ -347,5 +353,6 @@ function newView(intent: IntentBody, params: string, now: number): IntentView {
     updatedAt: now,
     signedIntent: null,
     signedResult: null,
+    ...(via === undefined ? {} : { via }),
   };
 }

@@ -1,5 +1,6 @@
 import { TASK_TOOLS, type IntentCall } from '../wire/task';
 import type { Capability, CertifiedPolicy } from '../wire/policy';
+import type { IntentOrigin } from '../wire/intent-origin';
 import { CommandRule, HttpRule, PathRule, TaskRule, type AnyRule, type PolicyRules, type RuledCapability, type RuleEffect } from '../wire/policy-rules';
 import { normaliseCommandPath } from './command-name';
 import type { GateVerdict } from './intent-gates';
@@ -36,8 +37,20 @@ import { httpExampleSubject, matchNames, subjectsOf, type Subject } from './rule
  * - llm_task: an allow or ask rule matches a task whose tool set (taskTools) is within the rule's tools; a deny
  *   rule matches a task that may use any of them. Each tool call the task's model makes is decided again by its
  *   own capability's rules.
+ * A rule with chosenBy "model" speaks only for a call a model chose (ChosenBy): it is skipped, as if absent, for a
+ * call a person chose, so such a rule can only add care to a model's calls, never take it from a person's.
  * Every match is O(pattern × input) (no backtracking regex), within the bounds of core/budgets.ts.
  */
+
+/**
+ * Who chose a call: "model" for each tool call an llm_task's model makes and for every call of an intent whose
+ * signed `via` says a model dispatched it; "person" for the call of an intent a person dispatched. Required of every
+ * caller, so no path can forget to say and fall back on a reading the agent would not share.
+ */
+export type ChosenBy = 'model' | 'person';
+
+/** Who chose an intent's own call, from its signed `via` (for the broker: the `via` it signs, or would). */
+export const chosenByOf = (via: IntentOrigin | undefined): ChosenBy => (via === undefined ? 'person' : 'model');
 
 /** What only the agent host knows about a call; the broker and the dry run pass none (lexical matching only). */
 export interface HostFacts {
@@ -73,7 +86,7 @@ type Policy = Pick<CertifiedPolicy, 'rules' | 'approvalRequired'>;
 const approvalRequiredEffect = (policy: Policy, capability: Capability): RuleEffect => (policy.approvalRequired.includes(capability) ? 'ask' : 'allow');
 
 /** The decision of the policy's rules for one call (an intent's own call, or a tool call a task's model made). */
-export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts): RuleDecision {
+export function decideCall(policy: Policy, call: IntentCall, chosenBy: ChosenBy, facts?: HostFacts): RuleDecision {
   const capability = call.capability;
   const entry = policy.rules?.[capability];
   if (entry === undefined) {
@@ -82,14 +95,14 @@ export function decideCall(policy: Policy, call: IntentCall, facts?: HostFacts):
     return { effect, reviewers: effect === 'ask' ? 1 : 0, selfReview: false, source: { kind: 'approvalRequired', capability }, description: `${capability}: ${words}` };
   }
   // Every path the call reaches is judged, and the strictest verdict holds: a symlink into .github/ is a write to .github/.
-  const decisions = subjectsOf(call, facts?.realPaths, facts?.executables).map((subject) => decideSubject(policy, capability, subject));
+  const decisions = subjectsOf(call, facts?.realPaths, facts?.executables).map((subject) => decideSubject(policy, capability, subject, chosenBy));
   return decisions.reduce((strictest, d) => (strictness(d) > strictness(strictest) ? d : strictest));
 }
 
-function decideSubject(policy: Policy, capability: RuledCapability, subject: Subject): RuleDecision {
+function decideSubject(policy: Policy, capability: RuledCapability, subject: Subject, chosenBy: ChosenBy): RuleDecision {
   const entry = policy.rules![capability]!;
   const rules: readonly AnyRule[] = entry.rules;
-  const index = rules.findIndex((rule) => matchNames(rule.match, subject, rule.effect === 'deny'));
+  const index = rules.findIndex((rule) => (rule.chosenBy === undefined || rule.chosenBy === chosenBy) && matchNames(rule.match, subject, rule.effect === 'deny'));
   if (index >= 0) {
     const rule = rules[index]!;
     return {
@@ -174,6 +187,15 @@ export function checkPolicyRules(rules: PolicyRules): RulesProblem | undefined {
   return undefined;
 }
 
+/** The first rule that speaks only for a model's calls (chosenBy "model"), by name: 'run_command rule 2'. */
+export function modelOnlyRule(rules: PolicyRules): string | undefined {
+  for (const capability of RULED_CAPABILITIES) {
+    const index = ((rules[capability]?.rules ?? []) as readonly AnyRule[]).findIndex((rule) => rule.chosenBy !== undefined);
+    if (index >= 0) return ruleName(capability, index);
+  }
+  return undefined;
+}
+
 /**
  * The narrowest allow rule for exactly this call, for "approve and allow this from now on": the exact argv with no
  * "*", the exact path with glob characters escaped, method + host + the exact URL path, the exact tool set. Null
@@ -220,6 +242,7 @@ export function describeRule(capability: Capability, rule: AnyRule): string {
   const words = [rule.effect, matchWords(capability, rule)];
   if (rule.effect === 'ask' && rule.reviewers !== undefined && rule.reviewers > 1) words.push(`(${rule.reviewers} reviewers)`);
   if (rule.effect === 'ask' && rule.selfReview === 'model-calls') words.push('(model calls: self-review)');
+  if (rule.chosenBy === 'model') words.push('(calls a model chose)');
   if (rule.note !== undefined) words.push(`(${rule.note})`);
   return words.join(' ');
 }

@@ -124,7 +124,8 @@ export const Methods = {
    */
   policyTest: define(
     'vaultysclaw/policy/test',
-    z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()), as: Did.optional() }),
+    // via: test the call as if that model dispatched it (rules with chosenBy "model" then apply).
+    z.strictObject({ agent: Did, capability: Capability, params: z.record(z.string(), z.unknown()), as: Did.optional(), via: IntentOrigin.optional() }),
     PolicyTestResult,
     DISPATCHERS,
   ),

@@ -177,7 +177,7 @@ describe('self-review of model calls', () => {
   test('the requester of a typed call is refused -32003 (approval.self-refused), even when the agent says selfReview', async () => {
     const { approval } = await paused(admin, 'write_file', { path: 'typed.txt', content: 'x', mode: 'create' }, { selfReview: true });
     assert.equal(approval.modelCall, false, "the broker's intent record: the user typed this call");
-    await expectRpcError(decide(admin, approval, 'approve'), RpcErrorCode.Forbidden, /self-review is for calls a task's model chose/);
+    await expectRpcError(decide(admin, approval, 'approve'), RpcErrorCode.Forbidden, /self-review is for calls a model chose/);
     assert.ok(auditLines(broker.dataDir).some((l) => l.event === 'approval.self-refused' && l.did === admin.did && l.requestId === approval.requestId));
     assert.equal((await call(owner, 'approvalsGet', { requestId: approval.requestId })).approvals.length, 0);
     await decide(bob, approval, 'reject');

@@ -201,11 +201,11 @@ describe('the CLI', () => {
     assert.match(bad.stderr, /--rules-file .*bad\.json: rules\.run_command\.rules\[0\]\.examples\.doesNotMatch\[0\]: run_command rule 1 \(deny \["curl","\*"\]\): example \["curl","x"\] should not match but does/);
     const example = brokerCli('policy', 'set', agent.did, ...caps('http_fetch'), '--rules-file', join(ROOT, 'examples', 'rules', 'build-machine.json'));
     assert.equal(example.status, 0, example.stderr);
-    assert.equal(JSON.parse(example.stdout).policy.rules.run_command.rules.length, 64);
+    assert.equal(JSON.parse(example.stdout).policy.rules.run_command.rules.length, 66);
     await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === version + 1);
     const kept = brokerCli('policy', agent.did, ...caps('http_fetch'), '--max-requests-per-hour', '90');
     assert.equal(kept.status, 0, kept.stderr);
-    assert.equal(JSON.parse(kept.stdout).policy.rules.run_command.rules.length, 64, 'left out, the rules stay');
+    assert.equal(JSON.parse(kept.stdout).policy.rules.run_command.rules.length, 66, 'left out, the rules stay');
     const removed = brokerCli('policy', agent.did, ...caps(), '--rules-file', 'none');
     assert.equal(removed.status, 0, removed.stderr);
     assert.equal('rules' in JSON.parse(removed.stdout).policy, false);

@@ -1,6 +1,7 @@
 // End to end on real broker and agent processes (issue 16): a two-person rule is counted by the agent from the
 // decisions the broker relays one by one, and what only the agent host can see (a symlink to a denied file) is
-// refused by the agent after the broker's lexical pre-check let the call through.
+// refused by the agent after the broker's lexical pre-check let the call through. Issue 18: a rule for the calls a model
+// chose asks for an intent whose signed `via` says a model dispatched it, and lets its requester approve it.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,13 @@ const started = new Started();
 const CAPABILITIES: Capability[] = ['read_file', 'list_files', 'write_file'];
 const RULES: PolicyRules = {
   read_file: { default: 'allow', rules: [{ effect: 'deny', match: { path: '**/.env*' }, note: 'secrets' }] },
-  write_file: { default: 'allow', rules: [{ effect: 'ask', match: { path: 'release/**' }, reviewers: 2, note: 'two people sign a release' }] },
+  write_file: {
+    default: 'allow',
+    rules: [
+      { effect: 'ask', match: { path: 'release/**' }, reviewers: 2, note: 'two people sign a release' },
+      { effect: 'ask', chosenBy: 'model', selfReview: 'model-calls', match: { path: 'docs/**' }, note: 'a model edits the docs' },
+    ],
+  },
 };
 
 let broker: BrokerProcess;
@@ -42,6 +49,7 @@ before(async () => {
   writeFileSync(join(agent.workspace, '.env'), 'TOKEN=do-not-leak\n');
   symlinkSync('.env', join(agent.workspace, 'cfg'));
   mkdirSync(join(agent.workspace, 'release'));
+  mkdirSync(join(agent.workspace, 'docs'));
 });
 
 after(async () => {
@@ -72,5 +80,24 @@ describe('rules enforced by a real agent', () => {
     const done = await finalIntent(owner, sent.id);
     assertAgentRefused(done, 'rule-denied', /\*\*\/\.env\*/);
     assert.doesNotMatch(JSON.stringify(done), /do-not-leak/);
+  });
+
+  test('A rule for the calls a model chose: a model-dispatched write under docs/ waits until its requester approves it; the same write by a person runs at once', async () => {
+    // The owner dispatches here: an operator (alice) may not decide approvals at all, their own included.
+    const byModel = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'docs/model.md', content: 'm\n', mode: 'create' }, via: 'vscode-lm' });
+    assert.deepEqual([byModel.state, byModel.via], ['sent', 'vscode-lm'], `${byModel.reason}: ${byModel.message}`);
+    const approval = await pendingApproval(owner, byModel.id);
+    assert.deepEqual([approval.selfReview, approval.modelCall], [true, true]);
+    assert.equal(existsSync(join(agent.workspace, 'docs', 'model.md')), false, 'it waits for a reviewer');
+    await call(owner, 'approvalsDecide', decisionParams(owner.identity, approval, 'approve'));
+    const done = await finalIntent(owner, byModel.id);
+    assertSucceeded(done);
+    assert.equal(done.via, 'vscode-lm');
+    assert.equal(readFileSync(join(agent.workspace, 'docs', 'model.md'), 'utf8'), 'm\n');
+
+    const byPerson = await call(owner, 'intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'docs/person.md', content: 'p\n', mode: 'create' } });
+    assertSucceeded(await finalIntent(owner, byPerson.id));
+    assert.equal((await call(owner, 'approvalsList', { state: 'approved' })).items.filter((a) => a.intentId === byPerson.id).length, 0, 'no reviewer was asked');
+    assert.equal(readFileSync(join(agent.workspace, 'docs', 'person.md'), 'utf8'), 'p\n');
   });
 });

@@ -40,7 +40,7 @@ describe('the rule editor\'s document', () => {
       { capability: 'write_file', params: { path: 'a', content: '', mode: 'create' } },
       { capability: 'run_command', params: { command: 'ls', args: [], cwd: '.', timeoutMs: 1000 } },
     ];
-    for (const call of calls) assert.equal(decideCall({ ...p, rules: read.rules }, call).effect, decideCall(p, call).effect, call.capability);
+    for (const call of calls) assert.equal(decideCall({ ...p, rules: read.rules }, call, 'person').effect, decideCall(p, call, 'person').effect, call.capability);
     // Its commented examples are valid rules once uncommented.
     const uncommented = parse(text.replace(/^\s*\/\/ (\{.*\}),?$/gm, '$1,').replace(/,(\s*\])/g, '$1'));
     assert.equal(PolicyRules.safeParse(uncommented).success, true, JSON.stringify(PolicyRules.safeParse(uncommented).error?.issues));

@@ -148,8 +148,11 @@ export class RogueAgent {
     return seal(signer, 'vaultysclaw/result/v1', { agent: this.did, finishedAt: Date.now(), ...body });
   }
 
-  /** A signed request for a reviewer on `intent`'s own call, as an honest agent sends before running a tool that needs one. */
-  approvalRequest(intent: IntentBody, policy: CertifiedPolicy): { requestId: string; envelope: SealedEnvelope } {
+  /**
+   * A signed request for a reviewer on `intent`'s own call, as an honest agent sends before running a tool that needs
+   * one; `quorum` as its rule says (or as a lying agent claims).
+   */
+  approvalRequest(intent: IntentBody, policy: CertifiedPolicy, quorum: Partial<Pick<ApprovalRequestBody, 'reviewers' | 'selfReview' | 'rule'>> = {}): { requestId: string; envelope: SealedEnvelope } {
     const requestedAt = Date.now();
     const body: ApprovalRequestBody = {
       requestId: randomBytes(16).toString('hex'),
@@ -161,6 +164,7 @@ export class RogueAgent {
       cwd: '/workspace',
       requestedAt,
       expiresAt: requestedAt + policy.approvalTimeoutMs,
+      ...quorum,
     };
     return { requestId: body.requestId, envelope: seal(this.identity, 'vaultysclaw/approval-request/v1', body) };
   }

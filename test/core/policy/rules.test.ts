@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { checkCallRules, checkPolicyRules, decideCall, describeRule, exactAllowRule, mayAsk, type HostFacts } from '../../../core/policy/rules';
+import { checkCallRules, checkPolicyRules, chosenByOf, decideCall, describeRule, exactAllowRule, mayAsk, modelOnlyRule, type HostFacts } from '../../../core/policy/rules';
 import type { Capability } from '../../../core/wire/policy';
 import { PolicyRules } from '../../../core/wire/policy-rules';
 import type { IntentCall } from '../../../core/wire/task';
@@ -20,7 +20,7 @@ const task = (tools?: ('read_file' | 'list_files' | 'write_file' | 'run_command'
 });
 
 const policyOf = (rules: unknown, approvalRequired: Capability[] = []) => ({ approvalRequired, rules: PolicyRules.parse(rules) });
-const effectOf = (policy: ReturnType<typeof policyOf>, call: IntentCall, facts?: HostFacts) => decideCall(policy, call, facts).effect;
+const effectOf = (policy: ReturnType<typeof policyOf>, call: IntentCall, facts?: HostFacts) => decideCall(policy, call, 'person', facts).effect;
 
 const commands = policyOf({
   run_command: {
@@ -40,9 +40,9 @@ describe('decideCall: run_command rules', () => {
     assert.equal(effectOf(commands, run('git', 'status')), 'allow');
     assert.equal(effectOf(commands, run('git', 'status', '--short', '-b')), 'allow');
     assert.equal(effectOf(commands, run('git', 'push', 'origin', 'main')), 'ask');
-    assert.equal(decideCall(commands, run('git', 'push')).reviewers, 2);
+    assert.equal(decideCall(commands, run('git', 'push'), 'person').reviewers, 2);
     assert.equal(effectOf(commands, run('git', 'commit')), 'ask');
-    assert.deepEqual(decideCall(commands, run('git', 'commit')).source, { kind: 'default', capability: 'run_command' });
+    assert.deepEqual(decideCall(commands, run('git', 'commit'), 'person').source, { kind: 'default', capability: 'run_command' });
   });
 
   test('without "*" the argv must be exactly the pattern: npm test, not npm test --watch nor npm', () => {
@@ -70,7 +70,7 @@ describe('decideCall: run_command rules', () => {
 
   test('a deny rule matches broadly: any path ending in the name, any case; deny wins', () => {
     for (const command of ['rm', './rm', '../../bin/rm', '/usr/bin/rm', 'RM', '/tmp/Rm']) {
-      const decision = decideCall(commands, run(command, '-rf', '/'));
+      const decision = decideCall(commands, run(command, '-rf', '/'), 'person');
       assert.equal(decision.effect, 'deny', command);
       assert.deepEqual(checkCallRules(decision), { ok: false, reason: 'rule-denied', message: 'refused by run_command rule 1: deny ["rm","*","-rf","*"] (no recursive deletes)' });
     }
@@ -122,7 +122,7 @@ describe('decideCall: path rules', () => {
 
   test('a symlink: the strictest verdict of the lexical path and every real path holds', () => {
     assert.equal(effectOf(files, write('src/link'), { realPaths: ['.env'] }), 'deny');
-    const viaLink = decideCall(files, write('src/link'), { realPaths: ['.github/workflows/ci.yml'] });
+    const viaLink = decideCall(files, write('src/link'), 'person', { realPaths: ['.github/workflows/ci.yml'] });
     assert.equal(viaLink.effect, 'ask');
     assert.equal(viaLink.reviewers, 2);
   });
@@ -162,7 +162,7 @@ describe('an old policy without rules', () => {
     const calls = [run('rm', '-rf', '/'), write('.env'), read('a'), fetch('GET', 'https://x.test/'), task()];
     for (const approvalRequired of [[], ['run_command', 'write_file'], ['llm_task', 'read_file', 'http_fetch']] as Capability[][]) {
       for (const call of calls) {
-        const decision = decideCall({ approvalRequired }, call);
+        const decision = decideCall({ approvalRequired }, call, 'person');
         const asks = approvalRequired.includes(call.capability);
         assert.equal(decision.effect, asks ? 'ask' : 'allow', call.capability);
         assert.equal(decision.reviewers, asks ? 1 : 0);
@@ -236,24 +236,24 @@ describe('decideCall: reviewers, self-review and the default', () => {
 
   test('an ask rule gives its reviewers (1 when absent) and selfReview only with "model-calls"', () => {
     assert.deepEqual(
-      (({ effect, reviewers, selfReview }) => ({ effect, reviewers, selfReview }))(decideCall(policy, write('src/a'))),
+      (({ effect, reviewers, selfReview }) => ({ effect, reviewers, selfReview }))(decideCall(policy, write('src/a'), 'person')),
       { effect: 'ask', reviewers: 1, selfReview: true },
     );
-    assert.equal(decideCall(policy, write('infra/main.tf')).reviewers, 3);
-    assert.equal(decideCall(policy, write('infra/main.tf')).selfReview, false);
-    assert.equal(decideCall(policy, read('secret')).reviewers, 0);
+    assert.equal(decideCall(policy, write('infra/main.tf'), 'person').reviewers, 3);
+    assert.equal(decideCall(policy, write('infra/main.tf'), 'person').selfReview, false);
+    assert.equal(decideCall(policy, read('secret'), 'person').reviewers, 0);
   });
 
   test('a rules entry without a default defaults as approvalRequired says', () => {
     assert.equal(effectOf(policy, write('README.md')), 'ask', 'write_file is in approvalRequired');
     assert.equal(effectOf(policy, read('README.md')), 'allow', 'read_file is not');
-    assert.equal(decideCall(policy, read('README.md')).description, 'read_file default: allow (not in approvalRequired)');
+    assert.equal(decideCall(policy, read('README.md'), 'person').description, 'read_file default: allow (not in approvalRequired)');
   });
 
   test('through a symlink, the ask needing more reviewers, then the one a requester may not self-review, holds', () => {
-    const viaLink = decideCall(policy, write('src/link'), { realPaths: ['infra/x'] });
+    const viaLink = decideCall(policy, write('src/link'), 'person', { realPaths: ['infra/x'] });
     assert.deepEqual([viaLink.reviewers, viaLink.selfReview], [3, false]);
-    const selfReviewed = decideCall(policy, write('src/a'), { realPaths: ['README.md'] });
+    const selfReviewed = decideCall(policy, write('src/a'), 'person', { realPaths: ['README.md'] });
     assert.deepEqual([selfReviewed.reviewers, selfReviewed.selfReview, selfReviewed.source.kind], [1, false, 'default']);
   });
 
@@ -336,7 +336,7 @@ describe('attacks on the build-machine rule set: getting a denied command throug
       ['npm', 'x', 'some-package'],
     ];
     for (const [command, ...args] of wrapped) {
-      const decision = decideCall(buildMachine, run(command!, ...args));
+      const decision = decideCall(buildMachine, run(command!, ...args), 'person');
       assert.equal(decision.effect, 'deny', [command, ...args].join(' '));
       assert.equal(checkCallRules(decision).ok, false);
     }
@@ -348,7 +348,7 @@ describe('attacks on the build-machine rule set: getting a denied command throug
     }
     // Options before the subcommand do not make a push a lesser one (git -C dir push).
     for (const argv of [['git', 'push', 'origin', 'main'], ['git', '-C', '.', 'push'], ['git', '--git-dir=.git', 'push', '--force'], ['git', '--no-pager', 'push']]) {
-      const push = decideCall(buildMachine, run(argv[0]!, ...argv.slice(1)));
+      const push = decideCall(buildMachine, run(argv[0]!, ...argv.slice(1)), 'person');
       assert.deepEqual([push.effect, push.reviewers], ['ask', 2], argv.join(' '));
     }
     for (const argv of [['./git', 'status'], ['/work/ws/git', 'status'], ['g\u0456t', 'status'], ['git', 'diff', '--output=.github/workflows/ci.yml'], ['git', '-C', 'sub', 'status'], ['npm', 'run', 'deploy']]) {
@@ -389,10 +389,62 @@ describe('respelling a path never changes its decision', () => {
         // A leading / would make the path absolute: another path, not another spelling.
         const respelt = parts.map(([n, s], i) => `${i === 0 ? n.replace(/^\/+/, '') : n}${s}`).join('/');
         for (const call of [read, write]) {
-          assert.equal(decideCall(buildMachine, call(respelt)).description, decideCall(buildMachine, call(plain)).description, `${respelt} vs ${plain}`);
+          assert.equal(decideCall(buildMachine, call(respelt), 'person').description, decideCall(buildMachine, call(plain), 'person').description, `${respelt} vs ${plain}`);
         }
       }),
       fuzzParameters(1_000, 15_000),
     );
+  });
+});
+
+describe('chosenBy "model": rules for the calls a model chose (issue 18)', () => {
+  const modelRules = policyOf({
+    run_command: {
+      default: 'allow',
+      rules: [
+        { effect: 'deny', chosenBy: 'model', match: { argv: ['curl', '*'] } },
+        { effect: 'ask', chosenBy: 'model', selfReview: 'model-calls', match: { argv: ['npm', '*'] } },
+        { effect: 'ask', reviewers: 2, match: { argv: ['npm', 'publish', '*'] } },
+      ],
+    },
+  });
+
+  test('a model-only rule decides a model\'s call and is skipped for a person\'s, which falls through to the next rules and the default', () => {
+    assert.deepEqual((({ effect, selfReview, source }) => ({ effect, selfReview, source }))(decideCall(modelRules, run('npm', 'test'), 'model')), {
+      effect: 'ask',
+      selfReview: true,
+      source: { kind: 'rule', capability: 'run_command', index: 1 },
+    });
+    assert.deepEqual(decideCall(modelRules, run('npm', 'test'), 'person').source, { kind: 'default', capability: 'run_command' });
+    assert.equal(decideCall(modelRules, run('curl', 'https://x'), 'model').effect, 'deny');
+    assert.equal(decideCall(modelRules, run('curl', 'https://x'), 'person').effect, 'allow');
+    // First match wins for a model too: its npm publish meets the model-only ask first.
+    assert.equal(decideCall(modelRules, run('npm', 'publish'), 'model').reviewers, 1);
+    assert.equal(decideCall(modelRules, run('npm', 'publish'), 'person').reviewers, 2);
+    assert.match(decideCall(modelRules, run('npm', 'test'), 'model').description, /^run_command rule 2: ask \["npm","\*"\] \(model calls: self-review\) \(calls a model chose\)$/);
+  });
+
+  test('chosenByOf: a signed via makes the call a model\'s, its absence a person\'s', () => {
+    assert.equal(chosenByOf('vscode-lm'), 'model');
+    assert.equal(chosenByOf('mcp:Claude Code'), 'model');
+    assert.equal(chosenByOf(undefined), 'person');
+  });
+
+  test('modelOnlyRule names the first rule with chosenBy, or nothing', () => {
+    assert.equal(modelOnlyRule(modelRules.rules), 'run_command rule 1');
+    assert.equal(modelOnlyRule(commands.rules), undefined);
+    assert.equal(modelOnlyRule(buildMachine.rules), 'run_command rule 55');
+  });
+
+  test("the build-machine rules: a model's npm test waits for a reviewer (its requester may approve), a person's runs; a model's npm exec is still denied", () => {
+    const byModel = decideCall(buildMachine, run('npm', 'test'), 'model');
+    assert.deepEqual([byModel.effect, byModel.reviewers, byModel.selfReview], ['ask', 1, true]);
+    assert.equal(decideCall(buildMachine, run('npm', 'test'), 'person').effect, 'allow');
+    const build = decideCall(buildMachine, run('npm', 'run', 'build'), 'model');
+    assert.deepEqual([build.effect, build.selfReview], ['ask', false]);
+    assert.equal(effectOf(buildMachine, run('npm', 'run', 'build')), 'allow');
+    for (const argv of [['npm', 'exec', 'x'], ['npx', 'cowsay'], ['sh', '-c', 'id']]) assert.equal(decideCall(buildMachine, run(argv[0]!, ...argv.slice(1)), 'model').effect, 'deny', argv.join(' '));
+    assert.deepEqual(decideCall(buildMachine, run('git', 'push'), 'model').reviewers, 2, 'a model pushes with two reviewers like anyone');
+    assert.equal(decideCall(buildMachine, run('git', 'status'), 'model').effect, 'allow');
   });
 });
