@@ -359,6 +359,13 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'extension/results/progress-log.ts',
   },
+  modelResultBytes: {
+    who: ['agent', 'workspace'],
+    what: "UTF-8 bytes of one tool result's text handed to a model (broker mcp: an intent's output, the agents list, the approvals list): the body is cut to fit, the cut said, the closing lines (who answered, the intent id) kept",
+    limit: 64 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/text/model-text.ts (boundedModelText)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -1,0 +1,28 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { BrokerClient } from '../cli/broker-client';
+import { createMcpServer } from './mcp-server';
+
+const say = (line: string) => process.stderr.write(`broker mcp: ${line}\n`);
+
+/**
+ * Serves the tools on stdin/stdout until the MCP client closes stdin (exit 0) or the broker goes away (exit 1,
+ * said on stderr). stdout is the protocol: a stray console.log from any library would corrupt it, so the console's
+ * stdout methods write to stderr from here on.
+ */
+export async function serveMcpOnStdio(client: BrokerClient): Promise<void> {
+  console.log = console.info = console.debug = console.error;
+  const server = createMcpServer(client);
+  const stop = (code: number) => {
+    client.close();
+    process.exit(code);
+  };
+  client.connection.onClose(() => {
+    say('the broker closed the connection (stopped, restarted or unreachable); the MCP server stops. Start it again once the broker is back.');
+    stop(1);
+  });
+  process.stdin.once('end', () => stop(0));
+  const transport = new StdioServerTransport();
+  transport.onerror = (err) => say(`MCP transport: ${err.message}`);
+  await server.connect(transport);
+  say(`serving the VaultysClaw tools as ${client.user?.name ?? 'unknown'} (${client.user?.did ?? '?'}, ${client.user?.role ?? '?'})`);
+}
