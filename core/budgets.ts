@@ -366,6 +366,13 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'core/text/model-text.ts (boundedModelText)',
   },
+  mcpMessageBytes: {
+    who: ['user'],
+    what: 'one JSON-RPC message an MCP client sends broker mcp on stdin (its tool arguments are what a model chose): above any params a signed intent can hold (envelopePayloadBytes); past it the server says so on stderr and stops, since the message cannot be read to answer it',
+    limit: 4 * MiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/mcp/serve-stdio.ts (the SDK stdio transport maxBufferSize)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

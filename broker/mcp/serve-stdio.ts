@@ -1,13 +1,14 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { BUDGETS } from '../../core/budgets';
 import type { BrokerClient } from '../cli/broker-client';
 import { createMcpServer } from './mcp-server';
 
 const say = (line: string) => process.stderr.write(`broker mcp: ${line}\n`);
 
 /**
- * Serves the tools on stdin/stdout until the MCP client closes stdin (exit 0) or the broker goes away (exit 1,
- * said on stderr). stdout is the protocol: a stray console.log from any library would corrupt it, so the console's
- * stdout methods write to stderr from here on.
+ * Serves the tools on stdin/stdout until the MCP client closes stdin (exit 0), the broker goes away or the MCP
+ * connection fails (exit 1, said on stderr). stdout is the protocol: a stray console.log from any library would
+ * corrupt it, so the console's stdout methods write to stderr from here on.
  */
 export async function serveMcpOnStdio(client: BrokerClient): Promise<void> {
   console.log = console.info = console.debug = console.error;
@@ -21,8 +22,17 @@ export async function serveMcpOnStdio(client: BrokerClient): Promise<void> {
     stop(1);
   });
   process.stdin.once('end', () => stop(0));
-  const transport = new StdioServerTransport();
-  transport.onerror = (err) => say(`MCP transport: ${err.message}`);
+  // A message past the bound is cleared unread by the SDK's transport, which then closes: nothing is left to answer.
+  const transport = new StdioServerTransport(process.stdin, process.stdout, { maxBufferSize: BUDGETS.mcpMessageBytes.limit });
+  let lastError: Error | undefined;
+  transport.onerror = (err) => {
+    lastError = err;
+    say(`MCP transport: ${err.message}`);
+  };
+  transport.onclose = () => {
+    say(`the MCP connection failed (${lastError?.message ?? 'closed'}); messages are at most ${BUDGETS.mcpMessageBytes.limit} bytes. The MCP server stops.`);
+    stop(1);
+  };
   await server.connect(transport);
   say(`serving the VaultysClaw tools as ${client.user?.name ?? 'unknown'} (${client.user?.did ?? '?'}, ${client.user?.role ?? '?'})`);
 }

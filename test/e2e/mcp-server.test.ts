@@ -4,12 +4,13 @@
 // server serves the next; the client's cancel ends the intent cancelled at the broker; a broker that goes away
 // ends the server with a message on stderr.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { BUDGETS } from '../../core/budgets';
 import { writeKeyFile } from '../../core/identity';
 import type { IntentDetail, IntentSummary } from '../../core/rpc/views';
@@ -240,6 +241,42 @@ describe('broker mcp', () => {
     const printed = JSON.parse(stdout) as IntentDetail;
     assert.deepEqual([printed.state, printed.user, (printed.output as { content?: string }).content], ['succeeded', alice.did, FILE_TEXT]);
     assert.ok(printed.signedResult, 'the detail with its signed result');
+  });
+
+  test('a message up to BUDGETS.mcpMessageBytes is answered; one byte more stops the server with the reason on stderr', async () => {
+    const limit = BUDGETS.mcpMessageBytes.limit;
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'broker.js'), 'mcp', '--url', broker.url, '--broker-did', broker.did, '--key', keys.get(alice.did)!], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const answer = (id: number) =>
+        waitFor(`the answer to request ${id}`, () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { id?: number; result?: { isError?: boolean; content: { text: string }[] } }).find((m) => m.id === id), 30_000);
+      const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
+      send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw-client', version: '1' } } });
+      await answer(1);
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      const call = (id: number, content: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'vaultysclaw_dispatch', arguments: { agent: agent.did, capability: 'write_file', params: { path: 'big.txt', mode: 'create', content } } } });
+      // ASCII only: one character is one byte, and the line with its line feed is exactly `bytes` long.
+      const line = (id: number, bytes: number) => `${JSON.stringify(call(id, 'w'.repeat(bytes - JSON.stringify(call(id, '')).length - 1)))}\n`;
+      assert.equal(Buffer.byteLength(line(2, limit)), limit);
+      // A line that is not JSON is logged on stderr and skipped: the next message is served.
+      child.stdin.write('this is not JSON\n');
+      child.stdin.write(line(2, limit));
+      const atBound = await answer(2);
+      assert.equal(atBound.result?.isError, true);
+      assert.match(atBound.result?.content[0]?.text ?? '', /bytes as JSON; a signed intent holds at most/);
+
+      for (const l of out.split('\n').filter(Boolean)) assert.equal((JSON.parse(l) as { jsonrpc?: string }).jsonrpc, '2.0', `stdout carries the protocol only: ${l.slice(0, 200)}`);
+
+      child.stdin.write(line(3, limit + 1));
+      assert.equal(await exited, 1);
+      assert.match(err, new RegExp(`broker mcp: the MCP connection failed \\(ReadBuffer exceeded maximum size of ${limit} bytes\\); messages are at most ${limit} bytes`));
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   test('the broker going away ends the server with a clear message on stderr', async () => {
