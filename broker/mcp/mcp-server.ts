@@ -23,12 +23,22 @@ const text = (body: string, isError = false): CallToolResult => ({ content: [{ t
 /** A failed broker request as a tool error the model can read (its message is for people: never a stack). */
 const failure = (what: string, err: unknown): CallToolResult => text(boundedModelText(`${what}: ${visibleText(err instanceof Error ? err.message : String(err))}`, '', ''), true);
 
+/** The server and how to end it: closing cancels every intent still in flight and resolves once each has ended. */
+export interface VaultysClawMcp {
+  server: McpServer;
+  close(): Promise<void>;
+}
+
 /**
  * The VaultysClaw tools for an MCP client, acting as the one user `client` proved to be: the broker gives this
  * session that user's role and grants only, and every dispatch is that user's intent, signed for them by the
  * broker's usual path (nothing here holds another key or names another user).
  */
-export function createMcpServer(client: BrokerClient): McpServer {
+export function createMcpServer(client: BrokerClient): VaultysClawMcp {
+  // A client that goes away mid-call (the editor closed) cancels its calls, as its own cancel would: nothing a model
+  // started keeps running unwatched.
+  const closing = new AbortController();
+  const inFlight = new Set<Promise<unknown>>();
   const server = new McpServer(
     { name: 'vaultysclaw', version: SERVER_VERSION },
     {
@@ -82,11 +92,11 @@ export function createMcpServer(client: BrokerClient): McpServer {
           step += 1;
           extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: step, message } }).catch(() => undefined);
         };
-        const detail = await dispatchAndWait(
+        const waiting = dispatchAndWait(
           client,
           { agent: agent.did, capability, params, via: mcpOrigin(server.server.getClientVersion()?.name) },
           {
-            signal: extra.signal,
+            signal: AbortSignal.any([extra.signal, closing.signal]),
             onState: (intent) => {
               if (intent.state === 'sent') progress(`signed and sent to agent ${name}`);
               if (intent.state === 'running') progress(`running on agent ${name}`);
@@ -100,6 +110,8 @@ export function createMcpServer(client: BrokerClient): McpServer {
             },
           },
         );
+        inFlight.add(waiting);
+        const detail = await waiting.finally(() => inFlight.delete(waiting));
         const result = intentResultText(detail, agent.name);
         return text(result.text, result.isError);
       } catch (err) {
@@ -122,5 +134,11 @@ export function createMcpServer(client: BrokerClient): McpServer {
     },
   );
 
-  return server;
+  return {
+    server,
+    close: async () => {
+      closing.abort();
+      await Promise.allSettled([...inFlight]);
+    },
+  };
 }

@@ -3,6 +3,9 @@ import { BUDGETS } from '../../core/budgets';
 import type { BrokerClient } from '../cli/broker-client';
 import { createMcpServer } from './mcp-server';
 
+/** How long a closing server waits for the intents it cancels to end at the broker. */
+const CLOSE_MS = 5_000;
+
 const say = (line: string) => process.stderr.write(`broker mcp: ${line}\n`);
 
 /**
@@ -12,7 +15,7 @@ const say = (line: string) => process.stderr.write(`broker mcp: ${line}\n`);
  */
 export async function serveMcpOnStdio(client: BrokerClient): Promise<void> {
   console.log = console.info = console.debug = console.error;
-  const server = createMcpServer(client);
+  const { server, close } = createMcpServer(client);
   const stop = (code: number) => {
     client.close();
     process.exit(code);
@@ -21,7 +24,16 @@ export async function serveMcpOnStdio(client: BrokerClient): Promise<void> {
     say('the broker closed the connection (stopped, restarted or unreachable); the MCP server stops. Start it again once the broker is back.');
     stop(1);
   });
-  process.stdin.once('end', () => stop(0));
+  // The client closed stdin (or the host stops it): the calls in flight are cancelled first, within CLOSE_MS.
+  const shutdown = () => {
+    const deadline = setTimeout(() => stop(0), CLOSE_MS);
+    void close().then(() => {
+      clearTimeout(deadline);
+      stop(0);
+    });
+  };
+  process.stdin.once('end', shutdown);
+  process.once('SIGTERM', shutdown);
   // A message past the bound is cleared unread by the SDK's transport, which then closes: nothing is left to answer.
   const transport = new StdioServerTransport(process.stdin, process.stdout, { maxBufferSize: BUDGETS.mcpMessageBytes.limit });
   let lastError: Error | undefined;

@@ -182,6 +182,20 @@ describe('broker mcp', () => {
     assert.match(ended.message ?? '', new RegExp(`cancelled by ${alice.did}`));
   });
 
+  test('a client that goes away mid-call (the editor closed) cancels its intent at the broker', async () => {
+    const session = await mcpAs(alice, 'closing-editor');
+    const marker = String(randomInt(1e8, 1e9));
+    const pending = dispatch(session, { agent: agent.did, capability: 'run_command', params: ticker(marker) }).catch((err: Error) => err);
+    const running = await intentWithMarker(marker);
+    await session.close();
+    assert.ok((await pending) instanceof Error, 'the call ended with its client');
+    const ended = await waitFor('the intent cancelled', async () => {
+      const d = await call(owner, 'intentsGet', { id: running.id });
+      return d.state === 'cancelled' ? d : undefined;
+    }, 15_000);
+    assert.match(ended.message ?? '', new RegExp(`cancelled by ${alice.did}`));
+  });
+
   test('malformed calls get an MCP error result and the server keeps serving', async () => {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ agent: 'mcp-build-01', capability: 'read_file' }, /params/],
