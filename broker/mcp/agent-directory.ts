@@ -65,6 +65,7 @@ function ruleLines(policy: NonNullable<AgentView['policy']>): string[] {
 }
 
 function agentText(agent: AgentView, grants: readonly GrantView[]): string {
+  // Each line made visible on its own: a name or a rule note with a line break must not fake a line of the list.
   const lines = [`${agent.name} (${agent.did}): ${agent.status}, ${agent.online ? 'online' : 'offline'}`];
   const p = agent.policy;
   if (agent.status === 'approved' && p) {
@@ -74,7 +75,7 @@ function agentText(agent: AgentView, grants: readonly GrantView[]): string {
     lines.push(`  policy valid until ${new Date(p.policyExpiresAt).toISOString()}; what it decides:`);
     lines.push(...ruleLines(p));
   }
-  return visibleText(lines.join('\n'), { lineBreaks: true });
+  return lines.map((line) => visibleText(line)).join('\n');
 }
 
 /** Online approved agents first, then the other approved ones, then the rest; by name within each. */
