@@ -6,6 +6,7 @@ import { DEFAULT_STALENESS_MS } from '../core/policy/intent-gates';
 import { resolve } from 'node:path';
 import { addAuditCommands } from './audit/audit-command';
 import { addOperatorCommands } from './cli/commands';
+import { addMcpCommand } from './cli/mcp-command';
 import { addIdentityCommands } from './identity/identity-command';
 import { DEFAULT_HUB_HOST, DEFAULT_HUB_PORT, defaultDataDir, parsePort } from './config';
 import { runStandalone } from './standalone';
@@ -65,6 +66,7 @@ program
 addIdentityCommands(program);
 addOperatorCommands(program);
 addAuditCommands(program);
+addMcpCommand(program);
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`broker: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -394,6 +394,20 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'extension/lm/tool-text.ts (boundText)',
   },
+  modelResultBytes: {
+    who: ['agent', 'workspace'],
+    what: "UTF-8 bytes of one tool result's text handed to a model (broker mcp: an intent's output, the agents list, the approvals list): the body is cut to fit, the cut said, the closing lines (who answered, the intent id) kept",
+    limit: 64 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/text/model-text.ts (boundedModelText)',
+  },
+  mcpMessageBytes: {
+    who: ['user'],
+    what: 'one JSON-RPC message an MCP client sends broker mcp on stdin (its tool arguments are what a model chose): above any params a signed intent can hold (envelopePayloadBytes); past it the server says so on stderr and stops, since the message cannot be read to answer it',
+    limit: 4 * MiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/mcp/serve-stdio.ts (the SDK stdio transport maxBufferSize)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

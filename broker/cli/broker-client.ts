@@ -24,6 +24,7 @@ export class BrokerNotRunningError extends Error {
 export class BrokerClient extends RpcClient {
   /** The user this client proved to be, as the broker knows them. */
   user?: UserView;
+  readonly #listeners = new Map<string, Set<(params: unknown) => void>>();
 
   private constructor(
     readonly connection: MessageConnection,
@@ -75,6 +76,25 @@ export class BrokerClient extends RpcClient {
       throw err;
     }
     return client;
+  }
+
+  /**
+   * Hears a broker notification beside every other listener of it: vscode-jsonrpc keeps one handler per method, so
+   * a second onNotification would silently replace the first (two intents `broker mcp` waits for at once).
+   */
+  listen(method: string, handler: (params: unknown) => void): { dispose(): void } {
+    let handlers = this.#listeners.get(method);
+    if (!handlers) {
+      const set = new Set<(params: unknown) => void>();
+      this.connection.onNotification(method, (params: unknown) => {
+        for (const h of [...set]) h(params);
+      });
+      this.#listeners.set(method, set);
+      handlers = set;
+    }
+    const own = handlers;
+    own.add(handler);
+    return { dispose: () => own.delete(handler) };
   }
 
   close(): void {

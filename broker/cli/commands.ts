@@ -2,10 +2,9 @@ import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { IdType, parsePin, readKeyFile, seal, SecretIdentity, writeKeyFile } from '../../core/identity';
-import { Notifications } from '../../core/rpc/methods';
 import { Role } from '../../core/rpc/roles';
 import { UserHello } from '../../core/rpc/user-auth';
-import { FINAL_INTENT_STATES, type IntentSummary, type PolicyInput, type PolicyTestResult } from '../../core/rpc/views';
+import type { PolicyInput, PolicyTestResult } from '../../core/rpc/views';
 import { formatLimit, LIMIT_FIELDS, parseDomainList, parseLimit } from '../../core/rpc/policy-text';
 import { MAX_COMMAND_LIMITS } from '../../core/policy/command-limits';
 import { allPages } from '../../core/rpc/pages';
@@ -20,6 +19,7 @@ import { CAPABILITIES, type Capability, type CommandLimits } from '../../core/wi
 import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
 import { BrokerClient } from './broker-client';
+import { dispatchAndWait } from './dispatch-and-wait';
 
 const DAY_MS = 24 * 60 * 60_000;
 /** Lists are read a page at a time, the largest page the broker serves. */
@@ -103,7 +103,7 @@ function positive(text: string, what: string): number {
 }
 
 /** Where and as whom a command connects: the local socket as the host operator, or a team broker as a user. */
-interface Connection {
+export interface Connection {
   dataDir: string;
   url?: string;
   brokerDid?: string;
@@ -116,7 +116,7 @@ interface Connection {
 }
 
 /** Without --key: the broker host's operator on the local socket. With --key: that user, on --url if given, else locally. */
-async function connect(o: Connection): Promise<BrokerClient> {
+export async function connect(o: Connection): Promise<BrokerClient> {
   if (!o.key) return BrokerClient.connect(o.dataDir);
   const hello = { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) };
   if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), hello);
@@ -143,7 +143,7 @@ async function withClient(o: Connection, run: (client: BrokerClient, user: Secre
 }
 
 /** A command that talks to a running broker, with the connection options every such command shares. */
-function clientCommand(program: Command, spec: string, description: string, options?: { isDefault?: boolean }): Command {
+export function clientCommand(program: Command, spec: string, description: string, options?: { isDefault?: boolean }): Command {
   return program
     .command(spec, options)
     .description(description)
@@ -309,31 +309,13 @@ export function addOperatorCommands(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the result', '60')
     .action((agent: string, capability: string, params: string | undefined, o: Connection & { timeout: string }) =>
       withClient(o, async (c) => {
-        const parsed = jsonObject(params ?? '{}');
-        const final = new Map<string, IntentSummary>();
-        let waiter: ((v: IntentSummary) => void) | undefined;
-        c.connection.onNotification(Notifications.intentChanged.method, (p: { intent: IntentSummary }) => {
-          if (!FINAL_INTENT_STATES.includes(p.intent.state)) return;
-          final.set(p.intent.id, p.intent);
-          waiter?.(p.intent);
+        const call = { agent, capability: capabilities(capability)[0]!, params: jsonObject(params ?? '{}') };
+        const result = await dispatchAndWait(c, call, {
+          timeoutMs: positive(o.timeout, '--timeout') * 1000,
+          onProgress: (p) => {
+            if (p.stream !== 'status') process.stderr.write(p.text);
+          },
         });
-        c.connection.onNotification(Notifications.intentProgress.method, (p: { text: string; stream: string }) => {
-          if (p.stream !== 'status') process.stderr.write(p.text);
-        });
-        const sent = await c.call('intentsDispatch', { agent, capability: capabilities(capability)[0]!, params: parsed });
-        const ended = FINAL_INTENT_STATES.includes(sent.state)
-          ? sent
-          : (final.get(sent.id) ??
-            (await new Promise<IntentSummary>((resolveResult, reject) => {
-              const timer = setTimeout(() => reject(new Error(`no result within ${o.timeout} s; see "intents"`)), positive(o.timeout, '--timeout') * 1000);
-              waiter = (v) => {
-                if (v.id !== sent.id) return;
-                clearTimeout(timer);
-                resolveResult(v);
-              };
-            })));
-        // Notifications carry summaries: the output and signed envelopes come with the intent's detail.
-        const result = await c.call('intentsGet', { id: ended.id });
         print(result);
         if (result.state !== 'succeeded') process.exitCode = 2;
       }),

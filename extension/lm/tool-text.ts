@@ -2,7 +2,8 @@ import { BUDGETS } from '../../core/budgets';
 import type { IntentDetail } from '../../core/rpc/views';
 import type { ResultBody } from '../../core/webview/result-messages';
 import type { RejectionReason } from '../../core/wire/intent';
-import { problemSentence, resultView, type ProgressEntry } from '../results/result-view-model';
+import { problemSentence } from '../../core/rpc/intent-problem';
+import { resultView, type ProgressEntry } from '../results/result-view-model';
 
 /**
  * What the language model tools hand the editor's model, as text it can read: a result, a refusal with its reason

@@ -1,7 +1,8 @@
-import { z } from 'zod';
 import { BUDGETS } from '../../core/budgets';
 import { FINAL_INTENT_STATES, type ApprovalView, type IntentDetail, type IntentSummary } from '../../core/rpc/views';
 import type { ProgressStream } from '../../core/wire/intent';
+import { problemSentence, sentence } from '../../core/rpc/intent-problem';
+import { HttpFetchOutput, ListFilesOutput, ReadFileOutput, RunCommandOutput, TaskOutput, WriteFileOutput } from '../../core/wire/tool-outputs';
 import { localTime, relativeTime, usableLocale } from '../../core/webview/relative-time';
 import { originName } from '../model/origin-words';
 import type { ResultBody, ResultView, TaskCall, TaskStep, Verdict } from '../../core/webview/result-messages';
@@ -33,39 +34,6 @@ export interface ResultInputs {
 
 const DROPPED_NOTE = `The earliest progress was dropped: this window keeps the last ${BUDGETS.resultProgressBytes.limit / 1024} KiB of an intent's progress.`;
 
-/*
- * The tools' outputs as the agent signs them (agent/tools/*). An agent is not trusted to keep to them: an output
- * that does not parse is shown as JSON (kind "raw"), never half-read.
- */
-const ReadFileOutput = z.object({ content: z.string(), bytes: z.number(), truncated: z.boolean() });
-const ListFilesOutput = z.object({
-  entries: z.array(z.object({ name: z.string(), type: z.string(), size: z.number().nullable(), hardLinked: z.boolean().optional() })),
-  truncated: z.boolean(),
-});
-const RunCommandOutput = z.object({
-  exitCode: z.number().nullable(),
-  signal: z.string().nullable(),
-  stdout: z.string(),
-  stderr: z.string(),
-  stdoutTruncated: z.boolean(),
-  stderrTruncated: z.boolean(),
-  timedOut: z.boolean(),
-  aborted: z.boolean().optional(),
-  limitMessage: z.string().nullable().optional(),
-  durationMs: z.number(),
-});
-const WriteFileOutput = z.object({ bytesWritten: z.number(), path: z.string() });
-const HttpFetchOutput = z.object({
-  status: z.number(),
-  headers: z.record(z.string(), z.string()),
-  body: z.string(),
-  encoding: z.enum(['utf8', 'base64']),
-  bodyBytes: z.number(),
-  truncated: z.boolean(),
-  durationMs: z.number().optional(),
-});
-const TaskOutput = z.object({ text: z.string(), truncated: z.boolean(), steps: z.number(), toolCalls: z.number() });
-
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
 
 /** "532 B", "1.2 KiB": a size as people read it, digits in their locale. */
@@ -90,34 +58,6 @@ export function durationText(ms: number, locale: string): string {
 export function commandLine(command: string, args: readonly string[]): string {
   const quote = (a: string) => (a === '' || /[\s'"\\$`!*?;&|<>(){}]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a);
   return [command, ...args].map(quote).join(' ');
-}
-
-const sentence = (text: string) => {
-  const t = text.trim();
-  return /[.!?…)]$/.test(t) ? t : `${t}.`;
-};
-
-/**
- * Why an intent did not succeed, as a sentence made of the refusal's message, never its code: "The agent refused
- * it: the path leaves the workspace." Null while it runs or when it succeeded.
- */
-export function problemSentence(intent: Pick<IntentSummary, 'state' | 'rejectedBy' | 'reason' | 'message'>): string | null {
-  const words = intent.message?.trim() || (intent.reason ? intent.reason.replace(/-/g, ' ') : '');
-  switch (intent.state) {
-    case 'succeeded':
-    case 'sent':
-    case 'running':
-      return null;
-    case 'rejected':
-      return sentence(`${intent.rejectedBy === 'agent' ? 'The agent refused it' : 'The broker refused to send it'}${words ? `: ${words}` : ''}`);
-    case 'failed':
-      return sentence(`It failed${words ? `: ${words}` : ''}`);
-    case 'lost-agent':
-      return sentence(`The agent went offline before it answered${words ? `: ${words}` : ''}`);
-    default:
-      // A state this version does not know (a later one, e.g. a cancel): its own words.
-      return words ? sentence(`It ended ${String(intent.state)}: ${words}`) : sentence(`It ended ${String(intent.state)}`);
-  }
 }
 
 /** The progress texts of one stream, in order, each seq once. */

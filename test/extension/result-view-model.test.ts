@@ -7,7 +7,8 @@ import type { ApprovalView } from '../../core/rpc/views';
 import { relativeTime } from '../../core/webview/relative-time';
 import { ExtensionToWebview, WebviewToExtension } from '../../core/webview/result-messages';
 import { ProgressLog } from '../../extension/results/progress-log';
-import { problemSentence, resultView, taskSteps, type ProgressEntry, type ResultInputs, type ResultIntent } from '../../extension/results/result-view-model';
+import { problemSentence } from '../../core/rpc/intent-problem';
+import { resultView, taskSteps, type ProgressEntry, type ResultInputs, type ResultIntent } from '../../extension/results/result-view-model';
 
 const AGENT = `did:vaultys:${'a'.repeat(40)}`;
 const ALICE = `did:vaultys:${'1'.repeat(40)}`;
