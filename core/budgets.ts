@@ -375,7 +375,7 @@ export const BUDGETS = {
   },
   rpcRequestUnitsPerSecond: {
     who: ['user'],
-    what: "request units one user may spend in one second, across all their network sessions (the host's local socket and stdio are not budgeted; a request costs 1; one that evaluates an agent's rules, intents/dispatch or policy/test, costs 10): past it the request is refused 'rate-limited', audited once per second",
+    what: "request units one user may spend in one second, across all their network sessions (the host's local socket and stdio are not budgeted; a request costs 1; one that evaluates an agent's rules, intents/dispatch or policy/test with valid params, costs 10): past it the request is refused 'rate-limited', audited once per second",
     limit: 200,
     unit: 'per-second',
     enforcedAt: 'broker/rpc/user-request-rate.ts',

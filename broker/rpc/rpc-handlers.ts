@@ -194,12 +194,14 @@ export function bindRpc(
       if (!caller) throw new RpcError('unauthenticated', 'prove your identity first (vaultysclaw/session/init)');
       // Before the role check: a refused request costs an audit line, so a flood of forbidden calls is budgeted too.
       // The host's own channels (local socket, stdio) are not: whoever reaches them already holds the data directory.
-      const rate = origin === 'host' ? 'admitted' : broker.requestRate.take(caller, requestUnits(name));
-      if (rate !== 'admitted') {
+      const spend = (units: number) => {
+        const rate = origin === 'host' ? 'admitted' : broker.requestRate.take(caller!, units);
+        if (rate === 'admitted') return;
         const message = `too many requests this second (more than ${BUDGETS.rpcRequestUnitsPerSecond.limit} units; ${spec.method} costs ${requestUnits(name)}): try again shortly`;
-        if (rate === 'refused-first') audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: RpcErrorCode.RateLimited, reason: 'rate-limited', detail: message }, 'request rate budget spent');
+        if (rate === 'refused-first') audit(log).warn('rpc.refused', { method: spec.method, did: caller!, code: RpcErrorCode.RateLimited, reason: 'rate-limited', detail: message }, 'request rate budget spent');
         throw new RpcError('rate-limited', message);
-      }
+      };
+      spend(1);
       const role = broker.users.roleOf(caller);
       if (!role || !spec.roles.includes(role)) {
         audit(log).warn('rpc.forbidden', { method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
@@ -208,6 +210,8 @@ export function bindRpc(
       // The one place the compiler is told rather than shown: this schema is Methods[name].params, so its output is
       // ParsedParams<M> (zod's types do not carry an indexed table's key through safeParse).
       const params = parsed(spec.params, raw) as ParsedParams<M>;
+      // The rest of what a rule evaluation costs, once the params are valid enough to evaluate.
+      if (requestUnits(name) > 1) spend(requestUnits(name) - 1);
       try {
         return table[name](params, { did: caller, role });
       } catch (err) {

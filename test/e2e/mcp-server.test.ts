@@ -14,7 +14,7 @@ import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { BUDGETS } from '../../core/budgets';
 import { writeKeyFile } from '../../core/identity';
 import type { IntentDetail, IntentSummary } from '../../core/rpc/views';
-import { call, decisionParams, joinAs, ownerOf, type Member } from '../attacks/support/team';
+import { auditLines, call, decisionParams, joinAs, ownerOf, type Member } from '../attacks/support/team';
 import { startMcpSession, resultText, type McpSession } from '../support/mcp-client';
 import { ROOT, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -119,6 +119,9 @@ describe('broker mcp', () => {
     assert.ok(messages.some((m) => /signed and sent to agent mcp-build-01/.test(m)), `progress: ${JSON.stringify(messages)}`);
     const detail = await call(owner, 'intentsGet', { id: intentIdOf(text) });
     assert.deepEqual([detail.state, detail.user, detail.capability], ['succeeded', alice.did, 'read_file']);
+    // Provenance: the MCP client's name, signed by the broker into the intent and kept in its audit line.
+    assert.equal(detail.via, 'mcp:Claude Code');
+    assert.ok(auditLines(broker.dataDir).some((l) => l.event === 'intent.routed' && l.intentId === detail.id && l.via === 'mcp:Claude Code'), 'the routed line names the MCP client');
   });
 
   test('calls in flight at once in one session each get their own result', async () => {
