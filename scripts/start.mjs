@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { agentExitMessage } from './agent-exit.mjs';
+import { writeDemoEnv } from './demo-env.mjs';
 import { freePort } from './free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,10 +56,7 @@ async function main() {
   const agentDid = must(node('agent.js', ['status', '--state-dir', agentDir]), 'agent status').match(/did:vaultys:[0-9a-f]{40}/)[0];
   writeFileSync(join(demo, 'agent-did'), `${agentDid}\n`);
   // For the README's two-user flow: `source .vaultysclaw/demo/env.sh`.
-  writeFileSync(
-    join(demo, 'env.sh'),
-    `export VAULTYSCLAW_URL=${url}\nexport VAULTYSCLAW_BROKER_DID=${brokerDid}\nexport DEMO_DIR=${demo}\nexport DEMO_AGENT=${agentDid}\nexport DEMO_BROKER_DIR=${brokerDir}\n`,
-  );
+  writeDemoEnv(demo, { url, brokerDid, agentDid, brokerDir });
   const agentArgs = ['--state-dir', agentDir, '--broker-url', url, '--workspace', workspace, '--name', 'local-demo', '--request', 'read_file,list_files,write_file,run_command'];
   const agent = spawn(process.execPath, [join(root, 'dist', 'agent.js'), 'start', ...agentArgs], { stdio: ['ignore', 'inherit', 'pipe'] });
   children.push(agent);

@@ -12,6 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { agentExitMessage } from '../agent-exit.mjs';
+import { writeDemoEnv } from '../demo-env.mjs';
 import { freePort } from '../free-port.mjs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -105,6 +106,8 @@ async function main() {
 
   say(`▸ enrolling a local agent pinned to ${brokerDid}`);
   node([join(root, 'dist', 'agent.js'), 'init', '--state-dir', agentDir, '--broker', brokerDid], 'agent init');
+  const agentDid = node([join(root, 'dist', 'agent.js'), 'status', '--state-dir', agentDir], 'agent status').match(/did:vaultys:[0-9a-f]{40}/)[0];
+  writeDemoEnv(demo, { url: `ws://127.0.0.1:${hubPort}`, brokerDid, agentDid, brokerDir });
   const agentLog = openSync(join(logs, 'agent.log'), 'a');
   const agentArgs = ['--state-dir', agentDir, '--broker-url', `ws://127.0.0.1:${hubPort}`, '--workspace', workspace, '--name', 'demo-agent',
     '--request', 'read_file,list_files,write_file,run_command'];
@@ -140,9 +143,11 @@ async function main() {
      Approve Registration.
   3. F1 → "VaultysClaw: Dispatch Intent" → demo-agent → read_file → hello.txt: the signed result opens.
   4. To see a review: F1 → "VaultysClaw: Edit Agent Policy", tick write_file as needing a reviewer, then
-     dispatch a write as another user (README "Two users"; the broker's local socket is in ${brokerDir}).
+     dispatch a write as another user: in another terminal at the project root,
+     export VAULTYSCLAW_DEMO_DIR=${demo}
+     then run the README's "Two users" block as written (it sources ${join(demo, 'env.sh')}).
 
-  5. Revoking demo-agent (the README's last step) ends only the agent: the workbench keeps running, and this
+  5. Revoking demo-agent (right-click it → Revoke Agent) ends only the agent: the workbench keeps running, and this
      terminal prints the two commands that enroll an agent again.
 
   Logs: ${logs}. Ctrl-C stops code-server, the extension's broker and the agent.`);
@@ -156,7 +161,7 @@ async function main() {
     stopAll();
     return;
   }
-  // The agent ending (revoked: the README's last step) is part of the demo, not its end: the workbench keeps serving.
+  // The agent ending (revoked from the Agents view) is part of the demo, not its end: the workbench keeps serving.
   agent.once('exit', (code, signal) => {
     if (!stopping) say(agentExitMessage({ root, code, signal, brokerDid, stateDir: agentDir, startArgs: agentArgs, log: join(logs, 'agent.log') }));
   });
