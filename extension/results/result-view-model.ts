@@ -168,7 +168,12 @@ function body(inputs: ResultInputs, final: boolean): ResultBody {
   const p = intent.params;
   const output = intent.output ?? null;
   const raw = (): ResultBody => ({ kind: 'raw', text: JSON.stringify(output, null, 2) });
-  const waiting = (): ResultBody => ({ kind: 'none', text: final ? 'There is no output.' : intent.state === 'sent' ? 'Sent; waiting for the agent to start it…' : 'Running on the agent…' });
+  // A call paused for a reviewer reads as such here too, as in the Activity row: not as an agent slow to start.
+  const paused = !final && inputs.approvals.some((a) => a.state === 'pending');
+  const waiting = (): ResultBody => ({
+    kind: 'none',
+    text: final ? 'There is no output.' : paused ? 'Paused on the agent: waiting for a reviewer (the Approvals view has the request)…' : intent.state === 'sent' ? 'Sent; waiting for the agent to start it…' : 'Running on the agent…',
+  });
   switch (intent.capability) {
     case 'read_file': {
       if (!output) return waiting();

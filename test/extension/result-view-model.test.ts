@@ -40,6 +40,31 @@ function intent(over: Partial<ResultIntent>): ResultIntent {
 
 const view = (i: ResultIntent, more: Partial<ResultInputs> = {}) => resultView({ intent: i, progress: [], approvals: [], nameOf: (d) => names[d], now: NOW, locale: 'en-US', ...more });
 
+/** An approval request of the intent 'c'.repeat(32), approved by two (a task's model call, self-review allowed). */
+const approval = (over: Partial<ApprovalView>): ApprovalView => ({
+  requestId: 'd'.repeat(32),
+  intentId: 'c'.repeat(32),
+  agent: AGENT,
+  user: ALICE,
+  capability: 'write_file',
+  params: { path: 'b.txt', content: 'hi', mode: 'create' },
+  cwd: '/w',
+  requestedAt: NOW,
+  expiresAt: NOW + 60_000,
+  state: 'approved',
+  decidedBy: BOB,
+  reason: null,
+  decidedAt: NOW,
+  paramsTruncated: false,
+  reviewersRequired: 2,
+  approvals: [
+    { reviewer: BOB, decidedAt: NOW, selfReview: false },
+    { reviewer: ALICE, decidedAt: NOW, selfReview: true },
+  ],
+  modelCall: true,
+  ...over,
+});
+
 describe('result view model', () => {
   test('read_file: the content as text for a document, not a JSON string; times local and relative', () => {
     const content = 'line "one"\n\tline two\n';
@@ -111,6 +136,14 @@ describe('result view model', () => {
     assert.deepEqual(h.body, { kind: 'http', request: 'GET https://example.com/a', status: '404', headers: [{ name: 'content-type', value: 'text/plain' }], body: 'not\nfound', notes: ['Answered in 42 ms.'] });
   });
 
+  test('a write paused for a reviewer says so, not that the agent has yet to start it; once decided it reads as running', () => {
+    const write = intent({ id: 'c'.repeat(32), capability: 'write_file', params: { path: 'b.txt', content: 'hi', mode: 'create' }, state: 'sent', output: null });
+    const pending = approval({ state: 'pending', decidedBy: null, decidedAt: null, approvals: [], modelCall: false, reviewersRequired: 1 });
+    assert.deepEqual(view(write, { approvals: [pending] }).body, { kind: 'none', text: 'Paused on the agent: waiting for a reviewer (the Approvals view has the request)…' });
+    assert.deepEqual(view(write).body, { kind: 'none', text: 'Sent; waiting for the agent to start it…' });
+    assert.deepEqual(view({ ...write, state: 'running' }, { approvals: [approval({})] }).body, { kind: 'none', text: 'Running on the agent…' });
+  });
+
   test('an output of an unknown shape is shown as indented JSON, not half-read', () => {
     const v = view(intent({ params: { path: 'x' }, output: { content: 7 } }));
     assert.deepEqual(v.body, { kind: 'raw', text: '{\n  "content": 7\n}' });
@@ -127,29 +160,6 @@ describe('result view model', () => {
       { seq: 5, stream: 'status', text: 'step 2: asking the model\n' },
       { seq: 6, stream: 'stdout', text: 'Done: a.txt says hi.\n' },
     ];
-    const approval = (over: Partial<ApprovalView>): ApprovalView => ({
-      requestId: 'd'.repeat(32),
-      intentId: 'c'.repeat(32),
-      agent: AGENT,
-      user: ALICE,
-      capability: 'write_file',
-      params: { path: 'b.txt', content: 'hi', mode: 'create' },
-      cwd: '/w',
-      requestedAt: NOW,
-      expiresAt: NOW + 60_000,
-      state: 'approved',
-      decidedBy: BOB,
-      reason: null,
-      decidedAt: NOW,
-      paramsTruncated: false,
-      reviewersRequired: 2,
-      approvals: [
-        { reviewer: BOB, decidedAt: NOW, selfReview: false },
-        { reviewer: ALICE, decidedAt: NOW, selfReview: true },
-      ],
-      modelCall: true,
-      ...over,
-    });
     const approvals = [approval({}), approval({ requestId: 'e'.repeat(32), capability: 'run_command', params: { command: 'rm' }, state: 'rejected', approvals: [] })];
     const steps = taskSteps(progress, approvals, (d) => names[d]);
     assert.deepEqual(steps, [
