@@ -19,6 +19,7 @@ import { originName, originWords } from '../../extension/model/origin-words';
 import { panelState } from '../../extension/approval/panel-controller';
 import { resultView, taskSteps, type ProgressEntry } from '../../extension/results/result-view-model';
 import { ROOT } from '../support/processes';
+import { intentDetail } from '../support/intent-detail';
 
 const AGENT = `did:vaultys:${'a'.repeat(40)}`;
 const TWIN = `did:vaultys:${'b'.repeat(40)}`;
@@ -55,27 +56,7 @@ function agent(over: Partial<AgentView> = {}): AgentView {
   };
 }
 
-function intent(over: Partial<IntentDetail>): IntentDetail {
-  return {
-    id: 'c'.repeat(32),
-    agent: AGENT,
-    capability: 'read_file',
-    params: { path: 'README.md' },
-    user: ALICE,
-    state: 'succeeded',
-    outcome: 'succeeded',
-    reason: null,
-    rejectedBy: null,
-    message: null,
-    output: null,
-    createdAt: NOW - 60_000,
-    updatedAt: NOW,
-    signedIntent: null,
-    signedResult: null,
-    omitted: [],
-    ...over,
-  } as IntentDetail;
-}
+const intent = (over: Partial<IntentDetail>): IntentDetail => intentDetail({ createdAt: NOW - 60_000, updatedAt: NOW, ...over });
 
 const ID = 'c'.repeat(32);
 const FROM = `Result from agent builder (${AGENT}), signed by it (the broker checked the signature); it ran on that remote machine, not where you run. Intent ${ID}.`;

@@ -6,6 +6,7 @@ import { BUDGETS } from '../../../core/budgets';
 import { intentResultText } from '../../../core/rpc/model-result-text';
 import type { IntentDetail } from '../../../core/rpc/views';
 import { boundedModelText, utf8Bytes, utf8Prefix } from '../../../core/text/model-text';
+import { intentDetail } from '../../support/intent-detail';
 
 const LIMIT = BUDGETS.modelResultBytes.limit;
 const AGENT = `did:vaultys:${'a'.repeat(40)}`;
@@ -13,27 +14,7 @@ const USER = `did:vaultys:${'1'.repeat(40)}`;
 const ID = '0f6c2a64-3c1e-4f0e-9d7b-3a2b1c0d9e8f';
 const signed = { payload: 'cA==', signature: 'cw==' };
 
-function detail(over: Partial<IntentDetail>): IntentDetail {
-  return {
-    id: ID,
-    agent: AGENT,
-    capability: 'read_file',
-    params: { path: 'README.md' },
-    user: USER,
-    state: 'succeeded',
-    outcome: 'succeeded',
-    reason: null,
-    rejectedBy: null,
-    message: null,
-    output: null,
-    createdAt: 1,
-    updatedAt: 2,
-    signedIntent: signed,
-    signedResult: signed,
-    omitted: [],
-    ...over,
-  };
-}
+const detail = (over: Partial<IntentDetail>): IntentDetail => intentDetail({ id: ID, agent: AGENT, user: USER, signedIntent: signed, signedResult: signed, ...over });
 
 /** A read_file result whose whole text is exactly `bytes` long (its content padded to it; the size it states fixed, so the text grows with the content only). */
 function readOfSize(bytes: number): string {
