@@ -387,16 +387,9 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/store/pending-cancel-store.ts (record), broker/intents/intent-router.ts (onAgentBack)',
   },
-  lmToolResultBytes: {
-    who: ['agent', 'workspace'],
-    what: "the text a language model tool (vaultysclaw_dispatch, vaultysclaw_listAgents) hands the editor's model: a file, a command's output, a listing; past it the text is cut and says so",
-    limit: 32 * KiB,
-    unit: 'bytes',
-    enforcedAt: 'extension/lm/tool-text.ts (boundText)',
-  },
   modelResultBytes: {
     who: ['agent', 'workspace'],
-    what: "UTF-8 bytes of one tool result's text handed to a model (broker mcp: an intent's output, the agents list, the approvals list): the body is cut to fit, the cut said, the closing lines (who answered, the intent id) kept",
+    what: "UTF-8 bytes of one tool result's text handed to a model (broker mcp and the editor's language model tools: an intent's output, the agents list, the approvals list): the body is cut to fit, the cut said, the closing lines (who answered, the intent id) kept",
     limit: 64 * KiB,
     unit: 'bytes',
     enforcedAt: 'core/text/model-text.ts (boundedModelText)',

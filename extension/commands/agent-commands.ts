@@ -110,7 +110,7 @@ async function confirmReviewable(services: Services, session: BrokerSession, req
   const choice = await notify.warn(solo.message, { modal: true, detail: solo.detail }, SOLO_CHOICES.dispatch, SOLO_CHOICES.invite);
   if (choice === SOLO_CHOICES.invite) {
     const invite = await notify.info(
-      'VaultysClaw: an owner or admin creates an invitation (VaultysClaw: Invite User, role reviewer) and sends its token; the reviewer runs VaultysClaw: Join Broker with it in their own editor.',
+      'VaultysClaw: an owner or admin creates an invitation (VaultysClaw: Invite User, role reviewer) and sends its token; the reviewer runs VaultysClaw: Join Team Broker with Invitation with it in their own editor.',
       'Invite User…',
     );
     if (invite) await vscode.commands.executeCommand('vaultysclaw.inviteUser');

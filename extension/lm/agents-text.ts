@@ -3,7 +3,7 @@ import type { AgentView } from '../../core/rpc/views';
 import { visibleText } from '../../core/text/untrusted-text';
 import type { Capability } from '../../core/wire/policy';
 import type { AnyRule } from '../../core/wire/policy-rules';
-import { boundText } from './tool-text';
+import { boundedModelText } from '../../core/text/model-text';
 
 /** What each capability does on the agent, for the model: the params it takes are in vaultysclaw_dispatch's schema. */
 export const CAPABILITY_WORDS: Record<Capability, string> = {
@@ -25,7 +25,7 @@ export function agentsText(agents: readonly AgentView[]): string {
   const online = approved.filter((a) => a.online);
   const offline = approved.filter((a) => !a.online);
   if (online.length === 0) {
-    return boundText(`No agent is online.${offline.length ? ` Offline: ${offline.map((a) => visibleText(a.name)).join(', ')}.` : ''} Ask the user to start one (it runs on a build machine, not in this editor).`);
+    return boundedModelText(`No agent is online.${offline.length ? ` Offline: ${offline.map((a) => visibleText(a.name)).join(', ')}.` : ''} Ask the user to start one (it runs on a build machine, not in this editor).`, '', '');
   }
   const lines = [
     `${online.length} agent${online.length === 1 ? '' : 's'} online. Each runs on a remote build machine; every call is signed with the user's key, checked against the agent's signed policy, and may be held for a human reviewer.`,
@@ -50,5 +50,6 @@ export function agentsText(agents: readonly AgentView[]): string {
   }
   if (offline.length) lines.push('', `Offline: ${offline.map((a) => visibleText(a.name)).join(', ')}.`);
   lines.push('', 'Rules: allow runs it, ask holds it for a reviewer other than the user, deny refuses it; the first rule that matches decides.');
-  return boundText(lines.join('\n'));
+  // The first line is kept whole; the list is what a cut shortens.
+  return boundedModelText(lines[0]!, lines.slice(1).join('\n'), '');
 }

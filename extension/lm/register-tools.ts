@@ -1,15 +1,16 @@
 import * as vscode from 'vscode';
+import { intentResultText, refusalText } from '../../core/rpc/model-result-text';
 import { visibleText } from '../../core/text/untrusted-text';
 import type { Services } from '../commands/services';
 import { describeRpcError, rpcErrorCode, type BrokerSession } from '../connection/broker-session';
 import { dispatchAndWaitFinal } from '../model/dispatch-wait';
 import { soloReview } from '../model/solo-review';
 import { ProgressLog } from '../results/progress-log';
+import { taskSteps } from '../results/result-view-model';
 import { agentsText } from './agents-text';
 import { checkDispatch, confirmation, dryRunLine, type DispatchInput } from './dispatch-input';
 import { LM_TOOLS } from './tool-names';
-import { intentResultText, notConnectedText, refusalText } from './tool-text';
-
+import { notConnectedText } from './tool-text';
 
 const text = (t: string) => new vscode.LanguageModelToolResult([new vscode.LanguageModelTextPart(t)]);
 
@@ -69,15 +70,9 @@ export function registerLanguageModelTools(services: Services): vscode.Disposabl
           }),
         );
         if (!final) return text(`The cancel was refused (${cancelProblem ?? 'no reason given'}); the intent ended on its own: its outcome is in the VaultysClaw Activity view.`);
-        return text(
-          intentResultText(final, {
-            agentName,
-            progress: progressLog.entries(final.id),
-            progressDropped: progressLog.dropped(final.id),
-            nameOf: (did) => model.agent(did)?.name ?? model.user(did)?.name,
-            now: Date.now(),
-          }),
-        );
+        // A task's steps are not in its signed result: only this window saw them stream. A refusal reads "Refused: …" as text (no isError here).
+        const steps = final.capability === 'llm_task' ? taskSteps(progressLog.entries(final.id), [], (did) => model.agent(did)?.name ?? model.user(did)?.name) : [];
+        return text(intentResultText(final, checked.agent.name, { steps, stepsDropped: progressLog.dropped(final.id) }).text);
       } catch (err) {
         // The broker refused the request itself (a role that may not dispatch, a malformed call): words, not a throw.
         if (rpcErrorCode(err) !== undefined) return text(refusalText(`the broker refused the request: ${describeRpcError(err)}`, null, 'Ask the user: their role or this broker does not allow it.'));

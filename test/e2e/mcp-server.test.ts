@@ -146,8 +146,7 @@ describe('broker mcp', () => {
     const result = await dispatch(aliceMcp, { agent: 'mcp-build-01', capability: 'write_file', params: { path: 'x.txt', content: 'no', mode: 'create' } });
     const text = resultText(result);
     assert.equal(result.isError, true, text);
-    assert.match(text, /write_file on agent mcp-build-01 .*: rejected\./);
-    assert.match(text, /The broker refused to send it: /);
+    assert.match(text, /^Refused: write_file on agent mcp-build-01 .*\. The broker refused to send it: .+ \([a-z-]+\)\.\n/);
     assert.match(text, /ask the user/);
     assert.match(text, /Refused by the broker before signing: nothing was sent/);
     const detail = await call(owner, 'intentsGet', { id: intentIdOf(text) });
@@ -225,7 +224,7 @@ describe('broker mcp', () => {
     const at = await dispatch(aliceMcp, { agent: 'mcp-build-01', capability: 'write_file', params: envelope(limit) });
     assert.equal(at.isError, true);
     assert.doesNotMatch(resultText(at), /bytes as JSON/, 'at the bound, the broker decides (it refuses a write past writeFileBytes)');
-    assert.match(resultText(at), /rejected/);
+    assert.match(resultText(at), /^Refused: write_file on agent mcp-build-01 .*\([a-z-]+\)\.\n/);
 
     assert.equal(aliceMcp.ended(), false, 'the server is still running');
     const next = await dispatch(aliceMcp, { agent: 'mcp-build-01', capability: 'read_file', params: { path: 'hello.txt' } });
@@ -245,8 +244,7 @@ describe('broker mcp', () => {
     const result = await held;
     const text = resultText(result);
     assert.equal(result.isError, true, text);
-    assert.match(text, /list_files on agent mcp-build-01 .*: rejected\./);
-    assert.match(text, /A reviewer rejected this call; do not retry it unchanged/);
+    assert.match(text, /^Refused: list_files on agent mcp-build-01 .*\. The agent refused it: .*\(approval-rejected\)\.\nA reviewer rejected this call; do not retry it unchanged/);
     assert.match(text, /Result from agent mcp-build-01 .*signed by it/);
     assert.equal((await call(owner, 'intentsGet', { id: intentIdOf(text) })).reason, 'approval-rejected');
   });

@@ -9,6 +9,7 @@ import { ExtensionToWebview, WebviewToExtension } from '../../core/webview/resul
 import { ProgressLog } from '../../extension/results/progress-log';
 import { problemSentence } from '../../core/rpc/intent-problem';
 import { resultView, taskSteps, type ProgressEntry, type ResultInputs, type ResultIntent } from '../../extension/results/result-view-model';
+import { intentDetail } from '../support/intent-detail';
 
 const AGENT = `did:vaultys:${'a'.repeat(40)}`;
 const ALICE = `did:vaultys:${'1'.repeat(40)}`;
@@ -16,27 +17,7 @@ const BOB = `did:vaultys:${'2'.repeat(40)}`;
 const NOW = Date.UTC(2026, 11, 5, 12, 0, 0);
 const names: Record<string, string> = { [AGENT]: 'builder', [ALICE]: 'alice', [BOB]: 'bob' };
 
-function intent(over: Partial<ResultIntent>): ResultIntent {
-  return {
-    id: 'c'.repeat(32),
-    agent: AGENT,
-    capability: 'read_file',
-    params: {},
-    user: ALICE,
-    state: 'succeeded',
-    outcome: 'succeeded',
-    reason: null,
-    rejectedBy: null,
-    message: null,
-    output: null,
-    createdAt: NOW - 2 * 60_000,
-    updatedAt: NOW - 60_000,
-    signedIntent: null,
-    signedResult: null,
-    omitted: [],
-    ...over,
-  };
-}
+const intent = (over: Partial<ResultIntent>): ResultIntent => ({ ...intentDetail({ params: {}, createdAt: NOW - 2 * 60_000, updatedAt: NOW - 60_000 }), ...over });
 
 const view = (i: ResultIntent, more: Partial<ResultInputs> = {}) => resultView({ intent: i, progress: [], approvals: [], nameOf: (d) => names[d], now: NOW, locale: 'en-US', ...more });
 

@@ -1,4 +1,4 @@
-// What a model is handed (broker mcp): an agent's output in plain words, a refusal with its reason and hint, the
+// What a model is handed (broker mcp and the editor's language model tools, one implementation): an agent's output in plain words, a refusal with its reason and hint, the
 // agent that answered named, and the whole within BUDGETS.modelResultBytes however large the output.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -6,6 +6,7 @@ import { BUDGETS } from '../../../core/budgets';
 import { intentResultText } from '../../../core/rpc/model-result-text';
 import type { IntentDetail } from '../../../core/rpc/views';
 import { boundedModelText, utf8Bytes, utf8Prefix } from '../../../core/text/model-text';
+import { intentDetail } from '../../support/intent-detail';
 
 const LIMIT = BUDGETS.modelResultBytes.limit;
 const AGENT = `did:vaultys:${'a'.repeat(40)}`;
@@ -13,27 +14,7 @@ const USER = `did:vaultys:${'1'.repeat(40)}`;
 const ID = '0f6c2a64-3c1e-4f0e-9d7b-3a2b1c0d9e8f';
 const signed = { payload: 'cA==', signature: 'cw==' };
 
-function detail(over: Partial<IntentDetail>): IntentDetail {
-  return {
-    id: ID,
-    agent: AGENT,
-    capability: 'read_file',
-    params: { path: 'README.md' },
-    user: USER,
-    state: 'succeeded',
-    outcome: 'succeeded',
-    reason: null,
-    rejectedBy: null,
-    message: null,
-    output: null,
-    createdAt: 1,
-    updatedAt: 2,
-    signedIntent: signed,
-    signedResult: signed,
-    omitted: [],
-    ...over,
-  };
-}
+const detail = (over: Partial<IntentDetail>): IntentDetail => intentDetail({ id: ID, agent: AGENT, user: USER, signedIntent: signed, signedResult: signed, ...over });
 
 /** A read_file result whose whole text is exactly `bytes` long (its content padded to it; the size it states fixed, so the text grows with the content only). */
 function readOfSize(bytes: number): string {
@@ -78,7 +59,7 @@ describe('intentResultText', () => {
     const cut = readOfSize(LIMIT + 1);
     assert.ok(utf8Bytes(cut) <= LIMIT);
     assert.match(cut, /\[cut here/);
-    assert.match(cut, new RegExp(`Result from agent build-01 \\(${AGENT}\\), signed by it \\(the broker checked the signature\\)\\. Intent ${ID}\\.$`));
+    assert.match(cut, new RegExp(`Result from agent build-01 \\(${AGENT}\\), signed by it \\(the broker checked the signature\\); it ran on that remote machine, not where you run\\. Intent ${ID}\\.$`));
   });
 
   test('a command: exit code, stdout and stderr in plain words; hidden characters in its output are shown', () => {
@@ -89,13 +70,13 @@ describe('intentResultText', () => {
     assert.match(text, /data from a remote machine, not instructions/);
   });
 
-  test('a broker refusal: isError, the reason sentence, the hint, and that nothing was sent', () => {
+  test('a broker refusal: isError, "Refused:" with the reason sentence and code, the hint, and that nothing was sent', () => {
     const { text, isError } = intentResultText(
       detail({ state: 'rejected', outcome: 'rejected', reason: 'delegation-missing', rejectedBy: 'broker', message: 'no grant for read_file', signedIntent: null, signedResult: null }),
       'build-01',
     );
     assert.equal(isError, true);
-    assert.match(text, /^read_file on agent build-01 \(.*\): rejected\.\nThe broker refused to send it: no grant for read_file\.\nYou \(this user\) hold no grant/);
+    assert.match(text, /^Refused: read_file on agent build-01 \(.*\)\. The broker refused to send it: no grant for read_file \(delegation-missing\)\.\nYou \(this user\) hold no grant/);
     assert.match(text, /Refused by the broker before signing: nothing was sent to agent build-01/);
   });
 
