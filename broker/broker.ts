@@ -213,6 +213,8 @@ export class Broker implements ConnectionHost {
     replaced?.close(CloseCode.Replaced, 'replaced by a newer connection');
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') this.delegations.sendCurrentState(connection);
+    // After the revocation list: what was signed under the policy this handshake certifies goes out now.
+    if (renewal) connection.releaseRenewed();
     this.approvals.onRenewed(connection);
     if (record.status === 'approved' && !renewal) this.router.onAgentBack(connection);
     const certified = connection.certifiedPolicy;

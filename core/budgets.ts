@@ -401,6 +401,13 @@ export const BUDGETS = {
     unit: 'bytes',
     enforcedAt: 'broker/mcp/serve-stdio.ts (the SDK stdio transport maxBufferSize)',
   },
+  intentsHeldForRenewal: {
+    who: ['user', 'agent'],
+    what: "intents the broker keeps for one agent connection while it renews its certificate after a policy change (update_capabilities), sent once it holds the new policy; past it a dispatch is refused agent-busy (an agent that never renews cannot make the broker hold more)",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'broker/hub/agent-connection.ts (mayCarry), broker/intents/intent-router.ts',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -64,6 +64,8 @@ export class AgentConnection {
   #agentVersion?: string;
   /** Intents sent on this connection whose result has not come back. */
   #resultsOwed = 0;
+  /** Intents signed under a policy newer than this connection's certificate, with that policy's version (mayCarry). */
+  readonly #heldForRenewal: { frame: Extract<BrokerFrame, { type: 'intent' }>; policyVersion: number }[] = [];
   #closed = false;
   #registrationEnded = false;
   /** Results taken from this connection while its certificate was not approved (BUDGETS.pendingAgentResults). */
@@ -107,6 +109,34 @@ export class AgentConnection {
   /** The broker id that signed that certificate: after a rotation, the agent trusts the new id once it renews. */
   get certifiedBy(): VaultysId | undefined {
     return this.#certifiedBy;
+  }
+
+  /**
+   * Whether an intent signed under policy `policyVersion` can go out on this connection, now or once the agent has
+   * renewed its certificate: update_capabilities is on its way, and an intent that reached it under the old
+   * certificate would be refused (a capability it does not hold yet, a revocation list it has not had).
+   */
+  mayCarry(policyVersion: number): boolean {
+    return this.#certifiedAtLeast(policyVersion) || this.#heldForRenewal.length < BUDGETS.intentsHeldForRenewal.limit;
+  }
+
+  /** Sends an intent signed under policy `policyVersion` now, or keeps it until the agent holds that policy (releaseRenewed). */
+  sendUnderPolicy(frame: Extract<BrokerFrame, { type: 'intent' }>, policyVersion: number): void {
+    if (this.#certifiedAtLeast(policyVersion)) return this.send(frame);
+    this.#heldForRenewal.push({ frame, policyVersion });
+  }
+
+  /** The agent renewed its certificate: the intents that waited for its policy go out, in the order they were signed. */
+  releaseRenewed(): void {
+    const waiting = this.#heldForRenewal.splice(0);
+    for (const held of waiting) {
+      if (this.#certifiedAtLeast(held.policyVersion)) this.send(held.frame);
+      else this.#heldForRenewal.push(held);
+    }
+  }
+
+  #certifiedAtLeast(policyVersion: number): boolean {
+    return (this.#policy?.policyVersion ?? -1) >= policyVersion;
   }
 
   send(frame: BrokerFrame): void {

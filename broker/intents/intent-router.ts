@@ -121,7 +121,13 @@ export class IntentRouter {
   }
 
   dispatch(caller: { did: string; role: Role }, request: DispatchRequest): IntentView {
-    const { intent, outcome } = this.evaluate(caller, request, true);
+    const evaluation = this.evaluate(caller, request, true);
+    const { intent, policy } = evaluation;
+    let { outcome } = evaluation;
+    if (outcome.ok && !this.online.get(intent.agent)!.mayCarry(policy.policyVersion)) {
+      const message = `the agent has not taken its new policy v${policy.policyVersion} yet and ${BUDGETS.intentsHeldForRenewal.limit} intents already wait for it; retry in a moment`;
+      outcome = { ok: false, gate: 'agent online', reason: 'agent-busy', message, decision: outcome.decision };
+    }
     // One audit line per submission, its outcome included: intent.routed or intent.refused.
     // The broker's record and audit keep `via` even where the signed body cannot carry it (an agent before 0.5.0).
     const via = request.via;
@@ -133,8 +139,9 @@ export class IntentRouter {
     const connection = this.online.get(intent.agent)!;
     const envelope = seal(this.keys.identity, 'vaultysclaw/intent/v1', intent);
     const view = this.intents.recordSent(intent, envelope, intent.issuedAt, via);
-    connection.send({ type: 'intent', envelope });
-    this.#arm(intent, connection.certifiedPolicy!, 0);
+    // Right after a policy change the agent is still renewing its certificate (update_capabilities): the intent waits for it.
+    connection.sendUnderPolicy({ type: 'intent', envelope }, policy.policyVersion);
+    this.#arm(intent, policy, 0);
     audit(this.log).info('intent.routed', { ...submitted }, 'intent submitted, signed and routed');
     return this.#emit(view);
   }
