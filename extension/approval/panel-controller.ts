@@ -261,17 +261,27 @@ export class ApprovalPanelController {
       this.refresh();
       return;
     }
+    await this.#busyWhile(async () => {
+      try {
+        await this.host.withdraw(approval);
+        this.#notice = 'You withdrew this request: its intent was cancelled, so the call never runs, and its agent was told to drop it.';
+      } catch (err) {
+        this.#error = `The request was not withdrawn: ${(err as Error).message}`;
+      }
+    });
+  }
+
+  /** One action at a time: the panel shows it busy while `work` runs (which sets the notice or the error). */
+  async #busyWhile(work: () => Promise<void>): Promise<void> {
     this.#busy = true;
     this.#error = null;
     this.refresh();
     try {
-      await this.host.withdraw(approval);
-      this.#notice = 'You withdrew this request: its intent was cancelled, so the call never runs, and its agent was told to drop it.';
-    } catch (err) {
-      this.#error = `The request was not withdrawn: ${(err as Error).message}`;
+      await work();
+    } finally {
+      this.#busy = false;
+      this.refresh();
     }
-    this.#busy = false;
-    this.refresh();
   }
 
   /** Signs and sends a decision; with `allow`, then adds the exact allow rule (re-checked here: admins only). */
@@ -287,30 +297,27 @@ export class ApprovalPanelController {
       this.refresh();
       return;
     }
-    this.#busy = true;
-    this.#error = null;
-    this.refresh();
-    try {
-      const view = await this.host.decide(approval, decision, reason);
-      this.#last = view;
-      const missing = view.state === 'pending' ? view.reviewersRequired - view.approvals.length : 0;
-      this.#notice =
-        `You ${decision === 'approve' ? 'approved' : 'rejected'} this tool call; the decision was signed with your key.` +
-        (missing > 0 ? ` It waits for ${missing} more approval${missing === 1 ? '' : 's'} by somebody else.` : '');
-    } catch (err) {
-      this.#error = `The decision was not accepted: ${(err as Error).message}`;
-    }
-    if (offer && !this.#error) {
+    await this.#busyWhile(async () => {
       try {
-        const rule = await this.host.allowCall(approval);
-        // The broker answers with the rule in words ('allow ["git","status"]'); its capability says where it went.
-        this.#notice = `You approved this tool call (signed with your key), and the agent's policy now allows it from now on: ${approval.capability} ${visibleText(rule)}, first of its rules.`;
+        const view = await this.host.decide(approval, decision, reason);
+        this.#last = view;
+        const missing = view.state === 'pending' ? view.reviewersRequired - view.approvals.length : 0;
+        this.#notice =
+          `You ${decision === 'approve' ? 'approved' : 'rejected'} this tool call; the decision was signed with your key.` +
+          (missing > 0 ? ` It waits for ${missing} more approval${missing === 1 ? '' : 's'} by somebody else.` : '');
       } catch (err) {
-        this.#error = `The call was approved, but the allow rule was not added: ${(err as Error).message}`;
+        this.#error = `The decision was not accepted: ${(err as Error).message}`;
       }
-    }
-    this.#busy = false;
-    this.refresh();
+      if (offer && !this.#error) {
+        try {
+          const rule = await this.host.allowCall(approval);
+          // The broker answers with the rule in words ('allow ["git","status"]'); its capability says where it went.
+          this.#notice = `You approved this tool call (signed with your key), and the agent's policy now allows it from now on: ${approval.capability} ${visibleText(rule)}, first of its rules.`;
+        } catch (err) {
+          this.#error = `The call was approved, but the allow rule was not added: ${(err as Error).message}`;
+        }
+      }
+    });
   }
 
   /** Names the tab after the request and posts the current state, if the webview is ready for it. */

@@ -5,12 +5,10 @@
  * hub socket (RogueAgent) whose requests are all validly signed and describe the intent's own call.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { BUDGETS } from '../../core/budgets';
-import { seal, IdType, SecretIdentity } from '../../core/identity';
+import { IdType, SecretIdentity } from '../../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
-import type { ApprovalRequestBody } from '../../core/wire/approval';
 import type { IntentBody } from '../../core/wire/intent';
 import { waitFor, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -57,21 +55,10 @@ async function inFlight(): Promise<IntentBody> {
   return agent.openIntent((await hub.next('intent', (f) => agent.openIntent(f.envelope, handshake.certificate.responder).id === sent.id)).envelope, handshake.certificate.responder);
 }
 
-/** A validly signed request about the intent's own call, expiring `lifetimeMs` after it is made. */
-function ask(intent: IntentBody, lifetimeMs: number): ApprovalRequestBody {
-  const requestedAt = Date.now();
-  const request: ApprovalRequestBody = {
-    requestId: randomBytes(16).toString('hex'),
-    intentId: intent.id,
-    agent: agent.did,
-    user: intent.user,
-    capability: 'write_file',
-    params: intent.params,
-    cwd: '/workspace',
-    requestedAt,
-    expiresAt: requestedAt + lifetimeMs,
-  };
-  hub.send({ type: 'approval/request', envelope: seal(agent.identity, 'vaultysclaw/approval-request/v1', request) });
+/** A validly signed request about the intent's own call, expiring `lifetimeMs` after it is made (sent on the hub). */
+function ask(intent: IntentBody, lifetimeMs: number): { requestId: string } {
+  const request = agent.approvalRequest(intent, { ...handshake.policy, approvalTimeoutMs: lifetimeMs });
+  hub.send({ type: 'approval/request', envelope: request.envelope });
   return request;
 }
 
