@@ -388,6 +388,10 @@ export async function run(): Promise<void> {
         assert.equal(intent.state, 'succeeded');
         assert.equal(intent.user, ownerDid, "signed with the user's own key");
         assert.ok(intent.signedIntent && intent.signedResult);
+        // Provenance: signed into the intent, and the Activity row says a model chose it.
+        assert.equal(intent.via, 'vscode-lm');
+        const row = await waitForRow('the model\'s read in the Activity view', surface.views.activity, (r) => r.node.id === `intent:${id}`);
+        assert.match(row.text, /by the editor's AI \(vscode-lm\)$/, row.text);
       },
     },
     {
