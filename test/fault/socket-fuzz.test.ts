@@ -21,6 +21,7 @@ import { Methods, RpcErrorCode, SessionMethods } from '../../core/rpc/methods';
 import { encodeFrame } from '../../core/wire/frame-codec';
 import { HUB_PROTOCOL_VERSION } from '../../core/wire/hub-messages';
 import { assertAlive, bounded, Fleet } from '../attacks/support/fleet';
+import { waitFor } from '../support/processes';
 import { HubSocket, RogueAgent } from '../attacks/support/rogue-agent';
 import { fuzzParameters, InputCounter } from './support/fuzz-budget';
 import { hostileBytes, hostileValue } from './support/hostile-bytes';
@@ -193,7 +194,17 @@ describe('fuzz over JSON-RPC', () => {
         }),
         fuzzParameters(300, 20_000),
       );
-      await bounded('brokerInfo', owner.call('brokerInfo', {}));
+      // A fuzzer on the network spends its request budget (BUDGETS.rpcRequestUnitsPerSecond: -32029, a refusal with its
+      // code like any other): the session answers again once the second is over.
+      await waitFor('the session to answer again', () =>
+        owner.call('brokerInfo', {}).then(
+          () => true,
+          (err: { code?: number }) => {
+            if (err.code === RpcErrorCode.RateLimited) return false;
+            throw err;
+          },
+        ),
+      5_000, 200);
     } finally {
       owner.close();
     }
