@@ -108,6 +108,18 @@ export class ApprovalWaiter {
     }
   }
 
+  /**
+   * The broker refused to open the requests of `intentId` (past its budget, a time it does not accept): nobody can
+   * decide them, so the calls end now, with the broker's words, instead of waiting out the approval timeout.
+   */
+  refusedFor(intentId: string, code: string, message: string): void {
+    for (const waiting of [...this.#waiting.values()]) {
+      if (waiting.request.intentId !== intentId) continue;
+      this.log.warn({ event: 'approval.request-refused', intentId, requestId: waiting.request.requestId, code, detail: message }, 'the broker refused the approval request');
+      waiting.settle({ ok: false, reason: 'approval-required', message: `the broker refused to open its approval request (${code}: ${message}); nobody can review this call, so it did not run` });
+    }
+  }
+
   decide(bundle: ApprovalDecisionBundle, session: CertifiedSession): void {
     const verdict = this.#verify(bundle, session);
     if ('refusal' in verdict) {

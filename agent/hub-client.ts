@@ -238,6 +238,8 @@ export class HubClient {
         case 'error':
           log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message, intentId: f.intentId }, 'broker reported an error');
           if (f.code === 'unknown-intent' && f.intentId) this.options.runner.forgetRefused(f.intentId);
+          // An approval request the broker would not open: the call waiting on it ends now (none waits: nothing happens).
+          if (f.intentId) this.options.runner.approvalRefused(f.intentId, f.code, f.message);
           return;
       }
     });

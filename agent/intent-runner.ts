@@ -182,6 +182,11 @@ export class IntentRunner {
    * power: results are for the broker alone, and it can already make the
    * agent forget any of them by acknowledging it (result/ack).
    */
+  /** The broker refused an approval request of `intentId` (an error frame naming it): its waiting call ends now. */
+  approvalRefused(intentId: string, code: string, message: string): void {
+    this.#approvals.refusedFor(intentId, code, message);
+  }
+
   forgetRefused(intentId: string): void {
     if (!this.o.outbox.get(intentId)) return;
     this.o.outbox.remove(intentId);

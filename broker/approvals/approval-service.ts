@@ -2,6 +2,7 @@ import type { Page, PageRequest } from '../../core/rpc/pages';
 import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import { BUDGETS } from '../../core/budgets';
+import { readsRefusedIntentId } from '../../core/wire/hub-messages';
 import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
@@ -97,7 +98,8 @@ export class ApprovalService {
   onRequest(connection: AgentConnection, r: ApprovalRequestBody, envelope: SealedEnvelope): void {
     const refuse = (code: string, message: string) => {
       audit(this.log).warn('approval.refused', { did: connection.did, code, detail: message }, 'approval request refused');
-      connection.send({ type: 'error', code, message });
+      // Named, for an agent that reads it: its call waiting on this request ends now instead of at its timeout.
+      connection.send({ type: 'error', code, message, ...(readsRefusedIntentId(connection.agentVersion) ? { intentId: r.intentId } : {}) });
     };
     const intent = this.intents.get(r.intentId);
     // The request must be for an intent in flight on this agent, and ask about exactly that intent's call.

@@ -55,6 +55,20 @@ describe('clock skew between broker and agent', () => {
     assert.equal(agent.log.find('intent.executing', (l) => l.intentId === view.id), undefined);
   });
 
+  test("agent 45 s ahead: a call that needs a reviewer is refused by the broker's approval check, and the agent ends it at once with the broker's words, not after the approval timeout", async () => {
+    const agent = await skewedAgent(45_000, 'ahead');
+    await broker.client.call('registrationsApprove', { did: agent.did, policy: { capabilities: ['list_files', 'write_file'], approvalRequired: ['write_file'] } });
+    await agent.log.waitFor('auth.succeeded', (l) => l.policyVersion === 1);
+    const sent = await broker.client.call('intentsDispatch', { agent: agent.did, capability: 'write_file', params: { path: 'ahead.txt', content: 'x', mode: 'create' } });
+    // Well inside the default approval timeout (10 minutes): the agent no longer waits for a decision that cannot come.
+    const view = await finalIntent(broker, sent.id, 20_000);
+    assert.deepEqual([view.state, view.reason, view.rejectedBy], ['rejected', 'approval-required', 'agent']);
+    assert.match(view.message ?? '', /the broker refused to open its approval request \(approval-timeout: /);
+    assert.ok(broker.log.find('approval.refused', (l) => l.did === agent.did && l.code === 'approval-timeout'), 'the broker audited its refusal');
+    assert.ok(agent.log.find('approval.request-refused', (l) => l.intentId === sent.id && l.code === 'approval-timeout'));
+    assert.equal(agent.log.find('intent.executing', (l) => l.intentId === sent.id), undefined, 'the write never ran');
+  });
+
   test('an approved agent whose clock drifts 10 minutes ahead: its handshake is refused as stale on both sides, and an intent for it is refused at once as agent-offline, never left pending', async () => {
     const punctual = await skewedAgent(0, 'drifting');
     await approve(punctual);
