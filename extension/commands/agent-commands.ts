@@ -206,6 +206,10 @@ export function registerAgentCommands(services: Services): vscode.Disposable[] {
       const ok = await notify.warn(`Revoke ${visibleText(agent.name)}?`, { modal: true, detail: `${agent.did}\n\nIt is disconnected at once and refused from then on; this cannot be undone.` }, 'Revoke');
       if (ok !== 'Revoke') return;
       model.noteAgent(await session.call('agentsRevoke', { did: agent.did, reason: reason.trim() }));
+      // What a revoke leaves the person to do is only known on the agent's machine: say it here, not only in a terminal.
+      void notify.info(
+        `VaultysClaw: ${visibleText(agent.name)} is revoked: it was disconnected and its key is refused from now on (the audit log keeps why). To enroll that machine again, give its agent a new key there (agent init with a new --state-dir) and approve the new registration; Remove from List clears this row.`,
+      );
     }),
 
     command(services, 'vaultysclaw.cancelIntent', async (arg) => {

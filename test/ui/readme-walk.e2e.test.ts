@@ -264,6 +264,7 @@ test('the README walk-through in one workbench: enroll, approve, dispatch, a rev
       await dialog.locator('.monaco-button', { hasText: 'Revoke' }).first().click();
       assert.equal(await agent.exited(STEP_MS), 3, 'the agent ends with "registration ended", the code the demo answers with how to enroll again');
       assert.equal((await broker.call('agentsGet', { did: agent.did })).status, 'revoked');
+      await wb.notification(/demo-agent is revoked: [\s\S]*To enroll that machine again, give its agent a new key there/);
       await waitText('the Revoked group', wb.pane('Agents'), /Revoked\s*1 agent/);
       await waitFor('the status bar: nothing online, nothing waiting', async () => /no agent online/.test(await textOf(wb.statusItem)) && /No tool call waiting for approval/.test(await wb.statusLabel()), STEP_MS, 200);
       await wb.clickRow('Agents', 'Revoked');
