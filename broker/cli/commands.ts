@@ -86,7 +86,7 @@ function policyTestText(r: PolicyTestResult): string {
     r.verdict === 'refused'
       ? `refused (${r.reason ?? 'not allowed'})`
       : r.verdict === 'needs-approval'
-        ? `needs ${r.reviewers} approval${r.reviewers === 1 ? '' : 's'}${r.selfReview ? " (you may approve your task's model calls yourself)" : ''}`
+        ? `needs ${r.reviewers} approval${r.reviewers === 1 ? '' : 's'}${r.selfReview ? " (you may approve it yourself if a model chose it: a task's tool call, or an intent sent by an editor AI or MCP client)" : ''}`
         : 'allowed';
   const lines = [`verdict: ${verdict}`, `decided by: ${r.gate}${r.rule ? ` (${r.rule.description})` : ''}`, `why: ${r.message}`];
   for (const check of r.hostChecks) lines.push(`the agent also checks: ${check}`);

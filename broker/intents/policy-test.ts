@@ -52,7 +52,7 @@ function resultOf({ outcome, policy, call }: Evaluation): PolicyTestResult {
     reason: null,
     gate: 'rules',
     message: ask
-      ? `needs ${decision.reviewers} distinct approval${decision.reviewers === 1 ? '' : 's'}${decision.selfReview ? " (the dispatching user may approve their task's model calls)" : ''}: ${decision.description}`
+      ? `needs ${decision.reviewers} distinct approval${decision.reviewers === 1 ? '' : 's'}${decision.selfReview ? " (the dispatching user may approve a call their model chose: a task's tool calls, or an intent an editor AI or MCP client sent)" : ''}: ${decision.description}`
       : `allowed: ${decision.description}`,
     rule: ruleOf(decision),
     reviewers: ask ? decision.reviewers : 0,

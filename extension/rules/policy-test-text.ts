@@ -42,7 +42,7 @@ export function verdictDetails(result: PolicyTestResult, call: TestedCall): stri
     lines.push(`Rule:        ${where}, effect ${result.rule.effect}: ${visibleText(result.rule.description)}`);
   }
   if (result.verdict === 'needs-approval') {
-    lines.push(`Reviewers:   ${result.reviewers} distinct, none of them the requester${result.selfReview ? " (except that the dispatching user may review their task's model calls)" : ''}`);
+    lines.push(`Reviewers:   ${result.reviewers} distinct, none of them the requester${result.selfReview ? " (except that the dispatching user may review a call their model chose: a task's tool calls, or an intent an editor AI or MCP client sent)" : ''}`);
   }
   if (result.hostChecks.length) {
     lines.push('', 'Checked only on the agent host (it may be stricter there):', ...result.hostChecks.map((c) => `  - ${visibleText(c)}`));
