@@ -408,6 +408,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/hub/agent-connection.ts (mayCarry), broker/intents/intent-router.ts',
   },
+  renewalWaitMs: {
+    who: ['agent'],
+    what: "how long the broker holds intents for an agent to renew its certificate after a policy change; past it they go out under the certificate the agent has (which decides), and nothing more is held for it until it renews",
+    limit: 5_000,
+    unit: 'ms',
+    enforcedAt: 'broker/hub/agent-connection.ts (sendUnderPolicy)',
+  },
 } as const satisfies Record<string, Budget>;
 
 export type BudgetName = keyof typeof BUDGETS;

@@ -66,6 +66,10 @@ export class AgentConnection {
   #resultsOwed = 0;
   /** Intents signed under a policy newer than this connection's certificate, with that policy's version (mayCarry). */
   readonly #heldForRenewal: { frame: Extract<BrokerFrame, { type: 'intent' }>; policyVersion: number }[] = [];
+  /** Set when the first of them was held: past BUDGETS.renewalWaitMs they go out anyway. */
+  #renewalTimer: NodeJS.Timeout | undefined;
+  /** The agent let BUDGETS.renewalWaitMs pass without renewing: nothing more is held for it until it does. */
+  #renewalOverdue = false;
   #closed = false;
   #registrationEnded = false;
   /** Results taken from this connection while its certificate was not approved (BUDGETS.pendingAgentResults). */
@@ -117,21 +121,39 @@ export class AgentConnection {
    * certificate would be refused (a capability it does not hold yet, a revocation list it has not had).
    */
   mayCarry(policyVersion: number): boolean {
-    return this.#certifiedAtLeast(policyVersion) || this.#heldForRenewal.length < BUDGETS.intentsHeldForRenewal.limit;
+    return this.#certifiedAtLeast(policyVersion) || this.#renewalOverdue || this.#heldForRenewal.length < BUDGETS.intentsHeldForRenewal.limit;
   }
 
-  /** Sends an intent signed under policy `policyVersion` now, or keeps it until the agent holds that policy (releaseRenewed). */
+  /**
+   * Sends an intent signed under policy `policyVersion` now, or keeps it until the agent holds that policy
+   * (releaseRenewed), for BUDGETS.renewalWaitMs at most: an agent that does not renew (its update_capabilities lost,
+   * a compromised agent) gets it then under the certificate it has, which decides, as it always does.
+   */
   sendUnderPolicy(frame: Extract<BrokerFrame, { type: 'intent' }>, policyVersion: number): void {
-    if (this.#certifiedAtLeast(policyVersion)) return this.send(frame);
+    if (this.#certifiedAtLeast(policyVersion) || this.#renewalOverdue) return this.send(frame);
     this.#heldForRenewal.push({ frame, policyVersion });
+    this.#renewalTimer ??= setTimeout(
+      this.#guarded(() => {
+        this.#renewalTimer = undefined;
+        this.#renewalOverdue = true;
+        for (const held of this.#heldForRenewal.splice(0)) this.send(held.frame);
+      }, 'renewal-wait'),
+      BUDGETS.renewalWaitMs.limit,
+    );
+    this.#renewalTimer.unref();
   }
 
   /** The agent renewed its certificate: the intents that waited for its policy go out, in the order they were signed. */
   releaseRenewed(): void {
+    this.#renewalOverdue = false;
     const waiting = this.#heldForRenewal.splice(0);
     for (const held of waiting) {
       if (this.#certifiedAtLeast(held.policyVersion)) this.send(held.frame);
       else this.#heldForRenewal.push(held);
+    }
+    if (this.#heldForRenewal.length === 0) {
+      clearTimeout(this.#renewalTimer);
+      this.#renewalTimer = undefined;
     }
   }
 
@@ -164,6 +186,9 @@ export class AgentConnection {
    */
   onSocketClosed(): void {
     this.#closed = true;
+    // What was held is in the store as sent: the agent's next connection gets it again (onAgentBack).
+    clearTimeout(this.#renewalTimer);
+    this.#heldForRenewal.length = 0;
     if (this.#agent) this.#guarded(() => this.host.closed(this), 'closed')();
   }
 

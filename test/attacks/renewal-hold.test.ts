@@ -24,12 +24,14 @@ let broker: BrokerProcess;
 let owner: Member;
 let agent: RogueAgent;
 let hub: HubSocket;
+/** The agent's last handshake: the broker key its intents are opened with. */
+let lastHandshake: Handshake;
 
 before(async () => {
   broker = await started.broker();
   owner = ownerOf(broker);
   agent = new RogueAgent(SecretIdentity.generate(IdType.Machine), broker.url, broker.did, { name: 'slow-renewer', requested: ['read_file', 'list_files'], agentVersion: '0.5.0' });
-  ({ hub } = await bounded('agent handshake', agent.authenticate()));
+  ({ hub, handshake: lastHandshake } = await bounded('agent handshake', agent.authenticate()));
 });
 
 after(async () => {
@@ -55,6 +57,7 @@ describe('intents signed under a policy the agent has not renewed to yet', () =>
     await assert.rejects(hub.next('intent', () => true, 700), /intent/, 'nothing reaches the agent under its pending certificate');
 
     const { handshake } = await bounded('renewal', agent.authenticate(hub));
+    lastHandshake = handshake;
     assert.equal(handshake.policy.policyVersion, 1);
     assert.deepEqual(await framesWithin(handshake, 5_000, 1), [sent.id], 'sent once the agent holds policy v1');
   });
@@ -75,10 +78,25 @@ describe('intents signed under a policy the agent has not renewed to yet', () =>
     await assert.rejects(hub.next('intent', () => true, 500), /intent/, 'none sent before the renewal');
 
     const { handshake } = await bounded('renewal', agent.authenticate(hub));
+    lastHandshake = handshake;
     assert.equal(handshake.policy.policyVersion, 2);
     assert.deepEqual(await framesWithin(handshake, 10_000, LIMIT), held, 'every held intent, in the order it was signed');
     // Renewed: the next goes out at once.
     const after = await read('after.txt');
     assert.deepEqual(await framesWithin(handshake, 5_000, 1), [after.id]);
+  });
+
+  test(`an agent that does not renew (its update_capabilities lost, or a compromised agent): held for BUDGETS.renewalWaitMs (${BUDGETS.renewalWaitMs.limit} ms), then sent under the certificate it has, and nothing more is held for it until it renews`, async () => {
+    const wait = BUDGETS.renewalWaitMs.limit;
+    await call(owner, 'policySet', { did: agent.did, policy: { capabilities: ['read_file', 'list_files'], maxRequestsPerHour: 10_000 } });
+    assert.equal((await hub.next('update_capabilities')).policyVersion, 3);
+    const since = Date.now();
+    const held = await read('held-long.txt');
+    await assert.rejects(hub.next('intent', () => true, wait - 1_000), /intent/, 'held while the agent may still renew');
+    assert.deepEqual(await framesWithin(lastHandshake, 5_000, 1), [held.id], 'sent under the certificate the agent has (v2), which decides');
+    assert.ok(Date.now() - since >= wait - 50, `sent once the wait was over (${Date.now() - since} ms)`);
+    // Overdue: the next intent goes out at once, not after another wait.
+    const next = await read('not-held.txt');
+    assert.deepEqual(await framesWithin(lastHandshake, 2_000, 1), [next.id]);
   });
 });
