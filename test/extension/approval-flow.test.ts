@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { open, VaultysId } from '../../core/identity';
 import { shortFingerprint } from '../../core/text/untrusted-text';
 import { ApprovalDecisionBody } from '../../core/wire/approval';
@@ -14,31 +14,18 @@ import { sealDecision, sendDecision } from '../../extension/approval/decision';
 import { ApprovalPanelController, panelTitle, type PanelHost } from '../../extension/approval/panel-controller';
 import type { BrokerSession } from '../../extension/connection/broker-session';
 import { connectTeamBroker } from '../../extension/connection/team-broker';
-import { PermanentConnectError, type Connected } from '../../extension/connection/supervisor';
+import { PermanentConnectError } from '../../extension/connection/supervisor';
 import { generateUserIdentity } from '../../extension/identity/user-key';
 import { intentDocument } from '../../extension/intent-document';
 import { activityTree } from '../../extension/model/activity-tree';
 import { approvalsTree, OPEN_APPROVAL_COMMAND } from '../../extension/model/approvals-tree';
 import { LiveModel } from '../../extension/model/live-model';
 import { cancelIntent } from '../../extension/model/intent-watch';
-import { removeDirs, startAgent, waitFor, type AgentProcess } from '../support/processes';
+import { startAgent, waitFor } from '../support/processes';
 import { connectLocal } from './support/local';
-import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
+import { endedAfterEach } from './support/started';
 
-const launched: LaunchedBroker[] = [];
-const agents: AgentProcess[] = [];
-const remotes: Connected[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const r of remotes.splice(0)) await r.close().catch(() => undefined);
-  for (const a of agents.splice(0)) await a.kill().catch(() => undefined);
-  await killLaunched(launched);
-  removeDirs(...dirs.splice(0));
-});
-after(() => {
-  setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
-});
+const { launched, agents, remotes, dirs } = endedAfterEach();
 
 function panelHost(session: BrokerSession, model: LiveModel, requestId: string, posted: ExtensionToWebview[], reports: string[]): PanelHost {
   return {

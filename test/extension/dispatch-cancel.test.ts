@@ -4,10 +4,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { PolicyTestResult, UserView } from '../../core/rpc/views';
 import { connectTeamBroker } from '../../extension/connection/team-broker';
-import type { Connected } from '../../extension/connection/supervisor';
 import { generateUserIdentity } from '../../extension/identity/user-key';
 import { activityTree } from '../../extension/model/activity-tree';
 import { approvalsTree } from '../../extension/model/approvals-tree';
@@ -15,24 +14,11 @@ import { cancelIntent, watchDispatch, type DispatchStatus } from '../../extensio
 import { LiveModel } from '../../extension/model/live-model';
 import { LOCAL_OPERATOR_EXPLAINED, localOperatorNote } from '../../extension/model/local-operator';
 import { soloReview } from '../../extension/model/solo-review';
-import { removeDirs, startAgent, waitFor, type AgentProcess } from '../support/processes';
+import { startAgent, waitFor } from '../support/processes';
 import { connectLocal } from './support/local';
-import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
+import { endedAfterEach } from './support/started';
 
-const launched: LaunchedBroker[] = [];
-const agents: AgentProcess[] = [];
-const remotes: Connected[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const r of remotes.splice(0)) await r.close().catch(() => undefined);
-  for (const a of agents.splice(0)) await a.kill().catch(() => undefined);
-  await killLaunched(launched);
-  removeDirs(...dirs.splice(0));
-});
-after(() => {
-  setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
-});
+const { launched, agents, remotes, dirs } = endedAfterEach();
 
 const ME = `did:vaultys:${'1'.repeat(40)}`;
 let n = 0;

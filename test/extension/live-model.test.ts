@@ -3,27 +3,16 @@
 // and then from broker notifications; the tests check both what the rows say and that nothing polled.
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Methods } from '../../core/rpc/methods';
 import { agentsTree } from '../../extension/model/agents-tree';
 import { LiveModel } from '../../extension/model/live-model';
 import type { TreeNode } from '../../extension/model/tree-node';
-import { removeDirs, startAgent, waitFor, type AgentProcess } from '../support/processes';
+import { startAgent, waitFor } from '../support/processes';
 import { connectLocal } from './support/local';
-import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
+import { endedAfterEach } from './support/started';
 
-const launched: LaunchedBroker[] = [];
-const agents: AgentProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.kill().catch(() => undefined);
-  await killLaunched(launched);
-  removeDirs(...dirs.splice(0));
-});
-after(() => {
-  setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
-});
+const { launched, agents, dirs } = endedAfterEach();
 
 const group = (tree: TreeNode[], id: string) => tree.find((g) => g.id === `group:${id}`);
 const row = (node: TreeNode | undefined, label: string) => node?.children?.find((c) => c.label === label);

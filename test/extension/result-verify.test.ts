@@ -6,29 +6,18 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { IntentDetail } from '../../core/rpc/views';
 import { generateUserIdentity } from '../../extension/identity/user-key';
 import { LiveModel } from '../../extension/model/live-model';
 import { envelopeDocument, verifyEnvelopes, type SignerIds } from '../../extension/results/envelope-check';
 import { ProgressLog } from '../../extension/results/progress-log';
 import { resultView } from '../../extension/results/result-view-model';
-import { removeDirs, startAgent, waitFor, type AgentProcess } from '../support/processes';
+import { startAgent, waitFor } from '../support/processes';
 import { connectLocal } from './support/local';
-import { killLaunched, type LaunchedBroker } from './support/stdio-launcher';
+import { endedAfterEach } from './support/started';
 
-const launched: LaunchedBroker[] = [];
-const agents: AgentProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.kill().catch(() => undefined);
-  await killLaunched(launched);
-  removeDirs(...dirs.splice(0));
-});
-after(() => {
-  setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
-});
+const { launched, agents, dirs } = endedAfterEach();
 
 /** Flips one bit of one byte of a base64 field, in the middle of the payload. */
 function flipped(base64: string): string {
