@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BUDGETS } from '../../core/budgets';
 import { IdType, SecretIdentity } from '../../core/identity';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
@@ -117,7 +118,13 @@ describe('approval requests per intent are budgeted', () => {
     const intent = await inFlight();
     const limit = BUDGETS.approvalRequestsPerIntent.limit;
     // Each request ends by the agent's clock before the next: always one pending, so only the lifetime bound applies.
-    for (let i = 0; i < limit; i++) await stored(ask(intent, 1).requestId);
+    // Paced under the hub's frame rate (BUDGETS.hubFramesPerSecond), which would otherwise close the socket first.
+    const pace = Math.ceil(2_000 / BUDGETS.hubFramesPerSecond.limit);
+    for (let i = 0; i < limit; i++) {
+      const sent = Date.now();
+      await stored(ask(intent, 1).requestId);
+      await sleep(Math.max(0, pace - (Date.now() - sent)));
+    }
     assert.equal(requestsOf(intent.id).length, limit);
 
     const over = ask(intent, 1);
