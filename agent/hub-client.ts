@@ -14,6 +14,7 @@ import { CloseCode } from '../core/wire/close-codes';
 import type { CertifiedSession, IntentRunner } from './intent-runner';
 import type { AgentStateDir } from './state-dir';
 import { DEFAULT_RECONNECT, ReconnectBackoff } from './reconnect-delay';
+import { AuditHeadStore } from './store/audit-head-store';
 
 
 interface Handshake {
@@ -27,7 +28,8 @@ interface Handshake {
 }
 
 export interface HubClientOptions {
-  url: string;
+  /** The broker's hub URLs (every node of a cluster, or one address): the first first, the next after each drop. */
+  urls: readonly string[];
   identity: SecretIdentity;
   state: AgentStateDir;
   hello: AgentHello;
@@ -49,19 +51,25 @@ export interface HubClientOptions {
  * The agent's only connection: outbound to the broker, authenticated by a
  * Challenger handshake in which the agent refuses any broker but the pinned
  * one, renewed on update_capabilities, and reconnected with exponential
- * backoff and jitter.
+ * backoff and jitter, to the next of its URLs in turn (a dead node of a
+ * cluster is left for another; every node proves the same pinned broker).
  */
 export class HubClient {
   #socket?: WebSocket;
   #stopped = false;
   readonly #backoff: ReconnectBackoff;
   #retry?: NodeJS.Timeout;
+  /** Which of options.urls the next connection goes to. */
+  #next = 0;
   readonly #trust: BrokerTrust;
   /** The policy of the last certificate both sides signed; intents are checked against it alone. */
   #session?: CertifiedSession;
+  readonly #auditHeads: AuditHeadStore;
 
   constructor(private readonly options: HubClientOptions) {
+    if (options.urls.length === 0) throw new Error('the agent needs at least one broker URL');
     this.#trust = new BrokerTrust(options.state, options.log, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS);
+    this.#auditHeads = new AuditHeadStore(options.state.path);
     this.#backoff = new ReconnectBackoff({
       ...DEFAULT_RECONNECT,
       minMs: options.minBackoffMs ?? DEFAULT_RECONNECT.minMs,
@@ -80,11 +88,12 @@ export class HubClient {
   }
 
   #connect(): void {
-    const { url, log } = this.options;
+    const { urls, log } = this.options;
+    const url = urls[this.#next]!;
     void brokerWebSocket(url, this.options.tls, { perMessageDeflate: false }).then(
       (socket) => {
         if (this.#stopped) return void socket.terminate();
-        this.#attach(socket);
+        this.#attach(socket, url);
       },
       (err: unknown) => {
         // Refused inside the TLS handshake: no byte of the upgrade request (path, headers) reached that peer.
@@ -106,12 +115,34 @@ export class HubClient {
   #retryLater(code: number, reason: string): void {
     if (this.#stopped) return;
     const delay = this.#backoff.next(code);
-    this.options.log.info({ event: 'hub.disconnected', code, reason, retryInMs: delay }, 'disconnected from broker');
+    // Round robin: a node that died (or cannot be reached) is not tried again before the others.
+    this.#next = (this.#next + 1) % this.options.urls.length;
+    this.options.log.info({ event: 'hub.disconnected', code, reason, retryInMs: delay, next: loggableUrl(this.options.urls[this.#next]!) }, 'disconnected from broker');
     this.#retry = setTimeout(() => this.#connect(), delay);
   }
 
-  #attach(socket: WebSocket): void {
-    const { url, log } = this.options;
+  /** A refused head is logged and dropped; the connection stays (the head is the broker's word about its own log, not an order). */
+  #keepAuditHead(line: Uint8Array, brokerDid: string): void {
+    const { log } = this.options;
+    let offer;
+    try {
+      offer = this.#auditHeads.offer(line, brokerDid);
+    } catch (err) {
+      log.error({ event: 'audit-head.store-failed', file: this.#auditHeads.file, err: (err as Error).message }, "could not store the broker's audit head");
+      return;
+    }
+    if (offer.ok) {
+      if (offer.stored) log.info({ event: 'audit-head.kept', broker: brokerDid, seq: offer.seq }, "kept the broker's latest audit checkpoint");
+    } else if (offer.reason === 'lower-seq' || offer.reason === 'conflicting') {
+      // Evidence: the broker signed further (or otherwise) before. The higher head stays, and this is said loudly.
+      log.error({ event: 'audit-head.regressed', broker: brokerDid, reason: offer.reason, held: offer.held, detail: offer.detail }, "the broker's audit log went back: kept the checkpoint held before");
+    } else {
+      log.warn({ event: 'audit-head.refused', broker: brokerDid, reason: offer.reason, detail: offer.detail }, "refused the broker's audit head");
+    }
+  }
+
+  #attach(socket: WebSocket, url: string): void {
+    const { log } = this.options;
     this.#socket = socket;
     this.#session = undefined;
     const send = (frame: AgentFrame) => {
@@ -235,6 +266,9 @@ export class HubClient {
         case 'intent/cancel':
           if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
           return this.options.runner.onCancel(f.envelope, this.#session);
+        case 'audit/head':
+          if (!this.#session) return fail(CloseCode.AuthRefused, 'unauthenticated');
+          return this.#keepAuditHead(f.line, this.#session.broker.did);
         case 'error':
           log.warn({ event: 'hub.broker-error', code: f.code, detail: f.message, intentId: f.intentId }, 'broker reported an error');
           if (f.code === 'unknown-intent' && f.intentId) this.options.runner.forgetRefused(f.intentId);

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { isRootDid } from '../core/authority/broker-pin';
 import { parsePin } from '../core/identity';
 import { normalizeFingerprint } from '../core/wire/broker-tls';
-import { brokerUrlProblem } from '../core/wire/broker-url';
+import { brokerEndpoint, brokerUrlList, brokerUrlProblem, loggableUrl } from '../core/wire/broker-url';
 import { CAPABILITIES, type Capability, type Confinement } from '../core/wire/policy';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../core/policy/intent-gates';
 import { probeConfinement } from './confinement/probe';
@@ -27,8 +27,8 @@ import { storageFailure } from '../core/storage/storage-failure';
 import { AGENT_KEY_FILE, AgentStateDir, defaultStateDir } from './state-dir';
 import { workspaceLayoutProblem } from './workspace-layout';
 
-/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId); from 0.3.0 the hello states the agent's confinement; from 0.5.0 it reads an intent's `via` and a rule's `chosenBy` (readsIntentOrigin). */
-const AGENT_VERSION = '0.5.0';
+/** Sent in the hello; from 0.2.0 the broker names the intent of a refusal (readsRefusedIntentId); from 0.3.0 the hello states the agent's confinement; from 0.5.0 it reads an intent's `via` and a rule's `chosenBy` (readsIntentOrigin); from 0.6.0 it keeps the broker's audit head (readsAuditHead). */
+const AGENT_VERSION = '0.6.0';
 
 /**
  * Test-only: shifts this agent's clock for the intent gates, so the tests can
@@ -81,7 +81,11 @@ program
 program
   .command('start')
   .description('connect to the broker and serve intents')
-  .requiredOption('--broker-url <url>', 'broker hub URL, e.g. ws://127.0.0.1:8080')
+  .requiredOption(
+    '--broker-url <url>',
+    'broker hub URL, e.g. ws://127.0.0.1:8080; for a cluster, every node\'s URL (repeat the flag or separate them with commas): the first is tried first, and after each dropped connection the next one in turn',
+    (url: string, previous: string[] = []) => [...previous, url],
+  )
   .option('--state-dir <dir>', 'agent state directory', defaultStateDir())
   .option('--workspace <dir>', 'the only directory tools may touch', process.cwd())
   .option('--name <name>', 'display name shown to the broker', process.env.HOSTNAME ?? 'agent')
@@ -115,9 +119,13 @@ program
       'The model key is sent only to --model-url, never logged, never in a result or to the broker.\n' +
       'A task\'s tool calls pass the same gates as intents; its tokens count toward the certificate\'s daily budget.',
   )
-  .action((o: { brokerUrl: string; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & LimitOptions & ModelOptions) => {
-    const urlProblem = brokerUrlProblem(o.brokerUrl, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
-    if (urlProblem) throw new Error(urlProblem);
+  .action((o: { brokerUrl: string[]; stateDir: string; workspace: string; name: string; request: string; staleness: string; clockSkew: string; ca?: string; tlsPin?: string; allowPlainWs?: boolean; unconfinedCommands?: boolean; egressAllowLoopback?: boolean } & LimitOptions & ModelOptions) => {
+    const brokerUrls = brokerUrlList(o.brokerUrl);
+    if (brokerUrls.length === 0) throw new Error('give --broker-url <url>');
+    for (const url of brokerUrls) {
+      const urlProblem = brokerUrlProblem(url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
+      if (urlProblem) throw new Error(urlProblem);
+    }
     if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
     const ceilings = commandLimitsFromOptions(
       { cpuSeconds: o.maxCpuSeconds, memoryBytes: o.maxMemory, processes: o.maxProcesses, fileBytes: o.maxFileSize, workspaceWriteBytes: o.maxWorkspaceWrites },
@@ -147,7 +155,6 @@ program
     };
     prune();
     setInterval(prune, 60_000).unref();
-    const brokerUrl = new URL(o.brokerUrl);
     const sandbox = new WorkspaceSandbox(o.workspace, { agentState: o.stateDir });
     const probed = probeConfinement({
       unconfined: Boolean(o.unconfinedCommands),
@@ -163,7 +170,7 @@ program
       host: {
         confinement: probed.confinement,
         sandbox: probed.sandbox,
-        broker: { host: brokerUrl.hostname, port: Number(brokerUrl.port || (brokerUrl.protocol === 'wss:' ? 443 : 80)) },
+        brokers: brokerUrls.map(brokerEndpoint),
         allowLoopback: Boolean(o.egressAllowLoopback),
       },
       sandbox,
@@ -179,7 +186,7 @@ program
       now,
     });
     const client = new HubClient({
-      url: o.brokerUrl,
+      urls: brokerUrls,
       identity,
       state,
       hello: { name: o.name, requested: requested as Capability[], agentVersion: AGENT_VERSION, confinement: runner.host.confinement },
@@ -195,11 +202,11 @@ program
       },
     });
     log.info(
-      { event: 'agent.started', did: identity.did, workspace: o.workspace, url: o.brokerUrl, model: model ? { url: model.endpoint.baseUrl, name: model.endpoint.model, limits: model.limits } : null },
+      { event: 'agent.started', did: identity.did, workspace: o.workspace, urls: brokerUrls.map(loggableUrl), model: model ? { url: model.endpoint.baseUrl, name: model.endpoint.model, limits: model.limits } : null },
       'agent started',
     );
-    if (o.allowPlainWs && new URL(o.brokerUrl).protocol === 'ws:') {
-      log.warn({ event: 'transport.insecure', url: o.brokerUrl }, 'PLAIN ws:// TO A REMOTE HOST: traffic to the broker is not encrypted (--allow-plain-ws)');
+    for (const url of brokerUrls.filter((u) => o.allowPlainWs && new URL(u).protocol === 'ws:')) {
+      log.warn({ event: 'transport.insecure', url }, 'PLAIN ws:// TO A REMOTE HOST: traffic to the broker is not encrypted (--allow-plain-ws)');
     }
     if (o.egressAllowLoopback) {
       log.warn({ event: 'egress.loopback-allowed' }, 'commands and http_fetch may reach loopback services of this host that allowedDomains names (--egress-allow-loopback); never the broker');

@@ -152,6 +152,8 @@ export interface BrokerStart {
   cpuProfDir?: string;
   /** Where the broker's stderr (its JSON log) goes. */
   stderrPath: string;
+  /** More `broker start` flags (the audit-stream suite's --audit-https, the metrics suite's --metrics). */
+  args?: string[];
 }
 
 /**
@@ -166,7 +168,7 @@ export async function startBroker(o: BrokerStart): Promise<BrokerHandle> {
   const err = openSync(o.stderrPath, 'a');
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   const child = track(
-    spawn(process.execPath, [...nodeArgs, join(BUILD_DIR, 'broker.js'), 'start', '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), ...FLEET_ON_LOOPBACK], {
+    spawn(process.execPath, [...nodeArgs, join(BUILD_DIR, 'broker.js'), 'start', '--data-dir', o.dataDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), ...FLEET_ON_LOOPBACK, ...(o.args ?? [])], {
       stdio: ['ignore', 'ignore', err],
       env: { ...process.env, VAULTYSCLAW_LOG_LEVEL: 'info' },
     }),

@@ -34,9 +34,10 @@
  *    before and after compare. A handshake costs it 1 signature and
  *    1 verification: 1 / (1/rawSign + 1/rawVerify) handshakes per second.
  *    fsync: the median of N fdatasync()s of 4 KiB on the data directory's
- *    file system; an intent commits 2 SQLite transactions on the broker
- *    (insert when sent, update when its result arrives), synchronous=NORMAL,
- *    no fsync, and 1 on the agent (seen id and request window), one fsync.
+ *    file system; an intent writes 2 SQLite rows on the broker (insert when
+ *    sent, update when its result arrives), each committed with the other
+ *    intent writes of its group (GroupCommit), synchronous=NORMAL, no fsync,
+ *    and 1 transaction on the agent (seen id and request window), one fsync.
  *
  * 2. Round trip, 1 real agent process (dist-equivalent `agent start`,
  *    approved for list_files, workspace an empty directory). One intent at a
@@ -142,6 +143,8 @@ export interface BrokerBenchOptions {
   dataRoot?: string;
   /** Simulated-agent processes (1-3). */
   simProcesses?: number;
+  /** The cluster suite's fan-out and storm fleet (simulated agents over 3 nodes). */
+  clusterAgents?: number;
 }
 
 /** What one intent dispatched by an owner costs the broker in Ed25519 operations, counted from the code. */
@@ -271,7 +274,7 @@ const intentCeiling = ceilingOf(CEILING_COUNT);
 const baselineCeiling = ceilingOf(BASELINE_CEILING_COUNT);
 
 /** The simulated-agent processes, with the fleet's DIDs in a global order interleaved across processes. */
-class SimFleet {
+export class SimFleet {
   readonly procs: SimProcess[] = [];
   /** Global order: index i lives in process i % procs.length. */
   readonly dids: string[] = [];
@@ -280,12 +283,47 @@ class SimFleet {
     for (let i = 0; i < count; i++) this.procs.push(new SimProcess());
   }
 
-  async configure(url: string, brokerDid: string): Promise<void> {
+  /** `urls`: a cluster's nodes (bench/cluster.ts), the fleet spread over them in its global order. */
+  async configure(url: string, brokerDid: string, urls?: string[]): Promise<void> {
     await Promise.all(
       this.procs.map((p, i) =>
-        p.config({ url, brokerDid, maxFramesPerSecond: AGENT_FRAMES_PER_SECOND, hello: { name: `bench-sim-${i}`, requested: ['list_files'], agentVersion: '0.1.0-bench' } }),
+        p.config({
+          url,
+          brokerDid,
+          maxFramesPerSecond: AGENT_FRAMES_PER_SECOND,
+          hello: { name: `bench-sim-${i}`, requested: ['list_files'], agentVersion: '0.1.0-bench' },
+          place: { index: i, of: this.procs.length },
+          ...(urls ? { urls } : {}),
+        }),
       ),
     );
+  }
+
+  /** Every agent whose node changes moves there at once (reconnects without backoff). */
+  async retarget(urls: string[], brokerDid: string): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.request({ t: 'retarget', urls, brokerDid }, 10_000)));
+  }
+
+  /** Stops the agents that are not authenticated and forgets them; returns how many. */
+  async dropUnauthenticated(): Promise<number> {
+    const replies = await Promise.all(this.procs.map((p) => p.request<{ id: number; dropped: string[] }>({ t: 'drop' }, 10_000)));
+    const dropped = new Set(replies.flatMap((r) => r.dropped));
+    const kept = this.dids.filter((d) => !dropped.has(d));
+    this.dids.length = 0;
+    this.dids.push(...kept);
+    return dropped.size;
+  }
+
+  async markLists(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.request({ t: 'markLists' }, 10_000)));
+  }
+
+  /** Arrival times (wall ms) of a list newer than at markLists, per agent; null for an agent that got none in time. */
+  async waitLists(timeoutMs: number): Promise<{ ok: boolean; listAt: (number | null)[]; stats: Stats[] }> {
+    const replies = await Promise.all(
+      this.procs.map((p) => p.request<{ id: number; ok: boolean; listAt: (number | null)[]; stats: Stats }>({ t: 'waitLists', timeoutMs }, timeoutMs + 10_000)),
+    );
+    return { ok: replies.every((r) => r.ok), listAt: replies.flatMap((r) => r.listAt), stats: replies.map((r) => r.stats) };
   }
 
   /** Adds `count` identities, spread so the global order stays interleaved; returns the new DIDs. */
@@ -344,25 +382,25 @@ class SimFleet {
   }
 }
 
-function sum(stats: Stats[], key: keyof Stats): number {
+export function sum(stats: Stats[], key: keyof Stats): number {
   return stats.reduce((a, s) => a + (s[key] as number), 0);
 }
 
-function mergeCounts(stats: Stats[], key: 'closes' | 'failures' | 'attemptsToAuthenticate' = 'closes'): Record<string, number> {
+export function mergeCounts(stats: Stats[], key: 'closes' | 'failures' | 'attemptsToAuthenticate' | 'authenticatedByUrl' = 'closes'): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of stats) for (const [k, v] of Object.entries(s[key])) out[k] = (out[k] ?? 0) + v;
   return out;
 }
 
 /** after - before, per key, keeping only what changed. */
-function countsSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+export function countsSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;
 }
 
 /** Approves pending agents over RPC, `inFlight` requests at a time; returns approvals per second. */
-async function approveAll(client: BrokerClient, dids: readonly string[], inFlight = 64): Promise<{ seconds: number; perSecond: number }> {
+export async function approveAll(client: BrokerClient, dids: readonly string[], inFlight = 64): Promise<{ seconds: number; perSecond: number }> {
   const start = performance.now();
   let next = 0;
   const worker = async () => {

@@ -71,7 +71,7 @@ export const egressSuite: Suite = {
   async run(options) {
     const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(BODY));
     const serverPort = await listen(server);
-    const proxy = EgressProxy.open({ policy: { allowedDomains: ['localhost'] }, host: { broker: { host: '127.0.0.1', port: 9 }, allowLoopback: true } }, () => undefined);
+    const proxy = EgressProxy.open({ policy: { allowedDomains: ['localhost'] }, host: { brokers: [{ host: '127.0.0.1', port: 9 }], allowLoopback: true } }, () => undefined);
     const bridgePort = await freePort();
     // Its own process group, so the bridge and the command it holds open end together.
     const bridge = spawn(process.execPath, [bridgeScript(), proxy.socketPath, String(bridgePort), '--', 'sleep', '3600'], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });

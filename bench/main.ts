@@ -11,7 +11,11 @@
  * a real broker, a real agent and simulated agents on 127.0.0.1; its method is
  * written at the top of that file), sandbox (bench/sandbox.ts: a command in
  * bubblewrap against a plain spawn of it) and egress (bench/egress.ts: a loopback
- * HTTP GET through the egress bridge and proxy against a direct one).
+ * HTTP GET through the egress bridge and proxy against a direct one), and metrics (bench/metrics.ts: intent
+ * throughput of a broker with --metrics scraped against one without, in the same run), and storage (bench/storage.ts:
+ * the query layer against raw better-sqlite3, and PostgreSQL against SQLite, in the same run), and cluster
+ * (bench/cluster.ts: throughput of 1, 2 and 3 broker nodes on PostgreSQL and NATS against one on SQLite, revocation
+ * fan-out to 10 000 agents over 3 nodes, the reconnect storm after one node is killed).
  *
  * To add a suite, write bench/<name>.ts exporting a Suite (see bench/measure.ts)
  * and add it to suites() below.
@@ -25,11 +29,15 @@ import { identitySuite } from './identity';
 import type { MeasureOptions, Suite } from './measure';
 import { sandboxSuite } from './sandbox';
 import { egressSuite } from './egress';
+import { auditStreamSuite } from './audit-stream';
+import { metricsSuite } from './metrics';
+import { storageSuite } from './storage';
+import { clusterSuite } from './cluster';
 
-const SUITE_NAMES = ['identity', 'broker', 'sandbox', 'egress'] as const;
+const SUITE_NAMES = ['identity', 'broker', 'sandbox', 'egress', 'audit-stream', 'metrics', 'storage', 'cluster'] as const;
 
 function suites(broker: BrokerBenchOptions): readonly Suite[] {
-  return [identitySuite, brokerSuite(broker), sandboxSuite, egressSuite];
+  return [identitySuite, brokerSuite(broker), sandboxSuite, egressSuite, auditStreamSuite, metricsSuite, storageSuite, clusterSuite(broker)];
 }
 
 const FULL = { runs: 5, runMs: 400, warmupMs: 300, warmupOps: 1000 };
@@ -44,7 +52,10 @@ broker suite:
   --agents N          connection-scale target (default 10000, 1000 with --quick)
   --sim-processes N   processes holding the simulated agents, 1 to 3 (default 2)
   --data-root DIR     where the temporary data directories go (default the OS temp dir)
-  --cpu-prof DIR      run the broker under node --cpu-prof, profiles in DIR, summaries per phase in the JSON`;
+  --cpu-prof DIR      run the broker under node --cpu-prof, profiles in DIR, summaries per phase in the JSON
+cluster suite (--data-root applies too):
+  --cluster-agents N  simulated agents over 3 nodes for the revocation fan-out and the reconnect storm
+                      (default 10000, 1000 with --quick)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -61,6 +72,7 @@ async function main(): Promise<void> {
     'sim-processes'?: string;
     'data-root'?: string;
     'cpu-prof'?: string;
+    'cluster-agents'?: string;
   };
   try {
     ({ values } = parseArgs({
@@ -74,6 +86,7 @@ async function main(): Promise<void> {
         'sim-processes': { type: 'string' },
         'data-root': { type: 'string' },
         'cpu-prof': { type: 'string' },
+        'cluster-agents': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -106,6 +119,7 @@ async function main(): Promise<void> {
     simProcesses: integer(values['sim-processes'], '--sim-processes', 1, 3),
     dataRoot: values['data-root'] ? resolve(values['data-root']) : undefined,
     cpuProfDir: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
+    clusterAgents: integer(values['cluster-agents'], '--cluster-agents', 100, 100_000),
   };
   if (broker.cpuProfDir) mkdirSync(broker.cpuProfDir, { recursive: true });
   const SUITES = suites(broker);

@@ -68,7 +68,7 @@ export const sandboxSuite: Suite = {
     try {
       const probed = probeConfinement({ unconfined: false, path: process.env.PATH, workspace, hidden: [] });
       if (!probed.sandbox) throw new Error(`no sandbox on this machine: ${probed.confinement.detail}`);
-      const host = (confinement: HostRules['confinement'], sandbox?: HostRules['sandbox']): HostRules => ({ confinement, sandbox, broker: { host: '127.0.0.1', port: 9 }, allowLoopback: false });
+      const host = (confinement: HostRules['confinement'], sandbox?: HostRules['sandbox']): HostRules => ({ confinement, sandbox, brokers: [{ host: '127.0.0.1', port: 9 }], allowLoopback: false });
       const hosts = {
         plain: host({ mode: 'unconfined', detail: 'bench', ceilings: MAX_COMMAND_LIMITS }),
         sandboxed: host(probed.confinement, probed.sandbox),

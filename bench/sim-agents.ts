@@ -19,11 +19,18 @@
  *   - reconnection with HubClient's backoff (agent/reconnect-delay.ts: 500 ms
  *     to 30 s, full jitter; after a 1001 the first retry spread over 2 s and
  *     the next ones at most 4 s apart; reset on auth/accepted), never after
- *     close code 4003.
+ *     close code 4003;
+ *   - on a cluster (SimConfig.urls, bench/cluster.ts): each agent starts on
+ *     one node (the fleet's global order modulo the nodes), and after a
+ *     connection that ended without a close frame (1006: the node died) or
+ *     never opened, the next attempt, after the same backoff, goes to the
+ *     next node's URL; a clean close retries the same node;
+ *   - the pushed revocation list: its arrival time is recorded (before it is
+ *     opened), then it is opened against the broker key and its version kept.
  *   Left out: no tool runs (the result says succeeded with an empty listing),
  *   no SQLite stores (seen ids, request window, token ledger), the delegation
- *   certificate inside the intent and the pushed revocation list are not
- *   verified, and nothing is logged. These are agent-side costs; the broker
+ *   certificate inside the intent is not verified, the revocation list is not
+ *   applied (only its version kept), and nothing is logged. These are agent-side costs; the broker
  *   receives exactly the frames a real agent would send.
  *
  * Pacing: the hub closes a connection that sends more than 200 frames in a
@@ -46,6 +53,7 @@ import { ChallengeInitiator, IdType, open, seal, SecretIdentity, type SealedEnve
 import { decodeFrame, encodeFrame } from '../core/wire/frame-codec';
 import { AGENT_AUTH, BrokerFrame, HUB_PROTOCOL_VERSION, MAX_HUB_FRAME_BYTES, type AgentFrame } from '../core/wire/hub-messages';
 import { CloseCode } from '../core/wire/close-codes';
+import { RevocationListBody } from '../core/wire/delegation';
 import { IntentBody, type ResultBody } from '../core/wire/intent';
 import { CertifiedPolicy, type AgentHello, type RegistrationStatus } from '../core/wire/policy';
 
@@ -55,6 +63,10 @@ export interface SimConfig {
   /** Sustained frames per second per connection (the hub allows 200 in any 1-second window). */
   maxFramesPerSecond: number;
   hello: AgentHello;
+  /** A cluster's node URLs (replacing `url`): agent k of this process starts on urls[(k * place.of + place.index) % urls.length]. */
+  urls?: string[];
+  /** This process's place among the fleet's processes: the fleet's global order is interleaved across them. */
+  place?: { index: number; of: number };
 }
 
 export type Request =
@@ -66,6 +78,14 @@ export type Request =
   /** Replies when every agent (whose registration did not end) is authenticated, with `status` if given. */
   | { id: number; t: 'waitAuth'; status?: RegistrationStatus; timeoutMs: number }
   | { id: number; t: 'status' }
+  /** Points the fleet at other brokers: every agent whose node changes closes its socket and connects there at once. */
+  | { id: number; t: 'retarget'; urls: string[]; brokerDid: string }
+  /** Stops the agents not authenticated and forgets them (a fleet larger than the machine authenticates in time); replies with their DIDs. */
+  | { id: number; t: 'drop' }
+  /** Remembers each agent's revocation-list version: waitLists then waits for a newer one. */
+  | { id: number; t: 'markLists' }
+  /** Replies when every live agent holds a list newer than at markLists, with each one's arrival time (null if none in time). */
+  | { id: number; t: 'waitLists'; timeoutMs: number }
   /** Closes every socket for good, replies, then exits. */
   | { id: number; t: 'stop' };
 
@@ -80,6 +100,10 @@ export interface Stats {
   intentsVerified: number;
   intentsRefused: number;
   resultsSent: number;
+  /** Revocation lists that did not open against the broker key or were not a list. */
+  listsRefused: number;
+  /** Authenticated agents by the URL they are connected to. */
+  authenticatedByUrl: Record<string, number>;
   /** Frames held back by the pacer at some point. */
   framesDelayed: number;
   closes: Record<string, number>;
@@ -106,6 +130,9 @@ class Fleet {
   intentsVerified = 0;
   intentsRefused = 0;
   resultsSent = 0;
+  listsRefused = 0;
+  /** Agents holding a list newer than at markLists. */
+  listsNewer = 0;
   framesDelayed = 0;
   readonly closes = new Map<string, number>();
   readonly failures = new Map<string, number>();
@@ -132,6 +159,17 @@ class Fleet {
     });
   }
 
+  #byUrl(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const a of this.agents) if (a.authenticated && a.url) out[a.url] = (out[a.url] ?? 0) + 1;
+    return out;
+  }
+
+  /** The URLs agents connect to: a cluster's nodes, or the one broker. */
+  urls(): string[] {
+    return this.config!.urls ?? [this.config!.url];
+  }
+
   stats(): Stats {
     const cpu = process.cpuUsage();
     return {
@@ -145,6 +183,8 @@ class Fleet {
       intentsVerified: this.intentsVerified,
       intentsRefused: this.intentsRefused,
       resultsSent: this.resultsSent,
+      listsRefused: this.listsRefused,
+      authenticatedByUrl: this.#byUrl(),
       framesDelayed: this.framesDelayed,
       closes: Object.fromEntries(this.closes),
       failures: Object.fromEntries(this.failures),
@@ -176,11 +216,43 @@ class SimAgent {
   #flushTimer?: NodeJS.Timeout;
   /** Resolved at the first authentication (the ramp counts handshakes in progress). */
   firstAuth?: () => void;
+  /** Index into the fleet's URLs of the node this agent connects to next. */
+  #node: number;
+  /** The URL of the current socket. */
+  url?: string;
+  /** The newest revocation-list version held, when it arrived (wall ms), and the version at markLists. */
+  listVersion = -1;
+  listAt = 0;
+  listMark = -1;
 
   constructor(
     readonly identity: SecretIdentity,
     private readonly fleet: Fleet,
-  ) {}
+    /** This agent's place in the fleet's global order (interleaved across processes). */
+    readonly order: number,
+  ) {
+    this.#node = order % fleet.urls().length;
+  }
+
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /** Moves to the node the fleet's (new) URLs give this agent: its socket closed and a new one opened at once. */
+  retarget(): void {
+    const urls = this.fleet.urls();
+    this.#node = this.order % urls.length;
+    if (!this.started || this.#stopped || this.url === urls[this.#node]) return;
+    const old = this.#socket;
+    this.#socket = undefined;
+    clearTimeout(this.#retry);
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#authenticated) this.#setAuthenticated(false);
+    old?.terminate();
+    this.#backoff.reset();
+    this.#connect();
+  }
 
   get did(): string {
     return this.identity.did;
@@ -216,8 +288,11 @@ class SimAgent {
     const config = this.fleet.config!;
     this.fleet.connectAttempts++;
     this.#tries++;
-    const socket = new WebSocket(config.url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
+    const urls = this.fleet.urls();
+    this.url = urls[this.#node % urls.length]!;
+    const socket = new WebSocket(this.url, { maxPayload: MAX_HUB_FRAME_BYTES, perMessageDeflate: false });
     this.#socket = socket;
+    let opened = false;
     this.#queue = [];
     let initiator: ChallengeInitiator | undefined;
     const startHandshake = () => {
@@ -232,7 +307,10 @@ class SimAgent {
       });
       this.#send(socket, { type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: initiator.init });
     };
-    socket.on('open', startHandshake);
+    socket.on('open', () => {
+      opened = true;
+      startHandshake();
+    });
     socket.on('message', (data, isBinary) => {
       const frame = decodeFrame(BrokerFrame, isBinary ? new Uint8Array(data as Buffer) : null, MAX_HUB_FRAME_BYTES);
       if (!frame.ok) return socket.close(CloseCode.BadFrame, frame.code);
@@ -272,8 +350,10 @@ class SimAgent {
         case 'result/ack':
           this.#unacknowledged.delete(f.intentId);
           return;
+        case 'revocations':
+          return this.#onRevocations(f.envelope);
         default:
-          // revocations, delegation, approval/decision, error: not used by the benchmark.
+          // delegation, approval/decision, error: not used by the benchmark.
           return;
       }
     });
@@ -297,8 +377,25 @@ class SimAgent {
         this.fleet.changed();
         return;
       }
+      // The node died or refused the connection: the next attempt goes to the next node of a cluster.
+      if (!opened || code === 1006) this.#node = (this.#node + 1) % this.fleet.urls().length;
       this.#retry = setTimeout(() => this.#connect(), this.#backoff.next(code));
     });
+  }
+
+  #onRevocations(envelope: SealedEnvelope): void {
+    const at = wallNow();
+    const opened = this.#broker ? open(this.#broker, 'vaultysclaw/revocation-list/v1', envelope) : undefined;
+    const list = opened?.ok ? RevocationListBody.safeParse(opened.body) : undefined;
+    if (!list?.success) {
+      this.fleet.listsRefused++;
+      return;
+    }
+    if (list.data.version <= this.listVersion) return;
+    if (this.listVersion <= this.listMark && list.data.version > this.listMark) this.fleet.listsNewer++;
+    this.listVersion = list.data.version;
+    this.listAt = at;
+    this.fleet.changed();
   }
 
   #onIntent(socket: WebSocket, envelope: SealedEnvelope): void {
@@ -374,8 +471,9 @@ async function handle(req: Request): Promise<void> {
     case 'add': {
       if (!fleet.config) throw new Error('config first');
       const dids: string[] = [];
+      const place = fleet.config.place ?? { index: 0, of: 1 };
       for (let i = 0; i < req.count; i++) {
-        const agent = new SimAgent(SecretIdentity.generate(IdType.Machine), fleet);
+        const agent = new SimAgent(SecretIdentity.generate(IdType.Machine), fleet, fleet.agents.length * place.of + place.index);
         fleet.agents.push(agent);
         dids.push(agent.did);
       }
@@ -417,6 +515,27 @@ async function handle(req: Request): Promise<void> {
     }
     case 'status':
       return reply(req.id, { stats: fleet.stats() });
+    case 'retarget':
+      fleet.config = { ...fleet.config!, urls: req.urls, brokerDid: req.brokerDid };
+      for (const agent of fleet.agents) agent.retarget();
+      return reply(req.id, {});
+    case 'drop': {
+      const dropped = fleet.agents.filter((a) => !a.authenticated);
+      for (const agent of dropped) agent.stop();
+      const kept = fleet.agents.filter((a) => a.authenticated);
+      fleet.agents.length = 0;
+      fleet.agents.push(...kept);
+      return reply(req.id, { dropped: dropped.map((a) => a.did) });
+    }
+    case 'markLists':
+      for (const agent of fleet.agents) agent.listMark = agent.listVersion;
+      fleet.listsNewer = 0;
+      return reply(req.id, {});
+    case 'waitLists': {
+      const live = fleet.agents.filter((a) => a.started);
+      const ok = await fleet.until(() => fleet.listsNewer >= live.length, req.timeoutMs);
+      return reply(req.id, { ok, listAt: live.map((a) => (a.listVersion > a.listMark ? a.listAt : null)), stats: fleet.stats() });
+    }
     case 'stop':
       for (const agent of fleet.agents) agent.stop();
       reply(req.id, { stats: fleet.stats() });

@@ -1,5 +1,6 @@
 import type pino from 'pino';
 import type { OnlineAgents } from './agents/online-agents';
+import type { ClusterBus } from './cluster/cluster-bus';
 import type { BrokerEventBus } from './events';
 import type { ActiveIdentity } from './identity/active-identity';
 
@@ -12,6 +13,8 @@ export interface BrokerContext {
   keys: ActiveIdentity;
   online: OnlineAgents;
   events: BrokerEventBus;
+  /** The other broker nodes of a cluster (SingleNodeBus when there are none). */
+  cluster: ClusterBus;
   log: pino.Logger;
   now: () => number;
 }

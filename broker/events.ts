@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { NotificationName, NotificationParams } from '../core/rpc/rpc-contract';
 import type { IntentView } from '../core/rpc/views';
+import type { SealedEnvelope } from '../core/identity';
 
 /** The one view a notification's params wrap ({ agent }, { user }…). */
 type Wrapped<K extends NotificationName> = NotificationParams<K>[keyof NotificationParams<K>];
@@ -9,8 +10,11 @@ type Wrapped<K extends NotificationName> = NotificationParams<K>[keyof Notificat
 interface Richer {
   /** The full view (output, envelopes): the broker's own listeners read it, clients are sent its summary. */
   intentChanged: IntentView;
-  /** `user` (the requester) and `agent` route the event (ProgressAudience); clients get the rest. */
-  intentProgress: NotificationParams<'intentProgress'> & { user: string; agent: string };
+  /**
+   * `user` (the requester) and `agent` route the event (ProgressAudience); clients get the rest. `envelope` is the
+   * agent's signed progress, what other nodes of a cluster are told (they check it against the agent's key).
+   */
+  intentProgress: NotificationParams<'intentProgress'> & { user: string; agent: string; envelope?: SealedEnvelope };
 }
 
 /**
@@ -23,13 +27,24 @@ export type BrokerEvent<K extends NotificationName> = BrokerEvents[K][0];
 /**
  * The broker's event bus, typed per event: one payload each. A plain EventEmitter inside, so a generic
  * subscriber (every RPC connection forwards every event) is checked by the compiler without casts.
+ *
+ * Two audiences: `on` hears what happened on this node (its metrics, webhooks, its own follow-ups, and the cluster
+ * bus that tells the other nodes); `onClient` hears that and what other nodes of a cluster said happened there
+ * (`fromPeer`), re-read from the database: every client sees the whole cluster, and nothing is counted twice.
  */
 export class BrokerEventBus {
   // One listener per connected client; a team broker can have many.
   readonly #emitter = new EventEmitter().setMaxListeners(0);
+  readonly #clients = new EventEmitter().setMaxListeners(0);
 
   emit<K extends NotificationName>(event: K, payload: BrokerEvent<K>): void {
     this.#emitter.emit(event, payload);
+    this.#clients.emit(event, payload);
+  }
+
+  /** What another node of the cluster did, for this node's clients only. */
+  fromPeer<K extends NotificationName>(event: K, payload: BrokerEvent<K>): void {
+    this.#clients.emit(event, payload);
   }
 
   on<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
@@ -38,5 +53,13 @@ export class BrokerEventBus {
 
   off<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
     this.#emitter.off(event, listener);
+  }
+
+  onClient<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
+    this.#clients.on(event, listener);
+  }
+
+  offClient<K extends NotificationName>(event: K, listener: (payload: BrokerEvent<K>) => void): void {
+    this.#clients.off(event, listener);
   }
 }

@@ -6,7 +6,14 @@
  * where it is enforced. Code reads its limits from here, never from a literal of its own, and
  * test/core/budgets.test.ts checks that every row is exercised by a test at the bound and at the bound + 1.
  */
-export type Adversary = 'broker' | 'data-dir' | 'agent' | 'pending-agent' | 'user' | 'stranger' | 'web-page' | 'workspace';
+/**
+ * `cluster-bus`: whoever can publish on the NATS bus between broker nodes (another node, compromised, or anyone
+ * holding the bus's credentials). Nothing it says is authority: see core/cluster/cluster-messages.ts.
+ *
+ * `endpoint`: a destination the operator configured (a SIEM's syslog or HTTPS collector, a webhook receiver), or
+ * whoever answers in its place: it can be down for hours, slow, or answer with endless bytes.
+ */
+export type Adversary = 'broker' | 'data-dir' | 'agent' | 'pending-agent' | 'user' | 'stranger' | 'web-page' | 'workspace' | 'endpoint' | 'cluster-bus';
 export type BudgetUnit = 'bytes' | 'count' | 'per-second' | 'ms' | 'seconds' | 'tokens';
 
 export interface Budget {
@@ -406,7 +413,7 @@ export const BUDGETS = {
     what: "intents the broker keeps for one agent connection while it renews its certificate after a policy change (update_capabilities), sent once it holds the new policy; past it a dispatch is refused agent-busy (an agent that never renews cannot make the broker hold more)",
     limit: 64,
     unit: 'count',
-    enforcedAt: 'broker/hub/agent-connection.ts (mayCarry), broker/intents/intent-router.ts',
+    enforcedAt: 'broker/hub/agent-connection.ts (claimHold, sendUnderPolicy), broker/intents/intent-router.ts (dispatch)',
   },
   renewalWaitMs: {
     who: ['agent'],
@@ -414,6 +421,188 @@ export const BUDGETS = {
     limit: 5_000,
     unit: 'ms',
     enforcedAt: 'broker/hub/agent-connection.ts (sendUnderPolicy)',
+  },
+  opsConnections: {
+    who: ['stranger', 'web-page'],
+    what: 'sockets open at once to the metrics and health listener (--metrics); past it a new one is closed at once',
+    limit: 16,
+    unit: 'count',
+    enforcedAt: 'broker/ops/ops-server.ts',
+  },
+  opsRequestMs: {
+    who: ['stranger', 'web-page'],
+    what: 'time one request to the metrics and health listener may take, headers included (a slow sender holds its socket no longer)',
+    limit: 5_000,
+    unit: 'ms',
+    enforcedAt: 'broker/ops/ops-server.ts',
+  },
+  opsRequestHeaderBytes: {
+    who: ['stranger', 'web-page'],
+    what: "one request's headers to the metrics and health listener",
+    limit: 8 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/ops/ops-server.ts',
+  },
+  auditStreamMemoryLines: {
+    who: ['endpoint'],
+    what: "audit lines one stream destination (stdout, syslog, HTTPS) holds in memory while it is slow or down; past it the destination catches up by reading audit.log from the last line it acknowledged (nothing is lost, nothing waits for it)",
+    limit: 10_000,
+    unit: 'count',
+    enforcedAt: 'broker/audit/streams/audit-line-feed.ts',
+  },
+  endpointResponseBytes: {
+    who: ['endpoint'],
+    what: 'bytes of an answer the broker reads from an audit or webhook endpoint; past it the rest is not read and the socket is closed (the delivery counts by its status)',
+    limit: 64 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/ops/endpoint-post.ts',
+  },
+  endpointDeliveryMs: {
+    who: ['endpoint'],
+    what: 'time one delivery to an audit or webhook endpoint may take (connect, TLS, request, answer) before it counts as failed and is retried',
+    limit: 10_000,
+    unit: 'ms',
+    enforcedAt: 'broker/ops/endpoint-post.ts',
+  },
+  endpointBackoffMaxMs: {
+    who: ['endpoint'],
+    what: 'the longest wait between two attempts to deliver to a destination that keeps failing',
+    limit: 60_000,
+    unit: 'ms',
+    enforcedAt: 'broker/ops/endpoint-post.ts (retryDelay)',
+  },
+  notifyQueue: {
+    who: ['endpoint'],
+    what: 'webhook notifications waiting in memory for a receiver that is slow or down; past it the oldest goes to the dead-letter file (audited), so a receiver down for long never grows the broker',
+    limit: 1_000,
+    unit: 'count',
+    enforcedAt: 'broker/ops/notify/delivery-queue.ts',
+  },
+  notifyAttempts: {
+    who: ['endpoint'],
+    what: 'deliveries tried for one webhook notification before it goes to the dead-letter file',
+    limit: 8,
+    unit: 'count',
+    enforcedAt: 'broker/ops/notify/delivery-queue.ts',
+  },
+  notifyBodyBytes: {
+    who: ['agent', 'user'],
+    what: "one webhook body: what an agent or a user chose that it summarises (a tool call's params, an intent's error, a name) is cut to fit",
+    limit: 16 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/ops/notify/notification-body.ts',
+  },
+  deadLetterBytes: {
+    who: ['endpoint'],
+    what: 'size of the webhook dead-letter file; past it a dead letter is only counted in the audit log',
+    limit: 64 * MiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/ops/notify/dead-letter.ts',
+  },
+  auditHeadBytes: {
+    who: ['broker'],
+    what: "one signed audit checkpoint the broker sends an agent to keep as a witness of the broker's log; a larger one is refused and not stored",
+    limit: 4 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'agent/store/audit-head-store.ts (AuditHeadStore.offer)',
+  },
+  deepLinkBytes: {
+    who: ['web-page'],
+    what: 'a vscode://vaultysclaw.vaultysclaw/ link the extension handles (any web page or message can open one); a longer one is refused unread',
+    limit: 2 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'core/ops/approval-link.ts (parseApprovalLink)',
+  },
+  agentRefusalAuditLines: {
+    who: ['agent'],
+    what: "refusals of one authenticated agent's validly signed frames written in full per refusalSummaryMs interval, on a connection the broker keeps open (an approval request, result or progress for an intent it does not hold, a token report past its budget): the rest are counted into one agent.refused-summary line",
+    limit: 20,
+    unit: 'count',
+    enforcedAt: 'broker/hub/agent-refusal-audit.ts',
+  },
+  notifySignatureAgeMs: {
+    who: ['stranger'],
+    what: "how far a signed webhook notification's timestamp may be from the receiver's clock; past it verifyNotificationSignature refuses it as stale (a captured request replayed later)",
+    limit: 5 * 60_000,
+    unit: 'ms',
+    enforcedAt: 'core/ops/notification-signature.ts (verifyNotificationSignature)',
+  },
+  opsMetricsRendersPerSecond: {
+    who: ['web-page', 'stranger'],
+    what: "renders of the /metrics page in one second (each costs the broker a few ms of CPU; a web page can make the operator's browser ask 127.0.0.1 for it in a loop without reading the answers): past it the last page rendered is served again",
+    limit: 10,
+    unit: 'per-second',
+    enforcedAt: 'broker/ops/metrics-part.ts (renderedWithin)',
+  },
+  preparedStatementsCached: {
+    who: ['user', 'agent'],
+    what: 'SQLite statements the query layer keeps prepared, by SQL text (an IN-list of a length a request chose is a text of its own): past it the least recently used is dropped',
+    limit: 256,
+    unit: 'count',
+    enforcedAt: 'broker/store/sql/statement-cache.ts',
+  },
+  clusterMessageBytes: {
+    who: ['cluster-bus'],
+    what: 'one message between broker nodes on the cluster bus (a signed intent routed to the node its agent is connected to is the largest: one hub frame and a little): a longer one is not sent, and one received is dropped unread and audited',
+    limit: 2 * MiB + 64 * KiB,
+    unit: 'bytes',
+    enforcedAt: 'broker/cluster/nats-bus.ts (publish, request and every subscription)',
+  },
+  clusterDeliveryMs: {
+    who: ['cluster-bus'],
+    what: "time a node waits for the answer of the node holding an agent's connection to a delivery, when the caller names none: a holder (or whoever subscribed in its place) that never answers makes the delivery failed, not hung",
+    limit: 5_000,
+    unit: 'ms',
+    enforcedAt: 'broker/cluster/nats-bus.ts',
+  },
+  clusterDeliveriesWaiting: {
+    who: ['cluster-bus'],
+    what: 'deliveries one node has sent and still waits the answer of (each until its timeout): past it a delivery fails at once, unsent, so holders that never answer cannot pile up timers and buffers',
+    limit: 1024,
+    unit: 'count',
+    enforcedAt: 'broker/cluster/nats-bus.ts',
+  },
+  clusterHandlersRunning: {
+    who: ['cluster-bus'],
+    what: "broadcast and delivery handlers running at once on one node (each re-reads the database or writes to an agent's connection): past it a broadcast is dropped and a delivery answered not delivered, audited",
+    limit: 1024,
+    unit: 'count',
+    enforcedAt: 'broker/cluster/nats-bus.ts',
+  },
+  clusterRefusalAuditLines: {
+    who: ['cluster-bus'],
+    what: 'cluster bus refusals (messages dropped, failed handlers) written in full per refusalSummaryMs interval on one node: the rest are counted into one cluster.refused-summary line',
+    limit: 20,
+    unit: 'count',
+    enforcedAt: 'broker/cluster/nats-bus.ts',
+  },
+  agentFramesQueued: {
+    who: ['agent'],
+    what: "frames of one agent connection waiting to be handled (each may await storage: while PostgreSQL stalls, a lock or a server that does not answer, they wait in memory, up to hubFrameBytes each): at the bound the broker stops reading the socket until they are handled, so what the agent sends meanwhile waits in its own buffers",
+    limit: 64,
+    unit: 'count',
+    enforcedAt: 'broker/hub/agent-connection.ts (AgentConnection.handle)',
+  },
+  writesPerGroupCommit: {
+    who: ['agent', 'user'],
+    what: "intent writes (a sent or refused row, progress, a result, a loss, a cancel) committed together in one SQLite transaction by the group commit; agents' results and users' dispatches make the group: past it the rest wait for the next transaction, so one commit holds the one connection (every read waits behind it) for a bounded time",
+    limit: 128,
+    unit: 'count',
+    enforcedAt: 'broker/store/sql/group-commit.ts (GroupCommit)',
+  },
+  groupCommitTurns: {
+    who: ['agent', 'user'],
+    what: "turns of the event loop an intent write waits for its group's commit while more writes keep arriving (agents' results, users' dispatches): past it the group commits, so a steady stream of writes cannot hold the first one back",
+    limit: 4,
+    unit: 'count',
+    enforcedAt: 'broker/store/sql/group-commit.ts (GroupCommit)',
+  },
+  roleCertificatesLive: {
+    who: ['user'],
+    what: "role certificates signed for owners and admins and not expired yet, on every node of the database together (an admin who promotes, dispatches as and demotes an account of theirs in a loop adds one revoked id to every revocation list each turn): past it no new one is signed, the dispatch refused rate-limited, so the revoked ids a list names stay bounded",
+    limit: 10_000,
+    unit: 'count',
+    enforcedAt: 'broker/store/grant-store.ts (addRoleCertificate)',
   },
 } as const satisfies Record<string, Budget>;
 

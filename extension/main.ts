@@ -23,6 +23,7 @@ import { registerApprovalCommands } from './approval/approval-commands';
 import { ReviewNotifier } from './approval/review-notifier';
 import { registerResultView } from './results/register';
 import { registerLanguageModelTools } from './lm/register-tools';
+import { registerApprovalLinkHandler } from './approval/approval-link-handler';
 
 let connection: BrokerConnection | undefined;
 
@@ -108,6 +109,8 @@ export function activate(context: vscode.ExtensionContext): VaultysClawSurface {
   context.subscriptions.push(...registerResultView(services, context.extensionUri));
   // The editor's AI dispatches through the same session and gates (issue 18).
   context.subscriptions.push(...registerLanguageModelTools(services));
+  // Deep links from webhook notifications (issue 21): vscode://vaultysclaw.vaultysclaw/approval?id=… opens the panel.
+  context.subscriptions.push(registerApprovalLinkHandler(services, panels));
   render(new Set(['connection']));
   connection.start();
   return {

@@ -26,8 +26,8 @@ export interface HostRules {
   confinement: Confinement;
   /** Present when confinement.mode is 'sandboxed'; a sandboxed mode without it fails closed. */
   sandbox?: SandboxHost;
-  /** Never reachable from a command or http_fetch, whatever allowedDomains names: the broker's own host and port. */
-  broker: { host: string; port: number };
+  /** Never reachable from a command or http_fetch, whatever allowedDomains names: the host and port of every broker URL the agent was given. */
+  brokers: readonly { host: string; port: number }[];
   /** --egress-allow-loopback: loopback destinations pass when their name is allowed (a local mirror; the tests). */
   allowLoopback: boolean;
 }

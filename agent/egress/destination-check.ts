@@ -32,7 +32,7 @@ export class DestinationUnresolved extends Error {
 
 export interface DestinationRules {
   policy: Pick<CertifiedPolicy, 'allowedDomains'>;
-  host: Pick<HostRules, 'broker' | 'allowLoopback'>;
+  host: Pick<HostRules, 'brokers' | 'allowLoopback'>;
 }
 
 function blockList(v4: string[], v6: string[]): BlockList {
@@ -86,7 +86,7 @@ async function resolveAll(host: string): Promise<LookupAddress[]> {
 }
 
 /** Whether `address:port` is the broker: its own name's addresses, or this host's (loopback included) when the broker runs here. */
-async function isBroker(address: string, family: number, port: number, broker: HostRules['broker']): Promise<boolean> {
+async function isBroker(address: string, family: number, port: number, broker: HostRules['brokers'][number]): Promise<boolean> {
   if (port !== broker.port) return false;
   const a = unmapped(address, family);
   let brokerAddresses: LookupAddress[] = [];
@@ -122,7 +122,9 @@ export async function checkDestination(host: string, port: number, rules: Destin
   }
   if (addresses.length === 0) throw new DestinationUnresolved(`${name} does not resolve`);
   for (const { address, family } of addresses) {
-    if (await isBroker(address, family, port, rules.host.broker)) throw new DestinationRefused(`${name}:${port} is the broker, which no command or fetch may reach`);
+    for (const broker of rules.host.brokers) {
+      if (await isBroker(address, family, port, broker)) throw new DestinationRefused(`${name}:${port} is the broker, which no command or fetch may reach`);
+    }
     const problem = addressProblem(address, family, rules.host.allowLoopback);
     if (problem) throw new DestinationRefused(`${name} resolves to ${problem}`);
   }

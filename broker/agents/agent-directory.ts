@@ -49,8 +49,8 @@ export class AgentDirectory {
    * certified with nothing (no capability, zero limits): it may hold a
    * connection, but runs no tool.
    */
-  certifiedPolicy(did: string, status: RegistrationStatus): CertifiedPolicy {
-    const stored = status === 'approved' ? this.policies.get(did) : undefined;
+  async certifiedPolicy(did: string, status: RegistrationStatus): Promise<CertifiedPolicy> {
+    const stored = status === 'approved' ? await this.policies.get(did) : undefined;
     if (!stored) {
       return {
         status,
@@ -69,18 +69,20 @@ export class AgentDirectory {
     return { status, ...stored, approvalTimeoutMs: this.approvalTimeoutMs };
   }
 
-  view(record: AgentRecord): AgentView {
+  async view(record: AgentRecord): Promise<AgentView> {
     const now = this.now();
+    const policy = record.status === 'approved' ? await this.certifiedPolicy(record.did, record.status) : null;
+    const usage = { requestsLastHour: await this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: await this.tokensToday(record.did, now) };
     return {
       did: record.did,
       name: record.name,
       status: record.status,
       statusReason: record.statusReason,
       requested: record.requested,
-      online: this.online.isOnline(record.did),
-      policy: record.status === 'approved' ? this.certifiedPolicy(record.did, record.status) : null,
+      online: this.online.isOnlineAnywhere(record.did),
+      policy,
       confinement: record.confinement,
-      usage: { requestsLastHour: this.intents.sentSince(record.did, now - HOUR_MS), tokensToday: this.tokensToday(record.did, now) },
+      usage,
       firstSeen: record.firstSeen,
       lastSeen: record.lastSeen,
       id: record.idBase64,
@@ -89,17 +91,17 @@ export class AgentDirectory {
   }
 
   /** The tokens the agent's signed task reports add up to on the UTC day of `now`. */
-  tokensToday(did: string, now: number): number {
+  async tokensToday(did: string, now: number): Promise<number> {
     return this.tokens.usedOn(did, utcDay(now));
   }
 
-  get(did: string): AgentView | undefined {
-    const record = this.registry.get(did);
+  async get(did: string): Promise<AgentView | undefined> {
+    const record = await this.registry.get(did);
     return record ? this.view(record) : undefined;
   }
 
   /** One page of agents (of one registration status, if given). */
-  page(status: RegistrationStatus | undefined, page: PageRequest): Page<AgentView> {
+  async page(status: RegistrationStatus | undefined, page: PageRequest): Promise<Page<AgentView>> {
     return this.registry.page(status, page, (r) => this.view(r));
   }
 }

@@ -3,6 +3,18 @@ import type { AgentConnection } from '../hub/agent-connection';
 /** Authenticated connections by agent DID. A newer connection of the same agent replaces the older one. */
 export class OnlineAgents {
   readonly #byDid = new Map<string, AgentConnection>();
+  /** Agents other nodes of a cluster said they hold (agentBack, agentGone): what this node's views show as online too. */
+  readonly #elsewhere = new Set<string>();
+
+  /** Connected here or, in a cluster, to another node as far as this node heard. */
+  isOnlineAnywhere(did: string): boolean {
+    return this.#byDid.has(did) || this.#elsewhere.has(did);
+  }
+
+  heldElsewhere(did: string, held: boolean): void {
+    if (held) this.#elsewhere.add(did);
+    else this.#elsewhere.delete(did);
+  }
 
   get(did: string): AgentConnection | undefined {
     return this.#byDid.get(did);
@@ -16,6 +28,7 @@ export class OnlineAgents {
   add(did: string, connection: AgentConnection): AgentConnection | undefined {
     const previous = this.#byDid.get(did);
     this.#byDid.set(did, connection);
+    this.#elsewhere.delete(did);
     return previous === connection ? undefined : previous;
   }
 

@@ -55,14 +55,14 @@ export class PendingRegistrations {
   }
 
   /** Asked before a new agent is certified: whether one more pending registration from `address` fits. */
-  room(address: string): { ok: true } | { ok: false; message: string } {
-    this.expire();
-    if (this.registry.countPending() >= this.limits.total) {
+  async room(address: string): Promise<{ ok: true } | { ok: false; message: string }> {
+    await this.expire();
+    if ((await this.registry.countPending()) >= this.limits.total) {
       return { ok: false, message: `registration-full: ${this.limits.total} registrations already await a decision; try again later` };
     }
     // Pruned only when the address looks full: a scan per registration would cost O(pending²) on one busy address.
     const made = this.#byAddress.get(address)?.size ?? 0;
-    if (made >= this.limits.perAddress && this.#stillPending(address).size >= this.limits.perAddress) {
+    if (made >= this.limits.perAddress && (await this.#stillPending(address)).size >= this.limits.perAddress) {
       return { ok: false, message: `registration-full: ${this.limits.perAddress} registrations from this address already await a decision` };
     }
     return { ok: true };
@@ -77,8 +77,8 @@ export class PendingRegistrations {
   }
 
   /** Removes the registrations whose lifetime ended, each audited; their agents' connections end. */
-  expire(): void {
-    const removed = this.registry.removePendingSeenBy(this.now() - this.limits.lifetimeMs);
+  async expire(): Promise<void> {
+    const removed = await this.registry.removePendingSeenBy(this.now() - this.limits.lifetimeMs);
     for (const { did, name } of removed) {
       audit(this.log).info('registration.expired', { did, name, lifetimeMs: this.limits.lifetimeMs }, 'pending registration expired undecided; removed');
       this.online.get(did)?.close(CloseCode.AuthRefused, 'registration expired');
@@ -91,10 +91,10 @@ export class PendingRegistrations {
   }
 
   /** Drops the agents that left pending (approved, rejected, expired): what is left is what counts. */
-  #stillPending(address: string): Set<string> {
+  async #stillPending(address: string): Promise<Set<string>> {
     const dids = this.#byAddress.get(address);
     if (!dids) return new Set();
-    for (const did of dids) if (this.registry.get(did)?.status !== 'pending') this.#forget(did);
+    for (const did of [...dids]) if ((await this.registry.get(did))?.status !== 'pending') this.#forget(did);
     return this.#byAddress.get(address) ?? new Set();
   }
 

@@ -47,34 +47,34 @@ export class RegistrationService {
     } = c);
   }
 
-  approve(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
-    const record = this.registry.get(did);
+  async approve(actor: string, did: string, input: PolicyInput, widen: boolean): Promise<AgentView> {
+    const record = await this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
     const policy = this.#checkedPolicy(did, record.requested, input, widen, { commandLimits: MAX_COMMAND_LIMITS, rules: null });
-    this.registry.transaction(() => {
-      this.policies.set(did, policy, this.now());
-      this.registry.setStatus(did, 'approved', null);
-    });
+    // Checked again where it is written: of two admins deciding at once, exactly one decision is kept.
+    if (!(await this.registry.decidePending(did, { status: 'approved', policies: this.policies, policy, now: this.now() }))) {
+      throw conflict(`agent ${did} was decided meanwhile; it is no longer pending`);
+    }
     audit(this.log).info('registration.approved', { actor, did, policy }, 'agent registration approved');
     return this.#changed(did, 'registrationChanged');
   }
 
-  reject(actor: string, did: string, reason: string): AgentView {
-    const record = this.registry.get(did);
+  async reject(actor: string, did: string, reason: string): Promise<AgentView> {
+    const record = await this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'pending') throw conflict(`agent ${did} is ${record.status}, not pending`);
-    this.registry.setStatus(did, 'rejected', reason);
+    if (!(await this.registry.decidePending(did, { status: 'rejected', reason }))) throw conflict(`agent ${did} was decided meanwhile; it is no longer pending`);
     audit(this.log).info('registration.rejected', { actor, did, reason }, 'agent registration rejected');
     this.online.get(did)?.close(CloseCode.RegistrationEnded, 'registration rejected');
     return this.#changed(did, 'registrationChanged');
   }
 
-  revoke(actor: string, did: string, reason: string): AgentView {
-    const record = this.registry.get(did);
+  async revoke(actor: string, did: string, reason: string): Promise<AgentView> {
+    const record = await this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status === 'revoked' || record.status === 'rejected') throw conflict(`agent ${did} is already ${record.status}`);
-    this.registry.setStatus(did, 'revoked', reason);
+    if (!(await this.registry.revoke(did, reason))) throw conflict(`agent ${did} was revoked or rejected meanwhile`);
     audit(this.log).info('agent.revoked', { actor, did, reason }, 'agent revoked');
     this.online.get(did)?.close(CloseCode.RegistrationEnded, 'agent revoked');
     return this.#changed(did, 'agentChanged');
@@ -84,28 +84,30 @@ export class RegistrationService {
    * Takes a revoked or rejected agent out of the lists (the audit log keeps its whole story). An approved or pending
    * one is refused: it could still run or be approved, and hiding it would hide that from every admin.
    */
-  remove(actor: string, did: string): AgentView {
-    const record = this.registry.get(did);
+  async remove(actor: string, did: string): Promise<AgentView> {
+    const record = await this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'revoked' && record.status !== 'rejected') {
       throw conflict(`${record.name} is ${record.status}: only a revoked or rejected agent can be removed (revoke${record.status === 'pending' ? ' or reject' : ''} it first)`);
     }
     if (record.removedAt !== null) throw conflict(`${record.name} was already removed`);
-    if (!this.registry.hide(did, this.now())) throw conflict(`${record.name} changed while being removed; try again`);
+    if (!(await this.registry.hide(did, this.now()))) throw conflict(`${record.name} changed while being removed; try again`);
     audit(this.log).info('agent.removed', { actor, did, name: record.name, status: record.status }, 'agent removed from the lists');
     return this.#changed(did, 'agentChanged');
   }
 
-  setPolicy(actor: string, did: string, input: PolicyInput, widen: boolean): AgentView {
-    const record = this.registry.get(did);
+  async setPolicy(actor: string, did: string, input: PolicyInput, widen: boolean): Promise<AgentView> {
+    const record = await this.registry.get(did);
     if (!record) throw notFound(`agent ${did}`);
     if (record.status !== 'approved') throw conflict(`agent ${did} is ${record.status}; approve it first`);
-    const current = this.policies.get(did);
+    const current = await this.policies.get(did);
     const policy = this.#checkedPolicy(did, record.requested, input, widen, {
       commandLimits: current?.commandLimits ?? MAX_COMMAND_LIMITS,
       rules: current?.rules ?? null,
     });
-    const stored = this.policies.set(did, policy, this.now());
+    // Written only over the version read above: a change made meanwhile is not silently undone by this one.
+    const stored = current ? await this.policies.replace(did, policy, this.now(), current.policyVersion) : await this.policies.set(did, policy, this.now());
+    if (!stored) throw conflict(`the policy of agent ${did} changed meanwhile (now past v${current!.policyVersion}); read it again and retry`);
     audit(this.log).info('policy.updated', { actor, did, policy, policyVersion: stored.policyVersion }, 'agent policy updated');
     return this.#changed(did, 'agentChanged');
   }
@@ -116,12 +118,12 @@ export class RegistrationService {
    * without rules gets an entry whose default is what it meant before (ask when approvalRequired names it), so no
    * other call changes meaning. Everything else of the policy stays as it is, its expiry included.
    */
-  allowCall(actor: string, request: ApprovalView): { agent: AgentView; rule: string } {
+  async allowCall(actor: string, request: ApprovalView): Promise<{ agent: AgentView; rule: string }> {
     const parsed = parseIntentCall(request);
     if (!parsed.ok) throw invalid(`the call of approval request ${request.requestId} does not parse: ${parsed.message}`);
     const exact = exactAllowRule(parsed.call);
     if (!exact) throw invalid(`the call of approval request ${request.requestId} cannot be named exactly (a command given as a relative path): add a rule by hand`);
-    const current = this.policies.get(request.agent);
+    const current = await this.policies.get(request.agent);
     if (!current) throw conflict(`agent ${request.agent} has no policy`);
     // An allow rule first in the list would come before a deny: a call the rules refuse stays refused.
     const decision = decideCall(current, parsed.call, request.modelCall ? 'model' : 'person');
@@ -142,7 +144,7 @@ export class RegistrationService {
       rules,
     };
     // The capabilities are the current ones, granted before: nothing here widens them.
-    const agent = this.setPolicy(actor, request.agent, input, true);
+    const agent = await this.setPolicy(actor, request.agent, input, true);
     const rule = describeRule(exact.capability, exact.rule);
     audit(this.log).info(
       'policy.rule-added',
@@ -197,8 +199,8 @@ export class RegistrationService {
    * Notifies clients and, for a connected agent, sends update_capabilities: it
    * answers with a fresh handshake, and only the new certificate changes what it may do.
    */
-  #changed(did: string, event: 'agentChanged' | 'registrationChanged'): AgentView {
-    const view = this.directory.get(did)!;
+  async #changed(did: string, event: 'agentChanged' | 'registrationChanged'): Promise<AgentView> {
+    const view = (await this.directory.get(did))!;
     const connection = this.online.get(did);
     if (connection && view.status === 'approved' && view.policy) {
       connection.send({ type: 'update_capabilities', policyVersion: view.policy.policyVersion });

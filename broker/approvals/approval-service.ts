@@ -15,12 +15,15 @@ import type { OnlineAgents } from '../agents/online-agents';
 import type { BrokerEventBus } from '../events';
 import type { AgentConnection } from '../hub/agent-connection';
 import type { ActiveIdentity } from '../identity/active-identity';
-import { conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
+import { clusterUnavailable, conflict, forbidden, invalid, notFound } from '../rpc/rpc-failure';
 import type { ApprovalStore } from '../store/approval-store';
 import type { IntentStore } from '../store/intent-store';
 import type { UserService } from '../users/user-service';
+import { guarded } from '../../core/io/guarded';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
+import { CLUSTER_BUS_DOWN, type ClusterBus } from '../cluster/cluster-bus';
+import type { DeliveryReply } from '../../core/cluster/cluster-messages';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -44,7 +47,7 @@ function isModelCall(intent: IntentView, r: Pick<ApprovalRequestBody, 'capabilit
 }
 
 /** What ApprovalService works with, handed over by Broker as one object. */
-export interface ApprovalServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now'> {
+export interface ApprovalServiceContext extends Pick<BrokerContext, 'keys' | 'online' | 'events' | 'log' | 'now' | 'cluster'> {
   approvals: ApprovalStore;
   intents: IntentStore;
   users: UserService;
@@ -70,6 +73,7 @@ export class ApprovalService {
   private readonly users: UserService;
   private readonly online: OnlineAgents;
   private readonly events: BrokerEventBus;
+  private readonly cluster: ClusterBus;
   private readonly log: pino.Logger;
   private readonly now: () => number;
   private readonly approvalTimeoutMs: number;
@@ -82,11 +86,15 @@ export class ApprovalService {
       users: this.users,
       online: this.online,
       events: this.events,
+      cluster: this.cluster,
       log: this.log,
       now: this.now,
       approvalTimeoutMs: this.approvalTimeoutMs,
     } = c);
-    this.#sweep = setInterval(() => this.expireDue(), 1000);
+    this.#sweep = setInterval(
+      guarded((err) => audit(this.log).error('broker.internal-error', { what: 'approval-expiry', err: (err as Error)?.message ?? String(err) }, 'could not expire approval requests'), () => this.expireDue()),
+      1000,
+    );
     this.#sweep.unref();
   }
 
@@ -95,13 +103,13 @@ export class ApprovalService {
   }
 
   /** An agent's signed request, verified against its connection's key and read as this agent's by AgentConnection. */
-  onRequest(connection: AgentConnection, r: ApprovalRequestBody, envelope: SealedEnvelope): void {
+  async onRequest(connection: AgentConnection, r: ApprovalRequestBody, envelope: SealedEnvelope): Promise<void> {
     const refuse = (code: string, message: string) => {
-      audit(this.log).warn('approval.refused', { did: connection.did, code, detail: message }, 'approval request refused');
+      connection.auditRefusal({ event: 'approval.refused', did: connection.did, code, detail: message }, 'approval request refused');
       // Named, for an agent that reads it: its call waiting on this request ends now instead of at its timeout.
       connection.send({ type: 'error', code, message, ...(readsRefusedIntentId(connection.agentVersion) ? { intentId: r.intentId } : {}) });
     };
-    const intent = this.intents.get(r.intentId);
+    const intent = await this.intents.get(r.intentId);
     // The request must be for an intent in flight on this agent, and ask about exactly that intent's call.
     if (!intent || intent.agent !== connection.did || (intent.state !== 'sent' && intent.state !== 'running')) {
       return refuse('unknown-intent', `no intent ${r.intentId} is in flight on this agent`);
@@ -109,29 +117,32 @@ export class ApprovalService {
     if (intent.user !== r.user || !describesCall(intent, r)) {
       return refuse('approval-mismatch', 'the approval request does not describe the intent it names');
     }
-    if (this.approvals.get(r.requestId)) return refuse('replay', `approval request ${r.requestId} already exists`);
     // The timeout is the broker's, carried in the certificate: an agent cannot keep a request open longer.
     const now = this.now();
     const limit = now + this.approvalTimeoutMs + DEFAULT_CLOCK_SKEW_MS;
     if (!(r.expiresAt <= limit) || !(r.requestedAt <= now + DEFAULT_CLOCK_SKEW_MS)) {
       return refuse('approval-timeout', 'the approval request runs past the timeout carried in the certificate');
     }
-    // Each request is a row and an audit line: without these bounds a compromised agent opens them at the hub's frame
+    // Each request is a row and an audit line: without the bounds below a compromised agent opens them at the hub's frame
     // rate for as long as its task runs. An honest agent awaits each decision before its next call, so they cost it nothing.
-    if (this.approvals.countFor(r.intentId) >= BUDGETS.approvalRequestsPerIntent.limit) {
-      return refuse('approval-limit', `intent ${r.intentId} already made ${BUDGETS.approvalRequestsPerIntent.limit} approval requests, the most one intent may make`);
-    }
-    if (this.#stillPending(r.intentId, now) >= BUDGETS.pendingApprovalRequestsPerIntent.limit) {
-      return refuse('approval-pending', `intent ${r.intentId} already has an approval request waiting for a reviewer: an agent asks about one call at a time`);
-    }
-    const view = this.approvals.add(r, envelope, isModelCall(intent, r));
+    // What #endGivenUp ends first is what its agent gave up on: not counted as waiting.
+    await this.#endGivenUp(r.intentId, now);
+    // Checked where the row is written, in one transaction: two requests of one intent at once cannot both pass.
+    const added = await this.approvals.addWithin(r, envelope, isModelCall(intent, r), {
+      perIntent: BUDGETS.approvalRequestsPerIntent.limit,
+      pendingPerIntent: BUDGETS.pendingApprovalRequestsPerIntent.limit,
+    });
+    if (added === 'replay') return refuse('replay', `approval request ${r.requestId} already exists`);
+    if (added === 'approval-limit') return refuse('approval-limit', `intent ${r.intentId} already made ${BUDGETS.approvalRequestsPerIntent.limit} approval requests, the most one intent may make`);
+    if (added === 'approval-pending') return refuse('approval-pending', `intent ${r.intentId} already has an approval request waiting for a reviewer: an agent asks about one call at a time`);
+    const view = added;
     this.#askedOn.set(connection, (this.#askedOn.get(connection) ?? new Set()).add(r.requestId));
     audit(this.log).info('approval.requested', { requestId: r.requestId, intentId: r.intentId, agent: r.agent, user: r.user, capability: r.capability, expiresAt: r.expiresAt }, 'tool call awaits a reviewer');
     this.events.emit('approvalChanged', view);
   }
 
-  decide(caller: { did: string; role: Role }, envelope: SealedEnvelope): ApprovalView {
-    const idBase64 = this.users.idOf(caller.did);
+  async decide(caller: { did: string; role: Role }, envelope: SealedEnvelope): Promise<ApprovalView> {
+    const idBase64 = await this.users.idOf(caller.did);
     if (!idBase64) throw forbidden('unknown user');
     const opened = open(VaultysId.fromBase64(idBase64), 'vaultysclaw/approval-decision/v1', envelope);
     if (!opened.ok) {
@@ -142,10 +153,10 @@ export class ApprovalService {
     if (!parsed.success) throw invalid('the decision does not match its schema');
     const d = parsed.data;
     if (d.reviewer !== caller.did) throw forbidden('the decision names another reviewer');
-    const approval = this.approvals.get(d.requestId);
+    const approval = await this.approvals.get(d.requestId);
     if (!approval) throw notFound(`approval request ${d.requestId}`);
     if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
-    const intent = this.intents.get(approval.intentId);
+    const intent = await this.intents.get(approval.intentId);
     const selfReview = approval.user === caller.did;
     const selfRefusal = selfReview ? this.#selfReviewRefusal(approval, intent) : undefined;
     if (selfRefusal) {
@@ -159,8 +170,13 @@ export class ApprovalService {
       throw conflict(`the intent of approval request ${d.requestId} is already ${intent?.state ?? 'gone'}: nothing waits for this decision`);
     }
     if (!(now < approval.expiresAt) || !(d.decidedAt < approval.expiresAt)) {
-      this.expireDue();
+      await this.expireDue();
       throw conflict(`approval request ${d.requestId} has expired`);
+    }
+    // Its agent on another node that this one cannot reach now: refused before anything is recorded, so no decision is
+    // kept as decided while its agent waits on without it.
+    if (!this.online.get(approval.agent) && !this.cluster.connected) {
+      throw clusterUnavailable(`${CLUSTER_BUS_DOWN}, and the agent is not connected to it: the decision was not recorded; send it again once the bus is back, or through another node`);
     }
     const counter: ApprovalCountersignBody = {
       requestId: d.requestId,
@@ -169,7 +185,7 @@ export class ApprovalService {
       countersignedAt: now,
     };
     const countersignature = seal(this.keys.identity, 'vaultysclaw/approval-countersign/v1', counter);
-    const recorded = this.approvals.decide(d.requestId, {
+    const recorded = await this.approvals.decide(d.requestId, {
       reviewer: caller.did,
       decision: d.decision,
       reason: d.reason,
@@ -197,8 +213,13 @@ export class ApprovalService {
       selfReview ? "tool call decided by its requester, reviewing a call their task's model chose" : 'tool call decided',
     );
     // Each decision goes out at once: the agent counts distinct countersigned approvals itself.
-    this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
+    const handed = await this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
     this.events.emit('approvalChanged', recorded.view);
+    if (!handed) {
+      // The bus went down between the check above and the delivery: the reviewer is told, not answered as if the agent had it.
+      audit(this.log).warn('approval.undelivered', { requestId: d.requestId, agent: approval.agent, node: this.cluster.nodeName }, 'decision recorded but not delivered: the cluster bus is down');
+      throw clusterUnavailable(`${CLUSTER_BUS_DOWN}: the decision was recorded but could not reach the node holding the agent, which keeps waiting until the request expires`);
+    }
     return recorded.view;
   }
 
@@ -227,9 +248,30 @@ export class ApprovalService {
    * check the countersignature against the old id and refuse it: the decision
    * waits for the renewal (onRenewed) instead of being lost.
    */
-  #deliver(agent: string, bundle: ApprovalDecisionBundle): void {
+  async #deliver(agent: string, bundle: ApprovalDecisionBundle): Promise<boolean> {
     const connection = this.online.get(agent);
-    if (!connection) return;
+    // Connected to another node of a cluster: that node hands it over (an agent gone meanwhile dropped the call anyway).
+    // False only when the bus is down: no node holding the agent is no failure.
+    if (!connection) return (await this.cluster.deliver(agent, { kind: 'approvalDecision', bundle })) !== 'failed' || this.cluster.connected;
+    this.#handOver(connection, bundle);
+    return true;
+  }
+
+  /**
+   * A decision made on another node of the cluster, for an agent whose connection is here. The bus is not believed:
+   * the request must be this agent's in the database, and the reviewer's signature and the countersignature hold.
+   */
+  async deliverFromPeer(connection: AgentConnection, bundle: ApprovalDecisionBundle): Promise<DeliveryReply> {
+    const decision = open(VaultysId.fromBytes(bundle.reviewerId), 'vaultysclaw/approval-decision/v1', bundle.decision);
+    const body = decision.ok ? ApprovalDecisionBody.safeParse(decision.body) : undefined;
+    if (!body?.success || !open(this.keys.identity.id, 'vaultysclaw/approval-countersign/v1', bundle.countersignature).ok) return { ok: false, message: 'not a decision this broker countersigned' };
+    const approval = await this.approvals.get(body.data.requestId);
+    if (!approval || approval.agent !== connection.did) return { ok: false, message: `approval request ${body.data.requestId} is not this agent's` };
+    this.#handOver(connection, bundle);
+    return { ok: true };
+  }
+
+  #handOver(connection: AgentConnection, bundle: ApprovalDecisionBundle): void {
     if (connection.certifiedBy?.equals(this.keys.identity.id)) return connection.send({ type: 'approval/decision', bundle });
     this.#held.set(connection, [...(this.#held.get(connection) ?? []), bundle]);
   }
@@ -241,11 +283,16 @@ export class ApprovalService {
     for (const bundle of held ?? []) connection.send({ type: 'approval/decision', bundle });
   }
 
-  get(requestId: string): ApprovalView {
-    return this.approvals.get(requestId) ?? (() => { throw notFound(`approval request ${requestId}`); })();
+  /** Requests waiting for a reviewer. */
+  async pendingCount(): Promise<number> {
+    return this.approvals.countPending();
   }
 
-  list(state: ApprovalView['state'] | undefined, page: PageRequest): Page<ApprovalView> {
+  async get(requestId: string): Promise<ApprovalView> {
+    return (await this.approvals.get(requestId)) ?? (() => { throw notFound(`approval request ${requestId}`); })();
+  }
+
+  async list(state: ApprovalView['state'] | undefined, page: PageRequest): Promise<Page<ApprovalView>> {
     return this.approvals.list(state, page);
   }
 
@@ -253,46 +300,46 @@ export class ApprovalService {
    * The intent ended (a result, lost-agent): no tool call of it waits for a
    * reviewer any more, so its pending requests end now instead of at their timeout.
    */
-  onIntentFinal(intent: IntentView): void {
-    for (const requestId of this.approvals.pendingFor(intent.id)) this.#cancel(requestId, `its intent ended ${intent.state}`);
+  async onIntentFinal(intent: IntentView): Promise<void> {
+    for (const requestId of await this.approvals.pendingFor(intent.id)) await this.#cancel(requestId, `its intent ended ${intent.state}`);
   }
 
   /** The agent dropped the calls it was holding for a reviewer when this connection closed. */
-  onConnectionClosed(connection: AgentConnection): void {
-    for (const requestId of this.#askedOn.get(connection) ?? []) this.#cancel(requestId, 'the agent dropped the tool call when its connection closed');
+  async onConnectionClosed(connection: AgentConnection): Promise<void> {
+    const asked = this.#askedOn.get(connection) ?? [];
     this.#askedOn.delete(connection);
+    for (const requestId of asked) await this.#cancel(requestId, 'the agent dropped the tool call when its connection closed');
   }
 
   /**
-   * The intent's pending requests once those whose time is up by the asking agent's clock are ended: an honest agent
+   * Ends the intent's pending requests whose time is up by the asking agent's clock: an honest agent
    * whose clock runs ahead of ours (within the skew we allow) has given up on its last request and moved on.
    */
-  #stillPending(intentId: string, now: number): number {
-    const pending = this.approvals.pendingFor(intentId);
+  async #endGivenUp(intentId: string, now: number): Promise<void> {
+    const pending = await this.approvals.pendingFor(intentId);
     for (const requestId of pending) {
-      if ((this.approvals.get(requestId)?.expiresAt ?? 0) <= now + DEFAULT_CLOCK_SKEW_MS) this.#cancel(requestId, "its time was up by the agent's clock, which asked about its next call");
+      if (((await this.approvals.get(requestId))?.expiresAt ?? 0) <= now + DEFAULT_CLOCK_SKEW_MS) await this.#cancel(requestId, "its time was up by the agent's clock, which asked about its next call");
     }
-    return this.approvals.pendingFor(intentId).length;
   }
 
-  #cancel(requestId: string, why: string): void {
+  async #cancel(requestId: string, why: string): Promise<void> {
     // One already past its timeout expired as such (the agent gave up on the same deadline): that is what is audited.
-    if (!(this.now() < (this.approvals.get(requestId)?.expiresAt ?? 0))) return this.expireDue();
-    if (!this.approvals.cancel(requestId, `cancelled: ${why}`, this.now())) return;
-    const view = this.#changed(requestId);
+    if (!(this.now() < ((await this.approvals.get(requestId))?.expiresAt ?? 0))) return this.expireDue();
+    if (!(await this.approvals.cancel(requestId, `cancelled: ${why}`, this.now()))) return;
+    const view = await this.#changed(requestId);
     audit(this.log).warn('approval.cancelled', { requestId, intentId: view.intentId, agent: view.agent, detail: why }, 'approval request ended: nothing waits for it');
   }
 
   /** Expiry is a rejection on both sides: the agent times out on the same deadline. */
-  expireDue(): void {
-    for (const requestId of this.approvals.expireDue(this.now())) {
+  async expireDue(): Promise<void> {
+    for (const requestId of await this.approvals.expireDue(this.now())) {
       audit(this.log).warn('approval.expired', { requestId }, 'no reviewer decided in time');
-      this.#changed(requestId);
+      await this.#changed(requestId);
     }
   }
 
-  #changed(requestId: string): ApprovalView {
-    const view = this.approvals.get(requestId)!;
+  async #changed(requestId: string): Promise<ApprovalView> {
+    const view = (await this.approvals.get(requestId))!;
     this.events.emit('approvalChanged', view);
     return view;
   }

@@ -5,7 +5,9 @@ import { parsePin, VaultysId } from '../../core/identity';
 import { AUTHORITY_FILE, AuthorityText, authorityFromText } from '../identity/authority-file';
 import { CertifiedRotation } from '../identity/rotation';
 import { RootAnchor } from './root-anchor';
-import { describeReport, verifyAuditLog } from './verify-audit-log';
+import { describeReport, TRUNCATION_UNDETECTABLE } from './verify-audit-log';
+import { verifyClusterLogs } from './verify-cluster-logs';
+import { readWitnesses } from './witness-check';
 
 const pinOption = (flag: string, text: string): string => {
   const did = parsePin(text);
@@ -49,12 +51,15 @@ function anchorFrom(rootDid: string, logFile: string, files: string[]): RootAnch
   return anchor;
 }
 
-/** `broker audit verify <file>`: exit 0 when the log verifies, 1 at the first tampered line (or on any error). */
+/**
+ * `broker audit verify <file...>`: exit 0 when every log verifies, 1 at the first tampered line (or on any error).
+ * Several files are the logs of one cluster's nodes, checked each and together (verify-cluster-logs.ts).
+ */
 export function addAuditCommands(program: Command): void {
   const audit = program.command('audit').description("the broker's tamper-evident audit log (audit.log in the data directory)");
   audit
-    .command('verify <file>')
-    .description('check every line, the hash chain and the signed checkpoints; name the first tampered line')
+    .command('verify <files...>')
+    .description("check every line, the hash chain and the signed checkpoints; name the first tampered line. Given every node's audit.log of a cluster, also that each names its own node of one cluster, signed by one broker")
     .option(
       '--broker-did <did>',
       "the DID or fingerprint of the broker id the log started with (`broker identity --no-create`); without it or --root, the id in the file's first checkpoint is trusted",
@@ -65,16 +70,25 @@ export function addAuditCommands(program: Command): void {
     )
     .option(
       '--authority <file...>',
-      `with --root: the root's certificates and revocations (${AUTHORITY_FILE}, or a file "broker identity certify" wrote); default: the ${AUTHORITY_FILE} next to the log`,
+      `with --root: the root's certificates and revocations (${AUTHORITY_FILE}, or a file "broker identity certify" wrote); default: the ${AUTHORITY_FILE} next to the (first) log`,
     )
     .option('--allow-unprotected-tail', "accept entries after the last checkpoint (a running broker's log); they are reported, not vouched for")
-    .option('--json', 'print the report as JSON')
-    .action((file: string, o: { brokerDid?: string; root?: string; authority?: string[]; allowUnprotectedTail?: boolean; json?: boolean }) => {
+    .option(
+      '--witness <file...>',
+      "checkpoints kept outside the broker host (the file of broker start --witness, a SIEM export of the log, an agent's broker-audit-head.jsonl): the log must still hold the latest one its signers signed, or it was truncated",
+    )
+    .option('--json', 'print the report as JSON (one object per log, in an array, when several are given)')
+    .action((files: string[], o: { brokerDid?: string; root?: string; authority?: string[]; allowUnprotectedTail?: boolean; witness?: string[]; json?: boolean }) => {
       const brokerDid = o.brokerDid === undefined ? undefined : pinOption('--broker-did', o.brokerDid);
       if (o.authority && o.root === undefined) throw new Error('--authority needs --root');
-      const anchor = o.root === undefined ? undefined : anchorFrom(pinOption('--root', o.root), file, o.authority ?? []);
-      const report = verifyAuditLog(file, { brokerDid, anchor, allowUnprotectedTail: Boolean(o.allowUnprotectedTail) });
-      process.stdout.write(o.json ? `${JSON.stringify({ file, ...report })}\n` : describeReport(file, report));
-      process.exitCode = report.ok ? 0 : 1;
+      const anchor = () => (o.root === undefined ? undefined : anchorFrom(pinOption('--root', o.root), files[0]!, o.authority ?? []));
+      const witness = o.witness ? readWitnesses(o.witness) : undefined;
+      // An anchor each: what a log's hand-overs prove is learnt as it is walked, and must not carry over to the next log.
+      const results = verifyClusterLogs(files, () => ({ brokerDid, anchor: anchor(), allowUnprotectedTail: Boolean(o.allowUnprotectedTail), witness }));
+      const truncation = witness ? {} : { truncation: TRUNCATION_UNDETECTABLE };
+      const json = results.map(({ file, report }) => ({ file, ...report, ...truncation }));
+      if (o.json) process.stdout.write(`${JSON.stringify(json.length === 1 ? json[0] : json)}\n`);
+      else for (const { file, report } of results) process.stdout.write(describeReport(file, report));
+      process.exitCode = results.every((r) => r.report.ok) ? 0 : 1;
     });
 }

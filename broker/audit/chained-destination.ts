@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEvent } from '../../core/audit/events';
 import { GENESIS_PREV, TORN_LINE_EVENT, sha256Hex } from './chain';
@@ -16,6 +16,8 @@ export interface AppendedEntry {
   seq: number;
   hash: string;
   fields: Record<string, unknown>;
+  /** The exact bytes written to audit.log (without the newline): what hashes to `hash`, what a SIEM verifies. */
+  line: string;
 }
 
 /**
@@ -82,6 +84,16 @@ export class ChainedDestination {
     return { nextSeq: this.#nextSeq, head: this.#head };
   }
 
+  /**
+   * The file the broker writes (device and inode; null once closed) and the failure that stopped the log, if one
+   * did: readiness compares them with what is at `path` now, to say the log will not take a line before one fails.
+   */
+  health(): { file: { dev: number; ino: number } | null; failure: Error | null } {
+    if (this.#fd === null) return { file: null, failure: this.#failure };
+    const { dev, ino } = fstatSync(this.#fd);
+    return { file: { dev, ino }, failure: this.#failure };
+  }
+
   /** Called after each entry is on disk; returns the unsubscribe function. */
   onAppend(listener: (entry: AppendedEntry) => void): () => void {
     this.#listeners.add(listener);
@@ -119,12 +131,13 @@ export class ChainedDestination {
       ...(callerPrev !== undefined && callerPrev !== prev ? { prev: callerPrev } : {}),
     };
     const entry = { seq, prev, ...rest, ...(Object.keys(shadowed).length > 0 ? { shadowedChainFields: shadowed } : {}) };
-    const bytes = Buffer.from(JSON.stringify(entry), 'utf8');
+    const line = JSON.stringify(entry);
+    const bytes = Buffer.from(line, 'utf8');
     this.#writeAll(Buffer.concat([bytes, Buffer.from('\n')]));
     const hash = sha256Hex(bytes);
     this.#nextSeq = seq + 1;
     this.#head = hash;
-    const appended = { seq, hash, fields: entry };
+    const appended = { seq, hash, fields: entry, line };
     for (const listener of this.#listeners) listener(appended);
     return appended;
   }

@@ -1,10 +1,8 @@
 import type pino from 'pino';
-import { signTagged, verifyTagged, VaultysId, type SecretIdentity } from '../../core/identity';
-import { CHECKPOINT_EVENT, checkpointBody, type ChainEntry } from './chain';
+import type { SecretIdentity } from '../../core/identity';
+import { CHECKPOINT_EVENT, signCheckpoint, type CheckpointNode } from '../../core/audit/chain-entry';
 import type { ChainedDestination } from './chained-destination';
 import { audit } from './audit-log';
-
-const CONTEXT = 'vaultysclaw/audit-checkpoint/v1';
 
 export interface CheckpointPolicy {
   /** A checkpoint after this many entries since the last one. */
@@ -40,6 +38,8 @@ export class AuditCheckpoints {
     private signer: SecretIdentity,
     log: pino.Logger,
     private readonly policy: CheckpointPolicy = DEFAULT_CHECKPOINT_POLICY,
+    /** The cluster node whose log this is (signed into every checkpoint), or undefined for a single broker. */
+    private readonly node?: CheckpointNode,
   ) {
     // Its own level: a broker run at 'warn' must still write its checkpoints.
     this.#log = log.child({}, { level: 'info' });
@@ -57,7 +57,6 @@ export class AuditCheckpoints {
    */
   checkpoint(reason: CheckpointReason): void {
     const { nextSeq: seq, head } = this.destination.state;
-    const signature = signTagged(this.signer, CONTEXT, checkpointBody(seq, head, this.signer.did));
     audit(this.#log).info(
       CHECKPOINT_EVENT,
       {
@@ -66,7 +65,8 @@ export class AuditCheckpoints {
         head,
         broker: this.signer.did,
         brokerId: this.signer.id.toBase64(),
-        signature: Buffer.from(signature).toString('base64'),
+        ...this.node,
+        signature: signCheckpoint(this.signer, seq, head, this.node),
       },
       'audit checkpoint',
     );
@@ -101,28 +101,4 @@ export class AuditCheckpoints {
   }
 }
 
-export type CheckpointCheck = { ok: true; did: string } | { ok: false; detail: string };
-
-/**
- * Checks a checkpoint entry: it covers its own chain position, and its
- * signature verifies with the id it states, whose DID must be the pinned one.
- */
-export function verifyCheckpoint(entry: ChainEntry, pinnedDid: string | undefined): CheckpointCheck {
-  const { head, brokerId, signature, broker } = entry.fields;
-  if (head !== entry.prev) return { ok: false, detail: 'its head is not the hash of the entry before it' };
-  if (typeof brokerId !== 'string' || typeof signature !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(signature)) {
-    return { ok: false, detail: 'brokerId or signature missing or not base64' };
-  }
-  let id: VaultysId;
-  try {
-    id = VaultysId.fromBase64(brokerId);
-  } catch (err) {
-    return { ok: false, detail: `brokerId is not a VaultysId: ${(err as Error).message}` };
-  }
-  if (broker !== undefined && broker !== id.did) return { ok: false, detail: `it names ${String(broker)} but carries the id of ${id.did}` };
-  if (pinnedDid !== undefined && id.did !== pinnedDid) return { ok: false, detail: `signed by ${id.did}, not by the broker ${pinnedDid}` };
-  if (!verifyTagged(id, CONTEXT, checkpointBody(entry.seq, head, id.did), new Uint8Array(Buffer.from(signature, 'base64')))) {
-    return { ok: false, detail: `the signature does not verify with ${id.did}` };
-  }
-  return { ok: true, did: id.did };
-}
+export { verifyCheckpoint, type CheckpointCheck } from '../../core/audit/chain-entry';

@@ -1,8 +1,10 @@
+import { checkpointNodeOf, type CheckpointNode } from '../../core/audit/chain-entry';
 import { VaultysId, type SealedEnvelope } from '../../core/identity';
 import { CHECKPOINT_EVENT, GENESIS_PREV, ROTATION_EVENT, TORN_LINE_EVENT, UNVERIFIED_TAIL_EVENT, parseLine, sha256Hex, type ChainEntry } from './chain';
 import { verifyCheckpoint } from './checkpoints';
 import { readLinesForward, type RawLine } from './log-lines';
 import { RootAnchor } from './root-anchor';
+import { WitnessedPositions, type WitnessInput, type WitnessReport } from './witness-check';
 
 export type TamperReason =
   | 'edited'
@@ -19,7 +21,19 @@ export type TamperReason =
   /** Pinned, the log has no checkpoint at all: nothing in it is signed. */
   | 'unsigned'
   /** Entries after the last checkpoint, without --allow-unprotected-tail. */
-  | 'unprotected tail';
+  | 'unprotected tail'
+  /** A witness (--witness) holds a checkpoint the log no longer has: the log was cut back, maybe written on since. */
+  | 'truncated'
+  /** A checkpoint names another cluster node than the log's earlier ones: lines of two nodes' logs put together. */
+  | 'node changed'
+  /** Verified with other logs of a cluster (verify-cluster-logs.ts): this one names no node, so it cannot be told apart. */
+  | 'unnamed node'
+  /** Another log given names the same node: one of the two is not that node's log. */
+  | 'duplicate node'
+  /** The log names another cluster than the first log given. */
+  | 'another cluster'
+  /** The log is signed by broker ids that no other log given shares: another broker's log. */
+  | 'another broker';
 
 export interface VerifyOptions {
   /** The id the log's first checkpoint must be signed by (`--broker-did`). */
@@ -28,6 +42,8 @@ export interface VerifyOptions {
   anchor?: RootAnchor;
   /** Accept entries after the last checkpoint (a running broker's log), reporting them; refused otherwise. */
   allowUnprotectedTail?: boolean;
+  /** Checkpoints kept outside the broker host (witness-check.ts): the log must still hold the highest trusted one. */
+  witness?: WitnessInput;
 }
 
 export interface TamperFinding {
@@ -55,6 +71,10 @@ export interface AuditLogReport {
   /** Entries the broker found after its last checkpoint when it started, and signed as not vouched for. */
   unverifiedTails: { line: number; toLine: number; entries: number; markerLine: number }[];
   lastCheckpoint: { line: number; seq: number } | null;
+  /** The first checkpoint and the id that signed it. */
+  firstCheckpoint: { line: number; did: string } | null;
+  /** The cluster node the log's checkpoints name (signed), from the first that names one; null for a single broker's log. */
+  node: { name: string; cluster: string; line: number } | null;
   /** Broker rotations: from here on the successor signs, the old key having signed the hand-over. */
   rotations: { line: number; from: string; to: string }[];
   /** Entries after the last checkpoint: chained but not signed, so they can be truncated or rewritten undetected. */
@@ -63,6 +83,8 @@ export interface AuditLogReport {
   tornFragments: { line: number; lines: number; bytes: number; recordLine: number }[];
   /** Fragments at the very end that no record covers yet (a crash since the broker last started, or a write in progress). */
   unrecordedTail: { line: number; lines: number; bytes: number } | null;
+  /** What the witnesses given prove (null without --witness: truncation after the last checkpoint is then undetectable). */
+  witness: WitnessReport | null;
   failure: TamperFinding | null;
 }
 
@@ -120,10 +142,13 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: VerifyOption
     root: anchor?.rootDid ?? null,
     unverifiedTails: [],
     lastCheckpoint: null,
+    firstCheckpoint: null,
+    node: null,
     rotations: [],
     unprotectedEntries: 0,
     tornFragments: [],
     unrecordedTail: null,
+    witness: null,
     failure: null,
   };
   const fail = (line: number, seq: number | null, reason: TamperReason, detail: string): AuditLogReport => {
@@ -142,6 +167,9 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: VerifyOption
   // Without --root, hand-overs are still checked against the one root the log's own rotation records name.
   let logRoot: RootAnchor | null = anchor ?? null;
   let firstUnprotected: { line: number; seq: number } | null = null;
+  const witnessed = options.witness ? new WitnessedPositions(options.witness) : null;
+  // Whose checkpoints a witness may hold: the ids this log's own checkpoints were checked against.
+  const signers = new Set<string>(options.brokerDid === undefined ? [] : [options.brokerDid]);
 
   for (let line = input.take(); line; line = input.take()) {
     report.lines = line.number;
@@ -215,7 +243,17 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: VerifyOption
         return fail(line.number, entry.seq, 'revoked signer', `signed by ${check.did}, which root ${logRoot!.rootDid} revoked at ${new Date(revokedAt).toISOString()}`);
       }
       announced = null;
+      // Signed with the head, so the node a checkpoint names is as good as its signature; a log names one node for good.
+      const node = checkpointNodeOf(entry.fields) as CheckpointNode | null;
+      if (report.node && (node?.node !== report.node.name || node.cluster !== report.node.cluster)) {
+        const named = node ? `node ${node.node} of cluster ${node.cluster}` : 'no node';
+        return fail(line.number, entry.seq, 'node changed', `it names ${named}, but the log's checkpoints from line ${report.node.line} name node ${report.node.name} of cluster ${report.node.cluster}`);
+      }
+      if (node && !report.node) report.node = { name: node.node, cluster: node.cluster, line: line.number };
+      report.firstCheckpoint ??= { line: line.number, did: check.did };
       report.brokerDid = check.did;
+      signers.add(check.did);
+      if (successor) signers.add(successor);
       report.checkpoints += 1;
       report.lastCheckpoint = { line: line.number, seq: entry.seq };
       report.unprotectedEntries = 0;
@@ -225,9 +263,17 @@ export function verifyAuditLines(lines: Iterable<RawLine>, options: VerifyOption
       firstUnprotected ??= { line: line.number, seq: entry.seq };
     }
     report.entries += 1;
+    witnessed?.saw(entry.seq, entry.hash, line.number);
     previous = { line: line.number, seq: entry.seq };
     expectedSeq = entry.seq + 1;
     expectedPrev = entry.hash;
+  }
+  if (witnessed) {
+    const current = anchor?.current();
+    if (current?.ok) signers.add(current.did);
+    const { report: witness, truncated } = witnessed.check(signers, report.node?.name ?? null, previous?.seq ?? null, report.lines);
+    report.witness = witness;
+    if (truncated) return fail(truncated.line, truncated.seq, 'truncated', truncated.detail);
   }
   if (report.pinned && report.checkpoints === 0) {
     return fail(report.lines || 1, null, 'unsigned', 'no checkpoint in the log: nothing in it is signed, so it could have been written by anyone');
@@ -314,8 +360,10 @@ export function verifyAuditLog(path: string, options: VerifyOptions = {}): Audit
   return verifyAuditLines(readLinesForward(path), options);
 }
 
+export const TRUNCATION_UNDETECTABLE = 'truncation after the last checkpoint is undetectable without a witness';
+
 /** Failures that say the log proves too little, not that a line was changed. */
-const NOT_PROVEN: ReadonlySet<TamperReason> = new Set(['unsigned', 'unprotected tail', 'not certified by the root', 'revoked signer']);
+const NOT_PROVEN: ReadonlySet<TamperReason> = new Set(['unsigned', 'unprotected tail', 'not certified by the root', 'revoked signer', 'unnamed node']);
 
 /** The human verdict: one line for the outcome, then what it does and does not prove. */
 export function describeReport(path: string, report: AuditLogReport): string {
@@ -325,6 +373,7 @@ export function describeReport(path: string, report: AuditLogReport): string {
     const verdict = NOT_PROVEN.has(f.reason) ? 'NOT VERIFIED' : 'TAMPERED';
     out.push(`${path}: ${verdict} at line ${f.line}${f.seq === null ? '' : ` (seq ${f.seq})`}: ${f.reason}: ${f.detail}`);
     out.push(`  before it: ${report.entries} entries and ${report.checkpoints} checkpoints verified`);
+    out.push(...untrustedWitnessLines(report.witness));
     return `${out.join('\n')}\n`;
   }
   const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -339,12 +388,13 @@ export function describeReport(path: string, report: AuditLogReport): string {
     out.push(`  checkpoints signed by ${report.brokerDid}: UNPINNED, taken from the file's first checkpoint;`);
     out.push('  pass --broker-did (from `broker identity --no-create`) to refuse a log re-signed with another key');
   }
+  if (report.node) out.push(`  the log of node ${report.node.name} of cluster ${report.node.cluster} (signed from line ${report.node.line} on)`);
   for (const r of report.rotations) out.push(`  line ${r.line}: ${r.from} handed over to ${r.to} (a broker rotation), which signs from there on`);
   if (report.lastCheckpoint) {
     out.push(`  last checkpoint: line ${report.lastCheckpoint.line}, seq ${report.lastCheckpoint.seq} (signs every entry before it)`);
   }
   out.push(`  ${count(report.unprotectedEntries, 'entry', 'entries')} after the last checkpoint: chained but unsigned, they could be truncated or rewritten undetected`);
-  out.push('  a cut back to an earlier checkpoint is only visible against a copy of the latest checkpoint kept elsewhere (stderr/SIEM)');
+  out.push(...describeWitness(report.witness));
   for (const u of report.unverifiedTails) {
     out.push(`  lines ${u.line}-${u.toLine}: ${count(u.entries, 'entry', 'entries')} the broker found unsigned when it started; it does not vouch for them (marker at line ${u.markerLine})`);
   }
@@ -356,4 +406,23 @@ export function describeReport(path: string, report: AuditLogReport): string {
     out.push(`  line ${t.line}: ends with ${t.lines} partial line(s), ${t.bytes} bytes (a crash, or a write in progress); unverified`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** What the witnesses say about truncation, or that without one it is undetectable. */
+function describeWitness(witness: WitnessReport | null): string[] {
+  if (!witness) {
+    return [
+      `  ${TRUNCATION_UNDETECTABLE}: a cut back to an earlier checkpoint, or of the newest checkpoints, leaves a log that verifies;`,
+      '  pass --witness with a copy of the latest checkpoint kept elsewhere (broker start --witness, a SIEM export, an agent\'s broker-audit-head.jsonl)',
+    ];
+  }
+  const out =
+    witness.witnessedSeq === null
+      ? [`  witness ${witness.files.join(', ')}: no checkpoint of this log's signers in it, so it proves nothing about truncation`]
+      : [`  witnessed up to seq ${witness.witnessedSeq} (${witness.witnessedBy}, ${witness.trusted} trusted checkpoint(s)): nothing up to it was cut`];
+  return [...out, ...untrustedWitnessLines(witness)];
+}
+
+function untrustedWitnessLines(witness: WitnessReport | null): string[] {
+  return (witness?.refused ?? []).map((r) => `  witness line ${r.source} NOT TRUSTED: ${r.detail}`);
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { createMessageConnection, SocketMessageReader, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SocketMessageWriter } from '../../core/rpc/socket-message-writer';
 import { WebSocketMessageReader, WebSocketMessageWriter } from '../../core/rpc/websocket-transport';
-import { openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
+import type WebSocket from 'ws';
+import { BrokerTlsError, openBrokerWebSocket, type BrokerTls } from '../../core/wire/broker-tls';
 import { rpcUrl } from '../../core/wire/broker-url';
 import { RpcClient } from '../../core/rpc/rpc-client';
 import { CloseCode } from '../../core/wire/close-codes';
@@ -14,6 +15,21 @@ import type { UserView } from '../../core/rpc/views';
 import { authenticateUser } from '../../core/rpc/user-session';
 import { BROKER_KEY_FILE } from '../broker-identity';
 import { loadLocalOperator } from '../local-operator';
+
+/** The /rpc socket of the first of `urls` that answers; when none does, why each could not be reached. */
+async function firstReachable(urls: readonly string[], tls: BrokerTls | undefined): Promise<WebSocket> {
+  const failures: unknown[] = [];
+  for (const url of urls) {
+    try {
+      return await openBrokerWebSocket(rpcUrl(url), tls);
+    } catch (err) {
+      if (err instanceof BrokerTlsError && err.reason !== 'unreachable') throw err;
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0];
+  throw new Error(failures.length === 0 ? 'no broker URL given' : failures.map((err) => (err as Error).message).join('; '));
+}
 
 /** No broker listens on the data directory's local socket: a caller may go on without one. */
 export class BrokerNotRunningError extends Error {
@@ -33,9 +49,13 @@ export class BrokerClient extends RpcClient {
     super(connection);
   }
 
-  /** Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`; its TLS checked as `tls` says. */
-  static async connectRemote(url: string, brokerDid: string, user: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<BrokerClient> {
-    const socket = await openBrokerWebSocket(rpcUrl(url), tls);
+  /**
+   * Over a team broker's WebSocket, as the user holding `user`, pinned to `brokerDid`; its TLS checked as `tls` says.
+   * Given several URLs (every node of a cluster), the first that can be reached serves: a node that is down is
+   * passed over, but a TLS certificate that does not verify is never (a man in the middle, not an outage).
+   */
+  static async connectRemote(urls: string | readonly string[], brokerDid: string, user: SecretIdentity, hello: UserHello, tls?: BrokerTls): Promise<BrokerClient> {
+    const socket = await firstReachable(typeof urls === 'string' ? [urls] : urls, tls);
     const connection = createMessageConnection(new WebSocketMessageReader(socket), new WebSocketMessageWriter(socket));
     return BrokerClient.#authenticate(connection, () => socket.close(CloseCode.Normal), brokerDid, user, hello);
   }

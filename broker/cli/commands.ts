@@ -14,7 +14,7 @@ import type { PolicyRules } from '../../core/wire/policy-rules';
 import { BUDGETS } from '../../core/budgets';
 import type { ApprovalDecisionBody } from '../../core/wire/approval';
 import { normalizeFingerprint } from '../../core/wire/broker-tls';
-import { brokerUrlProblem } from '../../core/wire/broker-url';
+import { brokerUrlList, brokerUrlProblem } from '../../core/wire/broker-url';
 import { CAPABILITIES, type Capability, type CommandLimits } from '../../core/wire/policy';
 import { visibleJson, visibleText } from '../../core/text/untrusted-text';
 import { defaultDataDir } from '../config';
@@ -121,13 +121,16 @@ export async function connect(o: Connection): Promise<BrokerClient> {
   const hello = { name: o.name ?? 'cli', ...(o.invitation ? { invitation: o.invitation } : {}) };
   if (!o.url) return BrokerClient.connect(o.dataDir, readKeyFile(resolve(o.key)), hello);
   if (!o.brokerDid) throw new Error('--url needs --broker-did: the broker to pin');
-  const urlProblem = brokerUrlProblem(o.url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
-  if (urlProblem) throw new Error(urlProblem);
+  const urls = brokerUrlList([o.url]);
+  for (const url of urls) {
+    const urlProblem = brokerUrlProblem(url, Boolean(o.allowPlainWs), 'pass --allow-plain-ws');
+    if (urlProblem) throw new Error(urlProblem);
+  }
   if (o.tlsPin !== undefined && !normalizeFingerprint(o.tlsPin)) throw new Error('--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
   const tls = o.ca || o.tlsPin ? { ca: o.ca ? readFileSync(resolve(o.ca)) : undefined, pinSha256: o.tlsPin } : undefined;
   const brokerDid = parsePin(o.brokerDid);
   if (!brokerDid) throw new Error(`"${o.brokerDid}" is neither a broker DID nor a fingerprint`);
-  return BrokerClient.connectRemote(o.url, brokerDid, readKeyFile(resolve(o.key)), hello, tls);
+  return BrokerClient.connectRemote(urls, brokerDid, readKeyFile(resolve(o.key)), hello, tls);
 }
 
 async function withClient(o: Connection, run: (client: BrokerClient, user: SecretIdentity | undefined) => Promise<void>): Promise<void> {
@@ -148,7 +151,7 @@ export function clientCommand(program: Command, spec: string, description: strin
     .command(spec, options)
     .description(description)
     .option('--data-dir <dir>', 'data directory of a broker on this host (local socket)', defaultDataDir())
-    .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket').env('VAULTYSCLAW_URL'))
+    .addOption(new Option('--url <url>', 'team broker hub URL (ws:// or wss://) instead of the local socket; for a cluster, its nodes\' URLs separated by commas (the first that answers serves)').env('VAULTYSCLAW_URL'))
     .addOption(new Option('--broker-did <did>', 'the broker DID or fingerprint to pin, with --url').env('VAULTYSCLAW_BROKER_DID'))
     .option('--allow-plain-ws', 'allow --url ws:// (unencrypted) to a host that is not a loopback address')
     .option('--ca <file>', "with --url wss://: PEM CA certificates the broker's TLS certificate must chain to (default: the system's)")

@@ -10,20 +10,33 @@ import type { ActiveIdentity } from '../identity/active-identity';
 import { audit } from '../audit/audit-log';
 import type { AuditLine } from '../../core/audit/events';
 import type { RefusalLine } from './refusal-audit';
+import { AgentRefusalAudit, type AgentFrameRefusal } from './agent-refusal-audit';
 import { CloseCode } from '../../core/wire/close-codes';
+import { InOrderQueue } from './in-order-queue';
 
-/** What a connection needs from the rest of the broker. */
+/** A place among the intents a connection holds for its agent's renewal (AgentConnection.claimHold). */
+export interface HoldClaim {
+  /** Gives the place back; a second call does nothing. */
+  release(): void;
+}
+
+/** What an intent that goes out at once claims: nothing. */
+const NOTHING_CLAIMED: HoldClaim = { release: () => {} };
+
+/** `ended`: the agent's registration is over (rejected or revoked), so it should stop reconnecting. */
+export type AdmitDecision = { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
+
+/** What a connection needs from the rest of the broker. Each call may await the database. */
 export interface ConnectionHost {
   /** Before signing anything: refuse a rejected or revoked agent, or compose the policy to certify. */
-  /** `ended`: the agent's registration is over (rejected or revoked), so it should stop reconnecting. */
-  admit(agent: VaultysId, connection: AgentConnection): { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
-  authenticated(connection: AgentConnection, hello: AgentHello): void;
-  result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
-  progress(connection: AgentConnection, progress: ProgressBody): void;
-  approvalRequest(connection: AgentConnection, request: ApprovalRequestBody, envelope: { payload: Uint8Array; signature: Uint8Array }): void;
+  admit(agent: VaultysId, connection: AgentConnection): Promise<AdmitDecision>;
+  authenticated(connection: AgentConnection, hello: AgentHello): Promise<void>;
+  result(connection: AgentConnection, result: ResultBody, envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void>;
+  progress(connection: AgentConnection, progress: ProgressBody, envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void>;
+  approvalRequest(connection: AgentConnection, request: ApprovalRequestBody, envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void>;
   /** The agent says it now pins `root` instead of this broker's own id. */
   pinMigrated(connection: AgentConnection, root: string): void;
-  closed(connection: AgentConnection): void;
+  closed(connection: AgentConnection): Promise<void>;
 }
 
 /** What refusing an agent's frame is audited as: hub.refused, unless the refusal names a more precise event. */
@@ -36,6 +49,9 @@ type AgentRefusal =
 export interface FrameSink {
   send(frame: BrokerFrame): void;
   close(code: CloseCode, reason: string): void;
+  /** Stops reading the socket (its frames wait in the peer's buffers and the kernel's), until resumeReading. */
+  pauseReading?(): void;
+  resumeReading?(): void;
   /** The peer's address: a key for counting what strangers may hold, never a trust signal. */
   readonly remote?: string;
   /** Audits a refusal of a peer that has not authenticated, within the hub's budget (never a line per stranger frame). */
@@ -64,8 +80,10 @@ export class AgentConnection {
   #agentVersion?: string;
   /** Intents sent on this connection whose result has not come back. */
   #resultsOwed = 0;
-  /** Intents signed under a policy newer than this connection's certificate, with that policy's version (mayCarry). */
+  /** Intents signed under a policy newer than this connection's certificate, with that policy's version (claimHold). */
   readonly #heldForRenewal: { frame: Extract<BrokerFrame, { type: 'intent' }>; policyVersion: number }[] = [];
+  /** Places claimed for intents still between their dispatch's check and their send (claimHold). */
+  #holdsClaimed = 0;
   /** Set when the first of them was held: past BUDGETS.renewalWaitMs they go out anyway. */
   #renewalTimer: NodeJS.Timeout | undefined;
   /** The agent let BUDGETS.renewalWaitMs pass without renewing: nothing more is held for it until it does. */
@@ -77,6 +95,14 @@ export class AgentConnection {
   /** The pin the agent's last certified hello stated, and whether it already reported a migration on this connection. */
   #helloPin?: string;
   #pinReported = false;
+  readonly #refusals: AgentRefusalAudit;
+  /**
+   * This connection's frames, and its close, handled one after another in the order they came: each may await the
+   * database, and a result must never be taken before the handshake it follows, nor after the close it preceded.
+   */
+  readonly #inOrder = new InOrderQueue();
+  /** The socket is not read while BUDGETS.agentFramesQueued frames wait (handle). */
+  #readingPaused = false;
 
   constructor(
     private readonly keys: ActiveIdentity,
@@ -84,7 +110,9 @@ export class AgentConnection {
     private readonly sink: FrameSink,
     readonly log: pino.Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#refusals = new AgentRefusalAudit(log, () => this.did, now);
+  }
 
   /** Where the socket comes from (see FrameSink.remote). */
   get remote(): string {
@@ -116,21 +144,38 @@ export class AgentConnection {
   }
 
   /**
-   * Whether an intent signed under policy `policyVersion` can go out on this connection, now or once the agent has
-   * renewed its certificate: update_capabilities is on its way, and an intent that reached it under the old
-   * certificate would be refused (a capability it does not hold yet, a revocation list it has not had).
+   * Claims, before a dispatch's awaits, a place for an intent signed under policy `policyVersion` among those this
+   * connection may hold while the agent renews its certificate (update_capabilities is on its way, and an intent that
+   * reached it under the old certificate would be refused: a capability it does not hold yet, a revocation list it has
+   * not had). Undefined when BUDGETS.intentsHeldForRenewal are held or claimed already (agent-busy): checked against
+   * the claims of dispatches still between their check and their send, so dispatches at once cannot pass it together.
+   * The claim is given back by sendUnderPolicy, or by release() when the dispatch ends without sending.
    */
-  mayCarry(policyVersion: number): boolean {
-    return this.#certifiedAtLeast(policyVersion) || this.#renewalOverdue || this.#heldForRenewal.length < BUDGETS.intentsHeldForRenewal.limit;
+  claimHold(policyVersion: number): HoldClaim | undefined {
+    if (!this.#mustHold(policyVersion)) return NOTHING_CLAIMED;
+    if (this.#heldForRenewal.length + this.#holdsClaimed >= BUDGETS.intentsHeldForRenewal.limit) return undefined;
+    this.#holdsClaimed++;
+    let given = false;
+    return {
+      release: () => {
+        if (given) return;
+        given = true;
+        this.#holdsClaimed--;
+      },
+    };
   }
 
   /**
    * Sends an intent signed under policy `policyVersion` now, or keeps it until the agent holds that policy
    * (releaseRenewed), for BUDGETS.renewalWaitMs at most: an agent that does not renew (its update_capabilities lost,
-   * a compromised agent) gets it then under the certificate it has, which decides, as it always does.
+   * a compromised agent) gets it then under the certificate it has, which decides, as it always does. `claim` is the
+   * place claimHold gave on this connection; one sent without (its agent reconnected since the claim) is held only
+   * within the bound, and past it goes out at once, the agent deciding under the certificate it has.
    */
-  sendUnderPolicy(frame: Extract<BrokerFrame, { type: 'intent' }>, policyVersion: number): void {
-    if (this.#certifiedAtLeast(policyVersion) || this.#renewalOverdue) return this.send(frame);
+  sendUnderPolicy(frame: Extract<BrokerFrame, { type: 'intent' }>, policyVersion: number, claim?: HoldClaim): void {
+    // Its place becomes the held intent below, in the same step: the count never passes the bound meanwhile.
+    claim?.release();
+    if (!this.#mustHold(policyVersion) || this.#heldForRenewal.length + this.#holdsClaimed >= BUDGETS.intentsHeldForRenewal.limit) return this.send(frame);
     this.#heldForRenewal.push({ frame, policyVersion });
     this.#renewalTimer ??= setTimeout(
       this.#guarded(() => {
@@ -141,6 +186,11 @@ export class AgentConnection {
       BUDGETS.renewalWaitMs.limit,
     );
     this.#renewalTimer.unref();
+  }
+
+  /** Whether an intent signed under `policyVersion` waits for the agent to renew rather than go out now. */
+  #mustHold(policyVersion: number): boolean {
+    return !this.#certifiedAtLeast(policyVersion) && !this.#renewalOverdue;
   }
 
   /** The agent renewed its certificate: the intents that waited for its policy go out, in the order they were signed. */
@@ -177,6 +227,10 @@ export class AgentConnection {
   close(code: CloseCode, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    // What waits behind the frame in hand is released now, not once storage answers it: #handle would skip it then.
+    this.#inOrder.drop();
+    // Read again, for the peer's answer to the close: what else comes is dropped at the edge of a closing socket.
+    this.#resumeReading();
     this.sink.close(code, reason);
   }
 
@@ -184,20 +238,52 @@ export class AgentConnection {
    * Called by the hub when the socket is gone. Whatever the broker's bookkeeping of this agent throws stays
    * here: thrown out of a close handler it would stop the broker for every agent and user (review finding 1).
    */
-  onSocketClosed(): void {
-    this.#closed = true;
-    // What was held is in the store as sent: the agent's next connection gets it again (onAgentBack).
-    clearTimeout(this.#renewalTimer);
-    this.#heldForRenewal.length = 0;
-    if (this.#agent) this.#guarded(() => this.host.closed(this), 'closed')();
+  onSocketClosed(): Promise<void> {
+    // After the frames that came before the close: nothing queued is taken for a connection already gone.
+    return this.#inOrder.run(() => {
+      this.#closed = true;
+      this.#guarded(() => this.#refusals.flush(), 'refusal summary')();
+      // What was held is in the store as sent: the agent's next connection gets it again (onAgentBack).
+      clearTimeout(this.#renewalTimer);
+      this.#heldForRenewal.length = 0;
+      if (this.#agent) this.#guarded(() => this.host.closed(this), 'closed')();
+    }, { droppable: false });
   }
 
   /** `callback` with its failures audited against this connection instead of thrown into the socket's event loop. */
-  #guarded(callback: () => void, what: string): () => void {
+  #guarded(callback: () => void | Promise<void>, what: string): () => void {
     return guarded((err) => audit(this.log).error('hub.internal-error', { did: this.did, what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an agent event'), callback);
   }
 
-  handle(frame: AgentFrame): void {
+  /**
+   * Takes one frame, in order after those before it; resolves once it is handled (rejects if the broker failed on it).
+   * Each waits here, in memory, up to hubFrameBytes, for as long as storage takes (a lock, a PostgreSQL that does not
+   * answer), whatever the frame rate: at BUDGETS.agentFramesQueued the socket is no longer read until they are
+   * handled, so what the agent sends meanwhile waits in its own buffers. Not closed: an honest agent's burst (200
+   * unasked frames in a second, its kept results resent after a reconnect) reaches the bound on a healthy broker too.
+   */
+  handle(frame: AgentFrame): Promise<void> {
+    // Nothing is kept for a connection the broker closed: its frames would earn nothing once their turn came.
+    if (this.#closed) return Promise.resolve();
+    const handled = this.#inOrder.run(() => this.#handle(frame), { droppable: true });
+    if (this.#inOrder.length >= BUDGETS.agentFramesQueued.limit && !this.#readingPaused) {
+      this.#readingPaused = true;
+      this.sink.pauseReading?.();
+    }
+    const drained = () => {
+      if (this.#inOrder.length < BUDGETS.agentFramesQueued.limit) this.#resumeReading();
+    };
+    handled.then(drained, drained);
+    return handled;
+  }
+
+  #resumeReading(): void {
+    if (!this.#readingPaused) return;
+    this.#readingPaused = false;
+    this.sink.resumeReading?.();
+  }
+
+  async #handle(frame: AgentFrame): Promise<void> {
     // Frames that were already in flight when this connection was refused and closed earn nothing, not even an
     // audit line each: a refusal costs a peer its connection and a new handshake, so it is one line per handshake.
     if (this.#closed) return;
@@ -207,13 +293,13 @@ export class AgentConnection {
       case 'auth/complete':
         return this.#onComplete(frame.challenge);
       case 'result':
-        if (this.#whenApproved(frame.type)) this.#onResult(frame.envelope);
+        if (this.#whenApproved(frame.type)) await this.#onResult(frame.envelope);
         return;
       case 'progress':
-        if (this.#whenApproved(frame.type)) this.#onProgress(frame.envelope);
+        if (this.#whenApproved(frame.type)) await this.#onProgress(frame.envelope);
         return;
       case 'approval/request':
-        if (this.#whenApproved(frame.type)) this.#onApprovalRequest(frame.envelope);
+        if (this.#whenApproved(frame.type)) await this.#onApprovalRequest(frame.envelope);
         return;
       case 'pin/migrated':
         if (!this.#agent) return this.#refuse('unauthenticated', 'authenticate before reporting a pin');
@@ -248,6 +334,14 @@ export class AgentConnection {
     else audit(this.log).line('info', line, message);
   }
 
+  /**
+   * Audits a refusal of one of this agent's validly signed frames that leaves the connection open, within
+   * BUDGETS.agentRefusalAuditLines (see AgentRefusalAudit): the frame is still answered with its error.
+   */
+  auditRefusal(line: AgentFrameRefusal, message: string): void {
+    this.#refusals.refused(line, message);
+  }
+
   #refuse(code: string, message: string, fields: AgentRefusal = {}): void {
     const line: RefusalLine = { event: 'hub.refused', code, detail: message, did: this.did, ...fields };
     if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
@@ -257,7 +351,7 @@ export class AgentConnection {
     this.close(this.#registrationEnded ? CloseCode.RegistrationEnded : CloseCode.AuthRefused, code);
   }
 
-  #onInit(challenge: Uint8Array): void {
+  async #onInit(challenge: Uint8Array): Promise<void> {
     if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
     let wrongType: string | undefined;
     this.#responder = new ChallengeResponder({
@@ -265,7 +359,7 @@ export class AgentConnection {
       identity: this.keys.identity,
       ...AGENT_AUTH,
       now: this.now,
-      admit: (initiator, metadata) => {
+      admit: async (initiator, metadata) => {
         // A person's key is a user's: it authenticates on /rpc, never as an agent that tools run on (finding 14c).
         if (initiator.type !== IdType.Machine) {
           wrongType = IdType[initiator.type] ?? String(initiator.type);
@@ -274,7 +368,7 @@ export class AgentConnection {
         const hello = AgentHello.safeParse(metadata);
         if (!hello.success) return { ok: false, message: 'metadata.pk1 is not an agent hello' };
         if (this.#agent && !this.#agent.equals(initiator)) return { ok: false, message: 'a connection cannot change its agent id' };
-        const decision = this.host.admit(initiator, this);
+        const decision = await this.host.admit(initiator, this);
         if (!decision.ok) {
           this.#registrationEnded = decision.ended === true;
           return decision;
@@ -286,12 +380,12 @@ export class AgentConnection {
         return { ok: true, value: { metadata: certified } };
       },
     });
-    const accepted = this.#responder.accept(challenge);
+    const accepted = await this.#responder.acceptAsync(challenge);
     if (!accepted.ok) return this.#refuse(wrongType ? 'not-a-machine-id' : accepted.reason, accepted.message, { event: 'auth.refused', ...(wrongType ? { idType: wrongType } : {}) });
     this.send({ type: 'auth/step1', challenge: accepted.value.step1 });
   }
 
-  #onComplete(challenge: Uint8Array): void {
+  async #onComplete(challenge: Uint8Array): Promise<void> {
     // With no handshake in progress, a COMPLETE after one finished is that one's replay.
     if (!this.#responder) return this.#agent ? this.#refuse('replay', 'cannot take COMPLETE: the handshake is complete', { event: 'auth.refused' }) : this.#refuse('out-of-order', 'COMPLETE before INIT');
     const result = this.#responder.complete(challenge);
@@ -304,22 +398,22 @@ export class AgentConnection {
     this.#agentVersion = hello.agentVersion;
     this.#helloPin = hello.pin;
     this.#responder = this.#pendingHello = this.#pendingPolicy = undefined;
-    this.host.authenticated(this, hello);
+    await this.host.authenticated(this, hello);
   }
 
-  #onResult(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+  async #onResult(envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void> {
     const body = this.#openFromAgent('vaultysclaw/result/v1', envelope, ResultBody, 'result.refused');
-    if (body) this.host.result(this, body, envelope);
+    if (body) await this.host.result(this, body, envelope);
   }
 
-  #onProgress(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+  async #onProgress(envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void> {
     const body = this.#openFromAgent('vaultysclaw/progress/v1', envelope, ProgressBody, 'result.refused');
-    if (body) this.host.progress(this, body);
+    if (body) await this.host.progress(this, body, envelope);
   }
 
-  #onApprovalRequest(envelope: { payload: Uint8Array; signature: Uint8Array }): void {
+  async #onApprovalRequest(envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void> {
     const request = this.#openFromAgent('vaultysclaw/approval-request/v1', envelope, ApprovalRequestBody, 'approval.refused');
-    if (request) this.host.approvalRequest(this, request, envelope);
+    if (request) await this.host.approvalRequest(this, request, envelope);
   }
 
   /** Verified against the key this connection proved, never a key or id the message names. */

@@ -91,6 +91,11 @@ export class HubServer {
     return this.#http.address() as AddressInfo;
   }
 
+  /** Whether it accepts connections, and the sockets it holds (upgraded to WebSocket or not yet): read by /readyz and /metrics. */
+  status(): { listening: boolean; sockets: number; webSockets: number } {
+    return { listening: this.#http.listening, sockets: this.#accepted.size, webSockets: this.#wss.clients.size };
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#refusals.close();
@@ -199,6 +204,8 @@ export class HubServer {
           );
         },
         close: (code, reason) => socket.close(code, reason),
+        pauseReading: () => socket.pause(),
+        resumeReading: () => socket.resume(),
         remote: edge.remote,
         refusedUnauthenticated: (line, message) => edge.refused(line, message),
         budgeted: (line, message) => edge.budgeted(line, message),
@@ -243,8 +250,10 @@ export class HubServer {
           // A result the broker asked for (one per intent sent on this connection) is owed, not volunteered: it is
           // given back, so the limit caps what an agent sends unasked and never how many intents it may answer.
           if (session.takeOwedResult(frame.value)) framesInWindow--;
-          session.handle(frame.value);
-          if (session.did) edge.authenticated();
+          // Handled after the frames before it (the connection queues them); a failure ends this connection only.
+          return session.handle(frame.value).then(() => {
+            if (session.did) edge.authenticated();
+          });
         },
       ),
     );

@@ -13,7 +13,7 @@ import { certificateOf, recordRotation } from './identity-service';
 import { closeBrokerLogger, createBrokerLogger } from '../log';
 import { loadLocalOperator } from '../local-operator';
 import { createRoot } from './root-setup';
-import { certifyRotation, CertifiedRotation, importRootSigned, prepareRotation, readJsonFile, RotationRequest } from './rotation';
+import { adoptNodeIdentity, certifyRotation, CertifiedRotation, importRootSigned, prepareRotation, readJsonFile, RotationRequest, type ImportOutcome } from './rotation';
 
 const YEAR_S = String(365 * 24 * 60 * 60);
 
@@ -157,7 +157,8 @@ export function addIdentityCommands(program: Command): void {
         process.stdout.write(`new broker id ${VaultysId.fromBase64(request.broker).did} is waiting; have the root sign ${resolve(o.request)} with "broker identity certify", then run "broker identity import"\n`);
         return;
       }
-      await importAndReport(dataDir, certifyRotation(readKeyFile(resolve(o.root!)), request, signingOptions(o)));
+      const signed = certifyRotation(readKeyFile(resolve(o.root!)), request, signingOptions(o));
+      await importAndReport(dataDir, (dir) => importRootSigned(dir, signed));
     });
 
   const certify = identity
@@ -180,16 +181,28 @@ export function addIdentityCommands(program: Command): void {
     .option('--revocations-only', "relay the file's revocations without its certificate (on another broker of the same root)")
     .action(async (file: string, o: { dataDir: string; revocationsOnly?: boolean }) => {
       const signed = readJsonFile(resolve(file), CertifiedRotation, 'root-signed file');
-      await importAndReport(resolve(o.dataDir), o.revocationsOnly ? { ...signed, certificate: null } : signed);
+      await importAndReport(resolve(o.dataDir), (dataDir) => importRootSigned(dataDir, o.revocationsOnly ? { ...signed, certificate: null } : signed));
+    });
+
+  identity
+    .command('adopt <dir>')
+    .description(
+      "on each other node of a cluster, after one node ran rotate or import: take up the broker.key and broker-authority.json it now holds (copied from its data directory to <dir>); a running node switches at once, its connected agents renew their handshake",
+    )
+    .option('--data-dir <dir>', 'data directory', defaultDataDir())
+    .action(async (from: string, o: { dataDir: string }) => {
+      await importAndReport(resolve(o.dataDir), (dataDir) => adoptNodeIdentity(dataDir, resolve(from)));
     });
 }
 
-async function importAndReport(dataDir: string, signed: CertifiedRotation): Promise<void> {
+/** Changes the identity files with `change`, then has the running broker take them up (or records the hand-over itself). */
+async function importAndReport(dataDir: string, change: (dataDir: string) => ImportOutcome): Promise<void> {
+  // Connected before the files change: the local client pins the key in broker.key, which the broker still holds.
   const client = await runningBroker(dataDir);
   const before = readKeyFile(join(dataDir, BROKER_KEY_FILE));
   let outcome;
   try {
-    outcome = importRootSigned(dataDir, signed);
+    outcome = change(dataDir);
   } catch (err) {
     client?.close();
     throw err;

@@ -56,7 +56,7 @@ export class IdentityService {
     } = c);
   }
 
-  reload(actor: string): void {
+  async reload(actor: string): Promise<void> {
     let next;
     try {
       next = this.#readFiles();
@@ -70,7 +70,7 @@ export class IdentityService {
     if (rotated) recordRotation(this.log, actor, previous, next.identity, next.authority);
     else audit(this.log).info('identity.authority-updated', { actor, did: previous.did, ...chainFields(next.authority) }, "the broker's root chain changed");
     this.keys.replace(next.identity, next.authority);
-    if (rotated) this.delegations.reissueStale();
+    if (rotated) await this.delegations.reissueStale();
     const connections = this.online.all();
     for (const connection of connections) connection.send({ type: 'authority/changed' });
     audit(this.log).info('identity.announced', { agents: connections.length }, 'connected agents told to renew their handshake');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { certifyBroker, revokeBroker } from '../../core/authority/broker-chain';
-import { bytesEqual, IdType, loadOrCreateKeyFile, open, readKeyFile, VaultysId, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
+import { bytesEqual, IdType, loadOrCreateKeyFile, open, readKeyFile, VaultysId, writeKeyFile, type SealedEnvelope, type SecretIdentity } from '../../core/identity';
 import { BrokerCertificateBody, BrokerRevocationBody, MAX_BROKER_REVOCATIONS, type BrokerAuthority } from '../../core/wire/authority';
 import { Did } from '../../core/wire/common';
 import { BROKER_KEY_FILE } from '../broker-identity';
@@ -131,4 +131,35 @@ export function importRootSigned(dataDir: string, signed: CertifiedRotation): Im
   writeAuthority(dataDir, { root: authority.root, certificate, revocations });
   renameSync(nextFile, join(dataDir, BROKER_KEY_FILE));
   return { rotatedTo: next.did, revocations: signed.revocations.length };
+}
+
+/**
+ * On every other node of a cluster (issue 20), after one node rotated or imported revocations: take up that node's
+ * broker.key and broker-authority.json (copied from its data directory, `from`). Every node signs as the one online
+ * id, so this is the same id and chain the first node took up, never a new one: the chain must come from this
+ * node's own root, certify the key that comes with it, and be as new as the chain held here or newer (an older one
+ * would roll the node back to a replaced, maybe revoked, id). Written chain first, key second, like an import.
+ */
+export function adoptNodeIdentity(dataDir: string, from: string): ImportOutcome {
+  const authority = requireAuthority(dataDir);
+  const incoming = readAuthority(from);
+  if (!incoming) throw new Error(`${from} holds no ${BROKER_KEY_FILE} chain (broker-authority.json): nothing to adopt`);
+  if (!bytesEqual(incoming.root, authority.root)) {
+    throw new Error(`${from} is under root ${VaultysId.fromBytes(incoming.root).did}, not this node's root ${VaultysId.fromBytes(authority.root).did}`);
+  }
+  const key = readKeyFile(join(from, BROKER_KEY_FILE));
+  const theirs = certificateOf(incoming);
+  const ours = certificateOf(authority);
+  if (!bytesEqual(theirs.broker, key.id.bytes)) throw new Error(`the chain in ${from} certifies another id than its ${BROKER_KEY_FILE} (${key.did})`);
+  const current = readKeyFile(join(dataDir, BROKER_KEY_FILE));
+  if (theirs.serial < ours.serial || (theirs.serial === ours.serial && !key.id.equals(current.id))) {
+    throw new Error(`${from} holds certificate serial ${theirs.serial} for ${key.did}; this node already holds serial ${ours.serial} for ${current.did}`);
+  }
+  if (incoming.revocations.length < authority.revocations.length) {
+    throw new Error(`${from} holds ${incoming.revocations.length} revocation(s), this node ${authority.revocations.length}: adopt from the node that took up the latest`);
+  }
+  writeAuthority(dataDir, incoming);
+  const rotated = !key.id.equals(current.id);
+  if (rotated) writeKeyFile(join(dataDir, BROKER_KEY_FILE), key, { overwrite: true });
+  return { rotatedTo: rotated ? key.did : null, revocations: incoming.revocations.length - authority.revocations.length };
 }

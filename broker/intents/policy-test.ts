@@ -10,7 +10,7 @@ import type { Evaluation, IntentRouter } from './intent-router';
 /** What the dry run works with. */
 export interface PolicyTestContext {
   router: Pick<IntentRouter, 'evaluate'>;
-  users: { roleOf(did: string): Role | undefined; idOf(did: string): string | undefined };
+  users: { roleOf(did: string): Promise<Role | undefined>; idOf(did: string): Promise<string | undefined> };
 }
 
 const refused = (gate: string, message: string, reason: PolicyTestResult['reason'] = null, decision?: RuleDecision): PolicyTestResult => ({
@@ -29,18 +29,18 @@ const refused = (gate: string, message: string, reason: PolicyTestResult['reason
  * intents/dispatch makes (IntentRouter.evaluate), with nothing signed, minted, recorded or sent. Admins may ask as
  * another user; anyone else only as themselves.
  */
-export function testPolicy(c: PolicyTestContext, caller: { did: string; role: Role }, p: ParamsOf<'policyTest'>): PolicyTestResult {
+export async function testPolicy(c: PolicyTestContext, caller: { did: string; role: Role }, p: ParamsOf<'policyTest'>): Promise<PolicyTestResult> {
   let subject = caller;
   if (p.as !== undefined && p.as !== caller.did) {
     if (!ADMINS.includes(caller.role)) throw forbidden('only an admin may test the policy as another user');
     // Asked whether the user is active first: the role cache keeps only users that exist.
-    const role = c.users.idOf(p.as) === undefined ? undefined : c.users.roleOf(p.as);
+    const role = (await c.users.idOf(p.as)) === undefined ? undefined : await c.users.roleOf(p.as);
     if (!role) throw notFound(`user ${p.as}`);
     subject = { did: p.as, role };
   }
   // What RBAC would answer the real dispatch, before any gate.
   if (!DISPATCHERS.includes(subject.role)) return refused('role', `role ${subject.role} may not call ${Methods.intentsDispatch.method}`);
-  return resultOf(c.router.evaluate(subject, { agent: p.agent, capability: p.capability, params: p.params, via: p.via }, false));
+  return resultOf(await c.router.evaluate(subject, { agent: p.agent, capability: p.capability, params: p.params, via: p.via }, false));
 }
 
 function resultOf({ outcome, policy, call }: Evaluation): PolicyTestResult {

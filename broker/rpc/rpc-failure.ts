@@ -9,3 +9,4 @@ export const notFound = (what: string) => new RpcFailure('not-found', `${what} n
 export const conflict = (message: string) => new RpcFailure('conflict', message);
 export const invalid = (message: string) => new RpcFailure('invalid-params', message);
 export const forbidden = (message: string) => new RpcFailure('forbidden', message);
+export const clusterUnavailable = (message: string) => new RpcFailure('cluster-unavailable', message);

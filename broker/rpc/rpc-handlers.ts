@@ -15,7 +15,6 @@ import { testPolicy } from '../intents/policy-test';
 import { storageFailure } from '../../core/storage/storage-failure';
 import { notFound } from './rpc-failure';
 import { summarizeApproval, summarizeIntent } from '../store/summary-params';
-import { guarded } from '../../core/io/guarded';
 import type { SessionEdge } from '../hub/socket-edge';
 import { audit } from '../audit/audit-log';
 import type { AuditLine } from '../../core/audit/events';
@@ -37,7 +36,7 @@ export interface RpcChannel {
 type ParsedParams<M extends MethodName> = z.output<(typeof Methods)[M]['params']>;
 
 /** A method's handler, held by the compiler to the result its method declares (test/broker/rpc/rpc-contract.types.ts). */
-export type MethodHandler<M extends MethodName> = (params: ParsedParams<M>, caller: RpcCaller) => ResultOf<M>;
+export type MethodHandler<M extends MethodName> = (params: ParsedParams<M>, caller: RpcCaller) => ResultOf<M> | Promise<ResultOf<M>>;
 /** One handler for every method of the table: a method added there without one here does not compile. */
 export type MethodHandlers = { [M in MethodName]: MethodHandler<M> };
 
@@ -59,24 +58,24 @@ function handlers(broker: Broker, audience: ProgressAudience): MethodHandlers {
     approvalsDecide: (p, c) =>
       broker.approvals.decide(c, { payload: new Uint8Array(Buffer.from(p.payload, 'base64')), signature: new Uint8Array(Buffer.from(p.signature, 'base64')) }),
     agentsList: (p) => broker.directory.page(undefined, p),
-    agentsGet: (p) => broker.directory.get(p.did) ?? throwError(notFound(`agent ${p.did}`)),
+    agentsGet: async (p) => (await broker.directory.get(p.did)) ?? throwError(notFound(`agent ${p.did}`)),
     agentsRevoke: (p, c) => broker.registrations.revoke(c.did, p.did, p.reason),
     policyTest: (p, c) => testPolicy({ router: broker.router, users: broker.users }, c, p),
-    policyAllowCall: (p, c) => broker.registrations.allowCall(c.did, broker.approvals.get(p.requestId)),
+    policyAllowCall: async (p, c) => broker.registrations.allowCall(c.did, await broker.approvals.get(p.requestId)),
     policySet: (p, c) => broker.registrations.setPolicy(c.did, p.did, p.policy, p.widen),
     registrationsList: (p) => broker.directory.page('pending', p),
     registrationsApprove: (p, c) => broker.registrations.approve(c.did, p.did, p.policy, p.widen),
     registrationsReject: (p, c) => broker.registrations.reject(c.did, p.did, p.reason),
-    intentsDispatch: (p, c) => summarizeIntent(broker.router.dispatch(c, p)),
-    intentsGet: (p) => {
+    intentsDispatch: async (p, c) => summarizeIntent(await broker.router.dispatch(c, p)),
+    intentsGet: async (p) => {
       // Reading an intent is watching it: its progress comes to this session from then on.
       audience.watch(p.id);
-      return broker.intents.detail(p.id) ?? throwError(notFound(`intent ${p.id}`));
+      return (await broker.intents.detail(p.id)) ?? throwError(notFound(`intent ${p.id}`));
     },
     intentsList: (p) => broker.intents.list(p, p),
     usersRename: (p, c) => broker.users.rename(c, p.did, p.name),
     agentsRemove: (p, c) => broker.registrations.remove(c.did, p.did),
-    intentsCancel: (p, c) => summarizeIntent(broker.router.cancel(c, p.id)),
+    intentsCancel: async (p, c) => summarizeIntent(await broker.router.cancel(c, p.id)),
   };
 }
 
@@ -127,7 +126,7 @@ export function bindRpc(
   const refused = (line: AuditLine<'auth.refused'>, message: string) => (edge ? edge.refused(line, message) : audit(log).line('warn', line, message));
   let handshake: { responder: ChallengeResponder; hello?: UserHello } | undefined;
 
-  channel.onRequest(sessionRequestType('init'), (raw: unknown) => {
+  channel.onRequest(sessionRequestType('init'), async (raw: unknown) => {
     if (caller) throw new RpcError('already-authenticated', 'this session is already authenticated');
     const params = parsed(SessionMethods.init.params, raw);
     // One read of both: the chain presented must be the one of the key that signs.
@@ -139,13 +138,13 @@ export function bindRpc(
         identity,
         ...USER_AUTH,
         now: broker.now,
-        admit: (id, metadata) => {
+        admit: async (id, metadata) => {
           const hello = UserHello.safeParse(metadata);
           if (!hello.success) {
             const issue = hello.error.issues[0];
             return { ok: false, message: `metadata.pk1 is not a user hello: ${issue?.path.join('.') || 'hello'}: ${issue?.message ?? 'invalid'}` };
           }
-          const admission = broker.users.preview(id, hello.data, origin);
+          const admission = await broker.users.preview(id, hello.data, origin);
           if (!admission.ok) {
             refusal = admission.reason;
             return admission;
@@ -157,7 +156,7 @@ export function bindRpc(
       }),
     };
     handshake = h;
-    const accepted = h.responder.accept(new Uint8Array(Buffer.from(params.challenge, 'base64')));
+    const accepted = await h.responder.acceptAsync(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!accepted.ok) {
       refused({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
       throw new RpcError(accepted.reason === 'peer-refused' ? refusal : 'handshake-refused', `${accepted.reason}: ${accepted.message}`);
@@ -165,7 +164,7 @@ export function bindRpc(
     return { challenge: Buffer.from(accepted.value.step1).toString('base64') };
   });
 
-  channel.onRequest(sessionRequestType('complete'), (raw: unknown) => {
+  channel.onRequest(sessionRequestType('complete'), async (raw: unknown) => {
     if (caller) throw new RpcError('already-authenticated', 'this session is already authenticated');
     const params = parsed(SessionMethods.complete.params, raw);
     if (!handshake?.hello) throw new RpcError('handshake-refused', 'out-of-order: no session/init to complete');
@@ -175,7 +174,7 @@ export function bindRpc(
       throw new RpcError('handshake-refused', `${result.reason}: ${result.message}`);
     }
     const user: VaultysId = result.value.initiator;
-    const admission = broker.users.enroll(user, handshake.hello, origin);
+    const admission = await broker.users.enroll(user, handshake.hello, origin);
     if (!admission.ok) {
       refused({ event: 'auth.refused', kind: 'user', did: user.did, reason: 'not-a-user', detail: admission.message }, 'user refused');
       throw new RpcError(admission.reason, admission.message);
@@ -183,14 +182,20 @@ export function bindRpc(
     caller = user.did;
     edge?.authenticated();
     audit(log).info('auth.succeeded', { kind: 'user', did: user.did, role: admission.role }, 'user authenticated');
-    return { user: broker.users.view(user.did)! };
+    return { user: (await broker.users.view(user.did))! };
   });
 
   const audience = new ProgressAudience(() => caller);
   const table = handlers(broker, audience);
   const bind = <M extends MethodName>(name: M) => {
     const spec = Methods[name];
-    channel.onRequest(requestType(name), (raw: unknown): ResultOf<M> => {
+    /** A failure that is no refusal: the database's answered storage-failed, with what it says; anything else internal. */
+    const failure = (err: unknown): RpcError => {
+      audit(log).error('rpc.error', { method: spec.method, err: (err as Error)?.message ?? String(err) }, 'request failed');
+      const storage = storageFailure(err);
+      return storage ? new RpcError('storage-failed', `the broker cannot write its data: ${storage}; the request failed`) : new RpcError('internal', 'internal error; see the broker log');
+    };
+    channel.onRequest(requestType(name), async (raw: unknown): Promise<ResultOf<M>> => {
       if (!caller) throw new RpcError('unauthenticated', 'prove your identity first (vaultysclaw/session/init)');
       // Before the role check: a refused request costs an audit line, so a flood of forbidden calls is budgeted too.
       // The host's own channels (local socket, stdio) are not: whoever reaches them already holds the data directory.
@@ -202,7 +207,10 @@ export function bindRpc(
         throw new RpcError('rate-limited', message);
       };
       spend(1);
-      const role = broker.users.roleOf(caller);
+      // Read from the database like the method itself: its failure is answered storage-failed too, not as a raw error.
+      const role = await broker.users.roleOf(caller).catch((err: unknown) => {
+        throw failure(err);
+      });
       if (!role || !spec.roles.includes(role)) {
         audit(log).warn('rpc.forbidden', { method: spec.method, did: caller, role: role ?? 'none' }, 'method refused by RBAC');
         throw new RpcError('role-forbidden', `${role ? `role ${role}` : 'a removed user'} may not call ${spec.method}`);
@@ -213,16 +221,13 @@ export function bindRpc(
       // The rest of what a rule evaluation costs, once the params are valid enough to evaluate.
       if (requestUnits(name) > 1) spend(requestUnits(name) - 1);
       try {
-        return table[name](params, { did: caller, role });
+        return await table[name](params, { did: caller, role });
       } catch (err) {
         if (err instanceof RpcError) {
           audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: err.code, reason: err.reason, detail: err.message }, 'request refused');
           throw err;
         }
-        audit(log).error('rpc.error', { method: spec.method, err: (err as Error).message }, 'request failed');
-        const storage = storageFailure(err);
-        if (storage) throw new RpcError('storage-failed', `the broker cannot write its data: ${storage}; the request failed`);
-        throw new RpcError('internal', 'internal error; see the broker log');
+        throw failure(err);
       }
     });
   };
@@ -232,18 +237,23 @@ export function bindRpc(
   // agent's frame or a timer: a client that went away mid-notification (vscode-jsonrpc throws synchronously on a
   // disposed connection) is worth a debug line and must never fail the agent's frame or reach another session.
   const forwarding = forwarders(audience);
+  const notifyFailed = (err: unknown) => audit(log).debug('rpc.notify-failed', { err: (err as Error)?.message ?? String(err) }, 'notification not delivered');
+  // One chain per session: each notification waits for the role read of the one before, so a session hears its
+  // events in the order they happened (an intent's `running` never after its `succeeded`).
+  let delivery: Promise<void> = Promise.resolve();
   const subscribe = <K extends NotificationName>(key: K): (() => void) => {
     const { wrap, wanted } = forwarding[key];
     const type = notificationType(key);
-    const listener = guarded(
-      (err) => audit(log).debug('rpc.notify-failed', { err: (err as Error).message }, 'notification not delivered'),
-      (event: BrokerEvent<K>) => {
-        if (!caller || !broker.users.roleOf(caller) || (wanted && !wanted(event))) return;
-        return channel.sendNotification(type, wrap(event));
-      },
-    );
-    broker.events.on(key, listener);
-    return () => broker.events.off(key, listener);
+    const listener = (event: BrokerEvent<K>) => {
+      delivery = delivery
+        .then(async () => {
+          if (!caller || !(await broker.users.roleOf(caller)) || (wanted && !wanted(event))) return;
+          channel.sendNotification(type, wrap(event)).catch(notifyFailed);
+        })
+        .catch(notifyFailed);
+    };
+    broker.events.onClient(key, listener);
+    return () => broker.events.offClient(key, listener);
   };
   const unsubscribe = (Object.keys(Notifications) as NotificationName[]).map(subscribe);
   return () => {

@@ -1,6 +1,11 @@
+import { sql, type Selectable } from 'kysely';
 import { Confinement, type AgentHello, type RegistrationStatus } from '../../core/wire/policy';
-import { relaxedWrites, type BrokerDatabase } from './database';
-import { readPage, type Keyed } from './keyset-page';
+import { keysetRows, readPage } from './keyset-page';
+import type { PolicyChoice, PolicyStore } from './policy-store';
+import { nulFree } from './sql/stored-text';
+import { RowCache } from './row-cache';
+import type { Storage } from './sql/storage';
+import type { AgentsTable } from './sql/tables';
 import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface AgentRecord {
@@ -18,18 +23,8 @@ export interface AgentRecord {
   removedAt: number | null;
 }
 
-interface AgentRow {
-  did: string;
-  id_b64: string;
-  name: string;
-  requested: string;
-  status: RegistrationStatus;
-  status_reason: string | null;
-  confinement: string | null;
-  first_seen: number;
-  last_seen: number;
-  removed_at: number | null;
-}
+const COLUMNS = ['did', 'id_b64', 'name', 'requested', 'status', 'status_reason', 'confinement', 'first_seen', 'last_seen', 'removed_at'] as const;
+type AgentRow = Pick<Selectable<AgentsTable>, (typeof COLUMNS)[number]>;
 
 /** Parsed again on the way out: the row is only as trustworthy as the data directory it sits in. */
 function confinementOf(text: string | null): Confinement | null {
@@ -57,105 +52,123 @@ function toRecord(row: AgentRow): AgentRecord {
   };
 }
 
+type Decision = { status: 'approved'; policies: PolicyStore; policy: PolicyChoice; now: number } | { status: 'rejected'; reason: string };
+
+/**
+ * `seen` as a table seen(did, at), in a fixed number of parameters however many agents it holds (both engines cap
+ * the parameters of one statement): two arrays on PostgreSQL, one JSON text on SQLite.
+ */
+function seenTimes(dialect: Storage['dialect'], seen: readonly (readonly [string, number])[]) {
+  const table =
+    dialect === 'postgres'
+      ? sql<{ did: string; at: number }>`unnest(${seen.map(([did]) => did)}::text[], ${seen.map(([, at]) => at)}::bigint[])`
+      : sql<{ did: string; at: number }>`(SELECT json_extract(value, '$[0]') AS did, json_extract(value, '$[1]') AS at FROM json_each(${JSON.stringify(seen)}))`;
+  return table.as<'seen'>(dialect === 'postgres' ? sql`seen(did, at)` : sql`seen`);
+}
+
 /** Agents known to the broker and their registration state, persisted so a restart loses nothing. */
 export class AgentRegistry {
-  readonly #get;
-  readonly #insert;
-  readonly #seen;
-  readonly #pageAll;
-  readonly #pageStatus;
-  readonly #setStatus;
-  readonly #touchAll;
-  readonly #relaxed;
-  readonly #countPending;
-  readonly #removePending;
-  readonly #hide;
   /** last_seen of agents that reconnected unchanged, not written yet: a reconnect storm costs no disk write per agent. */
   readonly #lastSeen = new Map<string, number>();
-  /** Rows read at every handshake and dispatch; each write below drops the agent's entry (never refills it, so a rolled-back write cannot stay cached). */
-  readonly #rows = new Map<string, AgentRow>();
+  /** Rows read at every handshake and dispatch; every write below goes through it. */
+  readonly #rows: RowCache<AgentRow>;
 
-  constructor(private readonly db: BrokerDatabase) {
-    this.#get = db.prepare<[string], AgentRow>('SELECT * FROM agents WHERE did = ?');
-    this.#insert = db.prepare(
-      `INSERT INTO agents (did, id_b64, name, requested, confinement, status, first_seen, last_seen)
-       VALUES (@did, @id_b64, @name, @requested, @confinement, 'pending', @now, @now)`,
-    );
-    this.#seen = db.prepare('UPDATE agents SET last_seen = @now, name = @name, requested = @requested, confinement = @confinement WHERE did = @did');
-    const page = (where: string) =>
-      db.prepare<[Record<string, unknown>], AgentRow & Keyed>(
-        `SELECT *, first_seen AS page_key, rowid AS page_rowid FROM agents
-         WHERE ${where} (first_seen, rowid) > (@key, @rowid) ORDER BY first_seen, rowid LIMIT @limit`,
-      );
-    this.#pageAll = page('removed_at IS NULL AND');
-    this.#pageStatus = page('status = @status AND removed_at IS NULL AND');
-    this.#setStatus = db.prepare('UPDATE agents SET status = @status, status_reason = @reason WHERE did = @did');
-    const touch = db.prepare<[number, string]>('UPDATE agents SET last_seen = ? WHERE did = ?');
-    this.#touchAll = db.transaction((seen: Map<string, number>) => {
-      for (const [did, at] of seen) {
-        this.#rows.delete(did);
-        touch.run(at, did);
-      }
-    });
-    this.#relaxed = relaxedWrites(db);
-    this.#countPending = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM agents WHERE status = 'pending'");
-    // A pending agent has no policy, intent or token row (all need approval first): nothing references it.
-    this.#removePending = db.prepare<[number], { did: string; name: string }>(
-      "DELETE FROM agents WHERE status = 'pending' AND first_seen <= ? RETURNING did, name",
-    );
-    // Only an agent that can never run again leaves the lists; the status in the WHERE makes that hold even for a caller that did not check.
-    this.#hide = db.prepare<[Record<string, unknown>]>("UPDATE agents SET removed_at = @now WHERE did = @did AND status IN ('revoked','rejected') AND removed_at IS NULL");
+  constructor(private readonly storage: Storage) {
+    this.#rows = new RowCache(storage);
   }
 
   /** Takes a revoked or rejected agent out of the lists; its row stays, so its key stays refused. False if it was not such an agent. */
-  hide(did: string, now: number): boolean {
-    this.#rows.delete(did);
-    return this.#hide.run({ did, now }).changes === 1;
+  async hide(did: string, now: number): Promise<boolean> {
+    // Only an agent that can never run again leaves the lists; the status in the WHERE makes that hold even for a caller that did not check.
+    const { numUpdatedRows } = await this.#rows.write(did, () =>
+      this.storage.db
+        .updateTable('agents')
+        .set({ removed_at: now })
+        .where('did', '=', did)
+        .where('status', 'in', ['revoked', 'rejected'])
+        .where('removed_at', 'is', null)
+        .executeTakeFirst(),
+    );
+    return numUpdatedRows === 1n;
+  }
+
+  /** How many agents the lists show in each registration status (a gauge for the metrics listener). */
+  async countByStatus(): Promise<{ status: RegistrationStatus; n: number }[]> {
+    return this.storage.db
+      .selectFrom('agents')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .where('removed_at', 'is', null)
+      .groupBy('status')
+      .execute();
   }
 
   /** How many registrations await a decision. */
-  countPending(): number {
-    return this.#countPending.get()!.n;
+  async countPending(): Promise<number> {
+    const { n } = await this.storage.db
+      .selectFrom('agents')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    return n;
   }
 
   /** Removes the pending registrations first seen at or before `firstSeenBy`; returns them. */
-  removePendingSeenBy(firstSeenBy: number): { did: string; name: string }[] {
-    const removed = this.#removePending.all(firstSeenBy);
-    for (const { did } of removed) {
-      this.#rows.delete(did);
-      this.#lastSeen.delete(did);
-    }
+  async removePendingSeenBy(firstSeenBy: number): Promise<{ did: string; name: string }[]> {
+    // A pending agent has no policy, intent or token row (all need approval first): nothing references it.
+    const remove = () => this.storage.db.deleteFrom('agents').where('status', '=', 'pending').where('first_seen', '<=', firstSeenBy).returning(['did', 'name']).execute();
+    const removed = await this.#rows.write([], remove);
+    this.#rows.forget(removed.map((r) => r.did));
+    for (const { did } of removed) this.#lastSeen.delete(did);
     return removed;
   }
 
-  get(did: string): AgentRecord | undefined {
-    const row = this.#row(did);
+  async get(did: string): Promise<AgentRecord | undefined> {
+    return this.#read(did);
+  }
+
+  async #read(did: string): Promise<AgentRecord | undefined> {
+    const row = await this.#row(did);
     return row ? this.#record(row) : undefined;
   }
 
-  /** Only known agents are kept: asking about unknown ids cannot grow the cache. */
-  #row(did: string): AgentRow | undefined {
-    const row = this.#rows.get(did) ?? this.#get.get(did);
-    if (row) this.#rows.set(did, row);
-    return row;
+  #row(did: string): Promise<AgentRow | undefined> {
+    return this.#rows.read(did, () => this.storage.db.selectFrom('agents').select(COLUMNS).where('did', '=', did).executeTakeFirst());
   }
 
   /** One page of agents (of one registration status, if given), first seen first, each as `view` makes it. */
-  page<T>(status: RegistrationStatus | undefined, page: PageRequest, view: (r: AgentRecord) => T): Page<T> {
-    const order = { ...page, order: 'oldest-first' } as const;
-    const item = (row: AgentRow) => view(this.#record(row));
-    return status ? readPage(this.#pageStatus, { status }, order, item) : readPage(this.#pageAll, {}, order, item);
+  async page<T>(status: RegistrationStatus | undefined, page: PageRequest, view: (r: AgentRecord) => T | Promise<T>): Promise<Page<T>> {
+    const all = this.storage.db.selectFrom('agents').select(COLUMNS).where('removed_at', 'is', null);
+    const rows = keysetRows(status ? all.where('status', '=', status) : all, 'first_seen', 'oldest-first');
+    return readPage(rows, { ...page, order: 'oldest-first' }, (row) => view(this.#record(row)));
   }
 
   /**
-   * Writes the last_seen times kept in memory, in one transaction (the broker
-   * calls it periodically and at shutdown). Relaxed: a time lost with a power
-   * cut only makes an agent look seen a little earlier.
+   * Writes the last_seen times kept in memory, in one statement (the broker calls it periodically and at shutdown):
+   * after a reconnect storm of thousands of agents, a statement per agent would hold a PostgreSQL connection, and
+   * the agent rows dispatches lock, for a round trip each. Relaxed: a time lost with a power cut only makes an agent
+   * look seen a little earlier.
    */
-  flushLastSeen(): void {
+  async flushLastSeen(): Promise<void> {
     if (this.#lastSeen.size === 0) return;
-    this.#relaxed(() => this.#touchAll(this.#lastSeen));
-    this.#lastSeen.clear();
+    const seen = [...this.#lastSeen];
+    await this.#rows.write(
+      seen.map(([did]) => did),
+      () =>
+        this.storage.transaction(
+          (trx) =>
+            trx
+              .updateTable('agents')
+              .from(seenTimes(this.storage.dialect, seen))
+              .set((eb) => ({ last_seen: eb.ref('seen.at') }))
+              .whereRef('agents.did', '=', 'seen.did')
+              // Never backwards: a changed hello written meanwhile carries a later time.
+              .whereRef('agents.last_seen', '<', 'seen.at')
+              .execute(),
+          { relaxed: true },
+        ),
+    );
+    // A time that moved on while this was written stays for the next flush.
+    for (const [did, at] of seen) if (this.#lastSeen.get(did) === at) this.#lastSeen.delete(did);
   }
 
   #record(row: AgentRow): AgentRecord {
@@ -164,9 +177,9 @@ export class AgentRegistry {
     return seen === undefined ? record : { ...record, lastSeen: Math.max(seen, record.lastSeen) };
   }
 
-  setStatus(did: string, status: RegistrationStatus, reason: string | null): void {
-    this.#rows.delete(did);
-    this.#setStatus.run({ did, status, reason });
+  async setStatus(did: string, status: RegistrationStatus, reason: string | null): Promise<void> {
+    const status_reason = reason === null ? null : nulFree('a status reason', reason);
+    await this.#rows.write(did, () => this.storage.db.updateTable('agents').set({ status, status_reason }).where('did', '=', did).execute());
   }
 
   /**
@@ -175,23 +188,63 @@ export class AgentRegistry {
    * revocation are sticky). Its stated confinement is kept too, so the views
    * show the last report while it is offline or after a broker restart.
    */
-  recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): { record: AgentRecord; created: boolean } {
-    const confinement = hello.confinement ? JSON.stringify(hello.confinement) : null;
-    const params = { did, id_b64: idBase64, name: hello.name, requested: JSON.stringify(hello.requested), confinement, now };
-    const known = this.#row(did);
-    if (known && known.name === params.name && known.requested === params.requested && known.confinement === params.confinement) {
+  async recordSeen(did: string, idBase64: string, hello: AgentHello, now: number): Promise<{ record: AgentRecord; created: boolean }> {
+    const stated = {
+      name: nulFree('an agent name', hello.name),
+      requested: JSON.stringify(hello.requested),
+      confinement: hello.confinement ? JSON.stringify(hello.confinement) : null,
+    };
+    const known = await this.#row(did);
+    if (known && known.name === stated.name && known.requested === stated.requested && known.confinement === stated.confinement) {
       this.#lastSeen.set(did, now);
       return { record: this.#record(known), created: false };
     }
-    this.#rows.delete(did);
-    if (known) this.#seen.run(params);
-    else this.#insert.run(params);
+    const created = await this.#rows.write(did, async () => {
+      if (!known) {
+        // Two handshakes of one new agent at once: the key decides which one creates the registration.
+        const { numInsertedOrUpdatedRows } = await this.storage.db
+          .insertInto('agents')
+          .values({ did, id_b64: idBase64, ...stated, status: 'pending', first_seen: now, last_seen: now })
+          .onConflict((oc) => oc.column('did').doNothing())
+          .executeTakeFirst();
+        if (numInsertedOrUpdatedRows === 1n) return true;
+      }
+      await this.storage.db.updateTable('agents').set({ ...stated, last_seen: now }).where('did', '=', did).execute();
+      return false;
+    });
     this.#lastSeen.delete(did);
-    return { record: this.get(did)!, created: !known };
+    return { record: (await this.#read(did))!, created };
   }
 
-  /** Runs `fn` as one transaction: the writes of one decision cost one commit. */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  /**
+   * Ends a pending registration as `status` ('approved' with its first policy, written in the same transaction, or
+   * 'rejected'). False, nothing written, if it was no longer pending: exactly one of concurrent decisions wins.
+   */
+  async decidePending(did: string, decision: Decision): Promise<boolean> {
+    const status_reason = decision.status === 'rejected' ? nulFree('a status reason', decision.reason) : null;
+    const decide = () =>
+      this.storage.transaction(async (trx) => {
+        // The status in the WHERE is the check: of two admins deciding one registration at once, one statement changes
+        // it (on PostgreSQL the second waits for the first's row lock, then finds it no longer pending).
+        const { numUpdatedRows } = await trx
+          .updateTable('agents')
+          .set({ status: decision.status, status_reason })
+          .where('did', '=', did)
+          .where('status', '=', 'pending')
+          .executeTakeFirst();
+        if (numUpdatedRows !== 1n) return false;
+        if (decision.status === 'approved') await decision.policies.setIn(trx, did, decision.policy, decision.now);
+        return true;
+      });
+    return this.#rows.write(did, () => (decision.status === 'approved' ? decision.policies.writing(did, decide) : decide()));
+  }
+
+  /** Revokes an agent not already revoked or rejected; false (nothing written) if it was. */
+  async revoke(did: string, reason: string): Promise<boolean> {
+    const status_reason = nulFree('a status reason', reason);
+    const { numUpdatedRows } = await this.#rows.write(did, () =>
+      this.storage.db.updateTable('agents').set({ status: 'revoked', status_reason }).where('did', '=', did).where('status', 'not in', ['revoked', 'rejected']).executeTakeFirst(),
+    );
+    return numUpdatedRows === 1n;
   }
 }

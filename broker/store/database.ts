@@ -1,4 +1,5 @@
 import { openSqliteDatabase, type SqliteDatabase } from '../../core/storage/sqlite-database';
+import { timeStorage } from './storage-timing';
 
 export type BrokerDatabase = SqliteDatabase;
 
@@ -197,6 +198,17 @@ export const MIGRATIONS: readonly string[] = [
   // Issue 18: which model dispatched an intent ("vscode-lm", "mcp:<client>"; NULL: a person, as every intent before).
   // The broker's own record: kept even when the signed intent leaves it out for an agent before 0.5.0.
   `ALTER TABLE intents ADD COLUMN via TEXT`,
+  // Issue 20: the role certificates an owner or admin was signed (on any node of a cluster), until they expire, and
+  // when each was revoked (its user lost the role): every node's revocation list reads them here, so a list another
+  // node signs, or this node signs after a restart, still names a certificate revoked elsewhere or before.
+  `CREATE TABLE role_certificates (
+     id TEXT PRIMARY KEY,
+     user_did TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     revoked_at INTEGER
+   ) STRICT;
+   CREATE INDEX role_certificates_by_user ON role_certificates(user_did);
+   CREATE INDEX role_certificates_by_expiry ON role_certificates(expires_at)`,
 ];
 
 /**
@@ -205,7 +217,7 @@ export const MIGRATIONS: readonly string[] = [
  * survives a power loss once acknowledged. Intent bookkeeping opts out, through `relaxedWrites`.
  */
 export function openDatabase(path: string): BrokerDatabase {
-  return openSqliteDatabase(path, { migrations: MIGRATIONS, what: 'database', program: 'broker' });
+  return timeStorage(openSqliteDatabase(path, { migrations: MIGRATIONS, what: 'database', program: 'broker' }));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { relaxedWrites, type BrokerDatabase } from './database';
+import type { Storage } from './sql/storage';
 
 /**
  * How many times each intent in flight was sent again to a new connection of its agent. Persisted, because
@@ -7,21 +7,27 @@ import { relaxedWrites, type BrokerDatabase } from './database';
  * relaxed transaction per reconnect, not one synchronous commit per intent in flight.
  */
 export class IntentResendStore {
-  readonly #bump;
-  readonly #bumpAll;
-  readonly #relaxed;
-
-  constructor(db: BrokerDatabase) {
-    this.#bump = db.prepare<[string], { count: number }>(
-      `INSERT INTO intent_resends (intent_id, count) VALUES (?, 1)
-       ON CONFLICT (intent_id) DO UPDATE SET count = count + 1 RETURNING count`,
-    );
-    this.#bumpAll = db.transaction((ids: readonly string[]) => ids.map((id) => this.#bump.get(id)!.count));
-    this.#relaxed = relaxedWrites(db);
-  }
+  constructor(private readonly storage: Storage) {}
 
   /** Counts one more resend of each intent; returns how many there have been of each, this one included. */
-  count(intentIds: readonly string[]): number[] {
-    return this.#relaxed(() => this.#bumpAll(intentIds));
+  async count(intentIds: readonly string[]): Promise<number[]> {
+    if (intentIds.length === 0) return [];
+    return this.storage.transaction(
+      async (trx) => {
+        const counts: number[] = [];
+        for (const id of intentIds) {
+          // One statement counts and reads back: two brokers resending one intent at once each get their own count.
+          const { count } = await trx
+            .insertInto('intent_resends')
+            .values({ intent_id: id, count: 1 })
+            .onConflict((oc) => oc.column('intent_id').doUpdateSet((eb) => ({ count: eb('intent_resends.count', '+', 1) })))
+            .returning('count')
+            .executeTakeFirstOrThrow();
+          counts.push(count);
+        }
+        return counts;
+      },
+      { relaxed: true },
+    );
   }
 }

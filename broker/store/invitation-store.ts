@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Role } from '../../core/rpc/roles';
-import type { BrokerDatabase } from './database';
-import { readPage, type Keyed } from './keyset-page';
+import type { Kysely, Selectable } from 'kysely';
+import { keysetRows, readPage } from './keyset-page';
+import type { Storage } from './sql/storage';
+import type { BrokerTables, InvitationsTable } from './sql/tables';
 import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface InvitationRecord {
@@ -16,22 +18,13 @@ export interface InvitationRecord {
   revokedAt: number | null;
 }
 
-interface InvitationRow {
-  token_hash: string;
-  role: Role;
-  created_by: string;
-  created_at: number;
-  expires_at: number;
-  used_by: string | null;
-  used_at: number | null;
-  revoked_at: number | null;
-}
+type InvitationRow = Selectable<InvitationsTable>;
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
 const toRecord = (r: InvitationRow): InvitationRecord => ({
   tokenHash: r.token_hash,
-  role: r.role,
+  role: r.role as Role,
   createdBy: r.created_by,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
@@ -42,52 +35,54 @@ const toRecord = (r: InvitationRow): InvitationRecord => ({
 
 /** Single-use, expiring invitations bound to a role. */
 export class InvitationStore {
-  readonly #insert;
-  readonly #get;
-  readonly #use;
-  readonly #revoke;
-  readonly #page;
+  constructor(private readonly storage: Storage) {}
 
-  constructor(db: BrokerDatabase) {
-    this.#insert = db.prepare(
-      'INSERT INTO invitations (token_hash, role, created_by, created_at, expires_at) VALUES (@hash, @role, @createdBy, @now, @expiresAt)',
-    );
-    this.#get = db.prepare<[string], InvitationRow>('SELECT * FROM invitations WHERE token_hash = ?');
-    // Consumed only if still unused, unrevoked and unexpired: the WHERE clause is the single-use guarantee.
-    this.#use = db.prepare(
-      `UPDATE invitations SET used_by = @did, used_at = @now
-       WHERE token_hash = @hash AND used_by IS NULL AND revoked_at IS NULL AND expires_at > @now`,
-    );
-    this.#revoke = db.prepare('UPDATE invitations SET revoked_at = @now WHERE token_hash = @hash AND used_by IS NULL AND revoked_at IS NULL');
-    this.#page = db.prepare<[Record<string, unknown>], InvitationRow & Keyed>(
-      `SELECT *, created_at AS page_key, rowid AS page_rowid FROM invitations
-       WHERE (created_at, rowid) < (@key, @rowid) ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
-    );
-  }
-
-  create(token: string, role: Role, createdBy: string, expiresAt: number, now: number): InvitationRecord {
+  async create(token: string, role: Role, createdBy: string, expiresAt: number, now: number): Promise<InvitationRecord> {
     const hash = hashToken(token);
-    this.#insert.run({ hash, role, createdBy, now, expiresAt });
-    return this.getByHash(hash)!;
+    await this.storage.db.insertInto('invitations').values({ token_hash: hash, role, created_by: createdBy, created_at: now, expires_at: expiresAt }).execute();
+    return (await this.getByHash(hash))!;
   }
 
-  getByHash(hash: string): InvitationRecord | undefined {
-    const row = this.#get.get(hash);
+  async getByHash(hash: string): Promise<InvitationRecord | undefined> {
+    const row = await this.storage.db.selectFrom('invitations').selectAll().where('token_hash', '=', hash).executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }
 
   /** Consumes the invitation for a user; returns it, or undefined if it is unknown, used, revoked or expired. */
-  use(token: string, did: string, now: number): InvitationRecord | undefined {
-    const hash = hashToken(token);
-    return this.#use.run({ hash, did, now }).changes === 1 ? this.getByHash(hash) : undefined;
+  async use(token: string, did: string, now: number): Promise<InvitationRecord | undefined> {
+    return this.useIn(this.storage.db, token, did, now);
   }
 
-  revoke(hash: string, now: number): boolean {
-    return this.#revoke.run({ hash, now }).changes === 1;
+  /** use() as one statement of a transaction another store runs (UserStore.enroll), through its `trx`. */
+  async useIn(db: Kysely<BrokerTables>, token: string, did: string, now: number): Promise<InvitationRecord | undefined> {
+    // Consumed only if still unused, unrevoked and unexpired: the WHERE clause is the single-use guarantee (on PostgreSQL
+    // a second UPDATE waits for the first's row lock, then finds the row used).
+    const row = await db
+      .updateTable('invitations')
+      .set({ used_by: did, used_at: now })
+      .where('token_hash', '=', hashToken(token))
+      .where('used_by', 'is', null)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toRecord(row) : undefined;
+  }
+
+  async revoke(hash: string, now: number): Promise<boolean> {
+    const result = await this.storage.db
+      .updateTable('invitations')
+      .set({ revoked_at: now })
+      .where('token_hash', '=', hash)
+      .where('used_by', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 
   /** One page of invitations, newest first, each as `view` makes it. */
-  page<T>(page: PageRequest, view: (r: InvitationRecord) => T): Page<T> {
-    return readPage(this.#page, {}, { ...page, order: 'newest-first' }, (row) => view(toRecord(row)));
+  async page<T>(page: PageRequest, view: (r: InvitationRecord) => T | Promise<T>): Promise<Page<T>> {
+    const rows = keysetRows(this.storage.db.selectFrom('invitations').selectAll(), 'created_at', 'newest-first');
+    return readPage(rows, { ...page, order: 'newest-first' }, (row) => view(toRecord(row)));
   }
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { BUDGETS } from '../../core/budgets';
 import type { ApprovalView, IntentSummary, IntentView } from '../../core/rpc/views';
 
@@ -52,9 +53,8 @@ export function summarizeApproval(view: ApprovalView): ApprovalView {
  */
 const UNSUMMARIZED_PARAMS_BYTES = 4 * 1024;
 
-/** The SQL that selects a row's summary columns (SummaryColumns), in a table with `params`, `params_summary` and `params_truncated`. */
-export const SUMMARY_COLUMNS_SQL = `params_summary, params_truncated,
-  CASE WHEN params_summary IS NULL AND octet_length(params) <= ${UNSUMMARIZED_PARAMS_BYTES} THEN params END AS params_small`;
+/** SummaryColumns' `params_small` (the same SQL on SQLite and PostgreSQL), for a select beside `params_summary` and `params_truncated`. */
+export const paramsSmall = sql<string | null>`CASE WHEN params_summary IS NULL AND octet_length(params) <= ${sql.lit(UNSUMMARIZED_PARAMS_BYTES)} THEN params END`.as('params_small');
 
 export interface SummaryColumns {
   params_summary: string | null;
@@ -62,7 +62,7 @@ export interface SummaryColumns {
   params_small: string | null;
 }
 
-/** The summary a list shows, from the columns SUMMARY_COLUMNS_SQL selected. */
+/** The summary a list shows, from the summary columns a list selected (summaryColumns, paramsSmall). */
 export function readSummary(row: SummaryColumns): { params: Record<string, unknown>; truncated: boolean } {
   if (row.params_summary !== null) return { params: JSON.parse(row.params_summary) as Record<string, unknown>, truncated: row.params_truncated === 1 };
   if (row.params_small !== null) return summarizeParams(JSON.parse(row.params_small) as Record<string, unknown>);

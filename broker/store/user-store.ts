@@ -1,6 +1,12 @@
 import type { Role } from '../../core/rpc/roles';
-import type { BrokerDatabase } from './database';
-import { readPage, type Keyed } from './keyset-page';
+import type { Kysely, Selectable } from 'kysely';
+import type { InvitationStore } from './invitation-store';
+import { keysetRows, readPage } from './keyset-page';
+import { RowCache } from './row-cache';
+import { nulFree } from './sql/stored-text';
+import { serializedOn } from './sql/locks';
+import type { Storage } from './sql/storage';
+import type { BrokerTables, UsersTable } from './sql/tables';
 import type { Page, PageRequest } from '../../core/rpc/pages';
 
 export interface UserRecord {
@@ -16,17 +22,7 @@ export interface UserRecord {
   lastSeen: number;
 }
 
-interface UserRow {
-  did: string;
-  id_b64: string;
-  name: string;
-  role: Role;
-  role_set_by: string | null;
-  invited_by: string | null;
-  removed_at: number | null;
-  created_at: number;
-  last_seen: number;
-}
+type UserRow = Selectable<UsersTable>;
 
 const toRecord = (r: UserRow): UserRecord => ({
   did: r.did,
@@ -40,120 +36,144 @@ const toRecord = (r: UserRow): UserRecord => ({
   lastSeen: r.last_seen,
 });
 
+/**
+ * Every check-then-write on users (enrol, rename) holds this lock on PostgreSQL: what they check is a property of
+ * the whole table (nobody joined yet, no name reads the same under nameKey) that no row lock or index can hold.
+ * Joins and renames are rare; serialising them costs nothing that matters.
+ */
+const USER_WRITES = 'vaultysclaw users';
+
 /** Users of the broker: a proven person DID and its role. Removal is kept as a record, never deleted. */
 export class UserStore {
-  readonly #get;
-  readonly #list;
-  readonly #others;
-  readonly #byName;
-  readonly #page;
-  readonly #count;
-  readonly #insert;
-  readonly #seen;
-  readonly #rename;
-  readonly #setRole;
-  readonly #remove;
-  readonly #removed;
-  /** Active users' roles, read at every request for RBAC; every write below keeps it true. */
-  readonly #roles = new Map<string, Role | undefined>();
+  /** Active users' roles, read at every request for RBAC; every write below goes through it and keeps it true. */
+  readonly #roles: RowCache<Role>;
 
-  constructor(private readonly db: BrokerDatabase) {
-    this.#get = db.prepare<[string], UserRow>('SELECT * FROM users WHERE did = ?');
-    this.#list = db.prepare<[], UserRow>('SELECT * FROM users ORDER BY created_at');
-    this.#others = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM users WHERE did != ?');
-    this.#byName = db.prepare<[], { did: string; name: string }>('SELECT did, name FROM users');
-    this.#page = db.prepare<[Record<string, unknown>], UserRow & Keyed>(
-      `SELECT *, created_at AS page_key, rowid AS page_rowid FROM users
-       WHERE (created_at, rowid) > (@key, @rowid) ORDER BY created_at, rowid LIMIT @limit`,
-    );
-    this.#count = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM users');
-    this.#insert = db.prepare(
-      `INSERT INTO users (did, id_b64, name, role, invited_by, created_at, last_seen) VALUES (@did, @id, @name, @role, @invitedBy, @now, @now)`,
-    );
-    // A name is set once, at enrolment: a login only records the visit (issue 13, finding 11).
-    this.#seen = db.prepare('UPDATE users SET last_seen = @now WHERE did = @did');
-    this.#rename = db.prepare('UPDATE users SET name = @name WHERE did = @did AND removed_at IS NULL');
-    this.#setRole = db.prepare('UPDATE users SET role = @role, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
-    this.#remove = db.prepare('UPDATE users SET removed_at = @now, role_set_by = @by WHERE did = @did AND removed_at IS NULL');
-    this.#removed = db.prepare<[], { did: string }>('SELECT did FROM users WHERE removed_at IS NOT NULL');
+  constructor(private readonly storage: Storage) {
+    this.#roles = new RowCache(storage);
   }
 
-  get(did: string): UserRecord | undefined {
-    const row = this.#get.get(did);
-    return row ? toRecord(row) : undefined;
+  async get(did: string): Promise<UserRecord | undefined> {
+    return readUser(this.storage.db, did);
   }
 
   /** The user as RBAC sees them: removed users have no role. */
-  active(did: string): UserRecord | undefined {
-    const user = this.get(did);
+  async active(did: string): Promise<UserRecord | undefined> {
+    const user = await this.get(did);
     return user && user.removedAt === null ? user : undefined;
   }
 
   /** The user's role, undefined for an unknown or removed user. */
-  roleOf(did: string): Role | undefined {
-    if (!this.#roles.has(did)) this.#roles.set(did, this.active(did)?.role);
-    return this.#roles.get(did);
+  async roleOf(did: string): Promise<Role | undefined> {
+    return this.#roles.read(did, async () => (await this.active(did))?.role);
   }
 
-  list(): UserRecord[] {
-    return this.#list.all().map(toRecord);
+  async list(): Promise<UserRecord[]> {
+    return (await this.storage.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('rowid').execute()).map(toRecord);
   }
 
   /** Whether anyone but `did` (the host operator; null: nobody) was ever a user of the broker. */
-  hasUsersBesides(did: string | null): boolean {
-    return (this.#others.get(did ?? '')?.n ?? 0) > 0;
+  async hasUsersBesides(did: string | null): Promise<boolean> {
+    return hasUsersBesides(this.storage.db, did);
   }
 
   /** Every user's DID and name, removed ones included (a removed user's name stays theirs, for the audit trail). */
-  names(): { did: string; name: string }[] {
-    return this.#byName.all();
+  async names(): Promise<{ did: string; name: string }[]> {
+    return names(this.storage.db);
   }
 
   /** One page of users, oldest first, each as `view` makes it. */
-  page<T>(page: PageRequest, view: (r: UserRecord) => T): Page<T> {
-    return readPage(this.#page, {}, { ...page, order: 'oldest-first' }, (row) => view(toRecord(row)));
+  async page<T>(page: PageRequest, view: (r: UserRecord) => T | Promise<T>): Promise<Page<T>> {
+    const rows = keysetRows(this.storage.db.selectFrom('users').selectAll(), 'created_at', 'oldest-first');
+    return readPage(rows, { ...page, order: 'oldest-first' }, (row) => view(toRecord(row)));
   }
 
-  isEmpty(): boolean {
-    return (this.#count.get()?.n ?? 0) === 0;
+  async isEmpty(): Promise<boolean> {
+    return !(await this.storage.db.selectFrom('users').select('did').limit(1).executeTakeFirst());
   }
 
-  add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): UserRecord {
-    this.#roles.delete(user.did);
-    this.#insert.run({ did: user.did, id: user.idBase64, name: user.name, role: user.role, invitedBy: user.invitedBy, now });
-    return this.get(user.did)!;
+  async add(user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): Promise<UserRecord> {
+    await this.#roles.write(user.did, () => insertUser(this.storage.db, user, now));
+    return (await this.get(user.did))!;
   }
 
-  /** Runs `fn` in one transaction, so "first user becomes owner" cannot be won twice. */
-  transaction<T>(fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      // A write rolled back: a role read inside the transaction may not hold.
-      this.#roles.clear();
-      throw err;
-    }
+  /**
+   * Adds a user the caller admitted, re-checking in one transaction what concurrent joins could change since:
+   * the DID is still unknown (`known`), for a first owner nobody but `firstOwnerBesides` has joined meanwhile
+   * (`not-first`), the invitation is consumed now (`invitation-invalid`: single use holds), and the name is
+   * chosen by `nameFor` from every name read inside the transaction (no two users end up with one name).
+   */
+  async enroll(
+    user: { did: string; idBase64: string; role: Role; invitedBy: string | null },
+    now: number,
+    terms: { firstOwnerBesides?: string | null; invitation?: { store: InvitationStore; token: string }; nameFor: (names: { did: string; name: string }[]) => string },
+  ): Promise<{ ok: true; user: UserRecord } | { ok: false; why: 'known' | 'not-first' | 'invitation-invalid' }> {
+    return this.#roles.write(user.did, () =>
+      this.storage.transaction(async (trx) => {
+        // Taken first: every read below sees what the enrolments before this one committed (READ COMMITTED reads anew at each statement).
+        await serializedOn(trx, this.storage.dialect, USER_WRITES);
+        if (await readUser(trx, user.did)) return { ok: false as const, why: 'known' as const };
+        if (terms.firstOwnerBesides !== undefined && (await hasUsersBesides(trx, terms.firstOwnerBesides))) return { ok: false as const, why: 'not-first' as const };
+        if (terms.invitation && !(await terms.invitation.store.useIn(trx, terms.invitation.token, user.did, now))) return { ok: false as const, why: 'invitation-invalid' as const };
+        await insertUser(trx, { ...user, name: terms.nameFor(await names(trx)) }, now);
+        return { ok: true as const, user: (await readUser(trx, user.did))! };
+      }),
+    );
   }
 
-  touch(did: string, now: number): void {
-    this.#seen.run({ did, now });
+  async touch(did: string, now: number): Promise<void> {
+    await this.storage.db.updateTable('users').set({ last_seen: now }).where('did', '=', did).execute();
   }
 
-  rename(did: string, name: string): boolean {
-    return this.#rename.run({ did, name }).changes === 1;
+  /**
+   * Renames an active user unless `taken` says another user's name reads the same, checked against the names read in
+   * the same transaction as the write: two concurrent renames to one name cannot both succeed.
+   */
+  async rename(did: string, name: string, taken: (names: { did: string; name: string }[]) => boolean = () => false): Promise<'renamed' | 'taken' | 'gone'> {
+    nulFree('a user name', name);
+    return this.storage.transaction(async (trx) => {
+      await serializedOn(trx, this.storage.dialect, USER_WRITES);
+      if (taken(await names(trx))) return 'taken' as const;
+      const result = await trx.updateTable('users').set({ name }).where('did', '=', did).where('removed_at', 'is', null).executeTakeFirst();
+      return result.numUpdatedRows === 1n ? ('renamed' as const) : ('gone' as const);
+    });
   }
 
-  setRole(did: string, role: Role, by: string): boolean {
-    this.#roles.delete(did);
-    return this.#setRole.run({ did, role, by }).changes === 1;
+  async setRole(did: string, role: Role, by: string): Promise<boolean> {
+    const result = await this.#roles.write(did, () =>
+      this.storage.db.updateTable('users').set({ role, role_set_by: by }).where('did', '=', did).where('removed_at', 'is', null).executeTakeFirst(),
+    );
+    return result.numUpdatedRows === 1n;
   }
 
-  removedDids(): string[] {
-    return this.#removed.all().map((r) => r.did);
+  async removedDids(): Promise<string[]> {
+    return (await this.storage.db.selectFrom('users').select('did').where('removed_at', 'is not', null).execute()).map((r) => r.did);
   }
 
-  remove(did: string, now: number, by: string): boolean {
-    this.#roles.delete(did);
-    return this.#remove.run({ did, now, by }).changes === 1;
+  async remove(did: string, now: number, by: string): Promise<boolean> {
+    const result = await this.#roles.write(did, () =>
+      this.storage.db.updateTable('users').set({ removed_at: now, role_set_by: by }).where('did', '=', did).where('removed_at', 'is', null).executeTakeFirst(),
+    );
+    return result.numUpdatedRows === 1n;
   }
+}
+
+async function readUser(db: Kysely<BrokerTables>, did: string): Promise<UserRecord | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('did', '=', did).executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
+async function hasUsersBesides(db: Kysely<BrokerTables>, did: string | null): Promise<boolean> {
+  return (await db.selectFrom('users').select('did').where('did', '!=', did ?? '').limit(1).executeTakeFirst()) !== undefined;
+}
+
+async function names(db: Kysely<BrokerTables>): Promise<{ did: string; name: string }[]> {
+  return db.selectFrom('users').select(['did', 'name']).orderBy('rowid').execute();
+}
+
+async function insertUser(db: Kysely<BrokerTables>, user: { did: string; idBase64: string; name: string; role: Role; invitedBy: string | null }, now: number): Promise<void> {
+  nulFree('a user name', user.name);
+  await db
+    .insertInto('users')
+    .values({ did: user.did, id_b64: user.idBase64, name: user.name, role: user.role, invited_by: user.invitedBy, created_at: now, last_seen: now })
+    .execute();
 }

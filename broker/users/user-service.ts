@@ -17,6 +17,8 @@ import type { BrokerContext } from '../broker-context';
 /** A refusal says why in `reason` (what the client branches on) and `message` (what a person reads). */
 export type Refusal = { ok: false; reason: RpcErrorReason; message: string };
 export type Admission = { ok: true; role: Role } | Refusal;
+/** A DID the broker does not know yet, admitted: by invitation, or as the first owner (`firstOwner`: only while nobody else joined). */
+type Newcomer = { ok: true; role: Role; invitation?: InvitationRecord; firstOwner?: boolean };
 
 /**
  * Where a session comes from: `host` is the broker host itself (its owner-only local socket, or the stdio of
@@ -76,11 +78,11 @@ export class UserService {
   }
 
   /** At INIT, before the broker signs: would this id be let in? Nothing is consumed yet. */
-  preview(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {
+  async preview(id: VaultysId, hello: UserHello, origin: RpcOrigin): Promise<Admission> {
     if (id.type !== IdType.Person) return { ok: false, reason: 'not-a-person', message: 'users prove a person id' };
-    const user = this.users.get(id.did);
+    const user = await this.users.get(id.did);
     if (user) return user.removedAt === null ? { ok: true, role: user.role } : { ok: false, reason: 'user-removed', message: 'this user was removed from the broker' };
-    const admission = this.#admitNewcomer(id.did, hello, origin);
+    const admission = await this.#admitNewcomer(id.did, hello, origin);
     return admission.ok ? { ok: true, role: admission.role } : admission;
   }
 
@@ -90,34 +92,34 @@ export class UserService {
    * invitation, and a network peer on a broker with no user at all is refused outright. The name is checked
    * last, so only the holder of a valid invitation learns whether a name is taken.
    */
-  #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): { ok: true; role: Role; invitation?: InvitationRecord } | Refusal {
+  async #admitNewcomer(did: string, hello: UserHello, origin: RpcOrigin): Promise<Newcomer | Refusal> {
     if (did === this.localOperatorDid) return { ok: true, role: 'owner' };
-    const firstOwner = origin === 'host' && !this.users.hasUsersBesides(this.localOperatorDid);
+    const firstOwner = origin === 'host' && !(await this.users.hasUsersBesides(this.localOperatorDid));
     let invitation: InvitationRecord | undefined;
     if (!firstOwner) {
-      if (!this.users.hasUsersBesides(null)) return { ok: false, reason: 'no-owner-yet', message: NO_OWNER_YET };
+      if (!(await this.users.hasUsersBesides(null))) return { ok: false, reason: 'no-owner-yet', message: NO_OWNER_YET };
       if (!hello.invitation) return { ok: false, reason: 'invitation-needed', message: 'you are not a user of this broker: ask an admin for an invitation' };
-      invitation = this.invitations.getByHash(hashToken(hello.invitation));
+      invitation = await this.invitations.getByHash(hashToken(hello.invitation));
       if (!invitation || invitation.usedBy || invitation.revokedAt || invitation.expiresAt <= this.now()) {
         return { ok: false, reason: 'invitation-invalid', message: 'the invitation is unknown, used, revoked or expired' };
       }
-      if (!this.#inviterStillMay(invitation)) return { ok: false, reason: 'invitation-invalid', message: 'whoever created this invitation may no longer grant its role' };
+      if (!(await this.#inviterStillMay(invitation))) return { ok: false, reason: 'invitation-invalid', message: 'whoever created this invitation may no longer grant its role' };
     }
-    if (this.#nameHolder(hello.name, did)) {
+    if (this.#nameHolder(await this.users.names(), hello.name, did)) {
       return { ok: false, reason: 'name-taken', message: `the name ${JSON.stringify(visibleText(hello.name))} is taken on this broker: join with another name` };
     }
-    return invitation ? { ok: true, role: invitation.role, invitation } : { ok: true, role: 'owner' };
+    return invitation ? { ok: true, role: invitation.role, invitation } : { ok: true, role: 'owner', firstOwner };
   }
 
   /** Another user whose name reads the same (see nameKey), removed users included: their name stays theirs in the audit trail. */
-  #nameHolder(name: string, did: string): string | undefined {
+  #nameHolder(names: { did: string; name: string }[], name: string, did: string): string | undefined {
     const key = nameKey(name);
-    return this.users.names().find((u) => u.did !== did && nameKey(u.name) === key)?.did;
+    return names.find((u) => u.did !== did && nameKey(u.name) === key)?.did;
   }
 
   /** An invitation carries its creator's authority: it dies with their removal or demotion. */
-  #inviterStillMay(invitation: { createdBy: string; role: Role }): boolean {
-    const inviter = this.users.active(invitation.createdBy);
+  async #inviterStillMay(invitation: { createdBy: string; role: Role }): Promise<boolean> {
+    const inviter = await this.users.active(invitation.createdBy);
     return inviter !== undefined && (inviter.did === this.localOperatorDid || mayAssign(inviter.role, invitation.role));
   }
 
@@ -126,102 +128,110 @@ export class UserService {
     return actor.did === this.localOperatorDid || mayManage(actor.role, target);
   }
 
-  /** At COMPLETE, with the id proven: enrolls a new user (consuming the invitation) or records the visit. */
-  enroll(id: VaultysId, hello: UserHello, origin: RpcOrigin): Admission {
+  /**
+   * At COMPLETE, with the id proven: enrolls a new user (consuming the invitation) or records the visit. What a
+   * concurrent join could change between the checks and the write (the DID, the first owner, the invitation, the
+   * name) is checked again by UserStore.enroll in the transaction that writes.
+   */
+  async enroll(id: VaultysId, hello: UserHello, origin: RpcOrigin): Promise<Admission> {
     const now = this.now();
-    return this.users.transaction((): Admission => {
-      const known = this.users.get(id.did);
-      if (known) {
-        if (known.removedAt !== null) return { ok: false, reason: 'user-removed', message: 'this user was removed from the broker' };
-        // The name is the one given at enrolment: a login cannot take another user's (an admin renames).
-        this.users.touch(id.did, now);
-        return { ok: true, role: known.role };
-      }
-      const admission = this.#admitNewcomer(id.did, hello, origin);
-      if (!admission.ok) return admission;
-      // Consumed in the same transaction as the user is added: single use holds against concurrent joins.
-      if (admission.invitation && !this.invitations.use(hello.invitation!, id.did, now)) {
-        return { ok: false, reason: 'invitation-invalid', message: 'the invitation is unknown, used, revoked or expired' };
-      }
-      const { role } = admission;
-      const invitedBy = admission.invitation?.createdBy ?? null;
+    const known = await this.users.get(id.did);
+    if (known) {
+      if (known.removedAt !== null) return { ok: false, reason: 'user-removed', message: 'this user was removed from the broker' };
+      // The name is the one given at enrolment: a login cannot take another user's (an admin renames).
+      await this.users.touch(id.did, now);
+      return { ok: true, role: known.role };
+    }
+    const admission = await this.#admitNewcomer(id.did, hello, origin);
+    if (!admission.ok) return admission;
+    const { role } = admission;
+    const invitedBy = admission.invitation?.createdBy ?? null;
+    const enrolled = await this.users.enroll({ did: id.did, idBase64: id.toBase64(), role, invitedBy }, now, {
+      ...(admission.firstOwner ? { firstOwnerBesides: this.localOperatorDid } : {}),
+      ...(admission.invitation ? { invitation: { store: this.invitations, token: hello.invitation! } } : {}),
       // The host operator is never locked out of its own broker by a name: it takes its fingerprint beside it.
-      const name = this.#nameHolder(hello.name, id.did) ? displayName(hello.name, id.did) : hello.name;
-      const user = this.users.add({ did: id.did, idBase64: id.toBase64(), name, role, invitedBy }, now);
-      audit(this.log).info(
-        'user.enrolled',
-        { did: user.did, role, invitedBy, origin },
-        role === 'owner' ? 'a principal of the broker host enrolled as owner' : 'user joined by invitation',
-      );
-      this.events.emit('userChanged', userView(user));
-      return { ok: true, role };
+      nameFor: (names) => (this.#nameHolder(names, hello.name, id.did) ? displayName(hello.name, id.did) : hello.name),
     });
+    // Joined meanwhile by another session of the same DID: this one is a visit.
+    if (!enrolled.ok && enrolled.why === 'known') return this.enroll(id, hello, origin);
+    if (!enrolled.ok && enrolled.why === 'not-first') return { ok: false, reason: 'invitation-needed', message: 'another principal became the first owner meanwhile: ask them for an invitation' };
+    if (!enrolled.ok) return { ok: false, reason: 'invitation-invalid', message: 'the invitation is unknown, used, revoked or expired' };
+    const { user } = enrolled;
+    audit(this.log).info(
+      'user.enrolled',
+      { did: user.did, role, invitedBy, origin },
+      role === 'owner' ? 'a principal of the broker host enrolled as owner' : 'user joined by invitation',
+    );
+    this.events.emit('userChanged', userView(user));
+    return { ok: true, role };
   }
 
   /** The caller's current role, resolved from the proven DID at every request. */
-  roleOf(did: string): Role | undefined {
+  async roleOf(did: string): Promise<Role | undefined> {
     return this.users.roleOf(did);
   }
 
-  idOf(did: string): string | undefined {
-    return this.users.active(did)?.idBase64;
+  async idOf(did: string): Promise<string | undefined> {
+    return (await this.users.active(did))?.idBase64;
   }
 
-  page(page: PageRequest): Page<UserView> {
+  async page(page: PageRequest): Promise<Page<UserView>> {
     return this.users.page(page, userView);
   }
 
-  view(did: string): UserView | undefined {
-    const record = this.users.get(did);
+  async view(did: string): Promise<UserView | undefined> {
+    const record = await this.users.get(did);
     return record ? userView(record) : undefined;
   }
 
   /** The host operator may demote anyone, an owner too (one who should not be is not for ever); others only act below their own rank. */
-  setRole(actor: { did: string; role: Role }, did: string, role: Role): UserView {
-    const target = this.users.active(did);
+  async setRole(actor: { did: string; role: Role }, did: string, role: Role): Promise<UserView> {
+    const target = await this.users.active(did);
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did) throw forbidden('nobody changes their own role');
     if (!this.#mayManage(actor, target.role) || !mayAssign(actor.role, role)) {
       throw forbidden(`a ${actor.role} cannot make a ${target.role} into a ${role}`);
     }
-    this.users.setRole(did, role, actor.did);
+    if (!(await this.users.setRole(did, role, actor.did))) throw notFound(`user ${did}`);
     audit(this.log).info('user.role-changed', { actor: actor.did, did, from: target.role, to: role }, 'user role changed');
     return this.#changed(did);
   }
 
-  remove(actor: { did: string; role: Role }, did: string): UserView {
-    const target = this.users.active(did);
+  async remove(actor: { did: string; role: Role }, did: string): Promise<UserView> {
+    const target = await this.users.active(did);
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did) throw forbidden('nobody removes themselves');
     if (!this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot remove a ${target.role}`);
-    this.users.remove(did, this.now(), actor.did);
+    if (!(await this.users.remove(did, this.now(), actor.did))) throw notFound(`user ${did}`);
     audit(this.log).info('user.removed', { actor: actor.did, did }, 'user removed');
     return this.#changed(did);
   }
 
   /** Returns the token once; only its hash is kept. */
-  invite(actor: { did: string; role: Role }, role: Role, validForMs: number): { token: string; invitation: InvitationView } {
+  async invite(actor: { did: string; role: Role }, role: Role, validForMs: number): Promise<{ token: string; invitation: InvitationView }> {
     if (!mayAssign(actor.role, role)) throw forbidden(`a ${actor.role} cannot invite a ${role}`);
     if (validForMs <= 0) throw invalid('validForMs must be positive');
     const token = randomBytes(32).toString('base64url');
     const now = this.now();
-    const record = this.invitations.create(token, role, actor.did, now + validForMs, now);
+    const record = await this.invitations.create(token, role, actor.did, now + validForMs, now);
     audit(this.log).info('invitation.created', { actor: actor.did, role, invitation: record.tokenHash, expiresAt: record.expiresAt }, 'invitation created');
     return { token, invitation: this.#invitationView(record) };
   }
 
-  pageInvitations(page: PageRequest): Page<InvitationView> {
+  async pageInvitations(page: PageRequest): Promise<Page<InvitationView>> {
     return this.invitations.page(page, (r) => this.#invitationView(r));
   }
 
   /** Names are set once; an admin renames a user they may manage (to the same rules: unique, bounded, visible). */
-  rename(actor: { did: string; role: Role }, did: string, name: string): UserView {
-    const target = this.users.active(did);
+  async rename(actor: { did: string; role: Role }, did: string, name: string): Promise<UserView> {
+    const target = await this.users.active(did);
     if (!target) throw notFound(`user ${did}`);
     if (did === actor.did && actor.did !== this.localOperatorDid) throw forbidden('nobody renames themselves: ask another admin');
     if (did !== actor.did && !this.#mayManage(actor, target.role)) throw forbidden(`a ${actor.role} cannot rename a ${target.role}`);
-    if (this.#nameHolder(name, did)) throw conflict(`the name ${JSON.stringify(visibleText(name))} is taken on this broker`);
-    this.users.rename(did, name);
+    // The names are read in the transaction that writes: two renames to one name cannot both succeed.
+    const renamed = await this.users.rename(did, name, (names) => this.#nameHolder(names, name, did) !== undefined);
+    if (renamed === 'taken') throw conflict(`the name ${JSON.stringify(visibleText(name))} is taken on this broker`);
+    if (renamed === 'gone') throw notFound(`user ${did}`);
     audit(this.log).info('user.renamed', { actor: actor.did, did, from: target.name, to: name }, 'user renamed');
     return this.#changed(did);
   }
@@ -230,16 +240,16 @@ export class UserService {
    * Only the invitation's creator, or someone with authority over the creator's role, revokes it: an admin
    * cannot cancel the owner's invitations (issue 13, finding 14a).
    */
-  revokeInvitation(actor: { did: string; role: Role }, id: string): InvitationView {
-    const invitation = this.invitations.getByHash(id);
+  async revokeInvitation(actor: { did: string; role: Role }, id: string): Promise<InvitationView> {
+    const invitation = await this.invitations.getByHash(id);
     if (!invitation) throw notFound(`invitation ${id}`);
     if (invitation.createdBy !== actor.did) {
-      const creatorRole = this.users.get(invitation.createdBy)?.role ?? 'owner';
+      const creatorRole = (await this.users.get(invitation.createdBy))?.role ?? 'owner';
       if (!this.#mayManage(actor, creatorRole)) throw forbidden(`only its creator, or someone who may manage a ${creatorRole}, revokes this invitation`);
     }
-    if (!this.invitations.revoke(id, this.now())) throw conflict('the invitation was already used or revoked');
+    if (!(await this.invitations.revoke(id, this.now()))) throw conflict('the invitation was already used or revoked');
     audit(this.log).info('invitation.revoked', { actor: actor.did, invitation: id }, 'invitation revoked');
-    return this.#invitationView(this.invitations.getByHash(id)!);
+    return this.#invitationView((await this.invitations.getByHash(id))!);
   }
 
   #invitationView(r: InvitationRecord): InvitationView {
@@ -247,8 +257,8 @@ export class UserService {
     return { id: r.tokenHash, role: r.role, createdBy: r.createdBy, createdAt: r.createdAt, expiresAt: r.expiresAt, state, usedBy: r.usedBy };
   }
 
-  #changed(did: string): UserView {
-    const view = userView(this.users.get(did)!);
+  async #changed(did: string): Promise<UserView> {
+    const view = userView((await this.users.get(did))!);
     this.events.emit('userChanged', view);
     return view;
   }

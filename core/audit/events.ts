@@ -69,6 +69,7 @@ export const AUDIT_EVENTS = {
   'auth.refused': z.object({ kind: z.literal('user').optional(), did: did.optional(), idType: z.string().optional(), ...refusal }),
   'auth.timeout': z.object({ code: z.literal('handshake-timeout') }),
   'auth.refused-summary': z.object({ intervalMs: z.number(), suppressed: z.number(), reasons: z.record(z.string(), z.number()), addresses: z.record(z.string(), z.number()) }),
+  'agent.refused-summary': z.object({ did: did.optional(), intervalMs: z.number(), suppressed: z.number(), reasons: z.record(z.string(), z.number()) }),
 
   // The agent hub's edge (broker/hub/).
   'hub.refused': z.object({ code: z.string(), detail: z.string().optional(), did: did.optional(), origin: z.string().optional(), remote: z.string().optional() }),
@@ -91,6 +92,8 @@ export const AUDIT_EVENTS = {
   'policy.rule-added': z.object({ actor: did, did, requestId: z.string(), capability: Capability, rule: z.string(), policyVersion: z.number() }),
   'agent.revoked': z.object({ actor: did, did, reason: z.string() }),
   'agent.offline': z.object({ did, ...budgetedCode }),
+  /** A message of the cluster bus this node did not believe (a signature that does not hold, a row that says otherwise). */
+  'cluster.message-refused': z.object({ what: z.string(), detail: z.string() }),
   'agent.confinement': z.object({
     did: did.optional(),
     mode: Confinement.shape.mode.or(z.literal('unknown')),
@@ -158,7 +161,8 @@ export const AUDIT_EVENTS = {
   'delegation.user-revoked': z.object({ did }),
   'delegation.role-revoked': z.object({ did, role: Role, certificates: z.number() }),
   'delegation.reissued': z.object({ count: z.number(), by: did }),
-  'revocations.published': z.object({ version: z.number() }),
+  'delegation.role-certificates-full': z.object({ user: did, agent: z.string(), limit: z.number() }),
+  'revocations.published': z.object({ version: z.number(), agents: z.number().optional(), fanOutMs: z.number().optional() }),
 
   // Issue 17: a revoked or rejected agent taken out of the lists (its row and key status stay).
   'agent.removed': z.object({ actor: did, did, name: z.string(), status: z.enum(['revoked', 'rejected']) }),
@@ -167,6 +171,40 @@ export const AUDIT_EVENTS = {
   // A cancel its agent had not answered, signed afresh to its new connection; or given up (resend-limit, or over the per-agent budget).
   'intent.cancel-resent': z.object({ intentId: z.string(), agent: did, resends: z.number() }),
   'intent.cancel-dropped': z.object({ intentId: z.string(), agent: did, reason: z.enum(['resend-limit', 'agent-budget']) }),
+
+  // Issue 21: webhook notifications (broker/ops/notify/). `endpoint` is the receiver's origin, never its whole URL
+  // (a webhook URL's path is often its secret), and no line carries the signing key.
+  'notify.started': z.object({ endpoint: z.string(), format: z.enum(['json', 'slack']) }),
+  'notify.delivered': z.object({ deliveryId: z.string(), type: z.string(), endpoint: z.string(), attempts: z.number(), status: z.number() }),
+  'notify.failed': z.object({ deliveryId: z.string(), type: z.string(), endpoint: z.string(), attempt: z.number(), error: z.string(), status: z.number().optional() }),
+  /** Given up (attempts spent, pushed out of the full queue, the broker stopping); `written` false: the dead-letter file is full, only counted (`dropped` so far). */
+  'notify.dead-lettered': z.object({ deliveryId: z.string(), type: z.string(), endpoint: z.string(), reason: z.enum(['attempts', 'queue-full', 'stopping']), attempts: z.number(), written: z.boolean(), dropped: z.number() }),
+  'notify.internal-error': z.object({ err }),
+  // Issue 21: the checkpoint witness (broker/audit/witness.ts): once per failure streak, and when it writes again.
+  'audit.witness-failed': z.object({ file: z.string(), err, checkpointSeq: z.number().nullable() }),
+  'audit.witness-recovered': z.object({ file: z.string(), missed: z.number(), checkpointSeq: z.number() }),
+  // Sending the latest checkpoint to agents (broker/audit/audit-head-push.ts) failed; the broker goes on.
+  'audit.head-push-failed': z.object({ err }),
+  // Issue 21: audit lines streamed to a SIEM (broker/audit/streams/). One line when a destination starts failing
+  // (its origin only, never a path or a token), one when it has caught up again: each is streamed too, so a retry loop writes none.
+  'audit.stream-failing': z.object({ destination: z.enum(['stdout', 'syslog', 'https']), endpoint: z.string(), reason: z.string() }),
+  'audit.stream-recovered': z.object({ destination: z.enum(['stdout', 'syslog', 'https']), endpoint: z.string(), caughtUp: z.number(), attempts: z.number(), downMs: z.number() }),
+  // Issue 21: the metrics and health listener (broker/ops/ops-server.ts): where it listens (port 0 picks one), and a request it could not serve.
+  'ops.listening': z.object({ url: z.string() }),
+  'ops.internal-error': z.object({ what: z.string(), err }),
+  // Issue 20: the cluster bus between broker nodes (broker/cluster/nats-bus.ts). `server` is host:port, never a
+  // URL with credentials. One bus-down per outage and one bus-up when it is back; what the bus refused (a message
+  // past BUDGETS.clusterMessageBytes, undecodable or off-schema, or past a concurrency budget) and handlers that
+  // failed go through a refusal budget: the first lines of an interval in full, the rest in one summary.
+  'cluster.bus-down': z.object({ node: z.string(), server: z.string() }),
+  'cluster.bus-up': z.object({ node: z.string(), server: z.string(), downMs: z.number() }),
+  'cluster.refused': z.object({ node: z.string(), direction: z.enum(['send', 'receive']), subject: z.enum(['broadcast', 'delivery', 'reply']), code: z.string(), detail: z.string().optional() }),
+  'cluster.handler-failed': z.object({ node: z.string(), subject: z.enum(['broadcast', 'delivery']), kind: z.string(), err }),
+  'cluster.refused-summary': z.object({ node: z.string(), intervalMs: z.number(), suppressed: z.number(), reasons: z.record(z.string(), z.number()) }),
+  // An intent in flight delivered again to the node holding its agent (a first delivery lost with the bus), and a
+  // reviewer's decision recorded while the bus went down, which could not reach the node holding its agent.
+  'intent.redelivered': z.object({ intentId: z.string(), agent: did, node: z.string() }),
+  'approval.undelivered': z.object({ requestId: z.string(), agent: did, node: z.string() }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

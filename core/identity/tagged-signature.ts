@@ -73,6 +73,12 @@ export type OpenFailure = 'bad-signature' | 'malformed' | 'wrong-context';
 export type OpenResult = { ok: true; body: unknown } | { ok: false; reason: OpenFailure; message: string };
 
 /** Verifies an envelope against the expected signer and context; returns the body, still to be schema-checked. */
+/** The body an envelope claims, unverified: only to learn whose key to check it with, or what this broker itself signed. */
+export function claimedBody(payload: Uint8Array): unknown {
+  const decoded = decodeCanonical(payload);
+  return decoded.ok ? (decoded.value as { body?: unknown } | null)?.body : undefined;
+}
+
 export function open(signer: VaultysId, ctx: SignatureContext, envelope: SealedEnvelope): OpenResult {
   if (!signer.verifyChallenge(envelope.payload, envelope.signature)) {
     return { ok: false, reason: 'bad-signature', message: `signature does not verify with ${signer.did}` };

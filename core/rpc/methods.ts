@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Did, IntentId } from '../wire/common';
+import { Did, IntentId, StoredText } from '../wire/common';
 import { ProgressStream } from '../wire/intent';
 import { IntentOrigin } from '../wire/intent-origin';
 import { Capability } from '../wire/policy';
@@ -29,7 +29,7 @@ const define = <P extends z.ZodType, R extends z.ZodType>(method: string, params
   roles,
 });
 
-const Reason = z.string().min(1).max(500);
+const Reason = StoredText(z.string().min(1).max(500));
 
 const Base64 = z.string().max(128 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'not base64' });
 

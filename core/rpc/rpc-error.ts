@@ -46,6 +46,8 @@ export const RpcErrorReason = z.enum([
   'no-role-certified',
   /** Client side: a handshake message from the broker was refused. */
   'broker-handshake-refused',
+  /** This broker node of a cluster cannot reach the others (its NATS bus is down): work that needs another node fails until it is back. */
+  'cluster-unavailable',
 ]);
 export type RpcErrorReason = z.infer<typeof RpcErrorReason>;
 
@@ -77,6 +79,7 @@ export const RPC_ERROR_CODES = {
   'broker-not-pinned': RpcErrorCode.Refused,
   'no-role-certified': RpcErrorCode.Refused,
   'broker-handshake-refused': RpcErrorCode.Refused,
+  'cluster-unavailable': RpcErrorCode.Internal,
 } as const satisfies Record<RpcErrorReason, RpcErrorCodeValue>;
 
 /** What `data` holds in every error response of the broker. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BUDGETS } from '../budgets';
 import { nameKey } from '../text/untrusted-text';
 import { BrokerAuthority } from '../wire/authority';
+import { StoredText } from '../wire/common';
 import { Role } from './roles';
 
 /**
@@ -10,9 +11,8 @@ import { Role } from './roles';
  */
 export const USER_AUTH = { protocol: 'vaultysclaw', service: 'user-auth/v1' } as const;
 
-/** A user's name: bounded in bytes (what the wire and the database hold), and more than invisible characters. */
-export const UserName = z
-  .string()
+/** A user's name: bounded in bytes (what the wire and the database hold), more than invisible characters, no NUL. */
+export const UserName = StoredText(z.string())
   .refine((name) => new TextEncoder().encode(name).length <= BUDGETS.userNameBytes.limit, {
     message: `a name is at most ${BUDGETS.userNameBytes.limit} bytes of UTF-8`,
   })

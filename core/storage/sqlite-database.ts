@@ -1,15 +1,13 @@
 import Database from 'better-sqlite3';
 import { makeDatabaseFilesPrivate } from './private-files';
+import { refuseNewerSchema, type SchemaOwner } from './schema-version';
 
 export type SqliteDatabase = Database.Database;
 
 /** What a program's database is and how its schema came to be. */
-export interface SqliteSchema {
+export interface SqliteSchema extends SchemaOwner {
   /** Applied in order; `user_version` records how many have run. */
   migrations: readonly string[];
-  /** Name the refusal of a schema from a newer version: 'agent database' … 'this agent'. */
-  what: string;
-  program: string;
 }
 
 /**
@@ -34,11 +32,9 @@ export function openSqliteDatabase(path: string, schema: SqliteSchema): SqliteDa
   return db;
 }
 
-function migrate(db: SqliteDatabase, { migrations, what, program }: SqliteSchema): void {
+function migrate(db: SqliteDatabase, { migrations, ...owner }: SqliteSchema): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > migrations.length) {
-    throw new Error(`${what} schema version ${current} is newer than this ${program} (${migrations.length}); upgrade the ${program}`);
-  }
+  refuseNewerSchema(current, migrations.length, owner);
   db.transaction(() => {
     for (let i = current; i < migrations.length; i++) db.exec(migrations[i]!);
     db.pragma(`user_version = ${migrations.length}`);

@@ -13,9 +13,16 @@ const FS_CODES: Record<string, string> = {
   EPERM: 'operation not permitted',
 };
 
+/**
+ * The code of an error that says the database server cannot be reached or went away (PostgreSQL stopped,
+ * restarting, the network cut): its message names the server, never the URL's password.
+ */
+export const DATABASE_UNAVAILABLE = 'VC_DATABASE_UNAVAILABLE';
+
 export function storageFailure(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return undefined;
+  if (code === DATABASE_UNAVAILABLE) return (err as Error).message;
   if (code in FS_CODES) return `${FS_CODES[code]} (${code})`;
   if (code === 'SQLITE_FULL') return 'the disk is full (SQLITE_FULL)';
   if (/^SQLITE_(IOERR|READONLY|CANTOPEN|PERM)/.test(code)) return `the database cannot be written: ${(err as Error).message} (${code})`;

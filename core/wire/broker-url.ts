@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 
-function isLoopback(hostname: string): boolean {
+/** localhost, ::1 or 127.0.0.0/8: traffic that never leaves the host. */
+export function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host === '::1') return true;
   return isIP(host) === 4 && host.startsWith('127.');
@@ -26,6 +27,20 @@ export function brokerUrlProblem(url: string, allowPlainRemote: boolean, howToAl
   if (parsed.protocol !== 'ws:') return `the broker URL must be wss:// (or ws:// to a loopback address), not ${parsed.protocol}//`;
   if (isLoopback(parsed.hostname) || allowPlainRemote) return null;
   return `refusing plain ws:// to ${parsed.hostname}, which is not a loopback address: use wss://, or ${howToAllow} if the network itself is trusted`;
+}
+
+/**
+ * The hub URLs of a repeatable flag whose every value may itself be a comma-separated list (`--broker-url a,b
+ * --broker-url c`): every node of a cluster, in the order given, blanks dropped.
+ */
+export function brokerUrlList(values: readonly string[]): string[] {
+  return values.flatMap((value) => value.split(',')).map((url) => url.trim()).filter(Boolean);
+}
+
+/** The host and TCP port a hub URL reaches (its scheme's default port when it names none). */
+export function brokerEndpoint(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || (parsed.protocol === 'wss:' ? 443 : 80)) };
 }
 
 /** A broker URL as it may appear in a log line or an error: without user name or password, whatever it holds. */

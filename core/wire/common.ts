@@ -23,6 +23,12 @@ export const Utf8Text = (maxBytes: number) =>
     .max(maxBytes)
     .refine((s) => utf8ByteLength(s) <= maxBytes, { message: `at most ${maxBytes} bytes of UTF-8` });
 
+/**
+ * Text a peer gives that the broker stores: no NUL (U+0000). PostgreSQL's TEXT cannot hold it where SQLite's can, so
+ * it is refused here, with the peer told why, rather than stored by one backend and failing a write on the other.
+ */
+export const StoredText = (text: z.ZodString) => text.refine((s) => !s.includes('\u0000'), { message: 'must not contain a NUL character' });
+
 /** The length of `s` encoded as UTF-8 (a lone surrogate counts as U+FFFD, 3 bytes), without encoding it. */
 export function utf8ByteLength(s: string): number {
   let bytes = 0;

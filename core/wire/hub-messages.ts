@@ -66,6 +66,12 @@ export const BrokerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('authority/changed') }),
   /** Stop one intent (IntentCancelBody, ctx vaultysclaw/intent-cancel/v1); sent only to agents that read it (readsIntentCancel). */
   z.strictObject({ type: z.literal('intent/cancel'), envelope: Envelope }),
+  /**
+   * The broker's latest signed audit checkpoint, the exact audit.log line: the agent keeps it as a witness of the
+   * broker's log (a cut back before it is then detectable). Bounded here only by the frame: the agent refuses one
+   * over BUDGETS.auditHeadBytes without closing the connection. Sent only to agents that read it (readsAuditHead).
+   */
+  z.strictObject({ type: z.literal('audit/head'), line: bin(MAX_HUB_FRAME_BYTES) }),
 ]);
 export type BrokerFrame = z.infer<typeof BrokerFrame>;
 
@@ -102,6 +108,12 @@ export const INTENT_ORIGIN_SINCE = [0, 5, 0] as const;
 
 /** Whether an agent that says it runs `agentVersion` reads an intent's `via`; an older one refuses the intent as malformed. */
 export const readsIntentOrigin = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, INTENT_ORIGIN_SINCE);
+
+/** The first agent version whose decoder accepts an `audit/head` frame (issue 21). */
+export const AUDIT_HEAD_SINCE = [0, 6, 0] as const;
+
+/** Whether an agent that says it runs `agentVersion` reads an `audit/head` frame; an older one would drop the connection over it. */
+export const readsAuditHead = (agentVersion: string | undefined): boolean => runsAtLeast(agentVersion, AUDIT_HEAD_SINCE);
 
 function runsAtLeast(agentVersion: string | undefined, since: readonly number[]): boolean {
   const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(agentVersion ?? '')?.slice(1).map(Number);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BUDGETS } from '../budgets';
-import { Did } from './common';
+import { Did, StoredText } from './common';
 import { BrokerAuthority } from './authority';
 import { DomainPattern } from './domain-pattern';
 import { PolicyRules } from './policy-rules';
@@ -73,7 +73,7 @@ export type Confinement = z.infer<typeof Confinement>;
 
 /** What an agent says about itself in metadata.pk1: a display name and what it asks for. */
 export const AgentHello = z.strictObject({
-  name: z.string().min(1).max(128),
+  name: StoredText(z.string().min(1).max(128)),
   requested: z.array(Capability).max(CAPABILITIES.length),
   agentVersion: z.string().max(64),
   /**

@@ -2,7 +2,8 @@
 # Installs what the real-workbench tests and the demo need, per ../shared/design/testing.md:
 #   - Debian packages: chromium (the browser Playwright drives), ripgrep (code-server's search, and the
 #     tarball its @vscode/ripgrep would otherwise download), libkrb5-dev (code-server's kerberos module),
-#     bubblewrap (the agent's command sandbox);
+#     bubblewrap (the agent's command sandbox), postgresql (the broker's second storage backend, tested for real),
+#     nats-server (the bus between broker nodes, tested for real);
 #   - code-server 4.100.3 (= VS Code 1.100.3, which runs on Node 20) into .code-server/ (git-ignored).
 # Idempotent: each part is skipped when it is already there. Nothing is downloaded but from apt and npm.
 #
@@ -24,6 +25,10 @@ command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
 # The agent confines every command with bubblewrap (issue 14); the tests run it for real.
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+# The broker's PostgreSQL backend (issue 20) is tested against a real server each test starts on loopback.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# The cluster bus between broker nodes (issue 20) is tested against a real nats-server each test starts on loopback.
+[ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -36,7 +41,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   step "apt done in $((SECONDS - t)) s"
 else
-  step "apt packages already installed (chromium, ripgrep, libkrb5-dev, bubblewrap)"
+  step "apt packages already installed (chromium, ripgrep, libkrb5-dev, bubblewrap, postgresql, nats-server)"
 fi
 
 # 2. code-server, unless this version is already in the prefix.

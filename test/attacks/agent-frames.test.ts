@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BUDGETS } from '../../core/budgets';
 import { IdType, seal, SecretIdentity } from '../../core/identity';
-import { Notifications } from '../../core/rpc/methods';
+import { Notifications, RpcErrorCode } from '../../core/rpc/methods';
 import type { ProgressBody } from '../../core/wire/intent';
 import { waitFor, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
 import { bounded } from './support/fleet';
 import { HubSocket, RogueAgent } from './support/rogue-agent';
-import { call, joinAs, ownerOf, type Member } from './support/team';
+import { call, expectRpcError, joinAs, ownerOf, type Member } from './support/team';
 
 exitIfHeldOpen();
 const started = new Started();
@@ -78,6 +78,24 @@ describe('agent-side frames', () => {
     const { hub: ok, status } = await bounded('machine handshake', machine.authenticate());
     sockets.push(ok);
     assert.equal(status, 'pending');
+  });
+
+  test('NUL in stored text (PostgreSQL cannot store it where SQLite could): a hello naming the agent with one is refused and registers nothing; a reason with one is InvalidParams', async () => {
+    const nul = rogueWith(IdType.Machine, 'build\u0000er');
+    const hub = await HubSocket.connect(broker.url);
+    sockets.push(hub);
+    hub.send({ type: 'auth/init', v: 1, challenge: nul.newInitiator().init });
+    const refused = await hub.next('error');
+    assert.match(refused.message, /not an agent hello/);
+    const registered = await call(owner, 'registrationsList', {});
+    assert.equal(registered.items.find((a) => a.did === nul.did), undefined, 'no registration for the NUL name');
+    const machine = rogueWith(IdType.Machine, 'no-nul');
+    const { hub: ok, status } = await bounded('machine handshake', machine.authenticate());
+    sockets.push(ok);
+    assert.equal(status, 'pending');
+    await expectRpcError(call(owner, 'registrationsReject', { did: machine.did, reason: 'unknown\u0000host' }), RpcErrorCode.InvalidParams, /NUL/);
+    const still = await call(owner, 'registrationsList', {});
+    assert.equal(still.items.find((a) => a.did === machine.did)?.status, 'pending', 'the refused reason decided nothing');
   });
 
   test('Pending agent: progress or an approval request from a never-approved agent ends its connection (not-approved) with one audit line, not one per frame', async () => {

@@ -44,7 +44,8 @@ describe('resource limits end the command that passes them, not the agent', () =
   let agent: AgentProcess;
 
   const run = async (command: string, args: string[]): Promise<RunCommandOutput> => {
-    const view = await runAs(owner, agent.did, 'run_command', { command, args, cwd: '.', timeoutMs: TIMEOUT_MS });
+    // Waited for as long as the command may run: a CPU limit is CPU time, which a loaded machine hands out slowly.
+    const view = await runAs(owner, agent.did, 'run_command', { command, args, cwd: '.', timeoutMs: TIMEOUT_MS }, TIMEOUT_MS);
     assertSucceeded(view);
     return view.output as RunCommandOutput;
   };

@@ -57,7 +57,7 @@ describe('http_fetch attacks', () => {
   function setup(over: Partial<CertifiedPolicy> = {}, allowLoopback = true): RunnerHarness {
     const h = new RunnerHarness(
       policy({ capabilities: ['http_fetch'], allowedDomains: ['localhost'], ...over }),
-      testHostRules({ broker: { host: '127.0.0.1', port: hub.port }, allowLoopback }),
+      testHostRules({ brokers: [{ host: '127.0.0.1', port: hub.port }], allowLoopback }),
     );
     harnesses.push(h);
     return h;

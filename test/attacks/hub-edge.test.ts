@@ -263,7 +263,7 @@ describe('hub edge: slow readers and failing handlers', () => {
     process.on('uncaughtException', onUncaught);
     try {
       const agent = await new RogueAgent(SecretIdentity.generate(IdType.Machine), edge.url, edge.broker.identity.did).authenticate();
-      edge.broker.db.close();
+      await edge.broker.storage.close();
       agent.hub.close();
       await waitFor('the close handler to fail', () => edge.audit().find((l) => l.event === 'hub.internal-error'), 5000);
       const after = await RawSocket.open(edge.url, { path: '/rpc' });

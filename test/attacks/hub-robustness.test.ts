@@ -145,7 +145,7 @@ describe('hub robustness: hostile frames fail closed, the broker stays up', () =
 
   test('Unauthenticated client: a client that never authenticates is closed with 4002 by the handshake timeout (in-process Broker, handshakeTimeoutMs 300)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vc-attack-inproc-'));
-    const broker = new Broker({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log: pino({ level: 'silent' }) });
+    const broker = await Broker.open({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log: pino({ level: 'silent' }) });
     try {
       const url = await broker.startHub({ host: '127.0.0.1', port: 0, handshakeTimeoutMs: 300 });
       const silent = await HubSocket.connect(url);

@@ -35,7 +35,7 @@ describe('A viewer cannot exhaust the broker with list requests', { timeout: 300
     dirs.push(dataDir);
     // Started once so the broker lays out its own data directory, then seeded while stopped.
     await (await startBroker({ dataDir })).stop();
-    seeded = seedIntents(dataDir, { count: INTENTS, outputBytes: OUTPUT_BYTES, resultPayloadBytes: OUTPUT_BYTES });
+    seeded = await seedIntents(dataDir, { count: INTENTS, outputBytes: OUTPUT_BYTES, resultPayloadBytes: OUTPUT_BYTES });
     broker = await startBroker({ dataDir });
     owner = ownerOf(broker);
     viewer = await joinAs(broker, owner, 'viewer', 'viewer');
@@ -133,7 +133,7 @@ describe('A remote user reads the largest intent detail the broker answers', { t
     const dataDir = tempDir('broker-detail');
     dirs.push(dataDir);
     await (await startBroker({ dataDir })).stop();
-    seeded = seedIntents(dataDir, { count: 1, outputBytes: MiB, resultPayloadBytes: MiB, paramBytes: MiB });
+    seeded = await seedIntents(dataDir, { count: 1, outputBytes: MiB, resultPayloadBytes: MiB, paramBytes: MiB });
     broker = await startBroker({ dataDir });
     viewer = await joinAs(broker, ownerOf(broker), 'viewer', 'viewer');
   });

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadBrokerIdentity } from '../../broker/broker-identity';
 import { openDatabase } from '../../broker/store/database';
 import { IntentStore } from '../../broker/store/intent-store';
+import { openSqliteStorage } from '../../broker/store/sql/sqlite-storage';
 import { BUDGETS } from '../../core/budgets';
 import { IdType, seal, SecretIdentity } from '../../core/identity';
 import type { IntentBody } from '../../core/wire/intent';
@@ -91,7 +92,9 @@ describe('an intent larger than the wire carries', () => {
       issuedAt: now,
       expiresAt: now + 60_000,
     };
-    new IntentStore(db, now).recordSent(intent, seal(identity, 'vaultysclaw/intent/v1', intent), now);
+    const storage = openSqliteStorage(db);
+    await (await IntentStore.open(storage, now)).recordSent(intent, seal(identity, 'vaultysclaw/intent/v1', intent), now);
+    await storage.close();
     db.close();
     const mark = agent.log.lines.length;
     broker = await started.broker({ dataDir: broker.dataDir, port });

@@ -33,7 +33,7 @@ async function refusedRegistration(edge: EdgeBroker, localAddress = '127.0.0.1')
   assert.equal(error.code, 'peer-refused');
   assert.match(error.message, /^registration-full: /);
   assert.deepEqual(await hub.waitClosed(), { code: 4001, reason: 'peer-refused' });
-  assert.equal(edge.broker.registry.get(rogue.did), undefined, 'nothing recorded for the refused key');
+  assert.equal(await edge.broker.registry.get(rogue.did), undefined, 'nothing recorded for the refused key');
   return error.message;
 }
 
@@ -47,7 +47,7 @@ describe('pending registrations are budgeted (finding 7)', () => {
       assert.equal(known.status, 'pending', 'an agent already registered reconnects');
       known.hub.close();
       await register(edge, '127.0.0.2');
-      assert.equal(edge.broker.registry.countPending(), BUDGETS.pendingRegistrationsPerAddress.limit + 1);
+      assert.equal(await edge.broker.registry.countPending(), BUDGETS.pendingRegistrationsPerAddress.limit + 1);
     });
   });
 
@@ -59,7 +59,7 @@ describe('pending registrations are budgeted (finding 7)', () => {
       await register(edge, '127.0.0.3');
       await register(edge, '127.0.0.4');
       assert.match(await refusedRegistration(edge, '127.0.0.5'), /5 registrations already await a decision/);
-      edge.broker.registrations.reject(edge.operator.did, first.did, 'not ours');
+      await edge.broker.registrations.reject(edge.operator.did, first.did, 'not ours');
       await register(edge, '127.0.0.5');
     });
   });
@@ -71,13 +71,13 @@ describe('pending registrations are budgeted (finding 7)', () => {
       assert.equal(status, 'pending');
       const registeredAt = Date.now();
       await refusedRegistration(edge);
-      assert.equal(edge.broker.registry.get(rogue.did)?.status, 'pending', 'kept within its lifetime');
+      assert.equal((await edge.broker.registry.get(rogue.did))?.status, 'pending', 'kept within its lifetime');
       assert.deepEqual(await hub.waitClosed(5000), { code: 4001, reason: 'registration expired' });
       assert.ok(Date.now() - registeredAt >= 500, 'removed at the end of its lifetime, not before');
-      assert.equal(edge.broker.registry.get(rogue.did), undefined);
+      assert.equal(await edge.broker.registry.get(rogue.did), undefined);
       await register(edge);
       // It may come back: it registers again as a new pending agent.
-      await waitFor('the place freed again', () => edge.broker.registry.countPending() === 0 || undefined, 5000);
+      await waitFor('the place freed again', async () => await edge.broker.registry.countPending() === 0 || undefined, 5000);
       const again = await rogue.authenticate();
       assert.equal(again.status, 'pending');
       again.hub.close();

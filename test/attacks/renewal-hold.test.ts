@@ -99,4 +99,19 @@ describe('intents signed under a policy the agent has not renewed to yet', () =>
     const next = await read('not-held.txt');
     assert.deepEqual(await framesWithin(lastHandshake, 2_000, 1), [next.id]);
   });
+
+  test(`dispatches at once cannot pass the bound together: of ${LIMIT} + 8 sent concurrently after a policy change, ${LIMIT} are held and 8 refused agent-busy`, async () => {
+    // Renewed first: an overdue agent gets everything at once and nothing is held for it.
+    ({ handshake: lastHandshake } = await bounded('renewal', agent.authenticate(hub)));
+    await call(owner, 'policySet', { did: agent.did, policy: { capabilities: ['read_file', 'list_files'], maxRequestsPerHour: 10_000 } });
+    assert.equal((await hub.next('update_capabilities')).policyVersion, 4);
+    const all = await Promise.all(Array.from({ length: LIMIT + 8 }, (_, i) => read(`racing-${i}.txt`)));
+    const held = all.filter((v) => v.state === 'sent').map((v) => v.id);
+    const busy = all.filter((v) => v.state === 'rejected' && v.reason === 'agent-busy');
+    assert.deepEqual([held.length, busy.length], [LIMIT, 8], 'held within the bound, the rest refused');
+    await assert.rejects(hub.next('intent', () => true, 500), /intent/, 'none sent before the renewal');
+    const { handshake } = await bounded('renewal', agent.authenticate(hub));
+    lastHandshake = handshake;
+    assert.deepEqual((await framesWithin(handshake, 10_000, LIMIT)).sort(), held.sort(), 'every held intent once the agent renews');
+  });
 });

@@ -93,8 +93,11 @@ describe('a compromised agent reports extreme token counts', () => {
     }
     // A day of its choosing, far in the future: counted on no day.
     hub.send(report(rogue, ids[0]!, '2999-12-31', Number.MAX_SAFE_INTEGER));
-    const refused = await broker.log.waitFor('tokens.refused', (l) => l.did === rogue.did && l.reason === 'day-out-of-window', 15_000);
-    assert.equal(refused.day, '2999-12-31');
+    // ~1 000 clamped reports used up this connection's refusal lines (BUDGETS.agentRefusalAuditLines): that one is counted in a summary.
+    const counted = (l: Record<string, unknown>) => (l.reasons as Record<string, number>)['tokens.refused:day-out-of-window'] ?? 0;
+    await broker.log.waitFor('agent.refused-summary', (l) => l.did === rogue.did && counted(l) === 1, BUDGETS.refusalSummaryMs.limit + 15_000);
+    const clampedLines = broker.log.lines.filter((l) => l.event === 'tokens.clamped' && l.did === rogue.did).length;
+    assert.ok(clampedLines < ids.length / 4, `${clampedLines} of ${ids.length} clamped reports written one by one`);
     // Each report clamped to the certified daily budget: the total is what ~1 000 budgets add up to, exactly.
     await waitFor('every report counted', async () => (await tokensToday(rogue.did)) === ids.length * 1000, 30_000);
     assertAlive(broker);

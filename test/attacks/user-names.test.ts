@@ -111,3 +111,14 @@ describe('BUDGETS.userNameBytes: a name is bounded in bytes of UTF-8', () => {
     await expectRpcError(call(owner, 'usersRename', { did: target.did, name: `${'ü'.repeat(limit / 2)}x` }), RpcErrorCode.InvalidParams, new RegExp(`at most ${limit} bytes`));
   });
 });
+
+describe('a name holding U+0000: PostgreSQL cannot store it where SQLite can, so it is refused at the edge on both', () => {
+  test('refused at the handshake and as a rename, with why; the name stays as it was', async () => {
+    const { token } = await call(owner, 'invitationsCreate', { role: 'viewer' });
+    await expectRpcError(connectAttempt(broker, SecretIdentity.generate(IdType.Person), 'bo\u0000b', token), RpcErrorCode.Unauthenticated, /name: must not contain a NUL character/);
+    const target = await joinAs(broker, owner, 'viewer', 'nul-target');
+    target.client.close();
+    await expectRpcError(call(owner, 'usersRename', { did: target.did, name: 'nul\u0000target' }), RpcErrorCode.InvalidParams, /must not contain a NUL character/);
+    assert.equal(await nameOf(target.did), 'nul-target');
+  });
+});

@@ -2,35 +2,26 @@
 // configured CA or a pinned fingerprint before they send a byte of their handshake, and will not speak plain
 // ws:// to a remote host unless told to. Real broker (https server with a certificate made here by openssl) and agent processes.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, tempDir, waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
+import { makeTestPki } from '../support/test-pki';
 
 exitIfHeldOpen();
 const started = new Started();
 let pki: string;
 let broker: BrokerProcess;
 
-const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: ['ignore', 'ignore', 'pipe'] });
-
-function makeCa(name: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`);
-}
-
 before(async () => {
   pki = tempDir('tls');
   started.dirs.push(pki);
-  makeCa('ca');
-  makeCa('other-ca');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(pki, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.cnf');
+  makeTestPki(pki);
   broker = await started.broker({ args: ['--tls-cert', join(pki, 'server.pem'), '--tls-key', join(pki, 'server.key')] });
   assert.match(broker.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
 });
@@ -96,6 +87,10 @@ describe('agent TLS verification', () => {
     const refused = run('ws://192.0.2.1:8080');
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /refusing plain ws:\/\/ to 192\.0\.2\.1, which is not a loopback address/);
+    // Every node of a list is checked, not only the first one dialled.
+    const inList = run('ws://127.0.0.1:8080,ws://192.0.2.1:8080');
+    assert.equal(inList.status, 1);
+    assert.match(inList.stderr, /refusing plain ws:\/\/ to 192\.0\.2\.1, which is not a loopback address/);
     assert.match(run('http://127.0.0.1:8080').stderr, /must be wss:\/\/ \(or ws:\/\/ to a loopback address\)/);
 
     // Allowed, it dials: 0.0.0.0 is not a loopback name to the check, yet Linux delivers it to this host, so no

@@ -71,7 +71,8 @@ describe('package.json contributes', () => {
     assert.deepEqual(views, ['vaultysclaw.agents', 'vaultysclaw.approvals', 'vaultysclaw.activity']);
     for (const v of views) assert.match(code, new RegExp(`createTreeView\\('${v.replace('.', '\\.')}'`));
     assert.ok(!pkg.activationEvents.includes('*') && !pkg.activationEvents.includes('onStartupFinished'));
-    assert.ok(pkg.activationEvents.every((e) => /^(on(View|Command|WebviewPanel):vaultysclaw\.|onLanguageModelTool:vaultysclaw_)/.test(e)), pkg.activationEvents.join(', '));
+    // onUri: a vscode://vaultysclaw.vaultysclaw/approval?id=… link from a notification (extension/approval/approval-link-handler.ts).
+    assert.ok(pkg.activationEvents.every((e) => /^(on(View|Command|WebviewPanel):vaultysclaw\.|onLanguageModelTool:vaultysclaw_|onUri$)/.test(e)), pkg.activationEvents.join(', '));
     for (const w of pkg.contributes.viewsWelcome) assert.ok(views.includes(w.view));
     assert.equal(pkg.main, './dist/extension.js');
     assert.match(pkg.engines.vscode, /^\^1\.100\./);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker } from '../../broker/broker';
@@ -182,7 +182,10 @@ describe('fuzz: what a compromised agent can sign, at the broker', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'vc-fuzz-broker-'));
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const broker = new Broker({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log });
+  let broker: Broker;
+  before(async () => {
+    broker = await Broker.open({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log });
+  });
   const agent = SecretIdentity.generate(IdType.Machine);
   after(async () => {
     await broker.close();
@@ -190,17 +193,17 @@ describe('fuzz: what a compromised agent can sign, at the broker', () => {
   });
 
   /** A fresh connection of `agent` with a completed handshake, and the frames the broker sends on it. */
-  function authenticated() {
+  async function authenticated() {
     const sent: BrokerFrame[] = [];
     let closed: number | undefined;
     const connection = new AgentConnection(broker.keys, broker, { send: (f) => sent.push(f), close: (code) => (closed = code) }, log);
     const init = agentInitiator(agent);
-    connection.handle({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: init.init });
+    await connection.handle({ type: 'auth/init', v: HUB_PROTOCOL_VERSION, challenge: init.init });
     const step1 = sent.find((f) => f.type === 'auth/step1');
     assert.ok(step1 && step1.type === 'auth/step1');
     const answer = init.respond(step1.challenge);
     assert.ok(answer.ok);
-    connection.handle({ type: 'auth/complete', challenge: answer.value.complete });
+    await connection.handle({ type: 'auth/complete', challenge: answer.value.complete });
     assert.equal(connection.did, agent.did);
     sent.length = 0;
     return { connection, sent, closed: () => closed };
@@ -218,24 +221,24 @@ describe('fuzz: what a compromised agent can sign, at the broker', () => {
     ['progress', 'vaultysclaw/progress/v1', validProgress],
     ['approval/request', 'vaultysclaw/approval-request/v1', validApproval],
   ] as const) {
-    test(`${type}: signed by the agent but corrupted, or tampered bytes → refused with a code and audited; nothing is recorded`, () => {
+    test(`${type}: signed by the agent but corrupted, or tampered bytes → refused with a code and audited; nothing is recorded`, async () => {
       const hostile = fc.oneof(
         corrupted(valid).map((body) => trySeal(agent, ctx, body)),
         hostileBytes([seal(agent, ctx, valid).payload]).map((payload) => ({ payload, signature: seal(agent, ctx, valid).signature })),
       );
-      fc.assert(
-        fc.property(hostile, (envelope) => {
+      await fc.assert(
+        fc.asyncProperty(hostile, async (envelope) => {
           if (!envelope) return;
           counter.count(`broker: signed ${type}`);
-          const { connection, sent } = authenticated();
+          const { connection, sent } = await authenticated();
           const before = lines.length;
-          connection.handle({ type, envelope } as AgentFrame);
+          await connection.handle({ type, envelope } as AgentFrame);
           const error = sent.find((f) => f.type === 'error');
           counter.outcome(`broker: signed ${type}`, error?.type === 'error' ? error.code : 'none');
           assert.ok(error && error.type === 'error' && error.code.length > 0, `no refusal for ${type}: ${JSON.stringify(sent.map((f) => f.type))}`);
           assert.ok(lines.slice(before).some((l) => l.level === 40 && typeof l.event === 'string'), 'the refusal is audited');
-          assert.equal(broker.intents.list({ agent: agent.did }, { limit: 1 }).items.length, 0);
-          assert.equal(broker.approvals.list(undefined, { limit: 1 }).items.length, 0);
+          assert.equal((await broker.intents.list({ agent: agent.did }, { limit: 1 })).items.length, 0);
+          assert.equal((await broker.approvals.list(undefined, { limit: 1 })).items.length, 0);
         }),
         fuzzParameters(600, 10_000),
       );

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { freePort } from './free-port';
 import { ROOT, waitFor } from './processes';
 
 export const CODE_SERVER = process.env.VAULTYSCLAW_CODE_SERVER ?? join(ROOT, '.code-server', 'node_modules', '.bin', 'code-server');
@@ -14,16 +14,7 @@ export const CHROMIUM = process.env.VAULTYSCLAW_CHROMIUM ?? '/usr/bin/chromium';
 const CODE_SERVER_VERSION = '4.100.3';
 const DIST = join(ROOT, 'dist');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): string {
   const r = spawnSync(command, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BrokerClient } from '../../broker/cli/broker-client';
+import { databaseArgs } from './test-storage';
 
 /**
  * Real broker and agent child processes for end-to-end tests, from the built
@@ -98,12 +99,17 @@ export async function startBroker(
     args?: string[];
     /** Runs once the broker listens, before the host operator's client connects: a fresh broker with no user yet. */
     beforeOperator?: (fresh: { url: string; did: string; dataDir: string }) => Promise<void>;
+    /** Keep the broker's stdout readable on child.stdout (--audit-stdout) instead of discarding it. */
+    captureStdout?: boolean;
   } = {},
 ): Promise<BrokerProcess> {
   requireBuild();
   const dataDir = options.dataDir ?? tempDir('broker');
-  const child = spawn(process.execPath, [join(DIST, 'broker.js'), 'start', '--data-dir', dataDir, '--port', String(options.port ?? 0), ...(options.args ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const args = options.args ?? [];
+  // A test that chooses the database itself keeps its choice; the others follow VAULTYSCLAW_TEST_STORAGE.
+  const database = args.some((a) => a.startsWith('--database')) ? [] : await databaseArgs(dataDir);
+  const child = spawn(process.execPath, [join(DIST, 'broker.js'), 'start', '--data-dir', dataDir, '--port', String(options.port ?? 0), ...database, ...args], {
+    stdio: ['ignore', options.captureStdout ? 'pipe' : 'ignore', 'pipe'],
     env: { ...process.env, VAULTYSCLAW_LOG_LEVEL: 'debug' },
   });
   const log = new LogTail();

@@ -170,8 +170,7 @@ test('the README walk-through in one workbench: enroll, approve, dispatch, a rev
 
     /** Dispatch Intent → write_file, the content typed in a new untitled editor and handed over by Write to Agent. */
     const writeFromEditor = async (path: string, text: string) => {
-      await wb.command('VaultysClaw: Dispatch Intent');
-      await wb.picker('Dispatch an intent to');
+      await wb.commandPicker('VaultysClaw: Dispatch Intent', 'Dispatch an intent to');
       await wb.choose(AGENT_NAME);
       await wb.picker(`Dispatch to ${AGENT_NAME}`);
       await wb.choose('write_file');

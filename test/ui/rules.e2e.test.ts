@@ -138,8 +138,7 @@ test('rules in a real workbench: the rule editor, Test Policy and a two-person a
 
     await ui.step('test-policy-palette', async () => {
       await wb.clearNotifications();
-      await wb.command('VaultysClaw: Test Policy');
-      await wb.picker('Test the policy of');
+      await wb.commandPicker('VaultysClaw: Test Policy', 'Test the policy of');
       await wb.choose(AGENT_NAME);
       await wb.call(`Test the policy of ${AGENT_NAME}`, AGENT_NAME, 'run_command', ['git', 'push origin main', null, null]);
       await wb.notification(/Needs 2 approvals: run_command git push origin main on rules-agent would wait for 2 distinct reviewers \(run_command rule 2: ask \["git","push","\*"\] \(2 reviewers\) \(two people for a push\)\)/);

@@ -13,10 +13,11 @@ export interface ResponderOptions extends HandshakeSideOptions {
    * (metadata.pk2: the broker puts the agent's policy here). Spec §5.10 rule 4:
    * pinning and allow-lists apply before signing.
    */
-  admit: (initiator: VaultysId, initiatorMetadata: unknown) => PeerDecision<{ metadata?: unknown }>;
+  admit: (initiator: VaultysId, initiatorMetadata: unknown) => PeerDecision<{ metadata?: unknown }> | Promise<PeerDecision<{ metadata?: unknown }>>;
 }
 
-type ResponderState = 'waiting' | 'step1' | 'complete' | 'error';
+/** `admitting`: acceptAsync awaits the admit decision; no other INIT is taken meanwhile. */
+type ResponderState = 'waiting' | 'admitting' | 'step1' | 'complete' | 'error';
 
 export interface AcceptedInit {
   step1: Uint8Array;
@@ -45,10 +46,29 @@ export class ChallengeResponder {
     return this.#state;
   }
 
-  /** Takes INIT, returns STEP1. Never throws. */
+  /** Takes INIT, returns STEP1, for a synchronous admit. Never throws. */
   accept(init: unknown): HandshakeResult<AcceptedInit> {
     if (this.#state !== 'waiting') return reject('out-of-order', `this session is already past INIT (${this.#state})`);
-    const result = this.#accept(init);
+    const checked = this.#check(init);
+    const decision = checked.ok ? this.#admit(checked.value.pk1, checked.value.metadata.pk1) : undefined;
+    // A promise here is a caller's mistake (an admit that reads storage): refused, never signed on an undecided peer.
+    const result = !checked.ok ? checked : decision instanceof Promise ? reject('peer-refused', 'admit is asynchronous: use acceptAsync') : this.#sign(checked.value, decision!);
+    this.#state = result.ok ? 'step1' : 'error';
+    return result;
+  }
+
+  /** Takes INIT, returns STEP1, awaiting an admit that reads storage (the broker's). Rejects only when admit does. */
+  async acceptAsync(init: unknown): Promise<HandshakeResult<AcceptedInit>> {
+    if (this.#state !== 'waiting') return reject('out-of-order', `this session is already past INIT (${this.#state})`);
+    this.#state = 'admitting';
+    let result: HandshakeResult<AcceptedInit>;
+    try {
+      const checked = this.#check(init);
+      result = checked.ok ? this.#sign(checked.value, await this.#admit(checked.value.pk1, checked.value.metadata.pk1)) : checked;
+    } catch (err) {
+      this.#state = 'error';
+      throw err;
+    }
     this.#state = result.ok ? 'step1' : 'error';
     return result;
   }
@@ -63,7 +83,8 @@ export class ChallengeResponder {
     return result;
   }
 
-  #accept(init: unknown): HandshakeResult<AcceptedInit> {
+  /** INIT decoded and checked, before anyone decides on its initiator. */
+  #check(init: unknown): HandshakeResult<ChallengeMessage> {
     const o = this.#options;
     const decoded = decodeChallenge(init, o.maxMessageBytes);
     if (!decoded.ok) return decoded;
@@ -75,7 +96,11 @@ export class ChallengeResponder {
     if (m.pk1.sharesSigningKey(o.identity.id)) return reject('self-handshake', 'INIT comes from our own signing key');
     if ('pk2' in m.metadata) return reject('metadata-preset', 'metadata.pk2 is already set in INIT');
     if (!isLive(m.timestamp, o.now(), o.livenessMs)) return reject('stale', 'INIT is outside the liveness window');
-    const decision = this.#admit(m.pk1, m.metadata.pk1);
+    return { ok: true, value: m };
+  }
+
+  #sign(m: ChallengeMessage, decision: PeerDecision<{ metadata?: unknown }>): HandshakeResult<AcceptedInit> {
+    const o = this.#options;
     if (!decision.ok) return reject('peer-refused', decision.message);
 
     const metadata: Record<string, unknown> = { ...m.metadata };

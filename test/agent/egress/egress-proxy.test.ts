@@ -25,7 +25,7 @@ describe('egress: proxy and bridge in a sandbox with no network of its own', () 
     policy: { allowedDomains, commandLimits: MAX_COMMAND_LIMITS },
     host: testHostRules({
       confinement: { mode: 'sandboxed', detail: 'test sandbox', ceilings: MAX_COMMAND_LIMITS },
-      broker: { host: '127.0.0.1', port: hub.port },
+      brokers: [{ host: '127.0.0.1', port: hub.port }],
       allowLoopback,
     }),
     onProgress: (_stream: string, text: string) => void status.push(text),
@@ -167,7 +167,7 @@ describe('egress proxy on its socket', () => {
   after(async () => {
     await allowed?.close();
   });
-  const rules = { policy: { allowedDomains: ['localhost'] }, host: { broker: { host: '127.0.0.1', port: 9 }, allowLoopback: true } };
+  const rules = { policy: { allowedDomains: ['localhost'] }, host: { brokers: [{ host: '127.0.0.1', port: 9 }], allowLoopback: true } };
 
   /** Sends `request` on a fresh connection to the proxy and resolves with the first line of its answer; the socket stays open. */
   function ask(proxy: EgressProxy, request: string): Promise<{ line: string; socket: Socket }> {
@@ -185,6 +185,22 @@ describe('egress proxy on its socket', () => {
     });
   }
   const tunnel = (proxy: EgressProxy) => ask(proxy, `CONNECT localhost:${allowed.port} HTTP/1.1\r\nHost: localhost:${allowed.port}\r\n\r\n`);
+
+  test('every broker node the agent was given is refused, not only its first URL: a command cannot reach another node of the cluster', async () => {
+    const refusals: string[] = [];
+    const cluster = { ...rules, host: { ...rules.host, brokers: [...rules.host.brokers, { host: 'localhost', port: allowed.port }] } };
+    const proxy = EgressProxy.open(cluster, (r) => refusals.push(r.why));
+    try {
+      const before = allowed.connections;
+      const { line, socket } = await tunnel(proxy);
+      socket.destroy();
+      assert.match(line, /^HTTP\/1\.1 403 /);
+      assert.ok(refusals.some((why) => why.includes('is the broker')), refusals.join('; '));
+      assert.equal(allowed.connections, before, 'nothing reached the second node');
+    } finally {
+      await proxy.close();
+    }
+  });
 
   test('holds BUDGETS.egressConnectionsPerCommand connections at once; one more is refused with 429; a freed slot is used again', async () => {
     const refusals: string[] = [];

@@ -58,7 +58,7 @@ export interface RecordingContext {
 export function testHostRules(over: Partial<HostRules> = {}): HostRules {
   return {
     confinement: { mode: 'unconfined', detail: 'test host', ceilings: MAX_COMMAND_LIMITS },
-    broker: { host: '127.0.0.1', port: 9 },
+    brokers: [{ host: '127.0.0.1', port: 9 }],
     allowLoopback: false,
     ...over,
   };

@@ -33,7 +33,7 @@ export class EdgeBroker {
     const identity = SecretIdentity.generate(IdType.Machine);
     const operator = SecretIdentity.generate(IdType.Person);
     const log = createBrokerLogger(dataDir, identity, 'info');
-    const broker = new Broker({ dataDir, identity, log, localOperatorDid: operator.did, pendingLimits });
+    const broker = await Broker.open({ dataDir, identity, log, localOperatorDid: operator.did, pendingLimits });
     const url = await broker.startHub({ host: '127.0.0.1', port: 0, ...hub });
     return new EdgeBroker(broker, url, dataDir, operator, log);
   }

@@ -6,6 +6,7 @@ import type { IntentBody, ResultBody } from '../../../core/wire/intent';
 import { AgentRegistry } from '../../../broker/store/agent-registry';
 import { openDatabase } from '../../../broker/store/database';
 import { IntentStore } from '../../../broker/store/intent-store';
+import { openSqliteStorage } from '../../../broker/store/sql/sqlite-storage';
 
 export interface SeedOptions {
   count: number;
@@ -24,15 +25,16 @@ export interface SeedOptions {
  * one approved-looking agent, through the broker's own stores: what a viewer
  * finds after a busy week with large outputs.
  */
-export function seedIntents(dataDir: string, options: SeedOptions): { agent: string; ids: string[] } {
+export async function seedIntents(dataDir: string, options: SeedOptions): Promise<{ agent: string; ids: string[] }> {
   const db = openDatabase(join(dataDir, 'broker.db'));
+  const storage = openSqliteStorage(db);
   try {
     const agent = SecretIdentity.generate(IdType.Machine);
     const user = SecretIdentity.generate(IdType.Person);
     const newestAt = options.newestAt ?? Date.now();
     const oldestAt = newestAt - Math.floor((options.count - 1) / 2);
-    new AgentRegistry(db).recordSeen(agent.did, agent.id.toBase64(), { name: 'seeded', requested: ['write_file'], agentVersion: 'seed' }, oldestAt);
-    const intents = new IntentStore(db, oldestAt);
+    await new AgentRegistry(storage).recordSeen(agent.did, agent.id.toBase64(), { name: 'seeded', requested: ['write_file'], agentVersion: 'seed' }, oldestAt);
+    const intents = await IntentStore.open(storage, oldestAt);
     const output = { content: 'o'.repeat(options.outputBytes), truncated: false };
     const content = 'p'.repeat(options.paramBytes ?? 16);
     const ids: string[] = [];
@@ -52,14 +54,15 @@ export function seedIntents(dataDir: string, options: SeedOptions): { agent: str
           issuedAt: at,
           expiresAt: at + 60_000,
         };
-        intents.recordSent(body, { payload: randomBytes(1024), signature: randomBytes(64) }, at);
+        await intents.recordSent(body, { payload: randomBytes(1024), signature: randomBytes(64) }, at);
         const result: ResultBody = { intentId: id, agent: agent.did, outcome: 'succeeded', reason: null, message: 'ok', output, finishedAt: at };
-        intents.recordResult(result, { payload: Buffer.alloc(options.resultPayloadBytes, 0x72), signature: randomBytes(64) }, at);
+        await intents.recordResult(result, { payload: Buffer.alloc(options.resultPayloadBytes, 0x72), signature: randomBytes(64) }, at);
         ids.push(id);
       }
     }
     return { agent: agent.did, ids: ids.reverse() };
   } finally {
+    await storage.close();
     db.close();
   }
 }

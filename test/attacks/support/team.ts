@@ -144,9 +144,9 @@ export function finalIntent(viewer: Member | BrokerClient, id: string, timeoutMs
 }
 
 /** Dispatches as `member` and waits for the final state; returns the intent's detail (with its envelopes). */
-export async function runAs(member: Member, agent: string, capability: IntentView['capability'], params: Record<string, unknown>): Promise<IntentView> {
+export async function runAs(member: Member, agent: string, capability: IntentView['capability'], params: Record<string, unknown>, timeoutMs?: number): Promise<IntentView> {
   const sent = await call(member, 'intentsDispatch', { agent, capability, params });
-  return finalIntent(member, sent.id);
+  return finalIntent(member, sent.id, timeoutMs);
 }
 
 /** Asserts a broker-side refusal: rejected before signing, never sent. */
@@ -204,6 +204,11 @@ export async function approveAgent(owner: Member, agent: AgentProcess, policy: P
 /** The newest revocation list version the agent logged it holds (-1: none yet). */
 export function heldListVersion(log: LogTail): number {
   return Math.max(-1, ...log.lines.filter((l) => l.event === 'revocations.updated').map((l) => Number(l.version)));
+}
+
+/** How many revoked certificates the last list the agent accepted named (0: none accepted yet). */
+export function heldListDelegations(log: LogTail): number {
+  return Number(log.lines.filter((l) => l.event === 'revocations.updated').at(-1)?.delegations ?? 0);
 }
 
 /** A raw, never-authenticated JSON-RPC connection to the hub's /rpc endpoint. */

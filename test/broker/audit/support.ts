@@ -7,6 +7,7 @@ import { IdType, SecretIdentity } from '../../../core/identity';
 import { AUDIT_LOG_FILE } from '../../../broker/audit/chain';
 import { ChainedDestination } from '../../../broker/audit/chained-destination';
 import { AuditCheckpoints, type CheckpointPolicy } from '../../../broker/audit/checkpoints';
+import type { CheckpointNode } from '../../../core/audit/chain-entry';
 
 /** Temp directories made by a test file, removed by its after() hook. */
 export class TempDirs {
@@ -37,10 +38,11 @@ export class TestAuditLog {
     identity: SecretIdentity,
     policy: CheckpointPolicy = { everyLines: 5, everyMs: 60_000 },
     level = 'info',
+    node?: CheckpointNode,
   ) {
     this.destination = ChainedDestination.open(path);
     this.log = pino({ level, base: { component: 'broker' } }, pino.multistream([{ level: 'trace', stream: this.destination }]));
-    this.checkpoints = new AuditCheckpoints(this.destination, identity, this.log, policy);
+    this.checkpoints = new AuditCheckpoints(this.destination, identity, this.log, policy, node);
   }
 
   /** `count` ordinary events, numbered from `from`. */

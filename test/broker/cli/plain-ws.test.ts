@@ -12,7 +12,7 @@ after(() => removeDirs(dir));
 const broker = join(ROOT, 'dist', 'broker.js');
 const cli = (...args: string[]) => spawnSync(process.execPath, [broker, ...args], { encoding: 'utf8', timeout: 20_000 });
 
-test('the user CLI refuses --url ws:// to a non-loopback host, and only that', () => {
+test('the user CLI refuses --url ws:// to a non-loopback host, in a list too, and only that', () => {
   const key = join(dir, 'user.key');
   assert.equal(cli('keygen', key).status, 0);
   const pin = SecretIdentity.generate(IdType.Machine).did;
@@ -20,6 +20,11 @@ test('the user CLI refuses --url ws:// to a non-loopback host, and only that', (
   const remote = cli('agents', '--key', key, '--url', 'ws://192.0.2.1:8080', '--broker-did', pin);
   assert.equal(remote.status, 1);
   assert.match(remote.stderr, /refusing plain ws:\/\/ to 192\.0\.2\.1, which is not a loopback address: use wss:\/\/, or pass --allow-plain-ws/);
+
+  // Every node of a cluster's list is checked, not only the first one tried.
+  const inList = cli('agents', '--key', key, '--url', 'ws://127.0.0.1:1,ws://192.0.2.1:8080', '--broker-did', pin);
+  assert.equal(inList.status, 1);
+  assert.match(inList.stderr, /refusing plain ws:\/\/ to 192\.0\.2\.1/);
 
   // Loopback passes the check and fails only for want of a broker there (port 1 is closed).
   const loopback = cli('agents', '--key', key, '--url', 'ws://127.0.0.1:1', '--broker-did', pin);

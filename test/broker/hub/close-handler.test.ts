@@ -21,7 +21,7 @@ test('a failure of the broker while an agent disconnects is audited as hub.inter
   const dataDir = mkdtempSync(join(tmpdir(), 'vc-close-handler-'));
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
-  const broker = new Broker({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log: pino({ level: 'info' }, sink) });
+  const broker = await Broker.open({ dataDir, identity: SecretIdentity.generate(IdType.Machine), log: pino({ level: 'info' }, sink) });
   const uncaught: unknown[] = [];
   const onUncaught = (err: unknown) => uncaught.push(err);
   process.on('uncaughtException', onUncaught);
@@ -29,11 +29,11 @@ test('a failure of the broker while an agent disconnects is audited as hub.inter
     const url = await broker.startHub({ host: '127.0.0.1', port: 0 });
     const agent = new RogueAgent(SecretIdentity.generate(IdType.Machine), url, broker.identity.did);
     const { hub } = await agent.authenticate();
-    broker.db.close(); // every query of the close path now throws
+    await broker.storage.close(); // every query of the close path now throws
     hub.close();
     const failure = await waitFor('the audited failure', () => lines.find((l) => l.event === 'hub.internal-error' && l.what === 'closed'));
     assert.equal(failure.did, agent.did);
-    assert.match(String(failure.err), /database connection is not open/);
+    assert.match(String(failure.err), /driver has already been destroyed/);
     // The hub still takes connections.
     const next = await HubSocket.connect(url);
     next.close();

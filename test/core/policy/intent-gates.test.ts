@@ -278,7 +278,9 @@ const arbitraryCase: fc.Arbitrary<Case> = fc
     expiresOffset: mostly(60_000, nearEdges(-SKEW, -5, 0)),
     seen: mostly(false, fc.constant(true)),
     status: mostly<RegistrationStatus>('approved', fc.constantFrom(...RegistrationStatus.options)),
-    capability: fc.constantFrom(...CAPABILITIES),
+    // http_fetch is the only capability that reaches destination-refused: drawn uniformly it stopped
+    // there ~28 times in 5000 runs, too close to the coverage floor of 25 (CI failed once at 21).
+    capability: fc.oneof(fc.constant<Capability>('http_fetch'), fc.constantFrom(...CAPABILITIES)),
     capabilities: mostly<Capability[]>([...CAPABILITIES], capabilitySet),
     approvalRequired: capabilitySet,
     policyExpiresOffset: mostly(86_400_000, fc.integer({ min: -2, max: 2 })),

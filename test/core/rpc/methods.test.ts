@@ -30,6 +30,8 @@ test('params are strict: a field a method does not take is refused, not ignored'
   assert.equal(Methods.agentsRevoke.params.safeParse({ did, reason: '' }).success, false);
   assert.ok(Methods.agentsRevoke.params.safeParse({ did, reason: 'r'.repeat(500) }).success);
   assert.equal(Methods.agentsRevoke.params.safeParse({ did, reason: 'r'.repeat(501) }).success, false);
+  // PostgreSQL's TEXT cannot store NUL where SQLite's can: refused here, the caller told, the same on both backends.
+  for (const method of [Methods.agentsRevoke, Methods.registrationsReject]) assert.equal(method.params.safeParse({ did, reason: 'stolen\u0000' }).success, false);
   assert.equal(Methods.policySet.params.parse({ did, policy: { capabilities: ['read_file'] } }).widen, false, 'widening is never the default');
 });
 

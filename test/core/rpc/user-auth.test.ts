@@ -14,6 +14,8 @@ test(`UserName: BUDGETS.userNameBytes (${BUDGETS.userNameBytes.limit}) bytes of 
 test('UserName: a name of only invisible characters or whitespace is no name', () => {
   for (const name of ['', '   ', '\u200b\u200b', '\u00ad', '\t\n']) assert.equal(UserName.safeParse(name).success, false, JSON.stringify(name));
   assert.ok(UserName.safeParse(' Alice ').success);
+  // Visible enough, but PostgreSQL's TEXT cannot hold U+0000: refused here for both storage backends.
+  assert.equal(UserName.safeParse('Al\u0000ice').success, false);
 });
 
 test('UserHello: an invitation token is 43 base64url characters; the hello takes no other key', () => {

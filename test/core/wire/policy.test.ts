@@ -28,3 +28,11 @@ test('AgentHello: a confinement mode the wire does not name is refused', () => {
   assert.equal(AgentHello.safeParse({ ...hello, confinement: { mode: 'trusted', detail: '', ceilings: MAX_COMMAND_LIMITS } }).success, false);
   assert.equal(AgentHello.safeParse({ ...hello, name: '' }).success, false);
 });
+
+test('AgentHello: a name with a NUL is refused at the edge (PostgreSQL cannot store it; SQLite would), other control characters pass', () => {
+  const hello = { name: 'a', requested: ['read_file'], agentVersion: '0.3.0' };
+  const refused = AgentHello.safeParse({ ...hello, name: 'build\u0000er' });
+  assert.equal(refused.success, false);
+  assert.match(refused.error!.issues[0]!.message, /NUL/);
+  assert.ok(AgentHello.safeParse({ ...hello, name: 'build\u0001er' }).success);
+});

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { BrokerDatabase } from '../../../../broker/store/database';
 import { AgentRegistry } from '../../../../broker/store/agent-registry';
 import { IntentStore } from '../../../../broker/store/intent-store';
+import type { Storage } from '../../../../broker/store/sql/storage';
 import type { IntentBody } from '../../../../core/wire/intent';
 import { did } from './temp-database';
 
@@ -12,10 +12,13 @@ export function intentBody(id: string, agent: string, at: number, params: Record
 
 export const envelope = () => ({ payload: randomBytes(16), signature: randomBytes(64) });
 
-/** Registers `agent` and records the intents as sent: the rows that approvals, token reports and resend counts reference. */
-export function sendIntents(db: BrokerDatabase, ids: string[], agent = did(1), at = 1): IntentStore {
-  new AgentRegistry(db).recordSeen(agent, 'AA==', { name: `agent ${agent.slice(-4)}`, requested: ['write_file'], agentVersion: 't' }, at);
-  const intents = new IntentStore(db, at);
-  for (const id of ids) intents.recordSent(intentBody(id, agent, at), envelope(), at);
+/**
+ * Registers `agent` (AgentRegistry; nothing changes if it is there) and records the intents as sent, on either
+ * backend: the rows that policies, approvals, token reports, resend counts and pending cancels reference.
+ */
+export async function sendIntents(storage: Storage, ids: readonly string[], agent = did(1), at = 1): Promise<IntentStore> {
+  await new AgentRegistry(storage).recordSeen(agent, 'AA==', { name: `agent ${agent.slice(-4)}`, requested: ['write_file'], agentVersion: 't' }, at);
+  const intents = await IntentStore.open(storage, at);
+  for (const id of ids) await intents.recordSent(intentBody(id, agent, at), envelope(), at);
   return intents;
 }

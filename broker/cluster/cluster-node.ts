@@ -1,0 +1,155 @@
+import { claimedBody, open, VaultysId } from '../../core/identity';
+import type { AgentDelivery, ClusterBroadcast, DeliveryReply } from '../../core/cluster/cluster-messages';
+import type { NotificationName } from '../../core/rpc/rpc-contract';
+import { ProgressBody } from '../../core/wire/intent';
+import { CloseCode } from '../../core/wire/close-codes';
+import { audit } from '../audit/audit-log';
+import type { WindowedRefusalAudit } from '../audit/windowed-refusal-audit';
+import { clusterRefusalAudit } from './cluster-refusal-audit';
+import type { AuditLine } from '../../core/audit/events';
+import type { Broker } from '../broker';
+import { delivered } from './cluster-bus';
+import type { BrokerEvent } from '../events';
+
+/**
+ * One broker node's side of the cluster bus (issue 20): what happens here is told to the other nodes as hints
+ * (the ids of what changed), what they tell is re-read from the shared database before this node's clients or
+ * agents hear of it, and deliveries for an agent connected here are checked before they reach it. On a single
+ * broker the bus is SingleNodeBus and all of this is inert.
+ */
+export class ClusterNode {
+  /** Whoever can publish on the bus chooses how many messages fail the checks: their lines are budgeted like the bus's own. */
+  readonly #refusals: WindowedRefusalAudit<AuditLine<'cluster.message-refused'>>;
+  /** The agents served here, by DID: one subscription each, whichever of its connections is the current one. */
+  readonly #serving = new Map<string, () => void>();
+
+  constructor(private readonly broker: Broker) {
+    const { events, cluster, log } = broker;
+    this.#refusals = clusterRefusalAudit(log, cluster.nodeName, broker.now, (err) =>
+      audit(log).error('broker.internal-error', { what: 'cluster refusal summary', err: (err as Error)?.message ?? String(err) }, 'could not write a refusal summary'),
+    );
+    const tell = <K extends NotificationName>(event: K, hint: (payload: BrokerEvent<K>) => ClusterBroadcast | undefined) =>
+      events.on(event, (payload) => {
+        const message = hint(payload);
+        if (message) cluster.broadcast(message);
+      });
+    tell('agentChanged', (view) => ({ kind: 'agentChanged', did: view.did }));
+    tell('registrationChanged', (view) => ({ kind: 'registrationChanged', did: view.did }));
+    tell('intentChanged', (view) => ({ kind: 'intentChanged', id: view.id }));
+    tell('approvalChanged', (view) => ({ kind: 'approvalChanged', requestId: view.requestId }));
+    tell('userChanged', (view) => ({ kind: 'userChanged', did: view.did }));
+    tell('intentProgress', (progress) => (progress.envelope ? { kind: 'intentProgress', envelope: progress.envelope } : undefined));
+    cluster.onBroadcast((message) => this.#heard(message));
+  }
+
+  /** An agent authenticated here: deliveries for it come to this node, and a connection of it on another node is replaced. */
+  serve(did: string): void {
+    if (!this.#serving.has(did)) this.#serving.set(did, this.broker.cluster.serveAgent(did, (message) => this.#delivered(did, message)));
+    this.broker.cluster.broadcast({ kind: 'agentBack', did });
+  }
+
+  /** The agent's connection here closed: other nodes' views show it offline, and another node may serve it now. */
+  left(did: string): void {
+    this.#release(did);
+    this.broker.cluster.broadcast({ kind: 'agentGone', did });
+  }
+
+  #release(did: string): void {
+    this.#serving.get(did)?.();
+    this.#serving.delete(did);
+  }
+
+  async #delivered(did: string, message: AgentDelivery): Promise<DeliveryReply> {
+    const { router, approvals } = this.broker;
+    const connection = this.broker.online.get(did);
+    if (!connection) return { ok: false, message: 'the agent is no longer connected here' };
+    switch (message.kind) {
+      case 'intent':
+        return router.deliverFromPeer(connection, message.envelope, message.policyVersion);
+      case 'intentCancel':
+        return router.cancelFromPeer(connection, message.intentId);
+      case 'approvalDecision':
+        return approvals.deliverFromPeer(connection, message.bundle);
+      case 'presence':
+        return { ok: true, agent: { version: connection.agentVersion ?? null, proven: connection.certifiedBy?.equals(this.broker.keys.identity.id) === true } };
+    }
+  }
+
+  async #heard(message: ClusterBroadcast): Promise<void> {
+    const { events, directory, intents, approvals, users, delegations, router, online } = this.broker;
+    switch (message.kind) {
+      case 'agentChanged':
+      case 'registrationChanged': {
+        const view = await directory.get(message.did);
+        if (!view) return;
+        events.fromPeer(message.kind, view);
+        // The node holding the agent does what the deciding node would have done with a local connection.
+        const connection = online.get(message.did);
+        if (!connection) return;
+        if (view.status === 'revoked' || view.status === 'rejected') connection.close(CloseCode.RegistrationEnded, `agent ${view.status}`);
+        else if (view.status === 'approved' && view.policy && view.policy.policyVersion !== connection.certifiedPolicy?.policyVersion) {
+          connection.send({ type: 'update_capabilities', policyVersion: view.policy.policyVersion });
+        }
+        return;
+      }
+      case 'intentChanged': {
+        const view = await intents.get(message.id);
+        if (view) events.fromPeer('intentChanged', view);
+        return;
+      }
+      case 'approvalChanged': {
+        const view = await approvals.get(message.requestId).catch(() => undefined);
+        if (view) events.fromPeer('approvalChanged', view);
+        return;
+      }
+      case 'userChanged': {
+        const view = await users.view(message.did);
+        if (!view) return;
+        events.fromPeer('userChanged', view);
+        await delegations.onPeerUserChanged(view.did, view.removed ? null : view.role);
+        return;
+      }
+      case 'intentProgress':
+        return this.#progress(message.envelope);
+      case 'revocations':
+        return delegations.revocationsFromPeer();
+      case 'agentGone': {
+        // Another node may hold it already (an agentBack from there can arrive before this): asked, not assumed.
+        online.heldElsewhere(message.did, delivered(await this.broker.cluster.deliver(message.did, { kind: 'presence' })));
+        const view = await directory.get(message.did);
+        if (view) events.fromPeer('agentChanged', view);
+        return;
+      }
+      case 'agentBack': {
+        online.heldElsewhere(message.did, true);
+        router.onAgentBackElsewhere(message.did);
+        const older = online.get(message.did);
+        // Out of the online set first: this node must not start the agent's grace period for a connection replaced elsewhere.
+        if (older && online.remove(message.did, older)) {
+          this.#release(message.did);
+          older.close(CloseCode.Replaced, 'replaced by a newer connection on another broker node');
+        }
+        return;
+      }
+    }
+  }
+
+  /** An agent's progress as it signed it: only what its key signed, for an intent of it in flight, reaches clients. */
+  async #progress(envelope: { payload: Uint8Array; signature: Uint8Array }): Promise<void> {
+    const { registry, intents, events } = this.broker;
+    const claimed = ProgressBody.safeParse(claimedBody(envelope.payload));
+    if (!claimed.success) return this.#refused('progress', 'not a progress body');
+    const agent = await registry.get(claimed.data.agent);
+    const opened = agent ? open(VaultysId.fromBase64(agent.idBase64), 'vaultysclaw/progress/v1', envelope) : undefined;
+    const body = opened?.ok ? ProgressBody.safeParse(opened.body) : undefined;
+    if (!body?.success) return this.#refused('progress', `not signed by agent ${claimed.data.agent}`);
+    const intent = await intents.get(body.data.intentId);
+    if (!intent || intent.agent !== body.data.agent) return this.#refused('progress', `intent ${body.data.intentId} is not that agent's`);
+    const { intentId, seq, stream, text } = body.data;
+    events.fromPeer('intentProgress', { intentId, seq, stream, text, user: intent.user, agent: intent.agent });
+  }
+
+  #refused(what: string, detail: string): void {
+    this.#refusals.refused({ event: 'cluster.message-refused', what, detail }, 'a message from the cluster bus was not believed');
+  }
+}
