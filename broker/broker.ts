@@ -286,7 +286,7 @@ export class Broker implements ConnectionHost {
     const replaced = this.online.add(agent.did, connection);
     // What was sent on the old connection is resent on this one (onAgentBack) and answered here.
     replaced?.close(CloseCode.Replaced, 'replaced by a newer connection');
-    if (!renewal) this.#node.serve(agent.did);
+    if (!renewal) this.#node.serve(connection);
     connection.send({ type: 'auth/accepted', status: record.status });
     if (record.status === 'approved') await this.delegations.sendCurrentState(connection);
     // After the revocation list: what was signed under the policy this handshake certifies goes out now.

@@ -7,7 +7,8 @@
 // VAULTYSCLAW_TEST_STORAGE=postgres runs the selected files on PostgreSQL only (`VAULTYSCLAW_TEST_STORAGE=postgres
 // node scripts/test.mjs test/e2e/intents`); =sqlite skips the second pass.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 
@@ -71,11 +72,20 @@ const batches =
         { files: storage === 'sqlite' || filters.length > 0 ? [] : others.filter((f) => POSTGRES_PASS.includes(f)), args: [], postgres: true },
       ];
 
+/** Where each batch's failures-reporter writes: read at the end of the run. */
+const failuresDir = mkdtempSync(join(tmpdir(), 'vaultysclaw-failures-'));
+
 /** Runs one batch to its end; asynchronous, so the PostgreSQL server's output keeps being read meanwhile. */
-function run(batch, env) {
+function run(batch, env, index) {
+  const reporters = [
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts', 'failures-reporter.mjs')}`,
+    `--test-reporter-destination=${join(failuresDir, `batch-${index}.jsonl`)}`,
+  ];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-timeout=300000', '--test-reporter=spec', ...batch.args, ...batch.files.map((f) => relative(root, join(root, f)))],
+    ['--import', 'tsx', '--test', '--test-timeout=300000', ...reporters, ...batch.args, ...batch.files.map((f) => relative(root, join(root, f)))],
     { cwd: root, stdio: 'inherit', env },
   );
   return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
@@ -89,7 +99,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 try {
-  for (const batch of batches.filter((b) => b.files.length > 0)) {
+  for (const [index, batch] of batches.filter((b) => b.files.length > 0).entries()) {
     let env = { ...process.env };
     if (batch.postgres) {
       if (!postgres) {
@@ -101,11 +111,29 @@ try {
     }
     const started = performance.now();
     // Every batch runs, whatever an earlier one gave: a failure in one must not hide the others' results.
-    const code = await run(batch, env);
+    const code = await run(batch, env, index);
     status ||= code;
     if (batch.postgres) console.log(`# PostgreSQL pass: ${Math.round((performance.now() - started) / 1000)} s`);
   }
 } finally {
   await postgres?.stop();
+  printFailures();
 }
 process.exit(status);
+
+/** Every batch's failed tests with the first lines of what they threw, last in the output, where CI's tail shows them. */
+function printFailures() {
+  const failures = readdirSync(failuresDir)
+    .sort()
+    .flatMap((f) => readFileSync(join(failuresDir, f), 'utf8').split('\n').filter(Boolean))
+    .map((line) => JSON.parse(line));
+  rmSync(failuresDir, { recursive: true, force: true });
+  if (failures.length === 0) return;
+  console.log(`\n# ${failures.length} failed test(s), every batch:`);
+  for (const failure of failures) {
+    console.log(`## ${relative(root, failure.file ?? '')} › ${failure.name}`);
+    // The message and the frames in our own files; node's internal frames say nothing here.
+    const lines = failure.error.split('\n').filter((l) => !/^\s+at /.test(l) || (l.includes(root) && !l.includes('node_modules')));
+    console.log(lines.slice(0, 24).map((l) => `   ${l}`).join('\n'));
+  }
+}

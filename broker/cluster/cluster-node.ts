@@ -1,4 +1,7 @@
-import { claimedBody, open, VaultysId } from '../../core/identity';
+import { claimedBody, DEFAULT_LIVENESS_MS, isLive, open, verifyCertificate, VaultysId } from '../../core/identity';
+import { BUDGETS } from '../../core/budgets';
+import { AGENT_AUTH } from '../../core/wire/hub-messages';
+import type { AgentConnection } from '../hub/agent-connection';
 import type { AgentDelivery, ClusterBroadcast, DeliveryReply } from '../../core/cluster/cluster-messages';
 import type { NotificationName } from '../../core/rpc/rpc-contract';
 import { ProgressBody } from '../../core/wire/intent';
@@ -43,9 +46,10 @@ export class ClusterNode {
   }
 
   /** An agent authenticated here: deliveries for it come to this node, and a connection of it on another node is replaced. */
-  serve(did: string): void {
+  serve(connection: AgentConnection): void {
+    const did = connection.did!;
     if (!this.#serving.has(did)) this.#serving.set(did, this.broker.cluster.serveAgent(did, (message) => this.#delivered(did, message)));
-    this.broker.cluster.broadcast({ kind: 'agentBack', did });
+    this.broker.cluster.broadcast({ kind: 'agentBack', did, handshake: connection.handshake!.bytes });
   }
 
   /** The agent's connection here closed: other nodes' views show it offline, and another node may serve it now. */
@@ -121,17 +125,35 @@ export class ClusterNode {
         return;
       }
       case 'agentBack': {
+        const proof = this.#handshakeOf(message.did, message.handshake);
+        if (!proof) return;
         online.heldElsewhere(message.did, true);
         router.onAgentBackElsewhere(message.did);
         const older = online.get(message.did);
+        // A certificate no newer than this node's own connection is a replay of an earlier handshake: nothing to close.
+        const newer = proof.timestamp > (older?.handshake?.timestamp ?? Infinity);
         // Out of the online set first: this node must not start the agent's grace period for a connection replaced elsewhere.
-        if (older && online.remove(message.did, older)) {
+        if (older && newer && online.remove(message.did, older)) {
           this.#release(message.did);
           older.close(CloseCode.Replaced, 'replaced by a newer connection on another broker node');
         }
         return;
       }
     }
+  }
+
+  /**
+   * The timestamp of an agentBack's handshake certificate, when it proves what the hint says: the agent's own key and
+   * the broker's id both signed it, for agent authentication, within the handshake's liveness window.
+   */
+  #handshakeOf(did: string, bytes: Uint8Array): { timestamp: number } | undefined {
+    const certificate = verifyCertificate(bytes, { ...AGENT_AUTH, maxMessageBytes: BUDGETS.challengeMessageBytes.limit });
+    if (!certificate.ok) return this.#refused('agentBack', `not a handshake certificate: ${certificate.message}`);
+    const { initiator, responder, timestamp } = certificate.value;
+    if (initiator.did !== did) return this.#refused('agentBack', `the handshake is not agent ${did}'s`);
+    if (!responder.equals(this.broker.keys.identity.id)) return this.#refused('agentBack', `the handshake of agent ${did} was not answered by this broker's id`);
+    if (!isLive(timestamp, this.broker.now(), DEFAULT_LIVENESS_MS)) return this.#refused('agentBack', `the handshake of agent ${did} is not live`);
+    return { timestamp };
   }
 
   /** An agent's progress as it signed it: only what its key signed, for an intent of it in flight, reaches clients. */
@@ -149,7 +171,8 @@ export class ClusterNode {
     events.fromPeer('intentProgress', { intentId, seq, stream, text, user: intent.user, agent: intent.agent });
   }
 
-  #refused(what: string, detail: string): void {
+  #refused(what: string, detail: string): undefined {
     this.#refusals.refused({ event: 'cluster.message-refused', what, detail }, 'a message from the cluster bus was not believed');
+    return undefined;
   }
 }

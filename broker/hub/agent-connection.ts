@@ -1,7 +1,7 @@
 import type pino from 'pino';
 import { BUDGETS } from '../../core/budgets';
 import { guarded } from '../../core/io/guarded';
-import { ChallengeResponder, IdType, open, type VaultysId } from '../../core/identity';
+import { ChallengeResponder, IdType, open, type Certificate, type VaultysId } from '../../core/identity';
 import { AGENT_AUTH, type AgentFrame, type BrokerFrame } from '../../core/wire/hub-messages';
 import { ApprovalRequestBody } from '../../core/wire/approval';
 import { ProgressBody, ResultBody } from '../../core/wire/intent';
@@ -73,6 +73,8 @@ export class AgentConnection {
   /** The handshake in progress; dropped once it completes (a connection holds only what later frames need). */
   #responder?: ChallengeResponder;
   #certifiedBy?: VaultysId;
+  /** The last completed handshake's certificate: what other broker nodes are shown as proof that this connection is newer. */
+  #handshake?: Certificate;
   #pendingHello?: AgentHello;
   #pendingPolicy?: CertifiedPolicy;
   #agent?: VaultysId;
@@ -141,6 +143,11 @@ export class AgentConnection {
   /** The broker id that signed that certificate: after a rotation, the agent trusts the new id once it renews. */
   get certifiedBy(): VaultysId | undefined {
     return this.#certifiedBy;
+  }
+
+  /** The COMPLETE certificate of the last handshake on this connection (both signatures, the agent's timestamp). */
+  get handshake(): Certificate | undefined {
+    return this.#handshake;
   }
 
   /**
@@ -393,6 +400,7 @@ export class AgentConnection {
     // Only now, with both signatures over it, does the new policy replace the old one.
     this.#agent = result.value.initiator;
     this.#certifiedBy = result.value.responder;
+    this.#handshake = result.value;
     this.#policy = this.#pendingPolicy!;
     const hello = this.#pendingHello!;
     this.#agentVersion = hello.agentVersion;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { BUDGETS } from '../budgets';
 import { ApprovalDecisionBundle } from '../wire/approval';
-import { Did, Envelope, IntentId } from '../wire/common';
+import { boundedBytes, Did, Envelope, IntentId } from '../wire/common';
 
 /**
  * What broker nodes tell each other over the cluster bus (issue 20). The bus is never authority: a message is
@@ -29,8 +30,11 @@ export const ClusterBroadcast = z.discriminatedUnion('kind', [
   /**
    * An agent authenticated on the node that says so: another node holding an older connection of it closes that one
    * (replaced), and every node drops the agent's lost-agent grace timer (the new node re-sends what is in flight).
+   * `handshake` is that authentication's COMPLETE certificate, signed by the agent and by the broker's id: the one
+   * hint acted on without a database to re-read, so it carries its proof. Only a certificate newer than the closing
+   * node's own, and live, closes a connection; a replayed one is older than the connection it would close.
    */
-  z.strictObject({ kind: z.literal('agentBack'), did: Did }),
+  z.strictObject({ kind: z.literal('agentBack'), did: Did, handshake: boundedBytes(BUDGETS.challengeMessageBytes.limit) }),
 ]);
 export type ClusterBroadcast = z.infer<typeof ClusterBroadcast>;
 
