@@ -31,6 +31,7 @@ import { ActiveIdentity } from './identity/active-identity';
 import { certificateOf, IdentityService } from './identity/identity-service';
 import type { BrokerContext } from './broker-context';
 import { UserRequestRate } from './rpc/user-request-rate';
+import { UserRequestsInFlight } from './rpc/user-requests-in-flight';
 import type { ClusterBus } from './cluster/cluster-bus';
 import { ClusterNode } from './cluster/cluster-node';
 import { SingleNodeBus } from './cluster/single-node-bus';
@@ -97,6 +98,7 @@ export class Broker implements ConnectionHost {
   readonly approvals: ApprovalService;
   /** Each user's requests, across their sessions (bindRpc). */
   readonly requestRate: UserRequestRate;
+  readonly requestsInFlight: UserRequestsInFlight;
   readonly keys: ActiveIdentity;
   readonly identities: IdentityService;
   readonly log: pino.Logger;
@@ -157,6 +159,7 @@ export class Broker implements ConnectionHost {
       answerMarginMs: options.answerMarginMs,
     });
     this.requestRate = new UserRequestRate(this.now, options.requestUnitsPerSecond);
+    this.requestsInFlight = new UserRequestsInFlight(this.now);
     this.approvals = new ApprovalService({ ...context, approvals: new ApprovalStore(this.storage), intents, users: this.users, approvalTimeoutMs });
     this.identities = new IdentityService({ ...context, dataDir: options.dataDir, allowRootKey: options.allowRootKey ?? false, delegations: this.delegations });
     // Emitted from a frame or a request that already answered: a failure here is audited, never thrown back into it.

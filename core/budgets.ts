@@ -387,6 +387,13 @@ export const BUDGETS = {
     unit: 'per-second',
     enforcedAt: 'broker/rpc/user-request-rate.ts',
   },
+  rpcRequestsInFlight: {
+    who: ['user'],
+    what: "requests of one user being answered at once, across all their network sessions (the host's local socket and stdio are not budgeted): what waits while storage is slow, params included, is bounded; past it the request is refused 'rate-limited' at once, audited once per second",
+    limit: 32,
+    unit: 'count',
+    enforcedAt: 'broker/rpc/user-requests-in-flight.ts',
+  },
   pendingCancelsPerAgent: {
     who: ['user', 'agent'],
     what: "cancels the broker keeps for one agent until it answers their intents (re-sent, signed afresh, when it reconnects): past it the oldest is dropped (audited); each is re-sent at most intentResends times",

@@ -22,7 +22,7 @@ import type { UserService } from '../users/user-service';
 import { guarded } from '../../core/io/guarded';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
-import { CLUSTER_BUS_DOWN, type ClusterBus } from '../cluster/cluster-bus';
+import { CLUSTER_BUS_DOWN, deliverToHolder, type ClusterBus } from '../cluster/cluster-bus';
 import type { DeliveryReply } from '../../core/cluster/cluster-messages';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -252,7 +252,7 @@ export class ApprovalService {
     const connection = this.online.get(agent);
     // Connected to another node of a cluster: that node hands it over (an agent gone meanwhile dropped the call anyway).
     // False only when the bus is down: no node holding the agent is no failure.
-    if (!connection) return (await this.cluster.deliver(agent, { kind: 'approvalDecision', bundle })) !== 'failed' || this.cluster.connected;
+    if (!connection) return (await deliverToHolder(this.cluster, this.online, agent, { kind: 'approvalDecision', bundle })) !== 'failed' || this.cluster.connected;
     this.#handOver(connection, bundle);
     return true;
   }

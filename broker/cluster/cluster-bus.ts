@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BUDGETS } from '../../core/budgets';
 import type { AgentDelivery, ClusterBroadcast, DeliveryReply } from '../../core/cluster/cluster-messages';
+import type { OnlineAgents } from '../agents/online-agents';
 
 /**
  * How one broker node reaches the others (issue 20). A single broker uses SingleNodeBus (nobody else to tell); a
@@ -28,6 +31,24 @@ export interface ClusterBus {
 /** Whether a delivery reached the agent: its holder took it. */
 export function delivered(outcome: DeliveryReply | 'absent' | 'failed'): outcome is DeliveryReply & { ok: true } {
   return typeof outcome === 'object' && outcome.ok;
+}
+
+/** Between two tries of deliverToHolder. */
+const HOLDER_RETRY_MS = 200;
+
+/**
+ * A delivery whose loss nobody would see (a reviewer's decision, a cancel): tried again, within
+ * BUDGETS.clusterDeliveryMs, while no node answers for an agent this node last heard was connected to another. After
+ * a bus outage each node resubscribes when its own client reconnects, so the holder may answer a moment after this
+ * node is back; an agent that really left is absent at once for good, and costs that bound at most.
+ */
+export async function deliverToHolder(bus: ClusterBus, online: OnlineAgents, agentDid: string, message: AgentDelivery): Promise<DeliveryReply | 'absent' | 'failed'> {
+  const deadline = Date.now() + BUDGETS.clusterDeliveryMs.limit;
+  for (;;) {
+    const outcome = await bus.deliver(agentDid, message);
+    if (outcome !== 'absent' || !online.isOnlineAnywhere(agentDid) || Date.now() + HOLDER_RETRY_MS >= deadline) return outcome;
+    await sleep(HOLDER_RETRY_MS);
+  }
 }
 
 /**

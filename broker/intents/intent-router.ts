@@ -3,7 +3,7 @@ import type pino from 'pino';
 import { guarded } from '../../core/io/guarded';
 import { claimedBody, open, seal, taggedBytes, type SealedEnvelope } from '../../core/identity';
 import type { DeliveryReply } from '../../core/cluster/cluster-messages';
-import { CLUSTER_BUS_DOWN, delivered, type ClusterBus } from '../cluster/cluster-bus';
+import { CLUSTER_BUS_DOWN, delivered, deliverToHolder, type ClusterBus } from '../cluster/cluster-bus';
 import { answerDeadline, DEFAULT_ANSWER_MARGIN_MS } from '../../core/policy/answer-deadline';
 import { checkIntentGates, DEFAULT_CLOCK_SKEW_MS, DEFAULT_STALENESS_MS, HOUR_MS } from '../../core/policy/intent-gates';
 import type { IntentView } from '../../core/rpc/views';
@@ -309,7 +309,7 @@ export class IntentRouter {
       audit(this.log).warn('intent.cancel-dropped', { intentId: dropped, agent: intent.agent, reason: 'agent-budget' }, 'an older unanswered cancel given up: its agent has too many');
     }
     const connection = this.online.get(intent.agent);
-    const agentTold = connection ? this.#tellCancel(connection, pending) : delivered(await this.cluster.deliver(intent.agent, { kind: 'intentCancel', intentId: id }));
+    const agentTold = connection ? this.#tellCancel(connection, pending) : delivered(await deliverToHolder(this.cluster, this.online, intent.agent, { kind: 'intentCancel', intentId: id }));
     audit(this.log).warn('intent.cancelled', { intentId: id, agent: intent.agent, user: intent.user, by: caller.did, role: caller.role, from, agentTold }, 'intent cancelled');
     return this.#emit(cancelled);
   }

@@ -207,6 +207,20 @@ export function bindRpc(
         throw new RpcError('rate-limited', message);
       };
       spend(1);
+      const inFlight = origin === 'host' ? undefined : broker.requestsInFlight.enter(caller);
+      if (inFlight && inFlight.verdict !== 'admitted') {
+        const message = `${BUDGETS.rpcRequestsInFlight.limit} requests of yours are still being answered: wait for their answers, then try again`;
+        if (inFlight.verdict === 'refused-first') audit(log).warn('rpc.refused', { method: spec.method, did: caller, code: RpcErrorCode.RateLimited, reason: 'rate-limited', detail: message }, 'requests in flight budget spent');
+        throw new RpcError('rate-limited', message);
+      }
+      try {
+        return await answer(caller, raw, spend);
+      } finally {
+        inFlight?.leave();
+      }
+    });
+    /** An admitted request: the caller's role, its params, the method. */
+    const answer = async (caller: string, raw: unknown, spend: (units: number) => void): Promise<ResultOf<M>> => {
       // Read from the database like the method itself: its failure is answered storage-failed too, not as a raw error.
       const role = await broker.users.roleOf(caller).catch((err: unknown) => {
         throw failure(err);
@@ -229,7 +243,7 @@ export function bindRpc(
         }
         throw failure(err);
       }
-    });
+    };
   };
   for (const name of Object.keys(Methods) as MethodName[]) bind(name);
 

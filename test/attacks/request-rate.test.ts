@@ -2,10 +2,13 @@
  * A user keeps the broker's one event loop busy with valid requests (BUDGETS.rpcRequestUnitsPerSecond): the limiter
  * at its bound and bound + 1 on a clock the test moves, then a real broker flooded over /rpc by a viewer, from two
  * sessions at once, while another user is still served and the audit log gets one line per second, not one per request.
+ * And what waits (BUDGETS.rpcRequestsInFlight): with PostgreSQL stalled, a viewer's requests pile up only to the bound.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { requestUnits, UserRequestRate } from '../../broker/rpc/user-request-rate';
+import { UserRequestsInFlight } from '../../broker/rpc/user-requests-in-flight';
+import { startPostgres, type PostgresServer } from '../support/postgres';
 import { BUDGETS } from '../../core/budgets';
 import { RpcErrorCode } from '../../core/rpc/methods';
 import { rpcErrorReason } from '../../core/rpc/rpc-error';
@@ -93,5 +96,86 @@ describe('a real broker flooded over /rpc', () => {
     }
     const lines = auditLines(broker.dataDir).filter((l) => l.event === 'rpc.refused' && l.reason === 'rate-limited' && l.did === viewer.did);
     assert.ok(lines.length >= 1 && lines.length <= seconds, `one audit line per second of refusals, not ${refused.length}: ${lines.length} in ${seconds} s`);
+  });
+});
+
+const IN_FLIGHT = BUDGETS.rpcRequestsInFlight.limit;
+
+describe('requests in flight, per user', () => {
+  test(`${IN_FLIGHT} requests of one user run at once; the next is refused (audited once a second) until one is answered`, () => {
+    let now = 3_000_000;
+    const inFlight = new UserRequestsInFlight(() => now);
+    const admitted = Array.from({ length: IN_FLIGHT }, () => inFlight.enter(ALICE));
+    assert.ok(admitted.every((a) => a.verdict === 'admitted'));
+    assert.equal(inFlight.enter(ALICE).verdict, 'refused-first', 'the bound + 1');
+    assert.equal(inFlight.enter(ALICE).verdict, 'refused', 'audited once a second');
+    assert.equal(inFlight.enter(BOB).verdict, 'admitted', 'each user has their own bound');
+    const first = admitted[0]!;
+    assert.ok(first.verdict === 'admitted');
+    first.leave();
+    first.leave();
+    assert.equal(inFlight.running(ALICE), IN_FLIGHT - 1, 'leaving twice frees one place, not two');
+    const next = inFlight.enter(ALICE);
+    assert.equal(next.verdict, 'admitted', 'an answer frees a place');
+    now += 1000;
+    assert.equal(inFlight.enter(ALICE).verdict, 'refused-first', 'a new second is audited again');
+    for (const a of [...admitted.slice(1), next]) if (a.verdict === 'admitted') a.leave();
+    assert.equal(inFlight.running(ALICE), 0, 'nothing kept for a user with nothing running');
+  });
+});
+
+describe('a real broker on a stalled PostgreSQL', () => {
+  const started = new Started();
+  let postgres: PostgresServer;
+  let broker: BrokerProcess;
+  let owner: Member;
+  let viewer: Member;
+  let alice: Member;
+
+  before(async () => {
+    postgres = await startPostgres();
+    broker = await started.broker({ args: ['--database', await postgres.createDatabase()] });
+    owner = ownerOf(broker);
+    viewer = await joinAs(broker, owner, 'viewer', 'vera');
+    alice = await joinAs(broker, owner, 'operator', 'alice');
+  });
+
+  after(async () => {
+    for (const m of [viewer, alice]) m?.client.close();
+    await started.cleanup();
+    await postgres?.stop();
+  });
+
+  test(`a viewer's requests wait only up to BUDGETS.rpcRequestsInFlight (${IN_FLIGHT}): the next are refused at once, another user still gets in line, and all that waited are answered once it is back`, async () => {
+    postgres.freeze();
+    let viewerCalls: Promise<unknown>[] = [];
+    let aliceCall: Promise<unknown> | undefined;
+    try {
+      const extra = 5;
+      const settledAt: number[] = [];
+      viewerCalls = Array.from({ length: IN_FLIGHT + extra }, (_, i) => call(viewer, 'agentsList', {}).finally(() => (settledAt[i] = Date.now())));
+      aliceCall = call(alice, 'agentsList', {});
+      // Without the bound they would wait on the database too: given 10 s to be refused, then the test fails (and thaws).
+      const refused = await Promise.race([
+        Promise.allSettled(viewerCalls.slice(IN_FLIGHT)),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`requests past the bound of ${IN_FLIGHT} were not refused at once`)), 10_000).unref()),
+      ]);
+      for (const outcome of refused) {
+        assert.equal(outcome.status, 'rejected', 'past the bound: refused while the others wait');
+        const error = (outcome as PromiseRejectedResult).reason as { code: number; message: string };
+        assert.equal(error.code, RpcErrorCode.RateLimited);
+        assert.equal(rpcErrorReason(error), 'rate-limited');
+        assert.match(error.message, new RegExp(`${IN_FLIGHT} requests of yours are still being answered`));
+      }
+      assert.equal(settledAt.slice(0, IN_FLIGHT).filter((t) => t !== undefined).length, 0, `the first ${IN_FLIGHT} wait on the stalled database`);
+    } finally {
+      postgres.thaw();
+    }
+    const waited = await Promise.allSettled(viewerCalls.slice(0, IN_FLIGHT));
+    assert.deepEqual(waited.map((w) => w.status), Array(IN_FLIGHT).fill('fulfilled'), 'every request that waited is answered');
+    await aliceCall;
+    await call(viewer, 'agentsList', {});
+    const lines = auditLines(broker.dataDir).filter((l) => l.event === 'rpc.refused' && l.did === viewer.did && /still being answered/.test(String(l.detail)));
+    assert.ok(lines.length >= 1 && lines.length <= 2, `one audit line per second of refusals, not one per refusal: ${lines.length}`);
   });
 });

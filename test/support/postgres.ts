@@ -2,7 +2,7 @@
 // testing: real engines, loopback only, every process killed by pid). Debian's postgresql package (npm test
 // installs it). Run as root (CI), the server runs as the `postgres` user: PostgreSQL refuses to run as root.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -22,6 +22,13 @@ export interface PostgresServer {
   halt(): Promise<void>;
   /** Starts it again on the same data directory and port, and waits until it accepts connections. */
   resume(): Promise<void>;
+  /**
+   * Stops every process of the server (SIGSTOP: the postmaster and its backends) without closing a connection: what a
+   * client sees when PostgreSQL stalls (a storage hiccup, a lock, a paused VM). Queries wait; nothing fails.
+   */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT): the queries that waited are answered. */
+  thaw(): void;
   /** Stops the server (by pid: immediate shutdown, then SIGKILL if it lingers) and removes its directory. */
   stop(): Promise<void>;
 }
@@ -60,6 +67,23 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
       }
     }
     rmSync(dir, { recursive: true, force: true });
+  };
+  /** The postmaster and every backend it forked (they are its children), signalled one by one. */
+  const signalAll = (signal: NodeJS.Signals): void => {
+    const pid = server?.pid;
+    if (pid === undefined || server!.exitCode !== null || server!.signalCode !== null) throw new Error('PostgreSQL is not running');
+    // From /proc (a process's parent is the 4th field of its stat, after its name in parentheses).
+    const children = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((entry) => {
+        try {
+          return Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === pid;
+        } catch {
+          return false; // gone meanwhile
+        }
+      })
+      .map(Number);
+    for (const each of [pid, ...children]) process.kill(each, signal);
   };
   try {
     if (user) chownSync(dir, user.uid, user.gid);
@@ -142,6 +166,8 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
         }
       },
       resume: launch,
+      freeze: () => signalAll('SIGSTOP'),
+      thaw: () => signalAll('SIGCONT'),
       stop,
     };
   } catch (err) {

@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { agentSubject, connectNatsBus, type NatsBus, type NatsBusOptions } from '../../../broker/cluster/nats-bus';
-import type { ClusterBus } from '../../../broker/cluster/cluster-bus';
+import { deliverToHolder, type ClusterBus } from '../../../broker/cluster/cluster-bus';
+import { OnlineAgents } from '../../../broker/agents/online-agents';
 import { AUDIT_EVENTS, type AuditEvent } from '../../../core/audit/events';
 import { BUDGETS } from '../../../core/budgets';
 import type { AgentDelivery, ClusterBroadcast, DeliveryReply } from '../../../core/cluster/cluster-messages';
@@ -145,6 +146,31 @@ describe('NatsBus on a real nats-server', () => {
     stop();
     await waitFor('the agent to be served nowhere', async () => (await outcome(a.bus.deliver(did(1), intent()))) === 'absent');
     assert.equal(handed.length, 4);
+  });
+
+  test('deliverToHolder: an agent this node heard is held elsewhere is tried again until its holder resubscribes (after an outage), within BUDGETS.clusterDeliveryMs; one nobody holds is absent at once', async () => {
+    const [a, b] = [await openBus(nats, 'a'), await openBus(nats, 'b')];
+    const online = new OnlineAgents();
+    online.heldElsewhere(did(3), true);
+    const handed: AgentDelivery[] = [];
+    // The holder's subscription comes back a second after the delivery starts, as after a NATS restart.
+    const late = sleep(1_000).then(() => b.bus.serveAgent(did(3), async (m) => (handed.push(m), { ok: true })));
+    const started = Date.now();
+    assert.equal(await outcome(deliverToHolder(a.bus, online, did(3), intent())), 'delivered');
+    assert.ok(Date.now() - started >= 1_000, 'it waited for the holder');
+    assert.equal(handed.length, 1, 'handed over once');
+    (await late)();
+    // Not heard of as held anywhere: absent at once, no waiting for a holder that left.
+    online.heldElsewhere(did(3), false);
+    const quick = Date.now();
+    assert.equal(await outcome(deliverToHolder(a.bus, online, did(3), intent())), 'absent');
+    assert.ok(Date.now() - quick < BUDGETS.clusterDeliveryMs.limit / 2, 'not tried again');
+    // Held elsewhere as far as this node heard, but nobody answers: given up at the bound, not never.
+    online.heldElsewhere(did(3), true);
+    const bounded = Date.now();
+    assert.equal(await outcome(deliverToHolder(a.bus, online, did(3), intent())), 'absent');
+    const waited = Date.now() - bounded;
+    assert.ok(waited >= BUDGETS.clusterDeliveryMs.limit - 500 && waited < BUDGETS.clusterDeliveryMs.limit + 2_000, `gave up after ${waited} ms`);
   });
 
   test('a handler that throws or rejects fails its delivery at once, is audited as cluster.handler-failed, and the bus goes on', async () => {
