@@ -2,7 +2,8 @@
 // the extension as CommonJS with `vscode` external, the webviews as browser bundles.
 // `node esbuild.mjs --watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -85,8 +86,24 @@ async function writeRulesSchema() {
   });
   const module = { exports: {} };
   new Function('module', 'exports', 'require', built.outputFiles[0].text)(module, module.exports, (await import('node:module')).createRequire(import.meta.url));
-  mkdirSync('dist', { recursive: true });
-  writeFileSync('dist/policy-rules.schema.json', `${JSON.stringify(module.exports.policyRulesJsonSchema(), null, 2)}\n`);
+  writeAtomically('dist/policy-rules.schema.json', `${JSON.stringify(module.exports.policyRulesJsonSchema(), null, 2)}\n`);
+}
+
+/**
+ * Each output replaces the old one whole (written beside it, then renamed over it): `npm start` builds while other
+ * processes may be starting from dist/ (the test suite runs files side by side), and a reader must get the old file
+ * or the new one, never one cut halfway through its writing.
+ */
+function writeAtomically(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents);
+  renameSync(temporary, path);
+}
+
+async function build(target) {
+  const result = await esbuild.build({ ...target, write: false });
+  for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
 }
 
 if (watch) {
@@ -94,5 +111,5 @@ if (watch) {
   for (const t of targets) await (await esbuild.context(t)).watch();
   console.log('watching for changes…');
 } else {
-  await Promise.all([...targets.map((t) => esbuild.build(t)), writeRulesSchema()]);
+  await Promise.all([...targets.map(build), writeRulesSchema()]);
 }
