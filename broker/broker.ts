@@ -199,6 +199,7 @@ export class Broker implements ConnectionHost {
         ORPHAN_SWEEP_MS,
       );
       this.#sweepOrphans.unref();
+      this.#node.start();
     }
   }
 
@@ -259,6 +260,7 @@ export class Broker implements ConnectionHost {
     this.router.close();
     clearInterval(this.#flushLastSeen);
     clearInterval(this.#sweepOrphans);
+    this.#node.stop();
     this.pending.close();
     await this.registry.flushLastSeen();
     await this.cluster.close();

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { guarded } from '../../core/io/guarded';
 import { claimedBody, DEFAULT_LIVENESS_MS, isLive, open, verifyCertificate, VaultysId } from '../../core/identity';
 import { BUDGETS } from '../../core/budgets';
 import { AGENT_AUTH } from '../../core/wire/hub-messages';
@@ -14,6 +16,12 @@ import type { Broker } from '../broker';
 import { delivered } from './cluster-bus';
 import type { BrokerEvent } from '../events';
 
+/** How often a node says it runs (nodeAlive); past SILENT_BEATS of them unheard, its agents are shown offline elsewhere. */
+const HEARTBEAT_MS = 5_000;
+const SILENT_BEATS = 3;
+/** Presence questions a starting node asks at once, for the agents other nodes already hold. */
+const ROLL_CALL_AT_ONCE = 16;
+
 /**
  * One broker node's side of the cluster bus (issue 20): what happens here is told to the other nodes as hints
  * (the ids of what changed), what they tell is re-read from the shared database before this node's clients or
@@ -25,6 +33,12 @@ export class ClusterNode {
   readonly #refusals: WindowedRefusalAudit<AuditLine<'cluster.message-refused'>>;
   /** The agents served here, by DID: one subscription each, whichever of its connections is the current one. */
   readonly #serving = new Map<string, () => void>();
+  /** This run of this node: what the other nodes record as holding the agents connected here. */
+  readonly instance = randomUUID();
+  /** When each other node run was last heard (nodeAlive, agentBack, a presence answer). */
+  readonly #lastHeard = new Map<string, number>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #busWasDown = false;
 
   constructor(private readonly broker: Broker) {
     const { events, cluster, log } = broker;
@@ -45,11 +59,82 @@ export class ClusterNode {
     cluster.onBroadcast((message) => this.#heard(message));
   }
 
+  /**
+   * A node of a cluster: it says it runs every HEARTBEAT_MS, shows offline the agents of nodes fallen silent, and asks
+   * once, in the background, which node holds each known agent (a node started after them would show them offline).
+   */
+  start(): void {
+    const failed = (what: string) => (err: unknown) => audit(this.broker.log).error('broker.internal-error', { what, err: (err as Error)?.message ?? String(err) }, 'a cluster timer failed');
+    this.#heartbeat = setInterval(guarded(failed('cluster heartbeat'), () => this.#beat()), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+    void this.#beat().catch(failed('cluster heartbeat'));
+    void this.#rollCall().catch(failed('cluster roll call'));
+  }
+
+  stop(): void {
+    clearInterval(this.#heartbeat);
+  }
+
+  async #beat(): Promise<void> {
+    const { cluster, online, directory, events } = this.broker;
+    if (!cluster.connected) {
+      this.#busWasDown = true;
+      return;
+    }
+    cluster.broadcast({ kind: 'nodeAlive', node: this.instance });
+    const now = this.broker.now();
+    // Back from an outage of this node's own bus: nobody could be heard meanwhile, through no fault of theirs.
+    if (this.#busWasDown) {
+      this.#busWasDown = false;
+      for (const node of this.#lastHeard.keys()) this.#lastHeard.set(node, now);
+      return;
+    }
+    for (const [node, heard] of this.#lastHeard) {
+      if (now - heard < SILENT_BEATS * HEARTBEAT_MS) continue;
+      this.#lastHeard.delete(node);
+      for (const did of online.heldOn(node)) {
+        online.heldElsewhere(did, undefined);
+        const view = await directory.get(did);
+        if (view) events.fromPeer('agentChanged', view);
+      }
+    }
+  }
+
+  /** Which node holds each agent known here, asked ROLL_CALL_AT_ONCE at a time, page by page of the registry. */
+  async #rollCall(): Promise<void> {
+    const { registry, online, cluster } = this.broker;
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof registry.page<{ did: string; live: boolean }>>> = await registry.page(
+        undefined,
+        { limit: BUDGETS.listPageItems.limit, cursor: cursor ?? undefined },
+        (r) => ({ did: r.did, live: (r.status === 'approved' || r.status === 'pending') && r.removedAt === null }),
+      );
+      const dids = page.items.filter((r) => r.live).map((r) => r.did);
+      for (let i = 0; i < dids.length; i += ROLL_CALL_AT_ONCE) {
+        await Promise.all(
+          dids.slice(i, i + ROLL_CALL_AT_ONCE).map(async (did) => {
+            if (online.isOnlineAnywhere(did)) return;
+            const reply = await cluster.deliver(did, { kind: 'presence' });
+            if (delivered(reply) && reply.agent && reply.agent.node !== this.instance && !online.isOnline(did)) this.#holds(did, reply.agent.node);
+          }),
+        );
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /** Another node run holds `did`, as it said itself: shown online here while that node is heard. */
+  #holds(did: string, node: string): void {
+    this.broker.online.heldElsewhere(did, node);
+    this.#lastHeard.set(node, this.broker.now());
+  }
+
   /** An agent authenticated here: deliveries for it come to this node, and a connection of it on another node is replaced. */
   serve(connection: AgentConnection): void {
     const did = connection.did!;
     if (!this.#serving.has(did)) this.#serving.set(did, this.broker.cluster.serveAgent(did, (message) => this.#delivered(did, message)));
-    this.broker.cluster.broadcast({ kind: 'agentBack', did, handshake: connection.handshake!.bytes });
+    this.broker.cluster.broadcast({ kind: 'agentBack', did, handshake: connection.handshake!.bytes, node: this.instance });
   }
 
   /** The agent's connection here closed: other nodes' views show it offline, and another node may serve it now. */
@@ -75,7 +160,7 @@ export class ClusterNode {
       case 'approvalDecision':
         return approvals.deliverFromPeer(connection, message.bundle);
       case 'presence':
-        return { ok: true, agent: { version: connection.agentVersion ?? null, proven: connection.certifiedBy?.equals(this.broker.keys.identity.id) === true } };
+        return { ok: true, agent: { version: connection.agentVersion ?? null, proven: connection.certifiedBy?.equals(this.broker.keys.identity.id) === true, node: this.instance } };
     }
   }
 
@@ -117,9 +202,14 @@ export class ClusterNode {
         return this.#progress(message.envelope);
       case 'revocations':
         return delegations.revocationsFromPeer();
+      case 'nodeAlive':
+        this.#lastHeard.set(message.node, this.broker.now());
+        return;
       case 'agentGone': {
         // Another node may hold it already (an agentBack from there can arrive before this): asked, not assumed.
-        online.heldElsewhere(message.did, delivered(await this.broker.cluster.deliver(message.did, { kind: 'presence' })));
+        const presence = await this.broker.cluster.deliver(message.did, { kind: 'presence' });
+        if (delivered(presence) && presence.agent && presence.agent.node !== this.instance) this.#holds(message.did, presence.agent.node);
+        else online.heldElsewhere(message.did, undefined);
         const view = await directory.get(message.did);
         if (view) events.fromPeer('agentChanged', view);
         return;
@@ -127,7 +217,7 @@ export class ClusterNode {
       case 'agentBack': {
         const proof = this.#handshakeOf(message.did, message.handshake);
         if (!proof) return;
-        online.heldElsewhere(message.did, true);
+        this.#holds(message.did, message.node);
         router.onAgentBackElsewhere(message.did);
         const older = online.get(message.did);
         // A certificate no newer than this node's own connection is a replay of an earlier handshake: nothing to close.

@@ -599,7 +599,7 @@ export class IntentRouter {
       this.cluster.broadcast({ kind: 'agentGone', did });
       if (!this.online.isOnlineAnywhere(did)) continue;
       // This node still showed it online from the dead node's last agentBack: its clients see it offline now.
-      this.online.heldElsewhere(did, false);
+      this.online.heldElsewhere(did, undefined);
       const view = await this.directory.get(did);
       if (view) this.events.fromPeer('agentChanged', view);
     }

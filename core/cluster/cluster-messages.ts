@@ -11,6 +11,9 @@ import { boundedBytes, Did, Envelope, IntentId } from '../wire/common';
  * on the bus can make nodes re-read rows and re-send what is already signed; nothing more.
  */
 
+/** One run of one broker node, chosen at its start: which node holds an agent, as far as the others heard. */
+export const NodeInstance = z.string().min(1).max(64);
+
 /** To every node. */
 export const ClusterBroadcast = z.discriminatedUnion('kind', [
   /** A client-visible view changed on the node that says so: every other node re-reads it and tells its clients. */
@@ -34,7 +37,12 @@ export const ClusterBroadcast = z.discriminatedUnion('kind', [
    * hint acted on without a database to re-read, so it carries its proof. Only a certificate newer than the closing
    * node's own, and live, closes a connection; a replayed one is older than the connection it would close.
    */
-  z.strictObject({ kind: z.literal('agentBack'), did: Did, handshake: boundedBytes(BUDGETS.challengeMessageBytes.limit) }),
+  z.strictObject({ kind: z.literal('agentBack'), did: Did, handshake: boundedBytes(BUDGETS.challengeMessageBytes.limit), node: NodeInstance }),
+  /**
+   * The node that says so runs, every few seconds: the agents it was last heard to hold are shown offline on the
+   * others once it falls silent (a node killed -9 says nothing of its agents). Believed only for views.
+   */
+  z.strictObject({ kind: z.literal('nodeAlive'), node: NodeInstance }),
 ]);
 export type ClusterBroadcast = z.infer<typeof ClusterBroadcast>;
 
@@ -54,11 +62,11 @@ export type AgentDelivery = z.infer<typeof AgentDelivery>;
 /**
  * The holder's answer: ok once the frame is on the agent's connection (or held for its renewal). To `presence`, what
  * the dispatching node's gates need of the connection: the agent's version (which frames it reads) and whether it
- * has proven the broker's current id.
+ * has proven the broker's current id; and which node run holds it, for the asker's views.
  */
 export const DeliveryReply = z.strictObject({
   ok: z.boolean(),
   message: z.string().max(1024).optional(),
-  agent: z.strictObject({ version: z.string().max(64).nullable(), proven: z.boolean() }).optional(),
+  agent: z.strictObject({ version: z.string().max(64).nullable(), proven: z.boolean(), node: NodeInstance }).optional(),
 });
 export type DeliveryReply = z.infer<typeof DeliveryReply>;

@@ -77,9 +77,9 @@ describe('agentBack needs a live handshake certificate newer than the connection
       ofFirst,
       ofFirst,
       // Another agent's certificate under this agent's DID.
-      { kind: 'agentBack', did: first.did, handshake: ofSecond.handshake },
+      { ...ofSecond, did: first.did },
       // Bytes that are no certificate.
-      { kind: 'agentBack', did: first.did, handshake: new Uint8Array(512).fill(7) },
+      { ...ofFirst, handshake: new Uint8Array(512).fill(7) },
     ];
     for (const message of forged) spy.publish(BROADCAST, encodeFrame(message));
     await spy.flush();

@@ -135,6 +135,22 @@ describe('a broker node of three dies (kill -9)', () => {
     await e.stop();
   });
 
+  test("views follow agents with nothing in flight: a node started later shows online the agent another node holds; an idle agent whose node dies is shown offline once that node falls silent", async (t) => {
+    const [, b, c] = cluster.nodes as [BrokerProcess, BrokerProcess, BrokerProcess];
+    const late = await cluster.addNode('node-late');
+    await waitFor('the node started later to show the agent on C online', async () => (await call(ownerOn(late), 'agentsGet', { did: onC.did })).online || undefined, 10_000);
+    // An agent that knows only the late node's URL: when that node dies, nobody hears its connection close.
+    const idle = await started.agent({ brokerUrl: late.url, brokerDid: late.did, name: 'idle-with-its-node' });
+    await approveAgent(ownerOn(b), idle, { capabilities: ['read_file'] });
+    const onlineOn = async (nodes: BrokerProcess[]) => Promise.all(nodes.map(async (n) => (await call(ownerOn(n), 'agentsGet', { did: idle.did })).online));
+    await waitFor('B and C to show the idle agent online', async () => (await onlineOn([b, c])).every(Boolean) || undefined, 10_000);
+    const killedAt = Date.now();
+    await late.kill();
+    await waitFor('B and C to show the idle agent offline', async () => (await onlineOn([b, c])).every((online) => !online) || undefined, 40_000);
+    t.diagnostic(`shown offline ${Date.now() - killedAt} ms after its node died`);
+    assert.equal((await call(ownerOn(c), 'agentsGet', { did: onC.did })).online, true, 'the agents of nodes still heard stay online');
+  });
+
   test('a pending approval outlives the node its reviewer used: the reviewer reconnects to another node and decides it, the write happens once', async () => {
     const [, b, c] = cluster.nodes as [BrokerProcess, BrokerProcess, BrokerProcess];
     const bob = await joinAs(b, ownerOn(b), 'reviewer', 'bob');

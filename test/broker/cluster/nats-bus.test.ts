@@ -135,7 +135,7 @@ describe('NatsBus on a real nats-server', () => {
     assert.equal(await outcome(a.bus.deliver(did(1), intent())), 'delivered');
     assert.deepEqual(handed.map(encodeFrame), [encodeFrame(intent())]);
     // The holder's whole reply crosses the bus: the dispatching node's gates read the agent's facts from it.
-    reply = { ok: true, agent: { version: '0.6.0', proven: true } };
+    reply = { ok: true, agent: { version: '0.6.0', proven: true, node: 'b-run' } };
     assert.deepEqual(await a.bus.deliver(did(1), intent()), reply);
     reply = { ok: false, message: 'not connected any more' };
     assert.deepEqual(await a.bus.deliver(did(1), intent()), reply);
@@ -151,7 +151,7 @@ describe('NatsBus on a real nats-server', () => {
   test('deliverToHolder: an agent this node heard is held elsewhere is tried again until its holder resubscribes (after an outage), within BUDGETS.clusterDeliveryMs; one nobody holds is absent at once', async () => {
     const [a, b] = [await openBus(nats, 'a'), await openBus(nats, 'b')];
     const online = new OnlineAgents();
-    online.heldElsewhere(did(3), true);
+    online.heldElsewhere(did(3), 'b-run');
     const handed: AgentDelivery[] = [];
     // The holder's subscription comes back a second after the delivery starts, as after a NATS restart.
     const late = sleep(1_000).then(() => b.bus.serveAgent(did(3), async (m) => (handed.push(m), { ok: true })));
@@ -161,12 +161,12 @@ describe('NatsBus on a real nats-server', () => {
     assert.equal(handed.length, 1, 'handed over once');
     (await late)();
     // Not heard of as held anywhere: absent at once, no waiting for a holder that left.
-    online.heldElsewhere(did(3), false);
+    online.heldElsewhere(did(3), undefined);
     const quick = Date.now();
     assert.equal(await outcome(deliverToHolder(a.bus, online, did(3), intent())), 'absent');
     assert.ok(Date.now() - quick < BUDGETS.clusterDeliveryMs.limit / 2, 'not tried again');
     // Held elsewhere as far as this node heard, but nobody answers: given up at the bound, not never.
-    online.heldElsewhere(did(3), true);
+    online.heldElsewhere(did(3), 'b-run');
     const bounded = Date.now();
     assert.equal(await outcome(deliverToHolder(a.bus, online, did(3), intent())), 'absent');
     const waited = Date.now() - bounded;
