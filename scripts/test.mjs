@@ -14,13 +14,14 @@ import { tsImport } from 'tsx/esm/api';
 
 /**
  * The files run again on PostgreSQL: the scenarios that drive every store through real broker processes
- * (registration, intents, cancels, policies, roles and delegation, RBAC, lost agents, seen ids, hostile but
- * valid input, the renewal hold's concurrent dispatches). Measured on SQLite under load (2 cores shared by five runs):
- * ~270 s, the time this pass adds, and ~10 s for renewal-hold (measured on PostgreSQL).
- * Left out, by cost against what PostgreSQL would show that these do not: broker-rotation (~150 s) and
- * kill-chaos (~160 s), the TLS, audit-stream, witness, webhook, MCP and llm_task files (transport and audit,
- * no storage of their own), policy-rules (rules ride in the policy rows policy.test writes), clock skew and
- * answer deadlines (timers); and the files that reach into broker.db itself (disk-faults, refused-results).
+ * (registration, intents, cancels, policies, roles, grants and revocations, approvals, the broker id's rotation,
+ * RBAC, lost agents, seen ids, hostile but valid input, the renewal hold's concurrent dispatches). Measured on
+ * 2 idle cores: ~105 s for the first fifteen, ~55 s more for the rotation, approval and grant files.
+ * Left out, by cost against what PostgreSQL would show that these do not: kill-chaos (~40 s of random kills the
+ * cluster's failover tests do on PostgreSQL), the TLS, audit-stream, witness, webhook, MCP and llm_task files
+ * (transport and audit, no storage of their own), policy-rules (rules ride in the policy rows policy.test writes),
+ * clock skew and answer deadlines (timers); and the files that reach into broker.db itself (disk-faults,
+ * refused-results).
  */
 const POSTGRES_PASS = [
   'test/e2e/intents.test.ts',
@@ -39,6 +40,10 @@ const POSTGRES_PASS = [
   'test/fault/extreme-values.test.ts',
   // Dispatches at once interleave only where storage awaits real I/O: the race its last test repeats is PostgreSQL's.
   'test/attacks/renewal-hold.test.ts',
+  'test/e2e/broker-rotation.test.ts',
+  'test/attacks/approval-decisions.test.ts',
+  'test/attacks/approval-expiry.test.ts',
+  'test/attacks/delegation-grants.test.ts',
 ];
 
 const root = join(import.meta.dirname, '..');
