@@ -576,6 +576,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/cluster/nats-bus.ts',
   },
+  clusterViewHintsPerSecond: {
+    who: ['cluster-bus'],
+    what: "hints one node takes in a second that only feed its clients' views (intentChanged, approvalChanged, intentProgress), each a primary-key read or a signature check: the rest of that second's are dropped and counted into the cluster refusal summary; hints with a security follow-up (revocations, policies, roles, agents' status) are never dropped",
+    limit: 8192,
+    unit: 'per-second',
+    enforcedAt: 'broker/cluster/view-hint-rate.ts',
+  },
   clusterRefusalAuditLines: {
     who: ['cluster-bus'],
     what: 'cluster bus refusals (messages dropped, failed handlers) written in full per refusalSummaryMs interval on one node: the rest are counted into one cluster.refused-summary line',

@@ -14,6 +14,7 @@ import { clusterRefusalAudit } from './cluster-refusal-audit';
 import type { AuditLine } from '../../core/audit/events';
 import type { Broker } from '../broker';
 import { delivered } from './cluster-bus';
+import { ViewHintRate } from './view-hint-rate';
 import type { BrokerEvent } from '../events';
 
 /** How often a node says it runs (nodeAlive); past SILENT_BEATS of them unheard, its agents are shown offline elsewhere. */
@@ -38,10 +39,12 @@ export class ClusterNode {
   /** When each other node run was last heard (nodeAlive, agentBack, a presence answer). */
   readonly #lastHeard = new Map<string, number>();
   #heartbeat: NodeJS.Timeout | undefined;
+  readonly #viewHints: ViewHintRate;
   #busWasDown = false;
 
   constructor(private readonly broker: Broker) {
     const { events, cluster, log } = broker;
+    this.#viewHints = new ViewHintRate(broker.now);
     this.#refusals = clusterRefusalAudit(log, cluster.nodeName, broker.now, (err) =>
       audit(log).error('broker.internal-error', { what: 'cluster refusal summary', err: (err as Error)?.message ?? String(err) }, 'could not write a refusal summary'),
     );
@@ -166,6 +169,9 @@ export class ClusterNode {
 
   async #heard(message: ClusterBroadcast): Promise<void> {
     const { events, directory, intents, approvals, users, delegations, router, online } = this.broker;
+    if ((message.kind === 'intentChanged' || message.kind === 'approvalChanged' || message.kind === 'intentProgress') && !this.#viewHints.take()) {
+      return this.#refused(message.kind, `more than ${BUDGETS.clusterViewHintsPerSecond.limit} view hints this second: dropped`);
+    }
     switch (message.kind) {
       case 'agentChanged':
       case 'registrationChanged': {
