@@ -158,7 +158,8 @@ export function bindRpc(
     handshake = h;
     const accepted = await h.responder.acceptAsync(new Uint8Array(Buffer.from(params.challenge, 'base64')));
     if (!accepted.ok) {
-      refused({ event: 'auth.refused', kind: 'user', reason: accepted.reason, detail: accepted.message }, 'user handshake refused');
+      // Refused by the admission: its own reason (invitation-needed, no-owner-yet…), which the operator reads in the audit.
+      refused({ event: 'auth.refused', kind: 'user', reason: accepted.reason === 'peer-refused' ? refusal : accepted.reason, detail: accepted.message }, 'user handshake refused');
       throw new RpcError(accepted.reason === 'peer-refused' ? refusal : 'handshake-refused', `${accepted.reason}: ${accepted.message}`);
     }
     return { challenge: Buffer.from(accepted.value.step1).toString('base64') };

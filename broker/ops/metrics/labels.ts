@@ -29,6 +29,8 @@ const HANDSHAKE_REJECTIONS: Record<HandshakeRejection, true> = {
 export const handshakeReason = closedLabel([
   ...(Object.keys(HANDSHAKE_REJECTIONS) as HandshakeRejection[]),
   'not-a-machine-id', 'not-a-user', 'handshake-timeout', 'rejected', 'revoked',
+  // A user the admission refused at INIT: its reason, as the client is answered.
+  'not-a-person', 'invitation-needed', 'invitation-invalid', 'no-owner-yet', 'name-taken', 'user-removed',
 ]);
 export const capabilityLabel = closedLabel(CAPABILITIES);
 export const registrationLabel = closedLabel(RegistrationStatus.options);

@@ -92,8 +92,8 @@ describe('the seed security events: catalogued, and written by the path that per
     await audited('auth.succeeded', { kind: 'user', did: bob.did, role: 'reviewer' });
     const stranger = SecretIdentity.generate(IdType.Person);
     await assert.rejects(connectAs(broker, stranger, 'stranger'));
-    // Refused at INIT, before it proved the key (the line cannot name it yet): the admission's words say why.
-    const refused = await audited('auth.refused', { kind: 'user', reason: 'peer-refused' });
+    // Refused at INIT, before it proved the key (the line cannot name it yet): the admission's reason and words say why.
+    const refused = await audited('auth.refused', { kind: 'user', reason: 'invitation-needed' });
     assert.match(String(refused.detail), /you are not a user of this broker/);
   });
 
