@@ -160,7 +160,14 @@ export class Broker implements ConnectionHost {
     });
     this.requestRate = new UserRequestRate(this.now, options.requestUnitsPerSecond);
     this.requestsInFlight = new UserRequestsInFlight(this.now);
-    this.approvals = new ApprovalService({ ...context, approvals: new ApprovalStore(this.storage), intents, users: this.users, approvalTimeoutMs });
+    this.approvals = new ApprovalService({
+      ...context,
+      approvals: new ApprovalStore(this.storage),
+      intents,
+      users: this.users,
+      approvalTimeoutMs,
+      storedPolicyOf: async (did) => ((await this.registry.get(did))?.status === 'approved' ? this.directory.certifiedPolicy(did, 'approved') : undefined),
+    });
     this.identities = new IdentityService({ ...context, dataDir: options.dataDir, allowRootKey: options.allowRootKey ?? false, delegations: this.delegations });
     // Emitted from a frame or a request that already answered: a failure here is audited, never thrown back into it.
     const internal = (what: string) => (err: unknown) => audit(this.log).error('broker.internal-error', { what, err: (err as Error)?.message ?? String(err) }, 'broker failed handling an event');

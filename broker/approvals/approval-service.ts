@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_CLOCK_SKEW_MS } from '../../core/policy/intent-gates';
 import { BUDGETS } from '../../core/budgets';
 import { readsRefusedIntentId } from '../../core/wire/hub-messages';
+import type { CertifiedPolicy } from '../../core/wire/policy';
 import type pino from 'pino';
 import { open, seal, VaultysId, type SealedEnvelope } from '../../core/identity';
 import type { Role } from '../../core/rpc/roles';
@@ -52,6 +53,11 @@ export interface ApprovalServiceContext extends Pick<BrokerContext, 'keys' | 'on
   intents: IntentStore;
   users: UserService;
   approvalTimeoutMs: number;
+  /**
+   * The policy an approved agent's certificate follows, as stored: what the rules are read from when its connection
+   * is on another node of a cluster (the agent then checks the decision against the rules it holds, as always).
+   */
+  storedPolicyOf(did: string): Promise<CertifiedPolicy | undefined>;
 }
 
 /**
@@ -77,6 +83,7 @@ export class ApprovalService {
   private readonly log: pino.Logger;
   private readonly now: () => number;
   private readonly approvalTimeoutMs: number;
+  private readonly storedPolicyOf: ApprovalServiceContext['storedPolicyOf'];
 
   constructor(c: ApprovalServiceContext) {
     ({
@@ -90,6 +97,7 @@ export class ApprovalService {
       log: this.log,
       now: this.now,
       approvalTimeoutMs: this.approvalTimeoutMs,
+      storedPolicyOf: this.storedPolicyOf,
     } = c);
     this.#sweep = setInterval(
       guarded((err) => audit(this.log).error('broker.internal-error', { what: 'approval-expiry', err: (err as Error)?.message ?? String(err) }, 'could not expire approval requests'), () => this.expireDue()),
@@ -158,7 +166,7 @@ export class ApprovalService {
     if (approval.intentId !== d.intentId || approval.agent !== d.agent) throw invalid('the decision is for another intent or agent');
     const intent = await this.intents.get(approval.intentId);
     const selfReview = approval.user === caller.did;
-    const selfRefusal = selfReview ? this.#selfReviewRefusal(approval, intent) : undefined;
+    const selfRefusal = selfReview ? await this.#selfReviewRefusal(approval, intent) : undefined;
     if (selfRefusal) {
       audit(this.log).warn('approval.self-refused', { did: caller.did, requestId: d.requestId }, 'self-approval refused');
       throw forbidden(selfRefusal);
@@ -229,10 +237,11 @@ export class ApprovalService {
    * one of its tools), never from the agent's word, and the rules of the certificate the agent's connection holds
    * must say selfReview for this call too (on what the broker sees; an honest agent's host facts only take it away).
    */
-  #selfReviewRefusal(approval: ApprovalView, intent: IntentView | undefined): string | undefined {
+  async #selfReviewRefusal(approval: ApprovalView, intent: IntentView | undefined): Promise<string | undefined> {
     if (approval.selfReview !== true) return 'nobody approves a tool call of their own intent';
     if (!intent || !isModelCall(intent, approval)) return 'nobody approves a call they made themselves: self-review is for calls a model chose';
-    const policy = this.online.get(approval.agent)?.certifiedPolicy;
+    const connection = this.online.get(approval.agent);
+    const policy = connection ? connection.certifiedPolicy : await this.storedPolicyOf(approval.agent);
     const call = IntentCall.safeParse({ capability: approval.capability, params: approval.params });
     if (!policy || !call.success || !decideCall(policy, call.data, 'model').selfReview) return "the agent's certified rules do not let the requester review this call";
     return undefined;

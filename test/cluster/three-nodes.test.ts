@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { BUDGETS } from '../../core/budgets';
-import { IdType, seal, SecretIdentity } from '../../core/identity';
+import { IdType, open, seal, SecretIdentity, VaultysId } from '../../core/identity';
+import { ApprovalDecisionBody, type ApprovalRequestBody } from '../../core/wire/approval';
+import type { PolicyRules } from '../../core/wire/policy-rules';
+import { bounded } from '../attacks/support/fleet';
+import { RogueAgent } from '../attacks/support/rogue-agent';
 import { Notifications } from '../../core/rpc/methods';
 import type { ProgressBody } from '../../core/wire/intent';
 import { encodeFrame } from '../../core/wire/frame-codec';
@@ -118,6 +122,47 @@ describe('three broker nodes on one PostgreSQL and one NATS', () => {
     assertSucceeded(await finalIntent(ownerA, sent.id, 20_000));
     assert.equal(readFileSync(join(onA.workspace, 'reviewed.txt'), 'utf8'), 'approved on B\n');
     bobOnB.client.close();
+  });
+
+  test("self-review across nodes: the requester of a task approves its model's call on node A, the agent being on node C, as its certified rules allow", async () => {
+    // An in-process agent on C whose rules let the requester review what a task's model writes to notes.md.
+    const rules: PolicyRules = { write_file: { rules: [{ effect: 'ask', match: { path: 'notes.md' }, selfReview: 'model-calls' }] } };
+    const agent = new RogueAgent(SecretIdentity.generate(IdType.Machine), c.url, c.did, { name: 'self-review', requested: ['write_file', 'llm_task'], agentVersion: '0.4.0' });
+    const { hub } = await bounded('agent handshake', agent.authenticate());
+    try {
+      await call(ownerB(), 'registrationsApprove', { did: agent.did, policy: { capabilities: ['write_file', 'llm_task'], approvalRequired: ['write_file'], rules } });
+      await hub.next('update_capabilities');
+      const { handshake } = await bounded('agent renewal', agent.authenticate(hub));
+      const adele = await joinAs(a, ownerA, 'admin', 'adele');
+      const sent = await call(adele, 'intentsDispatch', { agent: agent.did, capability: 'llm_task', params: { instruction: 'update the notes', tools: ['write_file'] } });
+      assert.equal(sent.state, 'sent', `${sent.reason}: ${sent.message}`);
+      const body = agent.openIntent((await hub.next('intent')).envelope, handshake.certificate.responder);
+      const requestedAt = Date.now();
+      const request: ApprovalRequestBody = {
+        requestId: 'c1'.repeat(16),
+        intentId: body.id,
+        agent: agent.did,
+        user: body.user,
+        capability: 'write_file',
+        params: { path: 'notes.md', content: 'by the model', mode: 'overwrite' },
+        cwd: '/workspace',
+        requestedAt,
+        expiresAt: requestedAt + handshake.policy.approvalTimeoutMs,
+        selfReview: true,
+      };
+      hub.send({ type: 'approval/request', envelope: seal(agent.identity, 'vaultysclaw/approval-request/v1', request) });
+      const approval = await pendingApproval(adele, sent.id, 15_000);
+      assert.deepEqual([approval.modelCall, approval.selfReview], [true, true]);
+      const decided = await call(adele, 'approvalsDecide', decisionParams(adele.identity, approval, 'approve'));
+      assert.equal(decided.state, 'approved', "node A read the agent's rules from the stored policy its certificate follows");
+      const { bundle } = await hub.next('approval/decision');
+      const decision = open(VaultysId.fromBytes(bundle.reviewerId), 'vaultysclaw/approval-decision/v1', bundle.decision);
+      assert.ok(decision.ok);
+      assert.deepEqual([ApprovalDecisionBody.parse(decision.body).reviewer, ApprovalDecisionBody.parse(decision.body).requestId], [adele.did, request.requestId], 'delivered to the agent through node C');
+      adele.client.close();
+    } finally {
+      hub.close();
+    }
   });
 
   test('a grant revoked on node B: the agents on A and C hold the new list at once, and the next intent is refused', async () => {
