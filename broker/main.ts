@@ -62,7 +62,7 @@ program
   .option('--database-ca <file>', "PEM CA the PostgreSQL server's TLS certificate must chain to (sslmode=verify-full unless the URL says another verifying mode)")
   .addOption(new Option('--nats <urls>', 'run as one node of a cluster: the NATS servers its nodes talk through (nats://host:port or tls://host:port, comma-separated); needs --database').env('VAULTYSCLAW_NATS_URL'))
   .option('--cluster-name <name>', 'the cluster this node belongs to (clusters sharing a NATS server never hear each other)', 'vaultysclaw')
-  .option('--node-name <name>', "this node's name in the cluster's audit logs (default: the host name)")
+  .option('--node-name <name>', "this node's name in the cluster's audit logs, one per node (default: the host name)")
   .option('--nats-user <user>', 'the NATS user, with --nats-password-file')
   .option('--nats-password-file <file>', "a file (mode 600) holding the NATS user's password")
   .option('--nats-token-file <file>', 'a file (mode 600) holding a NATS token')

@@ -41,6 +41,7 @@ export class ClusterNode {
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #viewHints: ViewHintRate;
   #busWasDown = false;
+  #nameClashTold = false;
 
   constructor(private readonly broker: Broker) {
     const { events, cluster, log } = broker;
@@ -84,7 +85,7 @@ export class ClusterNode {
       this.#busWasDown = true;
       return;
     }
-    cluster.broadcast({ kind: 'nodeAlive', node: this.instance });
+    cluster.broadcast({ kind: 'nodeAlive', node: this.instance, name: cluster.nodeName });
     const now = this.broker.now();
     // Back from an outage of this node's own bus: nobody could be heard meanwhile, through no fault of theirs.
     if (this.#busWasDown) {
@@ -210,6 +211,11 @@ export class ClusterNode {
         return delegations.revocationsFromPeer();
       case 'nodeAlive':
         this.#lastHeard.set(message.node, this.broker.now());
+        if (message.name === this.broker.cluster.nodeName && message.node !== this.instance && !this.#nameClashTold) {
+          // Once a run: whoever can publish could otherwise write a line per made-up instance.
+          this.#nameClashTold = true;
+          audit(this.broker.log).error('cluster.node-name-taken', { node: this.broker.cluster.nodeName, other: message.node }, 'another broker node runs under this node name: give each node its own --node-name');
+        }
         return;
       case 'agentGone': {
         // Another node may hold it already (an agentBack from there can arrive before this): asked, not assumed.

@@ -200,6 +200,8 @@ export const AUDIT_EVENTS = {
   'cluster.bus-up': z.object({ node: z.string(), server: z.string(), downMs: z.number() }),
   'cluster.refused': z.object({ node: z.string(), direction: z.enum(['send', 'receive']), subject: z.enum(['broadcast', 'delivery', 'reply']), code: z.string(), detail: z.string().optional() }),
   'cluster.handler-failed': z.object({ node: z.string(), subject: z.enum(['broadcast', 'delivery']), kind: z.string(), err }),
+  // Another node run said it runs under this node's name: both audit logs would claim the node (written once a run).
+  'cluster.node-name-taken': z.object({ node: z.string(), other: z.string() }),
   'cluster.refused-summary': z.object({ node: z.string(), intervalMs: z.number(), suppressed: z.number(), reasons: z.record(z.string(), z.number()) }),
   // An intent in flight delivered again to the node holding its agent (a first delivery lost with the bus), and a
   // reviewer's decision recorded while the bus went down, which could not reach the node holding its agent.

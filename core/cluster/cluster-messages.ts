@@ -40,9 +40,10 @@ export const ClusterBroadcast = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('agentBack'), did: Did, handshake: boundedBytes(BUDGETS.challengeMessageBytes.limit), node: NodeInstance }),
   /**
    * The node that says so runs, every few seconds: the agents it was last heard to hold are shown offline on the
-   * others once it falls silent (a node killed -9 says nothing of its agents). Believed only for views.
+   * others once it falls silent (a node killed -9 says nothing of its agents). Believed only for views, and to warn
+   * an operator who started two nodes under one `--node-name` (both audit logs would claim that node).
    */
-  z.strictObject({ kind: z.literal('nodeAlive'), node: NodeInstance }),
+  z.strictObject({ kind: z.literal('nodeAlive'), node: NodeInstance, name: z.string().max(256) }),
 ]);
 export type ClusterBroadcast = z.infer<typeof ClusterBroadcast>;
 

@@ -171,4 +171,16 @@ describe('a broker node of three dies (kill -9)', () => {
     assert.equal(readFileSync(join(onC.workspace, 'reviewed.txt'), 'utf8'), 'approved\n');
     assert.equal(executions(onC, sent.id), 1);
   });
+
+  test('a second node started under a name a running node has: both say so in their audit logs, once', async () => {
+    const c = cluster.nodes[2]!;
+    const twin = await cluster.addNode('node-2');
+    const told = (node: BrokerProcess) => auditLines(node.dataDir).filter((l) => l.event === 'cluster.node-name-taken');
+    await waitFor('both nodes named node-2 to say another runs under their name', () => told(c).length > 0 && told(twin).length > 0, 20_000);
+    // Past more heartbeats of the other: still one line each.
+    await new Promise((r) => setTimeout(r, 6_000));
+    assert.deepEqual([told(c).length, told(twin).length], [1, 1]);
+    assert.equal(told(c)[0]!.node, 'node-2');
+    await twin.stop();
+  });
 });
