@@ -583,6 +583,13 @@ export const BUDGETS = {
     unit: 'per-second',
     enforcedAt: 'broker/cluster/view-hint-rate.ts',
   },
+  clusterNodeRunsHeard: {
+    who: ['cluster-bus'],
+    what: "node runs one node keeps the last-heard time of from nodeAlive alone (whoever can publish can make up any number of them): past it a new one is not recorded, and is counted into the cluster refusal summary; a real cluster has a few, each restart one more that is forgotten after 3 silent beats",
+    limit: 1024,
+    unit: 'count',
+    enforcedAt: 'broker/cluster/cluster-node.ts',
+  },
   clusterRefusalAuditLines: {
     who: ['cluster-bus'],
     what: 'cluster bus refusals (messages dropped, failed handlers) written in full per refusalSummaryMs interval on one node: the rest are counted into one cluster.refused-summary line',

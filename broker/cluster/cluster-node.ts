@@ -210,6 +210,10 @@ export class ClusterNode {
       case 'revocations':
         return delegations.revocationsFromPeer();
       case 'nodeAlive':
+        // Made up by whoever can publish, at will: bounded. Runs known from an agent's proof or a holder's answer are not.
+        if (!this.#lastHeard.has(message.node) && this.#lastHeard.size >= BUDGETS.clusterNodeRunsHeard.limit) {
+          return this.#refused('nodeAlive', `${BUDGETS.clusterNodeRunsHeard.limit} node runs already heard: ${message.node} not recorded`);
+        }
         this.#lastHeard.set(message.node, this.broker.now());
         if (message.name === this.broker.cluster.nodeName && message.node !== this.instance && !this.#nameClashTold) {
           // Once a run: whoever can publish could otherwise write a line per made-up instance.

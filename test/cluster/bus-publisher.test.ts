@@ -1,7 +1,8 @@
-// Issue 20, the one cluster hint a node acts on without re-reading the database: agentBack, which makes the node
-// holding an older connection of that agent close it. Whoever can publish on NATS tries to disconnect an agent with
-// it (a replay of the agent's own handshake certificate, another agent's under its DID, bytes that are none); an
-// honest newer handshake on another node still replaces the old connection. Real nodes, PostgreSQL and nats-server.
+// Issue 20, what whoever can publish on NATS can do to real nodes (PostgreSQL and nats-server on loopback, a NATS
+// client as the intruder). The one hint a node acts on without re-reading the database, agentBack (the node holding
+// an older connection of that agent closes it), is tried with a replay of the agent's own handshake certificate,
+// another agent's under its DID and bytes that are none, and disconnects nobody; an honest newer handshake on
+// another node still replaces the old connection. Made-up node runs (nodeAlive) are kept only up to a bound.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ exitIfHeldOpen();
 const BROADCAST = 'vaultysclaw.vaultysclaw.broadcast';
 type AgentBack = Extract<ClusterBroadcast, { kind: 'agentBack' }>;
 
-describe('agentBack needs a live handshake certificate newer than the connection it closes', () => {
+describe('whoever can publish on the cluster bus', () => {
   const started = new Started();
   let cluster: Cluster;
   let a: BrokerProcess;
@@ -118,5 +119,20 @@ describe('agentBack needs a live handshake certificate newer than the connection
     await spy.flush();
     await readsOn(first);
     assert.equal(disconnects(first).length, disconnectsBefore, 'still on the connection the certificate came from');
+  });
+
+  test(`made-up node runs (nodeAlive) are recorded up to BUDGETS.clusterNodeRunsHeard (${BUDGETS.clusterNodeRunsHeard.limit}); the next is refused and audited`, async () => {
+    const refused = () => auditLines(a.dataDir).filter((l) => l.event === 'cluster.message-refused' && l.what === 'nodeAlive');
+    const before = refused().length;
+    // Node A already heard one run: node C's. With these, it holds the bound, and the last one is one too many.
+    const limit = BUDGETS.clusterNodeRunsHeard.limit;
+    for (let i = 0; i < limit; i++) spy.publish(BROADCAST, encodeFrame({ kind: 'nodeAlive', node: `made-up-${i}`, name: 'made-up' } satisfies ClusterBroadcast));
+    await spy.flush();
+    const lines = await waitFor('node A to refuse the run past the bound', () => (refused().length > before ? refused() : undefined), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(refused().length, before + 1, 'one refused: the bound + 1');
+    assert.match(String(lines.at(-1)!.detail), new RegExp(`${limit} node runs already heard: made-up-${limit - 1} not recorded`));
+    // The node's own work goes on: an agent on C still answers a dispatch through A.
+    await readsOn(second);
   });
 });
