@@ -590,6 +590,13 @@ export const BUDGETS = {
     unit: 'count',
     enforcedAt: 'broker/cluster/cluster-node.ts',
   },
+  undeliveredDecisions: {
+    who: ['cluster-bus'],
+    what: "reviewers' decisions one node keeps to send again because the node holding their agent did not take them (the bus down, or the holder silent): past it the oldest is given up, audited, and its agent's call waits until its request expires",
+    limit: 1024,
+    unit: 'count',
+    enforcedAt: 'broker/approvals/undelivered-decisions.ts',
+  },
   clusterRefusalAuditLines: {
     who: ['cluster-bus'],
     what: 'cluster bus refusals (messages dropped, failed handlers) written in full per refusalSummaryMs interval on one node: the rest are counted into one cluster.refused-summary line',

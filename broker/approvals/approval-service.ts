@@ -23,7 +23,8 @@ import type { UserService } from '../users/user-service';
 import { guarded } from '../../core/io/guarded';
 import { audit } from '../audit/audit-log';
 import type { BrokerContext } from '../broker-context';
-import { CLUSTER_BUS_DOWN, deliverToHolder, type ClusterBus } from '../cluster/cluster-bus';
+import { CLUSTER_BUS_DOWN, delivered, deliverToHolder, type ClusterBus } from '../cluster/cluster-bus';
+import { UndeliveredDecisions, type DecisionHandOver } from './undelivered-decisions';
 import type { DeliveryReply } from '../../core/cluster/cluster-messages';
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -84,6 +85,7 @@ export class ApprovalService {
   private readonly now: () => number;
   private readonly approvalTimeoutMs: number;
   private readonly storedPolicyOf: ApprovalServiceContext['storedPolicyOf'];
+  readonly #undelivered: UndeliveredDecisions;
 
   constructor(c: ApprovalServiceContext) {
     ({
@@ -104,10 +106,12 @@ export class ApprovalService {
       1000,
     );
     this.#sweep.unref();
+    this.#undelivered = new UndeliveredDecisions((agent, bundle) => this.#deliver(agent, bundle), this.now, this.log, this.cluster.nodeName);
   }
 
   close(): void {
     clearInterval(this.#sweep);
+    this.#undelivered.close();
   }
 
   /** An agent's signed request, verified against its connection's key and read as this agent's by AgentConnection. */
@@ -221,12 +225,16 @@ export class ApprovalService {
       selfReview ? "tool call decided by its requester, reviewing a call their task's model chose" : 'tool call decided',
     );
     // Each decision goes out at once: the agent counts distinct countersigned approvals itself.
-    const handed = await this.#deliver(approval.agent, { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature });
+    const bundle: ApprovalDecisionBundle = { decision: envelope, reviewerId: VaultysId.fromBase64(idBase64).bytes, countersignature };
+    const handedOver = await this.#deliver(approval.agent, bundle);
     this.events.emit('approvalChanged', recorded.view);
-    if (!handed) {
+    if (handedOver === 'failed') {
+      // Recorded, so it cannot be decided again: kept here and sent again until the node holding the agent takes it.
+      this.#undelivered.keep(d.requestId, caller.did, approval.agent, bundle, approval.expiresAt);
       // The bus went down between the check above and the delivery: the reviewer is told, not answered as if the agent had it.
-      audit(this.log).warn('approval.undelivered', { requestId: d.requestId, agent: approval.agent, node: this.cluster.nodeName }, 'decision recorded but not delivered: the cluster bus is down');
-      throw clusterUnavailable(`${CLUSTER_BUS_DOWN}: the decision was recorded but could not reach the node holding the agent, which keeps waiting until the request expires`);
+      if (!this.cluster.connected) {
+        throw clusterUnavailable(`${CLUSTER_BUS_DOWN}: the decision was recorded, and goes to the node holding the agent as soon as the bus is back (until the request expires)`);
+      }
     }
     return recorded.view;
   }
@@ -257,13 +265,16 @@ export class ApprovalService {
    * check the countersignature against the old id and refuse it: the decision
    * waits for the renewal (onRenewed) instead of being lost.
    */
-  async #deliver(agent: string, bundle: ApprovalDecisionBundle): Promise<boolean> {
+  async #deliver(agent: string, bundle: ApprovalDecisionBundle): Promise<DecisionHandOver> {
     const connection = this.online.get(agent);
-    // Connected to another node of a cluster: that node hands it over (an agent gone meanwhile dropped the call anyway).
-    // False only when the bus is down: no node holding the agent is no failure.
-    if (!connection) return (await deliverToHolder(this.cluster, this.online, agent, { kind: 'approvalDecision', bundle })) !== 'failed' || this.cluster.connected;
-    this.#handOver(connection, bundle);
-    return true;
+    if (connection) {
+      this.#handOver(connection, bundle);
+      return 'taken';
+    }
+    // Connected to another node of a cluster: that node hands it over. No node holding the agent, or a holder that
+    // answers it cannot take it, is no failure: the agent's waiting call ended with its connection.
+    const outcome = await deliverToHolder(this.cluster, this.online, agent, { kind: 'approvalDecision', bundle });
+    return outcome === 'failed' ? 'failed' : delivered(outcome) ? 'taken' : 'absent';
   }
 
   /**

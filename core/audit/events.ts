@@ -204,9 +204,11 @@ export const AUDIT_EVENTS = {
   'cluster.node-name-taken': z.object({ node: z.string(), other: z.string() }),
   'cluster.refused-summary': z.object({ node: z.string(), intervalMs: z.number(), suppressed: z.number(), reasons: z.record(z.string(), z.number()) }),
   // An intent in flight delivered again to the node holding its agent (a first delivery lost with the bus), and a
-  // reviewer's decision recorded while the bus went down, which could not reach the node holding its agent.
+  // reviewer's decision the node holding its agent did not take (kept and sent again, or given up past the bound),
+  // then taken.
   'intent.redelivered': z.object({ intentId: z.string(), agent: did, node: z.string() }),
-  'approval.undelivered': z.object({ requestId: z.string(), agent: did, node: z.string() }),
+  'approval.undelivered': z.object({ requestId: z.string(), agent: did, node: z.string(), outcome: z.enum(['kept', 'given-up']) }),
+  'approval.redelivered': z.object({ requestId: z.string(), agent: did, node: z.string() }),
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

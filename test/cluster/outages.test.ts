@@ -3,7 +3,7 @@
 // and two nodes approving one registration at once. A node that cannot reach the others refuses what needs them with
 // a clear error and says so on /readyz; every intent ends once, in a final state; nodes recover by themselves.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { IntentSummary, IntentView } from '../../core/rpc/views';
@@ -14,6 +14,7 @@ import {
   approveAgent,
   assertBrokerRefused,
   assertSucceeded,
+  auditLines,
   call,
   decisionParams,
   finalIntent,
@@ -175,6 +176,31 @@ describe('a three-node cluster through NATS and PostgreSQL outages, and a regist
     assertSucceeded(await finalIntent(ownerA, sent.id, 20_000));
     assert.equal(executions(sent.id), 1);
     bob.client.close();
+  });
+
+  test('NATS stops answering as a reviewer on node A decides a call paused on node C, then dies: the decision, recorded and kept, is sent again once NATS is back, and the call runs once', async () => {
+    const carol = await joinAs(a, ownerA, 'reviewer', 'carol');
+    const sent = await call(ownerB(), 'intentsDispatch', { agent: onC.did, capability: 'write_file', params: { path: 'kept.txt', content: 'sent again\n', mode: 'create' } });
+    const approval = await pendingApproval(carol, sent.id, 15_000);
+    cluster.nats.pause();
+    let decided: unknown;
+    try {
+      // The bus looks up (its pings have not failed yet): the decision is recorded, and node C does not answer in time.
+      decided = await call(carol, 'approvalsDecide', decisionParams(carol.identity, approval, 'approve')).catch((err: unknown) => err);
+      assert.equal((await call(carol, 'approvalsGet', { requestId: approval.requestId })).state, 'approved', `recorded: ${JSON.stringify(decided)}`);
+      assert.ok(auditLines(a.dataDir).some((l) => l.event === 'approval.undelivered' && l.requestId === approval.requestId && l.outcome === 'kept'));
+      assert.equal(executions(sent.id), 0, 'not run while the decision has not reached the agent');
+    } finally {
+      // Killed while stopped: the delivery node A sent dies with it, unrouted. Only a kept decision can reach the agent.
+      await cluster.nats.kill9();
+      await cluster.nats.restart();
+    }
+    assertSucceeded(await finalIntent(ownerA, sent.id, 40_000));
+    assert.equal(executions(sent.id), 1);
+    assert.equal(readFileSync(join(onC.workspace, 'kept.txt'), 'utf8'), 'sent again\n');
+    assert.ok(auditLines(a.dataDir).some((l) => l.event === 'approval.redelivered' && l.requestId === approval.requestId), 'taken from what node A kept');
+    for (const base of ops) await waitFor('every node ready again', async () => (await readyz(base)).status === 200, 30_000);
+    carol.client.close();
   });
 
   test('PostgreSQL stopped for ~3 s under a stream of dispatches A→C: requests fail storage-failed meanwhile, every intent sent succeeds once, none lost; nodes recover by themselves', async (t) => {
