@@ -283,8 +283,8 @@ export class Broker implements ConnectionHost {
       if (!room.ok) return room;
     }
     if (existing?.status === 'rejected' || existing?.status === 'revoked') {
-      audit(this.log).warn('auth.refused', { did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
-      return { ok: false, message: `agent ${agent.did} is ${existing.status}`, ended: true };
+      connection.auditAdmission({ event: 'auth.refused', did: agent.did, reason: existing.status, detail: existing.statusReason }, 'refused a rejected or revoked agent');
+      return { ok: false, message: `agent ${agent.did} is ${existing.status}`, ended: true, audited: true };
     }
     return { ok: true, policy: await this.directory.certifiedPolicy(agent.did, existing?.status ?? 'pending') };
   }

@@ -24,7 +24,8 @@ export interface HoldClaim {
 const NOTHING_CLAIMED: HoldClaim = { release: () => {} };
 
 /** `ended`: the agent's registration is over (rejected or revoked), so it should stop reconnecting. */
-export type AdmitDecision = { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean };
+/** `audited`: the host wrote the refusal's line itself (auditAdmission), with what only it knows: the connection adds none. */
+export type AdmitDecision = { ok: true; policy: CertifiedPolicy } | { ok: false; message: string; ended?: boolean; audited?: boolean };
 
 /** What a connection needs from the rest of the broker. Each call may await the database. */
 export interface ConnectionHost {
@@ -349,10 +350,20 @@ export class AgentConnection {
     this.#refusals.refused(line, message);
   }
 
-  #refuse(code: string, message: string, fields: AgentRefusal = {}): void {
+  /**
+   * The host's own line for an agent it refuses at admission (a rejected or revoked one), within the hub's refusal
+   * budget: such an agent may come back as often as it can open a socket, and each try would be a full line.
+   */
+  auditAdmission(line: RefusalLine, message: string): void {
+    if (this.sink.budgeted) this.sink.budgeted(line, message);
+    else audit(this.log).line('warn', line, message);
+  }
+
+  /** `audited`: the refusal is already in the audit log (auditAdmission): answered and closed, not written twice. */
+  #refuse(code: string, message: string, fields: AgentRefusal = {}, audited = false): void {
     const line: RefusalLine = { event: 'hub.refused', code, detail: message, did: this.did, ...fields };
-    if (!this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
-    else audit(this.log).line('warn', line, 'agent message refused');
+    if (!audited && !this.#agent && this.sink.refusedUnauthenticated) this.sink.refusedUnauthenticated(line, 'agent message refused');
+    else if (!audited) audit(this.log).line('warn', line, 'agent message refused');
     this.send({ type: 'error', code, message });
     // RegistrationEnded tells a rejected or revoked agent not to come back; anything else it may retry.
     this.close(this.#registrationEnded ? CloseCode.RegistrationEnded : CloseCode.AuthRefused, code);
@@ -361,6 +372,7 @@ export class AgentConnection {
   async #onInit(challenge: Uint8Array): Promise<void> {
     if (this.#responder?.state === 'step1') return this.#refuse('out-of-order', 'a handshake is already in progress');
     let wrongType: string | undefined;
+    let admissionAudited = false;
     this.#responder = new ChallengeResponder({
       // Read now, not at connection time: a rotation since then changes who answers.
       identity: this.keys.identity,
@@ -378,6 +390,7 @@ export class AgentConnection {
         const decision = await this.host.admit(initiator, this);
         if (!decision.ok) {
           this.#registrationEnded = decision.ended === true;
+          admissionAudited = decision.audited === true;
           return decision;
         }
         this.#pendingHello = hello.data;
@@ -388,7 +401,7 @@ export class AgentConnection {
       },
     });
     const accepted = await this.#responder.acceptAsync(challenge);
-    if (!accepted.ok) return this.#refuse(wrongType ? 'not-a-machine-id' : accepted.reason, accepted.message, { event: 'auth.refused', ...(wrongType ? { idType: wrongType } : {}) });
+    if (!accepted.ok) return this.#refuse(wrongType ? 'not-a-machine-id' : accepted.reason, accepted.message, { event: 'auth.refused', ...(wrongType ? { idType: wrongType } : {}) }, admissionAudited);
     this.send({ type: 'auth/step1', challenge: accepted.value.step1 });
   }
 

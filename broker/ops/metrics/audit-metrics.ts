@@ -51,8 +51,7 @@ export class AuditMetrics {
       case 'auth.succeeded':
       case 'auth.refused':
       case 'auth.timeout': {
-        const handshake = handshakeOf(fields);
-        if (handshake) this.#handshakes.inc(handshake);
+        this.#handshakes.inc(handshakeOf(fields));
         return;
       }
       case 'auth.refused-summary':
@@ -85,13 +84,12 @@ export class AuditMetrics {
   }
 }
 
-function handshakeOf(fields: Record<string, unknown>): Handshake | undefined {
+function handshakeOf(fields: Record<string, unknown>): Handshake {
   const kind = fields.kind === 'user' ? 'user' : 'agent';
   if (fields.event === 'auth.succeeded') return { kind, outcome: 'ok', reason: 'none' };
   if (fields.event === 'auth.timeout') return { kind, outcome: 'refused', reason: 'handshake-timeout' };
-  // The hub's refusal of an agent carries `code`; /rpc's of a user, `kind: 'user'` and `reason`. The broker's own
-  // line for a rejected or revoked agent (reason only) precedes the hub's refusal of the same handshake: not counted twice.
+  // The hub's refusal of an agent carries `code`; /rpc's of a user (`kind: 'user'`), and the broker's own of a rejected
+  // or revoked agent, `reason`. Each refused handshake writes one of them.
   if (typeof fields.code === 'string') return { kind, outcome: 'refused', reason: handshakeReason(fields.code) };
-  if (kind === 'user') return { kind, outcome: 'refused', reason: handshakeReason(fields.reason) };
-  return undefined;
+  return { kind, outcome: 'refused', reason: handshakeReason(fields.reason) };
 }
