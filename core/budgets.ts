@@ -585,7 +585,7 @@ export const BUDGETS = {
   },
   clusterNodeRunsHeard: {
     who: ['cluster-bus'],
-    what: "node runs one node keeps the last-heard time of from nodeAlive alone (whoever can publish can make up any number of them): past it a new one is not recorded, and is counted into the cluster refusal summary; a real cluster has a few, each restart one more that is forgotten after 3 silent beats",
+    what: "node runs one node keeps the last-heard time of (nodeAlive, agentBack, presence answers: whoever can publish can name any number of them): past it a new one is not recorded, and is counted into the cluster refusal summary; a real cluster has a few, each restart one more that is forgotten after 3 silent beats",
     limit: 1024,
     unit: 'count',
     enforcedAt: 'broker/cluster/cluster-node.ts',

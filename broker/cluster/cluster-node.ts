@@ -120,7 +120,7 @@ export class ClusterNode {
           dids.slice(i, i + ROLL_CALL_AT_ONCE).map(async (did) => {
             if (online.isOnlineAnywhere(did)) return;
             const reply = await cluster.deliver(did, { kind: 'presence' });
-            if (delivered(reply) && reply.agent && reply.agent.node !== this.instance && !online.isOnline(did)) this.#holds(did, reply.agent.node);
+            if (delivered(reply) && reply.agent && reply.agent.node !== this.instance && !online.isOnline(did)) this.#holds(did, reply.agent.node, 'presence');
           }),
         );
       }
@@ -129,9 +129,23 @@ export class ClusterNode {
   }
 
   /** Another node run holds `did`, as it said itself: shown online here while that node is heard. */
-  #holds(did: string, node: string): void {
+  #holds(did: string, node: string, what: string): void {
     this.broker.online.heldElsewhere(did, node);
+    this.#heardFrom(node, what);
+  }
+
+  /**
+   * Node run `node` was heard, kept within BUDGETS.clusterNodeRunsHeard: whoever can publish names any run they like,
+   * in a nodeAlive, in an agentBack replaying a live certificate, or in an answer to a presence question. Past the
+   * bound a new run is not recorded (refused, audited); an agent it holds stays shown online until an agentGone.
+   */
+  #heardFrom(node: string, what: string): boolean {
+    if (!this.#lastHeard.has(node) && this.#lastHeard.size >= BUDGETS.clusterNodeRunsHeard.limit) {
+      this.#refused(what, `${BUDGETS.clusterNodeRunsHeard.limit} node runs already heard: ${node} not recorded`);
+      return false;
+    }
     this.#lastHeard.set(node, this.broker.now());
+    return true;
   }
 
   /** An agent authenticated here: deliveries for it come to this node, and a connection of it on another node is replaced. */
@@ -210,11 +224,7 @@ export class ClusterNode {
       case 'revocations':
         return delegations.revocationsFromPeer();
       case 'nodeAlive':
-        // Made up by whoever can publish, at will: bounded. Runs known from an agent's proof or a holder's answer are not.
-        if (!this.#lastHeard.has(message.node) && this.#lastHeard.size >= BUDGETS.clusterNodeRunsHeard.limit) {
-          return this.#refused('nodeAlive', `${BUDGETS.clusterNodeRunsHeard.limit} node runs already heard: ${message.node} not recorded`);
-        }
-        this.#lastHeard.set(message.node, this.broker.now());
+        if (!this.#heardFrom(message.node, 'nodeAlive')) return;
         if (message.name === this.broker.cluster.nodeName && message.node !== this.instance && !this.#nameClashTold) {
           // Once a run: whoever can publish could otherwise write a line per made-up instance.
           this.#nameClashTold = true;
@@ -222,9 +232,12 @@ export class ClusterNode {
         }
         return;
       case 'agentGone': {
+        // An agent this broker does not know: nothing to show, and nothing to ask or record about it (whoever can
+        // publish could name any number of them).
+        if (!(await this.broker.registry.get(message.did))) return;
         // Another node may hold it already (an agentBack from there can arrive before this): asked, not assumed.
         const presence = await this.broker.cluster.deliver(message.did, { kind: 'presence' });
-        if (delivered(presence) && presence.agent && presence.agent.node !== this.instance) this.#holds(message.did, presence.agent.node);
+        if (delivered(presence) && presence.agent && presence.agent.node !== this.instance) this.#holds(message.did, presence.agent.node, 'presence');
         else online.heldElsewhere(message.did, undefined);
         const view = await directory.get(message.did);
         if (view) events.fromPeer('agentChanged', view);
@@ -233,7 +246,7 @@ export class ClusterNode {
       case 'agentBack': {
         const proof = this.#handshakeOf(message.did, message.handshake);
         if (!proof) return;
-        this.#holds(message.did, message.node);
+        this.#holds(message.did, message.node, 'agentBack');
         router.onAgentBackElsewhere(message.did);
         const older = online.get(message.did);
         // A certificate no newer than this node's own connection is a replay of an earlier handshake: nothing to close.

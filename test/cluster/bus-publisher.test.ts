@@ -12,6 +12,7 @@ import { BUDGETS } from '../../core/budgets';
 import { ClusterBroadcast } from '../../core/cluster/cluster-messages';
 import { readKeyFile } from '../../core/identity';
 import { decodeFrame, encodeFrame } from '../../core/wire/frame-codec';
+import { agentSubject } from '../../broker/cluster/nats-bus';
 import { startCluster, type Cluster } from '../support/cluster';
 import { waitFor, type AgentProcess, type BrokerProcess } from '../support/processes';
 import { exitIfHeldOpen, Started } from '../support/started';
@@ -132,7 +133,32 @@ describe('whoever can publish on the cluster bus', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(refused().length, before + 1, 'one refused: the bound + 1');
     assert.match(String(lines.at(-1)!.detail), new RegExp(`${limit} node runs already heard: made-up-${limit - 1} not recorded`));
+    // A live certificate replayed under a made-up run: the agent is real, the run is not, and the bound holds for it too.
+    const current = heard.filter((m): m is AgentBack => m.kind === 'agentBack' && m.did === first.did).at(-1)!;
+    const refusedBack = () => auditLines(a.dataDir).filter((l) => l.event === 'cluster.message-refused' && l.what === 'agentBack' && /node runs already heard/.test(String(l.detail)));
+    spy.publish(BROADCAST, encodeFrame({ ...current, node: 'made-up-by-replay' }));
+    await spy.flush();
+    await waitFor('node A to refuse the run named in a replayed agentBack', () => refusedBack().length === 1 || undefined, 10_000);
     // The node's own work goes on: an agent on C still answers a dispatch through A.
+    await readsOn(second);
+  });
+
+  test('agentGone for an agent this broker does not know asks nothing and records nothing; for a known one, the nodes ask who holds it', async () => {
+    const unknown = `did:vaultys:${'7'.repeat(40)}`;
+    const asked = new Map<string, number>();
+    const listen = (did: string) =>
+      spy.subscribe(agentSubject('vaultysclaw', did), { callback: () => void asked.set(did, (asked.get(did) ?? 0) + 1) });
+    const subscriptions = [listen(unknown), listen(second.did)];
+    await spy.flush();
+    try {
+      for (const did of [unknown, second.did]) spy.publish(BROADCAST, encodeFrame({ kind: 'agentGone', did } satisfies ClusterBroadcast));
+      await spy.flush();
+      await waitFor('a presence question about the known agent', () => (asked.get(second.did) ?? 0) > 0 || undefined, 10_000);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(asked.get(unknown) ?? 0, 0, 'no question about an agent nobody registered');
+    } finally {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    }
     await readsOn(second);
   });
 });
